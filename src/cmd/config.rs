@@ -1,0 +1,540 @@
+//! `elhaz config add|get|list|meta|remove|update`.
+
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::{Context, obscure, print_json};
+use crate::cli::{ConfigAddArgs, ConfigCommand, ConfigFields, ConfigUpdateArgs};
+use crate::config::parse::{parse_config, to_yaml};
+use crate::config::schema::{AssumeRole, Command, Config, Meta, Mfa, PolicyArn, SourceSession, StsClient, Tag};
+use crate::config::store::validate_name;
+use crate::config::{AwsProfiles, Store};
+use crate::error::{Error, Kind, Result, display_path};
+
+pub fn run(cmd: ConfigCommand, ctx: &Context) -> Result<i32> {
+    let store = ctx.store();
+    match cmd {
+        ConfigCommand::Add(a) => add(a, &store),
+        ConfigCommand::Update(a) => update(a, &store),
+        ConfigCommand::Get(a) => {
+            let name = ctx.name(a.name.get())?;
+            validate_name(&name)?;
+            let config = store.load(&name)?;
+            let mut v = serde_json::to_value(&config).unwrap_or_default();
+            if a.obscure {
+                obscure(&mut v);
+            }
+            print_json(&v);
+            Ok(0)
+        }
+        ConfigCommand::Meta(a) => {
+            let name = ctx.name(a.name.get())?;
+            validate_name(&name)?;
+            let config = store.load(&name)?;
+            print_json(&serde_json::to_value(config.meta.unwrap_or_default()).unwrap_or_default());
+            Ok(0)
+        }
+        ConfigCommand::List(a) => list(&store, a.json),
+        ConfigCommand::Remove(a) => {
+            let name = ctx.name(a.name.get())?;
+            let path = store.path(&name)?;
+            if !path.exists() {
+                return Err(Error::config(format!(
+                    "no config named {name:?} in {}",
+                    display_path(store.dir())
+                )));
+            }
+            if !a.yes && interactive() {
+                let sure = inquire::Confirm::new(&format!("Remove config {name} ({})?", display_path(&path)))
+                    .with_default(false)
+                    .prompt()
+                    .map_err(prompt_error)?;
+                if !sure {
+                    eprintln!("elhaz: kept {name}");
+                    return Ok(1);
+                }
+            }
+            let path = store.remove(&name)?;
+            eprintln!("elhaz: removed {}", display_path(&path));
+            Ok(0)
+        }
+    }
+}
+
+fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+fn prompt_error(e: inquire::InquireError) -> Error {
+    match e {
+        inquire::InquireError::OperationCanceled | inquire::InquireError::OperationInterrupted => {
+            Error::usage("cancelled; nothing was changed")
+        }
+        e => Error::usage(format!("cannot prompt: {e}")),
+    }
+}
+
+/// Whether any field flag was given.
+fn has_fields(f: &ConfigFields) -> bool {
+    f.role_arn.is_some()
+        || f.role_session_name.is_some()
+        || f.duration.is_some()
+        || f.external_id.is_some()
+        || f.serial_number.is_some()
+        || f.source_identity.is_some()
+        || f.policy.is_some()
+        || !f.policy_arns.is_empty()
+        || !f.tags.is_empty()
+        || !f.transitive_tag_keys.is_empty()
+        || f.mfa_command.is_some()
+        || f.mfa_timeout.is_some()
+        || f.region.is_some()
+        || f.profile.is_some()
+        || f.sts_region.is_some()
+        || f.sts_endpoint_url.is_some()
+        || f.description.is_some()
+}
+
+/// Applies the flags to a config (creating sections as needed).
+pub fn apply_fields(config: &mut Config, f: &ConfigFields) -> Result<()> {
+    let touches_role = f.role_arn.is_some()
+        || f.role_session_name.is_some()
+        || f.duration.is_some()
+        || f.external_id.is_some()
+        || f.serial_number.is_some()
+        || f.source_identity.is_some()
+        || f.policy.is_some()
+        || !f.policy_arns.is_empty()
+        || !f.tags.is_empty()
+        || !f.transitive_tag_keys.is_empty();
+    if touches_role {
+        if config.web_identity.is_some() && config.assume_role.is_none() {
+            return Err(Error::config(
+                "this config uses AssumeRoleWithWebIdentity; edit it with: elhaz config update NAME --editor",
+            ));
+        }
+        let ar = config.assume_role.get_or_insert_with(AssumeRole::default);
+        if let Some(v) = &f.role_arn {
+            ar.role_arn = v.clone();
+        }
+        if let Some(v) = &f.role_session_name {
+            ar.role_session_name = Some(v.clone());
+        }
+        if let Some(v) = f.duration {
+            ar.duration_seconds = Some(v.0 as i64);
+        }
+        if let Some(v) = &f.external_id {
+            ar.external_id = Some(v.clone());
+        }
+        if let Some(v) = &f.serial_number {
+            ar.serial_number = Some(v.clone());
+        }
+        if let Some(v) = &f.source_identity {
+            ar.source_identity = Some(v.clone());
+        }
+        if let Some(v) = &f.policy {
+            ar.policy = Some(v.clone());
+        }
+        if !f.policy_arns.is_empty() {
+            ar.policy_arns = Some(f.policy_arns.iter().cloned().map(PolicyArn::Plain).collect());
+        }
+        if !f.tags.is_empty() {
+            let tags = f
+                .tags
+                .iter()
+                .map(|t| match t.split_once('=') {
+                    Some((k, v)) if !k.is_empty() => Ok(Tag {
+                        key: k.to_string(),
+                        value: v.to_string(),
+                    }),
+                    _ => Err(Error::usage(format!("--tag {t:?}: expected KEY=VALUE"))),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            ar.tags = Some(tags);
+        }
+        if !f.transitive_tag_keys.is_empty() {
+            ar.transitive_tag_keys = Some(f.transitive_tag_keys.clone());
+        }
+    }
+    if f.mfa_command.is_some() || f.mfa_timeout.is_some() {
+        let mfa = config.mfa.get_or_insert_with(Mfa::default);
+        if let Some(c) = &f.mfa_command {
+            mfa.command = Some(Command::Shell(c.clone()));
+        }
+        if let Some(t) = f.mfa_timeout {
+            mfa.timeout = Some(t.0);
+        }
+    }
+    if f.region.is_some() || f.profile.is_some() {
+        let s = config.session.get_or_insert_with(SourceSession::default);
+        if let Some(r) = &f.region {
+            s.region_name = Some(r.clone());
+        }
+        if let Some(p) = &f.profile {
+            s.profile_name = Some(p.clone());
+        }
+    }
+    if f.sts_region.is_some() || f.sts_endpoint_url.is_some() {
+        let s = config.sts.get_or_insert_with(StsClient::default);
+        if let Some(r) = &f.sts_region {
+            s.region_name = Some(r.clone());
+        }
+        if let Some(u) = &f.sts_endpoint_url {
+            s.endpoint_url = Some(u.clone());
+        }
+    }
+    if let Some(d) = &f.description {
+        config.meta.get_or_insert_with(Meta::default).description = Some(d.clone());
+    }
+    Ok(())
+}
+
+/// Reads a config from PATH or stdin (`-`).
+fn read_file(path: &Path) -> Result<Config> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Error::config(format!("cannot read stdin: {}", crate::error::io_reason(&e))))?;
+        return parse_config(&text, Path::new("<stdin>"));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(Kind::Config, "cannot read", path, &e))?;
+    parse_config(&text, path)
+}
+
+fn add(a: ConfigAddArgs, store: &Store) -> Result<i32> {
+    let name = match a.name.get() {
+        Some(n) => n.to_string(),
+        None if interactive() => inquire::Text::new("Config name:")
+            .with_validator(|s: &str| {
+                Ok(match validate_name(s) {
+                    Ok(()) => inquire::validator::Validation::Valid,
+                    Err(e) => inquire::validator::Validation::Invalid(e.message.into()),
+                })
+            })
+            .prompt()
+            .map_err(prompt_error)?,
+        None => return Err(Error::usage("config add needs a NAME: elhaz config add NAME --role-arn ARN")),
+    };
+    let path = store.path(&name)?;
+    let mut overwrite = a.force;
+    if path.exists() && !overwrite {
+        if interactive() {
+            overwrite = inquire::Confirm::new(&format!("Config {name} exists. Overwrite it?"))
+                .with_default(false)
+                .prompt()
+                .map_err(prompt_error)?;
+            if !overwrite {
+                eprintln!("elhaz: kept {name}; nothing was changed");
+                return Ok(1);
+            }
+        } else {
+            return Err(Error::config(format!("config {name:?} already exists"))
+                .with_hint(format!("change it: elhaz config update {name}; or replace it: elhaz config add {name} --force")));
+        }
+    }
+    let config = if let Some(file) = &a.from_file {
+        let mut c = read_file(file)?;
+        apply_fields(&mut c, &a.fields)?;
+        c
+    } else if a.editor {
+        edit_until_valid(store, &name, &template())?
+    } else if has_fields(&a.fields) {
+        let mut c = Config::default();
+        apply_fields(&mut c, &a.fields)?;
+        if c.assume_role.is_none() {
+            return Err(Error::usage("config add needs --role-arn ARN (or --from-file, or --editor)"));
+        }
+        c
+    } else if interactive() {
+        prompt_new(store, &name)?
+    } else {
+        return Err(Error::usage("config add needs --role-arn ARN, --from-file PATH or --editor")
+            .with_hint(format!("elhaz config add {name} --role-arn arn:aws:iam::123456789012:role/NAME")));
+    };
+    let path = store.save(&name, &config, overwrite)?;
+    eprintln!("elhaz: saved {}", display_path(&path));
+    Ok(0)
+}
+
+fn update(a: ConfigUpdateArgs, store: &Store) -> Result<i32> {
+    let name = match a.name.get() {
+        Some(n) => n.to_string(),
+        None => super::Context::pick_config(store)?,
+    };
+    validate_name(&name)?;
+    // Fails early, with the usual message, when the config is missing or invalid.
+    let current_text = store.load_text(&name)?;
+    let path = if let Some(file) = &a.from_file {
+        let mut replacement = read_file(file)?;
+        apply_fields(&mut replacement, &a.fields)?;
+        store.update(&name, |_| Ok(replacement))?
+    } else if a.editor || (!has_fields(&a.fields) && interactive()) {
+        if !a.editor {
+            // No flags on a terminal: prompts, or the editor.
+            let how = inquire::Select::new(
+                &format!("Update {name}:"),
+                vec!["Answer prompts", "Open $EDITOR"],
+            )
+            .prompt()
+            .map_err(prompt_error)?;
+            if how == "Answer prompts" {
+                let current = store.load(&name)?;
+                let changed = prompt_fields(Some(&current))?;
+                return finish_update(store, &name, move |mut c| {
+                    apply_fields(&mut c, &changed)?;
+                    Ok(c)
+                });
+            }
+        }
+        let edited = edit_until_valid(store, &name, &current_text)?;
+        store.update(&name, |_| Ok(edited))?
+    } else if has_fields(&a.fields) {
+        let fields = a.fields.clone();
+        store.update(&name, move |mut c| {
+            apply_fields(&mut c, &fields)?;
+            Ok(c)
+        })?
+    } else {
+        return Err(Error::usage("config update needs flags to change, --from-file PATH or --editor")
+            .with_hint(format!("elhaz config update {name} --duration 1h")));
+    };
+    eprintln!("elhaz: saved {}", display_path(&path));
+    Ok(0)
+}
+
+fn finish_update(store: &Store, name: &str, change: impl FnOnce(Config) -> Result<Config>) -> Result<i32> {
+    let path = store.update(name, change)?;
+    eprintln!("elhaz: saved {}", display_path(&path));
+    Ok(0)
+}
+
+impl Context {
+    /// A picker over elhaz configs only (for commands that change files).
+    pub fn pick_config(store: &Store) -> Result<String> {
+        let names = store.names()?;
+        if names.is_empty() {
+            return Err(Error::usage("there are no configs").with_hint("create one: elhaz config add NAME --role-arn ARN"));
+        }
+        if !interactive() {
+            return Err(Error::usage(format!("no NAME given; choose one of: {}", names.join(", "))));
+        }
+        inquire::Select::new("Which config?", names).prompt().map_err(prompt_error)
+    }
+}
+
+fn template() -> String {
+    "# elhaz config: only AssumeRole.RoleArn is required.\n\
+AssumeRole:\n  RoleArn: arn:aws:iam::123456789012:role/CHANGE-ME\n  # RoleSessionName: me\n  # DurationSeconds: 3600\n  # ExternalId: id\n  # SerialNumber: arn:aws:iam::123456789012:mfa/me\n\
+# MFA:\n#   command: ykman oath accounts code -s aws\n\
+# Session:\n#   region_name: eu-west-1\n#   profile_name: my-sso\n\
+# Meta:\n#   description: what this role is for\n"
+        .to_string()
+}
+
+/// Opens $VISUAL/$EDITOR on `initial` until the text is a valid config, or the user
+/// gives up (then nothing is changed). The file lives in the config directory (0600,
+/// 0700 directory) and is removed afterwards.
+fn edit_until_valid(store: &Store, name: &str, initial: &str) -> Result<Config> {
+    if !interactive() {
+        return Err(Error::usage("--editor needs a terminal"));
+    }
+    crate::config::store::ensure_private_dir(store.dir(), Kind::Config)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.edit-"))
+        .suffix(".yaml")
+        .tempfile_in(store.dir())
+        .map_err(|e| Error::io(Kind::Config, "cannot create a file in", store.dir(), &e))?;
+    std::io::Write::write_all(&mut tmp, initial.as_bytes())
+        .map_err(|e| Error::io(Kind::Config, "cannot write", tmp.path(), &e))?;
+    let editor = std::env::var("VISUAL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| std::env::var("EDITOR").ok().filter(|s| !s.trim().is_empty()))
+        .unwrap_or_else(|| "vi".into());
+    loop {
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{editor} \"$1\""))
+            .arg("sh")
+            .arg(tmp.path())
+            .status()
+            .map_err(|e| Error::usage(format!("cannot run the editor {editor:?}: {e}")))?;
+        if !status.success() {
+            return Err(Error::usage(format!("the editor {editor:?} failed ({status}); nothing was changed")));
+        }
+        let text = std::fs::read_to_string(tmp.path())
+            .map_err(|e| Error::io(Kind::Config, "cannot read", tmp.path(), &e))?;
+        match parse_config(&text, &store.path(name)?) {
+            Ok(c) => return Ok(c),
+            Err(e) => {
+                eprintln!("elhaz: {e}");
+                let again = inquire::Confirm::new("Edit again? (no: discard, nothing is changed)")
+                    .with_default(true)
+                    .prompt()
+                    .map_err(prompt_error)?;
+                if !again {
+                    return Err(Error::config("edit discarded; nothing was changed"));
+                }
+            }
+        }
+    }
+}
+
+/// Prompts for a new config (or the editor).
+fn prompt_new(store: &Store, name: &str) -> Result<Config> {
+    let how = inquire::Select::new(
+        &format!("Create {name}:"),
+        vec!["Answer prompts", "Open $EDITOR"],
+    )
+    .prompt()
+    .map_err(prompt_error)?;
+    if how == "Open $EDITOR" {
+        return edit_until_valid(store, name, &template());
+    }
+    let fields = prompt_fields(None)?;
+    let mut c = Config::default();
+    apply_fields(&mut c, &fields)?;
+    Ok(c)
+}
+
+/// Asks for the common fields; empty answers keep what is there.
+fn prompt_fields(current: Option<&Config>) -> Result<ConfigFields> {
+    let ar = current.and_then(|c| c.assume_role.clone());
+    let session = current.and_then(|c| c.session.clone()).unwrap_or_default();
+    let ask = |label: &str, cur: Option<String>, help: &str| -> Result<Option<String>> {
+        let mut t = inquire::Text::new(label).with_help_message(help);
+        let cur = cur.unwrap_or_default();
+        if !cur.is_empty() {
+            t = t.with_initial_value(&cur);
+        }
+        let v = t.prompt().map_err(prompt_error)?;
+        Ok(Some(v.trim().to_string()).filter(|s| !s.is_empty() && *s != cur))
+    };
+    let role_arn = loop {
+        let v = ask(
+            "Role ARN:",
+            ar.as_ref().map(|a| a.role_arn.clone()),
+            "arn:aws:iam::ACCOUNT:role/NAME",
+        )?;
+        if v.is_some() || ar.is_some() {
+            break v;
+        }
+        eprintln!("elhaz: a role ARN is required");
+    };
+    let profiles = AwsProfiles::load_blocking().unwrap_or_default();
+    let profile_help = if profiles.profiles.is_empty() {
+        "empty: the default credential chain".to_string()
+    } else {
+        format!(
+            "empty: the default chain; profiles: {}",
+            profiles.names().collect::<Vec<_>>().join(", ")
+        )
+    };
+    let profile = ask("Source AWS profile:", session.profile_name.clone(), &profile_help)?;
+    let region = ask("Region:", session.region_name.clone(), "e.g. eu-west-1; empty: none")?;
+    let duration = ask(
+        "Duration:",
+        ar.as_ref().and_then(|a| a.duration_seconds).map(|d| d.to_string()),
+        "900 to 43200 seconds, or 1h; empty: STS default (1h)",
+    )?
+    .map(|d| d.parse().map_err(|e: String| Error::usage(e)))
+    .transpose()?;
+    let serial = ask(
+        "MFA device ARN:",
+        ar.as_ref().and_then(|a| a.serial_number.clone()),
+        "empty: no MFA",
+    )?;
+    let description = ask(
+        "Description:",
+        current.and_then(|c| c.description().map(str::to_string)),
+        "for people; never sent to AWS",
+    )?;
+    Ok(ConfigFields {
+        role_arn,
+        duration,
+        serial_number: serial,
+        region,
+        profile,
+        description,
+        ..ConfigFields::default()
+    })
+}
+
+fn list(store: &Store, as_json: bool) -> Result<i32> {
+    let names = store.names()?;
+    let profiles = AwsProfiles::load_blocking()?;
+    let mut rows: Vec<Value> = Vec::new();
+    for n in &names {
+        let row = match store.load(n) {
+            Ok(c) => json!({
+                "name": n,
+                "kind": "config",
+                "role_arn": c.role_arn(),
+                "region": c.region(),
+                "description": c.description(),
+            }),
+            Err(e) => json!({ "name": n, "kind": "config", "error": e.message }),
+        };
+        rows.push(row);
+    }
+    for p in profiles.profiles.values() {
+        rows.push(json!({
+            "name": p.name,
+            "kind": "profile",
+            "profile_type": p.kind(),
+            "role_arn": p.role_arn,
+            "region": p.region,
+            "shadowed": names.contains(&p.name),
+        }));
+    }
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        eprintln!("elhaz: no configs in {} and no AWS CLI profiles", display_path(store.dir()));
+        eprintln!("hint: elhaz config add NAME --role-arn ARN");
+        return Ok(0);
+    }
+    let width = rows
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .map(str::len)
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!("{:<width$}  {:<8}  DETAIL", "NAME", "KIND");
+    for r in &rows {
+        let name = r["name"].as_str().unwrap_or_default();
+        let kind = r["kind"].as_str().unwrap_or_default();
+        let detail = if let Some(e) = r["error"].as_str() {
+            format!("invalid: {e}")
+        } else if kind == "profile" {
+            let mut d = format!(
+                "{} {}",
+                r["profile_type"].as_str().unwrap_or_default(),
+                r["role_arn"].as_str().unwrap_or_default()
+            );
+            if r["shadowed"] == json!(true) {
+                d.push_str(" (hidden by the config of the same name)");
+            }
+            d
+        } else {
+            r["description"]
+                .as_str()
+                .or(r["role_arn"].as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        println!("{name:<width$}  {kind:<8}  {}", detail.trim());
+    }
+    Ok(0)
+}
+
+/// The YAML a config would be written as (used by tests and the editor).
+pub fn render(config: &Config) -> Result<String> {
+    to_yaml(config)
+}

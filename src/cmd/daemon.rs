@@ -1,0 +1,195 @@
+//! `elhaz daemon start|run|stop|kill|status|list|add|remove|logs|refresh`.
+
+use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+use super::{Context, print_json};
+use crate::cli::{DaemonCommand, LogsArgs};
+use crate::credentials::Engine;
+use crate::daemon::cache::Cache;
+use crate::daemon::client::{Failure, as_map, is_running, response_error, start_daemon};
+use crate::daemon::server::{ServerOptions, serve, take_lock};
+use crate::duration::human;
+use crate::error::{Error, Kind, Result, display_path};
+
+pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
+    let socket = &ctx.paths.socket;
+    match cmd {
+        DaemonCommand::Run => run_foreground(ctx),
+        DaemonCommand::Start => {
+            if is_running(socket) {
+                eprintln!("elhaz: the daemon is already running (socket {})", display_path(socket));
+                return Ok(0);
+            }
+            start_daemon(&ctx.daemon_args(), false)?;
+            eprintln!(
+                "elhaz: daemon started (socket {}, log {})",
+                display_path(socket),
+                display_path(&ctx.paths.log)
+            );
+            Ok(0)
+        }
+        DaemonCommand::Stop | DaemonCommand::Kill => {
+            match ctx.client().request("kill", Map::new()) {
+                Ok(_) => {}
+                Err(Failure::NotRunning) => {
+                    eprintln!("elhaz: no daemon is running on {}", display_path(socket));
+                    return Ok(0);
+                }
+                Err(Failure::Error(e)) => return Err(e),
+            }
+            // Wait for it to let go of the socket, so a start right after works.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while socket.exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            eprintln!("elhaz: daemon stopped");
+            Ok(0)
+        }
+        DaemonCommand::Status(a) => match ctx.client().request("status", Map::new()) {
+            Ok(resp) if resp.ok => {
+                let data = resp.data.unwrap_or(Value::Null);
+                if a.json {
+                    print_json(&data);
+                } else {
+                    println!(
+                        "running: pid {}, up {}, {} session(s), socket {}",
+                        data["pid"],
+                        human(data["uptime_seconds"].as_i64().unwrap_or(0)).replace("expired", "0s"),
+                        data["sessions"].as_array().map_or(0, Vec::len),
+                        display_path(socket)
+                    );
+                    print_sessions(&data["sessions"]);
+                }
+                Ok(0)
+            }
+            Ok(resp) => Err(response_error(&resp)),
+            Err(Failure::NotRunning) => {
+                if a.json {
+                    print_json(&json!({ "running": false, "socket": socket.display().to_string() }));
+                } else {
+                    println!("not running (socket {})", display_path(socket));
+                }
+                Ok(1)
+            }
+            Err(Failure::Error(e)) => Err(e),
+        },
+        DaemonCommand::List(a) => {
+            let resp = ctx.broker().request("status", Map::new())?;
+            if !resp.ok {
+                return Err(response_error(&resp));
+            }
+            let data = resp.data.unwrap_or(Value::Null);
+            if a.json {
+                print_json(&data["sessions"]);
+            } else if data["sessions"].as_array().is_none_or(Vec::is_empty) {
+                eprintln!("elhaz: no sessions in the daemon; add one: elhaz daemon add NAME");
+            } else {
+                print_sessions(&data["sessions"]);
+            }
+            Ok(0)
+        }
+        DaemonCommand::Add(a) => {
+            let name = ctx.name(a.name.get())?;
+            ctx.broker().add(&name, None)?;
+            eprintln!("elhaz: added {name}");
+            Ok(0)
+        }
+        DaemonCommand::Remove(a) => {
+            let name = ctx.name(a.name.get())?;
+            let resp = ctx.broker().request("remove", as_map(json!({ "config": name, "ext": true })))?;
+            if !resp.ok {
+                return Err(response_error(&resp));
+            }
+            eprintln!("elhaz: removed {name} from the daemon");
+            Ok(0)
+        }
+        DaemonCommand::Refresh(a) => {
+            let name = ctx.name(a.name.get())?;
+            let resp = ctx.broker().request("refresh", as_map(json!({ "config": name, "ext": true })))?;
+            if !resp.ok {
+                return Err(response_error(&resp));
+            }
+            let expiry = resp.data.as_ref().and_then(|d| d["expiry_time"].as_str()).unwrap_or("?");
+            eprintln!("elhaz: refreshed {name} (expires {expiry})");
+            Ok(0)
+        }
+        DaemonCommand::Logs(a) => logs(&a, ctx),
+        DaemonCommand::Share(_) => Err(super::not_implemented("daemon share")),
+        DaemonCommand::Unshare(_) => Err(super::not_implemented("daemon unshare")),
+    }
+}
+
+fn print_sessions(sessions: &Value) {
+    let Some(list) = sessions.as_array() else { return };
+    let width = list
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    for s in list {
+        let name = s["name"].as_str().unwrap_or_default();
+        let left = s["remaining_seconds"].as_i64().unwrap_or(0);
+        let mut line = format!("{name:<width$}  {}", if left > 0 { format!("{} left", human(left)) } else { "expired".into() });
+        if let Some(e) = s["last_error"].as_str() {
+            line.push_str(&format!("  (last refresh failed: {e})"));
+        }
+        println!("{line}");
+    }
+}
+
+/// `daemon run`: the daemon in the foreground.
+fn run_foreground(ctx: &Context) -> Result<i32> {
+    let _lock = take_lock(&ctx.paths.socket)?;
+    let _guard = crate::logging::init_daemon(&ctx.paths.log, ctx.global.verbose)?;
+    let engine = Engine::new(ctx.store(), false);
+    let cache = Cache::new(engine, ctx.policy, ctx.global.max_daemon_cache_size as usize);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::daemon(format!("cannot start the runtime: {e}")))?;
+    let result = runtime.block_on(serve(ServerOptions {
+        socket: ctx.paths.socket.clone(),
+        backlog: ctx.global.max_unix_socket_connections,
+        cache,
+    }));
+    if let Err(e) = &result {
+        tracing::error!(error = %e.message, "daemon failed");
+    }
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result.map(|_| 0)
+}
+
+fn logs(a: &LogsArgs, ctx: &Context) -> Result<i32> {
+    let path = &ctx.paths.log;
+    let file = std::fs::File::open(path).map_err(|e| {
+        let err = Error::io(Kind::Daemon, "cannot read the daemon log", path, &e);
+        if e.kind() == std::io::ErrorKind::NotFound {
+            err.with_hint("the daemon has not run with this log path yet: elhaz daemon start")
+        } else {
+            err
+        }
+    })?;
+    let lines = BufReader::new(file).lines().map_while(std::result::Result::ok);
+    match a.head {
+        Some(n) => lines.take(n).for_each(|l| println!("{l}")),
+        None => {
+            let n = a.tail.unwrap_or(50);
+            let mut ring = std::collections::VecDeque::with_capacity(n.min(10_000));
+            for l in lines {
+                if ring.len() == n {
+                    ring.pop_front();
+                }
+                if n > 0 {
+                    ring.push_back(l);
+                }
+            }
+            ring.iter().for_each(|l| println!("{l}"));
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,91 @@
+//! `elhaz export NAME -f json|env|credential-process`: prints the credentials.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::json;
+
+use super::{Context, obscure};
+use crate::cli::{ExportArgs, ExportFormat};
+use crate::credentials::policy::DEFAULT_MIN_REMAINING_SECS;
+use crate::credentials::{iso8601_offset, rfc3339};
+use crate::daemon::client::{Broker, Client, Served};
+use crate::env::{Delivery, SessionEnv, shell_from_env};
+use crate::error::{Error, Result};
+
+/// The variables whose values `--obscure` hides in the env format.
+const OBSCURED_VARS: &[&str] = &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+
+pub fn run(args: ExportArgs, ctx: &Context) -> Result<i32> {
+    let min = match (args.min_remaining, args.format) {
+        (Some(s), _) => i64::try_from(s.0).unwrap_or(i64::MAX),
+        (None, ExportFormat::CredentialProcess) => DEFAULT_MIN_REMAINING_SECS,
+        (None, _) => 0,
+    };
+    let (name, served) = match &args.socket {
+        Some(socket) => shared_socket(socket, args.name.get(), min, ctx)?,
+        None => {
+            let name = ctx.name(args.name.get())?;
+            let served = ctx.broker().credentials(&name, min)?;
+            (name, served)
+        }
+    };
+    let c = &served.credentials;
+    // Everything is rendered first: nothing reaches stdout on error.
+    let out = match args.format {
+        ExportFormat::Json => {
+            let mut v = json!({
+                "access_key": c.access_key_id,
+                "secret_key": c.secret_access_key(),
+                "token": c.session_token(),
+                "expiry_time": iso8601_offset(c.expiration),
+            });
+            if args.obscure {
+                obscure(&mut v);
+            }
+            serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+        }
+        ExportFormat::CredentialProcess => {
+            let mut v = json!({
+                "Version": 1,
+                "AccessKeyId": c.access_key_id,
+                "SecretAccessKey": c.secret_access_key(),
+                "SessionToken": c.session_token(),
+                "Expiration": rfc3339(c.expiration),
+            });
+            if args.obscure {
+                obscure(&mut v);
+            }
+            serde_json::to_string(&v).unwrap_or_default() + "\n"
+        }
+        ExportFormat::Env => {
+            let shell = args.shell.unwrap_or_else(shell_from_env);
+            let region = args.region.as_deref().or(served.region.as_deref());
+            let mut env = SessionEnv::build(&name, Delivery::Static(c), region, &ctx.policy);
+            if args.obscure {
+                for (k, v) in env.set.iter_mut() {
+                    if OBSCURED_VARS.contains(k) {
+                        *v = "***".into();
+                    }
+                }
+            }
+            env.render(shell)
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|_| stdout.flush())
+        .map_err(|e| Error::other(format!("cannot write to stdout: {}", crate::error::io_reason(&e))))?;
+    Ok(0)
+}
+
+/// Credentials from a shared (restricted) socket: no configs, no HOME needed, and no
+/// daemon is ever started for it.
+fn shared_socket(socket: &Path, name: Option<&str>, min: i64, ctx: &Context) -> Result<(String, Served)> {
+    let client = Client::new(socket, ctx.global.client_timeout.duration());
+    let broker = Broker::daemon(client, None);
+    let name = name.unwrap_or("shared").to_string();
+    let served = broker.credentials(&name, min)?;
+    Ok((name, served))
+}

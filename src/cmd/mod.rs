@@ -1,0 +1,200 @@
+//! One file per command. Each turns its arguments into calls to the broker, the config
+//! store or the shell scripts, and returns the process exit code.
+
+pub mod completions;
+pub mod config;
+pub mod daemon;
+pub mod exec;
+pub mod export;
+pub mod hook;
+pub mod login;
+pub mod shell;
+pub mod use_;
+pub mod whoami;
+
+use std::io::IsTerminal;
+use std::sync::OnceLock;
+
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::config::{Paths, Store};
+use crate::credentials::policy::Policy;
+use crate::daemon::client::{Broker, Client, DaemonArgs};
+use crate::error::{Error, Result};
+
+/// What every command may need, resolved once from the global flags.
+pub struct Context {
+    pub global: GlobalArgs,
+    pub paths: Paths,
+    pub policy: Policy,
+}
+
+static OUTER_SESSION: OnceLock<Option<String>> = OnceLock::new();
+
+/// Records ELHAZ_SESSION as it was when elhaz started (before it is scrubbed).
+pub fn set_outer_session(v: Option<String>) {
+    let _ = OUTER_SESSION.set(v);
+}
+
+/// The elhaz session this process runs inside, if any.
+pub fn outer_session() -> Option<&'static str> {
+    OUTER_SESSION.get().and_then(|s| s.as_deref())
+}
+
+impl Context {
+    pub fn new(global: GlobalArgs) -> Result<Context> {
+        let paths = Paths::resolve(
+            global.config_dir.clone(),
+            global.socket_path.clone(),
+            global.logging_path.clone(),
+        )?;
+        Ok(Context {
+            global,
+            paths,
+            policy: Policy::from_env()?,
+        })
+    }
+
+    pub fn store(&self) -> Store {
+        Store::new(&self.paths.config_dir)
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.paths.socket, self.global.client_timeout.duration())
+    }
+
+    pub fn daemon_args(&self) -> DaemonArgs {
+        DaemonArgs {
+            config_dir: self.paths.config_dir.clone(),
+            socket: self.paths.socket.clone(),
+            log: self.paths.log.clone(),
+            backlog: self.global.max_unix_socket_connections,
+            cache_size: self.global.max_daemon_cache_size,
+        }
+    }
+
+    /// The daemon (started on demand), or the engine in this process with --no-daemon.
+    pub fn broker(&self) -> Broker {
+        if self.global.no_daemon {
+            Broker::in_process(self.store())
+        } else {
+            Broker::daemon(self.client(), Some(self.daemon_args()))
+        }
+    }
+
+    /// NAME from the arguments, else a picker on a terminal.
+    pub fn name(&self, name: Option<&str>) -> Result<String> {
+        crate::config::resolve::name_or_pick(&self.store(), name)
+    }
+}
+
+/// Whether stdout goes to a terminal and colour is wanted (NO_COLOR unset).
+pub fn color_stdout() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+pub fn not_implemented(what: &str) -> Error {
+    Error::usage(format!("{what} is not implemented yet"))
+}
+
+/// Runs the parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let ctx = Context::new(cli.global)?;
+    match cli.command {
+        Command::Exec(a) => exec::run(a, &ctx),
+        Command::Shell(a) => shell::run(a, &ctx),
+        Command::Export(a) => export::run(a, &ctx),
+        Command::Whoami(a) => whoami::run(a, &ctx),
+        Command::Hook(a) => hook::run(a),
+        Command::Use(a) => use_::run(a, &ctx),
+        Command::Login(a) => login::run(a, &ctx),
+        Command::Completions(a) => completions::run(a),
+        Command::Complete(a) => completions::complete(a, &ctx),
+        Command::Config(c) => config::run(c, &ctx),
+        Command::Daemon(c) => daemon::run(c, &ctx),
+    }
+}
+
+/// Prints JSON: pretty, coloured on a terminal.
+pub fn print_json(value: &serde_json::Value) {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    if color_stdout() {
+        println!("{}", colorize_json(&text));
+    } else {
+        println!("{text}");
+    }
+}
+
+/// Minimal ANSI colouring of pretty JSON: keys blue, strings green, others yellow.
+fn colorize_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        out.push_str(indent);
+        if let Some(rest) = trimmed.strip_prefix('"')
+            && let Some(end) = rest.find("\": ")
+        {
+            let key = &rest[..end];
+            let value = &rest[end + 3..];
+            out.push_str(&format!("\x1b[34m\"{key}\"\x1b[0m: {}", color_value(value)));
+        } else {
+            out.push_str(&color_value(trimmed));
+        }
+        out.push('\n');
+    }
+    out.pop();
+    out
+}
+
+fn color_value(v: &str) -> String {
+    let (body, comma) = match v.strip_suffix(',') {
+        Some(b) => (b, ","),
+        None => (v, ""),
+    };
+    if body.starts_with('"') {
+        format!("\x1b[32m{body}\x1b[0m{comma}")
+    } else if matches!(body, "{" | "}" | "[" | "]" | "{}" | "[]") {
+        v.to_string()
+    } else {
+        format!("\x1b[33m{body}\x1b[0m{comma}")
+    }
+}
+
+/// The values `--obscure` hides (the original's list).
+pub const OBSCURED_KEYS: &[&str] = &[
+    "RoleArn",
+    "ExternalId",
+    "SerialNumber",
+    "TokenCode",
+    "PolicyArns",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_account_id",
+    "access_key",
+    "secret_key",
+    "token",
+    "AccessKeyId",
+    "SecretAccessKey",
+    "SessionToken",
+    "Account",
+    "Arn",
+    "UserId",
+];
+
+/// Replaces, at any depth, the values of [`OBSCURED_KEYS`] with "***".
+pub fn obscure(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if OBSCURED_KEYS.contains(&k.as_str()) {
+                    *v = serde_json::Value::String("***".into());
+                } else {
+                    obscure(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(obscure),
+        _ => {}
+    }
+}

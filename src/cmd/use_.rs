@@ -1,0 +1,34 @@
+//! `elhaz use NAME` / `elhaz use --clear`: switches the current shell. The hook's
+//! `elhaz` function calls this with --eval and evals what it prints; run directly,
+//! it explains how to install the hook.
+
+use super::Context;
+use crate::cli::UseArgs;
+use crate::env::{Delivery, SessionEnv, render_clear, shell_from_env};
+use crate::error::{Error, Result};
+
+pub fn run(args: UseArgs, ctx: &Context) -> Result<i32> {
+    if !args.eval {
+        return Err(Error::usage(
+            "elhaz use changes the current shell, which needs the shell hook",
+        )
+        .with_hint(
+            "add to your rc file: eval \"$(elhaz hook bash)\" (zsh: eval \"$(elhaz hook zsh)\"; fish: elhaz hook fish | source), then open a new shell",
+        ));
+    }
+    let shell = args.shell.unwrap_or_else(shell_from_env);
+    if args.clear {
+        print!("{}", render_clear(shell));
+        return Ok(0);
+    }
+    let name = ctx.name(args.name.get())?;
+    let served = ctx.broker().credentials(&name, 0)?;
+    let env = SessionEnv::build(
+        &name,
+        Delivery::Static(&served.credentials),
+        served.region.as_deref(),
+        &ctx.policy,
+    );
+    print!("{}", env.render(shell));
+    Ok(0)
+}

@@ -1,0 +1,16 @@
+//! `elhaz whoami NAME`: STS GetCallerIdentity with the session's credentials.
+
+use super::{Context, obscure, print_json};
+use crate::cli::WhoamiArgs;
+use crate::error::Result;
+
+pub fn run(args: WhoamiArgs, ctx: &Context) -> Result<i32> {
+    let name = ctx.name(args.name.get())?;
+    let identity = ctx.broker().whoami(&name)?;
+    let mut v = serde_json::to_value(&identity).unwrap_or_default();
+    if args.obscure {
+        obscure(&mut v);
+    }
+    print_json(&v);
+    Ok(0)
+}

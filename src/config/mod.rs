@@ -1,0 +1,16 @@
+//! Configs: the YAML schema, the store on disk, AWS CLI profiles, and how a NAME is
+//! resolved to one of them.
+
+pub mod parse;
+pub mod schema;
+pub mod store;
+
+pub use schema::Config;
+pub use store::Store;
+pub mod paths;
+pub mod profiles;
+pub mod resolve;
+
+pub use paths::Paths;
+pub use profiles::{AwsProfile, AwsProfiles};
+pub use resolve::{Source, resolve};

@@ -1,0 +1,52 @@
+//! Where elhaz keeps its files. Defaults are the original's, under `~/.elhaz/`.
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// The home directory: $HOME, else the passwd entry.
+pub fn home_dir() -> Result<PathBuf> {
+    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(h));
+    }
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.dir)
+        .ok_or_else(|| {
+            Error::usage("cannot find the home directory: HOME is unset and there is no passwd entry")
+                .with_hint("set HOME, or pass --config-dir and --socket-path")
+        })
+}
+
+/// Resolved locations of the config dir, socket and log.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub config_dir: PathBuf,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Paths {
+    pub fn resolve(
+        config_dir: Option<PathBuf>,
+        socket: Option<PathBuf>,
+        log: Option<PathBuf>,
+    ) -> Result<Paths> {
+        let base = || home_dir().map(|h| h.join(".elhaz"));
+        Ok(Paths {
+            config_dir: match config_dir {
+                Some(p) => p,
+                None => base()?.join("configs"),
+            },
+            socket: match socket {
+                Some(p) => p,
+                None => base()?.join("sock").join("daemon.sock"),
+            },
+            log: match log {
+                Some(p) => p,
+                None => base()?.join("logs").join("daemon.log"),
+            },
+        })
+    }
+}

@@ -1,0 +1,144 @@
+//! AWS CLI profiles (`~/.aws/config` and `~/.aws/credentials`, honouring
+//! AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE), read with the SDK's own parser.
+
+use std::collections::BTreeMap;
+
+use aws_runtime::env_config::file::EnvConfigFiles;
+use aws_types::os_shim_internal::{Env, Fs};
+
+use crate::error::{Error, Result};
+
+/// What elhaz needs to know of one profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsProfile {
+    pub name: String,
+    pub role_arn: Option<String>,
+    pub source_profile: Option<String>,
+    pub credential_source: Option<String>,
+    pub mfa_serial: Option<String>,
+    pub duration_seconds: Option<String>,
+    pub external_id: Option<String>,
+    pub role_session_name: Option<String>,
+    pub region: Option<String>,
+    pub sso_session: Option<String>,
+    pub sso_start_url: Option<String>,
+    pub sso_account_id: Option<String>,
+    pub sso_role_name: Option<String>,
+    pub credential_process: Option<String>,
+    pub web_identity_token_file: Option<String>,
+    pub has_static_keys: bool,
+}
+
+impl AwsProfile {
+    /// A one-word description of how the profile gets credentials.
+    pub fn kind(&self) -> &'static str {
+        if self.role_arn.is_some() && self.web_identity_token_file.is_some() {
+            "web-identity"
+        } else if self.role_arn.is_some() {
+            "role"
+        } else if self.sso_session.is_some() || self.sso_start_url.is_some() {
+            "sso"
+        } else if self.credential_process.is_some() {
+            "process"
+        } else if self.has_static_keys {
+            "keys"
+        } else {
+            "other"
+        }
+    }
+
+    /// What a picker or a listing shows next to the name.
+    pub fn summary(&self) -> String {
+        match (&self.role_arn, &self.sso_account_id, &self.sso_role_name) {
+            (Some(arn), _, _) => arn.clone(),
+            (None, Some(acct), Some(role)) => format!("sso {acct}/{role}"),
+            _ => self.kind().to_string(),
+        }
+    }
+
+    /// The command that logs this profile's SSO session in, if it uses SSO directly.
+    pub fn sso_login_command(&self) -> Option<String> {
+        if let Some(s) = &self.sso_session {
+            Some(format!("aws sso login --sso-session {s}"))
+        } else if self.sso_start_url.is_some() {
+            Some(format!("aws sso login --profile {}", self.name))
+        } else {
+            None
+        }
+    }
+}
+
+/// Every profile of the shared config and credentials files.
+#[derive(Debug, Clone, Default)]
+pub struct AwsProfiles {
+    pub profiles: BTreeMap<String, AwsProfile>,
+}
+
+impl AwsProfiles {
+    /// Loads the files (missing files count as empty).
+    pub async fn load() -> Result<AwsProfiles> {
+        let set = aws_config::profile::load(
+            &Fs::real(),
+            &Env::real(),
+            &EnvConfigFiles::default(),
+            None,
+        )
+        .await
+        .map_err(|e| {
+            Error::config(format!(
+                "cannot read the AWS CLI config ({}): {}",
+                config_file_hint(),
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            ))
+        })?;
+        let mut profiles = BTreeMap::new();
+        for name in set.profiles() {
+            let Some(p) = set.get_profile(name) else {
+                continue;
+            };
+            let get = |k: &str| p.get(k).map(str::to_string);
+            profiles.insert(
+                name.to_string(),
+                AwsProfile {
+                    name: name.to_string(),
+                    role_arn: get("role_arn"),
+                    source_profile: get("source_profile"),
+                    credential_source: get("credential_source"),
+                    mfa_serial: get("mfa_serial"),
+                    duration_seconds: get("duration_seconds"),
+                    external_id: get("external_id"),
+                    role_session_name: get("role_session_name"),
+                    region: get("region"),
+                    sso_session: get("sso_session"),
+                    sso_start_url: get("sso_start_url"),
+                    sso_account_id: get("sso_account_id"),
+                    sso_role_name: get("sso_role_name"),
+                    credential_process: get("credential_process"),
+                    web_identity_token_file: get("web_identity_token_file"),
+                    has_static_keys: p.get("aws_access_key_id").is_some(),
+                },
+            );
+        }
+        Ok(AwsProfiles { profiles })
+    }
+
+    /// The same, for code without a runtime.
+    pub fn load_blocking() -> Result<AwsProfiles> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| Error::other(format!("cannot start a runtime: {e}")))?
+            .block_on(Self::load())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&AwsProfile> {
+        self.profiles.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.profiles.keys().map(String::as_str)
+    }
+}
+
+fn config_file_hint() -> String {
+    std::env::var("AWS_CONFIG_FILE").unwrap_or_else(|_| "~/.aws/config".into())
+}

@@ -1,0 +1,125 @@
+//! NAME → an elhaz config or an AWS CLI profile. An elhaz config wins.
+
+use std::io::IsTerminal;
+
+use super::profiles::{AwsProfile, AwsProfiles};
+use super::schema::Config;
+use super::store::{Store, validate_name};
+use crate::error::{Error, Result};
+
+/// What a NAME stands for.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Config(Box<Config>),
+    Profile(AwsProfile),
+}
+
+impl Source {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::Config(_) => "config",
+            Source::Profile(_) => "profile",
+        }
+    }
+
+    pub fn region(&self) -> Option<&str> {
+        match self {
+            Source::Config(c) => c.region(),
+            Source::Profile(p) => p.region.as_deref(),
+        }
+    }
+}
+
+/// Resolves NAME: the config `<dir>/NAME.yaml` if there is one, else the AWS profile.
+pub async fn resolve(store: &Store, name: &str) -> Result<Source> {
+    if validate_name(name).is_ok() && store.exists(name)? {
+        return store.load(name).map(|c| Source::Config(Box::new(c)));
+    }
+    let profiles = AwsProfiles::load().await?;
+    if let Some(p) = profiles.get(name) {
+        return Ok(Source::Profile(p.clone()));
+    }
+    if name.is_empty() {
+        return Err(Error::config("empty name: give a config or AWS profile name"));
+    }
+    validate_name(name)?;
+    Err(unknown_name(store, &profiles, name))
+}
+
+/// "no config or AWS profile named X", with the closest names and the fix.
+pub fn unknown_name(store: &Store, profiles: &AwsProfiles, name: &str) -> Error {
+    let candidates = all_names(store, profiles);
+    let mut scored: Vec<(f64, &String)> = candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(s, _)| *s > 0.7)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let close: Vec<&str> = scored.iter().take(3).map(|(_, c)| c.as_str()).collect();
+    let mut msg = format!("no config or AWS profile named {name:?}");
+    if !close.is_empty() {
+        msg.push_str(&format!("; did you mean: {}?", close.join(", ")));
+    }
+    Error::config(msg).with_hint(format!(
+        "list them: elhaz config list; or create it: elhaz config add {name} --role-arn ARN"
+    ))
+}
+
+/// Config names then profile names, deduplicated (a config hides a same-named profile).
+pub fn all_names(store: &Store, profiles: &AwsProfiles) -> Vec<String> {
+    let mut names = store.names().unwrap_or_default();
+    for p in profiles.names() {
+        if !names.iter().any(|n| n == p) {
+            names.push(p.to_string());
+        }
+    }
+    names
+}
+
+/// NAME from the command line, or a picker on a terminal, or an error listing names.
+pub fn name_or_pick(store: &Store, name: Option<&str>) -> Result<String> {
+    if let Some(n) = name {
+        return Ok(n.to_string());
+    }
+    let profiles = AwsProfiles::load_blocking().unwrap_or_default();
+    let mut items: Vec<(String, String)> = Vec::new();
+    for n in store.names()? {
+        let detail = store
+            .load(&n)
+            .map(|c| {
+                c.description()
+                    .or(c.role_arn())
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .unwrap_or_else(|e| format!("(invalid: {})", e.message));
+        items.push((n, format!("config   {detail}")));
+    }
+    for p in profiles.profiles.values() {
+        if !items.iter().any(|(n, _)| n == &p.name) {
+            items.push((p.name.clone(), format!("profile  {}", p.summary())));
+        }
+    }
+    if items.is_empty() {
+        return Err(Error::usage("no NAME given, and there are no configs or AWS profiles")
+            .with_hint("create one: elhaz config add NAME --role-arn ARN"));
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        let names: Vec<&str> = items.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(Error::usage(format!(
+            "no NAME given; choose one of: {}",
+            names.join(", ")
+        )));
+    }
+    let width = items.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let labels: Vec<String> = items
+        .iter()
+        .map(|(n, d)| format!("{n:<width$}  {d}"))
+        .collect();
+    let choice = inquire::Select::new("Which session?", labels.clone())
+        .with_page_size(15)
+        .prompt()
+        .map_err(|e| Error::usage(format!("no NAME chosen: {e}")))?;
+    let idx = labels.iter().position(|l| *l == choice).unwrap_or(0);
+    Ok(items.swap_remove(idx).0)
+}

@@ -1,0 +1,365 @@
+//! The elhaz config file: the original's YAML schema, plus AssumeRoleWithWebIdentity.
+//! Unknown keys are errors, as in the original.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::Zeroize;
+
+/// A string that must not be shown: Debug prints `***`, memory is wiped on drop.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Sensitive(String);
+
+impl Sensitive {
+    pub fn new(s: impl Into<String>) -> Self {
+        Sensitive(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for Sensitive {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+impl Serialize for Sensitive {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sensitive {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Sensitive)
+    }
+}
+
+/// One config file, `<config-dir>/<NAME>.yaml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(rename = "AssumeRole", default, skip_serializing_if = "Option::is_none")]
+    pub assume_role: Option<AssumeRole>,
+    #[serde(
+        rename = "AssumeRoleWithWebIdentity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub web_identity: Option<WebIdentity>,
+    #[serde(rename = "STS", default, skip_serializing_if = "Option::is_none")]
+    pub sts: Option<StsClient>,
+    #[serde(rename = "MFA", default, skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<Mfa>,
+    #[serde(rename = "Session", default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SourceSession>,
+    #[serde(rename = "Meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
+}
+
+/// The parameters of STS AssumeRole.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct AssumeRole {
+    pub role_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_session_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_code: Option<Sensitive>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_identity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_arns: Option<Vec<PolicyArn>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transitive_tag_keys: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provided_contexts: Option<Vec<ProvidedContext>>,
+}
+
+/// A managed policy ARN: a plain string, or STS's own `{arn: ...}` shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PolicyArn {
+    Plain(String),
+    Descriptor {
+        #[serde(alias = "Arn")]
+        arn: String,
+    },
+}
+
+impl PolicyArn {
+    pub fn arn(&self) -> &str {
+        match self {
+            PolicyArn::Plain(a) | PolicyArn::Descriptor { arn: a } => a,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct ProvidedContext {
+    pub provider_arn: String,
+    pub context_assertion: String,
+}
+
+/// The parameters of STS AssumeRoleWithWebIdentity (not in the original).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct WebIdentity {
+    pub role_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_session_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_identity_token_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_identity_token_command: Option<Command>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_arns: Option<Vec<PolicyArn>>,
+}
+
+/// How to build the STS client (boto3's client arguments).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StsClient {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_ssl: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Verify>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_access_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_secret_access_key: Option<Sensitive>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_session_token: Option<Sensitive>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_account_id: Option<String>,
+}
+
+/// TLS verification: `false`, or a CA bundle path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Verify {
+    Enabled(bool),
+    CaBundle(String),
+}
+
+/// A command: a string run by `sh -c`, or an argv list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Command {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mfa {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Command>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+}
+
+/// The source session whose credentials call AssumeRole.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSession {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_account_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_access_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_secret_access_key: Option<Sensitive>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_session_token: Option<Sensitive>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl Config {
+    /// The role this config assumes, whichever section names it.
+    pub fn role_arn(&self) -> Option<&str> {
+        self.assume_role
+            .as_ref()
+            .map(|a| a.role_arn.as_str())
+            .or(self.web_identity.as_ref().map(|w| w.role_arn.as_str()))
+    }
+
+    /// The region commands should use: Session.region_name, else STS.region_name.
+    pub fn region(&self) -> Option<&str> {
+        self.session
+            .as_ref()
+            .and_then(|s| s.region_name.as_deref())
+            .or(self.sts.as_ref().and_then(|s| s.region_name.as_deref()))
+    }
+
+    pub fn description(&self) -> Option<&str> {
+        self.meta.as_ref().and_then(|m| m.description.as_deref())
+    }
+
+    /// Checks what the types cannot: exactly one role section, sane values.
+    /// Returns one message per problem, each naming the key.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        match (&self.assume_role, &self.web_identity) {
+            (None, None) => problems.push(
+                "missing AssumeRole.RoleArn: a config needs AssumeRole (or AssumeRoleWithWebIdentity) with a RoleArn"
+                    .to_string(),
+            ),
+            (Some(_), Some(_)) => problems.push(
+                "AssumeRole and AssumeRoleWithWebIdentity are both present; keep exactly one".into(),
+            ),
+            _ => {}
+        }
+        let check_role = |problems: &mut Vec<String>,
+                          section: &str,
+                          arn: &str,
+                          rsn: Option<&str>,
+                          dur: Option<i64>| {
+            if arn.trim().is_empty() {
+                problems.push(format!("{section}.RoleArn is empty"));
+            } else if !arn.starts_with("arn:") {
+                problems.push(format!(
+                    "{section}.RoleArn {arn:?} is not an ARN (expected arn:aws:iam::ACCOUNT:role/NAME)"
+                ));
+            }
+            if let Some(name) = rsn
+                && let Err(e) = check_session_name(name)
+            {
+                problems.push(format!("{section}.RoleSessionName {name:?}: {e}"));
+            }
+            if let Some(d) = dur
+                && !(900..=43200).contains(&d)
+            {
+                problems.push(format!(
+                    "{section}.DurationSeconds {d} is out of range: STS takes 900 to 43200"
+                ));
+            }
+        };
+        if let Some(a) = &self.assume_role {
+            check_role(
+                &mut problems,
+                "AssumeRole",
+                &a.role_arn,
+                a.role_session_name.as_deref(),
+                a.duration_seconds,
+            );
+            if a.token_code.is_some() && a.serial_number.is_none() {
+                problems.push("AssumeRole.TokenCode needs AssumeRole.SerialNumber".into());
+            }
+            if let Some(p) = &a.policy
+                && serde_json::from_str::<serde_json::Value>(p).is_err()
+            {
+                problems.push("AssumeRole.Policy is not valid JSON".into());
+            }
+        }
+        if let Some(w) = &self.web_identity {
+            check_role(
+                &mut problems,
+                "AssumeRoleWithWebIdentity",
+                &w.role_arn,
+                w.role_session_name.as_deref(),
+                w.duration_seconds,
+            );
+            match (&w.web_identity_token_file, &w.web_identity_token_command) {
+                (None, None) => problems.push(
+                    "AssumeRoleWithWebIdentity needs WebIdentityTokenFile or WebIdentityTokenCommand"
+                        .into(),
+                ),
+                (Some(_), Some(_)) => problems.push(
+                    "AssumeRoleWithWebIdentity: give WebIdentityTokenFile or WebIdentityTokenCommand, not both"
+                        .into(),
+                ),
+                _ => {}
+            }
+        }
+        if let Some(s) = &self.session {
+            if s.aws_access_key_id.is_some() != s.aws_secret_access_key.is_some() {
+                problems.push(
+                    "Session.aws_access_key_id and Session.aws_secret_access_key go together"
+                        .into(),
+                );
+            }
+            if s.profile_name.is_some() && s.aws_access_key_id.is_some() {
+                problems.push(
+                    "Session: give profile_name or static keys, not both".into(),
+                );
+            }
+        }
+        if let Some(s) = &self.sts
+            && s.aws_access_key_id.is_some() != s.aws_secret_access_key.is_some()
+        {
+            problems.push(
+                "STS.aws_access_key_id and STS.aws_secret_access_key go together".into(),
+            );
+        }
+        if let Some(Mfa {
+            command: Some(Command::Argv(argv)),
+            ..
+        }) = &self.mfa
+            && argv.is_empty()
+        {
+            problems.push("MFA.command is an empty list".into());
+        }
+        problems
+    }
+}
+
+/// STS rules for RoleSessionName: 2 to 64 characters of `[\w+=,.@-]`.
+pub fn check_session_name(name: &str) -> Result<(), String> {
+    let n = name.chars().count();
+    if !(2..=64).contains(&n) {
+        return Err(format!("must be 2 to 64 characters, not {n}"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "_+=,.@-".contains(*c)))
+    {
+        return Err(format!("character {c:?} is not allowed (use letters, digits and _+=,.@-)"));
+    }
+    Ok(())
+}

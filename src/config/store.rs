@@ -1,0 +1,236 @@
+//! The config directory: one `NAME.yaml` per config. Reads are plain; writes are atomic
+//! (temp file in the same directory, fsync, rename) and serialised by a lock on the
+//! directory, so no reader ever sees half a file and no writer loses another's change.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use super::parse::{parse_config, to_yaml};
+use super::schema::Config;
+use crate::error::{Error, Kind, Result, display_path};
+
+/// Checks a config name before any path is built from it.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::config(format!(
+            "invalid config name {name:?}: use only letters, digits, '_' and '-'"
+        )))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Store { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of config NAME; the name is checked first.
+    pub fn path(&self, name: &str) -> Result<PathBuf> {
+        validate_name(name)?;
+        Ok(self.dir.join(format!("{name}.yaml")))
+    }
+
+    /// Names of all configs, sorted. A missing directory has none.
+    pub fn names(&self) -> Result<Vec<String>> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.dir_error("cannot read config directory", &e)),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let file_name = e.file_name().into_string().ok()?;
+                let name = file_name.strip_suffix(".yaml")?;
+                validate_name(name).ok()?;
+                Some(name.to_string())
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    pub fn exists(&self, name: &str) -> Result<bool> {
+        let path = self.path(name)?;
+        Ok(path.exists())
+    }
+
+    /// Reads and validates config NAME.
+    pub fn load(&self, name: &str) -> Result<Config> {
+        let path = self.path(name)?;
+        let text = self.read_text(name, &path)?;
+        parse_config(&text, &path)
+    }
+
+    /// The raw text of config NAME (for the editor).
+    pub fn load_text(&self, name: &str) -> Result<String> {
+        let path = self.path(name)?;
+        self.read_text(name, &path)
+    }
+
+    fn read_text(&self, name: &str, path: &Path) -> Result<String> {
+        match fs::read(path) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
+                Error::config(format!("{}: not UTF-8 text", display_path(path)))
+            }),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Err(Error::config(format!("no config named {name:?} in {}", display_path(&self.dir)))
+                    .with_hint(format!("create it: elhaz config add {name}")))
+            }
+            Err(e) if e.kind() == ErrorKind::IsADirectory => Err(Error::config(format!(
+                "{}: is a directory, not a config file",
+                display_path(path)
+            ))
+            .with_hint(format!("move it away, then: elhaz config add {name}"))),
+            Err(e) => Err(Error::io(Kind::Config, "cannot read", path, &e)),
+        }
+    }
+
+    /// Writes config NAME. Fails when it exists unless `overwrite`.
+    pub fn save(&self, name: &str, config: &Config, overwrite: bool) -> Result<PathBuf> {
+        let path = self.path(name)?;
+        let _lock = self.lock()?;
+        if !overwrite && path.exists() {
+            return Err(Error::config(format!("config {name:?} already exists"))
+                .with_hint(format!(
+                    "change it: elhaz config update {name}; or replace it: elhaz config add {name} --force"
+                )));
+        }
+        self.write_config(&path, config)?;
+        Ok(path)
+    }
+
+    /// Reads, changes and writes config NAME under the lock, so that concurrent
+    /// updates are applied one after the other.
+    pub fn update(&self, name: &str, change: impl FnOnce(Config) -> Result<Config>) -> Result<PathBuf> {
+        let path = self.path(name)?;
+        let _lock = self.lock()?;
+        let current = self.load(name)?;
+        let updated = change(current)?;
+        self.write_config(&path, &updated)?;
+        Ok(path)
+    }
+
+    pub fn remove(&self, name: &str) -> Result<PathBuf> {
+        let path = self.path(name)?;
+        let _lock = self.lock()?;
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(path),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Err(Error::config(format!("no config named {name:?} in {}", display_path(&self.dir))))
+            }
+            Err(e) => Err(Error::io(Kind::Config, "cannot remove", &path, &e)),
+        }
+    }
+
+    fn write_config(&self, path: &Path, config: &Config) -> Result<()> {
+        let problems = config.validate();
+        if let Some(first) = problems.first() {
+            return Err(Error::config(format!("{}: {first}", display_path(path))));
+        }
+        let yaml = to_yaml(config)?;
+        write_atomic(path, yaml.as_bytes(), Kind::Config)
+    }
+
+    /// An exclusive lock on the config directory, held until dropped.
+    fn lock(&self) -> Result<Flock<File>> {
+        ensure_private_dir(&self.dir, Kind::Config)?;
+        let dir = File::open(&self.dir)
+            .map_err(|e| self.dir_error("cannot open config directory", &e))?;
+        Flock::lock(dir, FlockArg::LockExclusive).map_err(|(_, errno)| {
+            Error::config(format!(
+                "cannot lock config directory {}: {}",
+                display_path(&self.dir),
+                errno.desc()
+            ))
+        })
+    }
+
+    fn dir_error(&self, what: &str, e: &std::io::Error) -> Error {
+        let err = Error::io(Kind::Config, what, &self.dir, e);
+        match e.kind() {
+            ErrorKind::PermissionDenied => err.with_hint(format!(
+                "make it yours: chown -R \"$USER\" {0} && chmod 700 {0}",
+                self.dir.display()
+            )),
+            ErrorKind::NotADirectory => err.with_hint(
+                "point --config-dir (or ELHAZ_CONFIG_DIR) at a directory".to_string(),
+            ),
+            _ => err,
+        }
+    }
+}
+
+/// Creates `dir` and its missing parents with mode 0700. An existing directory is left
+/// as it is.
+pub fn ensure_private_dir(dir: &Path, kind: Kind) -> Result<()> {
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => {
+            return Err(Error::new(
+                kind,
+                format!("{}: is not a directory", display_path(dir)),
+            ));
+        }
+        Err(_) => {}
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(kind, "cannot create directory", dir, &e))
+}
+
+/// Writes `data` to `path` atomically, mode 0600: a temp file in the same directory,
+/// fsync, rename over `path`, fsync the directory. On any failure `path` is untouched
+/// and the temp file is removed.
+pub fn write_atomic(path: &Path, data: &[u8], kind: Kind) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    ensure_private_dir(dir, kind)?;
+    let fail = |what: &str, e: &std::io::Error| Error::io(kind, what, path, e);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".elhaz-")
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(|e| fail("cannot write", &e))?;
+    tmp.write_all(data).map_err(|e| fail("cannot write", &e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| fail("cannot write", &e))?;
+    tmp.persist(path).map_err(|e| fail("cannot write", &e.error))?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Opens (creating, 0600) a file for appending; used for lock files.
+pub fn open_private(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}

@@ -1,0 +1,624 @@
+//! The credential engine: NAME → temporary credentials, through STS AssumeRole (elhaz
+//! configs and role profiles), AssumeRoleWithWebIdentity, or aws-config's own profile
+//! provider (SSO, credential_process, web identity profiles).
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use aws_config::BehaviorVersion;
+use aws_config::Region;
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_sts::types::{PolicyDescriptorType, ProvidedContext, Tag};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::sts_error::{StsCall, map_sdk_error, map_source_error};
+use super::{Credentials, mfa, now};
+use crate::config::profiles::{AwsProfile, AwsProfiles};
+use crate::config::schema::{Command, Config, PolicyArn, Sensitive, Verify};
+use crate::config::{Source, Store, resolve};
+use crate::duration::Seconds;
+use crate::error::{Error, Result};
+
+/// The result of one fetch.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub credentials: Credentials,
+    /// The region commands should use (config or profile), if it names one.
+    pub region: Option<String>,
+    /// "config" or "profile".
+    pub source: &'static str,
+    /// Where GetCallerIdentity goes for these credentials.
+    pub sts: StsTarget,
+}
+
+/// An STS endpoint: region plus an optional explicit URL and CA bundle.
+#[derive(Debug, Clone, Default)]
+pub struct StsTarget {
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    pub ca_bundle: Option<String>,
+}
+
+/// GetCallerIdentity's answer, with the original's key names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    #[serde(rename = "UserId")]
+    pub user_id: String,
+    #[serde(rename = "Account")]
+    pub account: String,
+    #[serde(rename = "Arn")]
+    pub arn: String,
+}
+
+/// Turns names into credentials. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    store: Store,
+    /// Whether an MFA code may be asked for on the terminal (never in the daemon).
+    interactive: bool,
+}
+
+const DEFAULT_REGION: &str = "us-east-1";
+
+impl Engine {
+    pub fn new(store: Store, interactive: bool) -> Self {
+        Engine { store, interactive }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Fetches fresh credentials for NAME. `token_code` is an MFA code the caller
+    /// already has (typed in the client, sent with `daemon add`).
+    pub async fn fetch(&self, name: &str, token_code: Option<&Sensitive>) -> Result<Fetched> {
+        let source = resolve(&self.store, name).await?;
+        match source {
+            Source::Config(config) => {
+                let path = self.store.path(name)?;
+                self.from_config(&config, &path, token_code).await
+            }
+            Source::Profile(profile) => self.from_profile(&profile, token_code).await,
+        }
+    }
+
+    async fn from_config(
+        &self,
+        config: &Config,
+        path: &Path,
+        token_code: Option<&Sensitive>,
+    ) -> Result<Fetched> {
+        let shown = crate::error::display_path(path);
+        let sts_params = config.sts.clone().unwrap_or_default();
+        let session = config.session.clone().unwrap_or_default();
+        if let Some(Verify::Enabled(false)) = sts_params.verify {
+            return Err(Error::config(format!(
+                "{shown}: STS.verify: false is refused: it would send credentials to any server posing as STS"
+            ))
+            .with_hint(format!(
+                "remove STS.verify, or set it to a CA bundle path: elhaz config update {} --editor",
+                path.file_stem().and_then(|s| s.to_str()).unwrap_or("NAME")
+            )));
+        }
+        let ca_bundle = match &sts_params.verify {
+            Some(Verify::CaBundle(p)) => Some(p.clone()),
+            _ => None,
+        };
+
+        let mut loader = base_loader(ca_bundle.as_deref())?;
+        if let Some(p) = &session.profile_name {
+            loader = loader.profile_name(p);
+        }
+        let explicit_region = sts_params
+            .region_name
+            .clone()
+            .or(session.region_name.clone());
+        if let Some(r) = &explicit_region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        let sdk = loader.load().await;
+        let region = sdk
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| DEFAULT_REGION.to_string());
+        let endpoint_url = sts_params.endpoint_url.clone().or_else(|| {
+            (sts_params.use_ssl == Some(false))
+                .then(|| format!("http://sts.{region}.amazonaws.com"))
+        });
+        let target = StsTarget {
+            region: region.clone(),
+            endpoint_url,
+            ca_bundle,
+        };
+        let commands_region = config
+            .region()
+            .map(str::to_string)
+            .or_else(|| sdk.region().map(|r| r.to_string()));
+
+        if let Some(web) = &config.web_identity {
+            let token = web_identity_token(web.web_identity_token_file.as_deref(), web.web_identity_token_command.as_ref()).await?;
+            let client = sts_client(&sdk, &target, None);
+            let issued = now();
+            let mut req = client
+                .assume_role_with_web_identity()
+                .role_arn(&web.role_arn)
+                .role_session_name(
+                    web.role_session_name
+                        .clone()
+                        .unwrap_or_else(generated_session_name),
+                )
+                .web_identity_token(token.expose());
+            if let Some(d) = web.duration_seconds {
+                req = req.duration_seconds(d as i32);
+            }
+            if let Some(p) = &web.policy {
+                req = req.policy(p);
+            }
+            for arn in web.policy_arns.iter().flatten() {
+                req = req.policy_arns(PolicyDescriptorType::builder().arn(arn.arn()).build());
+            }
+            let out = req
+                .send()
+                .await
+                .map_err(|e| map_sdk_error(e, StsCall::WebIdentity(&web.role_arn), &target))?;
+            let credentials = convert(out.credentials(), issued, &web.role_arn)?;
+            return Ok(Fetched {
+                credentials,
+                region: commands_region,
+                source: "config",
+                sts: target,
+            });
+        }
+
+        let Some(ar) = &config.assume_role else {
+            return Err(Error::config(format!("{shown}: missing AssumeRole.RoleArn")));
+        };
+
+        // Source credentials: STS static keys, Session static keys, Session.profile_name,
+        // else the default chain.
+        let static_keys = match (&sts_params.aws_access_key_id, &sts_params.aws_secret_access_key) {
+            (Some(id), Some(secret)) => Some((id, secret, sts_params.aws_session_token.as_ref())),
+            _ => match (&session.aws_access_key_id, &session.aws_secret_access_key) {
+                (Some(id), Some(secret)) => Some((id, secret, session.aws_session_token.as_ref())),
+                _ => None,
+            },
+        };
+        let source = match static_keys {
+            Some((id, secret, token)) => aws_credential_types::Credentials::new(
+                id.clone(),
+                secret.expose().to_string(),
+                token.map(|t| t.expose().to_string()),
+                None,
+                "elhaz-config",
+            ),
+            None => {
+                let provider: aws_credential_types::provider::SharedCredentialsProvider =
+                    match &session.profile_name {
+                        Some(p) => aws_credential_types::provider::SharedCredentialsProvider::new(
+                            ProfileFileCredentialsProvider::builder()
+                                .profile_name(p)
+                                .build(),
+                        ),
+                        None => sdk.credentials_provider().ok_or_else(|| {
+                            Error::auth("no source credentials: the default chain is empty")
+                        })?,
+                    };
+                let profiles = AwsProfiles::load().await.unwrap_or_default();
+                let start = session
+                    .profile_name
+                    .clone()
+                    .or_else(|| std::env::var("AWS_PROFILE").ok())
+                    .unwrap_or_else(|| "default".into());
+                provider
+                    .provide_credentials()
+                    .await
+                    .map_err(|e| map_source_error(&e, &profiles, Some(&start), session.profile_name.is_some()))?
+            }
+        };
+
+        let mfa_code = match &ar.serial_number {
+            Some(serial) => Some(self.mfa_code(config, serial, token_code).await?),
+            None => None,
+        };
+        let client = sts_client(&sdk, &target, Some(source));
+        let mut req = client
+            .assume_role()
+            .role_arn(&ar.role_arn)
+            .role_session_name(
+                ar.role_session_name
+                    .clone()
+                    .unwrap_or_else(generated_session_name),
+            );
+        if let Some(d) = ar.duration_seconds {
+            req = req.duration_seconds(d as i32);
+        }
+        if let Some(x) = &ar.external_id {
+            req = req.external_id(x);
+        }
+        if let (Some(serial), Some(code)) = (&ar.serial_number, &mfa_code) {
+            req = req.serial_number(serial).token_code(code.expose());
+        }
+        if let Some(s) = &ar.source_identity {
+            req = req.source_identity(s);
+        }
+        if let Some(p) = &ar.policy {
+            req = req.policy(p);
+        }
+        for arn in ar.policy_arns.iter().flatten() {
+            req = req.policy_arns(PolicyDescriptorType::builder().arn(PolicyArn::arn(arn)).build());
+        }
+        for tag in ar.tags.iter().flatten() {
+            let t = Tag::builder()
+                .key(&tag.key)
+                .value(&tag.value)
+                .build()
+                .map_err(|e| Error::config(format!("{shown}: AssumeRole.Tags: {e}")))?;
+            req = req.tags(t);
+        }
+        for k in ar.transitive_tag_keys.iter().flatten() {
+            req = req.transitive_tag_keys(k);
+        }
+        for pc in ar.provided_contexts.iter().flatten() {
+            req = req.provided_contexts(
+                ProvidedContext::builder()
+                    .provider_arn(&pc.provider_arn)
+                    .context_assertion(&pc.context_assertion)
+                    .build(),
+            );
+        }
+        let issued = now();
+        let out = req
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(e, StsCall::AssumeRole(&ar.role_arn), &target))?;
+        Ok(Fetched {
+            credentials: convert(out.credentials(), issued, &ar.role_arn)?,
+            region: commands_region,
+            source: "config",
+            sts: target,
+        })
+    }
+
+    /// The MFA code for a config: the caller's, the config's TokenCode, MFA.command, or
+    /// the terminal.
+    async fn mfa_code(
+        &self,
+        config: &Config,
+        serial: &str,
+        token_code: Option<&Sensitive>,
+    ) -> Result<Sensitive> {
+        if let Some(c) = token_code {
+            return Ok(c.clone());
+        }
+        if let Some(c) = config.assume_role.as_ref().and_then(|a| a.token_code.clone()) {
+            return Ok(c);
+        }
+        let mfa = config.mfa.clone().unwrap_or_default();
+        if let Some(cmd) = &mfa.command {
+            return mfa::code_from_command(cmd, mfa.timeout).await;
+        }
+        self.ask_mfa(serial).await
+    }
+
+    async fn ask_mfa(&self, serial: &str) -> Result<Sensitive> {
+        if !self.interactive {
+            return Err(mfa::no_tty(serial));
+        }
+        let serial = serial.to_string();
+        tokio::task::spawn_blocking(move || mfa::code_from_tty(&serial))
+            .await
+            .map_err(|e| Error::other(format!("MFA prompt failed: {e}")))?
+    }
+
+    async fn from_profile(
+        &self,
+        profile: &AwsProfile,
+        token_code: Option<&Sensitive>,
+    ) -> Result<Fetched> {
+        let profiles = AwsProfiles::load().await?;
+        let mut loader = base_loader(None)?.profile_name(&profile.name);
+        if let Some(r) = &profile.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        let sdk = loader.load().await;
+        let region = sdk
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| DEFAULT_REGION.to_string());
+        let target = StsTarget {
+            region: region.clone(),
+            ..StsTarget::default()
+        };
+        let commands_region = profile.region.clone().or_else(|| sdk.region().map(|r| r.to_string()));
+
+        // A role with a source profile: aws-config ignores mfa_serial and
+        // duration_seconds, so elhaz makes the final AssumeRole itself.
+        if let (Some(role_arn), Some(source_name)) = (&profile.role_arn, &profile.source_profile)
+            && source_name != &profile.name
+        {
+            let source = ProfileFileCredentialsProvider::builder()
+                .profile_name(source_name)
+                .build()
+                .provide_credentials()
+                .await
+                .map_err(|e| map_source_error(&e, &profiles, Some(source_name), true))?;
+            let mut req = sts_client(&sdk, &target, Some(source))
+                .assume_role()
+                .role_arn(role_arn)
+                .role_session_name(
+                    profile
+                        .role_session_name
+                        .clone()
+                        .unwrap_or_else(generated_session_name),
+                );
+            if let Some(d) = &profile.duration_seconds {
+                let secs: Seconds = d.parse().map_err(|e| {
+                    Error::config(format!(
+                        "profile {}: duration_seconds {d:?}: {e}",
+                        profile.name
+                    ))
+                })?;
+                req = req.duration_seconds(secs.0 as i32);
+            }
+            if let Some(x) = &profile.external_id {
+                req = req.external_id(x);
+            }
+            if let Some(serial) = &profile.mfa_serial {
+                let code = match token_code {
+                    Some(c) => c.clone(),
+                    None => self.ask_mfa(serial).await?,
+                };
+                req = req.serial_number(serial).token_code(code.expose());
+            }
+            let issued = now();
+            let out = req
+                .send()
+                .await
+                .map_err(|e| map_sdk_error(e, StsCall::AssumeRole(role_arn), &target))?;
+            return Ok(Fetched {
+                credentials: convert(out.credentials(), issued, role_arn)?,
+                region: commands_region,
+                source: "profile",
+                sts: target,
+            });
+        }
+
+        // Everything else (SSO, credential_process, web identity, credential_source):
+        // aws-config's profile provider.
+        let issued = now();
+        let creds = ProfileFileCredentialsProvider::builder()
+            .profile_name(&profile.name)
+            .build()
+            .provide_credentials()
+            .await
+            .map_err(|e| map_source_error(&e, &profiles, Some(&profile.name), true))?;
+        let Some(expiry) = creds.expiry() else {
+            return Err(Error::config(format!(
+                "profile {:?} gives long-term keys only; elhaz serves temporary credentials",
+                profile.name
+            ))
+            .with_hint(format!(
+                "make a role config that uses it: elhaz config add NAME --profile {} --role-arn ARN",
+                profile.name
+            )));
+        };
+        let Some(token) = creds.session_token() else {
+            return Err(Error::auth(format!(
+                "profile {:?} gave credentials without a session token",
+                profile.name
+            )));
+        };
+        Ok(Fetched {
+            credentials: Credentials::new(
+                creds.access_key_id(),
+                creds.secret_access_key(),
+                token,
+                OffsetDateTime::from(expiry),
+                issued,
+            ),
+            region: commands_region,
+            source: "profile",
+            sts: target,
+        })
+    }
+
+    /// STS GetCallerIdentity with `creds`.
+    pub async fn whoami(&self, creds: &Credentials, target: &StsTarget) -> Result<Identity> {
+        let sdk = base_loader(target.ca_bundle.as_deref())?
+            .region(Region::new(target.region.clone()))
+            .no_credentials()
+            .load()
+            .await;
+        let source = aws_credential_types::Credentials::new(
+            creds.access_key_id.clone(),
+            creds.secret_access_key().to_string(),
+            Some(creds.session_token().to_string()),
+            Some(SystemTime::from(creds.expiration)),
+            "elhaz",
+        );
+        let out = sts_client(&sdk, target, Some(source))
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(e, StsCall::GetCallerIdentity, target))?;
+        Ok(Identity {
+            user_id: out.user_id().unwrap_or_default().to_string(),
+            account: out.account().unwrap_or_default().to_string(),
+            arn: out.arn().unwrap_or_default().to_string(),
+        })
+    }
+}
+
+/// The loader every STS client starts from: standard retries (3 attempts) and
+/// timeouts. ELHAZ_STS_TIMEOUT sets the per-attempt timeout (default 10 s).
+fn base_loader(ca_bundle: Option<&str>) -> Result<aws_config::ConfigLoader> {
+    let attempt = Seconds::from_env("ELHAZ_STS_TIMEOUT")?
+        .map(|s| s.duration())
+        .unwrap_or(Duration::from_secs(10));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(attempt.min(Duration::from_secs(5)))
+                .operation_attempt_timeout(attempt)
+                .operation_timeout(attempt * 3 + Duration::from_secs(5))
+                .build(),
+        );
+    if let Some(path) = ca_bundle {
+        loader = loader.http_client(ca_bundle_client(path)?);
+    }
+    Ok(loader)
+}
+
+/// An HTTPS client that trusts only the CA bundle at `path` (STS.verify).
+fn ca_bundle_client(path: &str) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let pem = std::fs::read(path).map_err(|e| {
+        Error::io(crate::error::Kind::Config, "STS.verify: cannot read CA bundle", Path::new(path), &e)
+    })?;
+    // The TLS stack parses the bundle lazily and panics on a bad one; check it here.
+    let text = String::from_utf8_lossy(&pem);
+    if !text.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(Error::config(format!(
+            "STS.verify: {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        )));
+    }
+    let ctx = TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
+        .build()
+        .map_err(|e| Error::config(format!("STS.verify: {path}: {e}")))?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(ctx)
+        .build_https())
+}
+
+fn sts_client(
+    sdk: &aws_config::SdkConfig,
+    target: &StsTarget,
+    creds: Option<aws_credential_types::Credentials>,
+) -> aws_sdk_sts::Client {
+    let mut b = aws_sdk_sts::config::Builder::from(sdk).region(Region::new(target.region.clone()));
+    if let Some(url) = &target.endpoint_url {
+        b = b.endpoint_url(url);
+    }
+    if let Some(c) = creds {
+        b = b.credentials_provider(c);
+    }
+    aws_sdk_sts::Client::from_conf(b.build())
+}
+
+fn convert(
+    c: Option<&aws_sdk_sts::types::Credentials>,
+    issued: OffsetDateTime,
+    role: &str,
+) -> Result<Credentials> {
+    let c = c.ok_or_else(|| Error::auth(format!("STS returned no credentials for {role}")))?;
+    let expiry = SystemTime::try_from(*c.expiration())
+        .map_err(|_| Error::auth(format!("STS returned a bad expiration for {role}")))?;
+    Ok(Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        c.session_token(),
+        OffsetDateTime::from(expiry),
+        issued,
+    ))
+}
+
+async fn web_identity_token(file: Option<&str>, command: Option<&Command>) -> Result<Sensitive> {
+    if let Some(path) = file {
+        let text = tokio::fs::read_to_string(path).await.map_err(|e| {
+            Error::io(
+                crate::error::Kind::Config,
+                "AssumeRoleWithWebIdentity: cannot read WebIdentityTokenFile",
+                Path::new(path),
+                &e,
+            )
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(Error::config(format!(
+                "AssumeRoleWithWebIdentity: WebIdentityTokenFile {path} is empty"
+            )));
+        }
+        return Ok(Sensitive::new(token));
+    }
+    let Some(cmd) = command else {
+        return Err(Error::config(
+            "AssumeRoleWithWebIdentity needs WebIdentityTokenFile or WebIdentityTokenCommand",
+        ));
+    };
+    let (prog, args): (String, Vec<String>) = match cmd {
+        Command::Shell(s) => ("sh".into(), vec!["-c".into(), s.clone()]),
+        Command::Argv(v) => match v.split_first() {
+            Some((p, a)) => (p.clone(), a.to_vec()),
+            None => return Err(Error::config("WebIdentityTokenCommand is an empty list")),
+        },
+    };
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(&prog)
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .map_err(|_| Error::auth("WebIdentityTokenCommand timed out after 30s"))?
+    .map_err(|e| {
+        Error::config(format!(
+            "cannot run WebIdentityTokenCommand: {}",
+            crate::error::io_reason(&e)
+        ))
+    })?;
+    if !out.status.success() {
+        return Err(Error::auth(format!(
+            "WebIdentityTokenCommand exited with {}",
+            out.status
+        )));
+    }
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if token.is_empty() {
+        return Err(Error::auth("WebIdentityTokenCommand printed no token"));
+    }
+    Ok(Sensitive::new(token))
+}
+
+/// `elhaz-<user>-<unix time>`, within STS rules: at most 64 of `[\w+=,.@-]`.
+pub fn generated_session_name() -> String {
+    let user = std::env::var("USER")
+        .ok()
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+        })
+        .unwrap_or_else(|| "user".into());
+    let user: String = user
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(*c))
+        .collect();
+    let stamp = now().unix_timestamp().to_string();
+    let max_user = 64 - "elhaz-".len() - 1 - stamp.len();
+    let user: String = user.chars().take(max_user).collect();
+    let user = if user.is_empty() { "user".into() } else { user };
+    format!("elhaz-{user}-{stamp}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_names_follow_sts_rules() {
+        let n = generated_session_name();
+        assert!(n.starts_with("elhaz-"));
+        assert!(crate::config::schema::check_session_name(&n).is_ok(), "{n}");
+    }
+}

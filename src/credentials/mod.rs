@@ -1,0 +1,144 @@
+//! Temporary credentials: the redacting type, the refresh policy and the engine that
+//! gets them from STS. Nothing here knows of sockets or commands.
+
+pub mod engine;
+pub mod mfa;
+pub mod policy;
+mod sts_error;
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+pub use engine::{Engine, Fetched, Identity};
+
+/// A set of temporary credentials. Debug never shows the secret key or the token; both
+/// are wiped from memory on drop.
+#[derive(Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    secret_access_key: SecretString,
+    session_token: SecretString,
+    /// When the credentials stop working (UTC).
+    pub expiration: OffsetDateTime,
+    /// When elhaz received them; expiration − issued is the lifetime L.
+    pub issued: OffsetDateTime,
+}
+
+impl Credentials {
+    pub fn new(
+        access_key_id: impl Into<String>,
+        secret_access_key: impl Into<String>,
+        session_token: impl Into<String>,
+        expiration: OffsetDateTime,
+        issued: OffsetDateTime,
+    ) -> Self {
+        Credentials {
+            access_key_id: access_key_id.into(),
+            secret_access_key: SecretString::from(secret_access_key.into()),
+            session_token: SecretString::from(session_token.into()),
+            expiration,
+            issued: issued.min(expiration),
+        }
+    }
+
+    pub fn secret_access_key(&self) -> &str {
+        self.secret_access_key.expose_secret()
+    }
+
+    pub fn session_token(&self) -> &str {
+        self.session_token.expose_secret()
+    }
+
+    /// L: the lifetime, expiry − issue time, in seconds (at least 1).
+    pub fn lifetime_secs(&self) -> i64 {
+        (self.expiration - self.issued).whole_seconds().max(1)
+    }
+
+    /// Seconds left at `now` (negative once expired).
+    pub fn remaining_secs(&self, now: OffsetDateTime) -> i64 {
+        (self.expiration - now).whole_seconds()
+    }
+
+    pub fn expires_unix(&self) -> i64 {
+        self.expiration.unix_timestamp()
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"***")
+            .field("session_token", &"***")
+            .field("expiration", &rfc3339(self.expiration))
+            .finish()
+    }
+}
+
+/// `2026-11-24T07:12:14Z`: what AWS_CREDENTIAL_EXPIRATION and credential_process use.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+/// `2026-11-24T07:12:14+00:00`: the original's `expiry_time`.
+pub fn iso8601_offset(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Parses RFC 3339 / ISO 8601 with an offset (`Z` or `+00:00`).
+pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
+
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn debug_redacts() {
+        let c = Credentials::new(
+            "AKIAEXAMPLE",
+            "topsecretkey",
+            "tokentokentoken",
+            datetime!(2026-11-24 07:12:14 UTC),
+            datetime!(2026-11-24 06:12:14 UTC),
+        );
+        let d = format!("{c:?}");
+        assert!(d.contains("AKIAEXAMPLE"));
+        assert!(!d.contains("topsecretkey"), "{d}");
+        assert!(!d.contains("tokentokentoken"), "{d}");
+        assert_eq!(c.lifetime_secs(), 3600);
+    }
+
+    #[test]
+    fn time_formats() {
+        let t = datetime!(2026-11-24 07:12:14.5 UTC);
+        assert_eq!(iso8601_offset(t), "2026-11-24T07:12:14+00:00");
+        assert_eq!(rfc3339(t), "2026-11-24T07:12:14Z");
+        assert_eq!(
+            parse_time("2026-11-24T07:12:14+00:00").unwrap().unix_timestamp(),
+            t.unix_timestamp()
+        );
+    }
+}

@@ -1,0 +1,187 @@
+//! STS and source-credential failures, turned into errors that say what failed and
+//! the command that fixes it. AWS's own code and message are kept.
+
+use std::error::Error as StdError;
+
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+
+use super::engine::StsTarget;
+use crate::config::profiles::AwsProfiles;
+use crate::error::{Error, Kind};
+
+/// Which STS call failed, for the message.
+pub enum StsCall<'a> {
+    AssumeRole(&'a str),
+    WebIdentity(&'a str),
+    GetCallerIdentity,
+}
+
+impl StsCall<'_> {
+    fn describe(&self) -> String {
+        match self {
+            StsCall::AssumeRole(r) => format!("AssumeRole {r}"),
+            StsCall::WebIdentity(r) => format!("AssumeRoleWithWebIdentity {r}"),
+            StsCall::GetCallerIdentity => "GetCallerIdentity".into(),
+        }
+    }
+}
+
+fn endpoint(target: &StsTarget) -> String {
+    target
+        .endpoint_url
+        .clone()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL_STS").ok())
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+        .unwrap_or_else(|| format!("https://sts.{}.amazonaws.com", target.region))
+}
+
+/// Maps an STS SdkError.
+pub fn map_sdk_error<E, R>(err: SdkError<E, R>, call: StsCall<'_>, target: &StsTarget) -> Error
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let what = call.describe();
+    match &err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            let code = e.code().unwrap_or("Unknown");
+            let message = e.message().unwrap_or("no message");
+            let err = Error::auth(format!("{what} failed: {code}: {message}"));
+            match code {
+                "ExpiredToken" | "ExpiredTokenException" => err.with_hint(
+                    "the source credentials have expired: renew them (aws sso login, or new keys) and retry",
+                ),
+                "AccessDenied" | "AccessDeniedException" => err.with_hint(
+                    "check the role's trust policy and the source identity: aws sts get-caller-identity",
+                ),
+                "RegionDisabledException" => err.with_hint(format!(
+                    "STS is not enabled in {}; enable it in IAM, or set STS.region_name",
+                    target.region
+                )),
+                "InvalidClientTokenId" | "SignatureDoesNotMatch" => err.with_hint(
+                    "the source credentials are not valid: check them with aws sts get-caller-identity",
+                ),
+                c if c.contains("Throttl") || c == "RequestLimitExceeded" => {
+                    err.with_hint("STS is throttling; retried 3 times, try again shortly")
+                }
+                _ => err,
+            }
+        }
+        SdkError::TimeoutError(_) => Error::auth(format!(
+            "{what} failed: STS at {} did not answer in time (3 attempts)",
+            endpoint(target)
+        ))
+        .with_hint("check the network, or raise ELHAZ_STS_TIMEOUT (per attempt, default 10s)"),
+        SdkError::DispatchFailure(d) => {
+            if d.is_timeout() {
+                Error::auth(format!(
+                    "{what} failed: STS at {} did not answer in time (3 attempts)",
+                    endpoint(target)
+                ))
+            } else if d.is_user() || d.is_other() {
+                Error::auth(format!("{what} failed: {}", chain(&err)))
+            } else {
+                Error::auth(format!(
+                    "{what} failed: cannot reach STS at {}: {}",
+                    endpoint(target),
+                    chain(&err)
+                ))
+                .with_hint("check the network, STS.endpoint_url and AWS_ENDPOINT_URL_STS")
+            }
+        }
+        SdkError::ResponseError(r) => Error::auth(format!(
+            "{what} failed: STS at {} sent a response elhaz cannot read ({:?})",
+            endpoint(target),
+            r.raw()
+        )),
+        _ => Error::auth(format!("{what} failed: {}", chain(&err))),
+    }
+}
+
+/// The whole source() chain of an error, joined with ": ", duplicates dropped.
+pub fn chain<'a>(err: &'a (dyn StdError + 'a)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&'a dyn StdError> = Some(err);
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        // Some SDK errors expose their cause only through the deprecated cause().
+        #[allow(deprecated)]
+        let next: Option<&'a dyn StdError> = match e.source() {
+            Some(s) => Some(s),
+            None => e.cause(),
+        };
+        cur = next;
+    }
+    parts.join(": ")
+}
+
+/// Maps a failure of the source credentials (profile, SSO, default chain).
+/// `start` is the profile the chain starts from.
+pub fn map_source_error(
+    err: &CredentialsError,
+    profiles: &AwsProfiles,
+    start: Option<&str>,
+    named: bool,
+) -> Error {
+    let text = chain(err);
+    // Find the SSO profile at the end of the source_profile chain.
+    let mut sso = None;
+    let mut cur = start.map(str::to_string);
+    let mut hops = 0;
+    while let Some(name) = cur.take() {
+        let Some(p) = profiles.get(&name) else { break };
+        if p.sso_session.is_some() || p.sso_start_url.is_some() {
+            sso = Some(p.clone());
+            break;
+        }
+        hops += 1;
+        if hops > 16 {
+            break;
+        }
+        cur = p.source_profile.clone().filter(|s| s != &name);
+    }
+    if let Some(p) = sso {
+        let lower = text.to_lowercase();
+        let token_problem = lower.contains("sso token")
+            || lower.contains("sso/cache")
+            || lower.contains("unauthorizedexception")
+            || lower.contains("session token not found or invalid")
+            || lower.contains("has expired");
+        if token_problem {
+            let login = p.sso_login_command().unwrap_or_default();
+            let what = match &p.sso_session {
+                Some(s) => format!("SSO session '{s}'"),
+                None => format!("SSO login of profile '{}'", p.name),
+            };
+            return Error::auth(format!("{what} has expired or is missing; run: {login}"));
+        }
+        return Error::auth(format!(
+            "SSO credentials for profile '{}' failed: {text}",
+            p.name
+        ));
+    }
+    match err {
+        CredentialsError::CredentialsNotLoaded(_) if !named => Error::auth(format!(
+            "no source credentials found: {text}"
+        ))
+        .with_hint(
+            "set Session.profile_name in the config (elhaz config update NAME --profile P), or run: aws configure",
+        ),
+        CredentialsError::InvalidConfiguration(_) => Error::new(
+            Kind::Config,
+            format!(
+                "AWS profile {} is not valid: {text}",
+                start.unwrap_or("default")
+            ),
+        ),
+        _ => Error::auth(format!(
+            "cannot get source credentials from profile {}: {text}",
+            start.unwrap_or("default")
+        )),
+    }
+}

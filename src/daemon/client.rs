@@ -1,0 +1,402 @@
+//! The client side: a blocking connection per request (no runtime on the hot path),
+//! auto-starting the daemon when none answers, and the in-process fallback.
+
+use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use super::protocol::{NOT_FOUND, Request, Response};
+use crate::config::Store;
+use crate::config::schema::Sensitive;
+use crate::credentials::{Credentials, Engine, Identity, mfa, parse_time};
+use crate::error::{Error, Kind, Result, display_path};
+
+/// How a daemon the client starts is set up (the CLI's global flags, resolved).
+#[derive(Debug, Clone)]
+pub struct DaemonArgs {
+    pub config_dir: PathBuf,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+    pub backlog: u32,
+    pub cache_size: u32,
+}
+
+impl DaemonArgs {
+    /// The arguments of `elhaz daemon run` that reproduce these settings.
+    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
+        vec![
+            "--config-dir".into(),
+            self.config_dir.clone().into(),
+            "--socket-path".into(),
+            self.socket.clone().into(),
+            "--logging-path".into(),
+            self.log.clone().into(),
+            "--max-unix-socket-connections".into(),
+            self.backlog.to_string().into(),
+            "--max-daemon-cache-size".into(),
+            self.cache_size.to_string().into(),
+            "daemon".into(),
+            "run".into(),
+        ]
+    }
+}
+
+/// Why a request did not get an answer.
+#[derive(Debug)]
+pub enum Failure {
+    /// Nothing listens on the socket (missing, or refused): a daemon may be started.
+    NotRunning,
+    /// Anything else.
+    Error(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Error(e)
+    }
+}
+
+/// One daemon socket.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub socket: PathBuf,
+    pub timeout: Duration,
+}
+
+impl Client {
+    pub fn new(socket: impl Into<PathBuf>, timeout: Duration) -> Self {
+        Client {
+            socket: socket.into(),
+            timeout,
+        }
+    }
+
+    /// Sends one request and reads the one answer.
+    pub fn request(&self, action: &str, payload: Map<String, Value>) -> Result<Response, Failure> {
+        let req = Request::new(action, payload);
+        let mut stream = match UnixStream::connect(&self.socket) {
+            Ok(s) => s,
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
+                return Err(Failure::NotRunning);
+            }
+            Err(e) => {
+                let err = Error::io(Kind::Daemon, "cannot connect to the daemon at", &self.socket, &e);
+                return Err(Failure::Error(match e.kind() {
+                    ErrorKind::NotADirectory => err.with_hint("fix --socket-path (or ELHAZ_SOCKET_PATH)"),
+                    ErrorKind::PermissionDenied => err.with_hint(format!(
+                        "the socket belongs to another user; check: ls -l {}",
+                        self.socket.display()
+                    )),
+                    _ => err,
+                }));
+            }
+        };
+        let io = |e: std::io::Error| {
+            let msg = if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+                format!(
+                    "the daemon at {} did not answer within {}s",
+                    display_path(&self.socket),
+                    self.timeout.as_secs()
+                )
+            } else if matches!(e.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) {
+                format!(
+                    "the daemon at {} closed the connection without answering (did it stop?)",
+                    display_path(&self.socket)
+                )
+            } else {
+                format!("talking to the daemon at {}: {}", display_path(&self.socket), crate::error::io_reason(&e))
+            };
+            Failure::Error(Error::daemon(msg).with_hint("check it: elhaz daemon status; its log: elhaz daemon logs"))
+        };
+        let _ = stream.set_read_timeout(Some(self.timeout));
+        let _ = stream.set_write_timeout(Some(self.timeout));
+        let mut line = serde_json::to_vec(&req).expect("a request serialises");
+        line.push(b'\n');
+        stream.write_all(&line).map_err(io)?;
+        let mut reader = BufReader::new(stream);
+        let mut answer = Vec::with_capacity(1024);
+        let n = reader.read_until(b'\n', &mut answer).map_err(io)?;
+        if n == 0 {
+            return Err(io(std::io::Error::from(ErrorKind::UnexpectedEof)));
+        }
+        let resp: Response = serde_json::from_slice(&answer).map_err(|e| {
+            Failure::Error(Error::daemon(format!(
+                "the daemon at {} sent an answer elhaz cannot read: {e}",
+                display_path(&self.socket)
+            )))
+        })?;
+        if resp.request_id != req.request_id {
+            return Err(Failure::Error(Error::daemon(
+                "the daemon answered another request (request_id differs)",
+            )));
+        }
+        Ok(resp)
+    }
+}
+
+/// The error a failed response stands for.
+pub fn response_error(resp: &Response) -> Error {
+    let Some(body) = &resp.error else {
+        return Error::daemon("the daemon answered with an error but gave none");
+    };
+    let kind = match &body.kind {
+        Some(k) => Kind::from_str(k),
+        None => match body.code {
+            NOT_FOUND | 400 => Kind::Config,
+            409 => Kind::Usage,
+            403 => Kind::Daemon,
+            _ => Kind::Auth,
+        },
+    };
+    let err = Error::new(kind, body.message.clone());
+    match &body.hint {
+        Some(h) => err.with_hint(h.clone()),
+        None => err,
+    }
+}
+
+/// Credentials as served to a command, with what the environment needs besides.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub credentials: Credentials,
+    pub region: Option<String>,
+}
+
+/// Where credentials come from: the daemon (started when needed), or this process.
+pub enum Broker {
+    Daemon { client: Client, start: Option<DaemonArgs> },
+    InProcess { engine: Engine },
+}
+
+impl Broker {
+    /// A broker on `socket`; `start` says how to start a daemon when none answers
+    /// (None: never start one, e.g. for a shared socket).
+    pub fn daemon(client: Client, start: Option<DaemonArgs>) -> Broker {
+        Broker::Daemon { client, start }
+    }
+
+    pub fn in_process(store: Store) -> Broker {
+        Broker::InProcess {
+            engine: Engine::new(store, true),
+        }
+    }
+
+    /// Sends a request, starting the daemon once if none answers.
+    pub fn request(&self, action: &str, payload: Map<String, Value>) -> Result<Response> {
+        let Broker::Daemon { client, start } = self else {
+            return Err(Error::usage(format!("{action} needs the daemon, and --no-daemon is set")));
+        };
+        match client.request(action, payload.clone()) {
+            Ok(r) => Ok(r),
+            Err(Failure::Error(e)) => Err(e),
+            Err(Failure::NotRunning) => {
+                let Some(args) = start else {
+                    return Err(not_running(&client.socket));
+                };
+                start_daemon(args, true)?;
+                match client.request(action, payload) {
+                    Ok(r) => Ok(r),
+                    Err(Failure::Error(e)) => Err(e),
+                    Err(Failure::NotRunning) => Err(not_running(&client.socket)),
+                }
+            }
+        }
+    }
+
+    /// Credentials for NAME with at least `min_remaining` seconds left (capped by the
+    /// policy at half the lifetime).
+    pub fn credentials(&self, name: &str, min_remaining: i64) -> Result<Served> {
+        match self {
+            Broker::InProcess { engine } => {
+                let fetched = runtime()?.block_on(engine.fetch(name, None))?;
+                Ok(Served {
+                    credentials: fetched.credentials,
+                    region: fetched.region,
+                })
+            }
+            Broker::Daemon { .. } => {
+                let payload = json!({
+                    "config": name,
+                    "autoadd": true,
+                    "min_remaining_seconds": min_remaining,
+                });
+                let resp = self.request("credentials", as_map(payload))?;
+                if !resp.ok {
+                    let err = response_error(&resp);
+                    if err.kind == Kind::MfaRequired && self.add_with_mfa(name, &err)? {
+                        return self.credentials(name, min_remaining);
+                    }
+                    return Err(err);
+                }
+                parse_credentials(resp.data.as_ref())
+            }
+        }
+    }
+
+    /// When the daemon needs an MFA code: asks on the terminal and re-adds the session
+    /// with it. False when there is no terminal to ask on.
+    fn add_with_mfa(&self, name: &str, err: &Error) -> Result<bool> {
+        if std::fs::File::open("/dev/tty").is_err() {
+            return Ok(false);
+        }
+        eprintln!("elhaz: {}", err.message);
+        let code = mfa::code_from_tty(name)?;
+        self.add(name, Some(&code))?;
+        Ok(true)
+    }
+
+    /// `add`: puts NAME in the daemon (with an MFA code typed here, when given).
+    pub fn add(&self, name: &str, token: Option<&Sensitive>) -> Result<()> {
+        let mut payload = json!({ "config": name, "ext": true });
+        if let Some(t) = token {
+            payload["token_code"] = json!(t.expose());
+        }
+        let resp = self.request("add", as_map(payload))?;
+        if resp.ok {
+            return Ok(());
+        }
+        let err = response_error(&resp);
+        if err.kind == Kind::MfaRequired && token.is_none() && std::fs::File::open("/dev/tty").is_ok() {
+            eprintln!("elhaz: {}", err.message);
+            let code = mfa::code_from_tty(name)?;
+            return self.add(name, Some(&code));
+        }
+        Err(err)
+    }
+
+    /// GetCallerIdentity as NAME.
+    pub fn whoami(&self, name: &str) -> Result<Identity> {
+        match self {
+            Broker::InProcess { engine } => {
+                let rt = runtime()?;
+                let fetched = rt.block_on(engine.fetch(name, None))?;
+                rt.block_on(engine.whoami(&fetched.credentials, &fetched.sts))
+            }
+            Broker::Daemon { .. } => {
+                // Make sure the session is there (adds it, asks for MFA if needed).
+                self.credentials(name, 0)?;
+                let resp = self.request("whoami", as_map(json!({ "config": name, "ext": true })))?;
+                if !resp.ok {
+                    return Err(response_error(&resp));
+                }
+                serde_json::from_value(resp.data.unwrap_or(Value::Null)).map_err(|e| {
+                    Error::daemon(format!("the daemon sent a whoami answer elhaz cannot read: {e}"))
+                })
+            }
+        }
+    }
+}
+
+pub fn as_map(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::other(format!("cannot start a runtime: {e}")))
+}
+
+/// Reads the `credentials` data (ours or the original daemon's).
+pub fn parse_credentials(data: Option<&Value>) -> Result<Served> {
+    let bad = |what: &str| Error::daemon(format!("the daemon sent credentials without {what}"));
+    let data = data.ok_or_else(|| bad("data"))?;
+    let s = |k: &str| data.get(k).and_then(Value::as_str).ok_or_else(|| bad(k));
+    let expiry_text = s("expiry_time")?;
+    let expiry: OffsetDateTime = parse_time(expiry_text)
+        .ok_or_else(|| Error::daemon(format!("the daemon sent a bad expiry_time {expiry_text:?}")))?;
+    let now = crate::credentials::now();
+    // The original daemon does not send the lifetime: then count from now.
+    let issued = match data.get("lifetime_seconds").and_then(Value::as_i64) {
+        Some(l) => expiry - time::Duration::seconds(l),
+        None => now.min(expiry),
+    };
+    Ok(Served {
+        credentials: Credentials::new(s("access_key")?, s("secret_key")?, s("token")?, expiry, issued),
+        region: data.get("region").and_then(Value::as_str).map(str::to_string),
+    })
+}
+
+fn not_running(socket: &Path) -> Error {
+    Error::daemon(format!("no daemon is running on {}", display_path(socket)))
+        .with_hint("start one: elhaz daemon start; or skip it: ELHAZ_NO_DAEMON=1")
+}
+
+/// Whether a daemon answers on `socket` (a connection is accepted).
+pub fn is_running(socket: &Path) -> bool {
+    UnixStream::connect(socket).is_ok()
+}
+
+/// Starts `elhaz daemon run` detached (new session, stdio on /dev/null) and waits up to
+/// 5 s for its socket. `announce` prints the one line users see the first time.
+pub fn start_daemon(args: &DaemonArgs, announce: bool) -> Result<()> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::daemon(format!("cannot find the elhaz binary to start the daemon: {e}")))?;
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args(args.to_args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::daemon(format!("cannot start the daemon ({}): {e}", exe.display())))?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if is_running(&args.socket) {
+            if announce {
+                eprintln!(
+                    "elhaz: started the daemon (socket {}, log {})",
+                    display_path(&args.socket),
+                    display_path(&args.log)
+                );
+            }
+            // Reap it when it exits later: it runs in its own session.
+            std::thread::spawn(move || child.wait());
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            // It lost the race to another daemon, which may still be binding.
+            if is_running(&args.socket) || wait_for_socket(&args.socket, deadline) {
+                return Ok(());
+            }
+            return Err(Error::daemon(format!(
+                "the daemon exited at once ({status}); see its log: {}",
+                display_path(&args.log)
+            ))
+            .with_hint("run it in the foreground to see why: elhaz daemon run"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(Error::daemon(format!(
+        "the daemon did not open {} within 5s",
+        display_path(&args.socket)
+    ))
+    .with_hint(format!("see its log: {}", display_path(&args.log))))
+}
+
+fn wait_for_socket(socket: &Path, deadline: Instant) -> bool {
+    while Instant::now() < deadline {
+        if is_running(socket) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}

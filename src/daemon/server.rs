@@ -1,0 +1,358 @@
+//! The daemon: a tokio listener on a Unix socket that only its own user may use,
+//! answering protocol v1 requests from the session cache.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::socket::{AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, listen, socket};
+use nix::sys::stat::{Mode, umask};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{Notify, Semaphore};
+
+use super::cache::Cache;
+use super::protocol::{
+    BAD_REQUEST, CONFLICT, ErrorBody, INTERNAL, MAX_LINE, NOT_FOUND, Request, Response,
+};
+use crate::config::schema::Sensitive;
+use crate::config::store::{ensure_private_dir, open_private};
+use crate::credentials::{Fetched, iso8601_offset};
+use crate::error::{Error, Kind, Result, display_path};
+
+/// Per-connection time allowed to send the request line.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; more wait in the listen queue.
+pub const MAX_CONNECTIONS: usize = 256;
+
+pub struct ServerOptions {
+    pub socket: PathBuf,
+    pub backlog: u32,
+    pub cache: Arc<Cache>,
+}
+
+/// State shared by every connection.
+struct Shared {
+    cache: Arc<Cache>,
+    shutdown: Notify,
+    started: Instant,
+    uid: u32,
+    socket: PathBuf,
+}
+
+/// The lock file next to the socket, held for the daemon's life.
+pub fn lock_path(socket: &Path) -> PathBuf {
+    let mut s = socket.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+/// Takes the daemon lock for `socket`. Fails with a Daemon error naming the socket
+/// when another daemon holds it.
+pub fn take_lock(socket: &Path) -> Result<Flock<std::fs::File>> {
+    let dir = socket.parent().unwrap_or(Path::new("."));
+    ensure_private_dir(dir, Kind::Daemon)?;
+    let path = lock_path(socket);
+    let file = open_private(&path)
+        .map_err(|e| Error::io(Kind::Daemon, "cannot open daemon lock", &path, &e))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
+        Error::daemon(format!(
+            "a daemon is already running on {}",
+            display_path(socket)
+        ))
+    })
+}
+
+/// Binds `socket` with mode 0600 (by umask, before bind) and the given backlog.
+fn bind_socket(socket: &Path, backlog: u32) -> Result<UnixListener> {
+    let fail = |what: &str, e: nix::Error| {
+        Error::daemon(format!("{what} {}: {}", display_path(socket), e.desc()))
+    };
+    let fd: OwnedFd = socket_fd().map_err(|e| fail("cannot create socket", e))?;
+    let addr = UnixAddr::new(socket).map_err(|e| fail("bad socket path", e))?;
+    let old = umask(Mode::from_bits_truncate(0o177));
+    let bound = bind(fd.as_raw_fd(), &addr);
+    umask(old);
+    bound.map_err(|e| fail("cannot bind", e))?;
+    let backlog = Backlog::new(backlog.clamp(1, 4096) as i32).unwrap_or(Backlog::MAXCONN);
+    listen(&fd, backlog).map_err(|e| fail("cannot listen on", e))?;
+    // SAFETY: `fd` is a valid listening socket that we own; ownership moves to std.
+    let std_listener = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd_into_raw(fd)) };
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::io(Kind::Daemon, "cannot configure", socket, &e))?;
+    UnixListener::from_std(std_listener)
+        .map_err(|e| Error::io(Kind::Daemon, "cannot listen on", socket, &e))
+}
+
+fn socket_fd() -> nix::Result<OwnedFd> {
+    socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+}
+
+fn fd_into_raw(fd: OwnedFd) -> i32 {
+    std::os::fd::IntoRawFd::into_raw_fd(fd)
+}
+
+/// Runs the daemon until SIGTERM, SIGINT or a `kill` request. The caller holds the
+/// lock (see [`take_lock`]).
+pub async fn serve(opts: ServerOptions) -> Result<()> {
+    // We hold the lock: any socket file left here is stale.
+    match std::fs::remove_file(&opts.socket) {
+        Ok(()) => tracing::info!(socket = %opts.socket.display(), "removed stale socket"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(Kind::Daemon, "cannot remove stale socket", &opts.socket, &e)),
+    }
+    let listener = bind_socket(&opts.socket, opts.backlog)?;
+    let shared = Arc::new(Shared {
+        cache: opts.cache,
+        shutdown: Notify::new(),
+        started: Instant::now(),
+        uid: nix::unistd::getuid().as_raw(),
+        socket: opts.socket.clone(),
+    });
+    tracing::info!(socket = %opts.socket.display(), pid = std::process::id(), "daemon listening");
+
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Error::daemon(format!("cannot install signal handler: {e}")))?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Error::daemon(format!("cannot install signal handler: {e}")))?;
+
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
+            _ = shared.shutdown.notified() => break,
+            _ = sigterm.recv() => { tracing::info!("SIGTERM"); break }
+            _ = sigint.recv() => { tracing::info!("SIGINT"); break }
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = shared.shutdown.notified() => break,
+            _ = sigterm.recv() => { tracing::info!("SIGTERM"); break }
+            _ = sigint.recv() => { tracing::info!("SIGINT"); break }
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            handle(stream, &shared).await;
+            drop(permit);
+        });
+    }
+
+    // Graceful: stop listening, let in-flight requests finish (10 s at most).
+    drop(listener);
+    let _ = std::fs::remove_file(&opts.socket);
+    let _ = tokio::time::timeout(
+        Duration::from_secs(10),
+        permits.acquire_many(MAX_CONNECTIONS as u32),
+    )
+    .await;
+    tracing::info!("daemon stopped");
+    Ok(())
+}
+
+async fn handle(mut stream: UnixStream, shared: &Shared) {
+    // Peer check before anything is read.
+    match stream.peer_cred() {
+        Ok(cred) if cred.uid() == shared.uid => {}
+        Ok(cred) => {
+            tracing::warn!(peer_uid = cred.uid(), peer_pid = ?cred.pid(), "refused connection from another user");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "refused connection: no peer credentials");
+            return;
+        }
+    }
+    let mut reader = BufReader::new(&mut stream);
+    let mut line = Vec::with_capacity(512);
+    let read = tokio::time::timeout(
+        READ_TIMEOUT,
+        (&mut reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut line),
+    )
+    .await;
+    let (response, kill) = match read {
+        Err(_) => {
+            tracing::debug!("client sent no request in time");
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "read failed");
+            return;
+        }
+        Ok(Ok(0)) => return,
+        Ok(Ok(_)) => {
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            } else if line.len() > MAX_LINE {
+                let r = Response::bad_request(format!(
+                    "bad request: line longer than {MAX_LINE} bytes"
+                ));
+                let _ = stream.write_all(&r.to_line()).await;
+                return;
+            }
+            match Request::parse(&line) {
+                Ok(req) if req.action == "kill" => (Response::ok(&req.request_id, None), true),
+                Ok(req) => (dispatch(req, shared).await, false),
+                Err(msg) => (Response::bad_request(msg), false),
+            }
+        }
+    };
+    let _ = stream.write_all(&response.to_line()).await;
+    let _ = stream.shutdown().await;
+    if kill {
+        tracing::info!("kill requested");
+        shared.shutdown.notify_one();
+    }
+}
+
+/// The HTTP-like code of an error, as the original uses them.
+fn code_of(err: &Error) -> u16 {
+    match err.kind {
+        Kind::Usage => CONFLICT,
+        Kind::Config => BAD_REQUEST,
+        _ => INTERNAL,
+    }
+}
+
+fn error_response(req: &Request, code: u16, err: &Error) -> Response {
+    let mut r = Response::err(&req.request_id, code, err.message.clone());
+    if req.extended()
+        && let Some(body) = r.error.as_mut()
+    {
+        *body = ErrorBody {
+            kind: Some(err.kind.as_str().to_string()),
+            hint: err.hint.clone(),
+            ..body.clone()
+        };
+    }
+    r
+}
+
+fn credentials_data(req: &Request, f: &Fetched) -> Value {
+    let c = &f.credentials;
+    let mut data = json!({
+        "access_key": c.access_key_id,
+        "secret_key": c.secret_access_key(),
+        "token": c.session_token(),
+        "expiry_time": iso8601_offset(c.expiration),
+    });
+    if req.extended() {
+        data["lifetime_seconds"] = json!(c.lifetime_secs());
+        data["source"] = json!(f.source);
+        if let Some(r) = &f.region {
+            data["region"] = json!(r);
+        }
+    }
+    data
+}
+
+fn not_cached(req: &Request, name: &str) -> Response {
+    Response::err(
+        &req.request_id,
+        NOT_FOUND,
+        format!("session {name:?} is not in the daemon; add it: elhaz daemon add {name}"),
+    )
+}
+
+async fn dispatch(req: Request, shared: &Shared) -> Response {
+    let name = req.str_field("config").map(str::to_string);
+    tracing::info!(action = %req.action, config = name.as_deref().unwrap_or(""), request_id = %req.request_id, "request");
+    let need_name = || {
+        name.clone().ok_or_else(|| {
+            Response::err(
+                &req.request_id,
+                BAD_REQUEST,
+                format!("bad request: action {:?} needs payload.config", req.action),
+            )
+        })
+    };
+    let cache = &shared.cache;
+    match req.action.as_str() {
+        "add" => {
+            let name = match need_name() {
+                Ok(n) => n,
+                Err(r) => return r,
+            };
+            let token = req.str_field("token_code").map(Sensitive::new);
+            match cache.add(&name, token).await {
+                Ok(()) => Response::ok(&req.request_id, Some(json!({ "config": name }))),
+                Err(e) => error_response(&req, code_of(&e), &e),
+            }
+        }
+        "credentials" | "refresh" => {
+            let name = match need_name() {
+                Ok(n) => n,
+                Err(r) => return r,
+            };
+            let result = if req.action == "refresh" {
+                cache.refresh(&name).await
+            } else {
+                let autoadd = req.payload.get("autoadd").and_then(Value::as_bool) == Some(true);
+                let min = req
+                    .payload
+                    .get("min_remaining_seconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                cache.credentials(&name, min, autoadd).await
+            };
+            match result {
+                Ok(Some(f)) => Response::ok(&req.request_id, Some(credentials_data(&req, &f))),
+                Ok(None) => not_cached(&req, &name),
+                Err(e) => error_response(&req, code_of(&e), &e),
+            }
+        }
+        "list" => Response::ok(&req.request_id, Some(json!(cache.list()))),
+        "remove" => {
+            let name = match need_name() {
+                Ok(n) => n,
+                Err(r) => return r,
+            };
+            if cache.remove(&name) {
+                Response::ok(&req.request_id, Some(json!({ "config": name })))
+            } else {
+                not_cached(&req, &name)
+            }
+        }
+        "whoami" => {
+            let name = match need_name() {
+                Ok(n) => n,
+                Err(r) => return r,
+            };
+            match cache.whoami(&name).await {
+                Ok(Some(id)) => Response::ok(&req.request_id, Some(json!(id))),
+                Ok(None) => not_cached(&req, &name),
+                Err(e) => error_response(&req, code_of(&e), &e),
+            }
+        }
+        "status" => Response::ok(
+            &req.request_id,
+            Some(json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "pid": std::process::id(),
+                "uptime_seconds": shared.started.elapsed().as_secs(),
+                "socket": shared.socket.display().to_string(),
+                "sessions": cache.describe(),
+            })),
+        ),
+        other => Response::err(
+            &req.request_id,
+            BAD_REQUEST,
+            format!("bad request: unknown action {other:?}"),
+        ),
+    }
+}

@@ -1,0 +1,211 @@
+//! The one place that decides which variables a child or shell sees: exec, shell,
+//! `export -f env`, `use` and the hooks all build their environment here, so they
+//! cannot disagree.
+
+use crate::cli::ShellKind;
+use crate::credentials::policy::Policy;
+use crate::credentials::{Credentials, rfc3339};
+
+/// Removed from every environment elhaz builds, so that no other credential source
+/// beats ours.
+pub const UNSET: &[&str] = &[
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_FILE",
+    "AWS_SDK_LOAD_CONFIG",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+];
+
+/// Everything elhaz may set; `use --clear` removes these.
+pub const ALL_SET: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "ELHAZ_SESSION",
+    "ELHAZ_EXPIRES_AT",
+    "ELHAZ_REFRESH_AT",
+];
+
+/// Variables that elhaz injected and that must never be taken as source credentials
+/// (removed from our own process when ELHAZ_SESSION says we run inside a session).
+pub const INJECTED: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+];
+
+/// How the child reaches its credentials.
+pub enum Delivery<'a> {
+    /// The three variables, fixed for the child's life.
+    Static(&'a Credentials),
+    /// A loopback container-credentials endpoint that always serves fresh ones.
+    Container {
+        uri: &'a str,
+        token: &'a str,
+        credentials: &'a Credentials,
+    },
+}
+
+/// The environment of one session: what to set (in order) and what to unset.
+pub struct SessionEnv {
+    pub set: Vec<(&'static str, String)>,
+    pub unset: Vec<&'static str>,
+}
+
+impl SessionEnv {
+    pub fn build(name: &str, delivery: Delivery<'_>, region: Option<&str>, policy: &Policy) -> Self {
+        let mut set: Vec<(&'static str, String)> = Vec::new();
+        let mut unset: Vec<&'static str> = UNSET.to_vec();
+        let creds = match delivery {
+            Delivery::Static(c) => {
+                set.push(("AWS_ACCESS_KEY_ID", c.access_key_id.clone()));
+                set.push(("AWS_SECRET_ACCESS_KEY", c.secret_access_key().to_string()));
+                set.push(("AWS_SESSION_TOKEN", c.session_token().to_string()));
+                set.push(("AWS_CREDENTIAL_EXPIRATION", rfc3339(c.expiration)));
+                c
+            }
+            Delivery::Container {
+                uri,
+                token,
+                credentials,
+            } => {
+                unset.retain(|v| {
+                    *v != "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+                        && *v != "AWS_CONTAINER_AUTHORIZATION_TOKEN"
+                });
+                unset.extend([
+                    "AWS_ACCESS_KEY_ID",
+                    "AWS_SECRET_ACCESS_KEY",
+                    "AWS_SESSION_TOKEN",
+                    "AWS_CREDENTIAL_EXPIRATION",
+                ]);
+                set.push(("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri.to_string()));
+                set.push(("AWS_CONTAINER_AUTHORIZATION_TOKEN", token.to_string()));
+                credentials
+            }
+        };
+        if let Some(r) = region {
+            set.push(("AWS_REGION", r.to_string()));
+            set.push(("AWS_DEFAULT_REGION", r.to_string()));
+        }
+        let expires = creds.expires_unix();
+        set.push(("ELHAZ_SESSION", name.to_string()));
+        set.push(("ELHAZ_EXPIRES_AT", expires.to_string()));
+        set.push((
+            "ELHAZ_REFRESH_AT",
+            policy.refresh_at(expires, creds.lifetime_secs()).to_string(),
+        ));
+        SessionEnv { set, unset }
+    }
+
+    /// Applies it to a command about to be spawned.
+    pub fn apply(&self, cmd: &mut std::process::Command) {
+        for v in &self.unset {
+            cmd.env_remove(v);
+        }
+        for (k, v) in &self.set {
+            cmd.env(k, v);
+        }
+    }
+
+    /// The full environment of a child: ours, with this applied.
+    pub fn child_env(&self) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+        let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
+            .filter(|(k, _)| {
+                let k = k.to_string_lossy();
+                !self.unset.iter().any(|u| *u == k) && !self.set.iter().any(|(s, _)| *s == k)
+            })
+            .collect();
+        env.extend(self.set.iter().map(|(k, v)| ((*k).into(), v.into())));
+        env
+    }
+
+    /// Shell code that applies it, for eval.
+    pub fn render(&self, shell: ShellKind) -> String {
+        let mut out = String::new();
+        for v in &self.unset {
+            out.push_str(&unset_line(shell, v));
+        }
+        for (k, v) in &self.set {
+            out.push_str(&set_line(shell, k, v));
+        }
+        out
+    }
+}
+
+/// Shell code that removes every variable elhaz sets (`use --clear`).
+pub fn render_clear(shell: ShellKind) -> String {
+    ALL_SET.iter().map(|v| unset_line(shell, v)).collect()
+}
+
+pub fn set_line(shell: ShellKind, key: &str, value: &str) -> String {
+    match shell {
+        ShellKind::Fish => format!("set -gx {key} {};\n", quote_fish(value)),
+        _ => format!("export {key}={};\n", quote_posix(value)),
+    }
+}
+
+pub fn unset_line(shell: ShellKind, key: &str) -> String {
+    match shell {
+        ShellKind::Fish => format!("set -e {key};\n"),
+        _ => format!("unset {key};\n"),
+    }
+}
+
+/// 'value' for POSIX shells: inside single quotes only ' needs care.
+pub fn quote_posix(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+/// 'value' for fish: inside single quotes, \ and ' are escaped with a backslash.
+pub fn quote_fish(value: &str) -> String {
+    format!("'{}'", value.replace('\\', r"\\").replace('\'', r"\'"))
+}
+
+/// The shell to write for: bash, zsh or fish from `$SHELL`, else POSIX.
+pub fn shell_from_env() -> ShellKind {
+    let shell = std::env::var("SHELL").unwrap_or_default();
+    match shell.rsplit('/').next().unwrap_or_default() {
+        "bash" => ShellKind::Bash,
+        "zsh" => ShellKind::Zsh,
+        "fish" => ShellKind::Fish,
+        _ => ShellKind::Posix,
+    }
+}
+
+/// Removes, from this process, credentials that an outer elhaz session injected, so
+/// they can never be taken as source credentials. Called first thing in main, before
+/// any thread exists.
+pub fn scrub_injected() {
+    if std::env::var_os("ELHAZ_SESSION").is_none() {
+        return;
+    }
+    for v in INJECTED
+        .iter()
+        .chain(["ELHAZ_SESSION", "ELHAZ_EXPIRES_AT", "ELHAZ_REFRESH_AT"].iter())
+    {
+        // SAFETY: called from main before any other thread is started.
+        unsafe { std::env::remove_var(v) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_posix("a'b $c"), r"'a'\''b $c'");
+        assert_eq!(quote_fish(r"a'b\c $d"), r"'a\'b\\c $d'");
+    }
+}

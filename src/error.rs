@@ -1,0 +1,164 @@
+//! The one error type. Each error knows its exit code and, where there is one, the
+//! command or step that fixes it.
+
+use std::fmt;
+use std::path::Path;
+
+/// What kind of failure this is; decides the exit code (see README, "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Anything not covered below.
+    Other,
+    /// Bad command line, or a feature not available in this context.
+    Usage,
+    /// A config file or name is wrong, missing or unreadable.
+    Config,
+    /// The daemon could not be reached, started or understood.
+    Daemon,
+    /// AWS refused or could not be reached: STS, SSO, MFA, expired sessions.
+    Auth,
+    /// An MFA code is needed and this process cannot ask for one (the daemon).
+    MfaRequired,
+    /// The command to run exists but cannot be executed.
+    NotExecutable,
+    /// The command to run was not found.
+    NotFound,
+}
+
+impl Kind {
+    /// The name used on the wire (inside `error`, for our own client).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Other => "other",
+            Kind::Usage => "usage",
+            Kind::Config => "config",
+            Kind::Daemon => "daemon",
+            Kind::Auth => "auth",
+            Kind::MfaRequired => "mfa_required",
+            Kind::NotExecutable => "not_executable",
+            Kind::NotFound => "not_found",
+        }
+    }
+
+    pub fn from_str(s: &str) -> Kind {
+        match s {
+            "usage" => Kind::Usage,
+            "config" => Kind::Config,
+            "daemon" => Kind::Daemon,
+            "auth" => Kind::Auth,
+            "mfa_required" => Kind::MfaRequired,
+            _ => Kind::Other,
+        }
+    }
+
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Kind::Other => 1,
+            Kind::Usage => 2,
+            Kind::Config => 3,
+            Kind::Daemon => 4,
+            Kind::Auth | Kind::MfaRequired => 5,
+            Kind::NotExecutable => 126,
+            Kind::NotFound => 127,
+        }
+    }
+}
+
+/// A user-facing error: one line saying what failed, and an optional hint.
+#[derive(Debug, Clone)]
+pub struct Error {
+    pub kind: Kind,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            hint: None,
+        }
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Kind::Usage, message)
+    }
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::new(Kind::Config, message)
+    }
+    pub fn daemon(message: impl Into<String>) -> Self {
+        Self::new(Kind::Daemon, message)
+    }
+    pub fn auth(message: impl Into<String>) -> Self {
+        Self::new(Kind::Auth, message)
+    }
+    pub fn other(message: impl Into<String>) -> Self {
+        Self::new(Kind::Other, message)
+    }
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+    pub fn exit_code(&self) -> i32 {
+        self.kind.exit_code()
+    }
+
+    /// An I/O failure on `path`, phrased for people (no `Os { code: .. }`).
+    pub fn io(kind: Kind, what: &str, path: &Path, err: &std::io::Error) -> Self {
+        Self::new(
+            kind,
+            format!("{what} {}: {}", display_path(path), io_reason(err)),
+        )
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\nhint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The human reason of an I/O error, without Rust's debug decoration.
+pub fn io_reason(err: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match err.kind() {
+        K::NotFound => "no such file or directory".into(),
+        K::PermissionDenied => "permission denied".into(),
+        K::AlreadyExists => "already exists".into(),
+        K::IsADirectory => "is a directory".into(),
+        K::NotADirectory => "a path component is not a directory".into(),
+        K::ReadOnlyFilesystem => "read-only file system".into(),
+        K::StorageFull => "no space left on device".into(),
+        K::TimedOut => "timed out".into(),
+        K::ConnectionRefused => "connection refused".into(),
+        _ => {
+            // std formats raw OS errors as "msg (os error N)"; keep just the message.
+            let s = err.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    }
+}
+
+/// A path as the user would type it: `~/...` under HOME.
+pub fn display_path(path: &Path) -> String {
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty())
+        && let Ok(rest) = path.strip_prefix(Path::new(&home))
+    {
+        if rest.as_os_str().is_empty() {
+            return "~".into();
+        }
+        return format!("~/{}", rest.display());
+    }
+    path.display().to_string()
+}

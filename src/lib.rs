@@ -1,0 +1,11 @@
+//! elhaz: a local AWS temporary-credential broker with shell integration.
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod credentials;
+pub mod daemon;
+pub mod duration;
+pub mod env;
+pub mod error;
+pub mod logging;

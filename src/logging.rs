@@ -1,0 +1,150 @@
+//! Logging: the CLI logs to stderr (quiet unless -v or ELHAZ_LOG); the daemon logs to
+//! its file, rotated at 5 MB with 3 old files kept (as the original's daemon.log).
+//! No secret is ever passed to a log call.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::config::store::{ensure_private_dir, open_private};
+use crate::error::{Error, Kind, Result};
+
+pub const MAX_BYTES: u64 = 5 * 1024 * 1024;
+pub const BACKUPS: usize = 3;
+
+fn filter(verbose: u8, default: &str) -> EnvFilter {
+    if let Ok(f) = std::env::var("ELHAZ_LOG")
+        && let Ok(f) = EnvFilter::try_new(f)
+    {
+        return f;
+    }
+    EnvFilter::new(match verbose {
+        0 => default,
+        1 => "elhaz=info",
+        _ => "elhaz=debug",
+    })
+}
+
+/// Stderr logging for the CLI.
+pub fn init_cli(verbose: u8) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter(verbose, "elhaz=error"))
+        .with_writer(io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// File logging for the daemon. Returns the guard that flushes on drop.
+pub fn init_daemon(path: &Path, verbose: u8) -> Result<tracing_appender::non_blocking::WorkerGuard> {
+    let writer = RotatingFile::open(path, MAX_BYTES, BACKUPS)?;
+    let (nb, guard) = tracing_appender::non_blocking(writer);
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter(verbose.max(1), "elhaz=info"))
+        .with_writer(nb)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+    Ok(guard)
+}
+
+/// A log file that rotates by size: `daemon.log`, `daemon.log.1` … `.N`.
+#[derive(Clone)]
+pub struct RotatingFile {
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    max: u64,
+    backups: usize,
+}
+
+impl RotatingFile {
+    pub fn open(path: &Path, max: u64, backups: usize) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            ensure_private_dir(dir, Kind::Daemon)?;
+        }
+        let file = open_private(path).map_err(|e| Error::io(Kind::Daemon, "cannot open log", path, &e))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(RotatingFile {
+            inner: Arc::new(Mutex::new(Inner {
+                path: path.to_path_buf(),
+                file,
+                size,
+                max,
+                backups,
+            })),
+        })
+    }
+}
+
+impl Inner {
+    fn rotate(&mut self) -> io::Result<()> {
+        let name = |i: usize| {
+            let mut s = self.path.as_os_str().to_owned();
+            s.push(format!(".{i}"));
+            PathBuf::from(s)
+        };
+        for i in (1..self.backups).rev() {
+            let _ = std::fs::rename(name(i), name(i + 1));
+        }
+        if self.backups > 0 {
+            std::fs::rename(&self.path, name(1))?;
+        } else {
+            std::fs::remove_file(&self.path)?;
+        }
+        self.file = open_private(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+impl Write for RotatingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.size > 0 && inner.size + buf.len() as u64 > inner.max {
+            inner.rotate()?;
+        }
+        let n = inner.file.write(buf)?;
+        inner.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).file.flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for RotatingFile {
+    type Writer = RotatingFile;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotates_by_size_and_keeps_three() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs").join("daemon.log");
+        let mut w = RotatingFile::open(&path, 100, 3).unwrap();
+        for i in 0..20 {
+            writeln!(w, "line {i:03} .......................................").unwrap();
+        }
+        assert!(path.exists());
+        for i in 1..=3 {
+            assert!(dir.path().join(format!("logs/daemon.log.{i}")).exists());
+        }
+        assert!(!dir.path().join("logs/daemon.log.4").exists());
+        assert!(std::fs::metadata(&path).unwrap().len() <= 100);
+    }
+}
