@@ -76,7 +76,7 @@ pub struct GlobalArgs {
     pub client_timeout: Seconds,
 
     /// Do not use the daemon: get credentials in this process
-    #[arg(long, global = true, env = "ELHAZ_NO_DAEMON", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    #[arg(long, global = true, env = "ELHAZ_NO_DAEMON", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_daemon: bool,
 
     /// Log more to stderr (-v info, -vv debug); ELHAZ_LOG takes a tracing filter
