@@ -1,0 +1,106 @@
+# elhaz prompt hook for bash. Install: eval "$(elhaz hook bash)" in ~/.bashrc
+#
+# At each prompt, when ELHAZ_SESSION is set and ELHAZ_REFRESH_AT has passed, the
+# hook asks elhaz for fresh credentials and evals them. While they are fresh it
+# only compares integers with builtins: no process is started.
+# shellcheck shell=bash
+
+# The binary; `elhaz hook bash` sets it to its own path before this script.
+_ELHAZ_BIN="${_ELHAZ_BIN:-elhaz}"
+
+# Prints the current time (unix seconds) into the variable named $1, without a fork.
+_elhaz_now() {
+  if [[ -n "${EPOCHSECONDS-}" ]]; then
+    \builtin printf -v "$1" '%s' "$EPOCHSECONDS"
+  else
+    \builtin printf -v "$1" '%(%s)T' -1
+  fi
+}
+
+# One warning line, at most once per 5 minutes per session, and once more when
+# the credentials have actually expired.
+_elhaz_warn() {
+  local now=$1 msg=$2 expired=$3
+  if [[ $expired == 1 ]]; then
+    if [[ "${_ELHAZ_WARNED_EXPIRED-}" != "${ELHAZ_SESSION}:${ELHAZ_EXPIRES_AT-}" ]]; then
+      _ELHAZ_WARNED_EXPIRED="${ELHAZ_SESSION}:${ELHAZ_EXPIRES_AT-}"
+      _ELHAZ_WARNED_AT=$now
+      \builtin printf 'elhaz: the credentials of %s have expired: %s\n' "$ELHAZ_SESSION" "$msg" >&2
+    fi
+    return 0
+  fi
+  if [[ "${_ELHAZ_WARNED_SESSION-}" != "$ELHAZ_SESSION" ]] || (( now >= ${_ELHAZ_WARNED_AT:-0} + 300 )); then
+    _ELHAZ_WARNED_SESSION=$ELHAZ_SESSION
+    _ELHAZ_WARNED_AT=$now
+    \builtin printf 'elhaz: cannot refresh %s, keeping the current credentials: %s\n' "$ELHAZ_SESSION" "$msg" >&2
+  fi
+}
+
+_elhaz_refresh() {
+  local now=$1 old=${ELHAZ_EXPIRES_AT-} out
+  if out=$(\command "$_ELHAZ_BIN" export "$ELHAZ_SESSION" -f env --shell bash 2>&1) &&
+    [[ $out == "unset "* ]]; then
+    \builtin eval "$out"
+    if [[ "${ELHAZ_EXPIRES_AT-}" == "$old" ]]; then
+      # Nothing newer to be had yet: wait a minute before asking again.
+      _ELHAZ_RETRY_AT=$((now + 60))
+      _elhaz_warn "$now" "no newer credentials were served" 0
+    else
+      _ELHAZ_RETRY_AT=0
+    fi
+  else
+    _ELHAZ_RETRY_AT=$((now + 60))
+    out=${out#elhaz: }
+    _elhaz_warn "$now" "${out%%$'\n'*}" "$(( now >= ${ELHAZ_EXPIRES_AT:-0} ? 1 : 0 ))"
+  fi
+}
+
+_elhaz_hook() {
+  local status=$?
+  if [[ -n "${ELHAZ_SESSION-}" ]]; then
+    local now at
+    _elhaz_now now
+    at=${ELHAZ_REFRESH_AT-}
+    if ! [[ $at =~ ^[0-9]+$ ]]; then
+      at=${ELHAZ_EXPIRES_AT-0}
+      [[ $at =~ ^[0-9]+$ ]] || at=0
+      at=$((at - 600))
+    fi
+    if (( now >= at && now >= ${_ELHAZ_RETRY_AT:-0} )); then
+      _elhaz_refresh "$now"
+    fi
+  fi
+  return "$status"
+}
+
+# `elhaz use NAME` and `elhaz use --clear` change this shell; the rest goes to
+# the binary.
+elhaz() {
+  if [[ "${1-}" == use ]]; then
+    shift
+    local out
+    out=$(\command "$_ELHAZ_BIN" use --eval --shell bash "$@") || return $?
+    \builtin eval "$out"
+    _ELHAZ_RETRY_AT=0
+  else
+    \command "$_ELHAZ_BIN" "$@"
+  fi
+}
+
+# Install once, first in PROMPT_COMMAND (a string, or an array in bash 5.1+), so
+# that the commands after it still see the user's $?.
+_elhaz_install() {
+  local pc
+  for pc in "${PROMPT_COMMAND[@]}"; do
+    [[ ";${pc//[[:space:]]/;};" == *";_elhaz_hook;"* ]] && return 0
+  done
+  if [[ -n ${PROMPT_COMMAND+set} && ${PROMPT_COMMAND@a} == *a* ]]; then
+    PROMPT_COMMAND=(_elhaz_hook "${PROMPT_COMMAND[@]}")
+  else
+    # A plain string here (the array case is above).
+    # shellcheck disable=SC2178,SC2128
+    PROMPT_COMMAND="_elhaz_hook${PROMPT_COMMAND:+;$PROMPT_COMMAND}"
+  fi
+}
+_elhaz_install
+unset -f _elhaz_install

@@ -1,7 +1,7 @@
 //! `elhaz hook bash|zsh|fish`: prints the prompt hook for a shell's rc file.
 
-use crate::cli::HookShell;
 use crate::cli::HookArgs;
+use crate::cli::HookShell;
 use crate::env::{quote_fish, quote_posix};
 use crate::error::Result;
 

@@ -1,9 +1,230 @@
-//! `elhaz shell NAME`: the user's own shell, with credentials and the refresh hook.
+//! `elhaz shell NAME`: the user's own shell, with their startup files, the
+//! credentials and the refresh hook. elhaz replaces itself with the shell (same PID,
+//! exit status passed through); no helper file outlives the shell's start.
+
+use std::ffi::OsString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 use super::Context;
+use super::exec::{exec, find_program};
+use super::hook::{BASH, FISH, ZSH};
 use crate::cli::ShellArgs;
-use crate::error::Result;
+use crate::credentials::policy::DEFAULT_MIN_REMAINING_SECS;
+use crate::env::{Delivery, SessionEnv, quote_fish, quote_posix};
+use crate::error::{Error, Kind, Result};
 
-pub fn run(_args: ShellArgs, _ctx: &Context) -> Result<i32> {
-    Err(super::not_implemented("shell"))
+/// The shells elhaz integrates with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    Bash,
+    Zsh,
+    Fish,
+    Other,
+}
+
+fn flavor(path: &Path) -> Flavor {
+    match path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+    {
+        n if n == "bash" || n.starts_with("bash-") || n.starts_with("bash5") => Flavor::Bash,
+        n if n == "zsh" || n.starts_with("zsh-") => Flavor::Zsh,
+        "fish" => Flavor::Fish,
+        _ => Flavor::Other,
+    }
+}
+
+/// `--shell`, else $SHELL, else the login shell from passwd, else /bin/sh.
+fn pick_shell(arg: Option<&Path>) -> Result<PathBuf> {
+    let chosen: OsString = match arg {
+        Some(p) => p.as_os_str().to_owned(),
+        None => std::env::var_os("SHELL")
+            .filter(|s| !s.is_empty())
+            .or_else(|| {
+                nix::unistd::User::from_uid(nix::unistd::getuid())
+                    .ok()
+                    .flatten()
+                    .map(|u| u.shell.into_os_string())
+                    .filter(|s| !s.is_empty())
+            })
+            .unwrap_or_else(|| "/bin/sh".into()),
+    };
+    find_program(&chosen)
+}
+
+pub fn run(args: ShellArgs, ctx: &Context) -> Result<i32> {
+    if let Some(outer) = super::outer_session()
+        && !args.nested
+    {
+        return Err(Error::usage(format!(
+            "already inside elhaz session {outer:?}; exit it first, or pass --nested"
+        ))
+        .with_hint("to switch this shell instead: elhaz use NAME (needs the hook)"));
+    }
+    if args.server {
+        return Err(super::not_implemented("shell --server"));
+    }
+    let shell = pick_shell(args.shell.as_deref())?;
+    let name = ctx.name(args.name.get())?;
+    let served = ctx
+        .broker()
+        .credentials(&name, DEFAULT_MIN_REMAINING_SECS)?;
+    let region = args.region.as_deref().or(served.region.as_deref());
+    let env = SessionEnv::build(
+        &name,
+        Delivery::Static(&served.credentials),
+        region,
+        &ctx.policy,
+    );
+    let mut child_env = env.child_env();
+    let exe = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "elhaz".into());
+    let prompt = std::env::var("ELHAZ_NO_PROMPT").ok().as_deref() != Some("1");
+
+    let arg0: OsString = shell.as_os_str().to_owned();
+    let mut argv: Vec<OsString> = vec![arg0];
+    // Kept open across exec for bash's rc file; closed by the rc file itself.
+    let mut _keep: Option<OwnedFd> = None;
+    match flavor(&shell) {
+        Flavor::Bash => {
+            let rc = bash_rc(&exe, prompt);
+            let fd = rc_pipe(&rc)?;
+            argv.push("--rcfile".into());
+            argv.push(format!("/dev/fd/{}", fd.as_raw_fd()).into());
+            argv.push("-i".into());
+            _keep = Some(fd);
+        }
+        Flavor::Zsh => {
+            let dir = zsh_dotdir(&exe, prompt)?;
+            let user = std::env::var_os("ZDOTDIR").unwrap_or_default();
+            child_env.retain(|(k, _)| k != "ZDOTDIR" && k != "_ELHAZ_USER_ZDOTDIR");
+            child_env.push(("_ELHAZ_USER_ZDOTDIR".into(), user));
+            child_env.push(("ZDOTDIR".into(), dir.into()));
+            argv.push("-i".into());
+        }
+        Flavor::Fish => {
+            argv.push("--interactive".into());
+            argv.push("--init-command".into());
+            argv.push(fish_init(&exe, prompt).into());
+        }
+        Flavor::Other => {
+            eprintln!(
+                "elhaz: refresh at the prompt is not available for {}; the credentials of {name} expire at {} (use bash, zsh or fish for refresh)",
+                shell.display(),
+                crate::credentials::rfc3339(served.credentials.expiration)
+            );
+        }
+    }
+    argv.extend(args.args.iter().cloned());
+    exec(&shell, &argv, &child_env)
+}
+
+/// A pipe holding `content`, whose read end survives exec: the shell reads it as a
+/// file under /dev/fd. The content fits the pipe buffer, so no writer must stay.
+fn rc_pipe(content: &str) -> Result<OwnedFd> {
+    let fail = |e: nix::Error| {
+        Error::new(
+            Kind::Other,
+            format!("cannot set up the shell: {}", e.desc()),
+        )
+    };
+    let (read, write) = nix::unistd::pipe().map_err(fail)?;
+    if content.len() > 60 * 1024 {
+        return Err(Error::other("the shell's rc file is too large for a pipe"));
+    }
+    nix::unistd::write(&write, content.as_bytes()).map_err(fail)?;
+    drop(write);
+    // Clear FD_CLOEXEC on the read end so bash inherits it.
+    nix::fcntl::fcntl(
+        &read,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )
+    .map_err(fail)?;
+    Ok(read)
+}
+
+fn bash_rc(exe: &str, prompt: bool) -> String {
+    let mut rc = String::new();
+    rc.push_str("# elhaz shell: your ~/.bashrc, then the elhaz hook.\n");
+    rc.push_str("if [ -f ~/.bashrc ]; then . ~/.bashrc; fi\n");
+    rc.push_str(&format!("_ELHAZ_BIN={}\n", quote_posix(exe)));
+    rc.push_str(BASH);
+    if prompt {
+        rc.push_str("PS1='${ELHAZ_SESSION:+(${ELHAZ_SESSION}) }'\"${PS1-}\"\n");
+    }
+    // This file is a pipe elhaz handed over: close it.
+    rc.push_str("case ${BASH_SOURCE[0]-} in /dev/fd/*) eval \"exec ${BASH_SOURCE[0]#/dev/fd/}<&-\";; esac\n");
+    rc
+}
+
+/// A private ZDOTDIR whose files run the user's own (from their ZDOTDIR, else HOME)
+/// and then the hook; its .zshrc puts ZDOTDIR back and removes the directory.
+fn zsh_dotdir(exe: &str, prompt: bool) -> Result<PathBuf> {
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = tempfile::Builder::new()
+        .prefix("elhaz-zsh-")
+        .tempdir_in(&base)
+        .map_err(|e| Error::io(Kind::Other, "cannot create a directory in", &base, &e))?
+        .keep();
+    let user = r#"${_ELHAZ_USER_ZDOTDIR:-$HOME}"#;
+    // Runs the user's own file from their ZDOTDIR (which it may change), then points
+    // ZDOTDIR back here for the next file.
+    let passthrough = |file: &str| {
+        format!(
+            "# elhaz shell: runs your own {file}.\n_elhaz_zd=$ZDOTDIR\nZDOTDIR={user}\n[[ -f $ZDOTDIR/{file} ]] && builtin source $ZDOTDIR/{file}\nexport _ELHAZ_USER_ZDOTDIR=$ZDOTDIR\nZDOTDIR=$_elhaz_zd\nunset _elhaz_zd\n"
+        )
+    };
+    let mut zshrc = format!(
+        "# elhaz shell: your own .zshrc, then the elhaz hook.\n_elhaz_zd=$ZDOTDIR\nif [[ -n ${{_ELHAZ_USER_ZDOTDIR-}} ]]; then ZDOTDIR=$_ELHAZ_USER_ZDOTDIR; else unset ZDOTDIR; fi\nunset _ELHAZ_USER_ZDOTDIR\n[[ -f ${{ZDOTDIR:-$HOME}}/.zshrc ]] && builtin source ${{ZDOTDIR:-$HOME}}/.zshrc\n_ELHAZ_BIN={}\n{ZSH}",
+        quote_posix(exe)
+    );
+    if prompt {
+        zshrc.push_str("PROMPT=\"${ELHAZ_SESSION:+(${ELHAZ_SESSION}) }${PROMPT-}\"\n");
+    }
+    zshrc.push_str(
+        "if zmodload -F zsh/files b:zf_rm 2>/dev/null; then zf_rm -rf -- $_elhaz_zd; else command rm -rf -- $_elhaz_zd; fi\nunset _elhaz_zd\n",
+    );
+    let write = |file: &str, text: &str| {
+        let p = dir.join(file);
+        std::fs::write(&p, text).map_err(|e| Error::io(Kind::Other, "cannot write", &p, &e))
+    };
+    write(".zshenv", &passthrough(".zshenv"))?;
+    write(".zprofile", &passthrough(".zprofile"))?;
+    write(".zshrc", &zshrc)?;
+    Ok(dir)
+}
+
+fn fish_init(exe: &str, prompt: bool) -> String {
+    let mut init = format!("set -g _ELHAZ_BIN {}\n{FISH}", quote_fish(exe));
+    if prompt {
+        init.push_str(
+            r#"
+function _elhaz_status --argument-names s
+    return $s
+end
+if functions -q fish_prompt
+    functions -c fish_prompt _elhaz_user_fish_prompt
+else
+    function _elhaz_user_fish_prompt
+        printf '%s> ' (prompt_pwd)
+    end
+end
+function fish_prompt
+    set -l s $status
+    if set -q ELHAZ_SESSION; and test -n "$ELHAZ_SESSION"
+        printf '(%s) ' $ELHAZ_SESSION
+    end
+    _elhaz_status $s
+    _elhaz_user_fish_prompt
+end
+"#,
+        );
+    }
+    init
 }
