@@ -38,16 +38,22 @@ impl Default for TestEnv {
 
 impl TestEnv {
     pub fn new() -> TestEnv {
-        let dir = tempfile::Builder::new().prefix("elhaz-t").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("elhaz-t")
+            .tempdir()
+            .unwrap();
         let home = dir.path().join("home");
         std::fs::create_dir_all(home.join(".aws")).unwrap();
         let mut vars = BTreeMap::new();
         let s = |p: PathBuf| p.to_string_lossy().into_owned();
         vars.insert("HOME".into(), s(home.clone()));
         vars.insert("AWS_CONFIG_FILE".into(), s(home.join(".aws/config")));
-        vars.insert("AWS_SHARED_CREDENTIALS_FILE".into(), s(home.join(".aws/credentials")));
+        vars.insert(
+            "AWS_SHARED_CREDENTIALS_FILE".into(),
+            s(home.join(".aws/credentials")),
+        );
         vars.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
-        vars.insert("PATH".into(), std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()));
+        vars.insert("PATH".into(), test_path());
         vars.insert("USER".into(), "tester".into());
         vars.insert("LANG".into(), "C.UTF-8".into());
         TestEnv { dir, home, vars }
@@ -117,7 +123,10 @@ impl TestEnv {
 
     /// A minimal config assuming ROLE_ARN, with extra YAML under AssumeRole.
     pub fn role_config(&self, name: &str, extra: &str) -> PathBuf {
-        self.write_config(name, &format!("AssumeRole:\n  RoleArn: {ROLE_ARN}\n{extra}"))
+        self.write_config(
+            name,
+            &format!("AssumeRole:\n  RoleArn: {ROLE_ARN}\n{extra}"),
+        )
     }
 
     pub fn write_aws_config(&self, text: &str) {
@@ -145,14 +154,22 @@ impl TestEnv {
 
     /// The daemon's pid, from `daemon status --json`.
     pub fn daemon_pid(&self) -> Option<u32> {
-        let out = self.cmd().args(["daemon", "status", "--json"]).output().ok()?;
+        let out = self
+            .cmd()
+            .args(["daemon", "status", "--json"])
+            .output()
+            .ok()?;
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
         v["pid"].as_u64().map(|p| p as u32)
     }
 
     pub fn stop_daemon(&self) {
         if self.socket().exists() {
-            let _ = self.std_cmd().args(["daemon", "kill"]).stderr(Stdio::null()).status();
+            let _ = self
+                .std_cmd()
+                .args(["daemon", "kill"])
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
@@ -176,19 +193,43 @@ pub fn raw_request(socket: &Path, line: &str) -> String {
 }
 
 pub fn uuid() -> String {
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let c = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("00000000-0000-4000-8000-{:012x}", (n as u64 ^ (c as u64) << 40) & 0xffff_ffff_ffff)
+    format!(
+        "00000000-0000-4000-8000-{:012x}",
+        (n as u64 ^ (c as u64) << 40) & 0xffff_ffff_ffff
+    )
+}
+
+/// PATH for tests: the CI venv (moto, aws, boto3) first when it exists.
+pub fn test_path() -> String {
+    let base = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin");
+    if venv.is_dir() {
+        format!("{}:{base}", venv.display())
+    } else {
+        base
+    }
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// Waits until `f` is true or `timeout` passes.
@@ -222,15 +263,17 @@ pub fn moto_server_path() -> PathBuf {
     if let Ok(p) = std::env::var("MOTO_SERVER") {
         return PathBuf::from(p);
     }
-    which_on_path("moto_server").unwrap_or_else(|| {
+    which_in(&test_path(), "moto_server").unwrap_or_else(|| {
         panic!("moto_server not found on PATH: install it with `pip install 'moto[server]'` (the CI script does)")
     })
 }
 
 pub fn which_on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    which_in(&test_path(), name)
+}
+
+pub fn which_in(path: &str, name: &str) -> Option<PathBuf> {
+    std::env::split_paths(path).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 /// The shared moto server, started on first use and killed with the test process.
@@ -245,9 +288,14 @@ pub fn moto() -> &'static Moto {
             .stderr(Stdio::null());
         die_with_parent(&mut cmd);
         let child = cmd.spawn().expect("start moto_server");
-        let ok = wait_until(Duration::from_secs(30), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        let ok = wait_until(Duration::from_secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
         assert!(ok, "moto_server did not listen on {port} within 30s");
-        Moto { port, child: Mutex::new(child) }
+        Moto {
+            port,
+            child: Mutex::new(child),
+        }
     })
 }
 
@@ -368,7 +416,8 @@ struct StsResponder(StsState);
 fn iso(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
     let dt = time::OffsetDateTime::from_unix_timestamp(secs).unwrap();
-    dt.format(&time::format_description::well_known::Rfc3339).unwrap()
+    dt.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
 }
 
 impl wiremock::Respond for StsResponder {
@@ -423,7 +472,10 @@ impl wiremock::Respond for StsResponder {
 }
 
 /// Reads a child's whole output with a deadline (for commands that might hang).
-pub fn output_within(mut child: Child, timeout: Duration) -> (Option<std::process::ExitStatus>, String, String) {
+pub fn output_within(
+    mut child: Child,
+    timeout: Duration,
+) -> (Option<std::process::ExitStatus>, String, String) {
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
