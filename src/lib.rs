@@ -1,11 +1,13 @@
 //! elhaz: a local AWS temporary-credential broker with shell integration.
 
+pub mod child;
 pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod credentials;
 pub mod daemon;
 pub mod duration;
+pub mod endpoint;
 pub mod env;
 pub mod error;
 pub mod logging;

@@ -12,20 +12,69 @@ use crate::error::{Error, Kind, Result};
 
 pub fn run(args: ExecArgs, ctx: &Context) -> Result<i32> {
     if args.command.is_empty() {
-        return Err(Error::usage("exec needs a command: elhaz exec NAME -- CMD [ARGS...]")
-            .with_hint("for an interactive shell: elhaz shell NAME"));
-    }
-    if args.server {
-        return Err(super::not_implemented("exec --server"));
+        return Err(
+            Error::usage("exec needs a command: elhaz exec NAME -- CMD [ARGS...]")
+                .with_hint("for an interactive shell: elhaz shell NAME"),
+        );
     }
     let name = ctx.name(args.name.get())?;
     // Find the command first: a typo should not cost an STS call.
     let program = find_program(&args.command[0])?;
     let min = i64::try_from(args.min_remaining.0).unwrap_or(DEFAULT_MIN_REMAINING_SECS);
+    if args.server {
+        return with_endpoint(ctx, &name, args.region.as_deref(), |env| {
+            Ok((program, args.command.clone(), env.child_env()))
+        });
+    }
     let served = ctx.broker().credentials(&name, min)?;
     let region = args.region.as_deref().or(served.region.as_deref());
-    let env = SessionEnv::build(&name, Delivery::Static(&served.credentials), region, &ctx.policy);
+    let env = SessionEnv::build(
+        &name,
+        Delivery::Static(&served.credentials),
+        region,
+        &ctx.policy,
+    );
     exec(&program, &args.command, &env.child_env())
+}
+
+/// What a supervised child is: program, argv (with argv[0]) and environment.
+pub type ChildSpec = (PathBuf, Vec<OsString>, Vec<(OsString, OsString)>);
+
+/// `--server`: elhaz stays the parent and serves fresh credentials on a loopback
+/// container-credentials endpoint while the child runs; the child gets the endpoint
+/// and its token instead of static keys. Returns the child's exit code.
+pub fn with_endpoint(
+    ctx: &Context,
+    name: &str,
+    region: Option<&str>,
+    child: impl FnOnce(&SessionEnv) -> Result<ChildSpec>,
+) -> Result<i32> {
+    let broker = ctx.broker();
+    let served = broker.credentials(name, DEFAULT_MIN_REMAINING_SECS)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::other(format!("cannot start a runtime: {e}")))?;
+    let owned = name.to_string();
+    let source: crate::endpoint::Source =
+        Box::new(move || broker.credentials(&owned, DEFAULT_MIN_REMAINING_SECS));
+    let endpoint = crate::endpoint::start(&rt, source, Some(served.clone()), ctx.policy)?;
+    let env = SessionEnv::build(
+        name,
+        Delivery::Container {
+            uri: &endpoint.uri,
+            token: &endpoint.token,
+            credentials: &served.credentials,
+        },
+        region.or(served.region.as_deref()),
+        &ctx.policy,
+    );
+    let (program, argv, child_env) = child(&env)?;
+    let code = crate::child::run(&rt, &program, &argv, &child_env);
+    // Dropping the runtime closes the listener: nothing serves once the child is gone.
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
 }
 
 /// Finds CMD like execvp would: a path with a slash as it is, else on PATH.
@@ -37,7 +86,10 @@ pub fn find_program(cmd: &OsStr) -> Result<PathBuf> {
     let as_path = Path::new(cmd);
     if cmd.as_bytes().contains(&b'/') {
         return match std::fs::metadata(as_path) {
-            Err(_) => Err(Error::new(Kind::NotFound, format!("command not found: {shown}"))),
+            Err(_) => Err(Error::new(
+                Kind::NotFound,
+                format!("command not found: {shown}"),
+            )),
             Ok(m) if m.is_dir() => Err(Error::new(
                 Kind::NotExecutable,
                 format!("cannot execute {shown}: is a directory"),
@@ -57,10 +109,16 @@ pub fn find_program(cmd: &OsStr) -> Result<PathBuf> {
             if let Some(p) = on_path(cmd) {
                 return Err(Error::new(
                     Kind::NotExecutable,
-                    format!("cannot execute {shown}: permission denied ({})", p.display()),
+                    format!(
+                        "cannot execute {shown}: permission denied ({})",
+                        p.display()
+                    ),
                 ));
             }
-            Err(Error::new(Kind::NotFound, format!("command not found: {shown}")))
+            Err(Error::new(
+                Kind::NotFound,
+                format!("command not found: {shown}"),
+            ))
         }
     }
 }
@@ -77,8 +135,12 @@ fn is_executable(p: &Path) -> bool {
 }
 
 fn cstring(s: &OsStr) -> Result<CString> {
-    CString::new(s.as_bytes())
-        .map_err(|_| Error::usage(format!("argument contains a NUL byte: {}", s.to_string_lossy())))
+    CString::new(s.as_bytes()).map_err(|_| {
+        Error::usage(format!(
+            "argument contains a NUL byte: {}",
+            s.to_string_lossy()
+        ))
+    })
 }
 
 /// execve: the child takes our PID, signals, TTY and exit status. Returns only on
@@ -95,14 +157,50 @@ pub fn exec(program: &Path, argv: &[OsString], env: &[(OsString, OsString)]) -> 
             cstring(&kv)
         })
         .collect::<Result<_>>()?;
-    let err = nix::unistd::execve(&prog, &argv, &envp).unwrap_err();
+    // Rust ignores SIGPIPE, and ignored signals survive execve: give the child the
+    // default, as a shell would (else `elhaz exec x -- seq 1 1000000 | head -1` fails
+    // with "write error: Broken pipe" instead of stopping quietly).
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: SIG_DFL installs no handler; no other thread touches SIGPIPE.
+    let old_pipe = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.ok();
+    let mut err = nix::unistd::execve(&prog, &argv, &envp).unwrap_err();
+    if err == nix::errno::Errno::ENOEXEC && !looks_binary(program) {
+        // As execvp does: a file without #! is a shell script.
+        let mut sh_argv = vec![c"/bin/sh".to_owned(), prog.clone()];
+        sh_argv.extend(argv.iter().skip(1).cloned());
+        err = nix::unistd::execve(c"/bin/sh", &sh_argv, &envp).unwrap_err();
+        if err == nix::errno::Errno::ENOENT {
+            err = nix::errno::Errno::ENOEXEC;
+        }
+    }
+    if let Some(h) = old_pipe {
+        // SAFETY: as above; puts back what we had.
+        let _ = unsafe { signal(Signal::SIGPIPE, h) };
+    }
     let shown = program.display();
     Err(match err {
-        nix::errno::Errno::ENOENT => Error::new(Kind::NotFound, format!("command not found: {shown}")),
+        nix::errno::Errno::ENOENT => {
+            Error::new(Kind::NotFound, format!("command not found: {shown}"))
+        }
         nix::errno::Errno::ENOEXEC => Error::new(
             Kind::NotExecutable,
-            format!("cannot execute {shown}: not an executable format (missing #! line?)"),
+            format!("cannot execute {shown}: not an executable format"),
         ),
-        e => Error::new(Kind::NotExecutable, format!("cannot execute {shown}: {}", e.desc())),
+        e => Error::new(
+            Kind::NotExecutable,
+            format!("cannot execute {shown}: {}", e.desc()),
+        ),
     })
+}
+
+/// Whether a file that execve refused looks binary, as bash decides: a NUL byte
+/// before the first newline in its first 80 bytes.
+fn looks_binary(p: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 80];
+    let n = std::fs::File::open(p)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let line = head[..n].split(|b| *b == b'\n').next().unwrap_or_default();
+    line.contains(&0)
 }

@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::Context;
-use super::exec::{exec, find_program};
+use super::exec::{exec, find_program, with_endpoint};
 use super::hook::{BASH, FISH, ZSH};
 use crate::cli::ShellArgs;
 use crate::credentials::policy::DEFAULT_MIN_REMAINING_SECS;
@@ -63,11 +63,19 @@ pub fn run(args: ShellArgs, ctx: &Context) -> Result<i32> {
         ))
         .with_hint("to switch this shell instead: elhaz use NAME (needs the hook)"));
     }
-    if args.server {
-        return Err(super::not_implemented("shell --server"));
-    }
     let shell = pick_shell(args.shell.as_deref())?;
     let name = ctx.name(args.name.get())?;
+    if args.server {
+        // The endpoint keeps the credentials fresh: no hook, which would replace
+        // it with static keys.
+        return with_endpoint(ctx, &name, args.region.as_deref(), |env| {
+            let (argv, child_env, keep) = prepare(&shell, &name, env, false, &args.args)?;
+            // The rc pipe must stay open until the shell has read it; the child
+            // inherits it at spawn, so ours can close after.
+            std::mem::forget(keep);
+            Ok((shell.clone(), argv, child_env))
+        });
+    }
     let served = ctx
         .broker()
         .credentials(&name, DEFAULT_MIN_REMAINING_SECS)?;
@@ -78,27 +86,38 @@ pub fn run(args: ShellArgs, ctx: &Context) -> Result<i32> {
         region,
         &ctx.policy,
     );
+    let (argv, child_env, _keep) = prepare(&shell, &name, &env, true, &args.args)?;
+    exec(&shell, &argv, &child_env)
+}
+
+/// The shell's argv and environment: its own startup files, then (with `hook`) the
+/// refresh hook, and the prompt prefix. The returned fd (bash's rc pipe) must stay
+/// open until the shell starts.
+fn prepare(
+    shell: &Path,
+    name: &str,
+    env: &SessionEnv,
+    hook: bool,
+    extra: &[OsString],
+) -> Result<(Vec<OsString>, Vec<(OsString, OsString)>, Option<OwnedFd>)> {
     let mut child_env = env.child_env();
     let exe = std::env::current_exe()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "elhaz".into());
     let prompt = std::env::var("ELHAZ_NO_PROMPT").ok().as_deref() != Some("1");
-
-    let arg0: OsString = shell.as_os_str().to_owned();
-    let mut argv: Vec<OsString> = vec![arg0];
-    // Kept open across exec for bash's rc file; closed by the rc file itself.
-    let mut _keep: Option<OwnedFd> = None;
-    match flavor(&shell) {
+    let mut argv: Vec<OsString> = vec![shell.as_os_str().to_owned()];
+    let mut keep: Option<OwnedFd> = None;
+    match flavor(shell) {
         Flavor::Bash => {
-            let rc = bash_rc(&exe, prompt);
+            let rc = bash_rc(&exe, prompt, hook);
             let fd = rc_pipe(&rc)?;
             argv.push("--rcfile".into());
             argv.push(format!("/dev/fd/{}", fd.as_raw_fd()).into());
             argv.push("-i".into());
-            _keep = Some(fd);
+            keep = Some(fd);
         }
         Flavor::Zsh => {
-            let dir = zsh_dotdir(&exe, prompt)?;
+            let dir = zsh_dotdir(&exe, prompt, hook)?;
             let user = std::env::var_os("ZDOTDIR").unwrap_or_default();
             child_env.retain(|(k, _)| k != "ZDOTDIR" && k != "_ELHAZ_USER_ZDOTDIR");
             child_env.push(("_ELHAZ_USER_ZDOTDIR".into(), user));
@@ -108,18 +127,24 @@ pub fn run(args: ShellArgs, ctx: &Context) -> Result<i32> {
         Flavor::Fish => {
             argv.push("--interactive".into());
             argv.push("--init-command".into());
-            argv.push(fish_init(&exe, prompt).into());
+            argv.push(fish_init(&exe, prompt, hook).into());
         }
-        Flavor::Other => {
+        Flavor::Other if hook => {
+            let expires = env
+                .set
+                .iter()
+                .find(|(k, _)| *k == "AWS_CREDENTIAL_EXPIRATION")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("soon");
             eprintln!(
-                "elhaz: refresh at the prompt is not available for {}; the credentials of {name} expire at {} (use bash, zsh or fish for refresh)",
+                "elhaz: refresh at the prompt is not available for {}; the credentials of {name} expire at {expires} (use bash, zsh or fish for refresh)",
                 shell.display(),
-                crate::credentials::rfc3339(served.credentials.expiration)
             );
         }
+        Flavor::Other => {}
     }
-    argv.extend(args.args.iter().cloned());
-    exec(&shell, &argv, &child_env)
+    argv.extend(extra.iter().cloned());
+    Ok((argv, child_env, keep))
 }
 
 /// A pipe holding `content`, whose read end survives exec: the shell reads it as a
@@ -146,12 +171,14 @@ fn rc_pipe(content: &str) -> Result<OwnedFd> {
     Ok(read)
 }
 
-fn bash_rc(exe: &str, prompt: bool) -> String {
+fn bash_rc(exe: &str, prompt: bool, hook: bool) -> String {
     let mut rc = String::new();
     rc.push_str("# elhaz shell: your ~/.bashrc, then the elhaz hook.\n");
     rc.push_str("if [ -f ~/.bashrc ]; then . ~/.bashrc; fi\n");
-    rc.push_str(&format!("_ELHAZ_BIN={}\n", quote_posix(exe)));
-    rc.push_str(BASH);
+    if hook {
+        rc.push_str(&format!("_ELHAZ_BIN={}\n", quote_posix(exe)));
+        rc.push_str(BASH);
+    }
     if prompt {
         rc.push_str("PS1='${ELHAZ_SESSION:+(${ELHAZ_SESSION}) }'\"${PS1-}\"\n");
     }
@@ -162,7 +189,7 @@ fn bash_rc(exe: &str, prompt: bool) -> String {
 
 /// A private ZDOTDIR whose files run the user's own (from their ZDOTDIR, else HOME)
 /// and then the hook; its .zshrc puts ZDOTDIR back and removes the directory.
-fn zsh_dotdir(exe: &str, prompt: bool) -> Result<PathBuf> {
+fn zsh_dotdir(exe: &str, prompt: bool, hook: bool) -> Result<PathBuf> {
     let base = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .filter(|p| p.is_dir())
@@ -180,10 +207,10 @@ fn zsh_dotdir(exe: &str, prompt: bool) -> Result<PathBuf> {
             "# elhaz shell: runs your own {file}.\n_elhaz_zd=$ZDOTDIR\nZDOTDIR={user}\n[[ -f $ZDOTDIR/{file} ]] && builtin source $ZDOTDIR/{file}\nexport _ELHAZ_USER_ZDOTDIR=$ZDOTDIR\nZDOTDIR=$_elhaz_zd\nunset _elhaz_zd\n"
         )
     };
-    let mut zshrc = format!(
-        "# elhaz shell: your own .zshrc, then the elhaz hook.\n_elhaz_zd=$ZDOTDIR\nif [[ -n ${{_ELHAZ_USER_ZDOTDIR-}} ]]; then ZDOTDIR=$_ELHAZ_USER_ZDOTDIR; else unset ZDOTDIR; fi\nunset _ELHAZ_USER_ZDOTDIR\n[[ -f ${{ZDOTDIR:-$HOME}}/.zshrc ]] && builtin source ${{ZDOTDIR:-$HOME}}/.zshrc\n_ELHAZ_BIN={}\n{ZSH}",
-        quote_posix(exe)
-    );
+    let mut zshrc = "# elhaz shell: your own .zshrc, then the elhaz hook.\n_elhaz_zd=$ZDOTDIR\nif [[ -n ${_ELHAZ_USER_ZDOTDIR-} ]]; then ZDOTDIR=$_ELHAZ_USER_ZDOTDIR; else unset ZDOTDIR; fi\nunset _ELHAZ_USER_ZDOTDIR\n[[ -f ${ZDOTDIR:-$HOME}/.zshrc ]] && builtin source ${ZDOTDIR:-$HOME}/.zshrc\n".to_string();
+    if hook {
+        zshrc.push_str(&format!("_ELHAZ_BIN={}\n{ZSH}", quote_posix(exe)));
+    }
     if prompt {
         zshrc.push_str("PROMPT=\"${ELHAZ_SESSION:+(${ELHAZ_SESSION}) }${PROMPT-}\"\n");
     }
@@ -200,8 +227,12 @@ fn zsh_dotdir(exe: &str, prompt: bool) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn fish_init(exe: &str, prompt: bool) -> String {
-    let mut init = format!("set -g _ELHAZ_BIN {}\n{FISH}", quote_fish(exe));
+fn fish_init(exe: &str, prompt: bool, hook: bool) -> String {
+    let mut init = if hook {
+        format!("set -g _ELHAZ_BIN {}\n{FISH}", quote_fish(exe))
+    } else {
+        String::new()
+    };
     if prompt {
         init.push_str(
             r#"

@@ -1,0 +1,135 @@
+//! Running a child while elhaz stays the parent (for `--server`): the child gets its
+//! own process group, in the terminal's foreground when there is a terminal; the
+//! usual signals sent to elhaz are passed on; job control (Ctrl-Z) works; and elhaz
+//! exits as a shell would report the child: its code, or 128 + signal.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+
+use nix::sys::signal::{self, SigHandler, Signal};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{Pid, getpgrp, isatty, setpgid, tcgetpgrp, tcsetpgrp};
+
+use crate::error::{Error, Kind, Result};
+
+/// The signals passed on to the child.
+pub const FORWARDED: &[Signal] = &[
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+fn stdin_fd() -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: fd 0 stays open for the life of the process.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(0) }
+}
+
+/// Whether we own the terminal's foreground (so the child should take it).
+fn foreground_tty() -> bool {
+    isatty(stdin_fd()).unwrap_or(false) && tcgetpgrp(stdin_fd()).ok() == Some(getpgrp())
+}
+
+/// Spawns `program` and waits for it, forwarding signals with `rt`'s signal streams.
+pub fn run(
+    rt: &tokio::runtime::Runtime,
+    program: &Path,
+    argv: &[OsString],
+    env: &[(OsString, OsString)],
+) -> Result<i32> {
+    let tty = foreground_tty();
+    let mut cmd = std::process::Command::new(program);
+    if let Some(arg0) = argv.first() {
+        cmd.arg0(arg0);
+    }
+    cmd.args(argv.iter().skip(1))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            setpgid(Pid::from_raw(0), Pid::from_raw(0)).map_err(std::io::Error::from)?;
+            if tty {
+                signal::signal(Signal::SIGTTOU, SigHandler::SigIgn)
+                    .map_err(std::io::Error::from)?;
+                let _ = tcsetpgrp(stdin_fd(), getpgrp());
+                signal::signal(Signal::SIGTTOU, SigHandler::SigDfl)
+                    .map_err(std::io::Error::from)?;
+            }
+            Ok(())
+        });
+    }
+    // Our own tcsetpgrp calls below must not stop us.
+    // SAFETY: setting a signal disposition to ignore.
+    unsafe {
+        let _ = signal::signal(Signal::SIGTTOU, SigHandler::SigIgn);
+    }
+    let child = cmd.spawn().map_err(|e| {
+        let kind = match e.kind() {
+            std::io::ErrorKind::NotFound => Kind::NotFound,
+            _ => Kind::NotExecutable,
+        };
+        Error::new(
+            kind,
+            format!(
+                "cannot execute {}: {}",
+                program.display(),
+                crate::error::io_reason(&e)
+            ),
+        )
+    })?;
+    let pid = Pid::from_raw(child.id() as i32);
+    let _ = setpgid(pid, pid);
+    if tty {
+        let _ = tcsetpgrp(stdin_fd(), pid);
+    }
+
+    // Forward signals sent to elhaz.
+    for &sig in FORWARDED {
+        let kind = tokio::signal::unix::SignalKind::from_raw(sig as i32);
+        let _guard = rt.enter();
+        if let Ok(mut stream) = tokio::signal::unix::signal(kind) {
+            rt.spawn(async move {
+                while stream.recv().await.is_some() {
+                    let _ = signal::kill(pid, sig);
+                }
+            });
+        }
+    }
+
+    let code = loop {
+        match waitpid(pid, Some(WaitPidFlag::WUNTRACED)) {
+            Ok(WaitStatus::Exited(_, code)) => break code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
+            Ok(WaitStatus::Stopped(_, _)) => {
+                // Ctrl-Z: stop with the child, as a shell job would, and hand the
+                // terminal back on the way.
+                if tty {
+                    let _ = tcsetpgrp(stdin_fd(), getpgrp());
+                }
+                let _ = signal::kill(nix::unistd::getpid(), Signal::SIGSTOP);
+                if tty {
+                    let _ = tcsetpgrp(stdin_fd(), pid);
+                }
+                let _ = signal::killpg(pid, Signal::SIGCONT);
+            }
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                return Err(Error::other(format!(
+                    "waiting for {}: {}",
+                    program.display(),
+                    e.desc()
+                )));
+            }
+        }
+    };
+    if tty {
+        let _ = tcsetpgrp(stdin_fd(), getpgrp());
+    }
+    Ok(code)
+}

@@ -1,0 +1,207 @@
+//! The container credentials endpoint for `--server`: a loopback HTTP server that
+//! every AWS SDK and the aws CLI poll for fresh credentials
+//! (AWS_CONTAINER_CREDENTIALS_FULL_URI + AWS_CONTAINER_AUTHORIZATION_TOKEN), so a
+//! child can outlive any one set of credentials.
+
+use std::convert::Infallible;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::credentials::policy::{DEFAULT_MIN_REMAINING_SECS, Policy};
+use crate::credentials::{now, rfc3339};
+use crate::daemon::client::Served;
+use crate::error::{Error, Result};
+
+/// Where credentials come from (the broker), called on a plain thread.
+pub type Source = Box<dyn FnMut() -> Result<Served> + Send>;
+
+type Reply = oneshot::Sender<Result<Served>>;
+
+/// A running endpoint. Dropping the runtime that serves it closes the port.
+pub struct Endpoint {
+    pub uri: String,
+    pub token: String,
+    pub port: u16,
+}
+
+/// 32 random bytes as hex: the bearer token (256 bits).
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut b = vec![0u8; bytes];
+    getrandom::fill(&mut b)
+        .map_err(|e| Error::other(format!("no randomness for the endpoint token: {e}")))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// One thread fetches for all requests (single-flight), reusing credentials while the
+/// refresh policy allows, with a 15-minute ask as exec has.
+fn spawn_fetcher(
+    mut source: Source,
+    initial: Option<Served>,
+    policy: Policy,
+) -> mpsc::Sender<Reply> {
+    let (tx, rx) = mpsc::channel::<Reply>();
+    std::thread::spawn(move || {
+        let mut cached: Option<Served> = initial;
+        while let Ok(reply) = rx.recv() {
+            let fresh = cached.as_ref().is_some_and(|s| {
+                let c = &s.credentials;
+                !policy.must_refresh(
+                    c.remaining_secs(now()),
+                    c.lifetime_secs(),
+                    DEFAULT_MIN_REMAINING_SECS,
+                )
+            });
+            let result = if fresh {
+                Ok(cached.clone().expect("checked above"))
+            } else {
+                let r = source();
+                if let Ok(s) = &r {
+                    cached = Some(s.clone());
+                }
+                r
+            };
+            let _ = reply.send(result);
+        }
+    });
+    tx
+}
+
+fn respond(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("a static response builds")
+}
+
+/// Binds 127.0.0.1 on a random port and serves on `rt` until the runtime is dropped.
+/// `initial` primes the cache with credentials the caller already has.
+pub fn start(
+    rt: &tokio::runtime::Runtime,
+    source: Source,
+    initial: Option<Served>,
+    policy: Policy,
+) -> Result<Endpoint> {
+    let token = random_hex(32)?;
+    let path = format!("/{}", random_hex(16)?);
+    let listener = rt
+        .block_on(TcpListener::bind(("127.0.0.1", 0)))
+        .map_err(|e| {
+            Error::other(format!(
+                "cannot open the credentials endpoint on 127.0.0.1: {e}"
+            ))
+        })?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| Error::other(format!("credentials endpoint: {e}")))?
+        .port();
+    let fetcher = Arc::new(Mutex::new(spawn_fetcher(source, initial, policy)));
+    let shared = Arc::new((path.clone(), token.clone()));
+    rt.spawn(async move {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                continue;
+            };
+            let shared = shared.clone();
+            let fetcher = fetcher.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let shared = shared.clone();
+                    let fetcher = fetcher.clone();
+                    async move {
+                        Ok::<_, Infallible>(handle(req, &shared.0, &shared.1, &fetcher, peer).await)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(Endpoint {
+        uri: format!("http://127.0.0.1:{port}{path}"),
+        token,
+        port,
+    })
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    path: &str,
+    token: &str,
+    fetcher: &Mutex<mpsc::Sender<Reply>>,
+    peer: std::net::SocketAddr,
+) -> Response<Full<Bytes>> {
+    if req.method() != hyper::Method::GET || req.uri().path() != path {
+        tracing::warn!(method = %req.method(), %peer, "credentials endpoint: unknown method or path");
+        return respond(StatusCode::NOT_FOUND, json!({"message": "not found"}));
+    }
+    let given = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    if !given.is_some_and(|g| same(g, token.as_bytes())) {
+        tracing::warn!(%peer, missing = given.is_none(), "credentials endpoint: refused a request without the right token");
+        return respond(StatusCode::FORBIDDEN, json!({"message": "forbidden"}));
+    }
+    let (tx, rx) = oneshot::channel();
+    let sent = fetcher.lock().map(|f| f.send(tx).is_ok()).unwrap_or(false);
+    let result = match (sent, rx.await) {
+        (true, Ok(r)) => r,
+        _ => Err(Error::other("the credentials fetcher stopped")),
+    };
+    match result {
+        Ok(served) => {
+            let c = &served.credentials;
+            respond(
+                StatusCode::OK,
+                json!({
+                    "AccessKeyId": c.access_key_id,
+                    "SecretAccessKey": c.secret_access_key(),
+                    "Token": c.session_token(),
+                    "Expiration": rfc3339(c.expiration),
+                }),
+            )
+        }
+        Err(e) => {
+            tracing::warn!(error = %e.message, "credentials endpoint: cannot get credentials");
+            respond(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"code": "ElhazError", "message": format!("elhaz: {}", e.message)}),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_is_256_bits_of_hex() {
+        let t = random_hex(32).unwrap();
+        assert_eq!(t.len(), 64);
+        assert!(t.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(t, random_hex(32).unwrap());
+    }
+
+    #[test]
+    fn comparison() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"abcd"));
+    }
+}
