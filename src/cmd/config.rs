@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use super::{Context, obscure, print_json};
 use crate::cli::{ConfigAddArgs, ConfigCommand, ConfigFields, ConfigUpdateArgs};
 use crate::config::parse::{parse_config, to_yaml};
-use crate::config::schema::{AssumeRole, Command, Config, Meta, Mfa, PolicyArn, SourceSession, StsClient, Tag};
+use crate::config::schema::{
+    AssumeRole, Command, Config, Meta, Mfa, PolicyArn, SourceSession, StsClient, Tag,
+};
 use crate::config::store::validate_name;
 use crate::config::{AwsProfiles, Store};
 use crate::error::{Error, Kind, Result, display_path};
@@ -40,17 +42,21 @@ pub fn run(cmd: ConfigCommand, ctx: &Context) -> Result<i32> {
         ConfigCommand::Remove(a) => {
             let name = ctx.name(a.name.get())?;
             let path = store.path(&name)?;
-            if !path.exists() {
+            if !store.exists(&name)? {
                 return Err(Error::config(format!(
                     "no config named {name:?} in {}",
                     display_path(store.dir())
-                )));
+                ))
+                .with_hint("list them: elhaz config list"));
             }
             if !a.yes && interactive() {
-                let sure = inquire::Confirm::new(&format!("Remove config {name} ({})?", display_path(&path)))
-                    .with_default(false)
-                    .prompt()
-                    .map_err(prompt_error)?;
+                let sure = inquire::Confirm::new(&format!(
+                    "Remove config {name} ({})?",
+                    display_path(&path)
+                ))
+                .with_default(false)
+                .prompt()
+                .map_err(prompt_error)?;
                 if !sure {
                     eprintln!("elhaz: kept {name}");
                     return Ok(1);
@@ -138,7 +144,13 @@ pub fn apply_fields(config: &mut Config, f: &ConfigFields) -> Result<()> {
             ar.policy = Some(v.clone());
         }
         if !f.policy_arns.is_empty() {
-            ar.policy_arns = Some(f.policy_arns.iter().cloned().map(PolicyArn::Plain).collect());
+            ar.policy_arns = Some(
+                f.policy_arns
+                    .iter()
+                    .cloned()
+                    .map(PolicyArn::Plain)
+                    .collect(),
+            );
         }
         if !f.tags.is_empty() {
             let tags = f
@@ -195,12 +207,16 @@ pub fn apply_fields(config: &mut Config, f: &ConfigFields) -> Result<()> {
 fn read_file(path: &Path) -> Result<Config> {
     if path == Path::new("-") {
         let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| Error::config(format!("cannot read stdin: {}", crate::error::io_reason(&e))))?;
+        std::io::stdin().read_to_string(&mut text).map_err(|e| {
+            Error::config(format!(
+                "cannot read stdin: {}",
+                crate::error::io_reason(&e)
+            ))
+        })?;
         return parse_config(&text, Path::new("<stdin>"));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(Kind::Config, "cannot read", path, &e))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(Kind::Config, "cannot read", path, &e))?;
     parse_config(&text, path)
 }
 
@@ -216,11 +232,15 @@ fn add(a: ConfigAddArgs, store: &Store) -> Result<i32> {
             })
             .prompt()
             .map_err(prompt_error)?,
-        None => return Err(Error::usage("config add needs a NAME: elhaz config add NAME --role-arn ARN")),
+        None => {
+            return Err(Error::usage(
+                "config add needs a NAME: elhaz config add NAME --role-arn ARN",
+            ));
+        }
     };
     let path = store.path(&name)?;
     let mut overwrite = a.force;
-    if path.exists() && !overwrite {
+    if !overwrite && store.exists(&name)? && !path.is_dir() {
         if interactive() {
             overwrite = inquire::Confirm::new(&format!("Config {name} exists. Overwrite it?"))
                 .with_default(false)
@@ -245,14 +265,20 @@ fn add(a: ConfigAddArgs, store: &Store) -> Result<i32> {
         let mut c = Config::default();
         apply_fields(&mut c, &a.fields)?;
         if c.assume_role.is_none() {
-            return Err(Error::usage("config add needs --role-arn ARN (or --from-file, or --editor)"));
+            return Err(Error::usage(
+                "config add needs --role-arn ARN (or --from-file, or --editor)",
+            ));
         }
         c
     } else if interactive() {
         prompt_new(store, &name)?
     } else {
-        return Err(Error::usage("config add needs --role-arn ARN, --from-file PATH or --editor")
-            .with_hint(format!("elhaz config add {name} --role-arn arn:aws:iam::123456789012:role/NAME")));
+        return Err(
+            Error::usage("config add needs --role-arn ARN, --from-file PATH or --editor")
+                .with_hint(format!(
+                    "elhaz config add {name} --role-arn arn:aws:iam::123456789012:role/NAME"
+                )),
+        );
     };
     let path = store.save(&name, &config, overwrite)?;
     eprintln!("elhaz: saved {}", display_path(&path));
@@ -270,7 +296,7 @@ fn update(a: ConfigUpdateArgs, store: &Store) -> Result<i32> {
     let path = if let Some(file) = &a.from_file {
         let mut replacement = read_file(file)?;
         apply_fields(&mut replacement, &a.fields)?;
-        store.update(&name, |_| Ok(replacement))?
+        store.replace(&name, &replacement)?
     } else if a.editor || (!has_fields(&a.fields) && interactive()) {
         if !a.editor {
             // No flags on a terminal: prompts, or the editor.
@@ -290,7 +316,7 @@ fn update(a: ConfigUpdateArgs, store: &Store) -> Result<i32> {
             }
         }
         let edited = edit_until_valid(store, &name, &current_text)?;
-        store.update(&name, |_| Ok(edited))?
+        store.replace(&name, &edited)?
     } else if has_fields(&a.fields) {
         let fields = a.fields.clone();
         store.update(&name, move |mut c| {
@@ -298,14 +324,20 @@ fn update(a: ConfigUpdateArgs, store: &Store) -> Result<i32> {
             Ok(c)
         })?
     } else {
-        return Err(Error::usage("config update needs flags to change, --from-file PATH or --editor")
-            .with_hint(format!("elhaz config update {name} --duration 1h")));
+        return Err(Error::usage(
+            "config update needs flags to change, --from-file PATH or --editor",
+        )
+        .with_hint(format!("elhaz config update {name} --duration 1h")));
     };
     eprintln!("elhaz: saved {}", display_path(&path));
     Ok(0)
 }
 
-fn finish_update(store: &Store, name: &str, change: impl FnOnce(Config) -> Result<Config>) -> Result<i32> {
+fn finish_update(
+    store: &Store,
+    name: &str,
+    change: impl FnOnce(Config) -> Result<Config>,
+) -> Result<i32> {
     let path = store.update(name, change)?;
     eprintln!("elhaz: saved {}", display_path(&path));
     Ok(0)
@@ -316,12 +348,18 @@ impl Context {
     pub fn pick_config(store: &Store) -> Result<String> {
         let names = store.names()?;
         if names.is_empty() {
-            return Err(Error::usage("there are no configs").with_hint("create one: elhaz config add NAME --role-arn ARN"));
+            return Err(Error::usage("there are no configs")
+                .with_hint("create one: elhaz config add NAME --role-arn ARN"));
         }
         if !interactive() {
-            return Err(Error::usage(format!("no NAME given; choose one of: {}", names.join(", "))));
+            return Err(Error::usage(format!(
+                "no NAME given; choose one of: {}",
+                names.join(", ")
+            )));
         }
-        inquire::Select::new("Which config?", names).prompt().map_err(prompt_error)
+        inquire::Select::new("Which config?", names)
+            .prompt()
+            .map_err(prompt_error)
     }
 }
 
@@ -352,7 +390,11 @@ fn edit_until_valid(store: &Store, name: &str, initial: &str) -> Result<Config> 
     let editor = std::env::var("VISUAL")
         .ok()
         .filter(|s| !s.trim().is_empty())
-        .or_else(|| std::env::var("EDITOR").ok().filter(|s| !s.trim().is_empty()))
+        .or_else(|| {
+            std::env::var("EDITOR")
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+        })
         .unwrap_or_else(|| "vi".into());
     loop {
         let status = std::process::Command::new("sh")
@@ -363,7 +405,9 @@ fn edit_until_valid(store: &Store, name: &str, initial: &str) -> Result<Config> 
             .status()
             .map_err(|e| Error::usage(format!("cannot run the editor {editor:?}: {e}")))?;
         if !status.success() {
-            return Err(Error::usage(format!("the editor {editor:?} failed ({status}); nothing was changed")));
+            return Err(Error::usage(format!(
+                "the editor {editor:?} failed ({status}); nothing was changed"
+            )));
         }
         let text = std::fs::read_to_string(tmp.path())
             .map_err(|e| Error::io(Kind::Config, "cannot read", tmp.path(), &e))?;
@@ -433,11 +477,21 @@ fn prompt_fields(current: Option<&Config>) -> Result<ConfigFields> {
             profiles.names().collect::<Vec<_>>().join(", ")
         )
     };
-    let profile = ask("Source AWS profile:", session.profile_name.clone(), &profile_help)?;
-    let region = ask("Region:", session.region_name.clone(), "e.g. eu-west-1; empty: none")?;
+    let profile = ask(
+        "Source AWS profile:",
+        session.profile_name.clone(),
+        &profile_help,
+    )?;
+    let region = ask(
+        "Region:",
+        session.region_name.clone(),
+        "e.g. eu-west-1; empty: none",
+    )?;
     let duration = ask(
         "Duration:",
-        ar.as_ref().and_then(|a| a.duration_seconds).map(|d| d.to_string()),
+        ar.as_ref()
+            .and_then(|a| a.duration_seconds)
+            .map(|d| d.to_string()),
         "900 to 43200 seconds, or 1h; empty: STS default (1h)",
     )?
     .map(|d| d.parse().map_err(|e: String| Error::usage(e)))
@@ -491,11 +545,17 @@ fn list(store: &Store, as_json: bool) -> Result<i32> {
         }));
     }
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
         return Ok(0);
     }
     if rows.is_empty() {
-        eprintln!("elhaz: no configs in {} and no AWS CLI profiles", display_path(store.dir()));
+        eprintln!(
+            "elhaz: no configs in {} and no AWS CLI profiles",
+            display_path(store.dir())
+        );
         eprintln!("hint: elhaz config add NAME --role-arn ARN");
         return Ok(0);
     }
@@ -513,11 +573,10 @@ fn list(store: &Store, as_json: bool) -> Result<i32> {
         let detail = if let Some(e) = r["error"].as_str() {
             format!("invalid: {e}")
         } else if kind == "profile" {
-            let mut d = format!(
-                "{} {}",
-                r["profile_type"].as_str().unwrap_or_default(),
-                r["role_arn"].as_str().unwrap_or_default()
-            );
+            let mut d = r["profile_type"].as_str().unwrap_or_default().to_string();
+            if let Some(arn) = r["role_arn"].as_str() {
+                d = format!("{d} {arn}");
+            }
             if r["shadowed"] == json!(true) {
                 d.push_str(" (hidden by the config of the same name)");
             }

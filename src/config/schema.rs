@@ -47,7 +47,11 @@ impl<'de> Deserialize<'de> for Sensitive {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    #[serde(rename = "AssumeRole", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AssumeRole",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub assume_role: Option<AssumeRole>,
     #[serde(
         rename = "AssumeRoleWithWebIdentity",
@@ -324,18 +328,11 @@ impl Config {
                         .into(),
                 );
             }
-            if s.profile_name.is_some() && s.aws_access_key_id.is_some() {
-                problems.push(
-                    "Session: give profile_name or static keys, not both".into(),
-                );
-            }
         }
         if let Some(s) = &self.sts
             && s.aws_access_key_id.is_some() != s.aws_secret_access_key.is_some()
         {
-            problems.push(
-                "STS.aws_access_key_id and STS.aws_secret_access_key go together".into(),
-            );
+            problems.push("STS.aws_access_key_id and STS.aws_secret_access_key go together".into());
         }
         if let Some(Mfa {
             command: Some(Command::Argv(argv)),
@@ -359,7 +356,9 @@ pub fn check_session_name(name: &str) -> Result<(), String> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "_+=,.@-".contains(*c)))
     {
-        return Err(format!("character {c:?} is not allowed (use letters, digits and _+=,.@-)"));
+        return Err(format!(
+            "character {c:?} is not allowed (use letters, digits and _+=,.@-)"
+        ));
     }
     Ok(())
 }

@@ -15,15 +15,19 @@ use crate::error::{Error, Kind, Result, display_path};
 
 /// Checks a config name before any path is built from it.
 pub fn validate_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if name.is_empty() {
+        return Err(Error::config(
+            "empty config name: use ASCII letters, digits, '_' and '-'",
+        ));
+    }
+    let ok = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok {
         Ok(())
     } else {
         Err(Error::config(format!(
-            "invalid config name {name:?}: use only letters, digits, '_' and '-'"
+            "invalid config name {name:?}: use only ASCII letters, digits, '_' and '-'"
         )))
     }
 }
@@ -68,16 +72,25 @@ impl Store {
         Ok(names)
     }
 
+    /// Whether config NAME exists. A directory that cannot be searched is an error,
+    /// not a "no".
     pub fn exists(&self, name: &str) -> Result<bool> {
         let path = self.path(name)?;
-        Ok(path.exists())
+        match fs::symlink_metadata(&path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(self.dir_error("cannot read config directory", &e)),
+        }
     }
 
     /// Reads and validates config NAME.
     pub fn load(&self, name: &str) -> Result<Config> {
         let path = self.path(name)?;
         let text = self.read_text(name, &path)?;
-        parse_config(&text, &path)
+        parse_config(&text, &path).map_err(|e| match e.hint {
+            Some(_) => e,
+            None => e.with_hint(format!("fix it: elhaz config update {name} --editor")),
+        })
     }
 
     /// The raw text of config NAME (for the editor).
@@ -88,18 +101,22 @@ impl Store {
 
     fn read_text(&self, name: &str, path: &Path) -> Result<String> {
         match fs::read(path) {
-            Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
-                Error::config(format!("{}: not UTF-8 text", display_path(path)))
-            }),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                Err(Error::config(format!("no config named {name:?} in {}", display_path(&self.dir)))
-                    .with_hint(format!("create it: elhaz config add {name}")))
-            }
-            Err(e) if e.kind() == ErrorKind::IsADirectory => Err(Error::config(format!(
-                "{}: is a directory, not a config file",
-                display_path(path)
+            Ok(bytes) => String::from_utf8(bytes)
+                .map_err(|_| Error::config(format!("{}: not UTF-8 text", display_path(path)))),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::config(format!(
+                "no config named {name:?} in {}",
+                display_path(&self.dir)
             ))
-            .with_hint(format!("move it away, then: elhaz config add {name}"))),
+            .with_hint(format!("create it: elhaz config add {name}"))),
+            Err(e) if e.kind() == ErrorKind::IsADirectory => Err(not_a_file(name, path)),
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                Err(
+                    Error::io(Kind::Config, "cannot read", path, &e).with_hint(format!(
+                        "make it yours: chown -R \"$USER\" {0} && chmod 700 {0}",
+                        self.dir.display()
+                    )),
+                )
+            }
             Err(e) => Err(Error::io(Kind::Config, "cannot read", path, &e)),
         }
     }
@@ -108,7 +125,10 @@ impl Store {
     pub fn save(&self, name: &str, config: &Config, overwrite: bool) -> Result<PathBuf> {
         let path = self.path(name)?;
         let _lock = self.lock()?;
-        if !overwrite && path.exists() {
+        if path.is_dir() {
+            return Err(not_a_file(name, &path));
+        }
+        if !overwrite && self.exists(name)? {
             return Err(Error::config(format!("config {name:?} already exists"))
                 .with_hint(format!(
                     "change it: elhaz config update {name}; or replace it: elhaz config add {name} --force"
@@ -120,7 +140,11 @@ impl Store {
 
     /// Reads, changes and writes config NAME under the lock, so that concurrent
     /// updates are applied one after the other.
-    pub fn update(&self, name: &str, change: impl FnOnce(Config) -> Result<Config>) -> Result<PathBuf> {
+    pub fn update(
+        &self,
+        name: &str,
+        change: impl FnOnce(Config) -> Result<Config>,
+    ) -> Result<PathBuf> {
         let path = self.path(name)?;
         let _lock = self.lock()?;
         let current = self.load(name)?;
@@ -129,13 +153,36 @@ impl Store {
         Ok(path)
     }
 
+    /// Replaces config NAME, which must exist, with `config` (the current text need
+    /// not be valid: this is how a broken config is fixed).
+    pub fn replace(&self, name: &str, config: &Config) -> Result<PathBuf> {
+        let path = self.path(name)?;
+        let _lock = self.lock()?;
+        if !self.exists(name)? {
+            return Err(Error::config(format!(
+                "no config named {name:?} in {}",
+                display_path(&self.dir)
+            ))
+            .with_hint(format!("create it: elhaz config add {name}")));
+        }
+        self.write_config(&path, config)?;
+        Ok(path)
+    }
+
     pub fn remove(&self, name: &str) -> Result<PathBuf> {
         let path = self.path(name)?;
         let _lock = self.lock()?;
+        if path.is_dir() {
+            return Err(not_a_file(name, &path));
+        }
         match fs::remove_file(&path) {
             Ok(()) => Ok(path),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                Err(Error::config(format!("no config named {name:?} in {}", display_path(&self.dir))))
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::config(format!(
+                "no config named {name:?} in {}",
+                display_path(&self.dir)
+            ))),
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                Err(self.dir_error("cannot remove a file from config directory", &e))
             }
             Err(e) => Err(Error::io(Kind::Config, "cannot remove", &path, &e)),
         }
@@ -171,12 +218,24 @@ impl Store {
                 "make it yours: chown -R \"$USER\" {0} && chmod 700 {0}",
                 self.dir.display()
             )),
-            ErrorKind::NotADirectory => err.with_hint(
-                "point --config-dir (or ELHAZ_CONFIG_DIR) at a directory".to_string(),
-            ),
+            ErrorKind::NotADirectory => {
+                err.with_hint("point --config-dir (or ELHAZ_CONFIG_DIR) at a directory".to_string())
+            }
             _ => err,
         }
     }
+}
+
+/// The error for a `NAME.yaml` that is a directory.
+fn not_a_file(name: &str, path: &Path) -> Error {
+    Error::config(format!(
+        "{}: is a directory, not a config file",
+        display_path(path)
+    ))
+    .with_hint(format!(
+        "move it away (mv {0} {0}.bak), then: elhaz config add {name}",
+        path.display()
+    ))
 }
 
 /// Creates `dir` and its missing parents with mode 0700. An existing directory is left
@@ -219,7 +278,8 @@ pub fn write_atomic(path: &Path, data: &[u8], kind: Kind) -> Result<()> {
     tmp.as_file()
         .sync_all()
         .map_err(|e| fail("cannot write", &e))?;
-    tmp.persist(path).map_err(|e| fail("cannot write", &e.error))?;
+    tmp.persist(path)
+        .map_err(|e| fail("cannot write", &e.error))?;
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }

@@ -1,0 +1,860 @@
+//! The config store as a user meets it: `elhaz config add|get|list|meta|remove|update`,
+//! the original's YAML files, bad input, permissions, locking and name resolution.
+mod support;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+use support::*;
+
+/// A config with every field of the schema set (AssumeRoleWithWebIdentity is the
+/// alternative to AssumeRole, so it is not in the same file).
+const FULL: &str = r#"AssumeRole:
+  RoleArn: arn:aws:iam::123456789012:role/Admin
+  RoleSessionName: alice-prod
+  DurationSeconds: 3600
+  ExternalId: '0123456789'
+  SerialNumber: arn:aws:iam::123456789012:mfa/alice
+  TokenCode: '012345'
+  SourceIdentity: alice
+  Policy: '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}'
+  PolicyArns:
+  - arn:aws:iam::aws:policy/ReadOnlyAccess
+  - arn:aws:iam::123456789012:policy/Boundary
+  Tags:
+  - Key: team
+    Value: platform
+  - Key: cost-center
+    Value: '4711'
+  TransitiveTagKeys:
+  - team
+  ProvidedContexts:
+  - ProviderArn: arn:aws:iam::aws:contextProvider/IdentityCenter
+    ContextAssertion: AQoDYXdzEJr-EXAMPLE
+STS:
+  region_name: eu-west-1
+  api_version: '2011-06-15'
+  use_ssl: true
+  verify: /etc/ssl/certs/corp-ca.pem
+  endpoint_url: https://sts.eu-west-1.amazonaws.com
+  aws_access_key_id: AKIASTSKEY0000000000
+  aws_secret_access_key: sts-secret
+  aws_session_token: sts-token
+  aws_account_id: '123456789012'
+MFA:
+  command:
+  - ykman
+  - oath
+  - accounts
+  - code
+  - --single
+  - AWS prod
+  timeout: 20
+Session:
+  region_name: eu-central-1
+  profile_name: corp-sso
+  aws_account_id: '210987654321'
+  aws_access_key_id: AKIASESSIONKEY000000
+  aws_secret_access_key: session-secret
+  aws_session_token: session-token
+Meta:
+  description: 'Production admin: break glass only'
+"#;
+
+const ROLE_PREFIX: &str = "AssumeRole:\n  RoleArn: arn:aws:iam::123456789012:role/Admin\n";
+
+fn run(t: &TestEnv, args: &[&str]) -> Output {
+    t.cmd().args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn first_line(o: &Output) -> String {
+    stderr(o).lines().next().unwrap_or_default().to_string()
+}
+
+#[track_caller]
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+}
+
+fn json_out(o: &Output) -> Value {
+    ok(o);
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+fn yaml_value(text: &str) -> Value {
+    serde_saphyr::from_str(text).unwrap()
+}
+
+/// The permission bits, in octal as `ls` users read them.
+fn mode(p: &Path) -> String {
+    format!(
+        "{:o}",
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    )
+}
+
+/// Every path under `dir` with its mode and, for files, its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, Option<Vec<u8>>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, (u32, Option<Vec<u8>>)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            if m.is_dir() {
+                out.insert(rel, (m.permissions().mode(), None));
+                walk(root, &p, out);
+            } else {
+                out.insert(
+                    rel,
+                    (m.permissions().mode(), Some(std::fs::read(&p).unwrap())),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if let Ok(m) = std::fs::metadata(dir) {
+        out.insert(PathBuf::new(), (m.permissions().mode(), None));
+    }
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn fully_populated_config_round_trips() {
+    let t = TestEnv::new();
+    let input = t.home.join("full.yaml");
+    std::fs::write(&input, FULL).unwrap();
+    let expected = yaml_value(FULL);
+
+    let add = run(
+        &t,
+        &[
+            "config",
+            "add",
+            "full",
+            "--from-file",
+            input.to_str().unwrap(),
+        ],
+    );
+    ok(&add);
+    assert_eq!(first_line(&add), "elhaz: saved ~/.elhaz/configs/full.yaml");
+    assert_eq!(json_out(&run(&t, &["config", "get", "full"])), expected);
+
+    // The written file is YAML that parses to the same config.
+    let written = std::fs::read_to_string(t.config_dir().join("full.yaml")).unwrap();
+    assert_eq!(yaml_value(&written), expected);
+
+    // And it can be fed back in through stdin (`--from-file -`).
+    let again = t
+        .cmd()
+        .args(["config", "add", "copy", "--from-file", "-"])
+        .write_stdin(written)
+        .output()
+        .unwrap();
+    ok(&again);
+    assert_eq!(json_out(&run(&t, &["config", "get", "copy"])), expected);
+}
+
+#[test]
+fn the_originals_yaml_files_load_unchanged() {
+    let t = TestEnv::new();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/original");
+    let before = snapshot(&dir);
+    let dir_arg = dir.to_str().unwrap();
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_stem().unwrap().to_str().unwrap().to_string();
+        let got = json_out(&run(&t, &["--config-dir", dir_arg, "config", "get", &name]));
+        assert_eq!(
+            got,
+            yaml_value(&std::fs::read_to_string(&p).unwrap()),
+            "{name}"
+        );
+        names.push(name);
+    }
+    names.sort();
+    assert_eq!(names, ["ci-deploy", "prod-admin", "readonly"]);
+
+    let get = |name: &str| json_out(&run(&t, &["--config-dir", dir_arg, "config", "get", name]));
+    let prod = get("prod-admin");
+    let ar = &prod["AssumeRole"];
+    assert_eq!(ar["ExternalId"], "0123456789");
+    assert_eq!(
+        ar["PolicyArns"],
+        json!([
+            "arn:aws:iam::aws:policy/ReadOnlyAccess",
+            "arn:aws:iam::123456789012:policy/Boundary"
+        ])
+    );
+    assert_eq!(
+        ar["Tags"][1],
+        json!({"Key": "cost-center", "Value": "4711"})
+    );
+    let policy: Value = serde_json::from_str(ar["Policy"].as_str().unwrap()).unwrap();
+    assert_eq!(policy["Statement"][0]["Action"], "s3:GetObject");
+    assert_eq!(prod["STS"]["verify"], false);
+    assert_eq!(
+        prod["Meta"]["description"],
+        "Production admin: break glass only"
+    );
+    let ci = get("ci-deploy");
+    assert_eq!(ci["AssumeRole"]["TokenCode"], "012345");
+    assert_eq!(ci["AssumeRole"]["Tags"][0]["Value"], "yes");
+    assert_eq!(ci["MFA"]["command"], json!(["pass", "otp", "aws/ci"]));
+    assert_eq!(ci["STS"]["verify"], "/etc/ssl/certs/corp-ca.pem");
+
+    let list = run(&t, &["--config-dir", dir_arg, "config", "list"]);
+    ok(&list);
+    assert_eq!(
+        stdout(&list),
+        "NAME        KIND      DETAIL\n\
+         ci-deploy   config    arn:aws:iam::210987654321:role/ci-deploy\n\
+         prod-admin  config    Production admin: break glass only\n\
+         readonly    config    read-only access for audits\n"
+    );
+    let rows = json_out(&run(
+        &t,
+        &["--config-dir", dir_arg, "config", "list", "--json"],
+    ));
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for r in rows {
+        assert_eq!(r["kind"], "config", "{r}");
+        assert!(r.get("error").is_none(), "{r}");
+        assert!(
+            r["role_arn"].as_str().unwrap().starts_with("arn:aws:iam::"),
+            "{r}"
+        );
+    }
+    assert_eq!(snapshot(&dir), before, "reading the fixtures changed them");
+}
+
+#[test]
+fn bad_config_files_name_file_line_and_key_and_change_nothing() {
+    // (what, file text, first stderr line with {F} for the file)
+    let cases: &[(&str, String, &str)] = &[
+        (
+            "unknown key",
+            "AssumeRole:\n  RoleARN: arn:aws:iam::123456789012:role/Admin\n".into(),
+            "{F}:2:3: unknown field 'RoleARN' in AssumeRole, expected one of RoleArn, RoleSessionName, DurationSeconds, ExternalId, SerialNumber, TokenCode, SourceIdentity, Policy, PolicyArns, Tags, TransitiveTagKeys, ProvidedContexts",
+        ),
+        (
+            "unknown section",
+            format!("{ROLE_PREFIX}Sessions:\n  region_name: eu-west-1\n"),
+            "{F}:3:1: unknown field 'Sessions', expected one of AssumeRole, AssumeRoleWithWebIdentity, STS, MFA, Session, Meta",
+        ),
+        (
+            "unknown key in a tag",
+            format!("{ROLE_PREFIX}  Tags:\n  - Key: team\n    Val: platform\n"),
+            "{F}:5:5: unknown field 'Val' in AssumeRole.Tags, expected one of Key, Value",
+        ),
+        (
+            "wrong type: word for a number",
+            format!("{ROLE_PREFIX}  DurationSeconds: soon\n"),
+            "{F}:3:20: AssumeRole.DurationSeconds: expected a whole number, not 'soon'",
+        ),
+        (
+            "wrong type: scalar for a list",
+            format!("{ROLE_PREFIX}  Tags: team=platform\n"),
+            "{F}:3:9: AssumeRole.Tags: expected a list, not 'team=platform'",
+        ),
+        (
+            "wrong type: word for a boolean",
+            format!("{ROLE_PREFIX}STS:\n  use_ssl: maybe\n"),
+            "{F}:4:12: STS.use_ssl: expected true or false, not 'maybe'",
+        ),
+        (
+            "wrong type: list for a string",
+            "AssumeRole:\n  RoleArn: [a, b]\n".into(),
+            "{F}:2:12: AssumeRole.RoleArn: expected a string",
+        ),
+        (
+            "malformed YAML: unclosed quote",
+            "AssumeRole:\n  RoleArn: \"arn:aws:iam::123456789012:role/Admin\n".into(),
+            "{F}:2:12: malformed YAML: unclosed quote",
+        ),
+        (
+            "malformed YAML: tab indentation",
+            "AssumeRole:\n\tRoleArn: arn:aws:iam::123456789012:role/Admin\n".into(),
+            "{F}:2:2: malformed YAML: tabs disallowed within this context (block indentation)",
+        ),
+        (
+            "not a mapping",
+            "arn:aws:iam::123456789012:role/Admin\n".into(),
+            "{F}:1:1: expected a mapping (KEY: VALUE lines), not 'arn:aws:iam::123456789012:role/Admin'",
+        ),
+        (
+            "empty file",
+            String::new(),
+            "{F}: the file is empty; a config needs at least AssumeRole.RoleArn",
+        ),
+        (
+            "only comments",
+            "# TODO\n---\n".into(),
+            "{F}: the file is empty; a config needs at least AssumeRole.RoleArn",
+        ),
+        (
+            "missing RoleArn",
+            "AssumeRole:\n  RoleSessionName: alice\n".into(),
+            "{F}:2:3: missing AssumeRole.RoleArn",
+        ),
+        (
+            "missing AssumeRole",
+            "Meta:\n  description: no role\n".into(),
+            "{F}: missing AssumeRole.RoleArn: a config needs AssumeRole (or AssumeRoleWithWebIdentity) with a RoleArn",
+        ),
+        (
+            "RoleArn that is not an ARN",
+            "AssumeRole:\n  RoleArn: Admin\n".into(),
+            "{F}: AssumeRole.RoleArn \"Admin\" is not an ARN (expected arn:aws:iam::ACCOUNT:role/NAME)",
+        ),
+        (
+            "duration out of range",
+            format!("{ROLE_PREFIX}  DurationSeconds: 60\n"),
+            "{F}: AssumeRole.DurationSeconds 60 is out of range: STS takes 900 to 43200",
+        ),
+    ];
+    let t = TestEnv::new();
+    t.role_config("keep", "");
+    let elhaz = t.home.join(".elhaz");
+    let input = t.home.join("in.yaml");
+    for (what, text, want) in cases {
+        t.write_config("bad", text);
+        std::fs::write(&input, text).unwrap();
+        let before = snapshot(&elhaz);
+        let stored = want.replace("{F}", "~/.elhaz/configs/bad.yaml");
+        for args in [
+            &["config", "get", "bad"][..],
+            &["config", "meta", "bad"],
+            &["config", "update", "bad", "--duration", "1h"],
+        ] {
+            let o = run(&t, args);
+            assert_eq!(o.status.code(), Some(3), "{what}: {args:?}: {}", stderr(&o));
+            assert_eq!(
+                first_line(&o),
+                format!("elhaz: {stored}"),
+                "{what}: {args:?}"
+            );
+            assert!(o.stdout.is_empty(), "{what}: {args:?}: {}", stdout(&o));
+        }
+        let o = run(&t, &["config", "get", "bad"]);
+        let hint = stderr(&o).lines().nth(1).unwrap_or_default().to_string();
+        if want.contains("the file is empty") {
+            assert!(
+                hint.starts_with(
+                    "hint: see an example: elhaz config add --help; or remove it: rm /"
+                ),
+                "{what}: {hint}"
+            );
+        } else {
+            assert_eq!(
+                hint, "hint: fix it: elhaz config update bad --editor",
+                "{what}"
+            );
+        }
+        let o = run(
+            &t,
+            &[
+                "config",
+                "add",
+                "new",
+                "--from-file",
+                input.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(o.status.code(), Some(3), "{what}: add: {}", stderr(&o));
+        assert_eq!(
+            first_line(&o),
+            format!("elhaz: {}", want.replace("{F}", "~/in.yaml")),
+            "{what}: add"
+        );
+        assert_eq!(
+            snapshot(&elhaz),
+            before,
+            "{what}: the config directory changed"
+        );
+    }
+    // A broken config can be replaced whole, which is how it gets fixed.
+    std::fs::write(&input, FULL).unwrap();
+    ok(&run(
+        &t,
+        &[
+            "config",
+            "update",
+            "bad",
+            "--from-file",
+            input.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(
+        json_out(&run(&t, &["config", "get", "bad"])),
+        yaml_value(FULL)
+    );
+}
+
+#[test]
+fn bad_names_are_refused_before_any_path_is_built() {
+    let t = TestEnv::new();
+    t.role_config("keep", "");
+    // Files that a name used as a path would reach.
+    std::fs::write(t.home.join(".elhaz/x.yaml"), ROLE_PREFIX).unwrap();
+    std::fs::create_dir_all(t.config_dir().join("a")).unwrap();
+    std::fs::write(t.config_dir().join("a/b.yaml"), ROLE_PREFIX).unwrap();
+    let elhaz = t.home.join(".elhaz");
+    let before = snapshot(&elhaz);
+    let role = "arn:aws:iam::123456789012:role/Admin";
+    for name in ["../x", "a/b", "a b", "", "é"] {
+        let want = if name.is_empty() {
+            "elhaz: empty config name: use ASCII letters, digits, '_' and '-'".to_string()
+        } else {
+            format!(
+                "elhaz: invalid config name {name:?}: use only ASCII letters, digits, '_' and '-'"
+            )
+        };
+        for args in [
+            vec!["config", "add", name, "--role-arn", role],
+            vec!["config", "add", name, "--force", "--role-arn", role],
+            vec!["config", "get", name],
+            vec!["config", "get", "-n", name],
+            vec!["config", "meta", name],
+            vec!["config", "update", name, "--duration", "1h"],
+            vec!["config", "remove", name, "--yes"],
+        ] {
+            let o = run(&t, &args);
+            assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+            assert_eq!(first_line(&o), want, "{args:?}");
+            assert!(o.stdout.is_empty(), "{args:?}");
+        }
+    }
+    assert_eq!(snapshot(&elhaz), before);
+}
+
+#[test]
+fn a_config_file_that_is_a_directory() {
+    let t = TestEnv::new();
+    t.role_config("keep", "");
+    std::fs::create_dir_all(t.config_dir().join("dir.yaml/inside")).unwrap();
+    let elhaz = t.home.join(".elhaz");
+    let before = snapshot(&elhaz);
+    let role = "arn:aws:iam::123456789012:role/Admin";
+    for args in [
+        &["config", "get", "dir"][..],
+        &["config", "meta", "dir"],
+        &["config", "update", "dir", "--duration", "1h"],
+        &["config", "add", "dir", "--role-arn", role],
+        &["config", "add", "dir", "--force", "--role-arn", role],
+        &["config", "remove", "dir", "--yes"],
+    ] {
+        let o = run(&t, args);
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+        assert_eq!(
+            first_line(&o),
+            "elhaz: ~/.elhaz/configs/dir.yaml: is a directory, not a config file",
+            "{args:?}"
+        );
+        let hint = stderr(&o).lines().nth(1).unwrap_or_default().to_string();
+        assert!(
+            hint.starts_with("hint: move it away (mv "),
+            "{args:?}: {hint}"
+        );
+    }
+    assert_eq!(snapshot(&elhaz), before);
+    // The other configs stay usable, and the listing says what is wrong.
+    let list = run(&t, &["config", "list"]);
+    ok(&list);
+    let out = stdout(&list);
+    assert!(
+        out.contains("dir   config    invalid: ~/.elhaz/configs/dir.yaml: is a directory, not a config file\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("keep  config    arn:aws:iam::123456789012:role/Admin\n"),
+        "{out}"
+    );
+}
+
+/// The config directory belongs to someone else: elhaz runs as `nobody` (tests run as
+/// root in CI, where file modes do not stop root), or with the directory at mode 000.
+#[test]
+fn a_config_dir_without_permission() {
+    let t = TestEnv::new();
+    t.role_config("prod", "");
+    let root = unsafe { libc::geteuid() } == 0;
+    for d in [
+        t.dir.path(),
+        &t.home,
+        &t.home.join(".elhaz"),
+        &t.home.join(".aws"),
+    ] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let dir = t.config_dir();
+    if !root {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+    }
+    let elhaz = t.home.join(".elhaz");
+    let before = snapshot(&elhaz);
+    let as_other = |args: &[&str]| -> Output {
+        let mut c: Command = t.std_cmd();
+        c.args(args).stdin(Stdio::null());
+        if root {
+            c.uid(65534).gid(65534);
+        }
+        c.output().unwrap()
+    };
+    let shown = dir.display();
+    let hint = format!("hint: make it yours: chown -R \"$USER\" {shown} && chmod 700 {shown}");
+    let unreadable_file = "elhaz: cannot read ~/.elhaz/configs/prod.yaml: permission denied";
+    let unreadable_dir = "elhaz: cannot read config directory ~/.elhaz/configs: permission denied";
+    for (args, want) in [
+        (&["config", "get", "prod"][..], unreadable_file),
+        (&["config", "meta", "prod"], unreadable_file),
+        (
+            &["config", "update", "prod", "--duration", "1h"],
+            unreadable_file,
+        ),
+        (&["config", "list"], unreadable_dir),
+        (&["config", "remove", "prod", "--yes"], unreadable_dir),
+        (
+            &[
+                "config",
+                "add",
+                "new",
+                "--role-arn",
+                "arn:aws:iam::123456789012:role/Admin",
+            ],
+            unreadable_dir,
+        ),
+    ] {
+        let o = as_other(args);
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+        assert_eq!(first_line(&o), want, "{args:?}");
+        assert_eq!(
+            stderr(&o).lines().nth(1).unwrap_or_default(),
+            hint,
+            "{args:?}"
+        );
+    }
+    if !root {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    assert_eq!(snapshot(&elhaz), before);
+}
+
+#[test]
+fn concurrent_updates_from_8_processes_all_land() {
+    let t = TestEnv::new();
+    t.role_config("shared", "");
+    for round in 0..3u64 {
+        let d = format!("{}", 900 + round);
+        let changes: [(&str, String); 8] = [
+            ("--description", format!("round {round}")),
+            ("--duration", d.clone()),
+            ("--role-session-name", format!("session-{round}")),
+            ("--external-id", format!("ext-{round}")),
+            ("--source-identity", format!("src-{round}")),
+            ("--region", format!("eu-west-{round}")),
+            (
+                "--serial-number",
+                format!("arn:aws:iam::123456789012:mfa/dev{round}"),
+            ),
+            ("--mfa-timeout", format!("{}", 10 + round)),
+        ];
+        let children: Vec<_> = changes
+            .iter()
+            .map(|(flag, value)| {
+                t.std_cmd()
+                    .args(["config", "update", "shared", flag, value])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            ok(&c.wait_with_output().unwrap());
+        }
+        let v = json_out(&run(&t, &["config", "get", "shared"]));
+        let ar = &v["AssumeRole"];
+        assert_eq!(v["Meta"]["description"], format!("round {round}"), "{v}");
+        assert_eq!(ar["DurationSeconds"], 900 + round, "{v}");
+        assert_eq!(ar["RoleSessionName"], format!("session-{round}"), "{v}");
+        assert_eq!(ar["ExternalId"], format!("ext-{round}"), "{v}");
+        assert_eq!(ar["SourceIdentity"], format!("src-{round}"), "{v}");
+        assert_eq!(
+            v["Session"]["region_name"],
+            format!("eu-west-{round}"),
+            "{v}"
+        );
+        assert_eq!(
+            ar["SerialNumber"],
+            format!("arn:aws:iam::123456789012:mfa/dev{round}"),
+            "{v}"
+        );
+        assert_eq!(v["MFA"]["timeout"], 10 + round, "{v}");
+        assert_eq!(ar["RoleArn"], ROLE_ARN);
+        assert_eq!(entries(&t.config_dir()), ["shared.yaml"]);
+    }
+}
+
+#[test]
+fn written_files_are_0600_in_0700_directories() {
+    let t = TestEnv::new();
+    // umask 0: whatever is private is so because elhaz made it so.
+    let run0 = |args: &[&str]| {
+        let mut c = t.std_cmd();
+        c.args(args).stdin(Stdio::null());
+        unsafe {
+            c.pre_exec(|| {
+                libc::umask(0);
+                Ok(())
+            });
+        }
+        let o = c.output().unwrap();
+        ok(&o);
+    };
+    let file = t.config_dir().join("prod.yaml");
+    let check = |step: &str| {
+        assert_eq!(mode(&t.home.join(".elhaz")), "700", "{step}: ~/.elhaz");
+        assert_eq!(mode(&t.config_dir()), "700", "{step}: ~/.elhaz/configs");
+        assert_eq!(mode(&file), "600", "{step}: prod.yaml");
+        assert_eq!(
+            entries(&t.config_dir()),
+            ["prod.yaml"],
+            "{step}: left-over files"
+        );
+    };
+    run0(&["config", "add", "prod", "--role-arn", ROLE_ARN]);
+    check("add");
+    // A file the original (or a person) left readable becomes private when rewritten.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    run0(&["config", "update", "prod", "--duration", "2h"]);
+    check("update");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    run0(&[
+        "config",
+        "add",
+        "prod",
+        "--force",
+        "--role-arn",
+        ROLE_ARN,
+        "--region",
+        "eu-west-1",
+    ]);
+    check("add --force");
+    let input = t.home.join("in.yaml");
+    std::fs::write(&input, FULL).unwrap();
+    run0(&[
+        "config",
+        "update",
+        "prod",
+        "--from-file",
+        input.to_str().unwrap(),
+    ]);
+    check("update --from-file");
+    assert_eq!(
+        json_out(&run(&t, &["config", "get", "prod"])),
+        yaml_value(FULL)
+    );
+}
+
+fn write_profiles(t: &TestEnv) {
+    t.write_aws_config(
+        "[default]\nregion = us-east-1\n\n\
+         [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n\n\
+         [profile dev]\nsso_session = corp\nsso_account_id = 111111111111\nsso_role_name = Developer\nregion = eu-west-1\n\n\
+         [profile production]\nrole_arn = arn:aws:iam::222222222222:role/Deploy\nsource_profile = static\n\n\
+         [profile prod]\nrole_arn = arn:aws:iam::333333333333:role/FromProfile\nsource_profile = static\n",
+    );
+    std::fs::write(
+        t.home.join(".aws/credentials"),
+        "[static]\naws_access_key_id = AKIASTATIC0000000000\naws_secret_access_key = static-secret\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn config_list_shows_aws_cli_profiles() {
+    let mut t = TestEnv::new();
+    // Not the default place: AWS_CONFIG_FILE is honoured.
+    let aws = t.dir.path().join("elsewhere/aws-config");
+    std::fs::create_dir_all(aws.parent().unwrap()).unwrap();
+    t.set("AWS_CONFIG_FILE", aws.to_str().unwrap());
+    write_profiles(&t);
+    std::fs::rename(t.home.join(".aws/config"), &aws).unwrap();
+    t.role_config("prod", "");
+    t.write_config(
+        "staging",
+        "AssumeRole:\n  RoleArn: arn:aws:iam::444444444444:role/Staging\nMeta:\n  description: staging account\n",
+    );
+
+    let o = run(&t, &["config", "list"]);
+    ok(&o);
+    assert_eq!(
+        stdout(&o),
+        "NAME        KIND      DETAIL\n\
+         prod        config    arn:aws:iam::123456789012:role/Admin\n\
+         staging     config    staging account\n\
+         default     profile   other\n\
+         dev         profile   sso\n\
+         prod        profile   role arn:aws:iam::333333333333:role/FromProfile (hidden by the config of the same name)\n\
+         production  profile   role arn:aws:iam::222222222222:role/Deploy\n\
+         static      profile   keys\n"
+    );
+
+    let rows = json_out(&run(&t, &["config", "list", "--json"]));
+    let find = |name: &str, kind: &str| -> Value {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name && r["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} {name} in {rows}"))
+            .clone()
+    };
+    assert_eq!(find("staging", "config")["description"], "staging account");
+    assert_eq!(
+        find("staging", "config")["role_arn"],
+        "arn:aws:iam::444444444444:role/Staging"
+    );
+    let dev = find("dev", "profile");
+    assert_eq!(dev["profile_type"], "sso");
+    assert_eq!(dev["region"], "eu-west-1");
+    assert_eq!(dev["shadowed"], false);
+    assert_eq!(find("production", "profile")["profile_type"], "role");
+    assert_eq!(find("static", "profile")["profile_type"], "keys");
+    assert_eq!(find("prod", "profile")["shadowed"], true);
+    assert_eq!(rows.as_array().unwrap().len(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_resolve_to_a_config_before_a_profile() {
+    let sts = FakeSts::start(std::time::Duration::from_secs(3600)).await;
+    let t = TestEnv::with_sts(&sts.uri());
+    write_profiles(&t);
+    t.role_config("prod", "");
+
+    // prod is both a config and a profile: the config wins.
+    let o = run(&t, &["--no-daemon", "export", "prod"]);
+    ok(&o);
+    let calls = sts.calls("AssumeRole").await;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["RoleArn"], ROLE_ARN);
+
+    // A name that is neither: the closest names, and exit 3.
+    let o = run(&t, &["--no-daemon", "export", "prdo"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "elhaz: no config or AWS profile named \"prdo\"; did you mean: prod, production?\n\
+         hint: list them: elhaz config list; or create it: elhaz config add prdo --role-arn ARN\n"
+    );
+    assert!(o.stdout.is_empty());
+
+    // No NAME and no terminal: the names, and exit 2.
+    for args in [&["config", "get"][..], &["--no-daemon", "export"]] {
+        let o = run(&t, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert_eq!(
+            first_line(&o),
+            "elhaz: no NAME given; choose one of: prod, default, dev, production, static",
+            "{args:?}"
+        );
+    }
+    assert_eq!(sts.calls("AssumeRole").await.len(), 1);
+}
+
+#[test]
+fn remove_meta_and_obscured_get() {
+    let t = TestEnv::new();
+    t.write_config("full", FULL);
+    t.role_config("bare", "");
+
+    assert_eq!(
+        json_out(&run(&t, &["config", "meta", "full"])),
+        json!({"description": "Production admin: break glass only"})
+    );
+    assert_eq!(
+        json_out(&run(&t, &["config", "meta", "-n", "bare"])),
+        json!({})
+    );
+
+    let v = json_out(&run(&t, &["config", "get", "full", "--obscure"]));
+    let mut want = yaml_value(FULL);
+    for (section, key) in [
+        ("AssumeRole", "RoleArn"),
+        ("AssumeRole", "ExternalId"),
+        ("AssumeRole", "SerialNumber"),
+        ("AssumeRole", "TokenCode"),
+        ("AssumeRole", "PolicyArns"),
+        ("STS", "aws_access_key_id"),
+        ("STS", "aws_secret_access_key"),
+        ("STS", "aws_session_token"),
+        ("STS", "aws_account_id"),
+        ("Session", "aws_access_key_id"),
+        ("Session", "aws_secret_access_key"),
+        ("Session", "aws_session_token"),
+        ("Session", "aws_account_id"),
+    ] {
+        want[section][key] = json!("***");
+    }
+    assert_eq!(v, want);
+    let text = stdout(&run(&t, &["config", "get", "full", "--obscure"]));
+    for secret in [
+        "sts-secret",
+        "session-secret",
+        "012345",
+        "AKIA",
+        "123456789012",
+    ] {
+        assert!(!text.contains(secret), "{secret} shown: {text}");
+    }
+
+    let o = run(&t, &["config", "remove", "bare", "--yes"]);
+    ok(&o);
+    assert_eq!(stderr(&o), "elhaz: removed ~/.elhaz/configs/bare.yaml\n");
+    assert_eq!(entries(&t.config_dir()), ["full.yaml"]);
+    let o = run(&t, &["config", "remove", "bare", "--yes"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        first_line(&o),
+        "elhaz: no config named \"bare\" in ~/.elhaz/configs"
+    );
+    let o = run(&t, &["config", "get", "bare"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        first_line(&o),
+        "elhaz: no config named \"bare\" in ~/.elhaz/configs"
+    );
+}
