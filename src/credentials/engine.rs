@@ -113,10 +113,21 @@ impl Engine {
         if let Some(p) = &session.profile_name {
             loader = loader.profile_name(p);
         }
+        // STS.region_name, Session.region_name, then Session.profile_name's region: all
+        // before the environment's, which may be an outer session's (aws-config's own
+        // chain would put AWS_REGION before the profile).
+        let profile_region = match &session.profile_name {
+            Some(p) => AwsProfiles::load()
+                .await
+                .ok()
+                .and_then(|ps| ps.get(p).and_then(|p| p.region.clone())),
+            None => None,
+        };
         let explicit_region = sts_params
             .region_name
             .clone()
-            .or(session.region_name.clone());
+            .or(session.region_name.clone())
+            .or(profile_region);
         if let Some(r) = &explicit_region {
             loader = loader.region(Region::new(r.clone()));
         }
@@ -140,7 +151,11 @@ impl Engine {
             .or_else(|| sdk.region().map(|r| r.to_string()));
 
         if let Some(web) = &config.web_identity {
-            let token = web_identity_token(web.web_identity_token_file.as_deref(), web.web_identity_token_command.as_ref()).await?;
+            let token = web_identity_token(
+                web.web_identity_token_file.as_deref(),
+                web.web_identity_token_command.as_ref(),
+            )
+            .await?;
             let client = sts_client(&sdk, &target, None);
             let issued = now();
             let mut req = client
@@ -175,12 +190,17 @@ impl Engine {
         }
 
         let Some(ar) = &config.assume_role else {
-            return Err(Error::config(format!("{shown}: missing AssumeRole.RoleArn")));
+            return Err(Error::config(format!(
+                "{shown}: missing AssumeRole.RoleArn"
+            )));
         };
 
         // Source credentials: STS static keys, Session static keys, Session.profile_name,
         // else the default chain.
-        let static_keys = match (&sts_params.aws_access_key_id, &sts_params.aws_secret_access_key) {
+        let static_keys = match (
+            &sts_params.aws_access_key_id,
+            &sts_params.aws_secret_access_key,
+        ) {
             (Some(id), Some(secret)) => Some((id, secret, sts_params.aws_session_token.as_ref())),
             _ => match (&session.aws_access_key_id, &session.aws_secret_access_key) {
                 (Some(id), Some(secret)) => Some((id, secret, session.aws_session_token.as_ref())),
@@ -213,10 +233,9 @@ impl Engine {
                     .clone()
                     .or_else(|| std::env::var("AWS_PROFILE").ok())
                     .unwrap_or_else(|| "default".into());
-                provider
-                    .provide_credentials()
-                    .await
-                    .map_err(|e| map_source_error(&e, &profiles, Some(&start), session.profile_name.is_some()))?
+                provider.provide_credentials().await.map_err(|e| {
+                    map_source_error(&e, &profiles, Some(&start), session.profile_name.is_some())
+                })?
             }
         };
 
@@ -249,7 +268,11 @@ impl Engine {
             req = req.policy(p);
         }
         for arn in ar.policy_arns.iter().flatten() {
-            req = req.policy_arns(PolicyDescriptorType::builder().arn(PolicyArn::arn(arn)).build());
+            req = req.policy_arns(
+                PolicyDescriptorType::builder()
+                    .arn(PolicyArn::arn(arn))
+                    .build(),
+            );
         }
         for tag in ar.tags.iter().flatten() {
             let t = Tag::builder()
@@ -294,7 +317,11 @@ impl Engine {
         if let Some(c) = token_code {
             return Ok(c.clone());
         }
-        if let Some(c) = config.assume_role.as_ref().and_then(|a| a.token_code.clone()) {
+        if let Some(c) = config
+            .assume_role
+            .as_ref()
+            .and_then(|a| a.token_code.clone())
+        {
             return Ok(c);
         }
         let mfa = config.mfa.clone().unwrap_or_default();
@@ -333,7 +360,10 @@ impl Engine {
             region: region.clone(),
             ..StsTarget::default()
         };
-        let commands_region = profile.region.clone().or_else(|| sdk.region().map(|r| r.to_string()));
+        let commands_region = profile
+            .region
+            .clone()
+            .or_else(|| sdk.region().map(|r| r.to_string()));
 
         // A role with a source profile: aws-config ignores mfa_serial and
         // duration_seconds, so elhaz makes the final AssumeRole itself.
@@ -370,7 +400,20 @@ impl Engine {
             if let Some(serial) = &profile.mfa_serial {
                 let code = match token_code {
                     Some(c) => c.clone(),
-                    None => self.ask_mfa(serial).await?,
+                    None => self.ask_mfa(serial).await.map_err(|e| {
+                        if e.kind != crate::error::Kind::MfaRequired {
+                            return e;
+                        }
+                        // A profile has no MFA.command: say how to get one.
+                        let name = crate::config::store::validate_name(&profile.name)
+                            .map(|_| profile.name.as_str())
+                            .unwrap_or("NAME");
+                        e.with_hint(format!(
+                            "run it from a terminal, or make a config whose MFA.command prints the code: \
+                             elhaz config add {name} --profile {source_name} --role-arn {role_arn} \
+                             --serial-number {serial} --mfa-command 'ykman oath accounts code -s ACCOUNT'"
+                        ))
+                    })?,
                 };
                 req = req.serial_number(serial).token_code(code.expose());
             }
@@ -478,7 +521,12 @@ fn base_loader(ca_bundle: Option<&str>) -> Result<aws_config::ConfigLoader> {
 fn ca_bundle_client(path: &str) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient> {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
     let pem = std::fs::read(path).map_err(|e| {
-        Error::io(crate::error::Kind::Config, "STS.verify: cannot read CA bundle", Path::new(path), &e)
+        Error::io(
+            crate::error::Kind::Config,
+            "STS.verify: cannot read CA bundle",
+            Path::new(path),
+            &e,
+        )
     })?;
     // The TLS stack parses the bundle lazily and panics on a bad one; check it here.
     let text = String::from_utf8_lossy(&pem);

@@ -66,6 +66,7 @@ pub async fn code_from_command(command: &Command, timeout: Option<u64>) -> Resul
         ))
     })?;
     let mut stdout = child.stdout.take().expect("stdout is piped");
+    let pid = child.id();
     let run = async {
         let mut out = Vec::new();
         // Read at most 4 KiB: a code is 6 digits.
@@ -76,6 +77,11 @@ pub async fn code_from_command(command: &Command, timeout: Option<u64>) -> Resul
     let (out, status) = tokio::time::timeout(Duration::from_secs(secs), run)
         .await
         .map_err(|_| {
+            // `sh -c` forks: killing the shell alone would leave e.g. a `sleep` or a
+            // `ykman` waiting for a touch, holding our stderr open after we gave up.
+            if let Some(pid) = pid {
+                kill_tree(pid);
+            }
             Error::auth(format!("MFA.command `{shown}` timed out after {secs}s"))
                 .with_hint("raise MFA.timeout, or check that the command does not wait for input")
         })?;
@@ -88,9 +94,57 @@ pub async fn code_from_command(command: &Command, timeout: Option<u64>) -> Resul
         return Err(Error::auth(format!("MFA.command `{shown}` {how}")));
     }
     let mut out = out;
-    let result = check_code(&String::from_utf8_lossy(&out), &format!("MFA.command `{shown}`"));
+    let result = check_code(
+        &String::from_utf8_lossy(&out),
+        &format!("MFA.command `{shown}`"),
+    );
     zeroize::Zeroize::zeroize(&mut out);
     result
+}
+
+/// SIGKILLs `pid` and every process below it (found through /proc; where there is
+/// none, only `pid`). The tree is listed before anything is killed, so orphans cannot
+/// escape by being re-parented.
+fn kill_tree(pid: u32) {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(p) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        let ppid = std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let (_, rest) = stat.rsplit_once(')')?;
+                rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+            });
+        if let Some(ppid) = ppid {
+            parents.push((p, ppid));
+        }
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        for (p, pp) in &parents {
+            if *pp == parent && !tree.contains(p) {
+                tree.push(*p);
+            }
+        }
+        i += 1;
+    }
+    for p in tree {
+        if let Ok(p) = i32::try_from(p) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
 
 /// Asks for the code on the controlling terminal, masked.

@@ -137,7 +137,9 @@ mod tests {
         assert_eq!(iso8601_offset(t), "2026-11-24T07:12:14+00:00");
         assert_eq!(rfc3339(t), "2026-11-24T07:12:14Z");
         assert_eq!(
-            parse_time("2026-11-24T07:12:14+00:00").unwrap().unix_timestamp(),
+            parse_time("2026-11-24T07:12:14+00:00")
+                .unwrap()
+                .unix_timestamp(),
             t.unix_timestamp()
         );
     }

@@ -287,7 +287,16 @@ pub fn moto() -> &'static Moto {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         die_with_parent(&mut cmd);
-        let child = cmd.spawn().expect("start moto_server");
+        // PR_SET_PDEATHSIG fires when the spawning *thread* ends, and each test runs on
+        // its own thread: spawn from a thread that lives as long as the test process.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(cmd.spawn());
+            loop {
+                std::thread::park();
+            }
+        });
+        let child = rx.recv().unwrap().expect("start moto_server");
         let ok = wait_until(Duration::from_secs(30), || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
