@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
 
 use crate::duration::Seconds;
 
@@ -88,11 +89,16 @@ pub struct GlobalArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct NameArg {
     /// The config or AWS CLI profile (a picker opens when omitted on a terminal)
-    #[arg(value_name = "NAME", conflicts_with = "name_flag")]
+    #[arg(value_name = "NAME", conflicts_with = "name_flag", add = ArgValueCompleter::new(crate::cmd::completions::names))]
     pub name: Option<String>,
 
     /// The same NAME, spelled as in the original elhaz
-    #[arg(short = 'n', long = "name", value_name = "NAME", hide_short_help = true)]
+    #[arg(
+        short = 'n',
+        long = "name",
+        value_name = "NAME",
+        hide_short_help = true
+    )]
     pub name_flag: Option<String>,
 }
 
@@ -165,10 +171,6 @@ The hook refreshes the credentials at the prompt before they expire.")]
     /// Manage the per-user daemon that caches and refreshes sessions
     #[command(subcommand)]
     Daemon(DaemonCommand),
-
-    /// Complete NAME arguments (used by the completion scripts)
-    #[command(name = "__complete", hide = true)]
-    Complete(CompleteArgs),
 }
 
 #[derive(Debug, Args)]
@@ -338,14 +340,6 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-#[derive(Debug, Args)]
-pub struct CompleteArgs {
-    /// What to complete: names
-    pub what: String,
-    /// The prefix typed so far
-    #[arg(default_value = "")]
-    pub prefix: String,
-}
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -442,7 +436,11 @@ pub struct ConfigFields {
     #[arg(long, value_name = "JSON", help_heading = "Config fields")]
     pub policy: Option<String>,
     /// AssumeRole.PolicyArns (repeatable)
-    #[arg(long = "policy-arn", value_name = "ARN", help_heading = "Config fields")]
+    #[arg(
+        long = "policy-arn",
+        value_name = "ARN",
+        help_heading = "Config fields"
+    )]
     pub policy_arns: Vec<String>,
     /// AssumeRole.Tags as KEY=VALUE (repeatable)
     #[arg(long = "tag", value_name = "KEY=VALUE", help_heading = "Config fields")]

@@ -6,6 +6,12 @@ fn main() {
     elhaz::cmd::set_outer_session(std::env::var("ELHAZ_SESSION").ok());
     elhaz::env::scrub_injected();
 
+    // `COMPLETE=bash elhaz -- ...`: the completion scripts ask here (names live).
+    clap_complete::CompleteEnv::with_factory(|| {
+        <elhaz::cli::Cli as clap::CommandFactory>::command()
+    })
+    .complete();
+
     let cli = elhaz::cli::Cli::parse();
     let daemon_run = matches!(
         cli.command,

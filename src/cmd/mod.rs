@@ -108,7 +108,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Use(a) => use_::run(a, &ctx),
         Command::Login(a) => login::run(a, &ctx),
         Command::Completions(a) => completions::run(a),
-        Command::Complete(a) => completions::complete(a, &ctx),
         Command::Config(c) => config::run(c, &ctx),
         Command::Daemon(c) => daemon::run(c, &ctx),
     }
