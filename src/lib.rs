@@ -11,3 +11,4 @@ pub mod endpoint;
 pub mod env;
 pub mod error;
 pub mod logging;
+pub mod spinner;

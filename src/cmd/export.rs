@@ -14,7 +14,11 @@ use crate::env::{Delivery, SessionEnv, shell_from_env};
 use crate::error::{Error, Result};
 
 /// The variables whose values `--obscure` hides in the env format.
-const OBSCURED_VARS: &[&str] = &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+const OBSCURED_VARS: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
 
 pub fn run(args: ExportArgs, ctx: &Context) -> Result<i32> {
     let min = match (args.min_remaining, args.format) {
@@ -26,7 +30,7 @@ pub fn run(args: ExportArgs, ctx: &Context) -> Result<i32> {
         Some(socket) => shared_socket(socket, args.name.get(), min, ctx)?,
         None => {
             let name = ctx.name(args.name.get())?;
-            let served = ctx.broker().credentials(&name, min)?;
+            let served = crate::spinner::spin(&format!("getting credentials for {name}"), || ctx.broker().credentials(&name, min))?;
             (name, served)
         }
     };
@@ -76,13 +80,23 @@ pub fn run(args: ExportArgs, ctx: &Context) -> Result<i32> {
     stdout
         .write_all(out.as_bytes())
         .and_then(|_| stdout.flush())
-        .map_err(|e| Error::other(format!("cannot write to stdout: {}", crate::error::io_reason(&e))))?;
+        .map_err(|e| {
+            Error::other(format!(
+                "cannot write to stdout: {}",
+                crate::error::io_reason(&e)
+            ))
+        })?;
     Ok(0)
 }
 
 /// Credentials from a shared (restricted) socket: no configs, no HOME needed, and no
 /// daemon is ever started for it.
-fn shared_socket(socket: &Path, name: Option<&str>, min: i64, ctx: &Context) -> Result<(String, Served)> {
+fn shared_socket(
+    socket: &Path,
+    name: Option<&str>,
+    min: i64,
+    ctx: &Context,
+) -> Result<(String, Served)> {
     let client = Client::new(socket, ctx.global.client_timeout.duration());
     let broker = Broker::daemon(client, None);
     let name = name.unwrap_or("shared").to_string();

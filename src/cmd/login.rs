@@ -47,9 +47,7 @@ pub fn run(args: LoginArgs, ctx: &Context) -> Result<i32> {
         )));
     }
     let name = ctx.name(args.name.get())?;
-    let served = ctx
-        .broker()
-        .credentials(&name, DEFAULT_MIN_REMAINING_SECS)?;
+    let served = crate::spinner::spin(&format!("getting credentials for {name}"), || ctx.broker().credentials(&name, DEFAULT_MIN_REMAINING_SECS))?;
     let region = args
         .region
         .clone()

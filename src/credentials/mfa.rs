@@ -157,7 +157,7 @@ pub fn code_from_tty(serial: &str) -> Result<Sensitive> {
     {
         return Err(no_tty(serial));
     }
-    let code = rpassword::prompt_password(format!("MFA code for {serial}: "))
+    let code = crate::spinner::suspend(|| rpassword::prompt_password(format!("MFA code for {serial}: ")))
         .map_err(|e| Error::auth(format!("cannot read the MFA code: {e}")))?;
     check_code(&code, "the MFA code typed")
 }
