@@ -63,7 +63,12 @@ pub struct SessionEnv {
 }
 
 impl SessionEnv {
-    pub fn build(name: &str, delivery: Delivery<'_>, region: Option<&str>, policy: &Policy) -> Self {
+    pub fn build(
+        name: &str,
+        delivery: Delivery<'_>,
+        region: Option<&str>,
+        policy: &Policy,
+    ) -> Self {
         let mut set: Vec<(&'static str, String)> = Vec::new();
         let mut unset: Vec<&'static str> = UNSET.to_vec();
         let creds = match delivery {
@@ -103,7 +108,9 @@ impl SessionEnv {
         set.push(("ELHAZ_EXPIRES_AT", expires.to_string()));
         set.push((
             "ELHAZ_REFRESH_AT",
-            policy.refresh_at(expires, creds.lifetime_secs()).to_string(),
+            policy
+                .refresh_at(expires, creds.lifetime_secs())
+                .to_string(),
         ));
         SessionEnv { set, unset }
     }
@@ -139,13 +146,26 @@ impl SessionEnv {
         for (k, v) in &self.set {
             out.push_str(&set_line(shell, k, v));
         }
+        out.push_str(end_line(shell));
         out
     }
 }
 
 /// Shell code that removes every variable elhaz sets (`use --clear`).
 pub fn render_clear(shell: ShellKind) -> String {
-    ALL_SET.iter().map(|v| unset_line(shell, v)).collect()
+    let mut out: String = ALL_SET.iter().map(|v| unset_line(shell, v)).collect();
+    out.push_str(end_line(shell));
+    out
+}
+
+/// fish's `set` keeps the previous $status, and `set -e` of an unset variable makes it
+/// 4: without this, `elhaz export NAME -f env --shell fish | source; and CMD` never
+/// runs CMD. POSIX shells need nothing.
+fn end_line(shell: ShellKind) -> &'static str {
+    match shell {
+        ShellKind::Fish => "true;\n",
+        _ => "",
+    }
 }
 
 pub fn set_line(shell: ShellKind, key: &str, value: &str) -> String {
