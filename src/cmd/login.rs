@@ -47,7 +47,9 @@ pub fn run(args: LoginArgs, ctx: &Context) -> Result<i32> {
         )));
     }
     let name = ctx.name(args.name.get())?;
-    let served = crate::spinner::spin(&format!("getting credentials for {name}"), || ctx.broker().credentials(&name, DEFAULT_MIN_REMAINING_SECS))?;
+    let served = crate::spinner::spin(&format!("getting credentials for {name}"), || {
+        ctx.broker().credentials(&name, DEFAULT_MIN_REMAINING_SECS)
+    })?;
     let region = args
         .region
         .clone()
@@ -136,7 +138,15 @@ fn get_signin_token(url: &str, endpoint: &str) -> Result<String> {
     })
 }
 
-/// Opens `url` with $BROWSER, else xdg-open or open. The URL goes in argv of the
+/// The URL opener when $BROWSER is unset: `open` on macOS, xdg-open elsewhere (on
+/// Linux, `open` is openvt or run-mailcap, which must never get the URL).
+const OPENERS: &[&str] = if cfg!(target_os = "macos") {
+    &["open"]
+} else {
+    &["xdg-open"]
+};
+
+/// Opens `url` with $BROWSER, else the platform's opener. The URL goes in argv of the
 /// browser only (it is a short-lived bearer credential; nothing logs it).
 fn open_browser(url: &str) -> Result<i32> {
     let browser = std::env::var("BROWSER")
@@ -144,7 +154,7 @@ fn open_browser(url: &str) -> Result<i32> {
         .filter(|b| !b.trim().is_empty());
     let program = match browser {
         Some(b) => b,
-        None => ["xdg-open", "open"]
+        None => OPENERS
             .iter()
             .find(|p| which::which(p).is_ok())
             .map(|p| p.to_string())
