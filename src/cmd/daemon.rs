@@ -10,7 +10,7 @@ use crate::cli::{DaemonCommand, LogsArgs};
 use crate::credentials::Engine;
 use crate::daemon::cache::Cache;
 use crate::daemon::client::{Failure, as_map, is_running, response_error, start_daemon};
-use crate::daemon::server::{ServerOptions, serve, take_lock};
+use crate::daemon::server::{ServerOptions, lock_is_held, serve, take_lock};
 use crate::duration::human;
 use crate::error::{Error, Kind, Result, display_path};
 
@@ -20,7 +20,10 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
         DaemonCommand::Run => run_foreground(ctx),
         DaemonCommand::Start => {
             if is_running(socket) {
-                eprintln!("elhaz: the daemon is already running (socket {})", display_path(socket));
+                eprintln!(
+                    "elhaz: the daemon is already running (socket {})",
+                    display_path(socket)
+                );
                 return Ok(0);
             }
             start_daemon(&ctx.daemon_args(), false)?;
@@ -40,9 +43,10 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
                 }
                 Err(Failure::Error(e)) => return Err(e),
             }
-            // Wait for it to let go of the socket, so a start right after works.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while socket.exists() && Instant::now() < deadline {
+            // Wait for it to let go of the socket and of its lock (it finishes in-flight
+            // requests first, 10 s at most), so a start right after works.
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while (socket.exists() || lock_is_held(socket)) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
             eprintln!("elhaz: daemon stopped");
@@ -50,14 +54,19 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
         }
         DaemonCommand::Status(a) => match ctx.client().request("status", Map::new()) {
             Ok(resp) if resp.ok => {
-                let data = resp.data.unwrap_or(Value::Null);
+                let mut data = resp.data.unwrap_or(Value::Null);
                 if a.json {
+                    // The same `running` key as the not-running form.
+                    if let Some(m) = data.as_object_mut() {
+                        m.insert("running".into(), Value::Bool(true));
+                    }
                     print_json(&data);
                 } else {
                     println!(
                         "running: pid {}, up {}, {} session(s), socket {}",
                         data["pid"],
-                        human(data["uptime_seconds"].as_i64().unwrap_or(0)).replace("expired", "0s"),
+                        human(data["uptime_seconds"].as_i64().unwrap_or(0))
+                            .replace("expired", "0s"),
                         data["sessions"].as_array().map_or(0, Vec::len),
                         display_path(socket)
                     );
@@ -68,7 +77,9 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
             Ok(resp) => Err(response_error(&resp)),
             Err(Failure::NotRunning) => {
                 if a.json {
-                    print_json(&json!({ "running": false, "socket": socket.display().to_string() }));
+                    print_json(
+                        &json!({ "running": false, "socket": socket.display().to_string() }),
+                    );
                 } else {
                     println!("not running (socket {})", display_path(socket));
                 }
@@ -99,7 +110,9 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
         }
         DaemonCommand::Remove(a) => {
             let name = ctx.name(a.name.get())?;
-            let resp = ctx.broker().request("remove", as_map(json!({ "config": name, "ext": true })))?;
+            let resp = ctx
+                .broker()
+                .request("remove", as_map(json!({ "config": name, "ext": true })))?;
             if !resp.ok {
                 return Err(response_error(&resp));
             }
@@ -108,11 +121,17 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
         }
         DaemonCommand::Refresh(a) => {
             let name = ctx.name(a.name.get())?;
-            let resp = ctx.broker().request("refresh", as_map(json!({ "config": name, "ext": true })))?;
+            let resp = ctx
+                .broker()
+                .request("refresh", as_map(json!({ "config": name, "ext": true })))?;
             if !resp.ok {
                 return Err(response_error(&resp));
             }
-            let expiry = resp.data.as_ref().and_then(|d| d["expiry_time"].as_str()).unwrap_or("?");
+            let expiry = resp
+                .data
+                .as_ref()
+                .and_then(|d| d["expiry_time"].as_str())
+                .unwrap_or("?");
             eprintln!("elhaz: refreshed {name} (expires {expiry})");
             Ok(0)
         }
@@ -123,7 +142,9 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
 }
 
 fn print_sessions(sessions: &Value) {
-    let Some(list) = sessions.as_array() else { return };
+    let Some(list) = sessions.as_array() else {
+        return;
+    };
     let width = list
         .iter()
         .filter_map(|s| s["name"].as_str())
@@ -133,7 +154,14 @@ fn print_sessions(sessions: &Value) {
     for s in list {
         let name = s["name"].as_str().unwrap_or_default();
         let left = s["remaining_seconds"].as_i64().unwrap_or(0);
-        let mut line = format!("{name:<width$}  {}", if left > 0 { format!("{} left", human(left)) } else { "expired".into() });
+        let mut line = format!(
+            "{name:<width$}  {}",
+            if left > 0 {
+                format!("{} left", human(left))
+            } else {
+                "expired".into()
+            }
+        );
         if let Some(e) = s["last_error"].as_str() {
             line.push_str(&format!("  (last refresh failed: {e})"));
         }
@@ -146,7 +174,11 @@ fn run_foreground(ctx: &Context) -> Result<i32> {
     let _lock = take_lock(&ctx.paths.socket)?;
     let _guard = crate::logging::init_daemon(&ctx.paths.log, ctx.global.verbose)?;
     let engine = Engine::new(ctx.store(), false);
-    let cache = Cache::new(engine, ctx.policy, ctx.global.max_daemon_cache_size as usize);
+    let cache = Cache::new(
+        engine,
+        ctx.policy,
+        ctx.global.max_daemon_cache_size as usize,
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -174,7 +206,9 @@ fn logs(a: &LogsArgs, ctx: &Context) -> Result<i32> {
             err
         }
     })?;
-    let lines = BufReader::new(file).lines().map_while(std::result::Result::ok);
+    let lines = BufReader::new(file)
+        .lines()
+        .map_while(std::result::Result::ok);
     match a.head {
         Some(n) => lines.take(n).for_each(|l| println!("{l}")),
         None => {

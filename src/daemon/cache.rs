@@ -131,9 +131,16 @@ impl Cache {
     pub async fn add(self: &Arc<Self>, name: &str, token: Option<Sensitive>) -> Result<()> {
         let (session, new) = self.get_or_insert(name);
         if !new && token.is_none() && session.state().current.is_some() {
-            return Err(Error::new(Kind::Usage, format!("session {name:?} already exists")));
+            return Err(Error::new(
+                Kind::Usage,
+                format!("session {name:?} already exists"),
+            ));
         }
-        let need = if token.is_some() { Need::Force } else { Need::Remaining(0) };
+        let need = if token.is_some() {
+            Need::Force
+        } else {
+            Need::Remaining(0)
+        };
         self.ensure(&session, need, token).await.map(|_| ())
     }
 
@@ -209,16 +216,22 @@ impl Cache {
                 let st = s.state();
                 let current = st.current.as_ref()?;
                 let c = &current.credentials;
-                Some(json!({
+                let mut entry = json!({
                     "name": name,
                     "source": current.source,
                     "expiry_time": iso8601_offset(c.expiration),
                     "remaining_seconds": c.remaining_secs(t),
                     "lifetime_seconds": c.lifetime_secs(),
-                    "last_refresh": st.last_refresh.map(iso8601_offset),
-                    "last_error": st.last_error.as_ref().map(|e| e.message.clone()),
                     "refresh_count": st.refresh_count,
-                }))
+                });
+                // Absent fields are omitted, never null (protocol v1).
+                if let Some(at) = st.last_refresh {
+                    entry["last_refresh"] = json!(iso8601_offset(at));
+                }
+                if let Some(e) = &st.last_error {
+                    entry["last_error"] = json!(e.message);
+                }
+                Some(entry)
             })
             .collect();
         out.reverse();
@@ -314,6 +327,11 @@ impl Cache {
                     st.failed_at = Some(Instant::now());
                 }
                 self.forget_if_empty(session);
+                // A forced refresh (`refresh`, `add` with an MFA code) reports its own
+                // failure; the old credentials stay cached for other requests.
+                if matches!(need, Need::Force) {
+                    return Err(err);
+                }
                 serve_stale(current, err)
             }
         }
@@ -326,7 +344,9 @@ impl Cache {
         let weak = Arc::downgrade(session);
         let handle = tokio::spawn(async move {
             loop {
-                let Some(session) = weak.upgrade() else { return };
+                let Some(session) = weak.upgrade() else {
+                    return;
+                };
                 // Sleep until the (jittered) advisory window opens, or until the
                 // failure backoff has passed, whichever is later.
                 let (wait, threshold) = {
@@ -343,7 +363,8 @@ impl Cache {
                         Some(f) => {
                             let c = &f.credentials;
                             let a = cache.policy.advisory_jittered(c.lifetime_secs(), jitter());
-                            let until = Duration::from_secs((c.remaining_secs(now()) - a).max(0) as u64);
+                            let until =
+                                Duration::from_secs((c.remaining_secs(now()) - a).max(0) as u64);
                             (until.max(backoff), a)
                         }
                         None => (Duration::from_secs(FAILURE_BACKOFF_SECS as u64), i64::MAX),
@@ -354,7 +375,9 @@ impl Cache {
                 let (Some(cache), Some(session)) = (cache.upgrade(), weak.upgrade()) else {
                     return;
                 };
-                let _ = cache.ensure(&session, Need::Advisory(threshold), None).await;
+                let _ = cache
+                    .ensure(&session, Need::Advisory(threshold), None)
+                    .await;
             }
         });
         if let Ok(mut t) = session.task.lock()

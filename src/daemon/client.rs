@@ -86,9 +86,16 @@ impl Client {
                 return Err(Failure::NotRunning);
             }
             Err(e) => {
-                let err = Error::io(Kind::Daemon, "cannot connect to the daemon at", &self.socket, &e);
+                let err = Error::io(
+                    Kind::Daemon,
+                    "cannot connect to the daemon at",
+                    &self.socket,
+                    &e,
+                );
                 return Err(Failure::Error(match e.kind() {
-                    ErrorKind::NotADirectory => err.with_hint("fix --socket-path (or ELHAZ_SOCKET_PATH)"),
+                    ErrorKind::NotADirectory => {
+                        err.with_hint("fix --socket-path (or ELHAZ_SOCKET_PATH)")
+                    }
                     ErrorKind::PermissionDenied => err.with_hint(format!(
                         "the socket belongs to another user; check: ls -l {}",
                         self.socket.display()
@@ -104,15 +111,25 @@ impl Client {
                     display_path(&self.socket),
                     self.timeout.as_secs()
                 )
-            } else if matches!(e.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) {
+            } else if matches!(
+                e.kind(),
+                ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
+            ) {
                 format!(
                     "the daemon at {} closed the connection without answering (did it stop?)",
                     display_path(&self.socket)
                 )
             } else {
-                format!("talking to the daemon at {}: {}", display_path(&self.socket), crate::error::io_reason(&e))
+                format!(
+                    "talking to the daemon at {}: {}",
+                    display_path(&self.socket),
+                    crate::error::io_reason(&e)
+                )
             };
-            Failure::Error(Error::daemon(msg).with_hint("check it: elhaz daemon status; its log: elhaz daemon logs"))
+            Failure::Error(
+                Error::daemon(msg)
+                    .with_hint("check it: elhaz daemon status; its log: elhaz daemon logs"),
+            )
         };
         let _ = stream.set_read_timeout(Some(self.timeout));
         let _ = stream.set_write_timeout(Some(self.timeout));
@@ -170,8 +187,13 @@ pub struct Served {
 
 /// Where credentials come from: the daemon (started when needed), or this process.
 pub enum Broker {
-    Daemon { client: Client, start: Option<DaemonArgs> },
-    InProcess { engine: Engine },
+    Daemon {
+        client: Client,
+        start: Option<DaemonArgs>,
+    },
+    InProcess {
+        engine: Engine,
+    },
 }
 
 impl Broker {
@@ -190,7 +212,9 @@ impl Broker {
     /// Sends a request, starting the daemon once if none answers.
     pub fn request(&self, action: &str, payload: Map<String, Value>) -> Result<Response> {
         let Broker::Daemon { client, start } = self else {
-            return Err(Error::usage(format!("{action} needs the daemon, and --no-daemon is set")));
+            return Err(Error::usage(format!(
+                "{action} needs the daemon, and --no-daemon is set"
+            )));
         };
         match client.request(action, payload.clone()) {
             Ok(r) => Ok(r),
@@ -226,7 +250,23 @@ impl Broker {
                     "autoadd": true,
                     "min_remaining_seconds": min_remaining,
                 });
-                let resp = self.request("credentials", as_map(payload))?;
+                let mut resp = self.request("credentials", as_map(payload.clone()))?;
+                // The original daemon ignores `autoadd` and answers 404 for a missing
+                // session (ours never does with it): add it, as the original client
+                // does, and ask again.
+                if resp
+                    .error
+                    .as_ref()
+                    .is_some_and(|e| e.code == NOT_FOUND && e.kind.is_none())
+                {
+                    match self.add(name, None) {
+                        // 409: someone added it meanwhile.
+                        Ok(()) => {}
+                        Err(e) if e.kind == Kind::Usage => {}
+                        Err(e) => return Err(e),
+                    }
+                    resp = self.request("credentials", as_map(payload))?;
+                }
                 if !resp.ok {
                     let err = response_error(&resp);
                     if err.kind == Kind::MfaRequired && self.add_with_mfa(name, &err)? {
@@ -262,7 +302,10 @@ impl Broker {
             return Ok(());
         }
         let err = response_error(&resp);
-        if err.kind == Kind::MfaRequired && token.is_none() && std::fs::File::open("/dev/tty").is_ok() {
+        if err.kind == Kind::MfaRequired
+            && token.is_none()
+            && std::fs::File::open("/dev/tty").is_ok()
+        {
             eprintln!("elhaz: {}", err.message);
             let code = mfa::code_from_tty(name)?;
             return self.add(name, Some(&code));
@@ -281,12 +324,15 @@ impl Broker {
             Broker::Daemon { .. } => {
                 // Make sure the session is there (adds it, asks for MFA if needed).
                 self.credentials(name, 0)?;
-                let resp = self.request("whoami", as_map(json!({ "config": name, "ext": true })))?;
+                let resp =
+                    self.request("whoami", as_map(json!({ "config": name, "ext": true })))?;
                 if !resp.ok {
                     return Err(response_error(&resp));
                 }
                 serde_json::from_value(resp.data.unwrap_or(Value::Null)).map_err(|e| {
-                    Error::daemon(format!("the daemon sent a whoami answer elhaz cannot read: {e}"))
+                    Error::daemon(format!(
+                        "the daemon sent a whoami answer elhaz cannot read: {e}"
+                    ))
                 })
             }
         }
@@ -313,8 +359,9 @@ pub fn parse_credentials(data: Option<&Value>) -> Result<Served> {
     let data = data.ok_or_else(|| bad("data"))?;
     let s = |k: &str| data.get(k).and_then(Value::as_str).ok_or_else(|| bad(k));
     let expiry_text = s("expiry_time")?;
-    let expiry: OffsetDateTime = parse_time(expiry_text)
-        .ok_or_else(|| Error::daemon(format!("the daemon sent a bad expiry_time {expiry_text:?}")))?;
+    let expiry: OffsetDateTime = parse_time(expiry_text).ok_or_else(|| {
+        Error::daemon(format!("the daemon sent a bad expiry_time {expiry_text:?}"))
+    })?;
     let now = crate::credentials::now();
     // The original daemon does not send the lifetime: then count from now.
     let issued = match data.get("lifetime_seconds").and_then(Value::as_i64) {
@@ -322,8 +369,17 @@ pub fn parse_credentials(data: Option<&Value>) -> Result<Served> {
         None => now.min(expiry),
     };
     Ok(Served {
-        credentials: Credentials::new(s("access_key")?, s("secret_key")?, s("token")?, expiry, issued),
-        region: data.get("region").and_then(Value::as_str).map(str::to_string),
+        credentials: Credentials::new(
+            s("access_key")?,
+            s("secret_key")?,
+            s("token")?,
+            expiry,
+            issued,
+        ),
+        region: data
+            .get("region")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
 }
 
@@ -340,8 +396,11 @@ pub fn is_running(socket: &Path) -> bool {
 /// Starts `elhaz daemon run` detached (new session, stdio on /dev/null) and waits up to
 /// 5 s for its socket. `announce` prints the one line users see the first time.
 pub fn start_daemon(args: &DaemonArgs, announce: bool) -> Result<()> {
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::daemon(format!("cannot find the elhaz binary to start the daemon: {e}")))?;
+    let exe = std::env::current_exe().map_err(|e| {
+        Error::daemon(format!(
+            "cannot find the elhaz binary to start the daemon: {e}"
+        ))
+    })?;
     let mut cmd = std::process::Command::new(&exe);
     cmd.args(args.to_args())
         .stdin(Stdio::null())

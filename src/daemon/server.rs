@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
-use nix::sys::socket::{AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, listen, socket};
+use nix::sys::socket::{
+    AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, listen, socket,
+};
 use nix::sys::stat::{Mode, umask};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -66,6 +68,14 @@ pub fn take_lock(socket: &Path) -> Result<Flock<std::fs::File>> {
     })
 }
 
+/// Whether a daemon (running, or still shutting down) holds the lock of `socket`.
+pub fn lock_is_held(socket: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(lock_path(socket)) else {
+        return false;
+    };
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).is_err()
+}
+
 /// Binds `socket` with mode 0600 (by umask, before bind) and the given backlog.
 fn bind_socket(socket: &Path, backlog: u32) -> Result<UnixListener> {
     let fail = |what: &str, e: nix::Error| {
@@ -108,7 +118,14 @@ pub async fn serve(opts: ServerOptions) -> Result<()> {
     match std::fs::remove_file(&opts.socket) {
         Ok(()) => tracing::info!(socket = %opts.socket.display(), "removed stale socket"),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(Kind::Daemon, "cannot remove stale socket", &opts.socket, &e)),
+        Err(e) => {
+            return Err(Error::io(
+                Kind::Daemon,
+                "cannot remove stale socket",
+                &opts.socket,
+                &e,
+            ));
+        }
     }
     let listener = bind_socket(&opts.socket, opts.backlog)?;
     let shared = Arc::new(Shared {
@@ -170,7 +187,11 @@ async fn handle(mut stream: UnixStream, shared: &Shared) {
     match stream.peer_cred() {
         Ok(cred) if cred.uid() == shared.uid => {}
         Ok(cred) => {
-            tracing::warn!(peer_uid = cred.uid(), peer_pid = ?cred.pid(), "refused connection from another user");
+            tracing::warn!(
+                peer_uid = cred.uid(),
+                peer_pid = cred.pid().unwrap_or_default(),
+                "refused connection from another user"
+            );
             return;
         }
         Err(e) => {
@@ -182,7 +203,9 @@ async fn handle(mut stream: UnixStream, shared: &Shared) {
     let mut line = Vec::with_capacity(512);
     let read = tokio::time::timeout(
         READ_TIMEOUT,
-        (&mut reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut line),
+        (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line),
     )
     .await;
     let (response, kill) = match read {
