@@ -175,8 +175,13 @@ The hook refreshes the credentials at the prompt before they expire.")]
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    #[command(flatten)]
-    pub name: NameArg,
+    /// The config or AWS CLI profile (a picker opens when omitted on a terminal)
+    #[arg(value_name = "NAME", add = ArgValueCompleter::new(crate::cmd::completions::names))]
+    pub name: Option<String>,
+
+    /// The same NAME, spelled as in the original elhaz
+    #[arg(short = 'n', long = "name", value_name = "NAME", hide_short_help = true, add = ArgValueCompleter::new(crate::cmd::completions::names))]
+    pub name_flag: Option<String>,
 
     /// Refresh first unless at least this much lifetime remains (capped at half the lifetime)
     #[arg(long, value_name = "DURATION", default_value = "15m")]
@@ -190,9 +195,32 @@ pub struct ExecArgs {
     #[arg(long)]
     pub server: bool,
 
-    /// The command and its arguments, after --
-    #[arg(last = true, value_name = "CMD")]
+    /// The command and its arguments (after --, or after NAME)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
+}
+
+impl ExecArgs {
+    /// Sorts NAME from CMD. clap fills positionals in order, so in `exec -- cmd` and
+    /// `exec -n prod -- cmd` it takes `cmd` as NAME; `raw` (the process arguments)
+    /// tells: everything after the first `--` is CMD.
+    pub fn normalize(&mut self, raw: &[std::ffi::OsString]) {
+        let after_dashes = raw
+            .iter()
+            .position(|a| a == "--")
+            .map(|i| raw.len() - i - 1);
+        let name_is_cmd = match after_dashes {
+            Some(n) => self.name.is_some() && n == self.command.len() + 1,
+            None => self.name.is_some() && self.name_flag.is_some(),
+        };
+        if name_is_cmd && let Some(n) = self.name.take() {
+            self.command.insert(0, n.into());
+        }
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.name_flag.as_deref().or(self.name.as_deref())
+    }
 }
 
 #[derive(Debug, Args)]

@@ -251,8 +251,6 @@ async fn exec_region_comes_from_config_or_profile_and_region_flag_wins() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "bug in src/credentials/engine.rs (Engine::fetch): Fetched.region falls back to \
-            the daemon's own SDK region, which then overrides the caller's AWS_REGION"]
 async fn exec_without_a_config_region_keeps_the_callers_region() {
     let sts = FakeSts::start(HOUR).await;
     let mut t = TestEnv::with_sts(&sts.uri());

@@ -10,14 +10,15 @@ use crate::credentials::policy::DEFAULT_MIN_REMAINING_SECS;
 use crate::env::{Delivery, SessionEnv};
 use crate::error::{Error, Kind, Result};
 
-pub fn run(args: ExecArgs, ctx: &Context) -> Result<i32> {
+pub fn run(mut args: ExecArgs, ctx: &Context) -> Result<i32> {
+    args.normalize(&std::env::args_os().collect::<Vec<_>>());
     if args.command.is_empty() {
         return Err(
             Error::usage("exec needs a command: elhaz exec NAME -- CMD [ARGS...]")
                 .with_hint("for an interactive shell: elhaz shell NAME"),
         );
     }
-    let name = ctx.name(args.name.get())?;
+    let name = ctx.name(args.name())?;
     // Find the command first: a typo should not cost an STS call.
     let program = find_program(&args.command[0])?;
     let min = i64::try_from(args.min_remaining.0).unwrap_or(DEFAULT_MIN_REMAINING_SECS);

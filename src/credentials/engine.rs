@@ -127,7 +127,7 @@ impl Engine {
             .region_name
             .clone()
             .or(session.region_name.clone())
-            .or(profile_region);
+            .or(profile_region.clone());
         if let Some(r) = &explicit_region {
             loader = loader.region(Region::new(r.clone()));
         }
@@ -145,10 +145,9 @@ impl Engine {
             endpoint_url,
             ca_bundle,
         };
-        let commands_region = config
-            .region()
-            .map(str::to_string)
-            .or_else(|| sdk.region().map(|r| r.to_string()));
+        // The region commands get: the config's or its source profile's, never the
+        // environment's (through the daemon that would be whoever started it).
+        let commands_region = config.region().map(str::to_string).or(profile_region);
 
         if let Some(web) = &config.web_identity {
             let token = web_identity_token(
@@ -360,10 +359,7 @@ impl Engine {
             region: region.clone(),
             ..StsTarget::default()
         };
-        let commands_region = profile
-            .region
-            .clone()
-            .or_else(|| sdk.region().map(|r| r.to_string()));
+        let commands_region = profile.region.clone();
 
         // A role with a source profile: aws-config ignores mfa_serial and
         // duration_seconds, so elhaz makes the final AssumeRole itself.
