@@ -71,6 +71,7 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
                         display_path(socket)
                     );
                     print_sessions(&data["sessions"]);
+                    print_shares(&data["shares"]);
                 }
                 Ok(0)
             }
@@ -136,8 +137,73 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
             Ok(0)
         }
         DaemonCommand::Logs(a) => logs(&a, ctx),
-        DaemonCommand::Share(_) => Err(super::not_implemented("daemon share")),
-        DaemonCommand::Unshare(_) => Err(super::not_implemented("daemon unshare")),
+        DaemonCommand::Share(a) => {
+            let name = ctx.name(a.name.get())?;
+            let socket = absolute(&a.socket)?;
+            let mut payload =
+                json!({ "config": name, "socket": socket, "whoami": a.whoami, "ext": true });
+            if let Some(uid) = a.uid {
+                payload["uid"] = json!(uid);
+            }
+            let resp = ctx.broker().request("share", as_map(payload))?;
+            if !resp.ok {
+                return Err(response_error(&resp));
+            }
+            eprintln!(
+                "elhaz: sharing {name} (credentials{}) on {}{}",
+                if a.whoami { " and whoami" } else { "" },
+                display_path(&socket),
+                a.uid
+                    .map(|u| format!(" for uid {u} too"))
+                    .unwrap_or_default()
+            );
+            eprintln!(
+                "in the sandbox: credential_process = elhaz export --socket {} -f credential-process",
+                socket.display()
+            );
+            Ok(0)
+        }
+        DaemonCommand::Unshare(a) => {
+            let socket = absolute(&a.socket)?;
+            let resp = ctx
+                .client()
+                .request("unshare", as_map(json!({ "socket": socket, "ext": true })))
+                .map_err(|f| match f {
+                    Failure::NotRunning => Error::daemon(format!(
+                        "no daemon is running on {}; its shares ended with it",
+                        display_path(&ctx.paths.socket)
+                    )),
+                    Failure::Error(e) => e,
+                })?;
+            if !resp.ok {
+                return Err(response_error(&resp));
+            }
+            eprintln!("elhaz: closed the share {}", display_path(&socket));
+            Ok(0)
+        }
+    }
+}
+
+/// A path made absolute against the current directory (the daemon's differs).
+fn absolute(p: &std::path::Path) -> Result<std::path::PathBuf> {
+    std::path::absolute(p)
+        .map_err(|e| Error::usage(format!("bad socket path {}: {e}", p.display())))
+}
+
+fn print_shares(shares: &Value) {
+    for s in shares.as_array().into_iter().flatten() {
+        let mut line = format!(
+            "share {}  {}",
+            s["socket"].as_str().unwrap_or_default(),
+            s["config"].as_str().unwrap_or_default()
+        );
+        if s["whoami"] == json!(true) {
+            line.push_str("  +whoami");
+        }
+        if let Some(uid) = s["uid"].as_u64() {
+            line.push_str(&format!("  uid {uid}"));
+        }
+        println!("{line}");
     }
 }
 

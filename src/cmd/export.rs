@@ -30,7 +30,9 @@ pub fn run(args: ExportArgs, ctx: &Context) -> Result<i32> {
         Some(socket) => shared_socket(socket, args.name.get(), min, ctx)?,
         None => {
             let name = ctx.name(args.name.get())?;
-            let served = crate::spinner::spin(&format!("getting credentials for {name}"), || ctx.broker().credentials(&name, min))?;
+            let served = crate::spinner::spin(&format!("getting credentials for {name}"), || {
+                ctx.broker().credentials(&name, min)
+            })?;
             (name, served)
         }
     };
@@ -99,7 +101,7 @@ fn shared_socket(
 ) -> Result<(String, Served)> {
     let client = Client::new(socket, ctx.global.client_timeout.duration());
     let broker = Broker::daemon(client, None);
-    let name = name.unwrap_or("shared").to_string();
-    let served = broker.credentials(&name, min)?;
-    Ok((name, served))
+    // A share implies its session: without NAME, ask for "whatever it serves".
+    let served = broker.credentials(name.unwrap_or(""), min)?;
+    Ok((name.unwrap_or("shared").to_string(), served))
 }

@@ -14,8 +14,10 @@ pub fn home_dir() -> Result<PathBuf> {
         .flatten()
         .map(|u| u.dir)
         .ok_or_else(|| {
-            Error::usage("cannot find the home directory: HOME is unset and there is no passwd entry")
-                .with_hint("set HOME, or pass --config-dir and --socket-path")
+            Error::usage(
+                "cannot find the home directory: HOME is unset and there is no passwd entry",
+            )
+            .with_hint("set HOME, or pass --config-dir and --socket-path")
         })
 }
 
@@ -33,7 +35,15 @@ impl Paths {
         socket: Option<PathBuf>,
         log: Option<PathBuf>,
     ) -> Result<Paths> {
-        let base = || home_dir().map(|h| h.join(".elhaz"));
+        // Without a home (a bare container), defaults point nowhere useful but do not
+        // stop commands that need none of them (`export --socket`).
+        let base = || {
+            Ok::<_, crate::error::Error>(
+                home_dir()
+                    .unwrap_or_else(|_| PathBuf::from("/nonexistent"))
+                    .join(".elhaz"),
+            )
+        };
         Ok(Paths {
             config_dir: match config_dir {
                 Some(p) => p,

@@ -245,11 +245,15 @@ impl Broker {
                 })
             }
             Broker::Daemon { .. } => {
-                let payload = json!({
+                let mut payload = json!({
                     "config": name,
                     "autoadd": true,
                     "min_remaining_seconds": min_remaining,
                 });
+                // An empty name: a shared socket, which knows its session.
+                if name.is_empty() {
+                    payload.as_object_mut().map(|m| m.remove("config"));
+                }
                 let mut resp = self.request("credentials", as_map(payload.clone()))?;
                 // The original daemon ignores `autoadd` and answers 404 for a missing
                 // session (ours never does with it): add it, as the original client

@@ -1,6 +1,7 @@
 //! The daemon: a tokio listener on a Unix socket that only its own user may use,
 //! answering protocol v1 requests from the session cache.
 
+use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::cache::Cache;
 use super::protocol::{
-    BAD_REQUEST, CONFLICT, ErrorBody, INTERNAL, MAX_LINE, NOT_FOUND, Request, Response,
+    BAD_REQUEST, CONFLICT, ErrorBody, FORBIDDEN, INTERNAL, MAX_LINE, NOT_FOUND, Request, Response,
 };
 use crate::config::schema::Sensitive;
 use crate::config::store::{ensure_private_dir, open_private};
@@ -43,6 +44,31 @@ struct Shared {
     started: Instant,
     uid: u32,
     socket: PathBuf,
+    backlog: u32,
+    permits: Arc<Semaphore>,
+    shares: std::sync::Mutex<BTreeMap<PathBuf, Share>>,
+}
+
+/// An extra socket that serves one session, read-only (`daemon share`).
+#[derive(Debug)]
+struct ShareSpec {
+    name: String,
+    socket: PathBuf,
+    whoami: bool,
+    /// One more uid let through the peer check (the socket is then 0666).
+    uid: Option<u32>,
+}
+
+struct Share {
+    spec: Arc<ShareSpec>,
+    task: tokio::task::AbortHandle,
+}
+
+/// What a connection may do: everything (the daemon's own socket) or one share.
+#[derive(Clone)]
+enum Scope {
+    Full,
+    Share(Arc<ShareSpec>),
 }
 
 /// The lock file next to the socket, held for the daemon's life.
@@ -77,13 +103,14 @@ pub fn lock_is_held(socket: &Path) -> bool {
 }
 
 /// Binds `socket` with mode 0600 (by umask, before bind) and the given backlog.
-fn bind_socket(socket: &Path, backlog: u32) -> Result<UnixListener> {
+/// Binds `socket` with `mode` (by umask, before bind: the file is never more open).
+fn bind_socket(socket: &Path, backlog: u32, mode: u32) -> Result<UnixListener> {
     let fail = |what: &str, e: nix::Error| {
         Error::daemon(format!("{what} {}: {}", display_path(socket), e.desc()))
     };
     let fd: OwnedFd = socket_fd().map_err(|e| fail("cannot create socket", e))?;
     let addr = UnixAddr::new(socket).map_err(|e| fail("bad socket path", e))?;
-    let old = umask(Mode::from_bits_truncate(0o177));
+    let old = umask(Mode::from_bits_truncate(0o777 & !mode));
     let bound = bind(fd.as_raw_fd(), &addr);
     umask(old);
     bound.map_err(|e| fail("cannot bind", e))?;
@@ -127,17 +154,20 @@ pub async fn serve(opts: ServerOptions) -> Result<()> {
             ));
         }
     }
-    let listener = bind_socket(&opts.socket, opts.backlog)?;
+    let listener = bind_socket(&opts.socket, opts.backlog, 0o600)?;
     let shared = Arc::new(Shared {
         cache: opts.cache,
         shutdown: Notify::new(),
         started: Instant::now(),
         uid: nix::unistd::getuid().as_raw(),
         socket: opts.socket.clone(),
+        backlog: opts.backlog,
+        permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+        shares: std::sync::Mutex::new(BTreeMap::new()),
     });
     tracing::info!(socket = %opts.socket.display(), pid = std::process::id(), "daemon listening");
 
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let permits = shared.permits.clone();
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::daemon(format!("cannot install signal handler: {e}")))?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
@@ -165,14 +195,20 @@ pub async fn serve(opts: ServerOptions) -> Result<()> {
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            handle(stream, &shared).await;
+            handle(stream, &shared, Scope::Full).await;
             drop(permit);
         });
     }
 
-    // Graceful: stop listening, let in-flight requests finish (10 s at most).
+    // Graceful: stop listening (shares too), let in-flight requests finish (10 s at
+    // most).
     drop(listener);
     let _ = std::fs::remove_file(&opts.socket);
+    let shares = std::mem::take(&mut *shared.shares.lock().unwrap_or_else(|p| p.into_inner()));
+    for share in shares.into_values() {
+        share.task.abort();
+        let _ = std::fs::remove_file(&share.spec.socket);
+    }
     let _ = tokio::time::timeout(
         Duration::from_secs(10),
         permits.acquire_many(MAX_CONNECTIONS as u32),
@@ -182,10 +218,14 @@ pub async fn serve(opts: ServerOptions) -> Result<()> {
     Ok(())
 }
 
-async fn handle(mut stream: UnixStream, shared: &Shared) {
+async fn handle(mut stream: UnixStream, shared: &Arc<Shared>, scope: Scope) {
     // Peer check before anything is read.
+    let extra_uid = match &scope {
+        Scope::Share(spec) => spec.uid,
+        Scope::Full => None,
+    };
     match stream.peer_cred() {
-        Ok(cred) if cred.uid() == shared.uid => {}
+        Ok(cred) if cred.uid() == shared.uid || Some(cred.uid()) == extra_uid => {}
         Ok(cred) => {
             tracing::warn!(
                 peer_uid = cred.uid(),
@@ -228,10 +268,13 @@ async fn handle(mut stream: UnixStream, shared: &Shared) {
                 let _ = stream.write_all(&r.to_line()).await;
                 return;
             }
-            match Request::parse(&line) {
-                Ok(req) if req.action == "kill" => (Response::ok(&req.request_id, None), true),
-                Ok(req) => (dispatch(req, shared).await, false),
-                Err(msg) => (Response::bad_request(msg), false),
+            match (Request::parse(&line), &scope) {
+                (Ok(req), Scope::Share(spec)) => (dispatch_share(req, spec, shared).await, false),
+                (Ok(req), Scope::Full) if req.action == "kill" => {
+                    (Response::ok(&req.request_id, None), true)
+                }
+                (Ok(req), Scope::Full) => (dispatch(req, shared).await, false),
+                (Err(msg), _) => (Response::bad_request(msg), false),
             }
         }
     };
@@ -292,7 +335,7 @@ fn not_cached(req: &Request, name: &str) -> Response {
     )
 }
 
-async fn dispatch(req: Request, shared: &Shared) -> Response {
+async fn dispatch(req: Request, shared: &Arc<Shared>) -> Response {
     let name = req.str_field("config").map(str::to_string);
     tracing::info!(action = %req.action, config = name.as_deref().unwrap_or(""), request_id = %req.request_id, "request");
     let need_name = || {
@@ -370,12 +413,236 @@ async fn dispatch(req: Request, shared: &Shared) -> Response {
                 "uptime_seconds": shared.started.elapsed().as_secs(),
                 "socket": shared.socket.display().to_string(),
                 "sessions": cache.describe(),
+                "shares": shared
+                    .shares
+                    .lock()
+                    .map(|m| m.values().map(|s| share_json(&s.spec)).collect::<Vec<_>>())
+                    .unwrap_or_default(),
             })),
         ),
+        "share" => {
+            let name = match need_name() {
+                Ok(n) => n,
+                Err(r) => return r,
+            };
+            match share(&req, &name, shared).await {
+                Ok(spec) => Response::ok(&req.request_id, Some(share_json(&spec))),
+                Err((code, e)) => error_response(&req, code, &e),
+            }
+        }
+        "unshare" => {
+            let Some(path) = req.str_field("socket").map(PathBuf::from) else {
+                return Response::err(
+                    &req.request_id,
+                    BAD_REQUEST,
+                    "bad request: unshare needs payload.socket",
+                );
+            };
+            let removed = shared.shares.lock().ok().and_then(|mut m| m.remove(&path));
+            match removed {
+                Some(share) => {
+                    share.task.abort();
+                    let _ = std::fs::remove_file(&share.spec.socket);
+                    tracing::info!(socket = %path.display(), config = %share.spec.name, "share closed");
+                    Response::ok(&req.request_id, Some(share_json(&share.spec)))
+                }
+                None => Response::err(
+                    &req.request_id,
+                    NOT_FOUND,
+                    format!("no share at {}", display_path(&path)),
+                ),
+            }
+        }
         other => Response::err(
             &req.request_id,
             BAD_REQUEST,
             format!("bad request: unknown action {other:?}"),
         ),
+    }
+}
+
+fn share_json(spec: &ShareSpec) -> Value {
+    let mut v = json!({
+        "socket": spec.socket.display().to_string(),
+        "config": spec.name,
+        "whoami": spec.whoami,
+    });
+    if let Some(uid) = spec.uid {
+        v["uid"] = json!(uid);
+    }
+    v
+}
+
+/// Opens a share: checks the session works, binds the socket, serves it.
+async fn share(
+    req: &Request,
+    name: &str,
+    shared: &Arc<Shared>,
+) -> Result<Arc<ShareSpec>, (u16, Error)> {
+    let Some(path) = req.str_field("socket").map(PathBuf::from) else {
+        return Err((
+            BAD_REQUEST,
+            Error::usage("bad request: share needs payload.socket"),
+        ));
+    };
+    if !path.is_absolute() {
+        return Err((
+            BAD_REQUEST,
+            Error::usage(format!(
+                "the share socket must be an absolute path, not {}",
+                path.display()
+            )),
+        ));
+    }
+    if path == shared.socket {
+        return Err((
+            CONFLICT,
+            Error::usage("the share socket cannot be the daemon's own socket"),
+        ));
+    }
+    let uid = match req.payload.get("uid") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64().and_then(|u| u32::try_from(u).ok()) {
+            Some(u) => Some(u),
+            None => {
+                return Err((
+                    BAD_REQUEST,
+                    Error::usage("bad request: uid must be a number"),
+                ));
+            }
+        },
+    };
+    let whoami = req.payload.get("whoami").and_then(Value::as_bool) == Some(true);
+    if shared
+        .shares
+        .lock()
+        .map(|m| m.contains_key(&path))
+        .unwrap_or(false)
+    {
+        let err = Error::usage(format!("{} is already shared", display_path(&path))).with_hint(
+            format!("close it first: elhaz daemon unshare {}", path.display()),
+        );
+        return Err((CONFLICT, err));
+    }
+    // The session must work before anyone is promised it.
+    shared
+        .cache
+        .credentials(name, 0, true)
+        .await
+        .map_err(|e| (code_of(&e), e))?;
+    if let Some(dir) = path.parent() {
+        ensure_private_dir(dir, Kind::Daemon).map_err(|e| (INTERNAL, e))?;
+    }
+    // A socket left by a share that is gone (e.g. a killed daemon) may be replaced;
+    // anything else at the path is not ours to remove.
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
+            if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+                return Err((
+                    CONFLICT,
+                    Error::usage(format!(
+                        "something already listens on {}",
+                        display_path(&path)
+                    )),
+                ));
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+        Ok(_) => {
+            return Err((
+                CONFLICT,
+                Error::usage(format!(
+                    "{} exists and is not a socket",
+                    display_path(&path)
+                )),
+            ));
+        }
+        Err(_) => {}
+    }
+    let mode = if uid.is_some() { 0o666 } else { 0o600 };
+    let listener = bind_socket(&path, shared.backlog, mode).map_err(|e| (INTERNAL, e))?;
+    let spec = Arc::new(ShareSpec {
+        name: name.to_string(),
+        socket: path.clone(),
+        whoami,
+        uid,
+    });
+    let task_shared = shared.clone();
+    let task_spec = spec.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok(permit) = task_shared.permits.clone().acquire_owned().await else {
+                return;
+            };
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let conn = share_connection(stream, task_shared.clone(), task_spec.clone());
+            tokio::spawn(async move {
+                conn.await;
+                drop(permit);
+            });
+        }
+    });
+    tracing::info!(socket = %path.display(), config = %name, uid = ?uid, whoami, "share opened");
+    if let Ok(mut m) = shared.shares.lock() {
+        m.insert(
+            path,
+            Share {
+                spec: spec.clone(),
+                task: task.abort_handle(),
+            },
+        );
+    }
+    Ok(spec)
+}
+
+/// One connection on a share. Boxed as a `Send` future: `handle` reaches `share`,
+/// which spawns this, and the box ends that cycle for the compiler.
+fn share_connection(
+    stream: UnixStream,
+    shared: Arc<Shared>,
+    spec: Arc<ShareSpec>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(async move { handle(stream, &shared, Scope::Share(spec)).await })
+}
+
+/// A request on a share: `credentials` for its one session (and `whoami` when
+/// allowed); everything else is 403.
+async fn dispatch_share(req: Request, spec: &ShareSpec, shared: &Shared) -> Response {
+    tracing::info!(action = %req.action, share = %spec.socket.display(), request_id = %req.request_id, "share request");
+    let forbidden = |why: String| Response::err(&req.request_id, FORBIDDEN, why);
+    if let Some(asked) = req.str_field("config")
+        && asked != spec.name
+    {
+        return forbidden(format!("this socket serves only {:?}", spec.name));
+    }
+    match req.action.as_str() {
+        "credentials" => {
+            let min = req
+                .payload
+                .get("min_remaining_seconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            match shared.cache.credentials(&spec.name, min, true).await {
+                Ok(Some(f)) => Response::ok(&req.request_id, Some(credentials_data(&req, &f))),
+                Ok(None) => not_cached(&req, &spec.name),
+                Err(e) => error_response(&req, code_of(&e), &e),
+            }
+        }
+        "whoami" if spec.whoami => {
+            if let Err(e) = shared.cache.credentials(&spec.name, 0, true).await {
+                return error_response(&req, code_of(&e), &e);
+            }
+            match shared.cache.whoami(&spec.name).await {
+                Ok(Some(id)) => Response::ok(&req.request_id, Some(json!(id))),
+                Ok(None) => not_cached(&req, &spec.name),
+                Err(e) => error_response(&req, code_of(&e), &e),
+            }
+        }
+        other => forbidden(format!(
+            "action {other:?} is not allowed on a shared socket"
+        )),
     }
 }
