@@ -57,9 +57,10 @@ pub fn run(
                 signal::signal(Signal::SIGTTOU, SigHandler::SigIgn)
                     .map_err(std::io::Error::from)?;
                 let _ = tcsetpgrp(stdin_fd(), getpgrp());
-                signal::signal(Signal::SIGTTOU, SigHandler::SigDfl)
-                    .map_err(std::io::Error::from)?;
             }
+            // elhaz ignores SIGTTOU (below), and an ignored signal survives execve:
+            // the child starts with the default, as from a shell.
+            signal::signal(Signal::SIGTTOU, SigHandler::SigDfl).map_err(std::io::Error::from)?;
             Ok(())
         });
     }
@@ -68,6 +69,18 @@ pub fn run(
     unsafe {
         let _ = signal::signal(Signal::SIGTTOU, SigHandler::SigIgn);
     }
+    // Catch the forwarded signals before the child exists: until the handlers are in
+    // place, SIGTERM, SIGHUP or SIGUSR1 would kill elhaz and orphan the child.
+    let streams: Vec<(Signal, tokio::signal::unix::Signal)> = {
+        let _guard = rt.enter();
+        FORWARDED
+            .iter()
+            .filter_map(|&sig| {
+                let kind = tokio::signal::unix::SignalKind::from_raw(sig as i32);
+                tokio::signal::unix::signal(kind).ok().map(|s| (sig, s))
+            })
+            .collect()
+    };
     let child = cmd.spawn().map_err(|e| {
         let kind = match e.kind() {
             std::io::ErrorKind::NotFound => Kind::NotFound,
@@ -84,36 +97,46 @@ pub fn run(
     })?;
     let pid = Pid::from_raw(child.id() as i32);
     let _ = setpgid(pid, pid);
+    // Whether the child holds the terminal because we gave it (so we take it back).
+    let mut gave = false;
     if tty {
-        let _ = tcsetpgrp(stdin_fd(), pid);
+        gave = tcsetpgrp(stdin_fd(), pid).is_ok();
     }
 
-    // Forward signals sent to elhaz.
-    for &sig in FORWARDED {
-        let kind = tokio::signal::unix::SignalKind::from_raw(sig as i32);
-        let _guard = rt.enter();
-        if let Ok(mut stream) = tokio::signal::unix::signal(kind) {
-            rt.spawn(async move {
-                while stream.recv().await.is_some() {
-                    let _ = signal::kill(pid, sig);
-                }
-            });
-        }
+    // Forward signals sent to elhaz (caught since before the spawn, so one sent as
+    // soon as the child starts is delivered to it, not fatal to us).
+    for (sig, mut stream) in streams {
+        rt.spawn(async move {
+            while stream.recv().await.is_some() {
+                let _ = signal::kill(pid, sig);
+            }
+        });
     }
 
+    // Job control needs a terminal: without one, nobody would continue a stopped
+    // elhaz, and a stopped elhaz serves no credentials.
+    let job_control = isatty(stdin_fd()).unwrap_or(false);
+    let flags = if job_control {
+        Some(WaitPidFlag::WUNTRACED)
+    } else {
+        None
+    };
     let code = loop {
-        match waitpid(pid, Some(WaitPidFlag::WUNTRACED)) {
+        match waitpid(pid, flags) {
             Ok(WaitStatus::Exited(_, code)) => break code,
             Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
             Ok(WaitStatus::Stopped(_, _)) => {
                 // Ctrl-Z: stop with the child, as a shell job would, and hand the
                 // terminal back on the way.
-                if tty {
+                if gave {
                     let _ = tcsetpgrp(stdin_fd(), getpgrp());
+                    gave = false;
                 }
                 let _ = signal::kill(nix::unistd::getpid(), Signal::SIGSTOP);
-                if tty {
-                    let _ = tcsetpgrp(stdin_fd(), pid);
+                // Continued: by `fg` (we hold the terminal: pass it on) or by `bg`
+                // (we do not: the child must not take it from the shell).
+                if foreground_tty() {
+                    gave = tcsetpgrp(stdin_fd(), pid).is_ok();
                 }
                 let _ = signal::killpg(pid, Signal::SIGCONT);
             }
@@ -128,7 +151,7 @@ pub fn run(
             }
         }
     };
-    if tty {
+    if gave {
         let _ = tcsetpgrp(stdin_fd(), getpgrp());
     }
     Ok(code)

@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::credentials::policy::{DEFAULT_MIN_REMAINING_SECS, Policy};
+use crate::credentials::policy::{DEFAULT_MIN_REMAINING_SECS, FAILURE_BACKOFF_SECS, Policy};
 use crate::credentials::{now, rfc3339};
 use crate::daemon::client::Served;
 use crate::error::{Error, Result};
@@ -46,7 +46,10 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// One thread fetches for all requests (single-flight), reusing credentials while the
-/// refresh policy allows, with a 15-minute ask as exec has.
+/// refresh policy allows, with a 15-minute ask as exec has. After a failed refresh it
+/// tries again at most once per 30 s, and serves the old credentials meanwhile while
+/// they are still valid (as the daemon does), so an STS outage neither fails a child
+/// that holds good credentials nor turns each of its requests into STS calls.
 fn spawn_fetcher(
     mut source: Source,
     initial: Option<Served>,
@@ -55,23 +58,41 @@ fn spawn_fetcher(
     let (tx, rx) = mpsc::channel::<Reply>();
     std::thread::spawn(move || {
         let mut cached: Option<Served> = initial;
+        let mut failed: Option<(std::time::Instant, Error)> = None;
         while let Ok(reply) = rx.recv() {
+            let t = now();
             let fresh = cached.as_ref().is_some_and(|s| {
                 let c = &s.credentials;
                 !policy.must_refresh(
-                    c.remaining_secs(now()),
+                    c.remaining_secs(t),
                     c.lifetime_secs(),
                     DEFAULT_MIN_REMAINING_SECS,
                 )
             });
+            let valid = cached
+                .as_ref()
+                .filter(|s| s.credentials.remaining_secs(t) > 0)
+                .cloned();
+            let backing_off = failed.as_ref().filter(|(at, _)| {
+                at.elapsed() < std::time::Duration::from_secs(FAILURE_BACKOFF_SECS as u64)
+            });
             let result = if fresh {
                 Ok(cached.clone().expect("checked above"))
+            } else if let Some((_, err)) = backing_off {
+                valid.ok_or_else(|| err.clone())
             } else {
-                let r = source();
-                if let Ok(s) = &r {
-                    cached = Some(s.clone());
+                match source() {
+                    Ok(s) => {
+                        cached = Some(s.clone());
+                        failed = None;
+                        Ok(s)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e.message, "credentials endpoint: refresh failed");
+                        failed = Some((std::time::Instant::now(), e.clone()));
+                        valid.ok_or(e)
+                    }
                 }
-                r
             };
             let _ = reply.send(result);
         }
@@ -112,8 +133,14 @@ pub fn start(
     let shared = Arc::new((path.clone(), token.clone()));
     rt.spawn(async move {
         loop {
-            let Ok((stream, peer)) = listener.accept().await else {
-                continue;
+            let (stream, peer) = match listener.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of descriptors, say: wait a little rather than spin.
+                    tracing::warn!(error = %e, "credentials endpoint: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
             };
             let shared = shared.clone();
             let fetcher = fetcher.clone();
