@@ -139,6 +139,7 @@ pub fn io_reason(err: &std::io::Error) -> String {
         K::StorageFull => "no space left on device".into(),
         K::TimedOut => "timed out".into(),
         K::ConnectionRefused => "connection refused".into(),
+        K::BrokenPipe => "broken pipe (the reader has gone)".into(),
         _ => {
             // std formats raw OS errors as "msg (os error N)"; keep just the message.
             let s = err.to_string();

@@ -1,6 +1,7 @@
 use clap::Parser;
 
 fn main() {
+    quiet_stdout_failures();
     // Before any thread: remember the outer session, then drop credentials it injected
     // so they are never used as source credentials.
     elhaz::cmd::set_outer_session(std::env::var("ELHAZ_SESSION").ok());
@@ -28,4 +29,29 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// print!/println! panic when stdout cannot be written ("failed printing to stdout:
+/// Broken pipe (os error 32)", exit 101). A reader that stopped reading (`elhaz daemon
+/// logs | head`) ends elhaz quietly, as SIGPIPE ends other tools; any other failure
+/// (a full disk, /dev/full) is one line. `export` checks its writes itself and says so
+/// even for a broken pipe: there, the reader did not get the credentials.
+fn quiet_stdout_failures() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if let Some(reason) = payload.strip_prefix("failed printing to stdout: ") {
+            if !reason.starts_with("Broken pipe") {
+                let reason = reason.split(" (os error").next().unwrap_or(reason);
+                eprintln!("elhaz: cannot write to stdout: {}", reason.to_lowercase());
+            }
+            std::process::exit(1);
+        }
+        default_hook(info);
+    }));
 }

@@ -266,8 +266,11 @@ fn add(a: ConfigAddArgs, store: &Store) -> Result<i32> {
         apply_fields(&mut c, &a.fields)?;
         if c.assume_role.is_none() {
             return Err(Error::usage(
-                "config add needs --role-arn ARN (or --from-file, or --editor)",
-            ));
+                "config add needs --role-arn ARN, --from-file PATH or --editor",
+            )
+            .with_hint(format!(
+                "elhaz config add {name} --role-arn arn:aws:iam::123456789012:role/NAME"
+            )));
         }
         c
     } else if interactive() {
@@ -403,7 +406,12 @@ fn edit_until_valid(store: &Store, name: &str, initial: &str) -> Result<Config> 
             .arg("sh")
             .arg(tmp.path())
             .status()
-            .map_err(|e| Error::usage(format!("cannot run the editor {editor:?}: {e}")))?;
+            .map_err(|e| {
+                Error::usage(format!(
+                    "cannot run the editor {editor:?}: {}",
+                    crate::error::io_reason(&e)
+                ))
+            })?;
         if !status.success() {
             return Err(Error::usage(format!(
                 "the editor {editor:?} failed ({status}); nothing was changed"

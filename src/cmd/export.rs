@@ -99,6 +99,16 @@ fn shared_socket(
     min: i64,
     ctx: &Context,
 ) -> Result<(String, Served)> {
+    if !crate::daemon::client::is_running(socket) {
+        // Not "start a daemon": a shared socket is opened by the host's daemon.
+        return Err(Error::daemon(format!(
+            "nothing serves the shared socket {}",
+            crate::error::display_path(socket)
+        ))
+        .with_hint(
+            "share a session on it, outside the sandbox: elhaz daemon share NAME --socket PATH",
+        ));
+    }
     let client = Client::new(socket, ctx.global.client_timeout.duration());
     let broker = Broker::daemon(client, None);
     // A share implies its session: without NAME, ask for "whatever it serves".

@@ -41,10 +41,15 @@ pub fn run(args: LoginArgs, ctx: &Context) -> Result<i32> {
     if let Some(d) = args.duration
         && !(900..=43200).contains(&d.0)
     {
+        // As the user wrote it (5m, not 300s).
+        let shown = match d.0 {
+            0 => "0s".to_string(),
+            s => crate::duration::human(i64::try_from(s).unwrap_or(i64::MAX)),
+        };
         return Err(Error::usage(format!(
-            "--duration {}s is out of range: the console session lasts 15m to 12h",
-            d.0
-        )));
+            "--duration {shown} is out of range: the console session lasts 15m to 12h"
+        ))
+        .with_hint("elhaz login NAME --duration 1h"));
     }
     let name = ctx.name(args.name.get())?;
     let served = crate::spinner::spin(&format!("getting credentials for {name}"), || {
@@ -169,7 +174,12 @@ fn open_browser(url: &str) -> Result<i32> {
         .arg("sh")
         .arg(url)
         .status()
-        .map_err(|e| Error::other(format!("cannot start the browser {program:?}: {e}")))?;
+        .map_err(|e| {
+            Error::other(format!(
+                "cannot start the browser {program:?}: {}",
+                crate::error::io_reason(&e)
+            ))
+        })?;
     if !status.success() {
         return Err(
             Error::other(format!("the browser {program:?} failed ({status})"))

@@ -77,20 +77,22 @@ pub struct AwsProfiles {
 impl AwsProfiles {
     /// Loads the files (missing files count as empty).
     pub async fn load() -> Result<AwsProfiles> {
-        let set = aws_config::profile::load(
-            &Fs::real(),
-            &Env::real(),
-            &EnvConfigFiles::default(),
-            None,
-        )
-        .await
-        .map_err(|e| {
-            Error::config(format!(
-                "cannot read the AWS CLI config ({}): {}",
-                config_file_hint(),
-                aws_smithy_types::error::display::DisplayErrorContext(&e)
-            ))
-        })?;
+        let set =
+            aws_config::profile::load(&Fs::real(), &Env::real(), &EnvConfigFiles::default(), None)
+                .await
+                .map_err(|e| {
+                    // Display only: DisplayErrorContext appends the error's Debug form.
+                    let why = crate::credentials::sts_error::tidy(
+                        &crate::credentials::sts_error::chain(&e),
+                    )
+                    .replace("could not parse profile file: ", "");
+                    Error::config(format!("cannot read the AWS CLI config: {why}")).with_hint(
+                        format!(
+                            "fix {} (or point AWS_CONFIG_FILE at another file)",
+                            config_file_hint()
+                        ),
+                    )
+                })?;
         let mut profiles = BTreeMap::new();
         for name in set.profiles() {
             let Some(p) = set.get_profile(name) else {

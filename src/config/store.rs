@@ -218,6 +218,14 @@ impl Store {
                 "make it yours: chown -R \"$USER\" {0} && chmod 700 {0}",
                 self.dir.display()
             )),
+            ErrorKind::NotADirectory if self.dir.is_file() => Error::config(format!(
+                "config directory {} is a file, not a directory",
+                display_path(&self.dir)
+            ))
+            .with_hint(format!(
+                "move it away (mv {0} {0}.bak), or point --config-dir (or ELHAZ_CONFIG_DIR) at a directory",
+                self.dir.display()
+            )),
             ErrorKind::NotADirectory => {
                 err.with_hint("point --config-dir (or ELHAZ_CONFIG_DIR) at a directory".to_string())
             }

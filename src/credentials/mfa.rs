@@ -85,7 +85,12 @@ pub async fn code_from_command(command: &Command, timeout: Option<u64>) -> Resul
             Error::auth(format!("MFA.command `{shown}` timed out after {secs}s"))
                 .with_hint("raise MFA.timeout, or check that the command does not wait for input")
         })?;
-    let status = status.map_err(|e| Error::auth(format!("MFA.command `{shown}`: {e}")))?;
+    let status = status.map_err(|e| {
+        Error::auth(format!(
+            "MFA.command `{shown}`: {}",
+            crate::error::io_reason(&e)
+        ))
+    })?;
     if !status.success() {
         let how = match status.code() {
             Some(c) => format!("exited with status {c}"),
@@ -157,8 +162,14 @@ pub fn code_from_tty(serial: &str) -> Result<Sensitive> {
     {
         return Err(no_tty(serial));
     }
-    let code = crate::spinner::suspend(|| rpassword::prompt_password(format!("MFA code for {serial}: ")))
-        .map_err(|e| Error::auth(format!("cannot read the MFA code: {e}")))?;
+    let code =
+        crate::spinner::suspend(|| rpassword::prompt_password(format!("MFA code for {serial}: ")))
+            .map_err(|e| {
+                Error::auth(format!(
+                    "cannot read the MFA code: {}",
+                    crate::error::io_reason(&e)
+                ))
+            })?;
     check_code(&code, "the MFA code typed")
 }
 

@@ -4,7 +4,7 @@
 pub mod engine;
 pub mod mfa;
 pub mod policy;
-mod sts_error;
+pub(crate) mod sts_error;
 
 use std::fmt;
 

@@ -86,18 +86,54 @@ where
                 Error::auth(format!(
                     "{what} failed: cannot reach STS at {}: {}",
                     endpoint(target),
-                    chain(&err)
+                    connect_reason(&chain(&err))
                 ))
                 .with_hint("check the network, STS.endpoint_url and AWS_ENDPOINT_URL_STS")
             }
         }
-        SdkError::ResponseError(r) => Error::auth(format!(
-            "{what} failed: STS at {} sent a response elhaz cannot read ({:?})",
+        // Never the raw response's Debug form: it is Rust syntax, not a reason.
+        SdkError::ResponseError(_) => Error::auth(format!(
+            "{what} failed: STS at {} sent a response elhaz cannot read: {}",
             endpoint(target),
-            r.raw()
-        )),
+            tidy(&chain(&err))
+        ))
+        .with_hint(
+            "check STS.endpoint_url and AWS_ENDPOINT_URL_STS: they must name an STS endpoint",
+        ),
         _ => Error::auth(format!("{what} failed: {}", chain(&err))),
     }
+}
+
+/// Why a connection failed, in a few words, from the hyper/rustls error chain
+/// ("dispatch failure: io error: client error (Connect): tcp connect error: ...").
+fn connect_reason(chain: &str) -> String {
+    let lower = chain.to_lowercase();
+    if lower.contains("connection refused") {
+        "connection refused".into()
+    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        "cannot resolve the host name".into()
+    } else if lower.contains("network is unreachable") {
+        "network is unreachable".into()
+    } else if lower.contains("certificate") || lower.contains("invalidcertificate") {
+        format!("TLS certificate not trusted ({})", tidy(chain))
+    } else {
+        tidy(chain)
+    }
+}
+
+/// Drops std's " (os error N)" suffixes and folds a multi-line text onto one line.
+pub fn tidy(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(" (os error ") {
+        out.push_str(&rest[..i]);
+        rest = match rest[i..].find(')') {
+            Some(j) => &rest[i + j + 1..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The whole source() chain of an error, joined with ": ", duplicates dropped.
@@ -128,7 +164,7 @@ pub fn map_source_error(
     start: Option<&str>,
     named: bool,
 ) -> Error {
-    let text = chain(err);
+    let text = tidy(&chain(err));
     // Find the SSO profile at the end of the source_profile chain.
     let mut sso = None;
     let mut cur = start.map(str::to_string);
@@ -166,11 +202,14 @@ pub fn map_source_error(
         ));
     }
     match err {
-        CredentialsError::CredentialsNotLoaded(_) if !named => Error::auth(format!(
-            "no source credentials found: {text}"
-        ))
+        // The SDK's answer lists every provider it tried, over several lines: say it
+        // in one.
+        CredentialsError::CredentialsNotLoaded(_) if !named => Error::auth(
+            "no source credentials found: none in the environment, the AWS CLI files, web \
+             identity, or container or instance metadata",
+        )
         .with_hint(
-            "set Session.profile_name in the config (elhaz config update NAME --profile P), or run: aws configure",
+            "set Session.profile_name in the config (elhaz config update NAME --profile P), export AWS_PROFILE, or run: aws configure",
         ),
         CredentialsError::InvalidConfiguration(_) => Error::new(
             Kind::Config,

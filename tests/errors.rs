@@ -1,0 +1,783 @@
+//! User mistakes (issue 8): each gets the exact first line a user reads, the hint
+//! that fixes it, and the exit code of the README's table. Every case runs as a user
+//! without a terminal (a new session, stdin from /dev/null), in its own HOME.
+mod support;
+use support::*;
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Where the expected first line is read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stream {
+    Stderr,
+    Stdout,
+}
+
+/// What the command's stdout is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Out {
+    Captured,
+    /// A pipe whose reader has already gone (`elhaz export prod | true`).
+    ClosedPipe,
+}
+
+struct Case {
+    what: &'static str,
+    env: TestEnv,
+    args: Vec<String>,
+    /// Start the daemon first, so the first line is not its announcement.
+    daemon: bool,
+    stdout: Out,
+    stream: Stream,
+    first: String,
+    /// The exact `hint: ...` line, when the message is not the whole story.
+    hint: Option<String>,
+    code: i32,
+}
+
+struct Outcome {
+    what: &'static str,
+    args: Vec<String>,
+    output: Output,
+    failures: Vec<String>,
+}
+
+fn case(what: &'static str, env: TestEnv, args: &[&str]) -> Case {
+    Case {
+        what,
+        env,
+        args: args.iter().map(|s| s.to_string()).collect(),
+        daemon: false,
+        stdout: Out::Captured,
+        stream: Stream::Stderr,
+        first: String::new(),
+        hint: None,
+        code: 0,
+    }
+}
+
+impl Case {
+    fn fails(mut self, code: i32, first: impl Into<String>) -> Case {
+        self.code = code;
+        self.first = first.into();
+        self
+    }
+    fn hint(mut self, hint: impl Into<String>) -> Case {
+        self.hint = Some(format!("hint: {}", hint.into()));
+        self
+    }
+    fn via_daemon(mut self) -> Case {
+        self.daemon = true;
+        self
+    }
+    fn on_stdout(mut self) -> Case {
+        self.stream = Stream::Stdout;
+        self
+    }
+    fn into_closed_pipe(mut self) -> Case {
+        self.stdout = Out::ClosedPipe;
+        self
+    }
+
+    fn run(self) -> Outcome {
+        let t = &self.env;
+        if self.daemon {
+            t.start_daemon();
+        }
+        let mut c = t.std_cmd();
+        c.args(&self.args)
+            .current_dir(&t.home)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped());
+        match self.stdout {
+            Out::Captured => {
+                c.stdout(Stdio::piped());
+            }
+            Out::ClosedPipe => {
+                let (reader, writer) = std::io::pipe().unwrap();
+                drop(reader);
+                c.stdout(Stdio::from(writer));
+            }
+        }
+        // SAFETY: setsid is async-signal-safe. No controlling terminal: /dev/tty fails.
+        unsafe {
+            c.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let child = c.spawn().unwrap();
+        let (status, out, err) = output_within(child, Duration::from_secs(60));
+        let output = Output {
+            status: status.unwrap_or_else(|| panic!("{}: no exit within 60s", self.what)),
+            stdout: out.into_bytes(),
+            stderr: err.into_bytes(),
+        };
+        let text = String::from_utf8_lossy(match self.stream {
+            Stream::Stderr => &output.stderr,
+            Stream::Stdout => &output.stdout,
+        })
+        .into_owned();
+        let mut lines = text.lines();
+        let mut failures = Vec::new();
+        let first = lines.next().unwrap_or_default();
+        if first != self.first {
+            failures.push(format!(
+                "first line\n      want: {}\n       got: {first}",
+                self.first
+            ));
+        }
+        if let Some(hint) = &self.hint {
+            let got = lines.find(|l| l.starts_with("hint: ")).unwrap_or_default();
+            if got != hint {
+                failures.push(format!("hint\n      want: {hint}\n       got: {got}"));
+            }
+        }
+        if output.status.code() != Some(self.code) {
+            failures.push(format!(
+                "exit code: want {}, got {:?}",
+                self.code,
+                output.status.code()
+            ));
+        }
+        if self.stream == Stream::Stdout && !output.stderr.is_empty() {
+            failures.push(format!(
+                "stderr should be empty: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        Outcome {
+            what: self.what,
+            args: self.args,
+            output,
+            failures,
+        }
+    }
+}
+
+const PROD: &str = "arn:aws:iam::123456789012:role/Admin";
+
+/// A user with config `prod` and static source keys for `sts`.
+fn user(sts: &str) -> TestEnv {
+    let t = TestEnv::with_sts(sts);
+    t.role_config("prod", "");
+    t
+}
+
+fn sha1_hex(s: &str) -> String {
+    let out = std::process::Command::new("sha1sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(s.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("sha1sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// An SSO profile whose token in the AWS CLI cache expired a minute ago.
+fn expired_sso(t: &TestEnv) {
+    t.write_aws_config(
+        "[profile my-sso-profile]
+sso_session = my-sso
+sso_account_id = 111122223333
+sso_role_name = ReadOnly
+
+[sso-session my-sso]
+sso_region = us-east-1
+sso_start_url = https://my-sso-portal.awsapps.com/start
+",
+    );
+    let dir = t.home.join(".aws/sso/cache");
+    std::fs::create_dir_all(&dir).unwrap();
+    let expired = time::OffsetDateTime::from_unix_timestamp(unix_now() - 60)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let token = serde_json::json!({
+        "startUrl": "https://my-sso-portal.awsapps.com/start",
+        "region": "us-east-1",
+        "accessToken": "expired-token",
+        "expiresAt": expired,
+    });
+    std::fs::write(
+        dir.join(format!("{}.json", sha1_hex("my-sso"))),
+        token.to_string(),
+    )
+    .unwrap();
+    t.write_config(
+        "via-sso",
+        &format!("AssumeRole:\n  RoleArn: {PROD}\nSession:\n  profile_name: my-sso-profile\n"),
+    );
+}
+
+fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
+    let dead_sts = format!("http://127.0.0.1:{}", free_port());
+    let add_hint = "elhaz config add new --role-arn arn:aws:iam::123456789012:role/NAME";
+    let mut cases = Vec::new();
+
+    cases.push(
+        case(
+            "an unknown name, in this process",
+            user(sts),
+            &["--no-daemon", "exec", "prd", "--", "true"],
+        )
+        .fails(
+            3,
+            r#"elhaz: no config or AWS profile named "prd"; did you mean: prod?"#,
+        )
+        .hint("list them: elhaz config list; or create it: elhaz config add prd --role-arn ARN"),
+    );
+    cases.push(
+        case(
+            "an unknown name, through the daemon",
+            user(sts),
+            &["exec", "prd", "--", "true"],
+        )
+        .via_daemon()
+        .fails(
+            3,
+            r#"elhaz: no config or AWS profile named "prd"; did you mean: prod?"#,
+        )
+        .hint("list them: elhaz config list; or create it: elhaz config add prd --role-arn ARN"),
+    );
+
+    let mut no_keys = user(sts);
+    no_keys
+        .unset("AWS_ACCESS_KEY_ID")
+        .unset("AWS_SECRET_ACCESS_KEY")
+        .set("ELHAZ_NO_DAEMON", "1");
+    cases.push(
+        case("ELHAZ_NO_DAEMON=1 and no source credentials", no_keys, &[
+            "export", "prod",
+        ])
+        .fails(
+            5,
+            "elhaz: no source credentials found: none in the environment, the AWS CLI files, web identity, or container or instance metadata",
+        )
+        .hint("set Session.profile_name in the config (elhaz config update NAME --profile P), export AWS_PROFILE, or run: aws configure"),
+    );
+
+    let sso = user(sts);
+    expired_sso(&sso);
+    cases.push(
+        case("an expired SSO token", sso, &["exec", "via-sso", "--", "true"])
+            .via_daemon()
+            .fails(
+                5,
+                "elhaz: SSO session 'my-sso' has expired or is missing; run: aws sso login --sso-session my-sso",
+            ),
+    );
+
+    let t = user(sts);
+    std::fs::write(t.home.join("notadir"), "").unwrap();
+    let sock = t.home.join("notadir/daemon.sock");
+    cases.push(
+        case("a socket path below a file", t, &[
+            "--socket-path",
+            sock.to_str().unwrap(),
+            "exec",
+            "prod",
+            "--",
+            "true",
+        ])
+        .fails(
+            4,
+            "elhaz: cannot connect to the daemon at ~/notadir/daemon.sock: a path component is not a directory",
+        )
+        .hint("fix --socket-path (or ELHAZ_SOCKET_PATH)"),
+    );
+
+    let t = user(sts);
+    std::fs::write(t.home.join("configs.txt"), "").unwrap();
+    let file = t.home.join("configs.txt");
+    cases.push(
+        case("--config-dir names a file", t, &[
+            "--config-dir",
+            file.to_str().unwrap(),
+            "config",
+            "list",
+        ])
+        .fails(
+            3,
+            "elhaz: config directory ~/configs.txt is a file, not a directory",
+        )
+        .hint(format!(
+            "move it away (mv {0} {0}.bak), or point --config-dir (or ELHAZ_CONFIG_DIR) at a directory",
+            file.display()
+        )),
+    );
+
+    let t = TestEnv::with_sts(sts);
+    std::fs::create_dir_all(t.home.join(".elhaz")).unwrap();
+    std::fs::write(t.config_dir(), "").unwrap();
+    cases.push(
+        case(
+            "~/.elhaz/configs is a file, through the daemon",
+            t,
+            &["exec", "prod", "--", "true"],
+        )
+        .via_daemon()
+        .fails(
+            3,
+            "elhaz: config directory ~/.elhaz/configs is a file, not a directory",
+        ),
+    );
+
+    cases.push(
+        case("exec without a command", user(sts), &["exec", "prod"])
+            .fails(
+                2,
+                "elhaz: exec needs a command: elhaz exec NAME -- CMD [ARGS...]",
+            )
+            .hint("for an interactive shell: elhaz shell NAME"),
+    );
+    cases.push(
+        case(
+            "hook for an unsupported shell",
+            user(sts),
+            &["hook", "tcsh"],
+        )
+        .fails(2, "error: invalid value 'tcsh' for '<SHELL>'"),
+    );
+    cases.push(
+        case("an invalid duration flag", user(sts), &[
+            "exec",
+            "prod",
+            "--min-remaining",
+            "5x",
+            "--",
+            "true",
+        ])
+        .fails(
+            2,
+            r#"error: invalid value '5x' for '--min-remaining <DURATION>': invalid duration "5x": unknown unit 'x' (use s, m, h or d)"#,
+        ),
+    );
+    cases.push(
+        case("--client-timeout garbage", user(sts), &[
+            "--client-timeout",
+            "soon",
+            "daemon",
+            "status",
+        ])
+        .fails(
+            2,
+            r#"error: invalid value 'soon' for '--client-timeout <DURATION>': invalid duration "soon": a unit needs a number before it"#,
+        ),
+    );
+    let mut t = user(sts);
+    t.set("ELHAZ_REFRESH_WINDOW", "ten minutes");
+    cases.push(
+        case("ELHAZ_REFRESH_WINDOW garbage", t, &["exec", "prod", "--", "true"])
+            .fails(
+                2,
+                r#"elhaz: ELHAZ_REFRESH_WINDOW="ten minutes": invalid duration "ten minutes": unknown unit 't' (use s, m, h or d)"#,
+            )
+            .hint("set ELHAZ_REFRESH_WINDOW to seconds (900) or a duration (15m, 1h)"),
+    );
+    cases.push(
+        case(
+            "config add with nothing to add, no terminal",
+            user(sts),
+            &["config", "add", "new"],
+        )
+        .fails(
+            2,
+            "elhaz: config add needs --role-arn ARN, --from-file PATH or --editor",
+        )
+        .hint(add_hint),
+    );
+    cases.push(
+        case(
+            "config add with fields but no role ARN",
+            user(sts),
+            &["config", "add", "new", "--region", "eu-west-1"],
+        )
+        .fails(
+            2,
+            "elhaz: config add needs --role-arn ARN, --from-file PATH or --editor",
+        )
+        .hint(add_hint),
+    );
+    cases.push(
+        case(
+            "config add over an existing config",
+            user(sts),
+            &["config", "add", "prod", "--role-arn", PROD],
+        )
+        .fails(3, r#"elhaz: config "prod" already exists"#)
+        .hint("change it: elhaz config update prod; or replace it: elhaz config add prod --force"),
+    );
+    cases.push(
+        case(
+            "daemon status when none runs",
+            user(sts),
+            &["daemon", "status"],
+        )
+        .on_stdout()
+        .fails(1, "not running (socket ~/.elhaz/sock/daemon.sock)"),
+    );
+    cases.push(
+        case(
+            "export into a pipe nobody reads",
+            user(sts),
+            &["--no-daemon", "export", "prod"],
+        )
+        .into_closed_pipe()
+        .fails(
+            1,
+            "elhaz: cannot write to stdout: broken pipe (the reader has gone)",
+        ),
+    );
+    cases.push(
+        case(
+            "login --duration out of range",
+            user(sts),
+            &["login", "prod", "--duration", "5m"],
+        )
+        .fails(
+            2,
+            "elhaz: --duration 5m is out of range: the console session lasts 15m to 12h",
+        )
+        .hint("elhaz login NAME --duration 1h"),
+    );
+    cases.push(
+        case("use without the hook", user(sts), &["use", "prod"])
+            .fails(
+                2,
+                "elhaz: elhaz use changes the current shell, which needs the shell hook",
+            )
+            .hint(r#"add to your rc file: eval "$(elhaz hook bash)" (zsh: eval "$(elhaz hook zsh)"; fish: elhaz hook fish | source), then open a new shell"#),
+    );
+    cases.push(
+        case("STS unreachable (connection refused)", user(&dead_sts), &[
+            "exec", "prod", "--", "true",
+        ])
+        .via_daemon()
+        .fails(
+            5,
+            format!("elhaz: AssumeRole {PROD} failed: cannot reach STS at {dead_sts}: connection refused"),
+        )
+        .hint("check the network, STS.endpoint_url and AWS_ENDPOINT_URL_STS"),
+    );
+    cases.push(
+        case(
+            "STS denies the role",
+            user(denying_sts),
+            &["--no-daemon", "exec", "prod", "--", "true"],
+        )
+        .fails(
+            5,
+            format!("elhaz: AssumeRole {PROD} failed: AccessDenied: fake AccessDenied"),
+        )
+        .hint("check the role's trust policy and the source identity: aws sts get-caller-identity"),
+    );
+    let t = TestEnv::with_sts(sts);
+    t.role_config("mfa", "  SerialNumber: arn:aws:iam::123456789012:mfa/me\n");
+    cases.push(
+        case("an MFA config without a terminal", t, &["exec", "mfa", "--", "true"])
+            .via_daemon()
+            .fails(
+                5,
+                "elhaz: an MFA code is needed for arn:aws:iam::123456789012:mfa/me, and there is no terminal to ask on",
+            )
+            .hint("set MFA.command in the config (e.g. ykman oath accounts code -s NAME), or run the command from a terminal"),
+    );
+    cases.push(
+        case(
+            "exec of a command that does not exist",
+            user(sts),
+            &["--no-daemon", "exec", "prod", "--", "terraformm", "plan"],
+        )
+        .fails(127, "elhaz: command not found: terraformm"),
+    );
+    let t = user(sts);
+    std::fs::write(t.home.join("deploy.sh"), "#!/bin/sh\n").unwrap();
+    cases.push(
+        case(
+            "exec of a script that is not executable",
+            t,
+            &["--no-daemon", "exec", "prod", "--", "./deploy.sh"],
+        )
+        .fails(126, "elhaz: cannot execute ./deploy.sh: permission denied")
+        .hint("make it executable: chmod +x ./deploy.sh"),
+    );
+    let t = user(sts);
+    t.write_config(
+        "typo",
+        &format!("AssumeRole:\n  RoleArn: {PROD}\n  Duration: 3600\n"),
+    );
+    cases.push(
+        case("a config with an unknown key", t, &[
+            "--no-daemon",
+            "exec",
+            "typo",
+            "--",
+            "true",
+        ])
+        .fails(
+            3,
+            "elhaz: ~/.elhaz/configs/typo.yaml:3:3: unknown field 'Duration' in AssumeRole, expected one of RoleArn, RoleSessionName, DurationSeconds, ExternalId, SerialNumber, TokenCode, SourceIdentity, Policy, PolicyArns, Tags, TransitiveTagKeys, ProvidedContexts",
+        )
+        .hint("fix it: elhaz config update typo --editor"),
+    );
+    cases.push(
+        case(
+            "daemon logs before any daemon ran",
+            user(sts),
+            &["daemon", "logs"],
+        )
+        .fails(
+            4,
+            "elhaz: cannot read the daemon log ~/.elhaz/logs/daemon.log: no such file or directory",
+        )
+        .hint("the daemon has not run with this log path yet: elhaz daemon start"),
+    );
+    let t = user(sts);
+    t.write_aws_config("[profile dev\nregion = eu-west-1\n");
+    let aws_config = t.home.join(".aws/config");
+    cases.push(
+        case("a broken ~/.aws/config", t, &["config", "list"])
+            .fails(
+                3,
+                format!(
+                    "elhaz: cannot read the AWS CLI config: error parsing {} on line 1: Profile definition must end with ']'",
+                    aws_config.display()
+                ),
+            )
+            .hint(format!(
+                "fix {} (or point AWS_CONFIG_FILE at another file)",
+                aws_config.display()
+            )),
+    );
+    let t = user(sts);
+    t.write_aws_config("[profile keys]\naws_access_key_id = AKIAKEYS\naws_secret_access_key = s\n");
+    cases.push(
+        case("a profile with long-term keys only", t, &[
+            "--no-daemon",
+            "export",
+            "keys",
+        ])
+        .fails(
+            3,
+            r#"elhaz: profile "keys" gives long-term keys only; elhaz serves temporary credentials"#,
+        )
+        .hint("make a role config that uses it: elhaz config add NAME --profile keys --role-arn ARN"),
+    );
+    cases.push(
+        case(
+            "no NAME and no terminal for the picker",
+            user(sts),
+            &["whoami"],
+        )
+        .fails(2, "elhaz: no NAME given; choose one of: prod"),
+    );
+    cases.push(
+        case(
+            "a name that cannot be a file name",
+            user(sts),
+            &["config", "get", "../prod"],
+        )
+        .fails(
+            3,
+            r#"elhaz: invalid config name "../prod": use only ASCII letters, digits, '_' and '-'"#,
+        ),
+    );
+    cases.push(
+        case("an unknown command", user(sts), &["frobnicate"])
+            .fails(2, "error: unrecognized subcommand 'frobnicate'"),
+    );
+    let t = user(sts);
+    let shared = t.home.join("shared.sock");
+    cases.push(
+        case(
+            "export from a shared socket nobody serves",
+            t,
+            &["export", "--socket", shared.to_str().unwrap()],
+        )
+        .fails(4, "elhaz: nothing serves the shared socket ~/shared.sock")
+        .hint("share a session on it, outside the sandbox: elhaz daemon share NAME --socket PATH"),
+    );
+    cases
+}
+
+/// Runs the table once per test binary (both tests below read it).
+fn outcomes() -> &'static [Outcome] {
+    static OUTCOMES: OnceLock<Vec<Outcome>> = OnceLock::new();
+    OUTCOMES.get_or_init(|| {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let sts = rt.block_on(FakeSts::start(Duration::from_secs(3600)));
+        let denying = rt.block_on(FakeSts::start(Duration::from_secs(3600)));
+        denying.set_fault(Fault::Status(403, "AccessDenied"));
+        let cases = table(&sts.uri(), &denying.uri());
+        assert!(cases.len() >= 15);
+        // Four at a time: each case has its own HOME (and daemon, if any).
+        let mut out = Vec::new();
+        let mut cases = cases.into_iter().peekable();
+        while cases.peek().is_some() {
+            let batch: Vec<Case> = cases.by_ref().take(4).collect();
+            let handles: Vec<_> = batch
+                .into_iter()
+                .map(|c| std::thread::spawn(move || c.run()))
+                .collect();
+            out.extend(handles.into_iter().map(|h| h.join().unwrap()));
+        }
+        rt.block_on(async move {
+            drop(sts);
+            drop(denying);
+        });
+        out
+    })
+}
+
+#[test]
+fn each_mistake_gets_its_exact_first_line_and_exit_code() {
+    let failed: Vec<String> = outcomes()
+        .iter()
+        .filter(|o| !o.failures.is_empty())
+        .map(|o| {
+            format!(
+                "{} (elhaz {}):\n    {}\n    full stderr:\n{}",
+                o.what,
+                o.args.join(" "),
+                o.failures.join("\n    "),
+                String::from_utf8_lossy(&o.output.stderr)
+            )
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} cases differ:\n\n{}",
+        failed.len(),
+        outcomes().len(),
+        failed.join("\n\n")
+    );
+}
+
+/// What Rust's Debug formatting and panics look like; none of it is for users.
+const NOT_FOR_USERS: &[&str] = &[
+    "Os {",
+    "Error {",
+    "Custom {",
+    "kind: ",
+    "(os error",
+    "Some(",
+    "panicked",
+    "RUST_BACKTRACE",
+    "ParseError(",
+    "Location {",
+];
+
+#[test]
+fn no_rust_debug_formatting_reaches_a_user() {
+    let mut seen = Vec::new();
+    for o in outcomes() {
+        for stream in [&o.output.stderr, &o.output.stdout] {
+            let text = String::from_utf8_lossy(stream);
+            for pattern in NOT_FOR_USERS {
+                if text.contains(pattern) {
+                    seen.push(format!("{} shows {pattern:?}:\n{text}", o.what));
+                }
+            }
+        }
+    }
+    assert!(seen.is_empty(), "{}", seen.join("\n\n"));
+}
+
+#[test]
+fn every_error_says_elhaz_and_fits_on_one_line_then_a_hint() {
+    // Our own errors (not clap's usage errors): one `elhaz: ` line, then at most a hint.
+    for o in outcomes() {
+        let err = String::from_utf8_lossy(&o.output.stderr);
+        if err.is_empty() || err.starts_with("error: ") {
+            continue;
+        }
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(lines[0].starts_with("elhaz: "), "{}: {err}", o.what);
+        assert!(
+            lines.len() == 1 || (lines.len() == 2 && lines[1].starts_with("hint: ")),
+            "{}: more than a message and a hint:\n{err}",
+            o.what
+        );
+    }
+}
+
+#[test]
+fn a_socket_in_a_missing_directory_is_created_when_the_daemon_starts() {
+    let t = user(&moto().endpoint());
+    let socket = t.home.join("run/elhaz/deep/daemon.sock");
+    let out = t
+        .cmd()
+        .args(["--socket-path", socket.to_str().unwrap()])
+        .args(["exec", "prod", "--", "true"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(socket.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "the socket's directory is private");
+    assert!(socket.exists());
+    let _ = t
+        .cmd()
+        .args(["--socket-path", socket.to_str().unwrap(), "daemon", "kill"])
+        .output();
+}
+
+#[test]
+fn printing_commands_end_quietly_when_the_reader_goes() {
+    // `elhaz daemon logs | head -1` style: no panic, no message, a failure code.
+    let t = TestEnv::new();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = t
+        .std_cmd()
+        .args(["completions", "bash"])
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "nothing on stderr when the reader has gone"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // A full disk is a real failure: one line.
+    if Path::new("/dev/full").exists() {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = t
+            .std_cmd()
+            .args(["hook", "bash"])
+            .stdout(Stdio::from(full))
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "elhaz: cannot write to stdout: no space left on device\n"
+        );
+        assert_eq!(out.status.code(), Some(1));
+    }
+}
