@@ -64,3 +64,335 @@ fn names_complete_live_from_configs_and_profiles() {
         "dev"
     );
 }
+
+// ---------------------------------------------------------------------------
+// TAB in real shells: bash, zsh and fish under a pty load the checked-in scripts and
+// ask the elhaz on PATH, as a user's shell does.
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use expectrl::Expect;
+use expectrl::session::OsSession;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy, Debug)]
+enum Sh {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// A user with configs prod and preview and an SSO profile prod-sso, `elhaz` on PATH.
+fn completion_user() -> TestEnv {
+    let mut t = TestEnv::new();
+    t.role_config("prod", "");
+    t.role_config("preview", "");
+    t.write_aws_config("[profile prod-sso]\nsso_session = s\n[sso-session s]\nsso_region = us-east-1\nsso_start_url = https://x.awsapps.com/start\n");
+    let bin_dir = bin().parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), t.vars["PATH"]);
+    t.set("PATH", &path)
+        .set("TERM", "xterm")
+        .set("SHELL", "/bin/sh");
+    t
+}
+
+fn completions_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("completions")
+}
+
+struct Pty {
+    s: OsSession,
+    buf: String,
+    transcript: String,
+    what: String,
+}
+
+impl Pty {
+    fn spawn(cmd: Command, what: &str) -> Pty {
+        let mut s = OsSession::spawn(cmd).expect("spawn in a pty");
+        let _ = s.get_process_mut().set_window_size(200, 50);
+        Pty {
+            s,
+            buf: String::new(),
+            transcript: String::new(),
+            what: what.to_string(),
+        }
+    }
+
+    /// Reads what arrives within `wait`.
+    fn fill(&mut self, wait: Duration) {
+        let mut pfd = libc::pollfd {
+            fd: self.s.get_stream().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, wait.as_millis() as i32) };
+        if n <= 0 {
+            return;
+        }
+        let mut chunk = [0u8; 16384];
+        if let Ok(n) = self.s.try_read(&mut chunk) {
+            let text = String::from_utf8_lossy(&chunk[..n]);
+            self.buf.push_str(&text);
+            self.transcript.push_str(&text);
+        }
+    }
+
+    fn fail(&self, msg: &str) -> ! {
+        let t = screen(&self.transcript);
+        let start = t.len().saturating_sub(3000);
+        let start = (start..t.len())
+            .find(|i| t.is_char_boundary(*i))
+            .unwrap_or(t.len());
+        panic!(
+            "{}: {msg}\n----- screen -----\n{}\n-----",
+            self.what,
+            &t[start..]
+        );
+    }
+
+    /// Waits until the screen (escape sequences removed) shows `needle`.
+    fn expect(&mut self, needle: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let shown = screen(&self.buf);
+            if let Some(i) = shown.find(needle) {
+                // Keep only what came after the match.
+                let rest = shown[i + needle.len()..].to_string();
+                self.buf = rest;
+                return;
+            }
+            if Instant::now() >= deadline {
+                self.fail(&format!("the screen never showed {needle:?}"));
+            }
+            self.fill(Duration::from_millis(100));
+        }
+    }
+
+    /// Everything shown during `wait`, escape sequences removed.
+    fn collect(&mut self, wait: Duration) -> String {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            self.fill(Duration::from_millis(50));
+        }
+        screen(&std::mem::take(&mut self.buf))
+    }
+
+    fn send(&mut self, text: &str) {
+        self.s.send(text).unwrap();
+    }
+
+    /// Abandons the line being edited and waits for a fresh prompt.
+    fn cancel_line(&mut self) {
+        self.buf.clear();
+        self.send("\x03");
+        self.expect("PROMPT>");
+    }
+}
+
+/// Terminal output as text: escape sequences and carriage returns become spaces.
+fn screen(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => {
+                match chars.next() {
+                    Some('[') => {
+                        for c in chars.by_ref() {
+                            if ('\x40'..='\x7e').contains(&c) {
+                                break;
+                            }
+                        }
+                    }
+                    Some(']') => {
+                        while let Some(c) = chars.next() {
+                            if c == '\x07' {
+                                break;
+                            }
+                            if c == '\x1b' {
+                                chars.next();
+                                break;
+                            }
+                        }
+                    }
+                    Some('(') | Some(')') => {
+                        chars.next();
+                    }
+                    _ => {}
+                }
+                out.push(' ');
+            }
+            '\n' => out.push('\n'),
+            '\r' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An interactive shell with the checked-in completion script loaded the way the
+/// README says, a `PROMPT>` prompt, and Ctrl-T bound to print `[[<the line>]]`.
+fn shell_with_completions(sh: Sh, t: &TestEnv) -> Pty {
+    let dir = completions_dir();
+    let (mut cmd, setup) = match sh {
+        Sh::Bash => {
+            let mut c = t.program("bash");
+            c.args(["--norc", "--noprofile", "-i"]);
+            let setup = format!(
+                "PS1='PROMPT> '; source {}; bind -x '\"\\C-t\": echo \"[[$READLINE_LINE]]\"'",
+                dir.join("elhaz.bash").display()
+            );
+            (c, setup)
+        }
+        Sh::Zsh => {
+            let mut c = t.program("zsh");
+            c.args(["-f", "-i"]);
+            // _elhaz in $fpath, then compinit: the file is autoloaded at the first TAB.
+            let setup = format!(
+                "PROMPT='PROMPT> '; fpath=({} $fpath); autoload -Uz compinit; compinit -u; show() {{ zle -M \"[[$BUFFER]]\" }}; zle -N show; bindkey '^T' show",
+                dir.display()
+            );
+            (c, setup)
+        }
+        Sh::Fish => {
+            let mut c = t.program("fish");
+            c.args(["--no-config", "-i"]);
+            let setup = format!(
+                "function fish_prompt; echo -n 'PROMPT> '; end; source {}; bind \\ct 'echo \"[[\"(commandline)\"]]\"'",
+                dir.join("elhaz.fish").display()
+            );
+            (c, setup)
+        }
+    };
+    cmd.current_dir(&t.home);
+    let mut p = Pty::spawn(cmd, &format!("{sh:?}"));
+    p.send(&format!("{setup}; echo '@RE''ADY@'\r"));
+    p.expect("@READY@");
+    p.expect("PROMPT>");
+    p
+}
+
+/// Types `line`, presses TAB, then Ctrl-T: the line as the shell now holds it.
+fn tab_completes(p: &mut Pty, line: &str, want: &str) {
+    p.send(line);
+    p.send("\t");
+    // Let the completion (a process) finish before asking for the line.
+    std::thread::sleep(Duration::from_millis(300));
+    p.send("\x14");
+    p.expect(&format!("[[{want}]]"));
+    p.cancel_line();
+}
+
+fn tab_in_a_real_shell(sh: Sh) {
+    let t = completion_user();
+    if which_on_path(match sh {
+        Sh::Bash => "bash",
+        Sh::Zsh => "zsh",
+        Sh::Fish => "fish",
+    })
+    .is_none()
+    {
+        panic!("{sh:?} is not installed (the CI script installs it)");
+    }
+    let mut p = shell_with_completions(sh, &t);
+
+    // A unique prefix completes to the config, with a space after it.
+    tab_completes(&mut p, "elhaz exec pre", "elhaz exec preview ");
+    // AWS profiles are names too.
+    tab_completes(&mut p, "elhaz exec prod-", "elhaz exec prod-sso ");
+
+    // An ambiguous prefix lists every match (bash lists on the second TAB).
+    p.send("elhaz exec pr");
+    p.send(match sh {
+        Sh::Bash => "\t\t",
+        _ => "\t",
+    });
+    let shown = p.collect(Duration::from_millis(1500));
+    let words: Vec<&str> = shown.split_whitespace().collect();
+    for name in ["preview", "prod", "prod-sso"] {
+        if !words.contains(&name) {
+            p.fail(&format!(
+                "TAB on `elhaz exec pr` did not list {name}: {shown:?}"
+            ));
+        }
+    }
+    p.cancel_line();
+
+    // Live: a config made after the shell started completes at once.
+    t.role_config("prototype", "");
+    tab_completes(&mut p, "elhaz exec prot", "elhaz exec prototype ");
+    // Names complete after config subcommands too.
+    tab_completes(
+        &mut p,
+        "elhaz config get previ",
+        "elhaz config get preview ",
+    );
+}
+
+#[test]
+fn tab_completes_names_in_bash() {
+    tab_in_a_real_shell(Sh::Bash);
+}
+
+#[test]
+fn tab_completes_names_in_zsh_from_fpath() {
+    tab_in_a_real_shell(Sh::Zsh);
+}
+
+#[test]
+fn tab_completes_names_in_fish() {
+    tab_in_a_real_shell(Sh::Fish);
+}
+
+/// What one TAB costs: the whole `elhaz` process the script starts. Printed, not
+/// asserted (machines differ); the issue asks for under 20 ms.
+#[test]
+fn one_completion_call_takes_a_few_milliseconds() {
+    let t = completion_user();
+    let run = || {
+        let start = Instant::now();
+        let out = t
+            .std_cmd()
+            .env("COMPLETE", "bash")
+            .env("_CLAP_IFS", "\u{b}")
+            .env("_CLAP_COMPLETE_INDEX", "2")
+            .env("_CLAP_COMPLETE_COMP_TYPE", "9")
+            .env("_CLAP_COMPLETE_SPACE", "true")
+            .args(["--", "elhaz", "exec", "p"])
+            .output()
+            .unwrap();
+        let took = start.elapsed();
+        (took, String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    run(); // warm the page cache
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let (took, out) = run();
+        let names: Vec<&str> = out
+            .split(['\u{b}', '\n'])
+            .filter(|s| !s.is_empty())
+            .collect();
+        assert_eq!(names, ["preview", "prod", "prod-sso"], "{out:?}");
+        times.push(took);
+    }
+    times.sort();
+    let median = (times[9] + times[10]) / 2;
+    println!(
+        "one completion call (COMPLETE=bash elhaz -- elhaz exec p): median {:.1} ms, min {:.1} ms, max {:.1} ms over 20 runs ({} build)",
+        median.as_secs_f64() * 1000.0,
+        times[0].as_secs_f64() * 1000.0,
+        times[19].as_secs_f64() * 1000.0,
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+}

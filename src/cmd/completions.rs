@@ -26,7 +26,25 @@ pub fn generate(shell: clap_complete::Shell) -> Result<String> {
     completer
         .write_registration("COMPLETE", "elhaz", "elhaz", "elhaz", &mut buf)
         .map_err(|e| Error::other(format!("cannot write the completion script: {e}")))?;
-    Ok(String::from_utf8_lossy(&buf).into_owned())
+    let script = String::from_utf8_lossy(&buf).into_owned();
+    Ok(match shell {
+        clap_complete::Shell::Zsh => zsh_autoloadable(script),
+        _ => script,
+    })
+}
+
+/// clap_complete's zsh script only registers its function with `compdef`. Autoloaded
+/// from `$fpath` as `_elhaz` (as compinit does), its first run is the first TAB,
+/// which then registered and completed nothing: complete right away in that case,
+/// as clap_complete's static zsh scripts do.
+fn zsh_autoloadable(script: String) -> String {
+    const REGISTER: &str = "compdef _clap_dynamic_completer_elhaz elhaz";
+    match script.trim_end().strip_suffix(REGISTER) {
+        Some(head) => format!(
+            "{head}if [ \"$funcstack[1]\" = \"_elhaz\" ]; then\n    _clap_dynamic_completer_elhaz \"$@\"\nelse\n    {REGISTER}\nfi\n"
+        ),
+        None => script,
+    }
 }
 
 pub fn run(args: CompletionsArgs) -> Result<i32> {
