@@ -89,7 +89,22 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
             Err(Failure::Error(e)) => Err(e),
         },
         DaemonCommand::List(a) => {
-            let resp = ctx.broker().request("status", Map::new())?;
+            // Listing never starts a daemon: none running means no sessions.
+            let resp = match ctx.client().request("status", Map::new()) {
+                Ok(r) => r,
+                Err(Failure::NotRunning) => {
+                    if a.json {
+                        print_json(&json!([]));
+                    } else {
+                        eprintln!(
+                            "elhaz: no daemon is running on {}, so no sessions",
+                            display_path(socket)
+                        );
+                    }
+                    return Ok(0);
+                }
+                Err(Failure::Error(e)) => return Err(e),
+            };
             if !resp.ok {
                 return Err(response_error(&resp));
             }
@@ -111,9 +126,17 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
         }
         DaemonCommand::Remove(a) => {
             let name = ctx.name(a.name.get())?;
+            // Removing never starts a daemon.
             let resp = ctx
-                .broker()
-                .request("remove", as_map(json!({ "config": name, "ext": true })))?;
+                .client()
+                .request("remove", as_map(json!({ "config": name, "ext": true })))
+                .map_err(|f| match f {
+                    Failure::NotRunning => Error::daemon(format!(
+                        "no daemon is running on {}, so {name} is in none",
+                        display_path(socket)
+                    )),
+                    Failure::Error(e) => e,
+                })?;
             if !resp.ok {
                 return Err(response_error(&resp));
             }

@@ -77,13 +77,25 @@ impl Engine {
     /// already has (typed in the client, sent with `daemon add`).
     pub async fn fetch(&self, name: &str, token_code: Option<&Sensitive>) -> Result<Fetched> {
         let source = resolve(&self.store, name).await?;
-        match source {
+        let fetched = match source {
             Source::Config(config) => {
                 let path = self.store.path(name)?;
                 self.from_config(&config, &path, token_code).await
             }
             Source::Profile(profile) => self.from_profile(&profile, token_code).await,
+        }?;
+        // Credentials dead on arrival (a skewed clock here, or at the source) are an
+        // error, never served: the caller retries after its back-off.
+        let at = now();
+        if fetched.credentials.remaining_secs(at) <= 0 {
+            return Err(Error::auth(format!(
+                "the credentials for {name} had already expired when they arrived (expiry {}, this machine's clock says {})",
+                super::rfc3339(fetched.credentials.expiration),
+                super::rfc3339(at)
+            ))
+            .with_hint("check this machine's clock: timedatectl status"));
         }
+        Ok(fetched)
     }
 
     async fn from_config(
