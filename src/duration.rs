@@ -19,8 +19,9 @@ impl Seconds {
     pub fn from_env(var: &str) -> crate::error::Result<Option<Seconds>> {
         match std::env::var(var) {
             Ok(v) if !v.trim().is_empty() => v.parse().map(Some).map_err(|e| {
-                crate::error::Error::usage(format!("{var}={v:?}: {e}"))
-                    .with_hint(format!("set {var} to seconds (900) or a duration (15m, 1h)"))
+                crate::error::Error::usage(format!("{var}={v:?}: {e}")).with_hint(format!(
+                    "set {var} to seconds (900) or a duration (15m, 1h)"
+                ))
             }),
             _ => Ok(None),
         }
@@ -50,10 +51,16 @@ impl FromStr for Seconds {
                 'm' => 60,
                 'h' => 3600,
                 'd' => 86400,
-                _ => return Err(format!("invalid duration {s:?}: unknown unit {c:?} (use s, m, h or d)")),
+                _ => {
+                    return Err(format!(
+                        "invalid duration {s:?}: unknown unit {c:?} (use s, m, h or d)"
+                    ));
+                }
             };
             if digits.is_empty() {
-                return Err(format!("invalid duration {s:?}: a unit needs a number before it"));
+                return Err(format!(
+                    "invalid duration {s:?}: a unit needs a number before it"
+                ));
             }
             let n: u64 = digits
                 .parse()

@@ -39,7 +39,10 @@ pub fn init_cli(verbose: u8) {
 }
 
 /// File logging for the daemon. Returns the guard that flushes on drop.
-pub fn init_daemon(path: &Path, verbose: u8) -> Result<tracing_appender::non_blocking::WorkerGuard> {
+pub fn init_daemon(
+    path: &Path,
+    verbose: u8,
+) -> Result<tracing_appender::non_blocking::WorkerGuard> {
     let writer = RotatingFile::open(path, MAX_BYTES, BACKUPS)?;
     let (nb, guard) = tracing_appender::non_blocking(writer);
     let _ = tracing_subscriber::fmt()
@@ -70,7 +73,8 @@ impl RotatingFile {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             ensure_private_dir(dir, Kind::Daemon)?;
         }
-        let file = open_private(path).map_err(|e| Error::io(Kind::Daemon, "cannot open log", path, &e))?;
+        let file =
+            open_private(path).map_err(|e| Error::io(Kind::Daemon, "cannot open log", path, &e))?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(RotatingFile {
             inner: Arc::new(Mutex::new(Inner {
@@ -117,7 +121,11 @@ impl Write for RotatingFile {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).file.flush()
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .file
+            .flush()
     }
 }
 

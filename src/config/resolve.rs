@@ -40,7 +40,9 @@ pub async fn resolve(store: &Store, name: &str) -> Result<Source> {
         return Ok(Source::Profile(p.clone()));
     }
     if name.is_empty() {
-        return Err(Error::config("empty name: give a config or AWS profile name"));
+        return Err(Error::config(
+            "empty name: give a config or AWS profile name",
+        ));
     }
     validate_name(name)?;
     Err(unknown_name(store, &profiles, name))
@@ -101,8 +103,10 @@ pub fn name_or_pick(store: &Store, name: Option<&str>) -> Result<String> {
         }
     }
     if items.is_empty() {
-        return Err(Error::usage("no NAME given, and there are no configs or AWS profiles")
-            .with_hint("create one: elhaz config add NAME --role-arn ARN"));
+        return Err(
+            Error::usage("no NAME given, and there are no configs or AWS profiles")
+                .with_hint("create one: elhaz config add NAME --role-arn ARN"),
+        );
     }
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         let names: Vec<&str> = items.iter().map(|(n, _)| n.as_str()).collect();

@@ -273,7 +273,9 @@ pub fn which_on_path(name: &str) -> Option<PathBuf> {
 }
 
 pub fn which_in(path: &str, name: &str) -> Option<PathBuf> {
-    std::env::split_paths(path).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// The shared moto server, started on first use and killed with the test process.
