@@ -187,8 +187,23 @@ impl Pty {
         self.s.send(text).unwrap();
     }
 
-    /// Abandons the line being edited and waits for a fresh prompt.
+    /// Reads until the shell has been quiet for 300 ms (at most 10 s).
+    fn settle(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let before = self.transcript.len();
+            self.fill(Duration::from_millis(300));
+            if self.transcript.len() == before {
+                return;
+            }
+        }
+    }
+
+    /// Abandons the line being edited and waits for a fresh prompt. Ctrl-C is a
+    /// signal: sent while the shell still runs a key binding, it interrupts that
+    /// instead, so wait until the shell is idle.
     fn cancel_line(&mut self) {
+        self.settle();
         self.buf.clear();
         self.send("\x03");
         self.expect("PROMPT>");
@@ -284,7 +299,7 @@ fn tab_completes(p: &mut Pty, line: &str, want: &str) {
     p.send(line);
     p.send("\t");
     // Let the completion (a process) finish before asking for the line.
-    std::thread::sleep(Duration::from_millis(300));
+    p.settle();
     p.send("\x14");
     p.expect(&format!("[[{want}]]"));
     p.cancel_line();
