@@ -108,6 +108,8 @@ impl NameArg {
     }
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a command with fresh credentials in its environment
@@ -196,7 +198,11 @@ pub struct ExecArgs {
     pub server: bool,
 
     /// The command and its arguments (after --, or after NAME)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     pub command: Vec<std::ffi::OsString>,
 }
 
@@ -367,7 +373,6 @@ pub struct CompletionsArgs {
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
 }
-
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {

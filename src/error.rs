@@ -40,7 +40,7 @@ impl Kind {
         }
     }
 
-    pub fn from_str(s: &str) -> Kind {
+    pub fn parse(s: &str) -> Kind {
         match s {
             "usage" => Kind::Usage,
             "config" => Kind::Config,

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub enum Source {
     Config(Box<Config>),
-    Profile(AwsProfile),
+    Profile(Box<AwsProfile>),
 }
 
 impl Source {
@@ -37,7 +37,7 @@ pub async fn resolve(store: &Store, name: &str) -> Result<Source> {
     }
     let profiles = AwsProfiles::load().await?;
     if let Some(p) = profiles.get(name) {
-        return Ok(Source::Profile(p.clone()));
+        return Ok(Source::Profile(Box::new(p.clone())));
     }
     if name.is_empty() {
         return Err(Error::config(

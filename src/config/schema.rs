@@ -321,13 +321,12 @@ impl Config {
                 _ => {}
             }
         }
-        if let Some(s) = &self.session {
-            if s.aws_access_key_id.is_some() != s.aws_secret_access_key.is_some() {
-                problems.push(
-                    "Session.aws_access_key_id and Session.aws_secret_access_key go together"
-                        .into(),
-                );
-            }
+        if let Some(s) = &self.session
+            && s.aws_access_key_id.is_some() != s.aws_secret_access_key.is_some()
+        {
+            problems.push(
+                "Session.aws_access_key_id and Session.aws_secret_access_key go together".into(),
+            );
         }
         if let Some(s) = &self.sts
             && s.aws_access_key_id.is_some() != s.aws_secret_access_key.is_some()

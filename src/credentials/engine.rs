@@ -80,9 +80,9 @@ impl Engine {
         let fetched = match source {
             Source::Config(config) => {
                 let path = self.store.path(name)?;
-                self.from_config(&config, &path, token_code).await
+                self.fetch_config(&config, &path, token_code).await
             }
-            Source::Profile(profile) => self.from_profile(&profile, token_code).await,
+            Source::Profile(profile) => self.fetch_profile(&profile, token_code).await,
         }?;
         // Credentials dead on arrival (a skewed clock here, or at the source) are an
         // error, never served: the caller retries after its back-off.
@@ -98,7 +98,7 @@ impl Engine {
         Ok(fetched)
     }
 
-    async fn from_config(
+    async fn fetch_config(
         &self,
         config: &Config,
         path: &Path,
@@ -352,7 +352,7 @@ impl Engine {
             .map_err(|e| Error::other(format!("MFA prompt failed: {e}")))?
     }
 
-    async fn from_profile(
+    async fn fetch_profile(
         &self,
         profile: &AwsProfile,
         token_code: Option<&Sensitive>,

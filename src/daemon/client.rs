@@ -163,7 +163,7 @@ pub fn response_error(resp: &Response) -> Error {
         return Error::daemon("the daemon answered with an error but gave none");
     };
     let kind = match &body.kind {
-        Some(k) => Kind::from_str(k),
+        Some(k) => Kind::parse(k),
         None => match body.code {
             NOT_FOUND | 400 => Kind::Config,
             409 => Kind::Usage,

@@ -336,24 +336,20 @@ fn not_cached(req: &Request, name: &str) -> Response {
 }
 
 async fn dispatch(req: Request, shared: &Arc<Shared>) -> Response {
-    let name = req.str_field("config").map(str::to_string);
-    tracing::info!(action = %req.action, config = name.as_deref().unwrap_or(""), request_id = %req.request_id, "request");
-    let need_name = || {
-        name.clone().ok_or_else(|| {
-            Response::err(
-                &req.request_id,
-                BAD_REQUEST,
-                format!("bad request: action {:?} needs payload.config", req.action),
-            )
-        })
-    };
+    /// The actions that act on one session, named by payload.config.
+    const NAMED: &[&str] = &["add", "credentials", "refresh", "remove", "whoami", "share"];
+    let name = req.str_field("config").unwrap_or_default().to_string();
+    tracing::info!(action = %req.action, config = %name, request_id = %req.request_id, "request");
+    if name.is_empty() && NAMED.contains(&req.action.as_str()) {
+        return Response::err(
+            &req.request_id,
+            BAD_REQUEST,
+            format!("bad request: action {:?} needs payload.config", req.action),
+        );
+    }
     let cache = &shared.cache;
     match req.action.as_str() {
         "add" => {
-            let name = match need_name() {
-                Ok(n) => n,
-                Err(r) => return r,
-            };
             let token = req.str_field("token_code").map(Sensitive::new);
             match cache.add(&name, token).await {
                 Ok(()) => Response::ok(&req.request_id, Some(json!({ "config": name }))),
@@ -361,10 +357,6 @@ async fn dispatch(req: Request, shared: &Arc<Shared>) -> Response {
             }
         }
         "credentials" | "refresh" => {
-            let name = match need_name() {
-                Ok(n) => n,
-                Err(r) => return r,
-            };
             let result = if req.action == "refresh" {
                 cache.refresh(&name).await
             } else {
@@ -384,27 +376,17 @@ async fn dispatch(req: Request, shared: &Arc<Shared>) -> Response {
         }
         "list" => Response::ok(&req.request_id, Some(json!(cache.list()))),
         "remove" => {
-            let name = match need_name() {
-                Ok(n) => n,
-                Err(r) => return r,
-            };
             if cache.remove(&name) {
                 Response::ok(&req.request_id, Some(json!({ "config": name })))
             } else {
                 not_cached(&req, &name)
             }
         }
-        "whoami" => {
-            let name = match need_name() {
-                Ok(n) => n,
-                Err(r) => return r,
-            };
-            match cache.whoami(&name).await {
-                Ok(Some(id)) => Response::ok(&req.request_id, Some(json!(id))),
-                Ok(None) => not_cached(&req, &name),
-                Err(e) => error_response(&req, code_of(&e), &e),
-            }
-        }
+        "whoami" => match cache.whoami(&name).await {
+            Ok(Some(id)) => Response::ok(&req.request_id, Some(json!(id))),
+            Ok(None) => not_cached(&req, &name),
+            Err(e) => error_response(&req, code_of(&e), &e),
+        },
         "status" => Response::ok(
             &req.request_id,
             Some(json!({
@@ -420,16 +402,10 @@ async fn dispatch(req: Request, shared: &Arc<Shared>) -> Response {
                     .unwrap_or_default(),
             })),
         ),
-        "share" => {
-            let name = match need_name() {
-                Ok(n) => n,
-                Err(r) => return r,
-            };
-            match share(&req, &name, shared).await {
-                Ok(spec) => Response::ok(&req.request_id, Some(share_json(&spec))),
-                Err((code, e)) => error_response(&req, code, &e),
-            }
-        }
+        "share" => match share(&req, &name, shared).await {
+            Ok(spec) => Response::ok(&req.request_id, Some(share_json(&spec))),
+            Err((code, e)) => error_response(&req, code, &e),
+        },
         "unshare" => {
             let Some(path) = req.str_field("socket").map(PathBuf::from) else {
                 return Response::err(
