@@ -300,6 +300,46 @@ fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
     );
 
     let t = user(sts);
+    let long = t.home.join(format!("{}/daemon.sock", "s".repeat(110)));
+    cases.push(
+        case("a socket path longer than Unix sockets allow", t, &[
+            "--socket-path",
+            long.to_str().unwrap(),
+            "exec",
+            "prod",
+            "--",
+            "true",
+        ])
+        .fails(
+            4,
+            format!(
+                "elhaz: the socket path ~/{}/daemon.sock is too long: Unix sockets take at most 107 bytes, it has {}",
+                "s".repeat(110),
+                long.as_os_str().len()
+            ),
+        )
+        .hint("use a shorter --socket-path (or ELHAZ_SOCKET_PATH), e.g. under $XDG_RUNTIME_DIR"),
+    );
+
+    let t = user(sts);
+    let log_dir = t.home.join("logs");
+    std::fs::create_dir_all(&log_dir).unwrap();
+    cases.push(
+        case(
+            "a daemon log path that is a directory",
+            t,
+            &[
+                "--logging-path",
+                log_dir.to_str().unwrap(),
+                "daemon",
+                "start",
+            ],
+        )
+        .fails(4, "elhaz: the daemon exited at once (exit status: 4)")
+        .hint("run it in the foreground, with the same flags, to see why: elhaz daemon run"),
+    );
+
+    let t = user(sts);
     std::fs::write(t.home.join("configs.txt"), "").unwrap();
     let file = t.home.join("configs.txt");
     cases.push(
@@ -780,4 +820,24 @@ fn printing_commands_end_quietly_when_the_reader_goes() {
         );
         assert_eq!(out.status.code(), Some(1));
     }
+}
+
+#[test]
+fn a_daemon_that_cannot_start_is_reported_at_once_not_after_the_start_timeout() {
+    let t = user("http://127.0.0.1:9");
+    let log_dir = t.home.join("logs");
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let start = std::time::Instant::now();
+    let out = t
+        .cmd()
+        .args(["--logging-path", log_dir.to_str().unwrap()])
+        .args(["exec", "prod", "--", "true"])
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        took < Duration::from_secs(3),
+        "took {took:?}: the client waited for a socket no daemon would open"
+    );
 }

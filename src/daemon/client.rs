@@ -96,6 +96,15 @@ impl Client {
                     ErrorKind::NotADirectory => {
                         err.with_hint("fix --socket-path (or ELHAZ_SOCKET_PATH)")
                     }
+                    // std says "path must be shorter than SUN_LEN".
+                    ErrorKind::InvalidInput if self.socket.as_os_str().len() >= 108 => {
+                        Error::daemon(format!(
+                            "the socket path {} is too long: Unix sockets take at most 107 bytes, it has {}",
+                            display_path(&self.socket),
+                            self.socket.as_os_str().len()
+                        ))
+                        .with_hint("use a shorter --socket-path (or ELHAZ_SOCKET_PATH), e.g. under $XDG_RUNTIME_DIR")
+                    }
                     ErrorKind::PermissionDenied => err.with_hint(format!(
                         "the socket belongs to another user; check: ls -l {}",
                         self.socket.display()
@@ -436,14 +445,25 @@ pub fn start_daemon(args: &DaemonArgs, announce: bool) -> Result<()> {
         }
         if let Ok(Some(status)) = child.try_wait() {
             // It lost the race to another daemon, which may still be binding.
-            if is_running(&args.socket) || wait_for_socket(&args.socket, deadline) {
+            // (Then the winner holds the lock; nobody holding it means ours failed, and
+            // waiting the full 5 s for a socket nobody will open helps no one.)
+            if is_running(&args.socket)
+                || (super::server::lock_is_held(&args.socket)
+                    && wait_for_socket(&args.socket, deadline))
+            {
                 return Ok(());
             }
-            return Err(Error::daemon(format!(
-                "the daemon exited at once ({status}); see its log: {}",
-                display_path(&args.log)
-            ))
-            .with_hint("run it in the foreground to see why: elhaz daemon run"));
+            // Its reason went to its stderr (/dev/null) when it could not open the log.
+            let log = if args.log.is_file() {
+                format!("; see its log: {}", display_path(&args.log))
+            } else {
+                String::new()
+            };
+            return Err(
+                Error::daemon(format!("the daemon exited at once ({status}){log}")).with_hint(
+                    "run it in the foreground, with the same flags, to see why: elhaz daemon run",
+                ),
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     }
