@@ -497,7 +497,7 @@ fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
         case("use without the hook", user(sts), &["use", "prod"])
             .fails(
                 2,
-                "elhaz: elhaz use changes the current shell, which needs the shell hook",
+                "elhaz: `elhaz use` needs the shell hook, which is not loaded in this shell",
             )
             .hint(r#"add to your rc file: eval "$(elhaz hook bash)" (zsh: eval "$(elhaz hook zsh)"; fish: elhaz hook fish | source), then open a new shell"#),
     );

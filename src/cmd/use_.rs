@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 pub fn run(args: UseArgs, ctx: &Context) -> Result<i32> {
     if !args.eval {
         return Err(Error::usage(
-            "elhaz use changes the current shell, which needs the shell hook",
+            "`elhaz use` needs the shell hook, which is not loaded in this shell",
         )
         .with_hint(
             "add to your rc file: eval \"$(elhaz hook bash)\" (zsh: eval \"$(elhaz hook zsh)\"; fish: elhaz hook fish | source), then open a new shell",
@@ -22,7 +22,9 @@ pub fn run(args: UseArgs, ctx: &Context) -> Result<i32> {
         return Ok(0);
     }
     let name = ctx.name(args.name.get())?;
-    let served = crate::spinner::spin(&format!("getting credentials for {name}"), || ctx.broker().credentials(&name, 0))?;
+    let served = crate::spinner::spin(&format!("getting credentials for {name}"), || {
+        ctx.broker().credentials(&name, 0)
+    })?;
     let env = SessionEnv::build(
         &name,
         Delivery::Static(&served.credentials),
