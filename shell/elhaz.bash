@@ -37,34 +37,52 @@ _elhaz_warn() {
 }
 
 _elhaz_refresh() {
-  local now=$1 old=${ELHAZ_EXPIRES_AT-} out
-  if out=$(\command "$_ELHAZ_BIN" export "$ELHAZ_SESSION" -f env --shell bash 2>&1) &&
-    [[ $out == "unset "* ]]; then
+  local now=$1 old=${ELHAZ_EXPIRES_AT-} min=1 out rc=0
+  # Ask for credentials that outlive these: the daemon refreshes unless it already
+  # has newer ones, whatever its own windows are.
+  if [[ -n $old && $old != *[!0-9]* && ${#old} -le 18 ]] && (( 10#$old > now )); then
+    min=$((10#$old - now + 1))
+  fi
+  # No other attempt for a minute unless this one succeeds: an interrupted one
+  # (Ctrl-C on a hung daemon) must not start again at the very next prompt.
+  _ELHAZ_RETRY_AT=$((now + 60))
+  out=$(\command "$_ELHAZ_BIN" export "$ELHAZ_SESSION" -f env --shell bash --min-remaining "$min" 2>&1) || rc=$?
+  # What elhaz said on stderr on the way (that it started the daemon, say) comes
+  # before the code.
+  if [[ $out != "unset "* && $out == *$'\n'"unset "* ]]; then
+    out="unset ${out#*$'\n'unset }"
+  fi
+  if (( rc == 0 )) && [[ $out == "unset "* ]]; then
     \builtin eval "$out"
     if [[ "${ELHAZ_EXPIRES_AT-}" == "$old" ]]; then
-      # Nothing newer to be had yet: wait a minute before asking again.
-      _ELHAZ_RETRY_AT=$((now + 60))
+      # Nothing newer to be had yet: wait the minute before asking again.
       _elhaz_warn "$now" "no newer credentials were served" 0
     else
       _ELHAZ_RETRY_AT=0
     fi
   else
-    _ELHAZ_RETRY_AT=$((now + 60))
-    out=${out#elhaz: }
-    _elhaz_warn "$now" "${out%%$'\n'*}" "$(( now >= ${ELHAZ_EXPIRES_AT:-0} ? 1 : 0 ))"
+    # The reason is elhaz's last "elhaz: " line (an error's hint follows it).
+    out=${out##*elhaz: }
+    out=${out%%$'\n'*}
+    [[ -n $out ]] || out="elhaz export exited with status $rc"
+    local expired=0
+    [[ -n $old && $old != *[!0-9]* && ${#old} -le 18 ]] && (( now >= 10#$old )) && expired=1
+    _elhaz_warn "$now" "$out" "$expired"
   fi
 }
 
 _elhaz_hook() {
   local status=$?
   if [[ -n "${ELHAZ_SESSION-}" ]]; then
-    local now at
-    _elhaz_now now
-    at=${ELHAZ_REFRESH_AT-}
-    if ! [[ $at =~ ^[0-9]+$ ]]; then
-      at=${ELHAZ_EXPIRES_AT-0}
-      [[ $at =~ ^[0-9]+$ ]] || at=0
-      at=$((at - 600))
+    local now=${EPOCHSECONDS-} at=${ELHAZ_REFRESH_AT-}
+    [[ -n $now ]] || _elhaz_now now
+    # Only plain decimal numbers count (10#: leading zeros are not octal); globs,
+    # as a regex costs more than the rest of the hook.
+    if [[ -n $at && $at != *[!0-9]* && ${#at} -le 18 ]]; then
+      at=$((10#$at))
+    else
+      at=${ELHAZ_EXPIRES_AT-}
+      if [[ -n $at && $at != *[!0-9]* && ${#at} -le 18 ]]; then at=$((10#$at - 600)); else at=0; fi
     fi
     if (( now >= at && now >= ${_ELHAZ_RETRY_AT:-0} )); then
       _elhaz_refresh "$now"

@@ -34,24 +34,49 @@ end
 
 function _elhaz_refresh --argument-names now
     set -l old "$ELHAZ_EXPIRES_AT"
-    set -l out (command $_ELHAZ_BIN export $ELHAZ_SESSION -f env --shell fish 2>&1)
-    set -l ok $status
-    if test "$ok" = 0; and string match -q 'set -e *' -- "$out[1]"
-        printf '%s\n' $out | source
+    set -l valid 0
+    string match -qr '^[0-9]{1,18}$' -- "$old"; and set valid 1
+    # Ask for credentials that outlive these: the daemon refreshes unless it already
+    # has newer ones, whatever its own windows are.
+    set -l min 1
+    if test $valid = 1; and test $old -gt $now
+        set min (math $old - $now + 1)
+    end
+    # No other attempt for a minute unless this one succeeds: an interrupted one
+    # (Ctrl-C on a hung daemon) must not start again at the very next prompt.
+    set -g _elhaz_retry_at (math $now + 60)
+    set -l out (command $_ELHAZ_BIN export $ELHAZ_SESSION -f env --shell fish --min-remaining $min 2>&1)
+    set -l rc $status
+    # What elhaz said on stderr on the way (that it started the daemon, say) comes
+    # before the code.
+    set -l code
+    for line in $out
+        if set -q code[1]; or string match -q 'set -e *' -- $line
+            set -a code $line
+        end
+    end
+    if test $rc = 0; and set -q code[1]
+        printf '%s\n' $code | source
         if test "$ELHAZ_EXPIRES_AT" = "$old"
-            set -g _elhaz_retry_at (math $now + 60)
+            # Nothing newer to be had yet: wait the minute before asking again.
             _elhaz_warn $now "no newer credentials were served" 0
         else
             set -g _elhaz_retry_at 0
         end
     else
-        set -g _elhaz_retry_at (math $now + 60)
-        set -l first "$out[1]"
+        # The reason is elhaz's last "elhaz: " line (an error's hint follows it).
+        set -l reasons (string match -r '^elhaz: .*' -- $out)
+        set -l reason "elhaz export exited with status $rc"
+        if set -q reasons[1]
+            set reason (string replace -r '^elhaz: ' '' -- $reasons[-1])
+        else if set -q out[1]; and test -n "$out[1]"
+            set reason $out[1]
+        end
         set -l expired 0
-        if string match -qr '^[0-9]+$' -- "$ELHAZ_EXPIRES_AT"; and test $now -ge $ELHAZ_EXPIRES_AT
+        if test $valid = 1; and test $now -ge $old
             set expired 1
         end
-        _elhaz_warn $now (string replace -r '^elhaz: ' '' -- $first) $expired
+        _elhaz_warn $now $reason $expired
     end
 end
 
@@ -59,10 +84,11 @@ function _elhaz_hook --on-event fish_prompt
     set -q ELHAZ_SESSION; or return
     test -n "$ELHAZ_SESSION"; or return
     set -l now (_elhaz_now)
+    # Only plain decimal numbers count.
     set -l at "$ELHAZ_REFRESH_AT"
-    if not string match -qr '^[0-9]+$' -- "$at"
+    if not string match -qr '^[0-9]{1,18}$' -- "$at"
         set at 0
-        if string match -qr '^[0-9]+$' -- "$ELHAZ_EXPIRES_AT"
+        if string match -qr '^[0-9]{1,18}$' -- "$ELHAZ_EXPIRES_AT"
             set at (math $ELHAZ_EXPIRES_AT - 600)
         end
     end

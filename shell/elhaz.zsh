@@ -10,6 +10,7 @@ typeset -g _ELHAZ_BIN="${_ELHAZ_BIN:-elhaz}"
 zmodload zsh/datetime 2>/dev/null
 
 _elhaz_warn() {
+  \builtin emulate -L zsh
   local now=$1 msg=$2 expired=$3
   if [[ $expired == 1 ]]; then
     if [[ "${_ELHAZ_WARNED_EXPIRED-}" != "${ELHAZ_SESSION}:${ELHAZ_EXPIRES_AT-}" ]]; then
@@ -27,31 +28,49 @@ _elhaz_warn() {
 }
 
 _elhaz_refresh() {
-  local now=$1 old=${ELHAZ_EXPIRES_AT-} out
-  if out=$(\command "$_ELHAZ_BIN" export "$ELHAZ_SESSION" -f env --shell zsh 2>&1) &&
-    [[ $out == "unset "* ]]; then
+  \builtin emulate -L zsh
+  local now=$1 old=${ELHAZ_EXPIRES_AT-} min=1 out rc=0 expired=0
+  # Ask for credentials that outlive these: the daemon refreshes unless it already
+  # has newer ones, whatever its own windows are.
+  if [[ $old == <-> && ${#old} -le 18 ]] && (( old > now )); then
+    min=$((old - now + 1))
+  fi
+  # No other attempt for a minute unless this one succeeds: an interrupted one
+  # (Ctrl-C on a hung daemon) must not start again at the very next prompt.
+  typeset -g _ELHAZ_RETRY_AT=$((now + 60))
+  out=$(\command "$_ELHAZ_BIN" export "$ELHAZ_SESSION" -f env --shell zsh --min-remaining "$min" 2>&1) || rc=$?
+  # What elhaz said on stderr on the way (that it started the daemon, say) comes
+  # before the code.
+  if [[ $out != "unset "* && $out == *$'\n'"unset "* ]]; then
+    out="unset ${out#*$'\n'unset }"
+  fi
+  if (( rc == 0 )) && [[ $out == "unset "* ]]; then
     \builtin eval "$out"
     if [[ "${ELHAZ_EXPIRES_AT-}" == "$old" ]]; then
-      typeset -g _ELHAZ_RETRY_AT=$((now + 60))
+      # Nothing newer to be had yet: wait the minute before asking again.
       _elhaz_warn "$now" "no newer credentials were served" 0
     else
       typeset -g _ELHAZ_RETRY_AT=0
     fi
   else
-    typeset -g _ELHAZ_RETRY_AT=$((now + 60))
-    out=${out#elhaz: }
-    _elhaz_warn "$now" "${out%%$'\n'*}" "$(( now >= ${ELHAZ_EXPIRES_AT:-0} ? 1 : 0 ))"
+    # The reason is elhaz's last "elhaz: " line (an error's hint follows it).
+    out=${out##*elhaz: }
+    out=${out%%$'\n'*}
+    [[ -n $out ]] || out="elhaz export exited with status $rc"
+    [[ $old == <-> && ${#old} -le 18 ]] && (( now >= old )) && expired=1
+    _elhaz_warn "$now" "$out" "$expired"
   fi
 }
 
 _elhaz_hook() {
   local last=$?
   if [[ -n "${ELHAZ_SESSION-}" ]]; then
+    \builtin emulate -L zsh
+    # Only plain decimal numbers count (a glob, not =~: no module, no $MATCH).
     local now=${EPOCHSECONDS:-0} at=${ELHAZ_REFRESH_AT-}
-    if [[ ! $at =~ '^[0-9]+$' ]]; then
-      at=${ELHAZ_EXPIRES_AT-0}
-      [[ $at =~ '^[0-9]+$' ]] || at=0
-      at=$((at - 600))
+    if [[ $at != <-> || ${#at} -gt 18 ]]; then
+      at=${ELHAZ_EXPIRES_AT-}
+      if [[ $at == <-> && ${#at} -le 18 ]]; then at=$((at - 600)); else at=0; fi
     fi
     if (( now >= at && now >= ${_ELHAZ_RETRY_AT:-0} )); then
       _elhaz_refresh "$now"

@@ -85,8 +85,30 @@ pub fn run(args: ShellArgs, ctx: &Context) -> Result<i32> {
         &ctx.policy,
     );
     let (argv, child_env, _keep) = prepare(&shell, &name, &env, true, &args.args)?;
-    exec(&shell, &argv, &child_env)
+    let failed = exec(&shell, &argv, &child_env);
+    // The shell did not start, so nothing will remove its helper directory.
+    if flavor(&shell) == Flavor::Zsh {
+        remove_zsh_dotdir(&child_env);
+    }
+    failed
 }
+
+/// Removes the private ZDOTDIR that `prepare` made, if it did.
+fn remove_zsh_dotdir(env: &[(OsString, OsString)]) {
+    if let Some((_, dir)) = env.iter().find(|(k, _)| k == "ZDOTDIR") {
+        let dir = Path::new(dir);
+        let ours = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("elhaz-zsh-"));
+        if ours {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// argv, environment, and the fd that must stay open until the shell starts.
+type Prepared = (Vec<OsString>, Vec<(OsString, OsString)>, Option<OwnedFd>);
 
 /// The shell's argv and environment: its own startup files, then (with `hook`) the
 /// refresh hook, and the prompt prefix. The returned fd (bash's rc pipe) must stay
@@ -97,7 +119,7 @@ fn prepare(
     env: &SessionEnv,
     hook: bool,
     extra: &[OsString],
-) -> Result<(Vec<OsString>, Vec<(OsString, OsString)>, Option<OwnedFd>)> {
+) -> Result<Prepared> {
     let mut child_env = env.child_env();
     let exe = std::env::current_exe()
         .map(|p| p.to_string_lossy().into_owned())

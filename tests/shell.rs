@@ -1,0 +1,1325 @@
+//! Shell integration (issue 6) in real bash, zsh and fish under a pty: the hook
+//! scripts, `elhaz shell`, `elhaz use`, refresh at the prompt, and what happens when a
+//! refresh fails.
+//!
+//! Each shell gets a temp HOME whose rc file sets the prompt to end in `@P@ `, so a
+//! prompt is easy to wait for. Commands are followed by `echo '@E''n@'`, whose output
+//! (`@En@`) never appears in the echoed command line, so the test knows where a
+//! command's output ends even when the line editor repaints.
+
+mod support;
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use expectrl::Expect;
+use expectrl::process::unix::WaitStatus;
+use expectrl::session::OsSession;
+use support::*;
+
+/// How long to wait for any one thing a shell prints. Generous: shells start under
+/// strace, on two cores, next to other tests.
+const TIMEOUT: Duration = Duration::from_secs(45);
+/// Every test prompt ends with this.
+const PROMPT: &str = "@P@ ";
+const SOURCE_KEY: &str = "AKIASOURCEKEY0000000";
+
+// ---------------------------------------------------------------------------
+// Shells
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sh {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl Sh {
+    fn name(self) -> &'static str {
+        match self {
+            Sh::Bash => "bash",
+            Sh::Zsh => "zsh",
+            Sh::Fish => "fish",
+        }
+    }
+
+    fn path(self) -> PathBuf {
+        which_on_path(self.name()).unwrap_or_else(|| panic!("{} is not installed", self.name()))
+    }
+
+    /// The last exit status.
+    fn status(self) -> &'static str {
+        match self {
+            Sh::Fish => "$status",
+            _ => "$?",
+        }
+    }
+
+    /// The shell's own PID.
+    fn pid_var(self) -> &'static str {
+        match self {
+            Sh::Fish => "$fish_pid",
+            _ => "$$",
+        }
+    }
+
+    fn rc_file(self, home: &Path) -> PathBuf {
+        match self {
+            Sh::Bash => home.join(".bashrc"),
+            Sh::Zsh => home.join(".zshrc"),
+            Sh::Fish => home.join(".config/fish/config.fish"),
+        }
+    }
+
+    /// What a user puts in their rc file to install the hook.
+    fn install_line(self) -> &'static str {
+        match self {
+            Sh::Bash => "eval \"$(elhaz hook bash)\"\n",
+            Sh::Zsh => "eval \"$(elhaz hook zsh)\"\n",
+            Sh::Fish => "elhaz hook fish | source\n",
+        }
+    }
+
+    /// A user's rc file: a prompt ending in PROMPT, an alias, and a prompt command of
+    /// their own that counts prompts and records the status it saw.
+    fn user_rc(self) -> &'static str {
+        match self {
+            Sh::Bash => {
+                r#"PS1='@P@ '
+HISTFILE=/dev/null
+alias myalias='echo ALIAS-OK'
+_user_pc() { USER_LAST=$?; USER_PC=$(( ${USER_PC:-0} + 1 )); }
+PROMPT_COMMAND=_user_pc
+export USER_RC=loaded
+"#
+            }
+            Sh::Zsh => {
+                r#"PROMPT='@P@ '
+unset HISTFILE
+alias myalias='echo ALIAS-OK'
+_user_precmd() { USER_LAST=$?; USER_PC=$(( ${USER_PC:-0} + 1 )); }
+precmd_functions+=(_user_precmd)
+export USER_RC=loaded
+"#
+            }
+            Sh::Fish => {
+                r#"set -g fish_greeting
+function fish_prompt
+    printf '@P@ '
+end
+alias myalias 'echo ALIAS-OK'
+function _user_prompt_event --on-event fish_prompt
+    set -g USER_LAST $status
+    set -q USER_PC; or set -g USER_PC 0
+    set -g USER_PC (math $USER_PC + 1)
+end
+set -gx USER_RC loaded
+"#
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// One user with a fake STS
+
+struct User {
+    t: TestEnv,
+    sts: FakeSts,
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+impl User {
+    /// A user whose STS issues credentials for `lifetime`, with source keys in
+    /// ~/.aws/credentials (so that a daemon started from inside a session, whose
+    /// injected variables elhaz ignores, still finds them), configs `prod` and `dev`,
+    /// elhaz on PATH, and private TMPDIR and XDG_RUNTIME_DIR.
+    fn new(sh: Sh, lifetime: Duration) -> User {
+        let sts = block_on(FakeSts::start(lifetime));
+        let mut t = TestEnv::with_sts(&sts.uri());
+        t.unset("AWS_ACCESS_KEY_ID").unset("AWS_SECRET_ACCESS_KEY");
+        std::fs::write(
+            t.home.join(".aws/credentials"),
+            format!("[default]\naws_access_key_id = {SOURCE_KEY}\naws_secret_access_key = source-secret\n"),
+        )
+        .unwrap();
+        t.role_config("prod", "");
+        t.role_config("dev", "");
+        let bin_dir = bin().parent().unwrap().to_string_lossy().into_owned();
+        t.set("PATH", &format!("{bin_dir}:{}", test_path()));
+        t.set("TERM", "dumb");
+        t.set("SHELL", &sh.path().to_string_lossy());
+        for dir in ["tmp", "run"] {
+            let p = t.dir.path().join(dir);
+            std::fs::create_dir_all(&p).unwrap();
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .unwrap();
+        }
+        let tmp = t.dir.path().join("tmp").to_string_lossy().into_owned();
+        let run = t.dir.path().join("run").to_string_lossy().into_owned();
+        t.set("TMPDIR", &tmp).set("XDG_RUNTIME_DIR", &run);
+        // As after fish's first run: no man-page completion generator in the background.
+        std::fs::create_dir_all(t.home.join(".local/share/fish/generated_completions")).unwrap();
+        std::fs::create_dir_all(t.home.join(".config/fish")).unwrap();
+        User { t, sts }
+    }
+
+    fn write_rc(&self, sh: Sh, text: &str) {
+        std::fs::write(sh.rc_file(&self.t.home), text).unwrap();
+    }
+
+    fn assume_role_calls(&self) -> usize {
+        block_on(self.sts.calls("AssumeRole")).len()
+    }
+
+    /// Kills the daemon outright (as a crash would), leaving its socket file behind.
+    fn kill_daemon(&self) {
+        let pid = self.t.daemon_pid().expect("a daemon is running");
+        kill(pid, nix::sys::signal::Signal::SIGKILL);
+        assert!(
+            wait_until(Duration::from_secs(10), || gone(pid)),
+            "daemon {pid} did not die"
+        );
+    }
+
+    /// Whether an `elhaz export` of this user (a hook refreshing) is running.
+    fn export_running(&self) -> bool {
+        let home = format!("HOME={}", self.t.home.display());
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            let dir = e.path();
+            let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+            let environ = std::fs::read(dir.join("environ")).unwrap_or_default();
+            cmdline.split(|b| *b == 0).any(|a| a == b"export")
+                && environ.split(|b| *b == 0).any(|v| v == home.as_bytes())
+        })
+    }
+
+    /// `elhaz shell prod` (via $SHELL) in a pty.
+    fn elhaz_shell(&self, sh: Sh, extra: &[&str]) -> Pty {
+        let mut cmd = self.t.std_cmd();
+        cmd.args(["shell", "prod"]).args(extra);
+        Pty::spawn(cmd, &format!("elhaz shell ({})", sh.name()))
+    }
+
+    /// `elhaz shell prod` under `strace -f`, which logs every process the shell starts.
+    fn elhaz_shell_traced(&self, sh: Sh, trace: &Path) -> Pty {
+        let strace = which_on_path("strace").expect("strace is installed");
+        let mut cmd = self.t.program(strace);
+        cmd.args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=execve,clone,clone3,fork,vfork",
+            "-e",
+            "signal=none",
+            "-o",
+        ])
+        .arg(trace)
+        .arg(bin())
+        .args(["shell", "prod"]);
+        Pty::spawn(cmd, &format!("strace elhaz shell ({})", sh.name()))
+    }
+
+    /// The user's own shell, interactive, reading their rc file.
+    fn plain_shell(&self, sh: Sh) -> Pty {
+        let mut cmd = self.t.program(sh.path());
+        cmd.arg("-i");
+        Pty::spawn(cmd, &format!("plain {}", sh.name()))
+    }
+}
+
+fn kill(pid: u32, signal: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
+}
+
+/// Whether process `pid` has exited (gone, or a zombie nobody reaped yet).
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// The processes started, as strace logged them: execve, and fork/clone that make a
+/// process (not a thread).
+fn processes_started(trace: &Path) -> Vec<String> {
+    std::fs::read_to_string(trace)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            l.contains("execve(")
+                || l.contains("fork(")
+                || ((l.contains("clone(") || l.contains("clone3(")) && !l.contains("CLONE_THREAD"))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// A pty session
+
+struct Pty {
+    s: OsSession,
+    /// Read and not yet consumed by expect.
+    buf: String,
+    /// Everything read, for failure messages.
+    transcript: String,
+    what: String,
+    n: usize,
+}
+
+impl Pty {
+    fn spawn(cmd: Command, what: &str) -> Pty {
+        let mut s = OsSession::spawn(cmd).expect("spawn in a pty");
+        // Wide enough that no test command wraps.
+        let _ = s.get_process_mut().set_window_size(300, 50);
+        Pty {
+            s,
+            buf: String::new(),
+            transcript: String::new(),
+            what: what.to_string(),
+            n: 0,
+        }
+    }
+
+    /// Reads what arrives within `wait`; false at end of file.
+    fn fill(&mut self, wait: Duration) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: self.s.get_stream().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, wait.as_millis().min(60_000) as i32) };
+        if n <= 0 {
+            return true;
+        }
+        let mut chunk = [0u8; 16384];
+        match self.s.try_read(&mut chunk) {
+            Ok(0) => false,
+            Ok(n) => {
+                let text = String::from_utf8_lossy(&chunk[..n]);
+                self.buf.push_str(&text);
+                self.transcript.push_str(&text);
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
+            // EIO: the shell closed the terminal.
+            Err(_) => false,
+        }
+    }
+
+    fn fail(&self, msg: &str) -> ! {
+        let t = &self.transcript;
+        let start = t.len().saturating_sub(5000);
+        let start = (start..t.len())
+            .find(|i| t.is_char_boundary(*i))
+            .unwrap_or(t.len());
+        panic!(
+            "{}: {msg}\n----- terminal (last 5000 bytes) -----\n{}\n-----",
+            self.what,
+            t[start..].escape_debug()
+        );
+    }
+
+    /// Waits for `needle`; returns what came before it (raw).
+    fn expect(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(i) = self.buf.find(needle) {
+                let before = self.buf[..i].to_string();
+                self.buf.drain(..i + needle.len());
+                return before;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                self.fail(&format!("no {needle:?} within {TIMEOUT:?}"));
+            }
+            if !self.fill((deadline - now).min(Duration::from_millis(200))) {
+                self.fail(&format!("the terminal closed while waiting for {needle:?}"));
+            }
+        }
+    }
+
+    /// Waits for a prompt; returns the prompt's own text before the marker (cleaned).
+    fn prompt(&mut self) -> String {
+        let before = clean(&self.expect(PROMPT));
+        before.rsplit('\n').next().unwrap_or_default().to_string()
+    }
+
+    fn send(&mut self, text: &str) {
+        self.s.send(text).unwrap();
+    }
+
+    fn send_line(&mut self, line: &str) {
+        self.s.send(line).unwrap();
+        self.s.send("\r").unwrap();
+    }
+
+    /// Waits for a prompt whose text does not contain `not` (line editors repaint
+    /// the current prompt as the user types); returns its text.
+    fn prompt_not(&mut self, not: &str) -> String {
+        loop {
+            let prompt = self.prompt();
+            if !prompt.contains(not) {
+                return prompt;
+            }
+        }
+    }
+
+    fn tag(&mut self) -> (String, String) {
+        self.n += 1;
+        (format!("echo '@E''{}@'", self.n), format!("@E{}@", self.n))
+    }
+
+    /// Runs `cmd` and waits for the next prompt; returns the cleaned output.
+    fn run(&mut self, cmd: &str) -> String {
+        let (echo, tag) = self.tag();
+        self.send_line(&format!("{cmd}; {echo}"));
+        let out = self.expect(&tag);
+        self.prompt();
+        clean(&out)
+    }
+
+    /// Runs `cmd` as the last command on the line, so that its status is the one the
+    /// next prompt sees; returns everything printed up to that prompt (cleaned).
+    fn run_last(&mut self, cmd: &str) -> String {
+        let (echo, tag) = self.tag();
+        self.send_line(&format!("{echo}; {cmd}"));
+        self.expect(&tag);
+        clean(&self.expect(PROMPT))
+    }
+
+    /// The values of shell expressions, e.g. `$AWS_ACCESS_KEY_ID`, as `@<...>@`.
+    fn values(&mut self, exprs: &[&str]) -> Vec<String> {
+        let inner = exprs.join("|");
+        let out = self.run(&format!("echo \"@<{inner}>@\""));
+        let found = grab(&out)
+            .unwrap_or_else(|| self.fail(&format!("no @<...>@ in the output of echo {inner}")));
+        found.split('|').map(str::to_string).collect()
+    }
+
+    fn value(&mut self, expr: &str) -> String {
+        self.values(&[expr]).remove(0)
+    }
+
+    /// Waits for the process to exit (reading the terminal meanwhile); its exit code.
+    fn exit_code(&mut self) -> i32 {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            match self.s.get_process().status() {
+                Ok(WaitStatus::Exited(_, code)) => return code,
+                Ok(WaitStatus::Signaled(_, sig, _)) => self.fail(&format!("killed by {sig:?}")),
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                self.fail("did not exit");
+            }
+            if !self.fill(Duration::from_millis(50)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// The text of the last `@<...>@` that is output, not the echoed command line (which
+/// still has its `$`).
+fn grab(out: &str) -> Option<String> {
+    let mut found = None;
+    let mut rest = out;
+    while let Some(i) = rest.find("@<") {
+        let after = &rest[i + 2..];
+        let Some(j) = after.find(">@") else { break };
+        let inner = &after[..j];
+        if !inner.contains('$') && !inner.contains('"') {
+            found = Some(inner.to_string());
+        }
+        rest = &after[j + 2..];
+    }
+    found
+}
+
+/// Terminal output without escape sequences, carriage returns and other controls.
+fn clean(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => match chars.next() {
+                Some('[') => {
+                    while let Some(c) = chars.next() {
+                        if ('\x40'..='\x7e').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\x07' {
+                            break;
+                        }
+                        if c == '\x1b' {
+                            chars.next();
+                            break;
+                        }
+                    }
+                }
+                Some('(') | Some(')') => {
+                    chars.next();
+                }
+                _ => {}
+            },
+            '\n' => out.push('\n'),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Lines of `out` that elhaz wrote (warnings from the hook and errors).
+fn elhaz_lines(out: &str) -> Vec<String> {
+    out.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("elhaz:") || l.contains(" elhaz:"))
+        .map(str::to_string)
+        .collect()
+}
+
+fn hook_text(sh: Sh) -> String {
+    let t = TestEnv::new();
+    let out = t.cmd().args(["hook", sh.name()]).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// The hook scripts on their own
+
+#[test]
+fn each_hook_script_passes_its_shells_checker() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let checks: [(&str, &[&str], &str); 3] = [
+        ("shellcheck", &["-s", "bash"], "shell/elhaz.bash"),
+        ("zsh", &["-n"], "shell/elhaz.zsh"),
+        ("fish", &["--no-execute"], "shell/elhaz.fish"),
+    ];
+    for (tool, args, file) in checks {
+        let out = Command::new(tool)
+            .args(args)
+            .arg(root.join(file))
+            .output()
+            .unwrap_or_else(|e| panic!("{tool}: {e}"));
+        assert!(
+            out.status.success(),
+            "{tool} {file}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // What `elhaz hook SHELL` prints (the script plus the binary's path) as well.
+    for (sh, tool, args) in [
+        (Sh::Bash, "shellcheck", &["-s", "bash", "-"][..]),
+        (Sh::Zsh, "zsh", &["-n"][..]),
+        (Sh::Fish, "fish", &["--no-execute"][..]),
+    ] {
+        let mut child = Command::new(tool)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(hook_text(sh).as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{tool} on `elhaz hook {}`:\n{}{}",
+            sh.name(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_bash_hook_runs_clean_under_errexit_nounset_and_pipefail() {
+    let dir = tempfile::tempdir().unwrap();
+    let called = dir.path().join("called");
+    // A stand-in binary: records each call and fails, as elhaz does when the daemon
+    // is unreachable.
+    let fake = dir.path().join("fake-elhaz");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\necho 'elhaz: cannot reach the daemon' >&2\necho 'hint: start it' >&2\nexit 4\n",
+            called.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = format!(
+        r#"eval "$('{bin}' hook bash)"
+_ELHAZ_BIN='{fake}'
+_elhaz_hook
+echo "no session: ok"
+export ELHAZ_SESSION=prod ELHAZ_EXPIRES_AT=$((EPOCHSECONDS + 3600)) ELHAZ_REFRESH_AT=$((EPOCHSECONDS + 3000))
+_elhaz_hook
+echo "fresh: ok"
+for bad in '' abc 12abc 099 -5 99999999999999999999999 '$(echo INJECTED >&2)' 'x[$(echo INJECTED >&2)]'; do
+  ELHAZ_REFRESH_AT=$bad
+  _elhaz_hook
+done
+echo "bad ELHAZ_REFRESH_AT: ok"
+unset ELHAZ_REFRESH_AT
+_elhaz_hook
+echo "no ELHAZ_REFRESH_AT: ok"
+export ELHAZ_REFRESH_AT=$((EPOCHSECONDS - 1))
+_elhaz_hook
+_elhaz_hook
+echo "due, failing twice: ok"
+"#,
+        bin = bin().display(),
+        fake = fake.display()
+    );
+    let out = Command::new(which_on_path("bash").unwrap())
+        .args([
+            "--norc",
+            "--noprofile",
+            "-eu",
+            "-o",
+            "pipefail",
+            "-c",
+            &script,
+        ])
+        .env_clear()
+        .env("PATH", test_path())
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert_eq!(
+        stdout,
+        "no session: ok\nfresh: ok\nbad ELHAZ_REFRESH_AT: ok\nno ELHAZ_REFRESH_AT: ok\ndue, failing twice: ok\n"
+    );
+    let calls = std::fs::read_to_string(&called).unwrap_or_default();
+    assert_eq!(
+        calls.lines().count(),
+        1,
+        "only the due refresh calls elhaz, and the second prompt waits: {calls:?}"
+    );
+    assert!(
+        calls.starts_with("export prod -f env --shell bash"),
+        "{calls:?}"
+    );
+    // One line: the reason, not the hint; nothing from the bad values.
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        ["elhaz: cannot refresh prod, keeping the current credentials: cannot reach the daemon"],
+        "stderr: {stderr}"
+    );
+}
+
+#[test]
+fn sourcing_the_hook_three_times_installs_one_hook_in_each_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |sh: Sh, args: &[&str], script: &str| -> String {
+        let out = Command::new(sh.path())
+            .args(args)
+            .arg(script)
+            .env_clear()
+            .env(
+                "PATH",
+                format!("{}:{}", bin().parent().unwrap().display(), test_path()),
+            )
+            .env("HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{} {script}: {}",
+            sh.name(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
+    };
+    let bash = |setup: &str| {
+        run(
+            Sh::Bash,
+            &["--norc", "--noprofile", "-c"],
+            &format!(
+                "{setup}\nfor i in 1 2 3; do eval \"$(elhaz hook bash)\"; done\ndeclare -p PROMPT_COMMAND"
+            ),
+        )
+    };
+    assert_eq!(bash(""), "declare -- PROMPT_COMMAND=\"_elhaz_hook\"");
+    assert_eq!(
+        bash("PROMPT_COMMAND='history -a'"),
+        "declare -- PROMPT_COMMAND=\"_elhaz_hook;history -a\""
+    );
+    assert_eq!(
+        bash("PROMPT_COMMAND=('history -a' 'mine; other')"),
+        "declare -a PROMPT_COMMAND=([0]=\"_elhaz_hook\" [1]=\"history -a\" [2]=\"mine; other\")"
+    );
+    assert_eq!(
+        run(
+            Sh::Zsh,
+            &["-f", "-c"],
+            "precmd_functions=(mine); repeat 3 eval \"$(elhaz hook zsh)\"; print -r -- ${(j:,:)precmd_functions}"
+        ),
+        "_elhaz_hook,mine"
+    );
+    let fish = run(
+        Sh::Fish,
+        &["--no-config", "-c"],
+        "for i in 1 2 3; elhaz hook fish | source; end; functions --handlers-type generic",
+    );
+    assert_eq!(
+        fish.lines().filter(|l| l.contains("_elhaz_hook")).count(),
+        1,
+        "one fish_prompt handler: {fish}"
+    );
+    assert!(fish.contains("fish_prompt _elhaz_hook"), "{fish}");
+}
+
+// ---------------------------------------------------------------------------
+// Refresh at the prompt, end to end
+
+/// 40-second credentials, refresh window 30 s (so ELHAZ_REFRESH_AT = expiry − min(30,
+/// 40/4)). The daemon's own windows are set short so that it is the hook that asks
+/// for the refresh.
+fn refresh_end_to_end(sh: Sh) {
+    let mut u = User::new(sh, Duration::from_secs(40));
+    u.t.set("ELHAZ_REFRESH_WINDOW", "30s");
+    u.t.set("ELHAZ_ADVISORY_WINDOW", "4s")
+        .set("ELHAZ_MANDATORY_WINDOW", "4s");
+    u.write_rc(sh, sh.user_rc());
+    // Started first, so that the trace holds only the shell and what it starts.
+    u.t.start_daemon();
+    let trace = u.t.dir.path().join("strace.log");
+    let mut p = u.elhaz_shell_traced(sh, &trace);
+    let started = unix_now();
+    p.prompt();
+    // What the daemon fetches from now on lives an hour, so that it has no reason of
+    // its own to call STS during the test.
+    u.sts.set_lifetime(Duration::from_secs(3600));
+    let v = p.values(&[
+        "$AWS_ACCESS_KEY_ID",
+        "$ELHAZ_EXPIRES_AT",
+        "$ELHAZ_REFRESH_AT",
+    ]);
+    let (key1, expires1, refresh1) = (
+        v[0].clone(),
+        v[1].parse::<i64>().unwrap(),
+        v[2].parse::<i64>().unwrap(),
+    );
+    assert!(key1.starts_with("ASIAFAKE"), "{key1}");
+    assert!(
+        (35..=41).contains(&(expires1 - started)),
+        "expires in ~40 s: {expires1} vs {started}"
+    );
+    // W = min(30 s, L/4), L being 40 s less the trip to STS.
+    assert!(
+        (9..=10).contains(&(expires1 - refresh1)),
+        "{refresh1} for {expires1}"
+    );
+    assert_eq!(u.assume_role_calls(), 1);
+
+    // A fresh prompt starts nothing.
+    let before = processes_started(&trace).len();
+    p.run_last("echo fresh");
+    let early = processes_started(&trace);
+    assert_eq!(
+        early.len(),
+        before,
+        "{}: a fresh prompt started {:?}",
+        sh.name(),
+        &early[before..]
+    );
+    assert_eq!(p.value("$AWS_ACCESS_KEY_ID"), key1);
+
+    // Past ELHAZ_REFRESH_AT: the next prompt refreshes.
+    wait_until_past(refresh1);
+    let before = processes_started(&trace).len();
+    let out = p.run_last("false");
+    let after = processes_started(&trace);
+    assert!(
+        after.len() > before,
+        "the refresh runs elhaz (which strace must see)"
+    );
+    assert!(
+        after[before..]
+            .iter()
+            .any(|l| l.contains("\"export\", \"prod\"")),
+        "the hook ran `elhaz export prod`: {:?}",
+        &after[before..]
+    );
+    assert!(elhaz_lines(&out).is_empty(), "no warning: {out}");
+    assert_eq!(
+        p.value(sh.status()),
+        "1",
+        "$? of `false` survives the refreshing prompt"
+    );
+    let v = p.values(&[
+        "$AWS_ACCESS_KEY_ID",
+        "$ELHAZ_EXPIRES_AT",
+        "$ELHAZ_REFRESH_AT",
+    ]);
+    assert_ne!(
+        v[0],
+        key1,
+        "{}: the prompt after ELHAZ_REFRESH_AT refreshed",
+        sh.name()
+    );
+    let expires2: i64 = v[1].parse().unwrap();
+    assert!(
+        expires2 > unix_now() + 3000,
+        "the new credentials: {expires2}"
+    );
+    assert_eq!(
+        v[2].parse::<i64>().unwrap(),
+        expires2 - 30,
+        "W = min(30 s, L/4)"
+    );
+    assert_eq!(u.assume_role_calls(), 2, "one STS call for the refresh");
+
+    // Fresh again: no STS call and no process.
+    let (calls, before) = (u.assume_role_calls(), processes_started(&trace).len());
+    p.run_last("echo fresh");
+    p.run_last("true");
+    let after = processes_started(&trace);
+    assert_eq!(
+        after.len(),
+        before,
+        "{}: fresh prompts started {:?}",
+        sh.name(),
+        &after[before..]
+    );
+    assert_eq!(u.assume_role_calls(), calls);
+    assert_eq!(p.value("$AWS_ACCESS_KEY_ID"), v[0]);
+
+    p.send_line("exit 7");
+    assert_eq!(p.exit_code(), 7);
+}
+
+#[test]
+fn refresh_end_to_end_in_bash() {
+    refresh_end_to_end(Sh::Bash);
+}
+
+#[test]
+fn refresh_end_to_end_in_zsh() {
+    refresh_end_to_end(Sh::Zsh);
+}
+
+#[test]
+fn refresh_end_to_end_in_fish() {
+    refresh_end_to_end(Sh::Fish);
+}
+
+// ---------------------------------------------------------------------------
+// The user's shell, as they set it up
+
+fn the_users_rc_survives(sh: Sh) {
+    let u = User::new(sh, Duration::from_secs(3600));
+    let zdotdir = u.t.home.join(".config/zsh");
+    if sh == Sh::Zsh {
+        // A common layout: ~/.zshenv moves ZDOTDIR, and the rest lives there.
+        std::fs::create_dir_all(&zdotdir).unwrap();
+        std::fs::write(
+            u.t.home.join(".zshenv"),
+            "export ZDOTDIR=$HOME/.config/zsh\n",
+        )
+        .unwrap();
+        std::fs::write(zdotdir.join(".zshrc"), sh.user_rc()).unwrap();
+    } else {
+        u.write_rc(sh, sh.user_rc());
+    }
+    let mut p = u.elhaz_shell(sh, &[]);
+    let prompt = p.prompt();
+    assert!(prompt.ends_with("(prod) "), "prefix in {prompt:?}");
+
+    // The rc file ran: prompt (seen), alias, exported variable, prompt command.
+    assert!(
+        p.run("myalias").contains("ALIAS-OK"),
+        "{}: the alias works",
+        sh.name()
+    );
+    assert_eq!(p.value("$USER_RC"), "loaded");
+    let n1: u32 = p.value("$USER_PC").parse().unwrap();
+    let n2: u32 = p.value("$USER_PC").parse().unwrap();
+    assert_eq!(n2, n1 + 1, "the user's prompt command runs at each prompt");
+    assert_eq!(p.value("$ELHAZ_SESSION"), "prod");
+    if sh == Sh::Zsh {
+        assert_eq!(
+            p.value("$ZDOTDIR"),
+            zdotdir.to_string_lossy(),
+            "the user's ZDOTDIR is back"
+        );
+    }
+
+    // $? survives the hook: for the next command line, and for the user's prompt command.
+    let out = p.run_last("false");
+    assert!(out.ends_with("(prod) "), "prefix on every prompt: {out:?}");
+    assert_eq!(p.value(sh.status()), "1");
+    p.run_last("false");
+    assert_eq!(
+        p.value("$USER_LAST"),
+        "1",
+        "the user's prompt command saw false's status"
+    );
+
+    // No secret in the shell's command line, no helper file left behind.
+    let pid = p.value(sh.pid_var());
+    let secrets = p.values(&[
+        "$AWS_ACCESS_KEY_ID",
+        "$AWS_SECRET_ACCESS_KEY",
+        "$AWS_SESSION_TOKEN",
+    ]);
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    assert!(
+        cmdline.contains(sh.name()),
+        "{pid} is the shell: {cmdline:?}"
+    );
+    for s in &secrets {
+        assert!(s.len() > 8, "{secrets:?}");
+        assert!(!cmdline.contains(s.as_str()), "secret in argv: {cmdline:?}");
+    }
+    for dir in ["tmp", "run"] {
+        let left: Vec<_> = std::fs::read_dir(u.t.dir.path().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("elhaz"))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{}: left behind in {dir}: {left:?}",
+            sh.name()
+        );
+    }
+
+    // Nested: refused with a clear message, unless --nested.
+    let out = p.run_last("elhaz shell prod");
+    assert!(
+        out.contains("already inside elhaz session \"prod\"") && out.contains("--nested"),
+        "{out}"
+    );
+    assert_eq!(p.value(sh.status()), "2");
+    // Allowed with --nested; ELHAZ_NO_PROMPT=1 leaves the prompt alone; the inner
+    // shell's exit status comes back.
+    p.send_line("ELHAZ_NO_PROMPT=1 elhaz shell --nested dev");
+    let inner = p.prompt_not("(prod)");
+    if inner.contains("(dev)") {
+        p.fail(&format!("ELHAZ_NO_PROMPT=1: {inner:?}"));
+    }
+    assert_eq!(p.values(&["$ELHAZ_SESSION", "$USER_RC"]), ["dev", "loaded"]);
+    p.send_line("exit 7");
+    p.prompt();
+    assert_eq!(p.values(&["$ELHAZ_SESSION", sh.status()]), ["prod", "7"]);
+
+    p.send_line("exit 7");
+    assert_eq!(p.exit_code(), 7, "elhaz shell exits as the shell did");
+}
+
+#[test]
+fn the_users_rc_survives_in_bash() {
+    the_users_rc_survives(Sh::Bash);
+}
+
+#[test]
+fn the_users_rc_survives_in_zsh() {
+    the_users_rc_survives(Sh::Zsh);
+}
+
+#[test]
+fn the_users_rc_survives_in_fish() {
+    the_users_rc_survives(Sh::Fish);
+}
+
+// ---------------------------------------------------------------------------
+// elhaz use
+
+fn use_switches_and_clears(sh: Sh) {
+    let u = User::new(sh, Duration::from_secs(3600));
+    u.write_rc(sh, &format!("{}{}", sh.user_rc(), sh.install_line()));
+    let mut p = u.plain_shell(sh);
+    p.prompt();
+    assert_eq!(p.value("$ELHAZ_SESSION"), "");
+
+    let out = p.run_last("elhaz use prod");
+    assert!(
+        !out.contains("elhaz: cannot") && !out.contains("error"),
+        "{out}"
+    );
+    assert_eq!(p.value(sh.status()), "0");
+    let v = p.values(&["$ELHAZ_SESSION", "$AWS_ACCESS_KEY_ID", "$ELHAZ_REFRESH_AT"]);
+    assert_eq!(v[0], "prod");
+    assert!(v[1].starts_with("ASIAFAKE"), "{v:?}");
+    assert!(v[2].parse::<i64>().unwrap() > unix_now(), "{v:?}");
+
+    p.run_last("elhaz use dev");
+    let w = p.values(&["$ELHAZ_SESSION", "$AWS_ACCESS_KEY_ID"]);
+    assert_eq!(w[0], "dev");
+    assert!(
+        w[1].starts_with("ASIAFAKE") && w[1] != v[1],
+        "{w:?} after {v:?}"
+    );
+
+    // An unknown name leaves the shell as it was.
+    let out = p.run_last("elhaz use nosuch");
+    assert!(out.contains("nosuch"), "{out}");
+    assert_ne!(p.value(sh.status()), "0");
+    assert_eq!(p.values(&["$ELHAZ_SESSION", "$AWS_ACCESS_KEY_ID"]), w);
+
+    p.run_last("elhaz use --clear");
+    assert_eq!(p.value(sh.status()), "0");
+    let cleared = p.values(&[
+        "$ELHAZ_SESSION",
+        "$ELHAZ_EXPIRES_AT",
+        "$ELHAZ_REFRESH_AT",
+        "$AWS_ACCESS_KEY_ID",
+        "$AWS_SECRET_ACCESS_KEY",
+        "$AWS_SESSION_TOKEN",
+    ]);
+    assert!(cleared.iter().all(String::is_empty), "{cleared:?}");
+    // Other subcommands go to the binary.
+    assert!(p.run("elhaz --version").contains("elhaz "), "passthrough");
+    assert!(p.run("myalias").contains("ALIAS-OK"));
+    p.send_line("exit");
+    assert_eq!(p.exit_code(), 0);
+}
+
+#[test]
+fn use_switches_and_clears_in_bash() {
+    use_switches_and_clears(Sh::Bash);
+}
+
+#[test]
+fn use_switches_and_clears_in_zsh() {
+    use_switches_and_clears(Sh::Zsh);
+}
+
+#[test]
+fn use_switches_and_clears_in_fish() {
+    use_switches_and_clears(Sh::Fish);
+}
+
+#[test]
+fn use_without_the_hook_explains_how_to_install_it() {
+    let t = TestEnv::new();
+    let out = t.cmd().args(["use", "prod"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hook"), "{err}");
+    assert!(err.contains("eval \"$(elhaz hook bash)\""), "{err}");
+    assert!(err.contains("elhaz hook fish | source"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing to eval by mistake");
+}
+
+#[test]
+fn elhaz_shell_refuses_to_nest_without_nested() {
+    let t = TestEnv::new();
+    let out = t
+        .cmd()
+        .env("ELHAZ_SESSION", "prod")
+        .args(["shell", "dev", "--shell", "/bin/sh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already inside elhaz session \"prod\"") && err.contains("--nested"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_zsh_that_cannot_start_leaves_no_helper_directory() {
+    let u = User::new(Sh::Zsh, Duration::from_secs(3600));
+    // Executable, binary, and not a format this system runs.
+    let zsh = u.t.dir.path().join("zsh");
+    std::fs::write(&zsh, b"\x7fELF\x00\x00garbage").unwrap();
+    std::fs::set_permissions(&zsh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out =
+        u.t.cmd()
+            .args(["shell", "prod", "--shell"])
+            .arg(&zsh)
+            .output()
+            .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(126),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for dir in ["tmp", "run"] {
+        let left: Vec<_> = std::fs::read_dir(u.t.dir.path().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("elhaz-zsh-"))
+            .collect();
+        assert!(left.is_empty(), "left behind in {dir}: {left:?}");
+    }
+}
+
+#[test]
+fn a_shell_without_a_hook_gets_the_credentials_and_one_line_about_it() {
+    let sts = block_on(FakeSts::start(Duration::from_secs(3600)));
+    let t = TestEnv::with_sts(&sts.uri());
+    t.role_config("prod", "");
+    let out = t
+        .cmd()
+        .args([
+            "shell",
+            "prod",
+            "--shell",
+            "/bin/sh",
+            "--",
+            "-c",
+            "echo \"$ELHAZ_SESSION $AWS_ACCESS_KEY_ID\"; exit 3",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "prod ASIAFAKE000000000001\n"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<_> = err
+        .lines()
+        .filter(|l| !l.contains("started the daemon"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("not available for /bin/sh"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// Failed refreshes
+
+/// ELHAZ_REFRESH_AT as the shell has it, still ahead.
+fn refresh_at(p: &mut Pty) -> i64 {
+    let at: i64 = p.value("$ELHAZ_REFRESH_AT").parse().unwrap();
+    assert!(
+        at > unix_now(),
+        "the test is too slow for its credentials: {at}"
+    );
+    at
+}
+
+fn wait_until_past(at: i64) {
+    while unix_now() <= at {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// STS fails (500) and the daemon has died: the hook's `elhaz export` starts a new
+/// daemon, which cannot get credentials. One warning line naming the failure; the
+/// old credentials stay; the prompt keeps working and does not warn again.
+fn sts_failing_while_the_daemon_is_down(sh: Sh) {
+    let u = User::new(sh, Duration::from_secs(12));
+    u.write_rc(sh, sh.user_rc());
+    let mut p = u.elhaz_shell(sh, &[]);
+    p.prompt();
+    u.sts.set_fault(Fault::Status(500, "InternalFailure"));
+    let key = p.value("$AWS_ACCESS_KEY_ID");
+    let at = refresh_at(&mut p);
+    u.kill_daemon();
+    wait_until_past(at);
+
+    let out = p.run_last("false");
+    let warnings = elhaz_lines(&out);
+    assert_eq!(
+        warnings.len(),
+        1,
+        "{}: one warning line: {out:?}",
+        sh.name()
+    );
+    assert!(
+        warnings[0].contains("cannot refresh prod, keeping the current credentials"),
+        "{warnings:?}"
+    );
+    assert!(
+        !warnings[0].contains("started the daemon"),
+        "the warning names the failure, not the daemon's start: {warnings:?}"
+    );
+    assert_eq!(p.value(sh.status()), "1", "$? survives a failed refresh");
+    assert_eq!(p.value("$AWS_ACCESS_KEY_ID"), key, "old credentials kept");
+    assert_eq!(p.value("$ELHAZ_SESSION"), "prod");
+    for _ in 0..2 {
+        let out = p.run_last("true");
+        assert!(elhaz_lines(&out).is_empty(), "warned again: {out:?}");
+    }
+    assert!(
+        p.run("myalias").contains("ALIAS-OK"),
+        "the shell still works"
+    );
+    p.send_line("exit");
+    assert_eq!(p.exit_code(), 0);
+}
+
+#[test]
+fn sts_failing_while_the_daemon_is_down_in_bash() {
+    sts_failing_while_the_daemon_is_down(Sh::Bash);
+}
+
+#[test]
+fn sts_failing_while_the_daemon_is_down_in_zsh() {
+    sts_failing_while_the_daemon_is_down(Sh::Zsh);
+}
+
+#[test]
+fn sts_failing_while_the_daemon_is_down_in_fish() {
+    sts_failing_while_the_daemon_is_down(Sh::Fish);
+}
+
+/// The daemon dies twice. The first time, the hook's refresh starts a new one and
+/// gets fresh credentials without a word. The second time no daemon can start (its
+/// socket directory is gone, a file in its place): one warning, old credentials kept.
+fn daemon_dies_during_refreshes(sh: Sh) {
+    let u = User::new(sh, Duration::from_secs(12));
+    u.write_rc(sh, sh.user_rc());
+    let mut p = u.elhaz_shell(sh, &[]);
+    p.prompt();
+    let key1 = p.value("$AWS_ACCESS_KEY_ID");
+    let at = refresh_at(&mut p);
+    u.kill_daemon();
+    // What the new daemon fetches lives 8 s, for a quicker second round.
+    u.sts.set_lifetime(Duration::from_secs(8));
+    wait_until_past(at);
+    let out = p.run_last("true");
+    assert!(
+        elhaz_lines(&out).is_empty(),
+        "{}: a restarted daemon is no failure: {out:?}",
+        sh.name()
+    );
+    let key2 = p.value("$AWS_ACCESS_KEY_ID");
+    assert_ne!(key2, key1, "refreshed through a new daemon");
+
+    let at = refresh_at(&mut p);
+    u.kill_daemon();
+    let sock_dir = u.t.socket().parent().unwrap().to_path_buf();
+    std::fs::remove_dir_all(&sock_dir).unwrap();
+    std::fs::write(&sock_dir, "not a directory").unwrap();
+    wait_until_past(at);
+    let out = p.run_last("true");
+    let warnings = elhaz_lines(&out);
+    assert_eq!(
+        warnings.len(),
+        1,
+        "{}: one warning line: {out:?}",
+        sh.name()
+    );
+    // "cannot refresh prod" or, credentials this short being due a second before
+    // they end, "the credentials of prod have expired"; with the reason.
+    assert!(
+        warnings[0].contains(" prod") && warnings[0].contains("daemon"),
+        "{warnings:?}"
+    );
+    assert_eq!(p.value("$AWS_ACCESS_KEY_ID"), key2, "old credentials kept");
+    let out = p.run_last("true");
+    assert!(elhaz_lines(&out).is_empty(), "warned again: {out:?}");
+    std::fs::remove_file(&sock_dir).unwrap();
+    p.send_line("exit 3");
+    assert_eq!(p.exit_code(), 3);
+}
+
+#[test]
+fn daemon_dies_during_refreshes_in_bash() {
+    daemon_dies_during_refreshes(Sh::Bash);
+}
+
+#[test]
+fn daemon_dies_during_refreshes_in_zsh() {
+    daemon_dies_during_refreshes(Sh::Zsh);
+}
+
+#[test]
+fn daemon_dies_during_refreshes_in_fish() {
+    daemon_dies_during_refreshes(Sh::Fish);
+}
+
+/// The daemon hangs during a refresh: Ctrl-C gets the prompt back, the shell lives
+/// on with its credentials, and the next prompts do not hang again.
+fn ctrl_c_during_a_refresh(sh: Sh) {
+    let u = User::new(sh, Duration::from_secs(3600));
+    u.write_rc(sh, sh.user_rc());
+    let mut p = u.elhaz_shell(sh, &[]);
+    p.prompt();
+    let key = p.value("$AWS_ACCESS_KEY_ID");
+    let pid = u.t.daemon_pid().expect("a daemon is running");
+    kill(pid, nix::sys::signal::Signal::SIGSTOP);
+    // A refresh is due (as when its time has come), and the daemon does not answer.
+    p.send_line(match sh {
+        Sh::Fish => "set -gx ELHAZ_REFRESH_AT 1",
+        _ => "export ELHAZ_REFRESH_AT=1",
+    });
+    assert!(
+        wait_until(TIMEOUT, || u.export_running()),
+        "{}: the hook did not start a refresh",
+        sh.name()
+    );
+    p.send("\x03");
+    let interrupted = Instant::now();
+    assert_eq!(
+        p.value("$AWS_ACCESS_KEY_ID"),
+        key,
+        "{}: the shell lives on",
+        sh.name()
+    );
+    p.run_last("true");
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(10),
+        "{}: the next prompts hung again ({:?})",
+        sh.name(),
+        interrupted.elapsed()
+    );
+    assert!(!u.export_running());
+    kill(pid, nix::sys::signal::Signal::SIGCONT);
+    p.send_line("exit");
+    assert_eq!(p.exit_code(), 0);
+}
+
+#[test]
+fn ctrl_c_during_a_refresh_in_bash() {
+    ctrl_c_during_a_refresh(Sh::Bash);
+}
+
+#[test]
+fn ctrl_c_during_a_refresh_in_zsh() {
+    ctrl_c_during_a_refresh(Sh::Zsh);
+}
+
+#[test]
+fn ctrl_c_during_a_refresh_in_fish() {
+    ctrl_c_during_a_refresh(Sh::Fish);
+}
