@@ -73,7 +73,8 @@ _elhaz_refresh() {
 
 _elhaz_hook() {
   local status=$?
-  if [[ -n "${ELHAZ_SESSION-}" ]]; then
+  # A session served by `--server` refreshes through its endpoint: nothing to do.
+  if [[ -n "${ELHAZ_SESSION-}" && -z "${AWS_CONTAINER_AUTHORIZATION_TOKEN-}" ]]; then
     local now=${EPOCHSECONDS-} at=${ELHAZ_REFRESH_AT-}
     [[ -n $now ]] || _elhaz_now now
     # Only plain decimal numbers count (10#: leading zeros are not octal); globs,

@@ -83,6 +83,8 @@ end
 function _elhaz_hook --on-event fish_prompt
     set -q ELHAZ_SESSION; or return
     test -n "$ELHAZ_SESSION"; or return
+    # A session served by `--server` refreshes through its endpoint: nothing to do.
+    set -q AWS_CONTAINER_AUTHORIZATION_TOKEN; and return
     set -l now (_elhaz_now)
     # Only plain decimal numbers count.
     set -l at "$ELHAZ_REFRESH_AT"

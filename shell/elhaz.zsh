@@ -64,7 +64,8 @@ _elhaz_refresh() {
 
 _elhaz_hook() {
   local last=$?
-  if [[ -n "${ELHAZ_SESSION-}" ]]; then
+  # A session served by `--server` refreshes through its endpoint: nothing to do.
+  if [[ -n "${ELHAZ_SESSION-}" && -z "${AWS_CONTAINER_AUTHORIZATION_TOKEN-}" ]]; then
     \builtin emulate -L zsh
     # Only plain decimal numbers count (a glob, not =~: no module, no $MATCH).
     local now=${EPOCHSECONDS:-0} at=${ELHAZ_REFRESH_AT-}

@@ -1323,3 +1323,73 @@ fn ctrl_c_during_a_refresh_in_zsh() {
 fn ctrl_c_during_a_refresh_in_fish() {
     ctrl_c_during_a_refresh(Sh::Fish);
 }
+
+/// In a `--server` session the endpoint keeps credentials fresh: the hook must not
+/// replace it with static keys, even when the user's rc installs the hook. Without
+/// the endpoint (the control), the same due hook does call elhaz.
+#[test]
+fn hook_leaves_server_sessions_alone_in_every_shell() {
+    let t = TestEnv::new();
+    let recorder = t.dir.path().join("recorder");
+    let calls = t.dir.path().join("calls");
+    std::fs::write(
+        &recorder,
+        format!("#!/bin/sh\necho \"$@\" >> {}\nexit 1\n", calls.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &recorder,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let bin = support::bin();
+    for (shell, script) in [
+        (
+            "bash",
+            "eval \"$(ELHAZ_BIN hook bash)\"; _ELHAZ_BIN=RECORDER; export ELHAZ_SESSION=x ELHAZ_REFRESH_AT=1 ELHAZ_EXPIRES_AT=2 TOKEN; _elhaz_hook 2>/dev/null; true",
+        ),
+        (
+            "zsh",
+            "eval \"$(ELHAZ_BIN hook zsh)\"; _ELHAZ_BIN=RECORDER; export ELHAZ_SESSION=x ELHAZ_REFRESH_AT=1 ELHAZ_EXPIRES_AT=2 TOKEN; _elhaz_hook 2>/dev/null; true",
+        ),
+        (
+            "fish",
+            "ELHAZ_BIN hook fish | source; set -g _ELHAZ_BIN RECORDER; set -gx ELHAZ_SESSION x; set -gx ELHAZ_REFRESH_AT 1; set -gx ELHAZ_EXPIRES_AT 2; TOKEN; _elhaz_hook 2>/dev/null; true",
+        ),
+    ] {
+        for (with_endpoint, expect_call) in [(true, false), (false, true)] {
+            let _ = std::fs::remove_file(&calls);
+            let token = match (shell, with_endpoint) {
+                ("fish", true) => "set -gx AWS_CONTAINER_AUTHORIZATION_TOKEN t",
+                ("fish", false) => "true",
+                (_, true) => "AWS_CONTAINER_AUTHORIZATION_TOKEN=t",
+                (_, false) => "NOTHING=1",
+            };
+            let script = script
+                .replace("ELHAZ_BIN hook", &format!("{} hook", bin.display()))
+                .replace("RECORDER", &recorder.display().to_string())
+                .replace("TOKEN", &token);
+            let args: &[&str] = match shell {
+                "bash" => &["--norc", "-c"],
+                "zsh" => &["-f", "-c"],
+                _ => &["--no-config", "-c"],
+            };
+            let out = t.program(shell).args(args).arg(&script).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{shell}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                calls.exists(),
+                expect_call,
+                "{shell}, endpoint {with_endpoint}: the hook {} elhaz",
+                if calls.exists() {
+                    "called"
+                } else {
+                    "did not call"
+                }
+            );
+        }
+    }
+}
