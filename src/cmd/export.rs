@@ -9,7 +9,7 @@ use super::{Context, obscure};
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::credentials::policy::DEFAULT_MIN_REMAINING_SECS;
 use crate::credentials::{iso8601_offset, rfc3339};
-use crate::daemon::client::{Broker, Client, Served};
+use crate::daemon::client::{Client, Failure, Served, as_map, parse_credentials, response_error};
 use crate::env::{Delivery, SessionEnv, shell_from_env};
 use crate::error::{Error, Result};
 
@@ -99,19 +99,32 @@ fn shared_socket(
     min: i64,
     ctx: &Context,
 ) -> Result<(String, Served)> {
-    if !crate::daemon::client::is_running(socket) {
-        // Not "start a daemon": a shared socket is opened by the host's daemon.
-        return Err(Error::daemon(format!(
-            "nothing serves the shared socket {}",
-            crate::error::display_path(socket)
-        ))
-        .with_hint(
-            "share a session on it, outside the sandbox: elhaz daemon share NAME --socket PATH",
-        ));
-    }
+    // One connection, the request itself: a probe first would be a second connection
+    // (and, for a refused uid, a second refusal in the daemon's log), and would call a
+    // socket this user may not open (0600) "nothing serves".
     let client = Client::new(socket, ctx.global.client_timeout.duration());
-    let broker = Broker::daemon(client, None);
     // A share implies its session: without NAME, ask for "whatever it serves".
-    let served = broker.credentials(name.unwrap_or(""), min)?;
+    let mut payload = json!({ "autoadd": true, "min_remaining_seconds": min, "ext": true });
+    if let Some(n) = name {
+        payload["config"] = json!(n);
+    }
+    let resp = match client.request("credentials", as_map(payload)) {
+        Ok(r) => r,
+        // Not "start a daemon": a shared socket is opened by the host's daemon.
+        Err(Failure::NotRunning) => {
+            return Err(Error::daemon(format!(
+                "nothing serves the shared socket {}",
+                crate::error::display_path(socket)
+            ))
+            .with_hint(
+                "share a session on it, outside the sandbox: elhaz daemon share NAME --socket PATH",
+            ));
+        }
+        Err(Failure::Error(e)) => return Err(e),
+    };
+    if !resp.ok {
+        return Err(response_error(&resp));
+    }
+    let served = parse_credentials(resp.data.as_ref())?;
     Ok((name.unwrap_or("shared").to_string(), served))
 }

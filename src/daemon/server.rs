@@ -47,6 +47,8 @@ struct Shared {
     backlog: u32,
     permits: Arc<Semaphore>,
     shares: std::sync::Mutex<BTreeMap<PathBuf, Share>>,
+    /// Set (under the `shares` lock) when the daemon stops: no share opens after.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// An extra socket that serves one session, read-only (`daemon share`).
@@ -102,17 +104,24 @@ pub fn lock_is_held(socket: &Path) -> bool {
     Flock::lock(file, FlockArg::LockExclusiveNonblock).is_err()
 }
 
-/// Binds `socket` with mode 0600 (by umask, before bind) and the given backlog.
-/// Binds `socket` with `mode` (by umask, before bind: the file is never more open).
+/// Binds `socket` with `mode` (by umask, before bind: the file is never more open) and
+/// the given backlog.
 fn bind_socket(socket: &Path, backlog: u32, mode: u32) -> Result<UnixListener> {
+    // The umask is the process's: two shares bound at once (one 0600, one 0666) would
+    // otherwise get each other's mode and leave the wrong umask behind.
+    static UMASK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let fail = |what: &str, e: nix::Error| {
         Error::daemon(format!("{what} {}: {}", display_path(socket), e.desc()))
     };
     let fd: OwnedFd = socket_fd().map_err(|e| fail("cannot create socket", e))?;
     let addr = UnixAddr::new(socket).map_err(|e| fail("bad socket path", e))?;
-    let old = umask(Mode::from_bits_truncate(0o777 & !mode));
-    let bound = bind(fd.as_raw_fd(), &addr);
-    umask(old);
+    let bound = {
+        let _one_at_a_time = UMASK.lock().unwrap_or_else(|p| p.into_inner());
+        let old = umask(Mode::from_bits_truncate(0o777 & !mode));
+        let bound = bind(fd.as_raw_fd(), &addr);
+        umask(old);
+        bound
+    };
     bound.map_err(|e| fail("cannot bind", e))?;
     let backlog = Backlog::new(backlog.clamp(1, 4096) as i32).unwrap_or(Backlog::MAXCONN);
     listen(&fd, backlog).map_err(|e| fail("cannot listen on", e))?;
@@ -164,6 +173,7 @@ pub async fn serve(opts: ServerOptions) -> Result<()> {
         backlog: opts.backlog,
         permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
         shares: std::sync::Mutex::new(BTreeMap::new()),
+        stopping: std::sync::atomic::AtomicBool::new(false),
     });
     tracing::info!(socket = %opts.socket.display(), pid = std::process::id(), "daemon listening");
 
@@ -204,7 +214,15 @@ pub async fn serve(opts: ServerOptions) -> Result<()> {
     // most).
     drop(listener);
     let _ = std::fs::remove_file(&opts.socket);
-    let shares = std::mem::take(&mut *shared.shares.lock().unwrap_or_else(|p| p.into_inner()));
+    // Under the lock, with `stopping` set: a share still being opened (waiting for STS)
+    // finds the daemon stopping instead of opening a socket nobody would remove.
+    let shares = {
+        let mut m = shared.shares.lock().unwrap_or_else(|p| p.into_inner());
+        shared
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        std::mem::take(&mut *m)
+    };
     for share in shares.into_values() {
         share.task.abort();
         let _ = std::fs::remove_file(&share.spec.socket);
@@ -561,17 +579,29 @@ async fn share(
             });
         }
     });
-    tracing::info!(socket = %path.display(), config = %name, uid = ?uid, whoami, "share opened");
-    if let Ok(mut m) = shared.shares.lock() {
+    {
+        let mut m = shared.shares.lock().unwrap_or_else(|p| p.into_inner());
+        if shared.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            // The daemon stopped while the session was fetched: it has closed its
+            // shares already, so this one must not open.
+            task.abort();
+            let _ = std::fs::remove_file(&path);
+            return Err((INTERNAL, stopping_error()));
+        }
         m.insert(
-            path,
+            path.clone(),
             Share {
                 spec: spec.clone(),
                 task: task.abort_handle(),
             },
         );
     }
+    tracing::info!(socket = %path.display(), config = %name, uid = ?uid, whoami, "share opened");
     Ok(spec)
+}
+
+fn stopping_error() -> Error {
+    Error::daemon("the daemon is stopping; share again once it runs")
 }
 
 /// One connection on a share. Boxed as a `Send` future: `handle` reaches `share`,
