@@ -137,6 +137,8 @@ pub fn io_reason(err: &std::io::Error) -> String {
         K::NotADirectory => "a path component is not a directory".into(),
         K::ReadOnlyFilesystem => "read-only file system".into(),
         K::StorageFull => "no space left on device".into(),
+        K::QuotaExceeded => "disk quota exceeded".into(),
+        K::FileTooLarge => "file too large".into(),
         K::TimedOut => "timed out".into(),
         K::ConnectionRefused => "connection refused".into(),
         K::BrokenPipe => "broken pipe (the reader has gone)".into(),

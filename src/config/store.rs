@@ -275,7 +275,16 @@ pub fn write_atomic(path: &Path, data: &[u8], kind: Kind) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     ensure_private_dir(dir, kind)?;
-    let fail = |what: &str, e: &std::io::Error| Error::io(kind, what, path, e);
+    let fail = |what: &str, e: &std::io::Error| {
+        let err = Error::io(kind, what, path, e);
+        match e.kind() {
+            ErrorKind::PermissionDenied => err.with_hint(format!(
+                "make it yours: chown -R \"$USER\" {0} && chmod 700 {0}",
+                dir.display()
+            )),
+            _ => err,
+        }
+    };
     let mut tmp = tempfile::Builder::new()
         .prefix(".elhaz-")
         .suffix(".tmp")

@@ -15,7 +15,7 @@ use nix::sys::stat::{Mode, umask};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::cache::Cache;
 use super::protocol::{
@@ -28,8 +28,99 @@ use crate::error::{Error, Kind, Result, display_path};
 
 /// Per-connection time allowed to send the request line.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections served at once; more wait in the listen queue.
+/// Connections served at once. When all are taken, the oldest connection that has
+/// sent no request for [`IDLE_GRACE`] is closed to make room for a new one; when none
+/// has, new ones wait in the listen queue.
 pub const MAX_CONNECTIONS: usize = 256;
+/// How long a connection may wait for its request line before it may be closed to make
+/// room (only when every slot is taken). Real clients send theirs at once.
+pub const IDLE_GRACE: Duration = Duration::from_millis(250);
+
+/// The connections still waiting for their request line, oldest first, each with the
+/// sender that closes it.
+#[derive(Default)]
+struct Idle {
+    next: u64,
+    waiting: BTreeMap<u64, (Instant, oneshot::Sender<()>)>,
+}
+
+/// A connection's place among the idle ones; leaves it when dropped.
+struct IdleEntry<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for IdleEntry<'_> {
+    fn drop(&mut self) {
+        self.shared.idle().waiting.remove(&self.id);
+    }
+}
+
+impl Shared {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Idle> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a connection that is about to read its request line.
+    fn enter_idle(&self) -> (IdleEntry<'_>, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        let mut idle = self.idle();
+        let id = idle.next;
+        idle.next += 1;
+        idle.waiting.insert(id, (Instant::now(), tx));
+        (IdleEntry { shared: self, id }, rx)
+    }
+
+    /// Closes the oldest connection idle for at least [`IDLE_GRACE`]. Otherwise says
+    /// how long until one may be (None: no connection is idle).
+    fn evict_oldest_idle(&self) -> Result<(), Option<Duration>> {
+        let mut idle = self.idle();
+        loop {
+            let Some(entry) = idle.waiting.first_entry() else {
+                return Err(None);
+            };
+            let age = entry.get().0.elapsed();
+            if age < IDLE_GRACE {
+                return Err(Some(IDLE_GRACE - age));
+            }
+            let (_, tx) = entry.remove();
+            // A connection that has just read its line is no longer idle: next.
+            if tx.send(()).is_ok() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// A slot for a connection just accepted: a free one; else the slot of the oldest
+/// idle connection, which is closed; else (every slot busy with a request) the first
+/// to be freed. A stalled or slow-loris client thus never locks out a real one.
+async fn admit(shared: &Shared) -> OwnedSemaphorePermit {
+    let mut logged = false;
+    loop {
+        if let Ok(permit) = shared.permits.clone().try_acquire_owned() {
+            return permit;
+        }
+        let wait = match shared.evict_oldest_idle() {
+            Ok(()) => {
+                if !logged {
+                    tracing::debug!("all connection slots taken: closed the oldest idle one");
+                    logged = true;
+                }
+                // Its slot is freed as soon as its task sees the close.
+                IDLE_GRACE
+            }
+            Err(Some(until)) => until,
+            Err(None) => IDLE_GRACE,
+        };
+        tokio::select! {
+            p = shared.permits.clone().acquire_owned() => {
+                return p.expect("semaphore is never closed");
+            }
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
 
 pub struct ServerOptions {
     pub socket: PathBuf,
@@ -46,6 +137,8 @@ struct Shared {
     socket: PathBuf,
     backlog: u32,
     permits: Arc<Semaphore>,
+    /// Connections waiting for their request line (see [`admit`]).
+    idle: std::sync::Mutex<Idle>,
     shares: std::sync::Mutex<BTreeMap<PathBuf, Share>>,
     /// Set (under the `shares` lock) when the daemon stops: no share opens after.
     stopping: std::sync::atomic::AtomicBool,
@@ -172,6 +265,7 @@ pub async fn serve(opts: ServerOptions) -> Result<()> {
         socket: opts.socket.clone(),
         backlog: opts.backlog,
         permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+        idle: std::sync::Mutex::new(Idle::default()),
         shares: std::sync::Mutex::new(BTreeMap::new()),
         stopping: std::sync::atomic::AtomicBool::new(false),
     });
@@ -184,12 +278,6 @@ pub async fn serve(opts: ServerOptions) -> Result<()> {
         .map_err(|e| Error::daemon(format!("cannot install signal handler: {e}")))?;
 
     loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
-            _ = shared.shutdown.notified() => break,
-            _ = sigterm.recv() => { tracing::info!("SIGTERM"); break }
-            _ = sigint.recv() => { tracing::info!("SIGINT"); break }
-        };
         let stream = tokio::select! {
             r = listener.accept() => match r {
                 Ok((s, _)) => s,
@@ -199,6 +287,14 @@ pub async fn serve(opts: ServerOptions) -> Result<()> {
                     continue;
                 }
             },
+            _ = shared.shutdown.notified() => break,
+            _ = sigterm.recv() => { tracing::info!("SIGTERM"); break }
+            _ = sigint.recv() => { tracing::info!("SIGINT"); break }
+        };
+        // Accepted first, then given a slot: a full house of idle connections makes
+        // room for this one (see `admit`).
+        let permit = tokio::select! {
+            p = admit(&shared) => p,
             _ = shared.shutdown.notified() => break,
             _ = sigterm.recv() => { tracing::info!("SIGTERM"); break }
             _ = sigint.recv() => { tracing::info!("SIGINT"); break }
@@ -259,13 +355,16 @@ async fn handle(mut stream: UnixStream, shared: &Arc<Shared>, scope: Scope) {
     }
     let mut reader = BufReader::new(&mut stream);
     let mut line = Vec::with_capacity(512);
-    let read = tokio::time::timeout(
-        READ_TIMEOUT,
-        (&mut reader)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line),
-    )
-    .await;
+    let mut limited = (&mut reader).take(MAX_LINE as u64 + 1);
+    let (idle, mut evicted) = shared.enter_idle();
+    let read = tokio::select! {
+        r = tokio::time::timeout(READ_TIMEOUT, limited.read_until(b'\n', &mut line)) => r,
+        _ = &mut evicted => {
+            tracing::debug!("idle connection closed to make room for another");
+            return;
+        }
+    };
+    drop(idle);
     let (response, kill) = match read {
         Err(_) => {
             tracing::debug!("client sent no request in time");
@@ -565,13 +664,11 @@ async fn share(
     let task_spec = spec.clone();
     let task = tokio::spawn(async move {
         loop {
-            let Ok(permit) = task_shared.permits.clone().acquire_owned().await else {
-                return;
-            };
             let Ok((stream, _)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             };
+            let permit = admit(&task_shared).await;
             let conn = share_connection(stream, task_shared.clone(), task_spec.clone());
             tokio::spawn(async move {
                 conn.await;
