@@ -1619,3 +1619,48 @@ async fn requests_inside_a_window_refresh_first_and_single_flight() {
         "single-flight in the mandatory window"
     );
 }
+
+/// A client whose config directory differs from the running daemon's is told so
+/// (exit 2, both directories named), instead of getting credentials from configs it
+/// did not mean.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_with_another_config_dir_is_told_not_served() {
+    let sts = FakeSts::start(Duration::from_secs(3600)).await;
+    let t = TestEnv::with_sts(&sts.uri());
+    t.role_config("prod", "");
+    t.start_daemon();
+    let other = t.dir.path().join("other-configs");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(
+        other.join("prod.yaml"),
+        "AssumeRole:\n  RoleArn: arn:aws:iam::999999999999:role/Other\n",
+    )
+    .unwrap();
+    let out = t
+        .cmd()
+        .arg("--config-dir")
+        .arg(&other)
+        .args(["export", "prod"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        err.starts_with("elhaz: the daemon on ~/.elhaz/sock/daemon.sock reads configs from ~/.elhaz/configs, not "),
+        "{err}"
+    );
+    assert!(err.contains("other-configs"), "{err}");
+    assert!(
+        sts.calls("AssumeRole").await.is_empty(),
+        "nothing was assumed"
+    );
+    // The daemon's own directory, given explicitly (even spelled differently), is served.
+    let same = t.home.join(".elhaz/./configs");
+    t.cmd()
+        .arg("--config-dir")
+        .arg(&same)
+        .args(["export", "prod"])
+        .assert()
+        .success();
+}

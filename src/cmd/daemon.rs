@@ -168,7 +168,8 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
             if let Some(uid) = a.uid {
                 payload["uid"] = json!(uid);
             }
-            let resp = ctx.broker().request("share", as_map(payload))?;
+            let broker = ctx.broker();
+            let resp = broker.request("share", broker.payload(payload))?;
             if !resp.ok {
                 return Err(response_error(&resp));
             }

@@ -78,6 +78,11 @@ pub struct Cache {
 }
 
 impl Cache {
+    /// The config directory this daemon reads.
+    pub fn config_dir(&self) -> &std::path::Path {
+        self.engine.store().dir()
+    }
+
     pub fn new(engine: Engine, policy: Policy, capacity: usize) -> Arc<Cache> {
         let cap = std::num::NonZeroUsize::new(capacity.max(1)).expect("capacity is at least 1");
         Arc::new(Cache {

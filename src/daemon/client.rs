@@ -80,7 +80,7 @@ impl Client {
     /// Sends one request and reads the one answer.
     pub fn request(&self, action: &str, payload: Map<String, Value>) -> Result<Response, Failure> {
         let req = Request::new(action, payload);
-        let mut stream = match UnixStream::connect(&self.socket) {
+        let mut stream = match connect(&self.socket, self.timeout) {
             Ok(s) => s,
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
                 return Err(Failure::NotRunning);
@@ -96,8 +96,7 @@ impl Client {
                     ErrorKind::NotADirectory => {
                         err.with_hint("fix --socket-path (or ELHAZ_SOCKET_PATH)")
                     }
-                    // std says "path must be shorter than SUN_LEN".
-                    ErrorKind::InvalidInput if self.socket.as_os_str().len() >= 108 => {
+                    _ if self.socket.as_os_str().len() >= 108 => {
                         Error::daemon(format!(
                             "the socket path {} is too long: Unix sockets take at most 107 bytes, it has {}",
                             display_path(&self.socket),
@@ -105,6 +104,13 @@ impl Client {
                         ))
                         .with_hint("use a shorter --socket-path (or ELHAZ_SOCKET_PATH), e.g. under $XDG_RUNTIME_DIR")
                     }
+                    // A daemon so busy (or stopped) that its listen queue stays full.
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut => Error::daemon(format!(
+                        "the daemon at {} did not accept the connection within {}s",
+                        display_path(&self.socket),
+                        self.timeout.as_secs()
+                    ))
+                    .with_hint("check it: elhaz daemon status; restart it: elhaz daemon stop"),
                     ErrorKind::PermissionDenied => err.with_hint(format!(
                         "the socket belongs to another user; check: ls -l {}",
                         self.socket.display()
@@ -166,6 +172,26 @@ impl Client {
     }
 }
 
+/// Connects with a timeout: a blocking connect to a Unix socket whose listen queue is
+/// full waits up to SO_SNDTIMEO, which std cannot set before connecting.
+fn connect(path: &Path, timeout: Duration) -> std::io::Result<UnixStream> {
+    use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr, sockopt};
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let addr = UnixAddr::new(path)?;
+    let tv = nix::sys::time::TimeVal::new(
+        timeout.as_secs() as nix::libc::time_t,
+        timeout.subsec_micros() as nix::libc::suseconds_t,
+    );
+    socket::setsockopt(&fd, sockopt::SendTimeout, &tv)?;
+    socket::connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr)?;
+    Ok(UnixStream::from(fd))
+}
+
 /// The error a failed response stands for.
 pub fn response_error(resp: &Response) -> Error {
     let Some(body) = &resp.error else {
@@ -218,6 +244,20 @@ impl Broker {
         }
     }
 
+    /// A payload with our config directory, so a daemon reading another one says so
+    /// instead of answering from the wrong configs.
+    pub fn payload(&self, v: Value) -> Map<String, Value> {
+        let mut m = as_map(v);
+        if let Broker::Daemon {
+            start: Some(args), ..
+        } = self
+            && let Ok(dir) = std::path::absolute(&args.config_dir)
+        {
+            m.insert("config_dir".into(), json!(dir));
+        }
+        m
+    }
+
     /// Sends a request, starting the daemon once if none answers.
     pub fn request(&self, action: &str, payload: Map<String, Value>) -> Result<Response> {
         let Broker::Daemon { client, start } = self else {
@@ -263,7 +303,8 @@ impl Broker {
                 if name.is_empty() {
                     payload.as_object_mut().map(|m| m.remove("config"));
                 }
-                let mut resp = self.request("credentials", as_map(payload.clone()))?;
+                let payload = self.payload(payload);
+                let mut resp = self.request("credentials", payload.clone())?;
                 // The original daemon ignores `autoadd` and answers 404 for a missing
                 // session (ours never does with it): add it, as the original client
                 // does, and ask again.
@@ -278,7 +319,7 @@ impl Broker {
                         Err(e) if e.kind == Kind::Usage => {}
                         Err(e) => return Err(e),
                     }
-                    resp = self.request("credentials", as_map(payload))?;
+                    resp = self.request("credentials", payload)?;
                 }
                 if !resp.ok {
                     let err = response_error(&resp);
@@ -310,7 +351,7 @@ impl Broker {
         if let Some(t) = token {
             payload["token_code"] = json!(t.expose());
         }
-        let resp = self.request("add", as_map(payload))?;
+        let resp = self.request("add", self.payload(payload))?;
         if resp.ok {
             return Ok(());
         }
@@ -337,8 +378,10 @@ impl Broker {
             Broker::Daemon { .. } => {
                 // Make sure the session is there (adds it, asks for MFA if needed).
                 self.credentials(name, 0)?;
-                let resp =
-                    self.request("whoami", as_map(json!({ "config": name, "ext": true })))?;
+                let resp = self.request(
+                    "whoami",
+                    self.payload(json!({ "config": name, "ext": true })),
+                )?;
                 if !resp.ok {
                     return Err(response_error(&resp));
                 }

@@ -403,6 +403,12 @@ async fn handle(mut stream: UnixStream, shared: &Arc<Shared>, scope: Scope) {
     }
 }
 
+/// Whether two config directories are the same (by their real paths when they exist).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    a == b || real(a) == real(b)
+}
+
 /// The HTTP-like code of an error, as the original uses them.
 fn code_of(err: &Error) -> u16 {
     match err.kind {
@@ -463,6 +469,19 @@ async fn dispatch(req: Request, shared: &Arc<Shared>) -> Response {
             BAD_REQUEST,
             format!("bad request: action {:?} needs payload.config", req.action),
         );
+    }
+    if let Some(theirs) = req.str_field("config_dir")
+        && NAMED.contains(&req.action.as_str())
+        && !same_dir(Path::new(theirs), shared.cache.config_dir())
+    {
+        let err = Error::usage(format!(
+            "the daemon on {} reads configs from {}, not {}",
+            display_path(&shared.socket),
+            display_path(shared.cache.config_dir()),
+            display_path(Path::new(theirs))
+        ))
+        .with_hint("restart it with yours: elhaz daemon stop; or give each config dir its own --socket-path");
+        return error_response(&req, CONFLICT, &err);
     }
     let cache = &shared.cache;
     match req.action.as_str() {
