@@ -228,7 +228,7 @@ fn daemon_processes(socket: &Path) -> Vec<u32> {
             .collect();
         if args.len() >= 2
             && args[args.len() - 2..] == ["daemon", "run"]
-            && args.iter().any(|a| *a == sock)
+            && args.contains(&sock)
             && alive(pid)
         {
             pids.push(pid);
@@ -748,18 +748,7 @@ async fn connections_from_another_user_are_refused_and_logged() {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setgid(gid) != 0
-                || libc::setuid(uid) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    as_user(&mut cmd, uid, gid);
     let child = cmd.spawn().unwrap();
     let pid = child.id();
     let (status, out, err) = output_within(child, Duration::from_secs(20));

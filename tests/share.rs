@@ -130,18 +130,7 @@ fn export_as(uid: u32, socket: &Path) -> (Option<std::process::ExitStatus>, Stri
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setgid(uid) != 0
-                || libc::setuid(uid) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    as_user(&mut cmd, uid, uid);
     output_within(cmd.spawn().unwrap(), Duration::from_secs(30))
 }
 

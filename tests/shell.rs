@@ -458,7 +458,7 @@ fn clean(raw: &str) -> String {
         match c {
             '\x1b' => match chars.next() {
                 Some('[') => {
-                    while let Some(c) = chars.next() {
+                    for c in chars.by_ref() {
                         if ('\x40'..='\x7e').contains(&c) {
                             break;
                         }
@@ -1368,7 +1368,7 @@ fn hook_leaves_server_sessions_alone_in_every_shell() {
             let script = script
                 .replace("ELHAZ_BIN hook", &format!("{} hook", bin.display()))
                 .replace("RECORDER", &recorder.display().to_string())
-                .replace("TOKEN", &token);
+                .replace("TOKEN", token);
             let args: &[&str] = match shell {
                 "bash" => &["--norc", "-c"],
                 "zsh" => &["-f", "-c"],

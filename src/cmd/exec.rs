@@ -27,7 +27,7 @@ pub fn run(mut args: ExecArgs, ctx: &Context) -> Result<i32> {
             Ok((program, args.command.clone(), env.child_env()))
         });
     }
-    let served = crate::spinner::spin(&format!("getting credentials for {name}"), || ctx.broker().credentials(&name, min))?;
+    let served = ctx.credentials(&name, min)?;
     let region = args.region.as_deref().or(served.region.as_deref());
     let env = SessionEnv::build(
         &name,

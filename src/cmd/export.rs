@@ -30,9 +30,7 @@ pub fn run(args: ExportArgs, ctx: &Context) -> Result<i32> {
         Some(socket) => shared_socket(socket, args.name.get(), min, ctx)?,
         None => {
             let name = ctx.name(args.name.get())?;
-            let served = crate::spinner::spin(&format!("getting credentials for {name}"), || {
-                ctx.broker().credentials(&name, min)
-            })?;
+            let served = ctx.credentials(&name, min)?;
             (name, served)
         }
     };

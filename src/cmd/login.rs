@@ -52,9 +52,7 @@ pub fn run(args: LoginArgs, ctx: &Context) -> Result<i32> {
         .with_hint("elhaz login NAME --duration 1h"));
     }
     let name = ctx.name(args.name.get())?;
-    let served = crate::spinner::spin(&format!("getting credentials for {name}"), || {
-        ctx.broker().credentials(&name, DEFAULT_MIN_REMAINING_SECS)
-    })?;
+    let served = ctx.credentials(&name, DEFAULT_MIN_REMAINING_SECS)?;
     let region = args
         .region
         .clone()

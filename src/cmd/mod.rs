@@ -81,6 +81,25 @@ impl Context {
         }
     }
 
+    /// NAME's credentials with at least `min_remaining` seconds left, from the broker,
+    /// with a spinner on a terminal while it takes time.
+    pub fn credentials(
+        &self,
+        name: &str,
+        min_remaining: i64,
+    ) -> Result<crate::daemon::client::Served> {
+        crate::spinner::spin(&format!("getting credentials for {name}"), || {
+            self.broker().credentials(name, min_remaining)
+        })
+    }
+
+    /// STS GetCallerIdentity as NAME, with the same spinner.
+    pub fn whoami(&self, name: &str) -> Result<crate::credentials::Identity> {
+        crate::spinner::spin(&format!("asking STS who {name} is"), || {
+            self.broker().whoami(name)
+        })
+    }
+
     /// NAME from the arguments, else a picker on a terminal.
     pub fn name(&self, name: Option<&str>) -> Result<String> {
         crate::config::resolve::name_or_pick(&self.store(), name)

@@ -76,7 +76,7 @@ pub fn run(args: ShellArgs, ctx: &Context) -> Result<i32> {
             Ok((shell.clone(), argv, child_env))
         });
     }
-    let served = crate::spinner::spin(&format!("getting credentials for {name}"), || ctx.broker().credentials(&name, DEFAULT_MIN_REMAINING_SECS))?;
+    let served = ctx.credentials(&name, DEFAULT_MIN_REMAINING_SECS)?;
     let region = args.region.as_deref().or(served.region.as_deref());
     let env = SessionEnv::build(
         &name,

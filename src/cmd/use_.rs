@@ -22,9 +22,7 @@ pub fn run(args: UseArgs, ctx: &Context) -> Result<i32> {
         return Ok(0);
     }
     let name = ctx.name(args.name.get())?;
-    let served = crate::spinner::spin(&format!("getting credentials for {name}"), || {
-        ctx.broker().credentials(&name, 0)
-    })?;
+    let served = ctx.credentials(&name, 0)?;
     let env = SessionEnv::build(
         &name,
         Delivery::Static(&served.credentials),

@@ -6,7 +6,7 @@ use crate::error::Result;
 
 pub fn run(args: WhoamiArgs, ctx: &Context) -> Result<i32> {
     let name = ctx.name(args.name.get())?;
-    let identity = crate::spinner::spin(&format!("asking STS who {name} is"), || ctx.broker().whoami(&name))?;
+    let identity = ctx.whoami(&name)?;
     let mut v = serde_json::to_value(&identity).unwrap_or_default();
     if args.obscure {
         obscure(&mut v);

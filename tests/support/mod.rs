@@ -310,6 +310,22 @@ pub fn moto() -> &'static Moto {
     })
 }
 
+/// Makes `cmd` run as `uid`/`gid` with no supplementary groups (tests run as root).
+pub fn as_user(cmd: &mut Command, uid: u32, gid: u32) {
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(gid) != 0
+                || libc::setuid(uid) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Makes a spawned helper die when the test process does.
 pub fn die_with_parent(cmd: &mut Command) {
     // SAFETY: prctl is async-signal-safe.
