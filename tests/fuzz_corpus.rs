@@ -5,33 +5,38 @@ mod checks;
 
 use std::path::Path;
 
-fn replay(dir: &str, check: fn(&[u8])) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/fuzz")
-        .join(dir);
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.unwrap().path();
-        let data = std::fs::read(&path).unwrap();
-        let result = std::panic::catch_unwind(|| check(&data));
-        assert!(
-            result.is_ok(),
-            "fuzz input {} fails its check",
-            path.display()
-        );
-        n += 1;
+/// Replays the regressions in tests/fixtures/fuzz/NAME/ and the minimized corpus in
+/// tests/fixtures/fuzz/NAME.hex (one input per line, hex-encoded).
+fn replay(name: &str, check: fn(&[u8])) -> usize {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz");
+    let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
+    let pack = std::fs::read_to_string(base.join(format!("{name}.hex"))).unwrap();
+    for (i, line) in pack.lines().enumerate() {
+        let data = (0..line.len())
+            .step_by(2)
+            .map(|j| u8::from_str_radix(&line[j..j + 2], 16).expect("hex"))
+            .collect();
+        inputs.push((format!("{name}.hex line {}", i + 1), data));
     }
-    n
+    for entry in std::fs::read_dir(base.join(name)).unwrap() {
+        let path = entry.unwrap().path();
+        inputs.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+    }
+    for (what, data) in &inputs {
+        let result = std::panic::catch_unwind(|| check(data));
+        assert!(result.is_ok(), "fuzz input {what} fails its check");
+    }
+    inputs.len()
 }
 
 #[test]
 fn protocol_corpus() {
-    assert!(replay("protocol_request", checks::protocol_request) > 0);
+    assert!(replay("protocol_request", checks::protocol_request) > 1000);
 }
 
 #[test]
 fn config_corpus() {
-    assert!(replay("config_yaml", checks::config_yaml) > 0);
+    assert!(replay("config_yaml", checks::config_yaml) > 1000);
 }
 
 #[test]
