@@ -18,7 +18,10 @@ pub fn protocol_request(data: &[u8]) {
         assert_eq!(again.version, req.version);
         assert_eq!(again.request_id, req.request_id);
         assert_eq!(again.action, req.action);
-        assert_eq!(without_numbers(&again.payload), without_numbers(&req.payload));
+        assert_eq!(
+            without_numbers(&again.payload),
+            without_numbers(&req.payload)
+        );
     }
 }
 
@@ -28,9 +31,7 @@ fn without_numbers(m: &serde_json::Map<String, serde_json::Value>) -> serde_json
         match v {
             serde_json::Value::Number(_) => serde_json::Value::Null,
             serde_json::Value::Array(a) => a.iter().map(walk).collect(),
-            serde_json::Value::Object(o) => {
-                o.iter().map(|(k, v)| (k.clone(), walk(v))).collect()
-            }
+            serde_json::Value::Object(o) => o.iter().map(|(k, v)| (k.clone(), walk(v))).collect(),
             other => other.clone(),
         }
     }

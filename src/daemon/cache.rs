@@ -205,8 +205,7 @@ impl Cache {
         let Some(fetched) = self.credentials(name, 0, false).await? else {
             return Ok(None);
         };
-        self.engine
-            .whoami(&fetched.credentials, &fetched.sts)
+        Box::pin(self.engine.whoami(&fetched.credentials, &fetched.sts))
             .await
             .map(Some)
     }
@@ -302,7 +301,9 @@ impl Cache {
         }
 
         tracing::info!(session = %session.name, "refreshing");
-        match self.engine.fetch(&session.name, token.as_ref()).await {
+        // Boxed: the SDK's futures are large, and inline they would make every
+        // request's future (moved at each spawn) as large, cached answers included.
+        match Box::pin(self.engine.fetch(&session.name, token.as_ref())).await {
             Ok(fetched) => {
                 let first = {
                     let mut st = session.state();

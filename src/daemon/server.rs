@@ -462,7 +462,15 @@ async fn dispatch(req: Request, shared: &Arc<Shared>) -> Response {
     /// The actions that act on one session, named by payload.config.
     const NAMED: &[&str] = &["add", "credentials", "refresh", "remove", "whoami", "share"];
     let name = req.str_field("config").unwrap_or_default().to_string();
-    tracing::info!(action = %req.action, config = %name, request_id = %req.request_id, "request");
+    // Reads are frequent (every exec, hook and SDK poll): debug. Changes stay at info.
+    if matches!(
+        req.action.as_str(),
+        "credentials" | "list" | "status" | "whoami"
+    ) {
+        tracing::debug!(action = %req.action, config = %name, request_id = %req.request_id, "request");
+    } else {
+        tracing::info!(action = %req.action, config = %name, request_id = %req.request_id, "request");
+    }
     if name.is_empty() && NAMED.contains(&req.action.as_str()) {
         return Response::err(
             &req.request_id,
@@ -538,7 +546,7 @@ async fn dispatch(req: Request, shared: &Arc<Shared>) -> Response {
                     .unwrap_or_default(),
             })),
         ),
-        "share" => match share(&req, &name, shared).await {
+        "share" => match Box::pin(share(&req, &name, shared)).await {
             Ok(spec) => Response::ok(&req.request_id, Some(share_json(&spec))),
             Err((code, e)) => error_response(&req, code, &e),
         },
