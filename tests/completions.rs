@@ -212,44 +212,7 @@ impl Pty {
 
 /// Terminal output as text: escape sequences and carriage returns become spaces.
 fn screen(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\x1b' => {
-                match chars.next() {
-                    Some('[') => {
-                        for c in chars.by_ref() {
-                            if ('\x40'..='\x7e').contains(&c) {
-                                break;
-                            }
-                        }
-                    }
-                    Some(']') => {
-                        while let Some(c) = chars.next() {
-                            if c == '\x07' {
-                                break;
-                            }
-                            if c == '\x1b' {
-                                chars.next();
-                                break;
-                            }
-                        }
-                    }
-                    Some('(') | Some(')') => {
-                        chars.next();
-                    }
-                    _ => {}
-                }
-                out.push(' ');
-            }
-            '\n' => out.push('\n'),
-            '\r' => out.push(' '),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
+    terminal_text(raw, Some(' '))
 }
 
 /// An interactive shell with the checked-in completion script loaded the way the

@@ -121,24 +121,6 @@ fn write_credentials(t: &TestEnv, text: &str) {
     std::fs::write(t.home.join(".aws/credentials"), text).unwrap();
 }
 
-fn sha1_hex(s: &str) -> String {
-    let out = std::process::Command::new("sha1sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(s.as_bytes())?;
-            c.wait_with_output()
-        })
-        .expect("sha1sum");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 fn daemon_log(t: &TestEnv) -> String {
     std::fs::read_to_string(t.log()).unwrap_or_default()
 }

@@ -168,24 +168,6 @@ fn user(sts: &str) -> TestEnv {
     t
 }
 
-fn sha1_hex(s: &str) -> String {
-    let out = std::process::Command::new("sha1sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(s.as_bytes())?;
-            c.wait_with_output()
-        })
-        .expect("sha1sum");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 /// An SSO profile whose token in the AWS CLI cache expired a minute ago.
 fn expired_sso(t: &TestEnv) {
     t.write_aws_config(

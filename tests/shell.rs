@@ -452,40 +452,7 @@ fn grab(out: &str) -> Option<String> {
 
 /// Terminal output without escape sequences, carriage returns and other controls.
 fn clean(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\x1b' => match chars.next() {
-                Some('[') => {
-                    for c in chars.by_ref() {
-                        if ('\x40'..='\x7e').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-                Some(']') => {
-                    while let Some(c) = chars.next() {
-                        if c == '\x07' {
-                            break;
-                        }
-                        if c == '\x1b' {
-                            chars.next();
-                            break;
-                        }
-                    }
-                }
-                Some('(') | Some(')') => {
-                    chars.next();
-                }
-                _ => {}
-            },
-            '\n' => out.push('\n'),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
+    terminal_text(raw, None)
 }
 
 /// Lines of `out` that elhaz wrote (warnings from the hook and errors).
