@@ -670,8 +670,17 @@ async fn under_a_terminal_the_child_is_in_the_foreground_and_ctrl_c_reaches_its_
         "the child is not the terminal's foreground group"
     );
     p.expect("READY").expect("the child started");
-    p.send(ControlCode::EndOfText).unwrap();
-    p.expect("TRAPPED").expect("the child's INT trap ran");
+    // A ^C that lands while sh is between `echo` and starting `sleep` can be lost on a
+    // loaded machine: press it again, a bounded number of times, as a person would.
+    p.set_expect_timeout(Some(Duration::from_secs(3)));
+    let trapped = (0..5).any(|_| {
+        p.send(ControlCode::EndOfText).unwrap();
+        p.expect("TRAPPED").is_ok()
+    });
+    assert!(
+        trapped,
+        "the child's INT trap never ran after 5 presses of ^C"
+    );
     let status = p.get_process().wait().unwrap();
     assert!(
         matches!(status, expectrl::process::unix::WaitStatus::Exited(_, 7)),
@@ -730,10 +739,22 @@ async fn from_an_interactive_shell_ctrl_z_stops_the_job_and_fg_or_bg_resume_it()
     // Ctrl-C now is the shell's, not the background job's.
     p.send(ControlCode::EndOfText).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    p.send_line("echo B$((1+1))").unwrap();
-    let m = p.expect("B2").expect("the shell is alive");
+    // The line typed right after ^C can be eaten by readline's reset on a loaded
+    // machine: type it again, a bounded number of times. What the terminal showed
+    // since A2 (all attempts) must not include the job's trap.
+    p.set_expect_timeout(Some(Duration::from_secs(4)));
+    let mut seen = None;
+    for _ in 0..5 {
+        p.send_line("echo B$((1+1))").unwrap();
+        if let Ok(m) = p.expect("B2") {
+            seen = Some(text(m.before()));
+            break;
+        }
+    }
+    p.set_expect_timeout(Some(Duration::from_secs(20)));
+    let seen = seen.expect("the shell is alive");
     assert!(
-        !text(m.before()).contains("TRAPPED"),
+        !seen.contains("TRAPPED"),
         "Ctrl-C went to the background job"
     );
     p.expect(Regex(r"TICK\d+"))
