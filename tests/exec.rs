@@ -65,23 +65,8 @@ fn get<'a>(env: &'a Env, k: &str) -> Option<&'a str> {
         .map(|v| v.to_str().expect("UTF-8 value"))
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn first_line(b: &[u8]) -> String {
     text(b).lines().next().unwrap_or_default().to_string()
-}
-
-#[track_caller]
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 /// `elhaz ARGS... -- env -0` and the child's environment.

@@ -25,21 +25,6 @@ const KEY_ID: &str = "ASIAFAKE000000000001";
 const SECRET: &str = "fakesecret1xyz";
 const SESSION_TOKEN: &str = "faketoken1xyz";
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-#[track_caller]
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
 #[track_caller]
 fn exit(out: &Output, code: i32) {
     assert_eq!(

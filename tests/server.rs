@@ -22,10 +22,6 @@ const HOUR: Duration = Duration::from_secs(3600);
 /// The credential lifetime for the long-run tests: several lifetimes fit in 70 s.
 const SHORT: Duration = Duration::from_secs(20);
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// The endpoint a child was given.
 #[derive(Debug, Clone)]
 struct Given {

@@ -23,10 +23,6 @@ const STRANGER: u32 = 65533;
 /// The ARN the fake STS answers GetCallerIdentity with.
 const FAKE_ARN: &str = "arn:aws:sts::123456789012:assumed-role/Admin/fake";
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn log_text(t: &TestEnv) -> String {
     std::fs::read_to_string(t.log()).unwrap_or_default()
 }

@@ -585,3 +585,20 @@ pub fn sha1_hex(s: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// Output bytes as text, for messages and comparisons.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Asserts a command succeeded, showing its status and both streams when it did not.
+#[track_caller]
+pub fn ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
