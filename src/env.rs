@@ -6,6 +6,8 @@ use crate::cli::ShellKind;
 use crate::credentials::policy::Policy;
 use crate::credentials::{Credentials, rfc3339};
 
+pub mod chain;
+
 /// Removed from every environment elhaz builds, so that no other credential source
 /// beats ours.
 pub const UNSET: &[&str] = &[
@@ -53,8 +55,29 @@ pub enum Delivery<'a> {
         uri: &'a str,
         token: &'a str,
         credentials: &'a Credentials,
+        /// The AWS files that leave the endpoint as the child's only source.
+        files: &'a chain::ChainFiles,
     },
 }
+
+/// What a `--server` child must not inherit, since the SDKs would take it over the
+/// endpoint; the caller's values go on as `ELHAZ_SOURCE_*` for nested elhaz.
+const CHAIN_OVERRIDES: &[(&str, &str)] = &[
+    ("AWS_CONFIG_FILE", "ELHAZ_SOURCE_AWS_CONFIG_FILE"),
+    (
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "ELHAZ_SOURCE_AWS_SHARED_CREDENTIALS_FILE",
+    ),
+    ("AWS_ROLE_ARN", "ELHAZ_SOURCE_AWS_ROLE_ARN"),
+    (
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "ELHAZ_SOURCE_AWS_WEB_IDENTITY_TOKEN_FILE",
+    ),
+    (
+        "AWS_ROLE_SESSION_NAME",
+        "ELHAZ_SOURCE_AWS_ROLE_SESSION_NAME",
+    ),
+];
 
 /// The environment of one session: what to set (in order) and what to unset.
 pub struct SessionEnv {
@@ -83,6 +106,7 @@ impl SessionEnv {
                 uri,
                 token,
                 credentials,
+                files,
             } => {
                 unset.retain(|v| {
                     *v != "AWS_CONTAINER_CREDENTIALS_FULL_URI"
@@ -96,6 +120,23 @@ impl SessionEnv {
                 ]);
                 set.push(("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri.to_string()));
                 set.push(("AWS_CONTAINER_AUTHORIZATION_TOKEN", token.to_string()));
+                for (var, source) in CHAIN_OVERRIDES {
+                    // Kept when an outer session already recorded it; "" is unset.
+                    if std::env::var_os(source).is_none() {
+                        let caller = std::env::var(var).unwrap_or_default();
+                        set.push((source, caller));
+                    }
+                }
+                unset.extend([
+                    "AWS_ROLE_ARN",
+                    "AWS_WEB_IDENTITY_TOKEN_FILE",
+                    "AWS_ROLE_SESSION_NAME",
+                ]);
+                set.push(("AWS_CONFIG_FILE", files.config.display().to_string()));
+                set.push((
+                    "AWS_SHARED_CREDENTIALS_FILE",
+                    files.credentials.display().to_string(),
+                ));
                 credentials
             }
         };

@@ -50,6 +50,8 @@ pub fn with_endpoint(
     region: Option<&str>,
     child: impl FnOnce(&SessionEnv) -> Result<ChildSpec>,
 ) -> Result<i32> {
+    // The child's AWS files; removed when dropped, after the child has exited.
+    let files = crate::env::chain::prepare(crate::env::chain::user_config_path().as_deref())?;
     let broker = ctx.broker();
     let served = broker.credentials(name, DEFAULT_MIN_REMAINING_SECS)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -67,6 +69,7 @@ pub fn with_endpoint(
             uri: &endpoint.uri,
             token: &endpoint.token,
             credentials: &served.credentials,
+            files: &files,
         },
         region.or(served.region.as_deref()),
         &ctx.policy,
@@ -75,6 +78,7 @@ pub fn with_endpoint(
     let code = crate::child::run(&rt, &program, &argv, &child_env);
     // Dropping the runtime closes the listener: nothing serves once the child is gone.
     rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    drop(files);
     code
 }
 
