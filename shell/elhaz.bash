@@ -46,7 +46,9 @@ _elhaz_refresh() {
   # No other attempt for a minute unless this one succeeds: an interrupted one
   # (Ctrl-C on a hung daemon) must not start again at the very next prompt.
   _ELHAZ_RETRY_AT=$((now + 60))
-  out=$(\command "$_ELHAZ_BIN" export "$ELHAZ_SESSION" -f env --shell bash --min-remaining "$min" 2>&1) || rc=$?
+  # A short wait: the daemon refreshes ahead, so a slow answer can wait for the
+  # next attempt rather than hold the prompt.
+  out=$(_elhaz_bin --client-timeout 2 export "$ELHAZ_SESSION" -f env --shell bash --min-remaining "$min" 2>&1) || rc=$?
   # What elhaz said on stderr on the way (that it started the daemon, say) comes
   # before the code.
   if [[ $out != "unset "* && $out == *$'\n'"unset "* ]]; then
@@ -86,24 +88,102 @@ _elhaz_hook() {
       if [[ -n $at && $at != *[!0-9]* && ${#at} -le 18 ]]; then at=$((10#$at - 600)); else at=0; fi
     fi
     if (( now >= at && now >= ${_ELHAZ_RETRY_AT:-0} )); then
+      # No xtrace while credentials are about (set -x would print them).
+      local xtrace=$-
+      { \builtin set +x; } 2>/dev/null
       _elhaz_refresh "$now"
+      [[ $xtrace != *x* ]] || \builtin set -x
     fi
   fi
   return "$status"
 }
 
-# `elhaz use NAME` and `elhaz use --clear` change this shell; the rest goes to
-# the binary.
-elhaz() {
-  if [[ "${1-}" == use ]]; then
-    shift
-    local out
-    out=$(\command "$_ELHAZ_BIN" use --eval --shell bash "$@") || return $?
-    \builtin eval "$out"
-    _ELHAZ_RETRY_AT=0
+# The variables `elhaz use` sets or unsets. The first `use` saves their values in
+# shell variables that are not exported; `use --clear` puts them back (or unsets
+# those that were unset), as a venv's deactivate does.
+_ELHAZ_USE_VARS='AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_CREDENTIAL_EXPIRATION AWS_CREDENTIAL_FILE AWS_SDK_LOAD_CONFIG AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_CREDENTIALS_RELATIVE_URI AWS_CONTAINER_AUTHORIZATION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE AWS_REGION AWS_DEFAULT_REGION ELHAZ_SESSION ELHAZ_EXPIRES_AT ELHAZ_REFRESH_AT ELHAZ_SOURCE_AWS_PROFILE ELHAZ_SOURCE_AWS_DEFAULT_PROFILE ELHAZ_SOURCE_AWS_REGION ELHAZ_SOURCE_AWS_DEFAULT_REGION ELHAZ_SOURCE_AWS_CONFIG_FILE ELHAZ_SOURCE_AWS_SHARED_CREDENTIALS_FILE ELHAZ_SOURCE_AWS_ROLE_ARN ELHAZ_SOURCE_AWS_WEB_IDENTITY_TOKEN_FILE ELHAZ_SOURCE_AWS_ROLE_SESSION_NAME'
+
+# Saves what `use` is about to change. Outside a session the keys in the
+# environment are the source: they are kept too, for the binary (_elhaz_bin).
+_elhaz_stash() {
+  local v o
+  for v in $_ELHAZ_USE_VARS; do
+    o=_ELHAZ_OLD_$v
+    \builtin unset "$o"
+    [[ -z ${!v+x} ]] || \builtin printf -v "$o" '%s' "${!v}"
+  done
+  _ELHAZ_STASHED=1
+  if [[ -z ${_ELHAZ_SRC-} && -z ${ELHAZ_SESSION-} ]]; then
+    _ELHAZ_SRC=use
+    _ELHAZ_SRC_AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID-}
+    _ELHAZ_SRC_AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY-}
+    _ELHAZ_SRC_AWS_SESSION_TOKEN=${AWS_SESSION_TOKEN-}
+  fi
+}
+
+# Drops the saved values; with 1, puts them back first.
+_elhaz_unstash() {
+  local v o
+  for v in $_ELHAZ_USE_VARS; do
+    o=_ELHAZ_OLD_$v
+    if [[ $1 == 1 ]]; then
+      if [[ -n ${!o+x} ]]; then \builtin export "$v=${!o}"; else \builtin unset "$v"; fi
+    fi
+    \builtin unset "$o"
+  done
+  \builtin unset _ELHAZ_STASHED
+  if [[ ${_ELHAZ_SRC-} == use ]]; then
+    \builtin unset _ELHAZ_SRC _ELHAZ_SRC_AWS_ACCESS_KEY_ID _ELHAZ_SRC_AWS_SECRET_ACCESS_KEY _ELHAZ_SRC_AWS_SESSION_TOKEN
+  fi
+}
+
+# Runs the binary. The source keys this shell keeps (from before `use`, or handed
+# over by `elhaz shell`) go to it as assignments for this one command only: never
+# exported, never in argv.
+_elhaz_bin() {
+  if [[ -n ${_ELHAZ_SRC-} ]]; then
+    ELHAZ_SOURCE_AWS_ACCESS_KEY_ID=${_ELHAZ_SRC_AWS_ACCESS_KEY_ID-} \
+    ELHAZ_SOURCE_AWS_SECRET_ACCESS_KEY=${_ELHAZ_SRC_AWS_SECRET_ACCESS_KEY-} \
+    ELHAZ_SOURCE_AWS_SESSION_TOKEN=${_ELHAZ_SRC_AWS_SESSION_TOKEN-} \
+      \command "$_ELHAZ_BIN" "$@"
   else
     \command "$_ELHAZ_BIN" "$@"
   fi
+}
+
+_elhaz_use() {
+  local out a clear=0 new=0 rc=0
+  for a in "$@"; do [[ $a != --clear ]] || clear=1; done
+  if (( ! clear )) && [[ -z ${_ELHAZ_STASHED-} ]]; then
+    _elhaz_stash
+    new=1
+  fi
+  out=$(_elhaz_bin use --eval --shell bash "$@") || rc=$?
+  if (( rc != 0 )); then
+    (( ! new )) || _elhaz_unstash 0
+    return "$rc"
+  fi
+  if (( clear )) && [[ -n ${_ELHAZ_STASHED-} ]]; then
+    _elhaz_unstash 1
+  else
+    \builtin eval "$out"
+  fi
+  _ELHAZ_RETRY_AT=0
+}
+
+# `elhaz use NAME` and `elhaz use --clear` change this shell; the rest goes to
+# the binary. No xtrace inside: set -x would print the credentials.
+elhaz() {
+  local xtrace=$- rc=0
+  { \builtin set +x; } 2>/dev/null
+  if [[ "${1-}" == use ]]; then
+    shift
+    _elhaz_use "$@" || rc=$?
+  else
+    _elhaz_bin "$@" || rc=$?
+  fi
+  [[ $xtrace != *x* ]] || \builtin set -x
+  return "$rc"
 }
 
 # Install once, first in PROMPT_COMMAND (a string, or an array in bash 5.1+), so

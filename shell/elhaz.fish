@@ -33,6 +33,8 @@ function _elhaz_warn --argument-names now msg expired
 end
 
 function _elhaz_refresh --argument-names now
+    # No tracing while credentials are about (it would print them); local to here.
+    set -l fish_trace
     set -l old "$ELHAZ_EXPIRES_AT"
     set -l valid 0
     string match -qr '^[0-9]{1,18}$' -- "$old"; and set valid 1
@@ -45,7 +47,9 @@ function _elhaz_refresh --argument-names now
     # No other attempt for a minute unless this one succeeds: an interrupted one
     # (Ctrl-C on a hung daemon) must not start again at the very next prompt.
     set -g _elhaz_retry_at (math $now + 60)
-    set -l out (command $_ELHAZ_BIN export $ELHAZ_SESSION -f env --shell fish --min-remaining $min 2>&1)
+    # A short wait: the daemon refreshes ahead, so a slow answer can wait for the
+    # next attempt rather than hold the prompt.
+    set -l out (_elhaz_bin --client-timeout 2 export $ELHAZ_SESSION -f env --shell fish --min-remaining $min 2>&1)
     set -l rc $status
     # What elhaz said on stderr on the way (that it started the daemon, say) comes
     # before the code.
@@ -100,15 +104,88 @@ function _elhaz_hook --on-event fish_prompt
     end
 end
 
-# `elhaz use NAME` and `elhaz use --clear` change this shell; the rest goes to
-# the binary.
-function elhaz --description 'elhaz, with `use` acting on this shell'
-    if test "$argv[1]" = use
-        set -l out (command $_ELHAZ_BIN use --eval --shell fish $argv[2..-1])
-        or return
-        printf '%s\n' $out | source
-        set -g _elhaz_retry_at 0
+# The variables `elhaz use` sets or unsets. The first `use` saves their values in
+# variables that are not exported; `use --clear` puts them back (or erases those
+# that were not set), as a venv's deactivate does.
+set -g _elhaz_use_vars AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_CREDENTIAL_EXPIRATION AWS_CREDENTIAL_FILE AWS_SDK_LOAD_CONFIG AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_CREDENTIALS_RELATIVE_URI AWS_CONTAINER_AUTHORIZATION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE AWS_REGION AWS_DEFAULT_REGION ELHAZ_SESSION ELHAZ_EXPIRES_AT ELHAZ_REFRESH_AT ELHAZ_SOURCE_AWS_PROFILE ELHAZ_SOURCE_AWS_DEFAULT_PROFILE ELHAZ_SOURCE_AWS_REGION ELHAZ_SOURCE_AWS_DEFAULT_REGION ELHAZ_SOURCE_AWS_CONFIG_FILE ELHAZ_SOURCE_AWS_SHARED_CREDENTIALS_FILE ELHAZ_SOURCE_AWS_ROLE_ARN ELHAZ_SOURCE_AWS_WEB_IDENTITY_TOKEN_FILE ELHAZ_SOURCE_AWS_ROLE_SESSION_NAME
+
+# Saves what `use` is about to change. Outside a session the keys in the
+# environment are the source: they are kept too, for the binary (_elhaz_bin).
+function _elhaz_stash
+    set -l fish_trace
+    for v in $_elhaz_use_vars
+        set -e _elhaz_old_$v
+        if set -q $v
+            set -g _elhaz_old_$v $$v
+        end
+    end
+    set -g _elhaz_stashed 1
+    if not set -q _elhaz_src; and test -z "$ELHAZ_SESSION"
+        set -g _elhaz_src use
+        set -g _elhaz_src_AWS_ACCESS_KEY_ID "$AWS_ACCESS_KEY_ID"
+        set -g _elhaz_src_AWS_SECRET_ACCESS_KEY "$AWS_SECRET_ACCESS_KEY"
+        set -g _elhaz_src_AWS_SESSION_TOKEN "$AWS_SESSION_TOKEN"
+    end
+end
+
+# Drops the saved values; with 1, puts them back first.
+function _elhaz_unstash --argument-names restore
+    set -l fish_trace
+    for v in $_elhaz_use_vars
+        set -l o _elhaz_old_$v
+        if test "$restore" = 1
+            if set -q $o
+                set -gx $v $$o
+            else
+                set -e $v
+            end
+        end
+        set -e $o
+    end
+    set -e _elhaz_stashed
+    if test "$_elhaz_src" = use
+        set -e _elhaz_src _elhaz_src_AWS_ACCESS_KEY_ID _elhaz_src_AWS_SECRET_ACCESS_KEY _elhaz_src_AWS_SESSION_TOKEN
+    end
+    true
+end
+
+# Runs the binary. The source keys this shell keeps (from before `use`, or handed
+# over by `elhaz shell`) go to it as assignments for this one command only: never
+# exported, never in argv.
+function _elhaz_bin
+    set -l fish_trace
+    if set -q _elhaz_src
+        ELHAZ_SOURCE_AWS_ACCESS_KEY_ID="$_elhaz_src_AWS_ACCESS_KEY_ID" ELHAZ_SOURCE_AWS_SECRET_ACCESS_KEY="$_elhaz_src_AWS_SECRET_ACCESS_KEY" ELHAZ_SOURCE_AWS_SESSION_TOKEN="$_elhaz_src_AWS_SESSION_TOKEN" command $_ELHAZ_BIN $argv
     else
         command $_ELHAZ_BIN $argv
     end
+end
+
+# `elhaz use NAME` and `elhaz use --clear` change this shell; the rest goes to
+# the binary. No tracing inside (it would print the credentials).
+function elhaz --description 'elhaz, with `use` acting on this shell'
+    set -l fish_trace
+    if test "$argv[1]" != use
+        _elhaz_bin $argv
+        return
+    end
+    set -l clear 0
+    contains -- --clear $argv[2..-1]; and set clear 1
+    set -l new 0
+    if test $clear = 0; and not set -q _elhaz_stashed
+        _elhaz_stash
+        set new 1
+    end
+    set -l out (_elhaz_bin use --eval --shell fish $argv[2..-1])
+    set -l rc $status
+    if test $rc != 0
+        test $new = 0; or _elhaz_unstash 0
+        return $rc
+    end
+    if test $clear = 1; and set -q _elhaz_stashed
+        _elhaz_unstash 1
+    else
+        printf '%s\n' $out | source
+    end
+    set -g _elhaz_retry_at 0
 end

@@ -28,7 +28,9 @@ _elhaz_warn() {
 }
 
 _elhaz_refresh() {
+  # No xtrace while credentials are about (it would print them); local to here.
   \builtin emulate -L zsh
+  \builtin setopt noxtrace
   local now=$1 old=${ELHAZ_EXPIRES_AT-} min=1 out rc=0 expired=0
   # Ask for credentials that outlive these: the daemon refreshes unless it already
   # has newer ones, whatever its own windows are.
@@ -38,7 +40,9 @@ _elhaz_refresh() {
   # No other attempt for a minute unless this one succeeds: an interrupted one
   # (Ctrl-C on a hung daemon) must not start again at the very next prompt.
   typeset -g _ELHAZ_RETRY_AT=$((now + 60))
-  out=$(\command "$_ELHAZ_BIN" export "$ELHAZ_SESSION" -f env --shell zsh --min-remaining "$min" 2>&1) || rc=$?
+  # A short wait: the daemon refreshes ahead, so a slow answer can wait for the
+  # next attempt rather than hold the prompt.
+  out=$(_elhaz_bin --client-timeout 2 export "$ELHAZ_SESSION" -f env --shell zsh --min-remaining "$min" 2>&1) || rc=$?
   # What elhaz said on stderr on the way (that it started the daemon, say) comes
   # before the code.
   if [[ $out != "unset "* && $out == *$'\n'"unset "* ]]; then
@@ -80,18 +84,90 @@ _elhaz_hook() {
   return $last
 }
 
-# `elhaz use NAME` and `elhaz use --clear` change this shell; the rest goes to
-# the binary.
-elhaz() {
-  if [[ "${1-}" == use ]]; then
-    shift
-    local out
-    out=$(\command "$_ELHAZ_BIN" use --eval --shell zsh "$@") || return $?
-    \builtin eval "$out"
-    typeset -g _ELHAZ_RETRY_AT=0
+# The variables `elhaz use` sets or unsets. The first `use` saves their values in
+# shell variables that are not exported; `use --clear` puts them back (or unsets
+# those that were unset), as a venv's deactivate does.
+typeset -g _ELHAZ_USE_VARS='AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_CREDENTIAL_EXPIRATION AWS_CREDENTIAL_FILE AWS_SDK_LOAD_CONFIG AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_CREDENTIALS_RELATIVE_URI AWS_CONTAINER_AUTHORIZATION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE AWS_REGION AWS_DEFAULT_REGION ELHAZ_SESSION ELHAZ_EXPIRES_AT ELHAZ_REFRESH_AT ELHAZ_SOURCE_AWS_PROFILE ELHAZ_SOURCE_AWS_DEFAULT_PROFILE ELHAZ_SOURCE_AWS_REGION ELHAZ_SOURCE_AWS_DEFAULT_REGION ELHAZ_SOURCE_AWS_CONFIG_FILE ELHAZ_SOURCE_AWS_SHARED_CREDENTIALS_FILE ELHAZ_SOURCE_AWS_ROLE_ARN ELHAZ_SOURCE_AWS_WEB_IDENTITY_TOKEN_FILE ELHAZ_SOURCE_AWS_ROLE_SESSION_NAME'
+
+# Saves what `use` is about to change. Outside a session the keys in the
+# environment are the source: they are kept too, for the binary (_elhaz_bin).
+_elhaz_stash() {
+  \builtin emulate -L zsh
+  \builtin setopt noxtrace
+  local v o
+  for v in ${=_ELHAZ_USE_VARS}; do
+    o=_ELHAZ_OLD_$v
+    \builtin unset $o
+    [[ -z ${(P)v+x} ]] || \builtin typeset -g "$o=${(P)v}"
+  done
+  typeset -g _ELHAZ_STASHED=1
+  if [[ -z ${_ELHAZ_SRC-} && -z ${ELHAZ_SESSION-} ]]; then
+    typeset -g _ELHAZ_SRC=use
+    typeset -g _ELHAZ_SRC_AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID-}
+    typeset -g _ELHAZ_SRC_AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY-}
+    typeset -g _ELHAZ_SRC_AWS_SESSION_TOKEN=${AWS_SESSION_TOKEN-}
+  fi
+}
+
+# Drops the saved values; with 1, puts them back first.
+_elhaz_unstash() {
+  \builtin emulate -L zsh
+  \builtin setopt noxtrace
+  local v o
+  for v in ${=_ELHAZ_USE_VARS}; do
+    o=_ELHAZ_OLD_$v
+    if [[ $1 == 1 ]]; then
+      if [[ -n ${(P)o+x} ]]; then \builtin export "$v=${(P)o}"; else \builtin unset $v; fi
+    fi
+    \builtin unset $o
+  done
+  \builtin unset _ELHAZ_STASHED
+  if [[ ${_ELHAZ_SRC-} == use ]]; then
+    \builtin unset _ELHAZ_SRC _ELHAZ_SRC_AWS_ACCESS_KEY_ID _ELHAZ_SRC_AWS_SECRET_ACCESS_KEY _ELHAZ_SRC_AWS_SESSION_TOKEN
+  fi
+}
+
+# Runs the binary. The source keys this shell keeps (from before `use`, or handed
+# over by `elhaz shell`) go to it as assignments for this one command only: never
+# exported, never in argv.
+_elhaz_bin() {
+  \builtin setopt localoptions noxtrace
+  if [[ -n ${_ELHAZ_SRC-} ]]; then
+    ELHAZ_SOURCE_AWS_ACCESS_KEY_ID=${_ELHAZ_SRC_AWS_ACCESS_KEY_ID-} \
+    ELHAZ_SOURCE_AWS_SECRET_ACCESS_KEY=${_ELHAZ_SRC_AWS_SECRET_ACCESS_KEY-} \
+    ELHAZ_SOURCE_AWS_SESSION_TOKEN=${_ELHAZ_SRC_AWS_SESSION_TOKEN-} \
+      \command "$_ELHAZ_BIN" "$@"
   else
     \command "$_ELHAZ_BIN" "$@"
   fi
+}
+
+# `elhaz use NAME` and `elhaz use --clear` change this shell; the rest goes to
+# the binary. No xtrace inside (it would print the credentials); local to here.
+elhaz() {
+  \builtin setopt localoptions noxtrace
+  if [[ "${1-}" != use ]]; then
+    _elhaz_bin "$@"
+    return
+  fi
+  shift
+  local out a clear=0 new=0 rc=0
+  for a in "$@"; do [[ $a != --clear ]] || clear=1; done
+  if (( ! clear )) && [[ -z ${_ELHAZ_STASHED-} ]]; then
+    _elhaz_stash
+    new=1
+  fi
+  out=$(_elhaz_bin use --eval --shell zsh "$@") || rc=$?
+  if (( rc != 0 )); then
+    (( ! new )) || _elhaz_unstash 0
+    return $rc
+  fi
+  if (( clear )) && [[ -n ${_ELHAZ_STASHED-} ]]; then
+    _elhaz_unstash 1
+  else
+    \builtin eval "$out"
+  fi
+  typeset -g _ELHAZ_RETRY_AT=0
 }
 
 # Install once, first among the precmd functions.

@@ -599,7 +599,7 @@ echo "due, failing twice: ok"
         "only the due refresh calls elhaz, and the second prompt waits: {calls:?}"
     );
     assert!(
-        calls.starts_with("export prod -f env --shell bash"),
+        calls.starts_with("--client-timeout 2 export prod -f env --shell bash"),
         "{calls:?}"
     );
     // One line: the reason, not the hint; nothing from the bad values.
@@ -1359,4 +1359,379 @@ fn hook_leaves_server_sessions_alone_in_every_shell() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// `use --clear` puts back what `use` replaced; source keys stay out of the
+// environment; tracing never shows credentials; a hung daemon costs little.
+
+/// The variables a child process sees (exported), `unset` for absent ones.
+const PROBED: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "ELHAZ_SESSION",
+    "ELHAZ_SOURCE_AWS_ACCESS_KEY_ID",
+    "ELHAZ_SOURCE_AWS_SECRET_ACCESS_KEY",
+    "ELHAZ_SOURCE_AWS_SESSION_TOKEN",
+];
+
+const USER_KEY: &str = "AKIAUSERSOURCE000000";
+const USER_SECRET: &str = "user-source-secret-0123";
+
+/// A script printing PROBED as `@<a|b|...>@`.
+fn probe_script(dir: &Path) -> PathBuf {
+    let p = dir.join("probe");
+    let fields: Vec<String> = PROBED.iter().map(|v| format!("${{{v}-unset}}")).collect();
+    std::fs::write(
+        &p,
+        format!("#!/bin/sh\nprintf '@<%s>@\\n' \"{}\"\n", fields.join("|")),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    p
+}
+
+fn probed(p: &mut Pty, cmd: &str) -> Vec<String> {
+    let out = p.run(cmd);
+    grab(&out)
+        .unwrap_or_else(|| p.fail(&format!("no probe output from {cmd}")))
+        .split('|')
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs `elhaz ARGS` through the shell's `elhaz` function with the binary replaced by
+/// `probe`: what the binary is given.
+fn through_function(sh: Sh, probe: &Path) -> String {
+    let probe = probe.display();
+    match sh {
+        Sh::Fish => format!(
+            "set -g _o $_ELHAZ_BIN; set -g _ELHAZ_BIN {probe}; elhaz whoami; set -g _ELHAZ_BIN $_o"
+        ),
+        _ => format!("_o=$_ELHAZ_BIN; _ELHAZ_BIN={probe}; elhaz whoami; _ELHAZ_BIN=$_o"),
+    }
+}
+
+/// A user with source keys, a region and a profile exported in the shell, and
+/// configs whose sessions set other regions.
+fn user_with_exported_source(sh: Sh) -> User {
+    let mut u = User::new(sh, Duration::from_secs(3600));
+    u.t.set("AWS_ACCESS_KEY_ID", USER_KEY)
+        .set("AWS_SECRET_ACCESS_KEY", USER_SECRET)
+        .set("AWS_REGION", "eu-north-1")
+        .set("AWS_PROFILE", "myprof");
+    u.t.write_aws_config("[profile myprof]\nregion = eu-north-1\n");
+    u.t.write_config(
+        "prod",
+        &format!("AssumeRole:\n  RoleArn: {ROLE_ARN}\nSession:\n  region_name: eu-west-1\n"),
+    );
+    u.t.write_config(
+        "dev",
+        &format!("AssumeRole:\n  RoleArn: {ROLE_ARN}\nSession:\n  region_name: ap-southeast-2\n"),
+    );
+    u.write_rc(sh, &format!("{}{}", sh.user_rc(), sh.install_line()));
+    u
+}
+
+fn use_clear_restores_exactly(sh: Sh) {
+    let u = user_with_exported_source(sh);
+    let probe = probe_script(u.t.dir.path());
+    let probe_cmd = probe.display().to_string();
+    let mut p = u.plain_shell(sh);
+    p.prompt();
+    let before = probed(&mut p, &probe_cmd);
+    assert_eq!(
+        before,
+        [
+            USER_KEY,
+            USER_SECRET,
+            "unset",
+            "eu-north-1",
+            "unset",
+            "myprof",
+            "unset",
+            "unset",
+            "unset",
+            "unset",
+            "unset"
+        ],
+        "{}: the starting state",
+        sh.name()
+    );
+
+    p.run_last("elhaz use prod");
+    assert_eq!(p.value(sh.status()), "0");
+    let prod = probed(&mut p, &probe_cmd);
+    assert!(prod[0].starts_with("ASIAFAKE"), "{prod:?}");
+    assert_eq!(prod[3], "eu-west-1", "{prod:?}");
+    assert_eq!(prod[5], "unset", "use unsets AWS_PROFILE: {prod:?}");
+    // The user's source keys are in no exported variable while the session is on...
+    let env = p.run("env");
+    assert!(
+        !env.contains(USER_SECRET),
+        "{}: the source secret is exported: {env}",
+        sh.name()
+    );
+    // ...but the binary gets them, for this one command.
+    let given = probed(&mut p, &through_function(sh, &probe));
+    assert_eq!(
+        given[8..],
+        [USER_KEY, USER_SECRET, ""],
+        "{}: what the binary is given",
+        sh.name()
+    );
+
+    p.run_last("elhaz use dev");
+    assert_eq!(p.value(sh.status()), "0");
+    let dev = probed(&mut p, &probe_cmd);
+    assert!(
+        dev[0].starts_with("ASIAFAKE") && dev[0] != prod[0],
+        "{dev:?}"
+    );
+    assert_eq!(dev[3], "ap-southeast-2", "{dev:?}");
+    let given = probed(&mut p, &through_function(sh, &probe));
+    assert_eq!(given[8..], [USER_KEY, USER_SECRET, ""], "{}", sh.name());
+
+    p.run_last("elhaz use --clear");
+    assert_eq!(p.value(sh.status()), "0");
+    let after = probed(&mut p, &probe_cmd);
+    assert_eq!(
+        after,
+        before,
+        "{}: use --clear after use prod, use dev",
+        sh.name()
+    );
+    // Back to no session: the binary is given nothing extra.
+    let given = probed(&mut p, &through_function(sh, &probe));
+    assert_eq!(given[8..], ["unset", "unset", "unset"], "{}", sh.name());
+
+    // And again from there: a new first `use` saves the state anew.
+    p.run_last("elhaz use dev");
+    p.run_last("elhaz use --clear");
+    assert_eq!(probed(&mut p, &probe_cmd), before, "{}", sh.name());
+    p.send_line("exit");
+    assert_eq!(p.exit_code(), 0);
+}
+
+#[test]
+fn use_clear_restores_exactly_in_bash() {
+    use_clear_restores_exactly(Sh::Bash);
+}
+
+#[test]
+fn use_clear_restores_exactly_in_zsh() {
+    use_clear_restores_exactly(Sh::Zsh);
+}
+
+#[test]
+fn use_clear_restores_exactly_in_fish() {
+    use_clear_restores_exactly(Sh::Fish);
+}
+
+/// `elhaz shell` hands the caller's source keys to the new shell's hook without
+/// exporting them or putting them in argv.
+fn elhaz_shell_keeps_the_source_keys_for_its_hook(sh: Sh) {
+    let u = user_with_exported_source(sh);
+    u.write_rc(sh, sh.user_rc());
+    let probe = probe_script(u.t.dir.path());
+    let mut p = u.elhaz_shell(sh, &[]);
+    p.prompt();
+    let pid = p.value(sh.pid_var());
+    let env = p.run("env");
+    assert!(!env.contains(USER_SECRET), "{}: exported: {env}", sh.name());
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&cmdline).contains(USER_SECRET),
+        "{}: in argv",
+        sh.name()
+    );
+    let given = probed(&mut p, &through_function(sh, &probe));
+    assert_eq!(
+        given[8..],
+        [USER_KEY, USER_SECRET, ""],
+        "{}: what the binary is given",
+        sh.name()
+    );
+    for dir in ["tmp", "run"] {
+        for e in std::fs::read_dir(u.t.dir.path().join(dir)).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                for f in std::fs::read_dir(&path).unwrap() {
+                    let text = std::fs::read(f.unwrap().path()).unwrap_or_default();
+                    assert!(
+                        !String::from_utf8_lossy(&text).contains(USER_SECRET),
+                        "{}: in a file under {}",
+                        sh.name(),
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+    p.send_line("exit");
+    assert_eq!(p.exit_code(), 0);
+}
+
+#[test]
+fn elhaz_shell_keeps_the_source_keys_for_its_hook_in_bash() {
+    elhaz_shell_keeps_the_source_keys_for_its_hook(Sh::Bash);
+}
+
+#[test]
+fn elhaz_shell_keeps_the_source_keys_for_its_hook_in_zsh() {
+    elhaz_shell_keeps_the_source_keys_for_its_hook(Sh::Zsh);
+}
+
+#[test]
+fn elhaz_shell_keeps_the_source_keys_for_its_hook_in_fish() {
+    elhaz_shell_keeps_the_source_keys_for_its_hook(Sh::Fish);
+}
+
+/// Turns tracing on, and the command that says whether it is still on (`@<on>@`).
+fn tracing(sh: Sh) -> (&'static str, &'static str) {
+    match sh {
+        Sh::Bash => ("set -x", "case $- in *x*) echo @'<on>@';; esac"),
+        Sh::Zsh => ("setopt xtrace", "[[ -o xtrace ]] && echo @'<on>@'"),
+        Sh::Fish => (
+            "set -g fish_trace 1",
+            "set -q fish_trace; and echo @'<on>@'",
+        ),
+    }
+}
+
+/// Makes the next prompt refresh.
+fn due_now(sh: Sh) -> &'static str {
+    match sh {
+        Sh::Fish => "set -gx ELHAZ_REFRESH_AT 1",
+        _ => "export ELHAZ_REFRESH_AT=1",
+    }
+}
+
+fn tracing_never_shows_credentials(sh: Sh) {
+    let u = user_with_exported_source(sh);
+    let mut p = u.plain_shell(sh);
+    p.prompt();
+    let (on, check) = tracing(sh);
+    p.run_last(on);
+    p.run_last("elhaz use prod");
+    let key1 = p.value("$AWS_ACCESS_KEY_ID");
+    assert!(key1.starts_with("ASIAFAKE"), "{}: {key1}", sh.name());
+    // The prompt after this refreshes (the same credentials come back, as they are
+    // far from expiry, and are evaluated all the same).
+    p.run_last(due_now(sh));
+    let at = p.value("$ELHAZ_REFRESH_AT");
+    assert!(
+        at.parse::<i64>().unwrap() > unix_now(),
+        "{}: the prompt refreshed: {at}",
+        sh.name()
+    );
+    assert_eq!(
+        grab(&p.run(check)).as_deref(),
+        Some("on"),
+        "{}: tracing is still on",
+        sh.name()
+    );
+    p.run_last("elhaz use --clear");
+    assert_eq!(
+        grab(&p.run(check)).as_deref(),
+        Some("on"),
+        "{}: tracing is still on after use --clear",
+        sh.name()
+    );
+    for secret in ["fakesecret", "faketoken", USER_SECRET] {
+        if p.transcript.contains(secret) {
+            p.fail(&format!("{secret} was traced"));
+        }
+    }
+    // The trace did run, through the hook's refresh (the user never types its name).
+    // The trace did run: through `use` and (fish traces no event handler) the hook.
+    if !p.transcript.contains("> elhaz use prod") && !p.transcript.contains("+ elhaz use prod") {
+        p.fail("`elhaz use` was not traced");
+    }
+    if sh != Sh::Fish && !p.transcript.contains("_elhaz_hook") {
+        p.fail("the hook was not traced");
+    }
+    p.send_line("exit");
+    assert_eq!(p.exit_code(), 0);
+}
+
+#[test]
+fn tracing_never_shows_credentials_in_bash() {
+    tracing_never_shows_credentials(Sh::Bash);
+}
+
+#[test]
+fn tracing_never_shows_credentials_in_zsh() {
+    tracing_never_shows_credentials(Sh::Zsh);
+}
+
+#[test]
+fn tracing_never_shows_credentials_in_fish() {
+    tracing_never_shows_credentials(Sh::Fish);
+}
+
+/// Continues a stopped process when dropped (also when the test fails).
+struct Continue(u32);
+
+impl Drop for Continue {
+    fn drop(&mut self) {
+        kill(self.0, nix::sys::signal::Signal::SIGCONT);
+    }
+}
+
+fn a_stopped_daemon_costs_a_prompt_little(sh: Sh) {
+    let u = User::new(sh, Duration::from_secs(3600));
+    u.write_rc(sh, sh.user_rc());
+    let mut p = u.elhaz_shell(sh, &[]);
+    p.prompt();
+    let pid = u.t.daemon_pid().expect("a daemon is running");
+    let _cont = Continue(pid);
+    kill(pid, nix::sys::signal::Signal::SIGSTOP);
+    // The prompt after this one is due for refresh.
+    let started = Instant::now();
+    let out = p.run_last(due_now(sh));
+    let took = started.elapsed();
+    eprintln!(
+        "{}: the prompt with a stopped daemon took {took:?}",
+        sh.name()
+    );
+    assert!(
+        took <= Duration::from_secs(3),
+        "{}: a stopped daemon held the prompt {took:?}",
+        sh.name()
+    );
+    let warnings = elhaz_lines(&out);
+    assert_eq!(warnings.len(), 1, "{}: one warning: {out:?}", sh.name());
+    assert!(
+        warnings[0].contains("cannot refresh prod"),
+        "{}: {warnings:?}",
+        sh.name()
+    );
+    // The next prompt does not try again at once.
+    let started = Instant::now();
+    let out = p.run_last("true");
+    assert!(elhaz_lines(&out).is_empty(), "warned again: {out:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    p.send_line("exit");
+    assert_eq!(p.exit_code(), 0);
+}
+
+#[test]
+fn a_stopped_daemon_costs_a_prompt_little_in_bash() {
+    a_stopped_daemon_costs_a_prompt_little(Sh::Bash);
+}
+
+#[test]
+fn a_stopped_daemon_costs_a_prompt_little_in_zsh() {
+    a_stopped_daemon_costs_a_prompt_little(Sh::Zsh);
+}
+
+#[test]
+fn a_stopped_daemon_costs_a_prompt_little_in_fish() {
+    a_stopped_daemon_costs_a_prompt_little(Sh::Fish);
 }

@@ -107,8 +107,40 @@ fn remove_zsh_dotdir(env: &[(OsString, OsString)]) {
     }
 }
 
-/// argv, environment, and the fd that must stay open until the shell starts.
-type Prepared = (Vec<OsString>, Vec<(OsString, OsString)>, Option<OwnedFd>);
+/// argv, environment, and the fds that must stay open until the shell starts.
+type Prepared = (Vec<OsString>, Vec<(OsString, OsString)>, Vec<OwnedFd>);
+
+/// The secret source keys the new shell keeps for its hook: the caller's (handed on
+/// by an outer shell as ELHAZ_SOURCE_*, else its own environment's), "" when unset.
+const SOURCE_KEYS: &[(&str, &str)] = &[
+    ("AWS_ACCESS_KEY_ID", "ELHAZ_SOURCE_AWS_ACCESS_KEY_ID"),
+    (
+        "AWS_SECRET_ACCESS_KEY",
+        "ELHAZ_SOURCE_AWS_SECRET_ACCESS_KEY",
+    ),
+    ("AWS_SESSION_TOKEN", "ELHAZ_SOURCE_AWS_SESSION_TOKEN"),
+];
+
+/// Shell code that sets the hook's non-exported copy of the source keys. It goes to
+/// the shell only through a pipe (never argv, the environment or a file).
+fn source_seed(flavor: Flavor) -> String {
+    let mut out = String::new();
+    let marker = match flavor {
+        Flavor::Fish => "set -g _elhaz_src shell\n",
+        _ => "_ELHAZ_SRC=shell\n",
+    };
+    out.push_str(marker);
+    for (var, source) in SOURCE_KEYS {
+        let value = std::env::var(source)
+            .or_else(|_| std::env::var(var))
+            .unwrap_or_default();
+        out.push_str(&match flavor {
+            Flavor::Fish => format!("set -g _elhaz_src_{var} {}\n", quote_fish(&value)),
+            _ => format!("_ELHAZ_SRC_{var}={}\n", quote_posix(&value)),
+        });
+    }
+    out
+}
 
 /// The shell's argv and environment: its own startup files, then (with `hook`) the
 /// refresh hook, and the prompt prefix. The returned fd (bash's rc pipe) must stay
@@ -126,18 +158,34 @@ fn prepare(
         .unwrap_or_else(|_| "elhaz".into());
     let prompt = std::env::var("ELHAZ_NO_PROMPT").ok().as_deref() != Some("1");
     let mut argv: Vec<OsString> = vec![shell.as_os_str().to_owned()];
-    let mut keep: Option<OwnedFd> = None;
+    let mut keep: Vec<OwnedFd> = Vec::new();
+    let seed = |f: Flavor, keep: &mut Vec<OwnedFd>| -> Result<Option<i32>> {
+        if !hook {
+            return Ok(None);
+        }
+        let fd = rc_pipe(&source_seed(f))?;
+        let n = fd.as_raw_fd();
+        keep.push(fd);
+        Ok(Some(n))
+    };
     match flavor(shell) {
         Flavor::Bash => {
-            let rc = bash_rc(&exe, prompt, hook);
+            // All in the rc pipe, which bash reads whole before running any of it.
+            let mut rc = if hook {
+                source_seed(Flavor::Bash)
+            } else {
+                String::new()
+            };
+            rc.push_str(&bash_rc(&exe, prompt, hook));
             let fd = rc_pipe(&rc)?;
             argv.push("--rcfile".into());
             argv.push(format!("/dev/fd/{}", fd.as_raw_fd()).into());
             argv.push("-i".into());
-            keep = Some(fd);
+            keep.push(fd);
         }
         Flavor::Zsh => {
-            let dir = zsh_dotdir(&exe, prompt, hook)?;
+            let fd = seed(Flavor::Zsh, &mut keep)?;
+            let dir = zsh_dotdir(&exe, prompt, hook, fd)?;
             let user = std::env::var_os("ZDOTDIR").unwrap_or_default();
             child_env.retain(|(k, _)| k != "ZDOTDIR" && k != "_ELHAZ_USER_ZDOTDIR");
             child_env.push(("_ELHAZ_USER_ZDOTDIR".into(), user));
@@ -145,9 +193,10 @@ fn prepare(
             argv.push("-i".into());
         }
         Flavor::Fish => {
+            let fd = seed(Flavor::Fish, &mut keep)?;
             argv.push("--interactive".into());
             argv.push("--init-command".into());
-            argv.push(fish_init(&exe, prompt, hook).into());
+            argv.push(fish_init(&exe, prompt, hook, fd).into());
         }
         Flavor::Other if hook => {
             let expires = env
@@ -209,7 +258,7 @@ fn bash_rc(exe: &str, prompt: bool, hook: bool) -> String {
 
 /// A private ZDOTDIR whose files run the user's own (from their ZDOTDIR, else HOME)
 /// and then the hook; its .zshrc puts ZDOTDIR back and removes the directory.
-fn zsh_dotdir(exe: &str, prompt: bool, hook: bool) -> Result<PathBuf> {
+fn zsh_dotdir(exe: &str, prompt: bool, hook: bool, seed: Option<i32>) -> Result<PathBuf> {
     let base = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .filter(|p| p.is_dir())
@@ -241,18 +290,33 @@ fn zsh_dotdir(exe: &str, prompt: bool, hook: bool) -> Result<PathBuf> {
         let p = dir.join(file);
         std::fs::write(&p, text).map_err(|e| Error::io(Kind::Other, "cannot write", &p, &e))
     };
-    write(".zshenv", &passthrough(".zshenv"))?;
+    // The source keys' pipe is read (and closed) first, before any file of the user's
+    // runs.
+    let mut zshenv = String::new();
+    if let Some(fd) = seed {
+        zshenv.push_str(&format!(
+            "# elhaz shell: the hook's copy of your source keys.\n_elhaz_fd={fd}\nbuiltin source /dev/fd/$_elhaz_fd\nexec {{_elhaz_fd}}<&-\nunset _elhaz_fd\n"
+        ));
+    }
+    zshenv.push_str(&passthrough(".zshenv"));
+    write(".zshenv", &zshenv)?;
     write(".zprofile", &passthrough(".zprofile"))?;
     write(".zshrc", &zshrc)?;
     Ok(dir)
 }
 
-fn fish_init(exe: &str, prompt: bool, hook: bool) -> String {
+fn fish_init(exe: &str, prompt: bool, hook: bool, seed: Option<i32>) -> String {
     let mut init = if hook {
         format!("set -g _ELHAZ_BIN {}\n{FISH}", quote_fish(exe))
     } else {
         String::new()
     };
+    if let Some(fd) = seed {
+        // The hook's copy of the source keys, from a pipe (`source` takes no pipe as
+        // its file argument, and `<&N` gives builtins nothing; fish cannot close it,
+        // but it is empty once read).
+        init.push_str(&format!("source < /dev/fd/{fd}\n"));
+    }
     if prompt {
         init.push_str(
             r#"
