@@ -60,6 +60,14 @@ pub enum Delivery<'a> {
     },
 }
 
+/// The caller's secret source keys, which the shell integration hands to this
+/// process for one command: never passed on to anything elhaz starts.
+pub const SOURCE_SECRETS: &[&str] = &[
+    "ELHAZ_SOURCE_AWS_ACCESS_KEY_ID",
+    "ELHAZ_SOURCE_AWS_SECRET_ACCESS_KEY",
+    "ELHAZ_SOURCE_AWS_SESSION_TOKEN",
+];
+
 /// What a `--server` child must not inherit, since the SDKs would take it over the
 /// endpoint; the caller's values go on as `ELHAZ_SOURCE_*` for nested elhaz.
 const CHAIN_OVERRIDES: &[(&str, &str)] = &[
@@ -158,7 +166,7 @@ impl SessionEnv {
 
     /// Applies it to a command about to be spawned.
     pub fn apply(&self, cmd: &mut std::process::Command) {
-        for v in &self.unset {
+        for v in self.unset.iter().chain(SOURCE_SECRETS) {
             cmd.env_remove(v);
         }
         for (k, v) in &self.set {
@@ -171,7 +179,9 @@ impl SessionEnv {
         let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
             .filter(|(k, _)| {
                 let k = k.to_string_lossy();
-                !self.unset.iter().any(|u| *u == k) && !self.set.iter().any(|(s, _)| *s == k)
+                !self.unset.iter().any(|u| *u == k)
+                    && !self.set.iter().any(|(s, _)| *s == k)
+                    && !SOURCE_SECRETS.iter().any(|s| *s == k)
             })
             .collect();
         env.extend(self.set.iter().map(|(k, v)| ((*k).into(), v.into())));

@@ -1557,6 +1557,14 @@ fn elhaz_shell_keeps_the_source_keys_for_its_hook(sh: Sh) {
         "{}: what the binary is given",
         sh.name()
     );
+    // A command elhaz starts from here gets no copy of them either.
+    let env = p.run("elhaz exec dev -- env");
+    assert!(env.contains("ELHAZ_SESSION=dev"), "{}: {env}", sh.name());
+    assert!(
+        !env.contains(USER_SECRET),
+        "{}: the source secret reached a child: {env}",
+        sh.name()
+    );
     for dir in ["tmp", "run"] {
         for e in std::fs::read_dir(u.t.dir.path().join(dir)).unwrap() {
             let path = e.unwrap().path();

@@ -27,3 +27,32 @@ pub fn run(args: HookArgs) -> Result<i32> {
     print!("{}", script(args.shell));
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `use --clear` can put back only what the hooks save: each script's list holds
+    /// every variable a session sets or unsets.
+    #[test]
+    fn each_hook_saves_every_variable_use_changes() {
+        let changed = crate::env::UNSET
+            .iter()
+            .chain(crate::env::ALL_SET)
+            .chain(&["AWS_REGION", "AWS_DEFAULT_REGION"]);
+        for (name, script, marker) in [
+            ("bash", BASH, "_ELHAZ_USE_VARS='"),
+            ("zsh", ZSH, "_ELHAZ_USE_VARS='"),
+            ("fish", FISH, "set -g _elhaz_use_vars "),
+        ] {
+            let line = script
+                .lines()
+                .find_map(|l| l.split_once(marker).map(|(_, rest)| rest))
+                .unwrap_or_else(|| panic!("{name}: no list of variables"));
+            let listed: Vec<&str> = line.trim_end_matches('\'').split(' ').collect();
+            for v in changed.clone() {
+                assert!(listed.contains(v), "{name} does not save {v}");
+            }
+        }
+    }
+}
