@@ -1557,6 +1557,25 @@ fn elhaz_shell_keeps_the_source_keys_for_its_hook(sh: Sh) {
         "{}: what the binary is given",
         sh.name()
     );
+    // `use` here, then `use --clear`, comes back to this shell's own session; the
+    // binary is given the source keys all along.
+    let probe_cmd = probe.display().to_string();
+    let session = probed(&mut p, &probe_cmd);
+    assert_eq!(session[7], "prod");
+    p.run_last("elhaz use dev");
+    assert_eq!(p.value(sh.status()), "0");
+    assert_eq!(p.value("$ELHAZ_SESSION"), "dev");
+    let given = probed(&mut p, &through_function(sh, &probe));
+    assert_eq!(given[8..], [USER_KEY, USER_SECRET, ""], "{}", sh.name());
+    p.run_last("elhaz use --clear");
+    assert_eq!(
+        probed(&mut p, &probe_cmd),
+        session,
+        "{}: back to the shell's own session",
+        sh.name()
+    );
+    let given = probed(&mut p, &through_function(sh, &probe));
+    assert_eq!(given[8..], [USER_KEY, USER_SECRET, ""], "{}", sh.name());
     // A command elhaz starts from here gets no copy of them either.
     let env = p.run("elhaz exec dev -- env");
     assert!(env.contains("ELHAZ_SESSION=dev"), "{}: {env}", sh.name());
