@@ -265,6 +265,7 @@ fn zsh_dotdir(exe: &str, prompt: bool, hook: bool, seed: Option<i32>) -> Result<
         .unwrap_or_else(std::env::temp_dir);
     let dir = tempfile::Builder::new()
         .prefix("elhaz-zsh-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir_in(&base)
         .map_err(|e| Error::io(Kind::Other, "cannot create a directory in", &base, &e))?
         .keep();
