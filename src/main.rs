@@ -53,5 +53,10 @@ fn quiet_stdout_failures() {
             std::process::exit(1);
         }
         default_hook(info);
+        // The release build aborts on panic (smaller binary, no unwinding tables). An
+        // abort raises SIGABRT, which can leave a core file holding credentials: leave
+        // with the status an unwound panic has instead.
+        tracing::error!("{info}");
+        std::process::exit(101);
     }));
 }

@@ -27,6 +27,37 @@ fn checked_in_completions_are_current() {
     }
 }
 
+/// A malformed ELHAZ_* variable must not break a shell's rc file: `eval "$(elhaz hook
+/// bash)"` and the completion scripts print fixed text and need no settings.
+#[test]
+fn hook_and_completions_ignore_bad_settings() {
+    let t = TestEnv::new();
+    for args in [["hook", "bash"], ["completions", "bash"]] {
+        let out = t
+            .cmd()
+            .env("ELHAZ_REFRESH_WINDOW", "soon")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "elhaz {} with a bad ELHAZ_REFRESH_WINDOW: {}",
+            args.join(" "),
+            text(&out.stderr)
+        );
+        assert!(!out.stdout.is_empty());
+    }
+    // Commands that use the setting still say it is wrong.
+    let out = t
+        .cmd()
+        .env("ELHAZ_REFRESH_WINDOW", "soon")
+        .args(["export", "prod"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("ELHAZ_REFRESH_WINDOW"), "{}", text(&out.stderr));
+}
+
 #[test]
 fn names_complete_live_from_configs_and_profiles() {
     let t = TestEnv::new();

@@ -117,16 +117,22 @@ pub fn not_implemented(what: &str) -> Error {
 
 /// Runs the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
+    // `hook` and `completions` print fixed text: they must work whatever the
+    // environment holds (a bad ELHAZ_REFRESH_WINDOW must not break a shell's rc file).
+    let command = match cli.command {
+        Command::Hook(a) => return hook::run(a),
+        Command::Completions(a) => return completions::run(a),
+        other => other,
+    };
     let ctx = Context::new(cli.global)?;
-    match cli.command {
+    match command {
+        Command::Hook(_) | Command::Completions(_) => unreachable!("handled above"),
         Command::Exec(a) => exec::run(a, &ctx),
         Command::Shell(a) => shell::run(a, &ctx),
         Command::Export(a) => export::run(a, &ctx),
         Command::Whoami(a) => whoami::run(a, &ctx),
-        Command::Hook(a) => hook::run(a),
         Command::Use(a) => use_::run(a, &ctx),
         Command::Login(a) => login::run(a, &ctx),
-        Command::Completions(a) => completions::run(a),
         Command::Config(c) => config::run(c, &ctx),
         Command::Daemon(c) => daemon::run(c, &ctx),
     }
