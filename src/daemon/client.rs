@@ -108,10 +108,20 @@ impl Client {
         if owner == me || owner == 0 {
             return Ok(());
         }
+        let what = if uid.is_some() {
+            format!(
+                "the process listening on {} runs as uid {owner}",
+                display_path(&self.socket)
+            )
+        } else {
+            format!(
+                "the socket {} belongs to uid {owner}",
+                display_path(&self.socket)
+            )
+        };
         Err(Failure::Error(
             Error::daemon(format!(
-                "the socket {} belongs to uid {owner}, not to you (uid {me}): elhaz sends nothing to it",
-                display_path(&self.socket)
+                "{what}, not you (uid {me}): elhaz sends nothing to it"
             ))
             .with_hint(format!(
                 "if you did not put it there, someone else did: remove it (rm {}) and keep --socket-path in a directory of your own",
@@ -538,6 +548,7 @@ pub fn start_daemon(args: &DaemonArgs, announce: bool) -> Result<()> {
     let dir = super::server::socket_dir(&args.socket);
     if dir.exists() {
         super::server::check_socket_dir(dir)?;
+        super::server::check_lock(&args.socket)?;
     }
     // A daemon whose socket was removed holds its lock until it notices (within
     // about a second) and exits: wait for that rather than fail.

@@ -257,6 +257,16 @@ fn open_lock(path: &Path, create: bool) -> Result<std::fs::File> {
     }
 }
 
+/// Refuses a lock path that is there but is not a regular file (a symbolic link, a
+/// FIFO…), with the same error the daemon gives, so the client can say it.
+pub fn check_lock(socket: &Path) -> Result<()> {
+    let path = lock_path(socket);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if !m.is_file() => open_lock(&path, false).map(drop),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses a socket directory that another user owns or that group or others may write
 /// to: whoever can write there can swap the socket for their own and be handed the
 /// user's requests (and MFA codes). Root's directories are accepted when not writable
