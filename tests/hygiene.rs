@@ -85,13 +85,8 @@ async fn the_daemons_memory_and_environment_are_closed_to_the_users_other_proces
     let out = export.output().unwrap();
     ok(&out);
     assert!(text(&out.stdout).contains("ASIAFAKE"), "{}", text(&out.stdout));
-    // The daemon refuses root's connections (another uid): its pid is in its lock.
-    let lock = PathBuf::from(format!("{}.lock", t.socket().display()));
-    let pid: u32 = std::fs::read_to_string(&lock)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    // The daemon refuses root's connections (another uid): find it by its command line.
+    let pid = daemon_on(&t.socket()).expect("no daemon process for the socket");
     let _kill = KillPid(pid);
     assert_eq!(
         std::fs::metadata(format!("/proc/{pid}")).unwrap().uid(),
@@ -144,6 +139,19 @@ async fn the_daemons_memory_and_environment_are_closed_to_the_users_other_proces
     );
     signal(pid, nix::sys::signal::Signal::SIGTERM);
     assert!(wait_until(Duration::from_secs(10), || !pid_alive(pid)));
+}
+
+/// The pid of the `elhaz ... daemon run` process whose arguments name `socket`.
+fn daemon_on(socket: &Path) -> Option<u32> {
+    let want = socket.as_os_str().as_encoded_bytes();
+    std::fs::read_dir("/proc").ok()?.find_map(|e| {
+        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        let is_daemon = args.windows(2).any(|w| w == [&b"daemon"[..], b"run"])
+            && args.contains(&want);
+        (is_daemon && pid_alive(pid)).then_some(pid)
+    })
 }
 
 /// The start address of a writable mapping of PID (the heap when it has one).
