@@ -83,4 +83,3 @@ pub fn peer_uid(sock: &impl AsFd) -> io::Result<u32> {
         .map(|c| c.uid())
         .map_err(io::Error::from)
 }
-

@@ -84,7 +84,11 @@ async fn the_daemons_memory_and_environment_are_closed_to_the_users_other_proces
     as_user(&mut export, NOBODY, NOBODY);
     let out = export.output().unwrap();
     ok(&out);
-    assert!(text(&out.stdout).contains("ASIAFAKE"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("ASIAFAKE"),
+        "{}",
+        text(&out.stdout)
+    );
     // The daemon refuses root's connections (another uid): find it by its command line.
     let pid = daemon_on(&t.socket()).expect("no daemon process for the socket");
     let _kill = KillPid(pid);
@@ -148,8 +152,8 @@ fn daemon_on(socket: &Path) -> Option<u32> {
         let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-        let is_daemon = args.windows(2).any(|w| w == [&b"daemon"[..], b"run"])
-            && args.contains(&want);
+        let is_daemon =
+            args.windows(2).any(|w| w == [&b"daemon"[..], b"run"]) && args.contains(&want);
         (is_daemon && pid_alive(pid)).then_some(pid)
     })
 }
@@ -160,7 +164,10 @@ fn heap_address(pid: u32) -> u64 {
     let line = maps
         .lines()
         .find(|l| l.ends_with("[heap]"))
-        .or_else(|| maps.lines().find(|l| l.split_whitespace().nth(1) == Some("rw-p")))
+        .or_else(|| {
+            maps.lines()
+                .find(|l| l.split_whitespace().nth(1) == Some("rw-p"))
+        })
         .unwrap_or_else(|| panic!("no writable mapping in\n{maps}"));
     u64::from_str_radix(line.split('-').next().unwrap(), 16).unwrap()
 }
@@ -226,7 +233,10 @@ async fn command_substitution_with_an_extra_descriptor_returns_when_the_child_ex
         "-c",
         "out=$(elhaz exec prod -- echo hi 3>&1); echo \"[$out]\"",
     ])
-    .env("PATH", format!("{}:{}", bin().parent().unwrap().display(), test_path()))
+    .env(
+        "PATH",
+        format!("{}:{}", bin().parent().unwrap().display(), test_path()),
+    )
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
@@ -272,7 +282,11 @@ async fn a_removed_socket_ends_the_daemon_and_the_next_command_starts_a_fresh_on
     let out = run(&t, &["export", "prod", "-f", "env"]);
     ok(&out);
     assert!(text(&out.stdout).contains("AWS_ACCESS_KEY_ID="));
-    assert!(text(&out.stderr).contains("started the daemon"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("started the daemon"),
+        "{}",
+        text(&out.stderr)
+    );
     let new = t.daemon_pid().expect("no new daemon");
     assert_ne!(new, old);
     assert!(log_text(&t).contains("the socket was removed or replaced"));
@@ -291,7 +305,10 @@ async fn a_replaced_socket_ends_the_daemon_which_leaves_the_new_socket_alone() {
         wait_until(Duration::from_secs(5), || !pid_alive(old)),
         "the daemon (pid {old}) still runs 5 s after its socket was replaced"
     );
-    assert!(t.socket().exists(), "the daemon removed the socket that replaced its own");
+    assert!(
+        t.socket().exists(),
+        "the daemon removed the socket that replaced its own"
+    );
     drop(other);
 }
 
@@ -309,7 +326,10 @@ async fn status_and_stop_find_a_daemon_by_its_lock_when_its_socket_is_gone() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let said = text(&o.stdout);
     assert!(said.contains(&format!("pid {pid}")), "{said}");
-    assert!(said.contains("is gone") && said.contains("elhaz daemon stop"), "{said}");
+    assert!(
+        said.contains("is gone") && said.contains("elhaz daemon stop"),
+        "{said}"
+    );
     let o = run(&t, &["daemon", "status", "--json"]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["running"], false, "{v}");
@@ -318,7 +338,11 @@ async fn status_and_stop_find_a_daemon_by_its_lock_when_its_socket_is_gone() {
 
     let o = run(&t, &["daemon", "stop"]);
     ok(&o);
-    assert!(text(&o.stderr).contains("daemon stopped"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("daemon stopped"),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(
         wait_until(Duration::from_secs(2), || !pid_alive(pid)),
         "pid {pid} still runs after daemon stop"
@@ -351,16 +375,30 @@ fn a_socket_directory_another_user_made_or_can_write_is_refused() {
 
     for (dir, why, fix) in [
         (&planted, format!("belongs to uid {NOBODY}"), "chown 0 "),
-        (&mine, "is writable by other users (mode 777)".into(), "chmod 700 "),
+        (
+            &mine,
+            "is writable by other users (mode 777)".into(),
+            "chmod 700 ",
+        ),
     ] {
         let sock = dir.join("daemon.sock");
-        for args in [&["daemon", "start"][..], &["daemon", "run"], &["export", "prod"]] {
+        for args in [
+            &["daemon", "start"][..],
+            &["daemon", "run"],
+            &["export", "prod"],
+        ] {
             let mut c = t.cmd();
-            c.arg("--socket-path").arg(&sock).args(args).timeout(Duration::from_secs(20));
+            c.arg("--socket-path")
+                .arg(&sock)
+                .args(args)
+                .timeout(Duration::from_secs(20));
             let o = c.output().unwrap();
             let err = text(&o.stderr);
             assert_eq!(o.status.code(), Some(4), "{args:?} in {dir:?}: {err}");
-            assert!(err.contains(&format!("the socket directory {}", dir.display())), "{err}");
+            assert!(
+                err.contains(&format!("the socket directory {}", dir.display())),
+                "{err}"
+            );
             assert!(err.contains(&why), "{err}");
             assert!(err.contains(&format!("{fix}{}", dir.display())), "{err}");
             let left: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
@@ -409,17 +447,30 @@ fn a_socket_another_user_listens_on_gets_nothing_from_the_client() {
     as_user(&mut listener, NOBODY, NOBODY);
     die_with_parent(&mut listener);
     let mut listener = listener.spawn().unwrap();
-    assert!(wait_until(Duration::from_secs(10), || got.exists()), "the listener did not start");
+    assert!(
+        wait_until(Duration::from_secs(10), || got.exists()),
+        "the listener did not start"
+    );
 
     let attempt = |what: &str| {
-        for args in [&["export", "prod"][..], &["daemon", "status"], &["daemon", "stop"]] {
+        for args in [
+            &["export", "prod"][..],
+            &["daemon", "status"],
+            &["daemon", "stop"],
+        ] {
             let mut c = t.cmd();
-            c.arg("--socket-path").arg(&sock).args(args).timeout(Duration::from_secs(20));
+            c.arg("--socket-path")
+                .arg(&sock)
+                .args(args)
+                .timeout(Duration::from_secs(20));
             let o = c.output().unwrap();
             let err = text(&o.stderr);
             assert_eq!(o.status.code(), Some(4), "{what}, {args:?}: {err}");
             assert!(
-                err.contains(&format!("the socket {} belongs to uid {NOBODY}", sock.display())),
+                err.contains(&format!(
+                    "the socket {} belongs to uid {NOBODY}",
+                    sock.display()
+                )),
                 "{what}: {err}"
             );
             assert!(err.contains("elhaz sends nothing to it"), "{err}");
@@ -427,7 +478,11 @@ fn a_socket_another_user_listens_on_gets_nothing_from_the_client() {
             assert!(o.stdout.is_empty(), "{what}: {}", text(&o.stdout));
         }
         let received = std::fs::read(&got).unwrap();
-        assert!(received.is_empty(), "{what}: the planted listener got {:?}", text(&received));
+        assert!(
+            received.is_empty(),
+            "{what}: the planted listener got {:?}",
+            text(&received)
+        );
     };
     attempt("a socket file of another user");
     // The file made to look like the user's: the process behind it is still another's.
@@ -445,7 +500,11 @@ fn a_socket_another_user_listens_on_gets_nothing_from_the_client() {
         "{err}"
     );
     let received = std::fs::read(&got).unwrap();
-    assert!(received.is_empty(), "the planted listener got {:?}", text(&received));
+    assert!(
+        received.is_empty(),
+        "the planted listener got {:?}",
+        text(&received)
+    );
     let _ = listener.kill();
     let _ = listener.wait();
 }
@@ -457,8 +516,11 @@ fn a_symlink_at_the_lock_path_is_refused_and_its_target_is_not_created() {
     let t = TestEnv::new();
     let sock = t.socket();
     std::fs::create_dir_all(sock.parent().unwrap()).unwrap();
-    std::fs::set_permissions(sock.parent().unwrap(), std::fs::Permissions::from_mode(0o700))
-        .unwrap();
+    std::fs::set_permissions(
+        sock.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
     let target = t.dir.path().join("victim-file");
     let lock = PathBuf::from(format!("{}.lock", sock.display()));
     std::os::unix::fs::symlink(&target, &lock).unwrap();
@@ -492,7 +554,9 @@ fn share_dir(t: &TestEnv) -> PathBuf {
 
 fn share(t: &TestEnv, sock: &Path, extra: &[&str]) {
     let mut c = t.cmd();
-    c.args(["daemon", "share", "prod", "--socket"]).arg(sock).args(extra);
+    c.args(["daemon", "share", "prod", "--socket"])
+        .arg(sock)
+        .args(extra);
     ok(&c.output().unwrap());
 }
 
@@ -508,8 +572,14 @@ async fn forged_lines_and_escapes_from_a_peer_stay_inert_in_the_log() {
     let sock = share_dir(&t).join("prod.sock");
     share(&t, &sock, &[]);
     let evil = [
-        ("credentials\nFORGED INFO elhaz: action=kill", "id\n2026-01-01T00:00:00Z FORGED"),
-        ("\x1b[2J\x1b]0;owned\x07status", "\x1b[31mred\r\u{9b}2J\x7f\x00"),
+        (
+            "credentials\nFORGED INFO elhaz: action=kill",
+            "id\n2026-01-01T00:00:00Z FORGED",
+        ),
+        (
+            "\x1b[2J\x1b]0;owned\x07status",
+            "\x1b[31mred\r\u{9b}2J\x7f\x00",
+        ),
         ("whoami", "\n\n\nFORGED"),
     ];
     for (action, id) in evil {
@@ -522,18 +592,28 @@ async fn forged_lines_and_escapes_from_a_peer_stay_inert_in_the_log() {
     });
     let log = log_text(&t);
     assert!(logged, "{log}");
-    let share_lines: Vec<&str> = log.lines().filter(|l| l.contains("share request")).collect();
+    let share_lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("share request"))
+        .collect();
     assert_eq!(share_lines.len(), evil.len(), "{log}");
     assert!(
-        !log.lines().any(|l| l.starts_with("FORGED") || l.starts_with("2026-01-01") || l.is_empty()),
+        !log.lines()
+            .any(|l| l.starts_with("FORGED") || l.starts_with("2026-01-01") || l.is_empty()),
         "a forged line:\n{log}"
     );
     let controls: Vec<char> = log
         .chars()
         .filter(|c| c.is_control() && *c != '\n')
         .collect();
-    assert!(controls.is_empty(), "raw control characters {controls:?} in the log:\n{log}");
-    assert!(log.contains("\\x1b[2J") && log.contains("\\nFORGED"), "{log}");
+    assert!(
+        controls.is_empty(),
+        "raw control characters {controls:?} in the log:\n{log}"
+    );
+    assert!(
+        log.contains("\\x1b[2J") && log.contains("\\nFORGED"),
+        "{log}"
+    );
 
     // `daemon logs` prints what is in the file inert, even lines an older daemon (or
     // anyone) wrote raw.
@@ -550,7 +630,10 @@ async fn forged_lines_and_escapes_from_a_peer_stay_inert_in_the_log() {
         .chars()
         .filter(|c| c.is_control() && *c != '\n')
         .collect();
-    assert!(controls.is_empty(), "`daemon logs` printed {controls:?}:\n{shown}");
+    assert!(
+        controls.is_empty(),
+        "`daemon logs` printed {controls:?}:\n{shown}"
+    );
     assert!(shown.contains("raw \\x1b[2J\\x1b]0;title\\x07"), "{shown}");
     assert!(shown.contains("bad byte"), "{shown}");
 }
@@ -590,13 +673,16 @@ async fn a_refused_user_flooding_a_share_cannot_rotate_the_log_away() {
     let o = flood.output().unwrap();
     ok(&o);
     let connections: u64 = text(&o.stdout).trim().parse().unwrap();
-    assert!(connections > 1000, "the flood made only {connections} connections");
+    assert!(
+        connections > 1000,
+        "the flood made only {connections} connections"
+    );
 
     // The count is logged when the 10 s interval ends.
     let counted = wait_until(Duration::from_secs(15), || {
-        log_text(&t).lines().any(|l| {
-            l.contains(&format!("peer_uid={STRANGER}")) && l.contains("count=")
-        })
+        log_text(&t)
+            .lines()
+            .any(|l| l.contains(&format!("peer_uid={STRANGER}")) && l.contains("count="))
     });
     let log = log_text(&t);
     assert!(counted, "no count of refusals in the log:\n{log}");
@@ -607,16 +693,33 @@ async fn a_refused_user_flooding_a_share_cannot_rotate_the_log_away() {
     let counts: u64 = log
         .lines()
         .filter(|l| l.contains(&format!("peer_uid={STRANGER}")))
-        .filter_map(|l| l.split("count=").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
+        .filter_map(|l| {
+            l.split("count=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
         .sum();
     eprintln!(
         "FIGURE log flood: {connections} refused connections in 4 s -> {refusal_lines} log lines, {} bytes",
         log.len() - before
     );
     assert!(refusal_lines <= 3, "{refusal_lines} refusal lines:\n{log}");
-    assert!(counts + 1 >= connections / 2, "counted {counts} of {connections}:\n{log}");
-    assert!(log.len() - before < 16 * 1024, "the log grew by {} bytes", log.len() - before);
-    assert!(!PathBuf::from(format!("{}.1", t.log().display())).exists(), "the log rotated");
+    assert!(
+        counts + 1 >= connections / 2,
+        "counted {counts} of {connections}:\n{log}"
+    );
+    assert!(
+        log.len() - before < 16 * 1024,
+        "the log grew by {} bytes",
+        log.len() - before
+    );
+    assert!(
+        !PathBuf::from(format!("{}.1", t.log().display())).exists(),
+        "the log rotated"
+    );
     // The user is still served, and still sees its own lines.
     assert!(log.contains("share opened"), "{log}");
     assert_eq!(
@@ -647,7 +750,12 @@ async fn idle_connections_on_a_share_do_not_starve_its_real_client() {
             None => std::thread::sleep(Duration::from_millis(5)),
         }
     }
-    assert_eq!(held.len(), 500, "could open only {} connections", held.len());
+    assert_eq!(
+        held.len(),
+        500,
+        "could open only {} connections",
+        held.len()
+    );
     // Past the grace period in which a fresh connection is not evicted.
     std::thread::sleep(Duration::from_millis(500));
     let mut c = Command::new(bin());
@@ -665,8 +773,14 @@ async fn idle_connections_on_a_share_do_not_starve_its_real_client() {
     let status = status.expect("export through the share hung");
     assert!(status.success(), "{err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
-    assert!(v["AccessKeyId"].as_str().unwrap().starts_with("ASIAFAKE"), "{v}");
+    assert!(
+        v["AccessKeyId"].as_str().unwrap().starts_with("ASIAFAKE"),
+        "{v}"
+    );
     eprintln!("FIGURE share under 500 idle connections: export answered in {took:?}");
-    assert!(took < Duration::from_secs(2), "the real client waited {took:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "the real client waited {took:?}"
+    );
     drop(held);
 }

@@ -41,14 +41,15 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
                     // Its socket is gone (or dead) but it still runs: found by its lock.
                     Some(pid) if pid > 1 => {
                         let pid = nix::unistd::Pid::from_raw(pid as i32);
-                        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
-                            .map_err(|e| {
+                        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).map_err(
+                            |e| {
                                 Error::daemon(format!(
                                     "cannot stop the daemon (pid {pid}) of {}: {}",
                                     display_path(socket),
                                     e.desc()
                                 ))
-                            })?;
+                            },
+                        )?;
                         // A stopped (SIGSTOP) daemon handles the SIGTERM once continued.
                         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
                     }

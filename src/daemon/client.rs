@@ -3,12 +3,12 @@
 
 use std::io::{ErrorKind, Read, Write};
 
-use zeroize::Zeroize;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use zeroize::Zeroize;
 
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;

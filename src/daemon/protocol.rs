@@ -6,8 +6,8 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroize;
 use serde_json::{Map, Value};
+use zeroize::Zeroize;
 
 pub const VERSION: u32 = 1;
 /// Longest request line accepted, newline excluded.
