@@ -407,6 +407,37 @@ fn a_socket_directory_another_user_made_or_can_write_is_refused() {
     }
 }
 
+/// A share socket in a directory others may write to: refused like the main socket's,
+/// and nothing is bound there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_share_in_a_directory_others_can_write_is_refused() {
+    let sts = FakeSts::start(HOUR).await;
+    let t = TestEnv::with_sts(&sts.uri());
+    t.role_config("prod", "");
+    t.start_daemon();
+    let open = t.dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let sock = open.join("prod.sock");
+    let mut c = t.cmd();
+    c.args(["daemon", "share", "prod", "--socket"]).arg(&sock);
+    let o = c.output().unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the socket directory {} is writable by other users",
+            open.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("chmod 700 {}", open.display())),
+        "{err}"
+    );
+    assert!(!sock.exists(), "the share was bound");
+}
+
 /// A socket another user placed at the socket path (a directory others can write, such
 /// as a sticky /tmp-like one): the client sends it nothing. Also when the file is
 /// owned by the user but the process listening is another user's.
