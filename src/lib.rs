@@ -12,3 +12,4 @@ pub mod env;
 pub mod error;
 pub mod logging;
 pub mod spinner;
+pub mod sys;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::store::{ensure_private_dir, open_private};
@@ -45,13 +46,50 @@ pub fn init_daemon(
 ) -> Result<tracing_appender::non_blocking::WorkerGuard> {
     let writer = RotatingFile::open(path, MAX_BYTES, BACKUPS)?;
     let (nb, guard) = tracing_appender::non_blocking(writer);
+    // Every field, the message too, with its control characters escaped: values come
+    // from peers (action, request_id, config names) and files (error messages), and a
+    // newline or an escape sequence in one must not forge a line or reach the terminal
+    // of whoever reads the log.
+    let fields = tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let text = format!("{value:?}");
+        if field.name() == "message" {
+            write!(w, "{}", escape_controls(&text))
+        } else {
+            write!(w, "{}={}", field.name(), escape_controls(&text))
+        }
+    })
+    .delimited(" ");
     let _ = tracing_subscriber::fmt()
+        .fmt_fields(fields)
         .with_env_filter(filter(verbose.max(1), "elhaz=info"))
         .with_writer(nb)
         .with_ansi(false)
         .with_target(false)
         .try_init();
     Ok(guard)
+}
+
+/// `text` with every control character (C0, DEL, C1: newline, carriage return, ESC…)
+/// written as an inert escape (`\n`, `\r`, `\t`, `\x1b`, `\u{9b}`), so that it stays on
+/// one line and a terminal shows it instead of obeying it.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && c.is_control() => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A log file that rotates by size: `daemon.log`, `daemon.log.1` … `.N`.
@@ -154,5 +192,14 @@ mod tests {
         }
         assert!(!dir.path().join("logs/daemon.log.4").exists());
         assert!(std::fs::metadata(&path).unwrap().len() <= 100);
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_nothing_else_changes() {
+        assert_eq!(escape_controls("prod-1 é \\ \"x\""), "prod-1 é \\ \"x\"");
+        assert_eq!(
+            escape_controls("a\nb\rc\td\x1b[2J\x7f\u{9b}31m\x00"),
+            "a\\nb\\rc\\td\\x1b[2J\\x7f\\u{9b}31m\\x00"
+        );
     }
 }

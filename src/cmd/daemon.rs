@@ -10,7 +10,7 @@ use crate::cli::{DaemonCommand, LogsArgs};
 use crate::credentials::Engine;
 use crate::daemon::cache::Cache;
 use crate::daemon::client::{Failure, as_map, is_running, response_error, start_daemon};
-use crate::daemon::server::{ServerOptions, lock_is_held, serve, take_lock};
+use crate::daemon::server::{ServerOptions, lock_holder, lock_is_held, serve, take_lock};
 use crate::duration::human;
 use crate::error::{Error, Kind, Result, display_path};
 
@@ -37,10 +37,37 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
         DaemonCommand::Stop | DaemonCommand::Kill => {
             match ctx.client().request("kill", Map::new()) {
                 Ok(_) => {}
-                Err(Failure::NotRunning) => {
-                    eprintln!("elhaz: no daemon is running on {}", display_path(socket));
-                    return Ok(0);
-                }
+                Err(Failure::NotRunning) => match lock_holder(socket) {
+                    // Its socket is gone (or dead) but it still runs: found by its lock.
+                    Some(pid) if pid > 1 => {
+                        let pid = nix::unistd::Pid::from_raw(pid as i32);
+                        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).map_err(
+                            |e| {
+                                Error::daemon(format!(
+                                    "cannot stop the daemon (pid {pid}) of {}: {}",
+                                    display_path(socket),
+                                    e.desc()
+                                ))
+                            },
+                        )?;
+                        // A stopped (SIGSTOP) daemon handles the SIGTERM once continued.
+                        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+                    }
+                    Some(_) => {
+                        return Err(Error::daemon(format!(
+                            "a daemon holds the lock of {} but neither answers nor says its pid",
+                            display_path(socket)
+                        ))
+                        .with_hint(format!(
+                            "find it: fuser -v {}",
+                            crate::daemon::server::lock_path(socket).display()
+                        )));
+                    }
+                    None => {
+                        eprintln!("elhaz: no daemon is running on {}", display_path(socket));
+                        return Ok(0);
+                    }
+                },
                 Err(Failure::Error(e)) => return Err(e),
             }
             // Wait for it to let go of the socket and of its lock (it finishes in-flight
@@ -76,6 +103,24 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
                 Ok(0)
             }
             Ok(resp) => Err(response_error(&resp)),
+            Err(Failure::NotRunning) if lock_is_held(socket) => {
+                // Alive (it holds the lock) but unreachable: its socket is gone.
+                let pid = lock_holder(socket).unwrap_or(0);
+                if a.json {
+                    print_json(&json!({
+                        "running": false,
+                        "pid": pid,
+                        "socket": socket.display().to_string(),
+                        "socket_missing": true,
+                    }));
+                } else {
+                    println!(
+                        "not answering: pid {pid} holds the daemon lock but its socket {} is gone; it exits by itself within seconds, or stop it now: elhaz daemon stop",
+                        display_path(socket)
+                    );
+                }
+                Ok(1)
+            }
             Err(Failure::NotRunning) => {
                 if a.json {
                     print_json(
@@ -261,9 +306,30 @@ fn print_sessions(sessions: &Value) {
 
 /// `daemon run`: the daemon in the foreground.
 fn run_foreground(ctx: &Context) -> Result<i32> {
-    let _lock = take_lock(&ctx.paths.socket)?;
-    let _guard = crate::logging::init_daemon(&ctx.paths.log, ctx.global.verbose)?;
-    let engine = Engine::new(ctx.store(), false);
+    // Before it opens anything: no descriptor a caller left open (a `$(...)` pipe) is
+    // held for the daemon's life; no core file, ptrace or /proc/PID/{mem,environ} read
+    // by other processes of the user; no working directory kept busy (or written to).
+    let closed = crate::sys::close_inherited_fds();
+    let undumpable = crate::sys::set_not_dumpable();
+    let no_core = crate::sys::disable_core_dumps();
+    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let socket = absolute(&ctx.paths.socket);
+    let log = absolute(&ctx.paths.log);
+    let config_dir = absolute(&ctx.paths.config_dir);
+    let _ = std::env::set_current_dir("/");
+
+    let _lock = take_lock(&socket)?;
+    let _guard = crate::logging::init_daemon(&log, ctx.global.verbose)?;
+    for (what, r) in [
+        ("close inherited descriptors", closed),
+        ("make the process non-dumpable", undumpable),
+        ("disable core files", no_core),
+    ] {
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "cannot {what}");
+        }
+    }
+    let engine = Engine::new(crate::config::Store::new(config_dir), false);
     let cache = Cache::new(
         engine,
         ctx.policy,
@@ -275,7 +341,7 @@ fn run_foreground(ctx: &Context) -> Result<i32> {
         .build()
         .map_err(|e| Error::daemon(format!("cannot start the runtime: {e}")))?;
     let result = runtime.block_on(serve(ServerOptions {
-        socket: ctx.paths.socket.clone(),
+        socket,
         backlog: ctx.global.max_unix_socket_connections,
         cache,
     }));
@@ -296,9 +362,22 @@ fn logs(a: &LogsArgs, ctx: &Context) -> Result<i32> {
             err
         }
     })?;
-    let lines = BufReader::new(file)
-        .lines()
-        .map_while(std::result::Result::ok);
+    // Lines as text (a bad byte does not end the listing), with any control character
+    // shown escaped: whatever is in the file, printing it cannot drive the terminal.
+    let mut reader = BufReader::new(file);
+    let lines = std::iter::from_fn(move || {
+        let mut raw = Vec::new();
+        match reader.read_until(b'\n', &mut raw) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => {
+                if raw.last() == Some(&b'\n') {
+                    raw.pop();
+                }
+                let text = String::from_utf8_lossy(&raw);
+                Some(crate::logging::escape_controls(&text).into_owned())
+            }
+        }
+    });
     match a.head {
         Some(n) => lines.take(n).for_each(|l| println!("{l}")),
         None => {

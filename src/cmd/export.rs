@@ -100,7 +100,7 @@ fn shared_socket(
     // One connection, the request itself: a probe first would be a second connection
     // (and, for a refused uid, a second refusal in the daemon's log), and would call a
     // socket this user may not open (0600) "nothing serves".
-    let client = Client::new(socket, ctx.global.client_timeout.duration());
+    let client = Client::shared(socket, ctx.global.client_timeout.duration());
     // A share implies its session: without NAME, ask for "whatever it serves".
     let mut payload = json!({ "autoadd": true, "min_remaining_seconds": min, "ext": true });
     if let Some(n) = name {

@@ -1,12 +1,14 @@
 //! The client side: a blocking connection per request (no runtime on the hot path),
 //! auto-starting the daemon when none answers, and the in-process fallback.
 
-use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
+
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use zeroize::Zeroize;
 
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -67,6 +69,9 @@ impl From<Error> for Failure {
 pub struct Client {
     pub socket: PathBuf,
     pub timeout: Duration,
+    /// Whether the socket must be the user's own (or root's). True for the daemon's
+    /// socket; false for a share, which belongs to whoever shared it.
+    pub own_socket: bool,
 }
 
 impl Client {
@@ -74,12 +79,63 @@ impl Client {
         Client {
             socket: socket.into(),
             timeout,
+            own_socket: true,
         }
+    }
+
+    /// A client of a share socket (`export --socket`): its owner is whoever shared it,
+    /// which may be another uid (`daemon share --uid`).
+    pub fn shared(socket: impl Into<PathBuf>, timeout: Duration) -> Self {
+        Client {
+            own_socket: false,
+            ..Client::new(socket, timeout)
+        }
+    }
+
+    /// Refuses a socket, or a listener, that belongs to another user: whoever could
+    /// place it would get the request (and an MFA code in it) and answer with keys of
+    /// their choice. Checked on the file before connecting and on the listening
+    /// process after, before anything is sent.
+    fn check_owner(&self, uid: Option<u32>) -> Result<(), Failure> {
+        let me = nix::unistd::geteuid().as_raw();
+        let owner = match uid {
+            Some(u) => u,
+            None => match std::fs::symlink_metadata(&self.socket) {
+                Ok(m) => std::os::unix::fs::MetadataExt::uid(&m),
+                Err(_) => return Ok(()),
+            },
+        };
+        if owner == me || owner == 0 {
+            return Ok(());
+        }
+        let what = if uid.is_some() {
+            format!(
+                "the process listening on {} runs as uid {owner}",
+                display_path(&self.socket)
+            )
+        } else {
+            format!(
+                "the socket {} belongs to uid {owner}",
+                display_path(&self.socket)
+            )
+        };
+        Err(Failure::Error(
+            Error::daemon(format!(
+                "{what}, not you (uid {me}): elhaz sends nothing to it"
+            ))
+            .with_hint(format!(
+                "if you did not put it there, someone else did: remove it (rm {}) and keep --socket-path in a directory of your own",
+                self.socket.display()
+            )),
+        ))
     }
 
     /// Sends one request and reads the one answer.
     pub fn request(&self, action: &str, payload: Map<String, Value>) -> Result<Response, Failure> {
         let req = Request::new(action, payload);
+        if self.own_socket {
+            self.check_owner(None)?;
+        }
         let mut stream = match connect(&self.socket, self.timeout) {
             Ok(s) => s,
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
@@ -146,15 +202,23 @@ impl Client {
                     .with_hint("check it: elhaz daemon status; its log: elhaz daemon logs"),
             )
         };
+        if self.own_socket {
+            let uid = crate::sys::peer_uid(&stream).map_err(io)?;
+            self.check_owner(Some(uid))?;
+        }
         let _ = stream.set_read_timeout(Some(self.timeout));
         let _ = stream.set_write_timeout(Some(self.timeout));
-        let mut line = serde_json::to_vec(&req).expect("a request serialises");
+        // The request may hold an MFA code and the answer holds credentials: both
+        // buffers are sized up front (no copies left by growing) and zeroized after.
+        let mut line = Vec::with_capacity(4096);
+        serde_json::to_writer(&mut line, &req).expect("a request serialises");
         line.push(b'\n');
-        stream.write_all(&line).map_err(io)?;
-        let mut reader = BufReader::new(stream);
-        let mut answer = Vec::with_capacity(1024);
-        let n = reader.read_until(b'\n', &mut answer).map_err(io)?;
-        if n == 0 {
+        let sent = stream.write_all(&line);
+        line.zeroize();
+        sent.map_err(io)?;
+        let mut answer = zeroize::Zeroizing::new(Vec::with_capacity(8192));
+        read_line(&mut stream, &mut answer).map_err(io)?;
+        if answer.is_empty() {
             return Err(io(std::io::Error::from(ErrorKind::UnexpectedEof)));
         }
         let resp: Response = serde_json::from_slice(&answer).map_err(|e| {
@@ -169,6 +233,27 @@ impl Client {
             )));
         }
         Ok(resp)
+    }
+}
+
+/// Reads up to and including the first newline (or to the end), with no buffer of its
+/// own beyond a zeroized chunk: nothing read is left in freed memory.
+fn read_line(stream: &mut UnixStream, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut chunk = zeroize::Zeroizing::new([0u8; 4096]);
+    loop {
+        let n = match stream.read(&mut chunk[..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        if let Some(i) = chunk[..n].iter().position(|&b| b == b'\n') {
+            out.extend_from_slice(&chunk[..=i]);
+            return Ok(());
+        }
+        out.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -328,7 +413,9 @@ impl Broker {
                     }
                     return Err(err);
                 }
-                parse_credentials(resp.data.as_ref())
+                let served = parse_credentials(resp.data.as_ref());
+                resp.wipe();
+                served
             }
         }
     }
@@ -457,15 +544,41 @@ pub fn start_daemon(args: &DaemonArgs, announce: bool) -> Result<()> {
             "cannot find the elhaz binary to start the daemon: {e}"
         ))
     })?;
+    // The daemon would refuse it: say why here, where the user sees it.
+    let dir = super::server::socket_dir(&args.socket);
+    if dir.exists() {
+        super::server::check_socket_dir(dir)?;
+        super::server::check_lock(&args.socket)?;
+    }
+    // A daemon whose socket was removed holds its lock until it notices (within
+    // about a second) and exits: wait for that rather than fail.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while let Some(pid) = super::server::lock_holder(&args.socket) {
+        if is_running(&args.socket) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::daemon(format!(
+                "a daemon (pid {pid}) holds the lock of {} but does not answer on it",
+                display_path(&args.socket)
+            ))
+            .with_hint("stop it: elhaz daemon stop"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut cmd = std::process::Command::new(&exe);
     cmd.args(args.to_args())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+    // SAFETY: setsid and close_range are async-signal-safe; nothing else runs between
+    // fork and exec.
     unsafe {
         cmd.pre_exec(|| {
             nix::unistd::setsid().map_err(std::io::Error::from)?;
+            // Only stdio reaches the daemon: a pipe the caller holds (`$(... 3>&1)`)
+            // must not be kept open by it for its whole life.
+            crate::sys::cloexec_from_3();
             Ok(())
         });
     }

@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use zeroize::Zeroize;
 
 pub const VERSION: u32 = 1;
 /// Longest request line accepted, newline excluded.
@@ -140,10 +141,35 @@ impl Response {
     }
 
     /// One line of JSON, newline included.
+    /// The response as one line. Room for a credentials answer is taken up front, so
+    /// the line is not moved while it grows (each move would leave a copy of the
+    /// secrets behind in freed memory); zeroize it once written.
     pub fn to_line(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
+        let mut v = Vec::with_capacity(8192);
+        if serde_json::to_writer(&mut v, self).is_err() {
+            v.zeroize();
+            v.extend_from_slice(b"{}");
+        }
         v.push(b'\n');
         v
+    }
+
+    /// Overwrites every string in `data` (the credentials of a `credentials` answer)
+    /// before the response is freed.
+    pub fn wipe(&mut self) {
+        if let Some(d) = &mut self.data {
+            wipe_value(d);
+        }
+    }
+}
+
+/// Overwrites every string in `v`, at any depth, with zeroes and empties it.
+pub fn wipe_value(v: &mut Value) {
+    match v {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe_value),
+        Value::Object(m) => m.values_mut().for_each(wipe_value),
+        _ => {}
     }
 }
 

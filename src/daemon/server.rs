@@ -16,13 +16,14 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
+use zeroize::Zeroize;
 
 use super::cache::Cache;
 use super::protocol::{
     BAD_REQUEST, CONFLICT, ErrorBody, FORBIDDEN, INTERNAL, MAX_LINE, NOT_FOUND, Request, Response,
 };
 use crate::config::schema::Sensitive;
-use crate::config::store::{ensure_private_dir, open_private};
+use crate::config::store::ensure_private_dir;
 use crate::credentials::{Fetched, iso8601_offset};
 use crate::error::{Error, Kind, Result, display_path};
 
@@ -142,6 +143,8 @@ struct Shared {
     shares: std::sync::Mutex<BTreeMap<PathBuf, Share>>,
     /// Set (under the `shares` lock) when the daemon stops: no share opens after.
     stopping: std::sync::atomic::AtomicBool,
+    /// Refused peers by uid (see [`Shared::refused`]).
+    refusals: std::sync::Mutex<std::collections::HashMap<u32, Refusals>>,
 }
 
 /// An extra socket that serves one session, read-only (`daemon share`).
@@ -173,28 +176,146 @@ pub fn lock_path(socket: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Takes the daemon lock for `socket`. Fails with a Daemon error naming the socket
-/// when another daemon holds it.
+/// Takes the daemon lock for `socket` and writes this process's pid in it (so that
+/// `daemon stop` and `status` find the daemon even when its socket is gone). Fails with
+/// a Daemon error naming the socket when another daemon holds it, and refuses a socket
+/// directory another user could write to (see [`check_socket_dir`]) and a lock path
+/// that is a symbolic link.
 pub fn take_lock(socket: &Path) -> Result<Flock<std::fs::File>> {
-    let dir = socket.parent().unwrap_or(Path::new("."));
+    let dir = socket_dir(socket);
     ensure_private_dir(dir, Kind::Daemon)?;
+    check_socket_dir(dir)?;
     let path = lock_path(socket);
-    let file = open_private(&path)
-        .map_err(|e| Error::io(Kind::Daemon, "cannot open daemon lock", &path, &e))?;
-    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
+    let mut file = open_lock(&path, true)?;
+    // A client checking whether the lock is held holds it (shared) for an instant: try
+    // a few times before concluding that another daemon has it.
+    let mut tries = 0;
+    let lock = loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => break lock,
+            Err((f, _)) if tries < 10 => {
+                file = f;
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(_) => {
+                return Err(Error::daemon(format!(
+                    "a daemon is already running on {}",
+                    display_path(socket)
+                )));
+            }
+        }
+    };
+    let pid = format!("{}\n", std::process::id());
+    lock.set_len(0)
+        .and_then(|()| std::os::unix::fs::FileExt::write_all_at(&*lock, pid.as_bytes(), 0))
+        .map_err(|e| Error::io(Kind::Daemon, "cannot write daemon lock", &path, &e))?;
+    Ok(lock)
+}
+
+/// The directory of a socket path (`.` for a bare name).
+pub fn socket_dir(socket: &Path) -> &Path {
+    socket
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Opens the lock file without following a symbolic link: one planted at the lock
+/// path would otherwise make the daemon create or lock a file of the planter's choice.
+fn open_lock(path: &Path, create: bool) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(create)
+        .create(create)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path);
+    let not_regular = || {
         Error::daemon(format!(
-            "a daemon is already running on {}",
-            display_path(socket)
+            "the daemon lock {} is not a regular file",
+            display_path(path)
         ))
-    })
+        .with_hint(format!(
+            "if you did not put it there, someone else did: remove it (rm {}) or use another --socket-path",
+            path.display()
+        ))
+    };
+    match file {
+        Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => Ok(f),
+        Ok(_) => Err(not_regular()),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(Error::daemon(format!(
+            "the daemon lock {} is a symbolic link; elhaz does not follow it",
+            display_path(path)
+        ))
+        .with_hint(format!(
+            "if you did not put it there, someone else did: remove it (rm {}) or use another --socket-path",
+            path.display()
+        ))),
+        Err(e) => Err(Error::io(Kind::Daemon, "cannot open daemon lock", path, &e)),
+    }
+}
+
+/// Refuses a lock path that is there but is not a regular file (a symbolic link, a
+/// FIFO…), with the same error the daemon gives, so the client can say it.
+pub fn check_lock(socket: &Path) -> Result<()> {
+    let path = lock_path(socket);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if !m.is_file() => open_lock(&path, false).map(drop),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a socket directory that another user owns or that group or others may write
+/// to: whoever can write there can swap the socket for their own and be handed the
+/// user's requests (and MFA codes). Root's directories are accepted when not writable
+/// by others.
+pub fn check_socket_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(dir)
+        .map_err(|e| Error::io(Kind::Daemon, "cannot read socket directory", dir, &e))?;
+    let me = nix::unistd::geteuid().as_raw();
+    let shown = display_path(dir);
+    if m.uid() != me && m.uid() != 0 {
+        return Err(Error::daemon(format!(
+            "the socket directory {shown} belongs to uid {}, not to you (uid {me}): whoever owns it can replace the daemon's socket",
+            m.uid()
+        ))
+        .with_hint(format!(
+            "use a directory of your own (mkdir -m 700 DIR; --socket-path DIR/daemon.sock), or have root give it to you: chown {me} {0} && chmod 700 {0}",
+            dir.display()
+        )));
+    }
+    if m.mode() & 0o022 != 0 {
+        return Err(Error::daemon(format!(
+            "the socket directory {shown} is writable by other users (mode {:o}): they could replace the daemon's socket",
+            m.mode() & 0o7777
+        ))
+        .with_hint(format!("make it private: chmod 700 {}", dir.display())));
+    }
+    Ok(())
 }
 
 /// Whether a daemon (running, or still shutting down) holds the lock of `socket`.
 pub fn lock_is_held(socket: &Path) -> bool {
-    let Ok(file) = std::fs::File::open(lock_path(socket)) else {
-        return false;
-    };
-    Flock::lock(file, FlockArg::LockExclusiveNonblock).is_err()
+    lock_holder(socket).is_some()
+}
+
+/// The pid of the daemon holding the lock of `socket` (0 when it holds the lock but
+/// has not written its pid yet, or was started by an older elhaz); None when no daemon
+/// holds it.
+pub fn lock_holder(socket: &Path) -> Option<u32> {
+    use std::io::Read;
+    let file = open_lock(&lock_path(socket), false).ok()?;
+    match Flock::lock(file, FlockArg::LockSharedNonblock) {
+        Ok(_) => None,
+        Err((mut file, _)) => {
+            let mut text = String::new();
+            let _ = (&mut file).take(32).read_to_string(&mut text);
+            Some(text.trim().parse().unwrap_or(0))
+        }
+    }
 }
 
 /// Binds `socket` with `mode` (by umask, before bind: the file is never more open) and
@@ -257,6 +378,12 @@ pub async fn serve(opts: ServerOptions) -> Result<()> {
         }
     }
     let listener = bind_socket(&opts.socket, opts.backlog, 0o600)?;
+    // The socket file as bound: when it is removed or replaced, clients can no longer
+    // reach this daemon, so it exits (releasing its lock) and the next command starts a
+    // fresh one, as gpg-agent does.
+    let bound = file_id(&opts.socket);
+    let mut watch = tokio::time::interval(SOCKET_CHECK);
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shared = Arc::new(Shared {
         cache: opts.cache,
         shutdown: Notify::new(),
@@ -268,6 +395,7 @@ pub async fn serve(opts: ServerOptions) -> Result<()> {
         idle: std::sync::Mutex::new(Idle::default()),
         shares: std::sync::Mutex::new(BTreeMap::new()),
         stopping: std::sync::atomic::AtomicBool::new(false),
+        refusals: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
     tracing::info!(socket = %opts.socket.display(), pid = std::process::id(), "daemon listening");
 
@@ -290,6 +418,14 @@ pub async fn serve(opts: ServerOptions) -> Result<()> {
             _ = shared.shutdown.notified() => break,
             _ = sigterm.recv() => { tracing::info!("SIGTERM"); break }
             _ = sigint.recv() => { tracing::info!("SIGINT"); break }
+            _ = watch.tick() => {
+                shared.flush_refusals();
+                if bound.is_some() && file_id(&opts.socket) != bound {
+                    tracing::warn!(socket = %opts.socket.display(), "the socket was removed or replaced: stopping");
+                    break;
+                }
+                continue;
+            }
         };
         // Accepted first, then given a slot: a full house of idle connections makes
         // room for this one (see `admit`).
@@ -309,7 +445,10 @@ pub async fn serve(opts: ServerOptions) -> Result<()> {
     // Graceful: stop listening (shares too), let in-flight requests finish (10 s at
     // most).
     drop(listener);
-    let _ = std::fs::remove_file(&opts.socket);
+    // Only our own socket: one that replaced it belongs to someone else.
+    if bound.is_some() && file_id(&opts.socket) == bound {
+        let _ = std::fs::remove_file(&opts.socket);
+    }
     // Under the lock, with `stopping` set: a share still being opened (waiting for STS)
     // finds the daemon stopping instead of opening a socket nobody would remove.
     let shares = {
@@ -332,6 +471,75 @@ pub async fn serve(opts: ServerOptions) -> Result<()> {
     Ok(())
 }
 
+/// How often the daemon checks that its socket is still the one it bound.
+pub const SOCKET_CHECK: Duration = Duration::from_secs(1);
+
+/// The device and inode of a path (not followed), to tell a file from its replacement.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Refusals of another uid are logged once per this interval per uid; the ones in
+/// between are counted, and the count is logged when the interval ends. A refused
+/// user flooding a socket thus cannot fill the log and rotate the real lines away.
+pub const REFUSAL_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Refusals of one uid in the current interval.
+struct Refusals {
+    since: Instant,
+    unlogged: u64,
+}
+
+impl Shared {
+    /// Logs a refused peer: the first of an interval in full, the others counted.
+    fn refused(&self, uid: u32, pid: i32) {
+        let mut m = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = m.get_mut(&uid) {
+            r.unlogged += 1;
+            return;
+        }
+        m.insert(
+            uid,
+            Refusals {
+                since: Instant::now(),
+                unlogged: 0,
+            },
+        );
+        drop(m);
+        tracing::warn!(
+            peer_uid = uid,
+            peer_pid = pid,
+            "refused connection from another user"
+        );
+    }
+
+    /// Ends the intervals that are over: one line with the count of the refusals not
+    /// logged one by one, if any.
+    fn flush_refusals(&self) {
+        let mut m = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
+        m.retain(|&uid, r| {
+            if r.since.elapsed() < REFUSAL_INTERVAL {
+                return true;
+            }
+            if r.unlogged == 0 {
+                return false;
+            }
+            tracing::warn!(
+                peer_uid = uid,
+                count = r.unlogged,
+                seconds = r.since.elapsed().as_secs(),
+                "refused more connections from another user (counted, not logged one by one)"
+            );
+            r.since = Instant::now();
+            r.unlogged = 0;
+            true
+        });
+    }
+}
+
 async fn handle(mut stream: UnixStream, shared: &Arc<Shared>, scope: Scope) {
     // Peer check before anything is read.
     let extra_uid = match &scope {
@@ -341,11 +549,7 @@ async fn handle(mut stream: UnixStream, shared: &Arc<Shared>, scope: Scope) {
     match stream.peer_cred() {
         Ok(cred) if cred.uid() == shared.uid || Some(cred.uid()) == extra_uid => {}
         Ok(cred) => {
-            tracing::warn!(
-                peer_uid = cred.uid(),
-                peer_pid = cred.pid().unwrap_or_default(),
-                "refused connection from another user"
-            );
+            shared.refused(cred.uid(), cred.pid().unwrap_or_default());
             return;
         }
         Err(e) => {
@@ -365,7 +569,7 @@ async fn handle(mut stream: UnixStream, shared: &Arc<Shared>, scope: Scope) {
         }
     };
     drop(idle);
-    let (response, kill) = match read {
+    let (mut response, kill) = match read {
         Err(_) => {
             tracing::debug!("client sent no request in time");
             return;
@@ -395,7 +599,12 @@ async fn handle(mut stream: UnixStream, shared: &Arc<Shared>, scope: Scope) {
             }
         }
     };
-    let _ = stream.write_all(&response.to_line()).await;
+    let mut out = response.to_line();
+    let _ = stream.write_all(&out).await;
+    // Credentials do not stay in freed memory.
+    out.zeroize();
+    response.wipe();
+    line.zeroize();
     let _ = stream.shutdown().await;
     if kill {
         tracing::info!("kill requested");
@@ -652,6 +861,7 @@ async fn share(
         .map_err(|e| (code_of(&e), e))?;
     if let Some(dir) = path.parent() {
         ensure_private_dir(dir, Kind::Daemon).map_err(|e| (INTERNAL, e))?;
+        check_socket_dir(dir).map_err(|e| (CONFLICT, e))?;
     }
     // A socket left by a share that is gone (e.g. a killed daemon) may be replaced;
     // anything else at the path is not ours to remove.

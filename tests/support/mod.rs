@@ -602,3 +602,53 @@ pub fn ok(out: &std::process::Output) {
         text(&out.stderr)
     );
 }
+
+// ---------------------------------------------------------------------------
+// Processes and other users (hygiene tests)
+
+/// Whether PID runs (and is not a zombie).
+pub fn pid_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// Gives `path` and everything under it to `uid`:`gid` (tests run as root).
+pub fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).unwrap();
+    if path.is_dir() && !path.is_symlink() {
+        for e in std::fs::read_dir(path).unwrap() {
+            chown_tree(&e.unwrap().path(), uid, gid);
+        }
+    }
+}
+
+/// A connection made without blocking: None when the listen queue is full.
+pub fn connect_nonblocking(path: &Path) -> Option<UnixStream> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+    use std::os::fd::AsRawFd;
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    let addr = UnixAddr::new(path).unwrap();
+    connect(fd.as_raw_fd(), &addr).ok()?;
+    Some(UnixStream::from(fd))
+}
+
+/// The system python3 (readable by every uid, unlike a venv under /root), running
+/// `script` with `args`.
+pub fn python(script: &str) -> Command {
+    let mut c = Command::new("/usr/bin/python3");
+    c.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .args(["-c", script]);
+    c
+}

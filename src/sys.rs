@@ -1,0 +1,85 @@
+//! Every Linux-specific call elhaz makes for process hygiene and socket peers, in one
+//! place: a port to macOS or a BSD replaces this file (their equivalents are named in
+//! each doc comment) and nothing else.
+
+use std::io;
+use std::os::fd::AsFd;
+
+/// Makes this process non-dumpable (`prctl(PR_SET_DUMPABLE, 0)`): no core file is
+/// written whatever the core limit, other processes of the same uid cannot ptrace it,
+/// and `/proc/PID/{mem,environ,maps,...}` become root's, so they cannot read its memory
+/// or its environment either. ssh-agent and gpg-agent do the same.
+/// (macOS: `ptrace(PT_DENY_ATTACH)`; FreeBSD: `procctl(PROC_TRACE_CTL)`.)
+pub fn set_not_dumpable() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    let r = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sets the core file size limit (`RLIMIT_CORE`) to 0, soft and hard, so that even a
+/// process made dumpable again writes no core. (POSIX; the same call elsewhere.)
+pub fn disable_core_dumps() -> io::Result<()> {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid pointer to an initialised rlimit.
+    let r = unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `close_range(2)`'s flag that marks descriptors close-on-exec instead of closing them
+/// (Linux 5.11).
+const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+
+fn close_range(first: libc::c_uint, flags: libc::c_uint) -> libc::c_long {
+    // SAFETY: close_range takes integers only; it touches this process's fd table.
+    unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, flags) }
+}
+
+/// Closes every descriptor above 2 that this process inherited (`close_range(3, ~0)`;
+/// before Linux 5.9, each one listed in `/proc/self/fd`). Called when the daemon
+/// starts, before it opens anything: a pipe or a terminal a caller left open (`3>&1`,
+/// a test runner's or CI's descriptors) is then never held open by the daemon.
+/// (FreeBSD: `closefrom(3)`; macOS: the `/dev/fd` listing.)
+pub fn close_inherited_fds() -> io::Result<()> {
+    if close_range(3, 0) == 0 {
+        return Ok(());
+    }
+    // Collect first: closing while listing would close the listing's own descriptor.
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: closing a descriptor nothing in this process uses yet (the listing's
+        // own is already closed, and fails harmlessly with EBADF).
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
+/// Marks every descriptor above 2 close-on-exec (`close_range(3, ~0,
+/// CLOSE_RANGE_CLOEXEC)`), for a child between fork and exec: the program it runs
+/// then inherits only stdin, stdout and stderr. Async-signal-safe; does nothing on
+/// kernels before 5.11 (the daemon closes them itself as it starts, see
+/// [`close_inherited_fds`]).
+pub fn cloexec_from_3() {
+    let _ = close_range(3, CLOSE_RANGE_CLOEXEC);
+}
+
+/// The uid of the process at the other end of a connected Unix socket (`SO_PEERCRED`;
+/// for a client, the uid of the process that listens). (BSD and macOS: `getpeereid`.)
+pub fn peer_uid(sock: &impl AsFd) -> io::Result<u32> {
+    nix::sys::socket::getsockopt(sock, nix::sys::socket::sockopt::PeerCredentials)
+        .map(|c| c.uid())
+        .map_err(io::Error::from)
+}
