@@ -453,3 +453,106 @@ fn stale_temp_files_are_removed_on_the_next_write_and_never_listed() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(entries(&dir), ["dev.yaml", "prod.yaml"]);
 }
+
+// ---------------------------------------------------------------------------
+// The --server endpoint flooded with idle connections.
+
+/// The child: boto3 imported first (so Python's start-up is not measured), then, on a
+/// line on stdin, credentials from the container endpoint, the key and how long.
+const BOTO3_ONCE: &str = r#"
+import os, sys, time
+import boto3
+print("READY", os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"], flush=True)
+sys.stdin.readline()
+start = time.monotonic()
+creds = boto3.Session(region_name="us-east-1").get_credentials()
+key = creds.get_frozen_credentials().access_key if creds else "none"
+print("CREDS", creds.method if creds else "none", key, "%.3f" % (time.monotonic() - start), flush=True)
+"#;
+
+/// Another local user holds 1,100 idle TCP connections open to the `--server` port
+/// (the reproduction), with elhaz at the usual 1024-descriptor limit: the child's SDK
+/// still gets the credentials STS issued, within 2 s.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_connections_held_open_do_not_starve_the_child() {
+    use std::io::{BufRead, BufReader, Write};
+    let sts = FakeSts::start(HOUR).await;
+    let t = TestEnv::with_sts(&sts.uri());
+    t.role_config("prod", "");
+    // Room for this test's own 1,100 sockets.
+    // SAFETY: plain libc calls on this process's limits.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max.min(8192);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    let mut c = t.std_cmd();
+    c.args([
+        "exec", "--server", "prod", "--", "python3", "-c", BOTO3_ONCE,
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        c.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 1024,
+                rlim_max: 1024,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            Ok(())
+        });
+    }
+    let mut child = c.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let ready = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the child did not start");
+    let uri = ready.strip_prefix("READY ").expect(&ready).to_string();
+    let port: u16 = uri
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect(&uri);
+
+    let mut held = Vec::new();
+    for _ in 0..1100 {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => held.push(s),
+            Err(e) => panic!("connect #{}: {e}", held.len()),
+        }
+    }
+    // Let elhaz accept them all.
+    std::thread::sleep(Duration::from_secs(1));
+
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "go").unwrap();
+    let got = rx.recv_timeout(Duration::from_secs(30));
+    drop(held);
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    let got = got.expect("the child printed no credentials within 30 s (it failed or hung)");
+    let f: Vec<&str> = got.split_whitespace().collect();
+    assert_eq!(f.first(), Some(&"CREDS"), "{got}");
+    assert_eq!(f.get(1), Some(&"container-role"), "{got}");
+    assert_eq!(f.get(2), Some(&"ASIAFAKE000000000001"), "{got}");
+    let took: f64 = f.get(3).unwrap().parse().unwrap();
+    assert!(
+        took < 2.0,
+        "credentials took {took} s with idle connections held"
+    );
+}
