@@ -556,3 +556,52 @@ async fn idle_connections_held_open_do_not_starve_the_child() {
         "credentials took {took} s with idle connections held"
     );
 }
+
+/// A client that sends part of a request head and then nothing is disconnected after
+/// a few seconds, instead of holding its connection for as long as it likes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_head_that_never_ends_is_cut_off() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let sts = FakeSts::start(HOUR).await;
+    let t = TestEnv::with_sts(&sts.uri());
+    t.role_config("prod", "");
+    let mut child = t
+        .std_cmd()
+        .args([
+            "exec",
+            "--server",
+            "prod",
+            "--",
+            "sh",
+            "-c",
+            "echo \"$AWS_CONTAINER_CREDENTIALS_FULL_URI\"; read x || :",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .trim()
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect(&line);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut buf = [0u8; 64];
+    let closed = match s.read(&mut buf) {
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    drop(child.stdin.take());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(closed, "the connection was still open after 20 s");
+}
