@@ -311,6 +311,7 @@ impl Drop for SigninPage {
 
 /// Whether the page has been read: inotify on Linux (opens and closes of the file);
 /// elsewhere, a fixed wait.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 struct PageWatch {
     #[cfg(target_os = "linux")]
     inotify: Option<nix::sys::inotify::Inotify>,
