@@ -174,8 +174,9 @@ fn a_config_owned_by_another_uid_is_refused_by_cli_and_daemon() {
     let (_, out, _) = elhaz(&t, &["config", "list"]);
     assert!(out.lines().any(|l| l.starts_with("mine ")), "{out}");
     assert!(
-        out.lines()
-            .any(|l| l.starts_with("prod ") && l.contains("owned by uid")),
+        out.lines().any(|l| l.starts_with("prod ")
+            && l.contains("refused: ")
+            && l.contains("owned by uid")),
         "{out}"
     );
 }
@@ -295,7 +296,12 @@ fn a_fifo_config_is_refused_at_once() {
         let mut c = t.std_cmd();
         c.args(args);
         let got = run_within(c, Duration::from_secs(5));
-        assert_refused(&format!("{args:?}"), &got, message, "mv ");
+        assert_refused(
+            &format!("{args:?}"),
+            &got,
+            message,
+            "then: elhaz config add prod",
+        );
     }
     let (_, out, _) = elhaz(&t, &["config", "list"]);
     assert!(out.lines().any(|l| l.starts_with("good ")), "{out}");
@@ -551,6 +557,7 @@ async fn idle_connections_held_open_do_not_starve_the_child() {
     assert_eq!(f.get(1), Some(&"container-role"), "{got}");
     assert_eq!(f.get(2), Some(&"ASIAFAKE000000000001"), "{got}");
     let took: f64 = f.get(3).unwrap().parse().unwrap();
+    eprintln!("credentials with 1,100 idle connections held: {took} s");
     assert!(
         took < 2.0,
         "credentials took {took} s with idle connections held"

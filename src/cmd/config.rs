@@ -534,7 +534,7 @@ fn list(store: &Store, as_json: bool) -> Result<i32> {
     let mut refused: Vec<Error> = Vec::new();
     for n in &names {
         if let Some(e) = store.refusal(n) {
-            rows.push(json!({ "name": n, "kind": "config", "error": e.message }));
+            rows.push(json!({ "name": n, "kind": "config", "error": e.message, "refused": true }));
             refused.push(e);
             continue;
         }
@@ -587,7 +587,12 @@ fn list(store: &Store, as_json: bool) -> Result<i32> {
         let name = r["name"].as_str().unwrap_or_default();
         let kind = r["kind"].as_str().unwrap_or_default();
         let detail = if let Some(e) = r["error"].as_str() {
-            format!("invalid: {e}")
+            let what = if r["refused"] == json!(true) {
+                "refused"
+            } else {
+                "invalid"
+            };
+            format!("{what}: {e}")
         } else if kind == "profile" {
             let mut d = r["profile_type"].as_str().unwrap_or_default().to_string();
             if let Some(arn) = r["role_arn"].as_str() {

@@ -112,10 +112,7 @@ fn check_file_meta(path: &Path, meta: &Metadata) -> Result<()> {
             "{}: is {kind}, not a regular file: elhaz reads configs from regular files only",
             display_path(path)
         ))
-        .with_hint(format!(
-            "move it away (mv {0} {0}.bak), then: elhaz config add NAME",
-            path.display()
-        )));
+        .with_hint(move_away(path)));
     }
     if !trusted_owner(meta.uid()) {
         return Err(owner_error(path, meta, "the config file"));
@@ -134,10 +131,16 @@ fn too_large(path: &Path) -> Error {
         "{}: larger than 1 MiB, which no config is",
         display_path(path)
     ))
-    .with_hint(format!(
-        "move it away (mv {0} {0}.bak), then: elhaz config add NAME",
+    .with_hint(move_away(path))
+}
+
+/// "move it away …, then: elhaz config add NAME", with the config's own name.
+fn move_away(path: &Path) -> String {
+    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("NAME");
+    format!(
+        "move it away (mv {0} {0}.bak), then: elhaz config add {name}",
         path.display()
-    ))
+    )
 }
 
 fn file_kind(meta: &Metadata) -> &'static str {
