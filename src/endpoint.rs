@@ -39,8 +39,13 @@ pub struct Endpoint {
 /// so idle connections held open by another local user cannot starve the child.
 pub const MAX_CONNECTIONS: usize = 64;
 
-/// A client that has not sent a whole request head within this is disconnected.
+/// A new connection that has not sent a whole request head within this is closed.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// After the first request, a kept-alive connection may wait this long for its next
+/// request head. Longer than HEADER_READ_TIMEOUT: an SDK that polls every few seconds
+/// reuses its connection, and a server closing it at the same moment fails the poll.
+pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One open connection: whether a request is in flight, and how to close it.
 struct Open {
@@ -218,6 +223,8 @@ pub fn start(
             let id = connections.next_id.fetch_add(1, Ordering::SeqCst);
             let busy = Arc::new(AtomicBool::new(false));
             let conn_busy = busy.clone();
+            let served = Arc::new(AtomicBool::new(false));
+            let conn_served = served.clone();
             let forget = Forget(connections.clone(), id);
             // The table is locked across the spawn, so a connection that ends at once
             // is forgotten after it is recorded, never before.
@@ -231,16 +238,26 @@ pub fn start(
                     let shared = shared.clone();
                     let fetcher = fetcher.clone();
                     let busy = conn_busy.clone();
+                    conn_served.store(true, Ordering::SeqCst);
                     async move {
                         let _busy = Busy::new(&busy);
                         Ok::<_, Infallible>(handle(req, &shared.0, &shared.1, &fetcher, peer).await)
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
+                let conn = hyper::server::conn::http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
+                    .header_read_timeout(KEEP_ALIVE_TIMEOUT)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let first_head = async {
+                    tokio::time::sleep(HEADER_READ_TIMEOUT).await;
+                    if served.load(Ordering::SeqCst) {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                tokio::select! {
+                    _ = conn => {}
+                    _ = first_head => {}
+                }
             });
             open.push_back(Open {
                 id,

@@ -612,3 +612,70 @@ async fn a_request_head_that_never_ends_is_cut_off() {
     let _ = child.wait();
     assert!(closed, "the connection was still open after 20 s");
 }
+
+/// One answer on a kept-alive connection: the bytes read until the credentials' JSON
+/// has arrived, or the connection closed, or 10 s passed.
+fn ask_on(s: &mut std::net::TcpStream, path: &str, token: &str) -> String {
+    use std::io::{Read, Write};
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {token}\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return String::new();
+    }
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("\"Expiration\"") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// An SDK that polls every few seconds reuses its kept-alive connection: the endpoint
+/// does not close it after the first request's few seconds, or a poll would fail.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_alive_connection_outlives_the_first_head_timeout() {
+    use std::io::{BufRead, BufReader};
+    let sts = FakeSts::start(HOUR).await;
+    let t = TestEnv::with_sts(&sts.uri());
+    t.role_config("prod", "");
+    let mut child = t
+        .std_cmd()
+        .args([
+            "exec",
+            "--server",
+            "prod",
+            "--",
+            "sh",
+            "-c",
+            "echo \"$AWS_CONTAINER_CREDENTIALS_FULL_URI $AWS_CONTAINER_AUTHORIZATION_TOKEN\"; read x || :",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let (uri, token) = line.trim().split_once(' ').expect(&line);
+    let rest = uri.strip_prefix("http://127.0.0.1:").expect(uri);
+    let (port, path) = rest.split_at(rest.find('/').unwrap());
+    let port: u16 = port.parse().unwrap();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let first = ask_on(&mut s, path, token);
+    std::thread::sleep(Duration::from_millis(6500));
+    let second = ask_on(&mut s, path, token);
+    drop(child.stdin.take());
+    let _ = child.kill();
+    let _ = child.wait();
+    for (what, answer) in [("first", first), ("second", second)] {
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.contains("ASIAFAKE000000000001"),
+            "{what} request: {answer:?}"
+        );
+    }
+}
