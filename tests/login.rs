@@ -434,27 +434,44 @@ async fn a_profile_with_long_term_keys_only_is_refused() {
 // ---------------------------------------------------------------------------
 // The browser
 
-/// A directory for fake programs, with `sh` (elhaz runs the browser through it).
+/// A directory for fake programs, with `sh` (elhaz runs the browser through it) and
+/// `sed` (the fake browsers read the page they are given with it).
 fn fake_bin(t: &TestEnv) -> PathBuf {
     let dir = t.dir.path().join("bin");
     std::fs::create_dir_all(&dir).unwrap();
-    std::os::unix::fs::symlink(which_on_path("sh").expect("sh"), dir.join("sh")).unwrap();
+    for p in ["sh", "sed"] {
+        std::os::unix::fs::symlink(which_on_path(p).expect(p), dir.join(p)).unwrap();
+    }
     dir
 }
 
-/// A fake browser that appends its arguments, one per line, to `record`.
-fn fake_browser(dir: &Path, name: &str, record: &Path) -> PathBuf {
+/// A fake browser that appends what it opens, one per line, to `record`: each
+/// argument, and for a local page the URL the page redirects to (as a browser would
+/// follow it). Then it runs `then`.
+fn fake_browser_then(dir: &Path, name: &str, record: &Path, then: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(
         &p,
         format!(
-            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\" >> '{}'; done\n",
+            r#"#!/bin/sh
+for a in "$@"; do
+  case "$a" in
+    file://*) sed -n 's/.*http-equiv="refresh" content="0;url=\([^"]*\)".*/\1/p' "${{a#file://}}" | sed 's/&amp;/\&/g' >> '{0}' ;;
+    *) printf '%s\n' "$a" >> '{0}' ;;
+  esac
+done
+{then}
+"#,
             record.display()
         ),
     )
     .unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     p
+}
+
+fn fake_browser(dir: &Path, name: &str, record: &Path) -> PathBuf {
+    fake_browser_then(dir, name, record, "")
 }
 
 fn recorded(record: &Path) -> Vec<String> {
@@ -577,4 +594,79 @@ async fn without_browser_xdg_open_is_used_and_never_a_linux_open() {
         &fed,
         "https://console.aws.amazon.com/console/home?region=eu-west-1",
     );
+}
+
+/// The sign-in URL is a bearer credential: while a slow browser runs, no process's
+/// argv (what `ps` shows every local user) holds it. The browser still gets there,
+/// through a 0600 page in a 0700 directory, which is gone afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_signin_token_never_appears_in_any_argv() {
+    let sts = FakeSts::start(HOUR).await;
+    let fed = federation(token_answer()).await;
+    let mut t = user(&sts, &fed);
+    let bin = fake_bin(&t);
+    let record = t.dir.path().join("browser.txt");
+    let pages = t.dir.path().join("pages.txt");
+    let browser = fake_browser_then(
+        &bin,
+        "browser",
+        &record,
+        &format!(
+            "p=\"${{1#file://}}\"; stat -c '%a %n' \"$p\" \"$(dirname \"$p\")\" >> '{}'; sleep 3",
+            pages.display()
+        ),
+    );
+    t.set("BROWSER", browser.to_str().unwrap());
+
+    let mut child = t
+        .std_cmd()
+        .args(["login", "prod"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut leaks = std::collections::BTreeSet::new();
+    let mut saw_browser = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "login hung");
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let args = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if args.contains("SigninToken") || args.contains("SIGNINMARK") {
+                leaks.insert(args.clone());
+            }
+            if args.contains(browser.to_str().unwrap()) {
+                saw_browser = true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    ok(&out);
+    assert!(leaks.is_empty(), "the sign-in token in argv: {leaks:?}");
+    assert!(saw_browser, "the browser was never seen running");
+
+    // The browser got the very URL --stdout prints.
+    let opened = recorded(&record);
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    let printed = one_line(&login(&t, &["prod", "--stdout"]));
+    assert_eq!(opened[0], printed);
+    check_login_url(
+        &opened[0],
+        &fed,
+        "https://console.aws.amazon.com/console/home?region=eu-west-1",
+    );
+    // The page was private while it existed, and is gone with its directory.
+    let modes = recorded(&pages);
+    assert_eq!(modes.len(), 2, "{modes:?}");
+    let (file_mode, file) = modes[0].split_once(' ').unwrap();
+    let (dir_mode, dir) = modes[1].split_once(' ').unwrap();
+    assert_eq!((file_mode, dir_mode), ("600", "700"), "{modes:?}");
+    assert!(!Path::new(file).exists(), "{file} is still there");
+    assert!(!Path::new(dir).exists(), "{dir} is still there");
+    no_secrets("stderr", &text(&out.stderr));
 }

@@ -529,7 +529,15 @@ fn list(store: &Store, as_json: bool) -> Result<i32> {
     let names = store.names()?;
     let profiles = AwsProfiles::load_blocking()?;
     let mut rows: Vec<Value> = Vec::new();
+    // A config refused for what it is (another user's, writable by others, not a
+    // regular file) is listed, and makes the listing fail once it is printed.
+    let mut refused: Vec<Error> = Vec::new();
     for n in &names {
+        if let Some(e) = store.refusal(n) {
+            rows.push(json!({ "name": n, "kind": "config", "error": e.message, "refused": true }));
+            refused.push(e);
+            continue;
+        }
         let row = match store.load(n) {
             Ok(c) => json!({
                 "name": n,
@@ -557,7 +565,7 @@ fn list(store: &Store, as_json: bool) -> Result<i32> {
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         );
-        return Ok(0);
+        return list_result(refused);
     }
     if rows.is_empty() {
         eprintln!(
@@ -579,7 +587,12 @@ fn list(store: &Store, as_json: bool) -> Result<i32> {
         let name = r["name"].as_str().unwrap_or_default();
         let kind = r["kind"].as_str().unwrap_or_default();
         let detail = if let Some(e) = r["error"].as_str() {
-            format!("invalid: {e}")
+            let what = if r["refused"] == json!(true) {
+                "refused"
+            } else {
+                "invalid"
+            };
+            format!("{what}: {e}")
         } else if kind == "profile" {
             let mut d = r["profile_type"].as_str().unwrap_or_default().to_string();
             if let Some(arn) = r["role_arn"].as_str() {
@@ -598,7 +611,22 @@ fn list(store: &Store, as_json: bool) -> Result<i32> {
         };
         println!("{name:<width$}  {kind:<8}  {}", detail.trim());
     }
-    Ok(0)
+    list_result(refused)
+}
+
+/// Exit 3 with the first refusal (and how many there were), or 0.
+fn list_result(mut refused: Vec<Error>) -> Result<i32> {
+    if refused.is_empty() {
+        return Ok(0);
+    }
+    let more = refused.len() - 1;
+    let mut first = refused.swap_remove(0);
+    if more > 0 {
+        first
+            .message
+            .push_str(&format!(" (and {more} more refused)"));
+    }
+    Err(first)
 }
 
 /// The YAML a config would be written as (used by tests and the editor).

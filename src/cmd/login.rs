@@ -149,8 +149,10 @@ const OPENERS: &[&str] = if cfg!(target_os = "macos") {
     &["xdg-open"]
 };
 
-/// Opens `url` with $BROWSER, else the platform's opener. The URL goes in argv of the
-/// browser only (it is a short-lived bearer credential; nothing logs it).
+/// Opens `url` with $BROWSER, else the platform's opener. The URL is a short-lived
+/// bearer credential, so it never goes in argv, where every local user can read it
+/// (`ps`): the browser gets a local page (0600, in a fresh 0700 directory) that
+/// redirects to it, and the page is removed once the browser has read it.
 fn open_browser(url: &str) -> Result<i32> {
     let browser = std::env::var("BROWSER")
         .ok()
@@ -166,26 +168,229 @@ fn open_browser(url: &str) -> Result<i32> {
                     .with_hint("or print the URL: elhaz login NAME --stdout")
             })?,
     };
-    let status = std::process::Command::new("sh")
+    let page = SigninPage::write(url)?;
+    let watch = page.watch();
+    let mut child = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!("{program} \"$1\""))
         .arg("sh")
-        .arg(url)
-        .status()
+        .arg(page.file_url())
+        .spawn()
         .map_err(|e| {
             Error::other(format!(
                 "cannot start the browser {program:?}: {}",
                 crate::error::io_reason(&e)
             ))
         })?;
+    let failed = |status: std::process::ExitStatus| {
+        Error::other(format!("the browser {program:?} failed ({status})"))
+            .with_hint("print the URL instead: elhaz login NAME --stdout")
+    };
+    // Until the page has been read (and a moment more, for openers that look at a
+    // file before handing it on), or the browser command fails.
+    let deadline = std::time::Instant::now() + PAGE_WAIT;
+    let mut page = Some((page, watch));
+    let mut exited = None;
+    while let Some((_, w)) = page.as_mut() {
+        if w.done() {
+            page = None;
+            break;
+        }
+        if exited.is_none()
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            if !status.success() {
+                return Err(failed(status));
+            }
+            exited = Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(Error::other(format!(
+                "the browser {program:?} did not open the sign-in page within {}s",
+                PAGE_WAIT.as_secs()
+            ))
+            .with_hint("print the URL instead: elhaz login NAME --stdout"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(page);
+    // As before: the browser command's own outcome (it may run until the browser exits).
+    let status = match exited {
+        Some(s) => s,
+        None => child.wait().map_err(|e| {
+            Error::other(format!(
+                "cannot wait for the browser {program:?}: {}",
+                crate::error::io_reason(&e)
+            ))
+        })?,
+    };
     if !status.success() {
-        return Err(
-            Error::other(format!("the browser {program:?} failed ({status})"))
-                .with_hint("print the URL instead: elhaz login NAME --stdout"),
-        );
+        return Err(failed(status));
     }
     eprintln!("elhaz: opened the AWS console in {program}");
     Ok(0)
+}
+
+/// How long the sign-in page waits for the browser to read it.
+const PAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// After the page was last read, how long it stays for a second reader (xdg-open
+/// looks at a file's type before the browser opens it).
+const PAGE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The local page that redirects the browser to the sign-in URL; removed on drop.
+struct SigninPage {
+    dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl SigninPage {
+    fn write(url: &str) -> Result<SigninPage> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        // The user's runtime directory (a tmpfs of their own) where there is one.
+        let base = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(std::path::PathBuf::from)
+            .filter(|d| d.is_absolute() && d.is_dir())
+            .unwrap_or_else(std::env::temp_dir);
+        let fail = |e: &std::io::Error| {
+            Error::io(
+                crate::error::Kind::Other,
+                "cannot write the sign-in page in",
+                &base,
+                e,
+            )
+            .with_hint("print the URL instead: elhaz login NAME --stdout")
+        };
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("elhaz-login-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(&base)
+            .map_err(|e| fail(&e))?;
+        let path = dir.path().join("signin.html");
+        let html = escape_html(url);
+        let text = format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n<meta name=\"referrer\" content=\"no-referrer\">\n<meta http-equiv=\"refresh\" content=\"0;url={html}\">\n<title>AWS console sign-in</title></head>\n<body><p><a href=\"{html}\">Continue to the AWS console</a></p></body></html>\n"
+        );
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| fail(&e))?;
+        file.write_all(text.as_bytes()).map_err(|e| fail(&e))?;
+        Ok(SigninPage { dir, path })
+    }
+
+    /// The page as a file:// URL (its path percent-encoded).
+    fn file_url(&self) -> String {
+        const PATH: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+            .remove(b'/')
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.');
+        use std::os::unix::ffi::OsStrExt;
+        format!(
+            "file://{}",
+            percent_encoding::percent_encode(self.path.as_os_str().as_bytes(), PATH)
+        )
+    }
+
+    fn watch(&self) -> PageWatch {
+        PageWatch::new(&self.path)
+    }
+}
+
+impl Drop for SigninPage {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_dir(self.dir.path());
+    }
+}
+
+/// Whether the page has been read: inotify on Linux (opens and closes of the file);
+/// elsewhere, a fixed wait.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+struct PageWatch {
+    #[cfg(target_os = "linux")]
+    inotify: Option<nix::sys::inotify::Inotify>,
+    open: i64,
+    read_once: bool,
+    last: std::time::Instant,
+}
+
+impl PageWatch {
+    fn new(_path: &std::path::Path) -> PageWatch {
+        #[cfg(target_os = "linux")]
+        let inotify = {
+            use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+            Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+                .ok()
+                .filter(|i| {
+                    i.add_watch(
+                        _path,
+                        AddWatchFlags::IN_OPEN
+                            | AddWatchFlags::IN_CLOSE_NOWRITE
+                            | AddWatchFlags::IN_CLOSE_WRITE,
+                    )
+                    .is_ok()
+                })
+        };
+        PageWatch {
+            #[cfg(target_os = "linux")]
+            inotify,
+            open: 0,
+            read_once: false,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// True once the page has been opened and closed, no one has it open, and no one
+    /// opened it for PAGE_GRACE.
+    fn done(&mut self) -> bool {
+        #[cfg(target_os = "linux")]
+        if let Some(i) = &self.inotify {
+            use nix::sys::inotify::AddWatchFlags;
+            while let Ok(events) = i.read_events() {
+                if events.is_empty() {
+                    break;
+                }
+                for e in events {
+                    if e.mask.contains(AddWatchFlags::IN_OPEN) {
+                        self.open += 1;
+                        self.last = std::time::Instant::now();
+                    }
+                    if e.mask
+                        .intersects(AddWatchFlags::IN_CLOSE_NOWRITE | AddWatchFlags::IN_CLOSE_WRITE)
+                    {
+                        self.open -= 1;
+                        self.read_once = true;
+                        self.last = std::time::Instant::now();
+                    }
+                }
+            }
+            return self.read_once && self.open <= 0 && self.last.elapsed() >= PAGE_GRACE;
+        }
+        // No inotify: leave the browser ten seconds to read it.
+        self.last.elapsed() >= std::time::Duration::from_secs(10)
+    }
+}
+
+/// Escapes text for an HTML attribute value.
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

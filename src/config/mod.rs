@@ -4,6 +4,7 @@
 pub mod parse;
 pub mod schema;
 pub mod store;
+pub mod trust;
 
 pub use schema::Config;
 pub use store::Store;

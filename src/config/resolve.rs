@@ -31,9 +31,20 @@ impl Source {
 }
 
 /// Resolves NAME: the config `<dir>/NAME.yaml` if there is one, else the AWS profile.
+/// The config file is read on a blocking thread: a slow or stuck file system never
+/// holds up the daemon's other requests.
 pub async fn resolve(store: &Store, name: &str) -> Result<Source> {
-    if validate_name(name).is_ok() && store.exists(name)? {
-        return store.load(name).map(|c| Source::Config(Box::new(c)));
+    let (s, n) = (store.clone(), name.to_string());
+    let config = tokio::task::spawn_blocking(move || -> Result<Option<Config>> {
+        if validate_name(&n).is_ok() && s.exists(&n)? {
+            return s.load(&n).map(Some);
+        }
+        Ok(None)
+    })
+    .await
+    .map_err(|e| Error::other(format!("reading config {name:?} failed: {e}")))??;
+    if let Some(c) = config {
+        return Ok(Source::Config(Box::new(c)));
     }
     let profiles = AwsProfiles::load().await?;
     if let Some(p) = profiles.get(name) {

@@ -11,6 +11,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use super::parse::{parse_config, to_yaml};
 use super::schema::Config;
+use super::trust;
 use crate::error::{Error, Kind, Result, display_path};
 
 /// Checks a config name before any path is built from it.
@@ -52,8 +53,10 @@ impl Store {
         Ok(self.dir.join(format!("{name}.yaml")))
     }
 
-    /// Names of all configs, sorted. A missing directory has none.
+    /// Names of all configs, sorted. A missing directory has none; a directory another
+    /// user could write to is refused.
     pub fn names(&self) -> Result<Vec<String>> {
+        trust::check_dir(&self.dir)?;
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -86,11 +89,19 @@ impl Store {
     /// Reads and validates config NAME.
     pub fn load(&self, name: &str) -> Result<Config> {
         let path = self.path(name)?;
-        let text = self.read_text(name, &path)?;
-        parse_config(&text, &path).map_err(|e| match e.hint {
+        let (text, mode) = self.read_checked(name, &path)?;
+        let config = parse_config(&text, &path).map_err(|e| match e.hint {
             Some(_) => e,
             None => e.with_hint(format!("fix it: elhaz config update {name} --editor")),
-        })
+        })?;
+        trust::warn_readable_secrets(&path, mode, &config);
+        Ok(config)
+    }
+
+    /// Why config NAME would be refused (owner, mode, not a regular file, size), if it
+    /// would be; nothing is read.
+    pub fn refusal(&self, name: &str) -> Option<Error> {
+        trust::refusal(&self.path(name).ok()?)
     }
 
     /// The raw text of config NAME (for the editor).
@@ -100,9 +111,20 @@ impl Store {
     }
 
     fn read_text(&self, name: &str, path: &Path) -> Result<String> {
-        match fs::read(path) {
-            Ok(bytes) => String::from_utf8(bytes)
-                .map_err(|_| Error::config(format!("{}: not UTF-8 text", display_path(path)))),
+        self.read_checked(name, path).map(|(text, _)| text)
+    }
+
+    /// The text of config NAME and its mode bits, after the checks of `trust`.
+    fn read_checked(&self, name: &str, path: &Path) -> Result<(String, u32)> {
+        trust::check_dir(&self.dir)?;
+        match trust::read_config(path) {
+            Ok(read) => {
+                let read = read?;
+                let text = String::from_utf8(read.bytes).map_err(|_| {
+                    Error::config(format!("{}: not UTF-8 text", display_path(path)))
+                })?;
+                Ok((text, read.mode))
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::config(format!(
                 "no config named {name:?} in {}",
                 display_path(&self.dir)
@@ -194,12 +216,14 @@ impl Store {
             return Err(Error::config(format!("{}: {first}", display_path(path))));
         }
         let yaml = to_yaml(config)?;
+        trust::remove_stale_temps(&self.dir);
         write_atomic(path, yaml.as_bytes(), Kind::Config)
     }
 
     /// An exclusive lock on the config directory, held until dropped.
     fn lock(&self) -> Result<Flock<File>> {
         ensure_private_dir(&self.dir, Kind::Config)?;
+        trust::check_dir(&self.dir)?;
         let dir = File::open(&self.dir)
             .map_err(|e| self.dir_error("cannot open config directory", &e))?;
         Flock::lock(dir, FlockArg::LockExclusive).map_err(|(_, errno)| {

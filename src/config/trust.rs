@@ -1,0 +1,284 @@
+//! What elhaz trusts on disk, as OpenSSH's StrictModes does for `~/.ssh`: a config runs
+//! commands (`MFA.command`) and names the roles to assume, so a config file, its
+//! directory and the directories above it (up to the home directory) must belong to
+//! the user or root and be writable by no one else. Config files are read without ever
+//! blocking or reading without end: regular files only, at most 1 MiB.
+
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use super::schema::Config;
+use crate::error::{Error, Result, display_path};
+
+/// The largest config file elhaz reads.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Temp files of an interrupted write older than this are removed on the next write.
+pub const STALE_TEMP_AGE: Duration = Duration::from_secs(60);
+
+fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// Whether `uid` may own what elhaz trusts: the user, or root.
+fn trusted_owner(uid: u32) -> bool {
+    uid == euid() || uid == 0
+}
+
+fn owner_error(path: &Path, meta: &Metadata, what: &str) -> Error {
+    let hint = if meta.is_dir() {
+        format!(
+            "if it is yours, take it back: sudo chown \"$USER\" {}",
+            path.display()
+        )
+    } else {
+        format!(
+            "remove it if you did not write it: sudo rm {0}; if it is yours: sudo chown \"$USER\" {0}",
+            path.display()
+        )
+    };
+    Error::config(format!(
+        "{}: {what} is owned by uid {}, not by you (uid {}): elhaz will not use a config another user could have written",
+        display_path(path),
+        meta.uid(),
+        euid()
+    ))
+    .with_hint(hint)
+}
+
+fn writable_error(path: &Path, meta: &Metadata, what: &str) -> Error {
+    Error::config(format!(
+        "{}: {what} is writable by other users (mode {:04o}): elhaz will not use a config another user could have written",
+        display_path(path),
+        meta.mode() & 0o7777
+    ))
+    .with_hint(format!("fix it: chmod go-w {}", path.display()))
+}
+
+/// Checks the config directory and each directory above it, up to and including the
+/// home directory (or `/` for a directory outside it): each must belong to the user or
+/// root and must not be writable by group or others. Above the config directory a
+/// sticky directory owned by root or the user (such as /tmp) is accepted, since no one
+/// else can rename or replace what is in it. A directory that cannot be examined is
+/// left for the caller's own open or read to report.
+pub fn check_dir(dir: &Path) -> Result<()> {
+    let Ok(real) = fs::canonicalize(dir) else {
+        return Ok(());
+    };
+    let home = crate::config::paths::home_dir()
+        .ok()
+        .and_then(|h| fs::canonicalize(h).ok());
+    let mut current: &Path = &real;
+    let mut first = true;
+    loop {
+        let Ok(meta) = fs::metadata(current) else {
+            return Ok(());
+        };
+        let what = if first {
+            "the config directory"
+        } else {
+            "a directory above the config directory"
+        };
+        // Name the directory as the user wrote it where that is the same one.
+        let shown: &Path = if first { dir } else { current };
+        if !trusted_owner(meta.uid()) {
+            return Err(owner_error(shown, &meta, what));
+        }
+        let writable = meta.mode() & 0o022 != 0;
+        let sticky = meta.mode() & 0o1000 != 0;
+        if writable && (first || !sticky) {
+            return Err(writable_error(shown, &meta, what));
+        }
+        if home.as_deref() == Some(current) {
+            return Ok(());
+        }
+        match current.parent() {
+            Some(p) => current = p,
+            None => return Ok(()),
+        }
+        first = false;
+    }
+}
+
+/// Why a config file is refused, before anything is read from it.
+fn check_file_meta(path: &Path, meta: &Metadata) -> Result<()> {
+    if !meta.is_file() {
+        let kind = file_kind(meta);
+        return Err(Error::config(format!(
+            "{}: is {kind}, not a regular file: elhaz reads configs from regular files only",
+            display_path(path)
+        ))
+        .with_hint(move_away(path)));
+    }
+    if !trusted_owner(meta.uid()) {
+        return Err(owner_error(path, meta, "the config file"));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(writable_error(path, meta, "the config file"));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_large(path));
+    }
+    Ok(())
+}
+
+fn too_large(path: &Path) -> Error {
+    Error::config(format!(
+        "{}: larger than 1 MiB, which no config is",
+        display_path(path)
+    ))
+    .with_hint(move_away(path))
+}
+
+/// "move it away …, then: elhaz config add NAME", with the config's own name.
+fn move_away(path: &Path) -> String {
+    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("NAME");
+    format!(
+        "move it away (mv {0} {0}.bak), then: elhaz config add {name}",
+        path.display()
+    )
+}
+
+fn file_kind(meta: &Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// A config file read with all the checks: what it holds, and its mode bits.
+pub struct ConfigBytes {
+    pub bytes: Vec<u8>,
+    pub mode: u32,
+}
+
+/// Opens `path` without blocking (a FIFO), follows a symlink (dotfile managers use
+/// them) but checks what the opened descriptor is, and reads at most 1 MiB. The outer
+/// error is the open's own (not found, permission denied, is a directory); the inner
+/// one is a refusal.
+pub fn read_config(path: &Path) -> std::io::Result<Result<ConfigBytes>> {
+    // stat first, so that a device is never even opened; then the opened descriptor
+    // is checked again, since the name may have changed in between.
+    let meta = fs::metadata(path)?;
+    if meta.is_dir() {
+        return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
+    }
+    if let Err(e) = check_file_meta(path, &meta) {
+        return Ok(Err(e));
+    }
+    let file = open_nonblocking(path)?;
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
+    }
+    if let Err(e) = check_file_meta(path, &meta) {
+        return Ok(Err(e));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    (&file).take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Ok(Err(too_large(path)));
+    }
+    Ok(Ok(ConfigBytes {
+        bytes,
+        mode: meta.mode(),
+    }))
+}
+
+/// The refusal for config file `path`, if any, without reading it (for listings).
+pub fn refusal(path: &Path) -> Option<Error> {
+    match read_meta(path) {
+        Ok(meta) if meta.is_dir() => None,
+        Ok(meta) => check_file_meta(path, &meta).err(),
+        Err(_) => None,
+    }
+}
+
+fn read_meta(path: &Path) -> std::io::Result<Metadata> {
+    let meta = fs::metadata(path)?;
+    if !meta.is_file() {
+        return Ok(meta);
+    }
+    open_nonblocking(path)?.metadata()
+}
+
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+}
+
+static WARNED_READABLE: AtomicBool = AtomicBool::new(false);
+
+/// Warns, once per process, when a config holding a static secret key can be read by
+/// group or others.
+pub fn warn_readable_secrets(path: &Path, mode: u32, config: &Config) {
+    let holds_key = config
+        .sts
+        .as_ref()
+        .is_some_and(|s| s.aws_secret_access_key.is_some())
+        || config
+            .session
+            .as_ref()
+            .is_some_and(|s| s.aws_secret_access_key.is_some());
+    if !holds_key || mode & 0o044 == 0 {
+        return;
+    }
+    if WARNED_READABLE.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    tracing::warn!(path = %display_path(path), "a config holding a secret key is readable by other users");
+    eprintln!(
+        "elhaz: warning: {} holds a secret access key and is readable by other users (mode {:04o})\nhint: chmod 600 {}",
+        display_path(path),
+        mode & 0o7777,
+        path.display()
+    );
+}
+
+/// Whether a directory entry is a temp file of elhaz's atomic writes.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with(".elhaz-") && name.ends_with(".tmp")
+}
+
+/// Removes the temp files an interrupted write (a writer killed with SIGKILL) left in
+/// `dir`: the user's own regular files older than a minute. A younger one may be a
+/// write in progress elsewhere.
+pub fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let now = SystemTime::now();
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !is_temp_name(name) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age > STALE_TEMP_AGE);
+        if meta.is_file() && meta.uid() == euid() && old {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
