@@ -3,6 +3,7 @@
 //! cannot disagree.
 
 use crate::cli::ShellKind;
+use crate::credentials::context::{self, SourceContext};
 use crate::credentials::policy::Policy;
 use crate::credentials::{Credentials, rfc3339};
 
@@ -60,6 +61,10 @@ pub enum Delivery<'a> {
 pub struct SessionEnv {
     pub set: Vec<(&'static str, String)>,
     pub unset: Vec<&'static str>,
+    /// Removed from a child's environment only (never written for a shell to eval,
+    /// where a shell keeps its own unexported copies): the secret `ELHAZ_SOURCE_*`
+    /// that reached this process as per-command assignments.
+    pub child_unset: Vec<&'static str>,
 }
 
 impl SessionEnv {
@@ -112,12 +117,51 @@ impl SessionEnv {
                 .refresh_at(expires, creds.lifetime_secs())
                 .to_string(),
         ));
-        SessionEnv { set, unset }
+        let mut env = SessionEnv {
+            set,
+            unset,
+            child_unset: Vec::new(),
+        };
+        env.carry_sources(SourceContext::caller());
+        env
+    }
+
+    /// Carries the caller's source context into the session (so that elhaz inside it
+    /// resolves the same sources): `ELHAZ_SOURCE_V=<caller value>` for every
+    /// non-secret context variable the session sets or unsets (and the profile and
+    /// region ones always); `ELHAZ_SOURCE_V` unset where the caller has none. Never a
+    /// secret one: those are removed from children. Call again after changing `set`
+    /// or `unset` by hand.
+    pub fn carry_sources(&mut self, caller: &SourceContext) {
+        let carried: Vec<&'static str> = context::SOURCE_VARS.to_vec();
+        self.set.retain(|(k, _)| !carried.contains(k));
+        self.unset.retain(|k| !carried.contains(k));
+        self.child_unset.retain(|k| !carried.contains(k));
+        for (i, var) in context::VARS.iter().enumerate() {
+            let source = context::SOURCE_VARS[i];
+            if context::SECRET.contains(var) {
+                self.child_unset.push(source);
+                continue;
+            }
+            let touched = context::SESSION_MANAGED.contains(var)
+                || self.unset.contains(var)
+                || self.set.iter().any(|(k, _)| k == var);
+            if !touched {
+                continue;
+            }
+            match caller.get(var) {
+                Some(v) => self.set.push((source, v.to_string())),
+                // Absent and managed by every session: absent inside it too.
+                None if context::SESSION_MANAGED.contains(var) => self.unset.push(source),
+                // Empty: "unset at the source", which V itself no longer says.
+                None => self.set.push((source, String::new())),
+            }
+        }
     }
 
     /// Applies it to a command about to be spawned.
     pub fn apply(&self, cmd: &mut std::process::Command) {
-        for v in &self.unset {
+        for v in self.unset.iter().chain(&self.child_unset) {
             cmd.env_remove(v);
         }
         for (k, v) in &self.set {
@@ -130,7 +174,8 @@ impl SessionEnv {
         let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
             .filter(|(k, _)| {
                 let k = k.to_string_lossy();
-                !self.unset.iter().any(|u| *u == k) && !self.set.iter().any(|(s, _)| *s == k)
+                !self.unset.iter().chain(&self.child_unset).any(|u| *u == k)
+                    && !self.set.iter().any(|(s, _)| *s == k)
             })
             .collect();
         env.extend(self.set.iter().map(|(k, v)| ((*k).into(), v.into())));

@@ -145,9 +145,11 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
         }
         DaemonCommand::Refresh(a) => {
             let name = ctx.name(a.name.get())?;
-            let resp = ctx
-                .broker()
-                .request("refresh", as_map(json!({ "config": name, "ext": true })))?;
+            let broker = ctx.broker();
+            let resp = broker.request(
+                "refresh",
+                broker.payload(json!({ "config": name, "ext": true })),
+            )?;
             if !resp.ok {
                 return Err(response_error(&resp));
             }

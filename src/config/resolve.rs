@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use super::profiles::{AwsProfile, AwsProfiles};
 use super::schema::Config;
 use super::store::{Store, validate_name};
+use crate::credentials::context::SourceContext;
 use crate::error::{Error, Result};
 
 /// What a NAME stands for.
@@ -30,12 +31,13 @@ impl Source {
     }
 }
 
-/// Resolves NAME: the config `<dir>/NAME.yaml` if there is one, else the AWS profile.
-pub async fn resolve(store: &Store, name: &str) -> Result<Source> {
+/// Resolves NAME: the config `<dir>/NAME.yaml` if there is one, else the AWS profile
+/// of the caller context's files.
+pub async fn resolve(store: &Store, name: &str, ctx: &SourceContext) -> Result<Source> {
     if validate_name(name).is_ok() && store.exists(name)? {
         return store.load(name).map(|c| Source::Config(Box::new(c)));
     }
-    let profiles = AwsProfiles::load().await?;
+    let profiles = AwsProfiles::load_in(ctx).await?;
     if let Some(p) = profiles.get(name) {
         return Ok(Source::Profile(Box::new(p.clone())));
     }

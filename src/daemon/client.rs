@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use super::protocol::{NOT_FOUND, Request, Response};
 use crate::config::Store;
 use crate::config::schema::Sensitive;
+use crate::credentials::context::{self, SourceContext};
 use crate::credentials::{Credentials, Engine, Identity, mfa, parse_time};
 use crate::error::{Error, Kind, Result, display_path};
 
@@ -245,15 +246,18 @@ impl Broker {
     }
 
     /// A payload with our config directory, so a daemon reading another one says so
-    /// instead of answering from the wrong configs.
+    /// instead of answering from the wrong configs, and with this caller's source
+    /// context, so the daemon answers with our sources and not its own.
     pub fn payload(&self, v: Value) -> Map<String, Value> {
         let mut m = as_map(v);
         if let Broker::Daemon {
             start: Some(args), ..
         } = self
-            && let Ok(dir) = std::path::absolute(&args.config_dir)
         {
-            m.insert("config_dir".into(), json!(dir));
+            if let Ok(dir) = std::path::absolute(&args.config_dir) {
+                m.insert("config_dir".into(), json!(dir));
+            }
+            m.insert("context".into(), SourceContext::caller().to_json());
         }
         m
     }
@@ -287,7 +291,8 @@ impl Broker {
     pub fn credentials(&self, name: &str, min_remaining: i64) -> Result<Served> {
         match self {
             Broker::InProcess { engine } => {
-                let fetched = runtime()?.block_on(engine.fetch(name, None))?;
+                let fetched =
+                    runtime()?.block_on(engine.fetch(name, None, SourceContext::caller()))?;
                 Ok(Served {
                     credentials: fetched.credentials,
                     region: fetched.region,
@@ -372,8 +377,9 @@ impl Broker {
         match self {
             Broker::InProcess { engine } => {
                 let rt = runtime()?;
-                let fetched = rt.block_on(engine.fetch(name, None))?;
-                rt.block_on(engine.whoami(&fetched.credentials, &fetched.sts))
+                let ctx = SourceContext::caller();
+                let fetched = rt.block_on(engine.fetch(name, None, ctx))?;
+                rt.block_on(engine.whoami(&fetched.credentials, &fetched.sts, ctx))
             }
             Broker::Daemon { .. } => {
                 // Make sure the session is there (adds it, asks for MFA if needed).
@@ -462,6 +468,24 @@ pub fn start_daemon(args: &DaemonArgs, announce: bool) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    // The daemon's own context (for clients that send none) is its starter's, spelled
+    // out plainly: no ELHAZ_SOURCE_* carriers, nothing a session injected, and inside a
+    // session no secret at all (they reached us as per-command assignments only).
+    let caller = SourceContext::caller();
+    for (i, var) in context::VARS.iter().enumerate() {
+        cmd.env_remove(context::SOURCE_VARS[i]);
+        match caller.get(var) {
+            Some(_) if context::SECRET.contains(var) && SourceContext::captured_in_session() => {
+                cmd.env_remove(var);
+            }
+            Some(v) => {
+                cmd.env(var, v);
+            }
+            None => {
+                cmd.env_remove(var);
+            }
+        }
+    }
     // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
