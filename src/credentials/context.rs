@@ -268,10 +268,20 @@ impl SourceContext {
     /// process's own environment).
     pub fn profile_files(&self) -> aws_runtime::env_config::file::EnvConfigFiles {
         use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
-        EnvConfigFiles::builder()
-            .with_file(EnvConfigFileKind::Config, self.config_file())
-            .with_file(EnvConfigFileKind::Credentials, self.credentials_file())
-            .build()
+        let mut b = EnvConfigFiles::builder();
+        // A file named explicitly must exist for the SDK; a missing one counts as empty,
+        // as the SDK's own defaults do.
+        for (kind, path) in [
+            (EnvConfigFileKind::Config, self.config_file()),
+            (EnvConfigFileKind::Credentials, self.credentials_file()),
+        ] {
+            b = if path.exists() {
+                b.with_file(kind, path)
+            } else {
+                b.with_contents(kind, "")
+            };
+        }
+        b.build()
     }
 
     /// The environment the SDK sees for this context: this process's own, with every
