@@ -269,6 +269,49 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_session_carries_the_non_secret_selectors_and_never_a_secret() {
+        let caller = SourceContext::from_lookup(false, |k| match k {
+            "AWS_PROFILE" => Some("p1".into()),
+            "AWS_REGION" => Some("eu-west-1".into()),
+            "AWS_ACCESS_KEY_ID" => Some("AKIASOURCE".into()),
+            "AWS_SECRET_ACCESS_KEY" => Some("source-secret".into()),
+            _ => None,
+        });
+        let mut env = SessionEnv {
+            set: vec![("AWS_CONFIG_FILE", "/empty".into())],
+            unset: vec!["AWS_PROFILE"],
+            child_unset: Vec::new(),
+        };
+        env.carry_sources(&caller);
+        let get = |k: &str| {
+            env.set
+                .iter()
+                .find(|(s, _)| *s == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("ELHAZ_SOURCE_AWS_PROFILE"), Some("p1"));
+        assert_eq!(get("ELHAZ_SOURCE_AWS_REGION"), Some("eu-west-1"));
+        // Overridden here and unset at the source: said so, with an empty value.
+        assert_eq!(get("ELHAZ_SOURCE_AWS_CONFIG_FILE"), Some(""));
+        assert!(env.unset.contains(&"ELHAZ_SOURCE_AWS_DEFAULT_PROFILE"));
+        assert!(env.child_unset.contains(&"ELHAZ_SOURCE_AWS_ACCESS_KEY_ID"));
+        let rendered = env.render(ShellKind::Bash);
+        assert!(!rendered.contains("AKIASOURCE") && !rendered.contains("source-secret"));
+        assert!(
+            !rendered.contains("ELHAZ_SOURCE_AWS_ACCESS_KEY_ID"),
+            "{rendered}"
+        );
+        // Idempotent: carrying again replaces, never duplicates.
+        env.carry_sources(&caller);
+        let n = env
+            .set
+            .iter()
+            .filter(|(k, _)| *k == "ELHAZ_SOURCE_AWS_PROFILE")
+            .count();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
     fn quoting() {
         assert_eq!(quote_posix("a'b $c"), r"'a'\''b $c'");
         assert_eq!(quote_fish(r"a'b\c $d"), r"'a\'b\\c $d'");

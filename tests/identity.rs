@@ -153,7 +153,10 @@ async fn a_rotated_key_gets_its_own_session_and_the_old_key_keeps_its_own() {
     assert!(sessions.iter().all(|s| s["name"] == "prod"));
     assert_ne!(sessions[0]["context"], sessions[1]["context"]);
     let shown = serde_json::to_string(&sessions).unwrap();
-    assert!(!shown.contains(K1) && !shown.contains("secret-one"), "{shown}");
+    assert!(
+        !shown.contains(K1) && !shown.contains("secret-one"),
+        "{shown}"
+    );
     // Neither key reaches the daemon's log.
     let log = std::fs::read_to_string(t.log()).unwrap_or_default();
     assert!(!log.contains("secret-one") && !log.contains("secret-two"));
@@ -170,10 +173,22 @@ async fn aws_profile_p1_and_p2_get_two_sessions_each_signed_by_its_own_key() {
     write_profiles(&t);
     // Started with no AWS_PROFILE: its own context would be [default].
     ok(&run(&t, &[], &["daemon", "start"]));
-    let (a, sa) = signed_by(&sts, &t, &[("AWS_PROFILE", Some("p1"))], &["export", "prod"]).await;
+    let (a, sa) = signed_by(
+        &sts,
+        &t,
+        &[("AWS_PROFILE", Some("p1"))],
+        &["export", "prod"],
+    )
+    .await;
     ok(&a);
     assert_eq!(sa, [KP1]);
-    let (b, sb) = signed_by(&sts, &t, &[("AWS_PROFILE", Some("p2"))], &["export", "prod"]).await;
+    let (b, sb) = signed_by(
+        &sts,
+        &t,
+        &[("AWS_PROFILE", Some("p2"))],
+        &["export", "prod"],
+    )
+    .await;
     ok(&b);
     assert_eq!(sb, [KP2]);
     assert_ne!(access_key(&a), access_key(&b));
@@ -185,8 +200,13 @@ async fn aws_profile_p1_and_p2_get_two_sessions_each_signed_by_its_own_key() {
     profiles.sort();
     assert_eq!(profiles, ["p1", "p2"], "{sessions:?}");
     // Both stay cached.
-    let (_, again) =
-        signed_by(&sts, &t, &[("AWS_PROFILE", Some("p1"))], &["export", "prod"]).await;
+    let (_, again) = signed_by(
+        &sts,
+        &t,
+        &[("AWS_PROFILE", Some("p1"))],
+        &["export", "prod"],
+    )
+    .await;
     assert!(again.is_empty());
 }
 
@@ -314,7 +334,10 @@ async fn a_session_shell_refreshes_after_the_daemon_restarted_from_inside_it() {
     ok(&out);
     let mut session = t.vars.clone();
     apply_env(&mut session, &text(&out.stdout));
-    assert_eq!(session.get("ELHAZ_SESSION").map(String::as_str), Some("prod"));
+    assert_eq!(
+        session.get("ELHAZ_SESSION").map(String::as_str),
+        Some("prod")
+    );
     assert_eq!(session.get("AWS_PROFILE"), None);
     assert_eq!(
         session.get("ELHAZ_SOURCE_AWS_PROFILE").map(String::as_str),
@@ -322,8 +345,10 @@ async fn a_session_shell_refreshes_after_the_daemon_restarted_from_inside_it() {
         "the session carries its source profile"
     );
     assert!(
-        !session.keys().any(|k| k.starts_with("ELHAZ_SOURCE_AWS_ACCESS")
-            || k.starts_with("ELHAZ_SOURCE_AWS_SECRET")),
+        !session
+            .keys()
+            .any(|k| k.starts_with("ELHAZ_SOURCE_AWS_ACCESS")
+                || k.starts_with("ELHAZ_SOURCE_AWS_SECRET")),
         "never a secret carrier: {session:?}"
     );
     assert!(sts.signers("AssumeRole").await.iter().all(|s| s == KP1));
@@ -354,11 +379,20 @@ async fn a_session_shell_refreshes_after_the_daemon_restarted_from_inside_it() {
         "{}",
         text(&out.stderr)
     );
-    assert!(text(&out.stdout).starts_with("unset "), "the hook evals this");
+    assert!(
+        text(&out.stdout).starts_with("unset "),
+        "the hook evals this"
+    );
     let signers = sts.signers("AssumeRole").await[before..].to_vec();
     assert_eq!(signers, [KP1], "signed by p1's key, not [default]'s");
     // And the next terminal, outside any session, still gets its own.
-    let (_, outside) = signed_by(&sts, &t, &[("AWS_PROFILE", Some("p2"))], &["export", "prod"]).await;
+    let (_, outside) = signed_by(
+        &sts,
+        &t,
+        &[("AWS_PROFILE", Some("p2"))],
+        &["export", "prod"],
+    )
+    .await;
     assert_eq!(outside, [KP2]);
 }
 
@@ -372,9 +406,15 @@ async fn no_source_says_what_was_tried_and_never_blames_a_missing_profile() {
         let out = run(&t, &[], &args);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(5), "{mode:?}: {err}");
-        assert!(err.contains("no source credentials found"), "{mode:?}: {err}");
+        assert!(
+            err.contains("no source credentials found"),
+            "{mode:?}: {err}"
+        );
         assert!(err.contains("no AWS_ACCESS_KEY_ID"), "{mode:?}: {err}");
-        assert!(err.contains("no AWS_PROFILE and no [default] profile"), "{mode:?}: {err}");
+        assert!(
+            err.contains("no AWS_PROFILE and no [default] profile"),
+            "{mode:?}: {err}"
+        );
         assert!(err.contains("aws configure"), "the fix: {err}");
         assert!(!err.contains("profile default"), "{mode:?}: {err}");
         assert!(out.stdout.is_empty());

@@ -190,9 +190,7 @@ impl SourceContext {
                 Some(Value::String(s)) if s.is_empty() => {}
                 Some(Value::String(s)) => vars.push((i, s.clone())),
                 Some(_) => {
-                    return Err(format!(
-                        "bad request: payload.context.{k} must be a string"
-                    ));
+                    return Err(format!("bad request: payload.context.{k} must be a string"));
                 }
             }
         }
@@ -209,11 +207,7 @@ impl SourceContext {
             // Without randomness the key is still per process (pid and time), and the
             // hash still never holds the secret itself.
             if getrandom::fill(&mut k).is_err() {
-                let seed = format!(
-                    "{}:{:?}",
-                    std::process::id(),
-                    std::time::SystemTime::now()
-                );
+                let seed = format!("{}:{:?}", std::process::id(), std::time::SystemTime::now());
                 for (i, b) in seed.bytes().enumerate() {
                     k[i % 32] ^= b;
                 }
@@ -257,7 +251,7 @@ impl SourceContext {
     fn file(&self, var: &str, default: &str) -> PathBuf {
         let home = || crate::config::paths::home_dir().unwrap_or_else(|_| PathBuf::from("/"));
         match self.get(var) {
-            Some(p) if p == "~" => home(),
+            Some("~") => home(),
             Some(p) if p.starts_with("~/") => home().join(&p[2..]),
             Some(p) => PathBuf::from(p),
             None => home().join(".aws").join(default),
@@ -343,7 +337,9 @@ impl SourceContext {
                 "no AWS_PROFILE; the [default] profile of {files} gives no credentials"
             ));
         } else {
-            tried.push(format!("no AWS_PROFILE and no [default] profile in {files}"));
+            tried.push(format!(
+                "no AWS_PROFILE and no [default] profile in {files}"
+            ));
         }
         tried.push(
             match (
@@ -428,11 +424,17 @@ mod tests {
 
     #[test]
     fn debug_redacts_and_the_hash_tells_contexts_apart() {
-        let a = ctx(false, &[("AWS_SECRET_ACCESS_KEY", "topsecret"), ("AWS_PROFILE", "p")]);
+        let a = ctx(
+            false,
+            &[("AWS_SECRET_ACCESS_KEY", "topsecret"), ("AWS_PROFILE", "p")],
+        );
         let shown = format!("{a:?}");
         assert!(!shown.contains("topsecret"), "{shown}");
         assert!(shown.contains("\"p\""), "{shown}");
-        let b = ctx(false, &[("AWS_SECRET_ACCESS_KEY", "other"), ("AWS_PROFILE", "p")]);
+        let b = ctx(
+            false,
+            &[("AWS_SECRET_ACCESS_KEY", "other"), ("AWS_PROFILE", "p")],
+        );
         assert_ne!(a.keyed_hash(), b.keyed_hash());
         assert_eq!(a.keyed_hash(), a.clone().keyed_hash());
         // Moving a value to another variable is another context.
@@ -443,7 +445,10 @@ mod tests {
 
     #[test]
     fn wire_form_round_trips() {
-        let a = ctx(false, &[("AWS_ACCESS_KEY_ID", "AKIA1"), ("AWS_PROFILE", "p")]);
+        let a = ctx(
+            false,
+            &[("AWS_ACCESS_KEY_ID", "AKIA1"), ("AWS_PROFILE", "p")],
+        );
         assert_eq!(SourceContext::from_json(&a.to_json()).unwrap(), a);
         assert!(SourceContext::from_json(&serde_json::json!({"AWS_PROFILE": 1})).is_err());
         assert!(SourceContext::from_json(&serde_json::json!([])).is_err());

@@ -455,11 +455,11 @@ fn credentials_data(req: &Request, f: &Fetched) -> Value {
 
 /// The caller context of a request: the one it carries (our client), else the one
 /// this daemon captured from its own environment at start (the original client).
-fn request_context(req: &Request) -> std::result::Result<SourceContext, Response> {
+fn request_context(req: &Request) -> std::result::Result<SourceContext, Box<Response>> {
     match req.payload.get("context") {
         None => Ok(SourceContext::caller().clone()),
         Some(v) => SourceContext::from_json(v)
-            .map_err(|msg| Response::err(&req.request_id, BAD_REQUEST, msg)),
+            .map_err(|msg| Box::new(Response::err(&req.request_id, BAD_REQUEST, msg))),
     }
 }
 
@@ -507,7 +507,7 @@ async fn dispatch(req: Request, shared: &Arc<Shared>) -> Response {
     let cache = &shared.cache;
     let ctx = match request_context(&req) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match req.action.as_str() {
         "add" => {
