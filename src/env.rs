@@ -133,10 +133,15 @@ impl SessionEnv {
     /// secret one: those are removed from children. Call again after changing `set`
     /// or `unset` by hand.
     pub fn carry_sources(&mut self, caller: &SourceContext) {
-        let carried: Vec<&'static str> = context::SOURCE_VARS.to_vec();
+        let mut carried: Vec<&'static str> = context::SOURCE_VARS.to_vec();
+        carried.push(context::REF_VAR);
         self.set.retain(|(k, _)| !carried.contains(k));
         self.unset.retain(|k| !carried.contains(k));
         self.child_unset.retain(|k| !carried.contains(k));
+        match context::served_ref() {
+            Some(r) => self.set.push((context::REF_VAR, r)),
+            None => self.unset.push(context::REF_VAR),
+        }
         for (i, var) in context::VARS.iter().enumerate() {
             let source = context::SOURCE_VARS[i];
             if context::SECRET.contains(var) {

@@ -474,3 +474,47 @@ async fn the_original_python_client_works_against_our_daemon() {
     let out = original(&["daemon", "list"]);
     assert_eq!(text(&out.stdout).trim(), "No active sessions.");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_made_from_env_keys_refreshes_through_the_daemon_without_exporting_them() {
+    let sts = FakeSts::start(HOUR).await;
+    let mut t = user(&sts);
+    t.set("AWS_ACCESS_KEY_ID", K1)
+        .set("AWS_SECRET_ACCESS_KEY", "secret-one");
+    // `eval "$(elhaz export prod -f env)"` in a plain shell: its keys are replaced.
+    let out = run(&t, &[], &["export", "prod", "-f", "env", "--shell", "bash"]);
+    ok(&out);
+    let mut session = t.vars.clone();
+    apply_env(&mut session, &text(&out.stdout));
+    let reference = session
+        .get("ELHAZ_CONTEXT_REF")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(reference.len(), 64, "{session:?}");
+    for (k, v) in &session {
+        if k.starts_with("ELHAZ_") {
+            assert!(!v.contains(K1) && !v.contains("secret-one"), "{k}={v}");
+        }
+    }
+    // The next refresh from inside: the daemon still knows the keys that context had.
+    let before = sts.signers("AssumeRole").await.len();
+    let mut inside = t.std_cmd();
+    inside
+        .env_clear()
+        .envs(&session)
+        .args(["daemon", "refresh", "prod"]);
+    ok(&inside.output().unwrap());
+    let mut inside = t.std_cmd();
+    inside.env_clear().envs(&session).args(["export", "prod"]);
+    let out = inside.output().unwrap();
+    ok(&out);
+    assert_eq!(sts.signers("AssumeRole").await[before..], [K1]);
+    // A reference is no key: another terminal's context with another selector does
+    // not get that session.
+    let mut other = session.clone();
+    other.insert("ELHAZ_SOURCE_AWS_PROFILE".into(), "p2".into());
+    let mut c = t.std_cmd();
+    c.env_clear().envs(&other).args(["export", "prod"]);
+    let out = c.output().unwrap();
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+}

@@ -48,6 +48,12 @@ pub const SESSION_MANAGED: &[&str] = &[
     "AWS_DEFAULT_PROFILE",
 ];
 
+/// Set in a session the daemon served: which of the daemon's source contexts served
+/// it (the hex of its keyed hash, which says nothing without the daemon's key). Inside
+/// the session it lets the daemon supply the source keys the session could not carry
+/// (they are never exported), as long as that daemon runs.
+pub const REF_VAR: &str = "ELHAZ_CONTEXT_REF";
+
 /// The prefix of the variables a session carries the caller's values in.
 pub const SOURCE_PREFIX: &str = "ELHAZ_SOURCE_";
 
@@ -105,6 +111,36 @@ impl fmt::Debug for SourceContext {
 
 static CALLER: OnceLock<SourceContext> = OnceLock::new();
 static CAPTURED_IN_SESSION: OnceLock<bool> = OnceLock::new();
+static CALLER_REF: OnceLock<Option<String>> = OnceLock::new();
+static SERVED_REF: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// The hex form of a keyed hash.
+pub fn hex(hash: &[u8; 32]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The context reference this process started with (inside a session only).
+pub fn caller_ref() -> Option<&'static str> {
+    CALLER_REF.get().and_then(|r| r.as_deref())
+}
+
+/// Records the context reference the daemon answered with, for the session
+/// environment built next.
+pub fn set_served_ref(r: Option<String>) {
+    if let Ok(mut s) = SERVED_REF.lock() {
+        *s = r;
+    }
+}
+
+/// The context reference a session built now should carry: the daemon's latest
+/// answer, else the one this process started with.
+pub fn served_ref() -> Option<String> {
+    SERVED_REF
+        .lock()
+        .ok()
+        .and_then(|s| s.clone())
+        .or_else(|| caller_ref().map(str::to_string))
+}
 static DAEMON_KEY: OnceLock<[u8; 32]> = OnceLock::new();
 
 impl SourceContext {
@@ -140,7 +176,14 @@ impl SourceContext {
     /// Records this process's context. Call first thing in main, before the injected
     /// credentials are scrubbed and before any thread starts.
     pub fn capture() {
-        let _ = CAPTURED_IN_SESSION.set(std::env::var_os("ELHAZ_SESSION").is_some());
+        let in_session = std::env::var_os("ELHAZ_SESSION").is_some();
+        let _ = CAPTURED_IN_SESSION.set(in_session);
+        let _ = CALLER_REF.set(
+            in_session
+                .then(|| std::env::var(REF_VAR).ok())
+                .flatten()
+                .filter(|r| r.len() == 64 && r.bytes().all(|b| b.is_ascii_hexdigit())),
+        );
         let _ = CALLER.set(Self::from_process());
     }
 
@@ -165,6 +208,23 @@ impl SourceContext {
 
     pub fn is_empty(&self) -> bool {
         self.vars.is_empty()
+    }
+
+    /// Whether it holds any secret variable.
+    pub fn has_secrets(&self) -> bool {
+        SECRET.iter().any(|k| self.get(k).is_some())
+    }
+
+    /// Whether the two agree on every non-secret variable.
+    pub fn same_selectors(&self, other: &SourceContext) -> bool {
+        let public = |c: &SourceContext| -> Vec<(usize, String)> {
+            c.vars
+                .iter()
+                .filter(|(i, _)| !SECRET.contains(&VARS[*i]))
+                .cloned()
+                .collect()
+        };
+        public(self) == public(other)
     }
 
     /// The wire form: an object of the variables that are set. Secrets included: it
@@ -282,7 +342,9 @@ impl SourceContext {
     /// context variable replaced by the caller's (or removed). Variables that are not
     /// about the source (endpoints, retries, HOME) stay this process's.
     pub fn sdk_env(&self) -> aws_types::os_shim_internal::Env {
-        let mut map: HashMap<String, String> = std::env::vars()
+        // vars_os: a variable that is not UTF-8 is skipped, never a panic.
+        let mut map: HashMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .filter(|(k, _)| !VARS.contains(&k.as_str()) && !k.starts_with(SOURCE_PREFIX))
             .collect();
         for (i, v) in &self.vars {

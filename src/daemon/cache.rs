@@ -287,6 +287,16 @@ impl Cache {
         out
     }
 
+    /// The context of the cached session whose keyed hash is `hex` (see
+    /// [`context::REF_VAR`](crate::credentials::context::REF_VAR)).
+    pub fn context_by_ref(&self, hex: &str) -> Option<SourceContext> {
+        let sessions = self.sessions();
+        sessions
+            .iter()
+            .find(|(k, _)| crate::credentials::context::hex(&k.1) == hex)
+            .map(|(_, s)| s.context.clone())
+    }
+
     pub fn len(&self) -> usize {
         self.sessions().len()
     }

@@ -257,7 +257,13 @@ impl Broker {
             if let Ok(dir) = std::path::absolute(&args.config_dir) {
                 m.insert("config_dir".into(), json!(dir));
             }
-            m.insert("context".into(), SourceContext::caller().to_json());
+            let caller = SourceContext::caller();
+            m.insert("context".into(), caller.to_json());
+            if !caller.has_secrets()
+                && let Some(r) = context::caller_ref()
+            {
+                m.insert("context_ref".into(), json!(r));
+            }
         }
         m
     }
@@ -425,6 +431,11 @@ pub fn parse_credentials(data: Option<&Value>) -> Result<Served> {
         Error::daemon(format!("the daemon sent a bad expiry_time {expiry_text:?}"))
     })?;
     let now = crate::credentials::now();
+    context::set_served_ref(
+        data.get("context_ref")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    );
     // The original daemon does not send the lifetime: then count from now.
     let issued = match data.get("lifetime_seconds").and_then(Value::as_i64) {
         Some(l) => expiry - time::Duration::seconds(l),

@@ -455,12 +455,26 @@ fn credentials_data(req: &Request, f: &Fetched) -> Value {
 
 /// The caller context of a request: the one it carries (our client), else the one
 /// this daemon captured from its own environment at start (the original client).
-fn request_context(req: &Request) -> std::result::Result<SourceContext, Box<Response>> {
-    match req.payload.get("context") {
-        None => Ok(SourceContext::caller().clone()),
+/// A context from inside a session carries no source keys (they are never exported);
+/// with `context_ref` naming one of our sessions' contexts that agrees on everything
+/// else, that context supplies them.
+fn request_context(
+    req: &Request,
+    cache: &Cache,
+) -> std::result::Result<SourceContext, Box<Response>> {
+    let ctx = match req.payload.get("context") {
+        None => return Ok(SourceContext::caller().clone()),
         Some(v) => SourceContext::from_json(v)
-            .map_err(|msg| Box::new(Response::err(&req.request_id, BAD_REQUEST, msg))),
+            .map_err(|msg| Box::new(Response::err(&req.request_id, BAD_REQUEST, msg)))?,
+    };
+    if !ctx.has_secrets()
+        && let Some(r) = req.str_field("context_ref")
+        && let Some(stored) = cache.context_by_ref(r)
+        && stored.same_selectors(&ctx)
+    {
+        return Ok(stored);
     }
+    Ok(ctx)
 }
 
 fn not_cached(req: &Request, name: &str) -> Response {
@@ -505,7 +519,7 @@ async fn dispatch(req: Request, shared: &Arc<Shared>) -> Response {
         return error_response(&req, CONFLICT, &err);
     }
     let cache = &shared.cache;
-    let ctx = match request_context(&req) {
+    let ctx = match request_context(&req, cache) {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -530,7 +544,15 @@ async fn dispatch(req: Request, shared: &Arc<Shared>) -> Response {
                 cache.credentials(&name, min, autoadd, &ctx).await
             };
             match result {
-                Ok(Some(f)) => Response::ok(&req.request_id, Some(credentials_data(&req, &f))),
+                Ok(Some(f)) => {
+                    let mut data = credentials_data(&req, &f);
+                    // For a session built from these: which context served it.
+                    if req.payload.contains_key("context") {
+                        data["context_ref"] =
+                            json!(crate::credentials::context::hex(&ctx.keyed_hash()));
+                    }
+                    Response::ok(&req.request_id, Some(data))
+                }
                 Ok(None) => not_cached(&req, &name),
                 Err(e) => error_response(&req, code_of(&e), &e),
             }
