@@ -410,9 +410,12 @@ async fn no_source_says_what_was_tried_and_never_blames_a_missing_profile() {
             err.contains("no source credentials found"),
             "{mode:?}: {err}"
         );
-        assert!(err.contains("no AWS_ACCESS_KEY_ID"), "{mode:?}: {err}");
         assert!(
-            err.contains("no AWS_PROFILE and no [default] profile"),
+            err.contains("AWS_ACCESS_KEY_ID is not set"),
+            "{mode:?}: {err}"
+        );
+        assert!(
+            err.contains("AWS_PROFILE is not set, and there is no [default] profile"),
             "{mode:?}: {err}"
         );
         assert!(err.contains("aws configure"), "the fix: {err}");

@@ -96,7 +96,7 @@ impl AwsProfiles {
                     Error::config(format!("cannot read the AWS CLI config: {why}")).with_hint(
                         format!(
                             "fix {} (or point AWS_CONFIG_FILE at another file)",
-                            crate::error::display_path(&ctx.config_file())
+                            ctx.get("AWS_CONFIG_FILE").unwrap_or("~/.aws/config")
                         ),
                     )
                 })?;

@@ -367,10 +367,10 @@ impl SourceContext {
         let mut tried = Vec::new();
         tried.push(match self.get("AWS_ACCESS_KEY_ID") {
             Some(_) if self.get("AWS_SECRET_ACCESS_KEY").is_none() => {
-                "AWS_ACCESS_KEY_ID without AWS_SECRET_ACCESS_KEY".to_string()
+                "AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY".to_string()
             }
-            Some(_) => "environment keys".to_string(),
-            None => "no AWS_ACCESS_KEY_ID in the environment".to_string(),
+            Some(_) => "the environment keys gave none".to_string(),
+            None => "AWS_ACCESS_KEY_ID is not set".to_string(),
         });
         let files = format!(
             "{} or {}",
@@ -396,11 +396,11 @@ impl SourceContext {
             }
         } else if profile_exists {
             tried.push(format!(
-                "no AWS_PROFILE; the [default] profile of {files} gives no credentials"
+                "AWS_PROFILE is not set, and the [default] profile of {files} gives no credentials"
             ));
         } else {
             tried.push(format!(
-                "no AWS_PROFILE and no [default] profile in {files}"
+                "AWS_PROFILE is not set, and there is no [default] profile in {files}"
             ));
         }
         tried.push(
@@ -408,10 +408,12 @@ impl SourceContext {
                 self.get("AWS_ROLE_ARN"),
                 self.get("AWS_WEB_IDENTITY_TOKEN_FILE"),
             ) {
-                (Some(_), Some(_)) => "web identity (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE)",
-                (Some(_), None) => "AWS_ROLE_ARN without AWS_WEB_IDENTITY_TOKEN_FILE",
-                (None, Some(_)) => "AWS_WEB_IDENTITY_TOKEN_FILE without AWS_ROLE_ARN",
-                (None, None) => "no web identity variables",
+                (Some(_), Some(_)) => {
+                    "web identity (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) gave none"
+                }
+                (Some(_), None) => "AWS_ROLE_ARN is set without AWS_WEB_IDENTITY_TOKEN_FILE",
+                (None, Some(_)) => "AWS_WEB_IDENTITY_TOKEN_FILE is set without AWS_ROLE_ARN",
+                (None, None) => "no web identity (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE)",
             }
             .to_string(),
         );

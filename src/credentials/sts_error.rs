@@ -241,7 +241,7 @@ pub fn no_source_error(ctx: &SourceContext, profiles: &AwsProfiles) -> Error {
         "export AWS_PROFILE=P (or source keys: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), set Session.profile_name: elhaz config update NAME --profile P, or run: aws configure".to_string()
     };
     Error::auth(format!(
-        "no source credentials found in the caller's environment: tried {}",
+        "no source credentials found in the caller's environment: {}",
         tried.join("; ")
     ))
     .with_hint(fix)
