@@ -3,7 +3,9 @@
 //! against a baseline measured in the same run. ELHAZ_BENCH_SECS (default 10) sets
 //! the length of each load run; ELHAZ_BENCH_SIM_SECS (default 120) the refresh
 //! simulation; ELHAZ_BENCH_BASELINE=PATH times P1 in turns with another elhaz binary
-//! (an older build, with its own daemon).
+//! (an older build, with its own daemon). Build the baseline the same way (`cargo bench
+//! --no-run` on the older tree): a bench build unifies dev-dependency features, which
+//! links half a megabyte more into the binary than `cargo build --release` does.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
