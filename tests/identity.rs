@@ -520,4 +520,22 @@ async fn a_session_made_from_env_keys_refreshes_through_the_daemon_without_expor
     c.env_clear().envs(&other).args(["export", "prod"]);
     let out = c.output().unwrap();
     assert!(!out.status.success(), "{}", text(&out.stdout));
+
+    // After a restart the daemon no longer knows them, and the keys were never
+    // exported: a plain shell (no shell integration to keep them) is told so.
+    let mut stop = t.std_cmd();
+    ok(&stop
+        .env_clear()
+        .envs(&session)
+        .args(["daemon", "stop"])
+        .output()
+        .unwrap());
+    let mut c = t.std_cmd();
+    c.env_clear().envs(&session).args(["export", "prod"]);
+    let out = c.output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("no source credentials found"), "{err}");
+    assert!(err.contains("inside an elhaz session"), "{err}");
+    assert!(!err.contains("ASIA"), "never the injected key: {err}");
 }

@@ -295,6 +295,11 @@ impl Broker {
     /// Credentials for NAME with at least `min_remaining` seconds left (capped by the
     /// policy at half the lifetime).
     pub fn credentials(&self, name: &str, min_remaining: i64) -> Result<Served> {
+        self.credentials_inner(name, min_remaining)
+            .map_err(explain_no_source_in_session)
+    }
+
+    fn credentials_inner(&self, name: &str, min_remaining: i64) -> Result<Served> {
         match self {
             Broker::InProcess { engine } => {
                 let fetched =
@@ -335,7 +340,7 @@ impl Broker {
                 if !resp.ok {
                     let err = response_error(&resp);
                     if err.kind == Kind::MfaRequired && self.add_with_mfa(name, &err)? {
-                        return self.credentials(name, min_remaining);
+                        return self.credentials_inner(name, min_remaining);
                     }
                     return Err(err);
                 }
@@ -405,6 +410,24 @@ impl Broker {
             }
         }
     }
+}
+
+/// Inside a session, "no source credentials" while the shell shows keys is puzzling:
+/// say that those keys are the session's and never a source.
+fn explain_no_source_in_session(mut err: Error) -> Error {
+    if err.kind == Kind::Auth
+        && err.message.starts_with("no source credentials found")
+        && SourceContext::captured_in_session()
+    {
+        err.message.push_str(
+            " (this shell is inside an elhaz session: the keys it holds are the session's, never a source)",
+        );
+        err.hint = Some(
+            "run it where your own source is (outside the session, or a shell with the elhaz shell integration, which keeps your keys for elhaz); or export AWS_PROFILE=P"
+                .into(),
+        );
+    }
+    err
 }
 
 pub fn as_map(v: Value) -> Map<String, Value> {
