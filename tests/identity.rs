@@ -539,3 +539,48 @@ async fn a_session_made_from_env_keys_refreshes_through_the_daemon_without_expor
     assert!(err.contains("inside an elhaz session"), "{err}");
     assert!(!err.contains("ASIA"), "never the injected key: {err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn single_flight_holds_per_context_and_the_cache_bound_counts_sessions() {
+    let sts = FakeSts::start(HOUR).await;
+    // A slow STS, so that every request waits while its context's one call is out.
+    sts.set_fault(Fault::Delay(Duration::from_millis(700)));
+    let mut t = user(&sts);
+    t.set("ELHAZ_MAX_DAEMON_CACHE_SIZE", "2");
+    ok(&run(&t, &[], &["daemon", "start"]));
+    let t = std::sync::Arc::new(t);
+    let context = |key: &str| json!({ "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": "s" });
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(40));
+    let threads: Vec<_> = (0..40)
+        .map(|i| {
+            let (t, barrier) = (t.clone(), barrier.clone());
+            let ctx = context(if i % 2 == 0 { K1 } else { K2 });
+            std::thread::spawn(move || {
+                barrier.wait();
+                t.request(
+                    "credentials",
+                    json!({ "config": "prod", "autoadd": true, "context": ctx }),
+                )
+            })
+        })
+        .collect();
+    let answers: Vec<Value> = threads.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(answers.iter().all(|a| a["ok"] == true), "{answers:?}");
+    let mut signers = sts.signers("AssumeRole").await;
+    signers.sort();
+    assert_eq!(signers, [K1, K2], "one AssumeRole per context");
+    let key_of = |i: usize| answers[i]["data"]["access_key"].clone();
+    for (i, a) in answers.iter().enumerate() {
+        assert_eq!(a["data"]["access_key"], key_of(i % 2), "{a}");
+    }
+    assert_ne!(key_of(0), key_of(1));
+
+    // A third context in a cache of two: the least recently used session goes.
+    sts.set_fault(Fault::None);
+    let third = t.request(
+        "credentials",
+        json!({ "config": "prod", "autoadd": true, "context": context("AKIATHIRDKEY00000003") }),
+    );
+    assert_eq!(third["ok"], true, "{third}");
+    assert_eq!(status_sessions(&t).len(), 2);
+}
