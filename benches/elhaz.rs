@@ -2,7 +2,10 @@
 //! daemon in a temp HOME and prints a table: medians with min and max, and ratios
 //! against a baseline measured in the same run. ELHAZ_BENCH_SECS (default 10) sets
 //! the length of each load run; ELHAZ_BENCH_SIM_SECS (default 120) the refresh
-//! simulation.
+//! simulation; ELHAZ_BENCH_BASELINE=PATH times P1 in turns with another elhaz binary
+//! (an older build, with its own daemon). Build the baseline the same way (`cargo bench
+//! --no-run` on the older tree): a bench build unifies dev-dependency features, which
+//! links half a megabyte more into the binary than `cargo build --release` does.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -44,7 +47,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Wall time of `runs` whole-process runs of `cmd`, in ms.
-fn time_runs(runs: usize, mut make: impl FnMut() -> Command) -> Stats {
+fn time_runs(runs: usize, make: impl FnMut() -> Command) -> Stats {
+    stats(samples(runs, make))
+}
+
+/// The wall times themselves, in ms.
+fn samples(runs: usize, mut make: impl FnMut() -> Command) -> Vec<f64> {
     let mut v = Vec::with_capacity(runs);
     for _ in 0..runs {
         let mut c = make();
@@ -54,7 +62,7 @@ fn time_runs(runs: usize, mut make: impl FnMut() -> Command) -> Stats {
         v.push(t.elapsed().as_secs_f64() * 1000.0);
         assert!(status.success(), "benchmark command failed: {c:?}");
     }
-    stats(v)
+    v
 }
 
 fn row(id: &str, what: &str, s: &Stats, base: Option<(&str, &Stats)>) {
@@ -241,6 +249,37 @@ fn main() {
         &p1,
         Some(("true", &base_true)),
     );
+
+    // ELHAZ_BENCH_BASELINE=PATH: another elhaz binary (an older build) with its own
+    // daemon, timed in turns with this one so both see the same machine.
+    if let Ok(base_bin) = std::env::var("ELHAZ_BENCH_BASELINE") {
+        let mut t0 = TestEnv::with_sts(&sts.uri());
+        t0.set("PATH", &path);
+        t0.role_config("prod", "");
+        for args in [&["daemon", "start"][..], &["export", "prod"][..]] {
+            let ok = t0.program(&base_bin).args(args).status().unwrap().success();
+            assert!(ok, "baseline {base_bin}: {args:?} failed");
+        }
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..10 {
+            ours.extend(samples(20, || {
+                let mut c = t.program(&elhaz);
+                c.args(["export", "prod", "-f", "env"]);
+                c
+            }));
+            theirs.extend(samples(20, || {
+                let mut c = t0.program(&base_bin);
+                c.args(["export", "prod", "-f", "env"]);
+                c
+            }));
+        }
+        row(
+            "P1",
+            "the same, 200 runs in turns with the baseline",
+            &stats(ours),
+            Some(("baseline", &stats(theirs))),
+        );
+    }
 
     for shell in ["bash", "zsh", "fish"] {
         match hook_cost(&t, shell, 10_000) {

@@ -3,6 +3,7 @@
 //! cannot disagree.
 
 use crate::cli::ShellKind;
+use crate::credentials::context::{self, SourceContext};
 use crate::credentials::policy::Policy;
 use crate::credentials::{Credentials, rfc3339};
 
@@ -60,14 +61,6 @@ pub enum Delivery<'a> {
     },
 }
 
-/// The caller's secret source keys, which the shell integration hands to this
-/// process for one command: never passed on to anything elhaz starts.
-pub const SOURCE_SECRETS: &[&str] = &[
-    "ELHAZ_SOURCE_AWS_ACCESS_KEY_ID",
-    "ELHAZ_SOURCE_AWS_SECRET_ACCESS_KEY",
-    "ELHAZ_SOURCE_AWS_SESSION_TOKEN",
-];
-
 /// What a `--server` child must not inherit, since the SDKs would take it over the
 /// endpoint; the caller's values go on as `ELHAZ_SOURCE_*` for nested elhaz.
 const CHAIN_OVERRIDES: &[(&str, &str)] = &[
@@ -91,6 +84,10 @@ const CHAIN_OVERRIDES: &[(&str, &str)] = &[
 pub struct SessionEnv {
     pub set: Vec<(&'static str, String)>,
     pub unset: Vec<&'static str>,
+    /// Removed from a child's environment only (never written for a shell to eval,
+    /// where a shell keeps its own unexported copies): the secret `ELHAZ_SOURCE_*`
+    /// that reached this process as per-command assignments.
+    pub child_unset: Vec<&'static str>,
 }
 
 impl SessionEnv {
@@ -161,12 +158,56 @@ impl SessionEnv {
                 .refresh_at(expires, creds.lifetime_secs())
                 .to_string(),
         ));
-        SessionEnv { set, unset }
+        let mut env = SessionEnv {
+            set,
+            unset,
+            child_unset: Vec::new(),
+        };
+        env.carry_sources(SourceContext::caller());
+        env
+    }
+
+    /// Carries the caller's source context into the session (so that elhaz inside it
+    /// resolves the same sources): `ELHAZ_SOURCE_V=<caller value>` for every
+    /// non-secret context variable the session sets or unsets (and the profile and
+    /// region ones always); `ELHAZ_SOURCE_V` unset where the caller has none. Never a
+    /// secret one: those are removed from children. Call again after changing `set`
+    /// or `unset` by hand.
+    pub fn carry_sources(&mut self, caller: &SourceContext) {
+        let mut carried: Vec<&'static str> = context::SOURCE_VARS.to_vec();
+        carried.push(context::REF_VAR);
+        self.set.retain(|(k, _)| !carried.contains(k));
+        self.unset.retain(|k| !carried.contains(k));
+        self.child_unset.retain(|k| !carried.contains(k));
+        match context::served_ref() {
+            Some(r) => self.set.push((context::REF_VAR, r)),
+            None => self.unset.push(context::REF_VAR),
+        }
+        for (i, var) in context::VARS.iter().enumerate() {
+            let source = context::SOURCE_VARS[i];
+            if context::SECRET.contains(var) {
+                self.child_unset.push(source);
+                continue;
+            }
+            let touched = context::SESSION_MANAGED.contains(var)
+                || self.unset.contains(var)
+                || self.set.iter().any(|(k, _)| k == var);
+            if !touched {
+                continue;
+            }
+            match caller.get(var) {
+                Some(v) => self.set.push((source, v.to_string())),
+                // Absent and managed by every session: absent inside it too.
+                None if context::SESSION_MANAGED.contains(var) => self.unset.push(source),
+                // Empty: "unset at the source", which V itself no longer says.
+                None => self.set.push((source, String::new())),
+            }
+        }
     }
 
     /// Applies it to a command about to be spawned.
     pub fn apply(&self, cmd: &mut std::process::Command) {
-        for v in self.unset.iter().chain(SOURCE_SECRETS) {
+        for v in self.unset.iter().chain(&self.child_unset) {
             cmd.env_remove(v);
         }
         for (k, v) in &self.set {
@@ -179,9 +220,8 @@ impl SessionEnv {
         let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
             .filter(|(k, _)| {
                 let k = k.to_string_lossy();
-                !self.unset.iter().any(|u| *u == k)
+                !self.unset.iter().chain(&self.child_unset).any(|u| *u == k)
                     && !self.set.iter().any(|(s, _)| *s == k)
-                    && !SOURCE_SECRETS.iter().any(|s| *s == k)
             })
             .collect();
         env.extend(self.set.iter().map(|(k, v)| ((*k).into(), v.into())));
@@ -273,6 +313,49 @@ pub fn scrub_injected() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_carries_the_non_secret_selectors_and_never_a_secret() {
+        let caller = SourceContext::from_lookup(false, |k| match k {
+            "AWS_PROFILE" => Some("p1".into()),
+            "AWS_REGION" => Some("eu-west-1".into()),
+            "AWS_ACCESS_KEY_ID" => Some("AKIASOURCE".into()),
+            "AWS_SECRET_ACCESS_KEY" => Some("source-secret".into()),
+            _ => None,
+        });
+        let mut env = SessionEnv {
+            set: vec![("AWS_CONFIG_FILE", "/empty".into())],
+            unset: vec!["AWS_PROFILE"],
+            child_unset: Vec::new(),
+        };
+        env.carry_sources(&caller);
+        let get = |k: &str| {
+            env.set
+                .iter()
+                .find(|(s, _)| *s == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("ELHAZ_SOURCE_AWS_PROFILE"), Some("p1"));
+        assert_eq!(get("ELHAZ_SOURCE_AWS_REGION"), Some("eu-west-1"));
+        // Overridden here and unset at the source: said so, with an empty value.
+        assert_eq!(get("ELHAZ_SOURCE_AWS_CONFIG_FILE"), Some(""));
+        assert!(env.unset.contains(&"ELHAZ_SOURCE_AWS_DEFAULT_PROFILE"));
+        assert!(env.child_unset.contains(&"ELHAZ_SOURCE_AWS_ACCESS_KEY_ID"));
+        let rendered = env.render(ShellKind::Bash);
+        assert!(!rendered.contains("AKIASOURCE") && !rendered.contains("source-secret"));
+        assert!(
+            !rendered.contains("ELHAZ_SOURCE_AWS_ACCESS_KEY_ID"),
+            "{rendered}"
+        );
+        // Idempotent: carrying again replaces, never duplicates.
+        env.carry_sources(&caller);
+        let n = env
+            .set
+            .iter()
+            .filter(|(k, _)| *k == "ELHAZ_SOURCE_AWS_PROFILE")
+            .count();
+        assert_eq!(n, 1);
+    }
 
     #[test]
     fn quoting() {

@@ -5,6 +5,9 @@ fn main() {
     // Before any thread: remember the outer session, then drop credentials it injected
     // so they are never used as source credentials.
     elhaz::cmd::set_outer_session(std::env::var("ELHAZ_SESSION").ok());
+    // The caller's source context, once, before the scrub: inside a session it comes
+    // from the ELHAZ_SOURCE_* the session carries, never from what was injected.
+    elhaz::credentials::context::SourceContext::capture();
     elhaz::env::scrub_injected();
 
     // `COMPLETE=bash elhaz -- ...`: the completion scripts ask here (names live).
@@ -18,7 +21,13 @@ fn main() {
         cli.command,
         elhaz::cli::Command::Daemon(elhaz::cli::DaemonCommand::Run)
     );
-    if !daemon_run {
+    if daemon_run {
+        // The daemon keeps its start-up context in memory (for clients that send none)
+        // and nothing it spawns inherits the keys.
+        // SAFETY: no thread has been started yet (the runtime and the log writer start
+        // later, in the command).
+        unsafe { elhaz::credentials::context::forget_secret_sources() };
+    } else {
         elhaz::logging::init_cli(cli.global.verbose);
     }
     let code = match elhaz::cmd::run(cli) {

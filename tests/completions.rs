@@ -55,7 +55,11 @@ fn hook_and_completions_ignore_bad_settings() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("ELHAZ_REFRESH_WINDOW"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("ELHAZ_REFRESH_WINDOW"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

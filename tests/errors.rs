@@ -246,9 +246,9 @@ fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
         ])
         .fails(
             5,
-            "elhaz: no source credentials found: none in the environment, the AWS CLI files, web identity, or container or instance metadata",
+            "elhaz: no source credentials found in the caller's environment: AWS_ACCESS_KEY_ID is not set; AWS_PROFILE is not set, and there is no [default] profile in ~/.aws/config or ~/.aws/credentials; no web identity (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE); no container or instance metadata credentials",
         )
-        .hint("set Session.profile_name in the config (elhaz config update NAME --profile P), export AWS_PROFILE, or run: aws configure"),
+        .hint("export AWS_PROFILE=P (or source keys: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), set Session.profile_name: elhaz config update NAME --profile P, or run: aws configure"),
     );
 
     let sso = user(sts);

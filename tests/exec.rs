@@ -42,6 +42,12 @@ const SET: &[&str] = &[
     "ELHAZ_SESSION",
     "ELHAZ_EXPIRES_AT",
     "ELHAZ_REFRESH_AT",
+    // The caller's source selectors, carried for elhaz inside the session.
+    "ELHAZ_SOURCE_AWS_PROFILE",
+    "ELHAZ_SOURCE_AWS_DEFAULT_PROFILE",
+    "ELHAZ_SOURCE_AWS_REGION",
+    "ELHAZ_SOURCE_AWS_DEFAULT_REGION",
+    "ELHAZ_CONTEXT_REF",
 ];
 
 type Env = BTreeMap<OsString, OsString>;
@@ -166,6 +172,17 @@ async fn exec_child_env_is_exactly_ours_plus_credentials_minus_other_sources() {
     );
     assert_eq!(get(&child, "AWS_REGION"), Some("eu-west-3"));
     assert_eq!(get(&child, "AWS_DEFAULT_REGION"), Some("eu-west-3"));
+    // What the session replaced is carried, so elhaz inside it has the same sources;
+    // never a secret.
+    assert_eq!(get(&child, "ELHAZ_SOURCE_AWS_PROFILE"), Some("src"));
+    assert_eq!(get(&child, "ELHAZ_SOURCE_AWS_DEFAULT_PROFILE"), Some("src"));
+    assert_eq!(get(&child, "ELHAZ_SOURCE_AWS_REGION"), Some("us-east-1"));
+    assert!(
+        !child
+            .keys()
+            .any(|k| k.to_string_lossy().starts_with("ELHAZ_SOURCE_AWS_SECRET")),
+        "a secret carrier reached the child"
+    );
 
     // Removed.
     for v in REMOVED {
@@ -981,7 +998,11 @@ fn aws_cli_gets_the_role_through_exec_and_credential_process() {
             .output()
             .unwrap(),
     );
-    assert_eq!(via_process, via_exec);
+    // The same role. (Not always the same session: the consumer's AWS_CONFIG_FILE is
+    // part of its source context, so the daemon may fetch it a session of its own.)
+    let role = |arn: &str| arn.rsplit_once('/').map(|(r, _)| r.to_string());
+    assert_eq!(role(&via_process), role(&via_exec));
+    assert!(via_exec.contains(":assumed-role/"), "{via_exec}");
 }
 
 #[test]

@@ -190,9 +190,11 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
         }
         DaemonCommand::Refresh(a) => {
             let name = ctx.name(a.name.get())?;
-            let resp = ctx
-                .broker()
-                .request("refresh", as_map(json!({ "config": name, "ext": true })))?;
+            let broker = ctx.broker();
+            let resp = broker.request(
+                "refresh",
+                broker.payload(json!({ "config": name, "ext": true })),
+            )?;
             if !resp.ok {
                 return Err(response_error(&resp));
             }
@@ -297,6 +299,14 @@ fn print_sessions(sessions: &Value) {
                 "expired".into()
             }
         );
+        // One name fetched from several source contexts: say which is which.
+        if list.iter().filter(|o| o["name"] == s["name"]).count() > 1 {
+            let context = s["context"].as_str().unwrap_or("?");
+            match s["aws_profile"].as_str() {
+                Some(p) => line.push_str(&format!("  (AWS_PROFILE {p}, context {context})")),
+                None => line.push_str(&format!("  (context {context})")),
+            }
+        }
         if let Some(e) = s["last_error"].as_str() {
             line.push_str(&format!("  (last refresh failed: {e})"));
         }

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use aws_runtime::env_config::file::EnvConfigFiles;
-use aws_types::os_shim_internal::{Env, Fs};
+use aws_types::os_shim_internal::Fs;
 
+use crate::credentials::context::SourceContext;
 use crate::error::{Error, Result};
 
 /// What elhaz needs to know of one profile.
@@ -75,10 +75,17 @@ pub struct AwsProfiles {
 }
 
 impl AwsProfiles {
-    /// Loads the files (missing files count as empty).
+    /// Loads the files of this process's caller context (missing files count as
+    /// empty).
     pub async fn load() -> Result<AwsProfiles> {
+        Self::load_in(SourceContext::caller()).await
+    }
+
+    /// Loads the files a caller context names (AWS_CONFIG_FILE,
+    /// AWS_SHARED_CREDENTIALS_FILE, else the defaults under HOME).
+    pub async fn load_in(ctx: &SourceContext) -> Result<AwsProfiles> {
         let set =
-            aws_config::profile::load(&Fs::real(), &Env::real(), &EnvConfigFiles::default(), None)
+            aws_config::profile::load(&Fs::real(), &ctx.sdk_env(), &ctx.profile_files(), None)
                 .await
                 .map_err(|e| {
                     // Display only: DisplayErrorContext appends the error's Debug form.
@@ -89,7 +96,7 @@ impl AwsProfiles {
                     Error::config(format!("cannot read the AWS CLI config: {why}")).with_hint(
                         format!(
                             "fix {} (or point AWS_CONFIG_FILE at another file)",
-                            config_file_hint()
+                            ctx.get("AWS_CONFIG_FILE").unwrap_or("~/.aws/config")
                         ),
                     )
                 })?;
@@ -139,8 +146,4 @@ impl AwsProfiles {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.profiles.keys().map(String::as_str)
     }
-}
-
-fn config_file_hint() -> String {
-    std::env::var("AWS_CONFIG_FILE").unwrap_or_else(|_| "~/.aws/config".into())
 }

@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use super::profiles::{AwsProfile, AwsProfiles};
 use super::schema::Config;
 use super::store::{Store, validate_name};
+use crate::credentials::context::SourceContext;
 use crate::error::{Error, Result};
 
 /// What a NAME stands for.
@@ -30,10 +31,11 @@ impl Source {
     }
 }
 
-/// Resolves NAME: the config `<dir>/NAME.yaml` if there is one, else the AWS profile.
+/// Resolves NAME: the config `<dir>/NAME.yaml` if there is one, else the AWS profile
+/// of the caller context's files.
 /// The config file is read on a blocking thread: a slow or stuck file system never
 /// holds up the daemon's other requests.
-pub async fn resolve(store: &Store, name: &str) -> Result<Source> {
+pub async fn resolve(store: &Store, name: &str, ctx: &SourceContext) -> Result<Source> {
     let (s, n) = (store.clone(), name.to_string());
     let config = tokio::task::spawn_blocking(move || -> Result<Option<Config>> {
         if validate_name(&n).is_ok() && s.exists(&n)? {
@@ -46,7 +48,7 @@ pub async fn resolve(store: &Store, name: &str) -> Result<Source> {
     if let Some(c) = config {
         return Ok(Source::Config(Box::new(c)));
     }
-    let profiles = AwsProfiles::load().await?;
+    let profiles = AwsProfiles::load_in(ctx).await?;
     if let Some(p) = profiles.get(name) {
         return Ok(Source::Profile(Box::new(p.clone())));
     }

@@ -15,7 +15,8 @@ use aws_sdk_sts::types::{PolicyDescriptorType, ProvidedContext, Tag};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::sts_error::{StsCall, map_sdk_error, map_source_error};
+use super::context::SourceContext;
+use super::sts_error::{StsCall, map_sdk_error, map_source_error, no_source_error};
 use super::{Credentials, mfa, now};
 use crate::config::profiles::{AwsProfile, AwsProfiles};
 use crate::config::schema::{Command, Config, PolicyArn, Sensitive, Verify};
@@ -73,16 +74,22 @@ impl Engine {
         &self.store
     }
 
-    /// Fetches fresh credentials for NAME. `token_code` is an MFA code the caller
-    /// already has (typed in the client, sent with `daemon add`).
-    pub async fn fetch(&self, name: &str, token_code: Option<&Sensitive>) -> Result<Fetched> {
-        let source = resolve(&self.store, name).await?;
+    /// Fetches fresh credentials for NAME, with the sources of the caller context
+    /// `ctx` and nothing else (never this process's own environment). `token_code` is
+    /// an MFA code the caller already has (typed in the client, sent with `daemon add`).
+    pub async fn fetch(
+        &self,
+        name: &str,
+        token_code: Option<&Sensitive>,
+        ctx: &SourceContext,
+    ) -> Result<Fetched> {
+        let source = resolve(&self.store, name, ctx).await?;
         let fetched = match source {
             Source::Config(config) => {
                 let path = self.store.path(name)?;
-                self.fetch_config(&config, &path, token_code).await
+                self.fetch_config(&config, &path, token_code, ctx).await
             }
-            Source::Profile(profile) => self.fetch_profile(&profile, token_code).await,
+            Source::Profile(profile) => self.fetch_profile(&profile, token_code, ctx).await,
         }?;
         // Credentials dead on arrival (a skewed clock here, or at the source) are an
         // error, never served: the caller retries after its back-off.
@@ -103,6 +110,7 @@ impl Engine {
         config: &Config,
         path: &Path,
         token_code: Option<&Sensitive>,
+        ctx: &SourceContext,
     ) -> Result<Fetched> {
         let shown = crate::error::display_path(path);
         let sts_params = config.sts.clone().unwrap_or_default();
@@ -121,7 +129,7 @@ impl Engine {
             _ => None,
         };
 
-        let mut loader = base_loader(ca_bundle.as_deref())?;
+        let mut loader = base_loader(ca_bundle.as_deref(), ctx)?;
         if let Some(p) = &session.profile_name {
             loader = loader.profile_name(p);
         }
@@ -129,7 +137,7 @@ impl Engine {
         // before the environment's, which may be an outer session's (aws-config's own
         // chain would put AWS_REGION before the profile).
         let profile_region = match &session.profile_name {
-            Some(p) => AwsProfiles::load()
+            Some(p) => AwsProfiles::load_in(ctx)
                 .await
                 .ok()
                 .and_then(|ps| ps.get(p).and_then(|p| p.region.clone())),
@@ -231,6 +239,7 @@ impl Engine {
                     match &session.profile_name {
                         Some(p) => aws_credential_types::provider::SharedCredentialsProvider::new(
                             ProfileFileCredentialsProvider::builder()
+                                .profile_files(ctx.profile_files())
                                 .profile_name(p)
                                 .build(),
                         ),
@@ -238,14 +247,25 @@ impl Engine {
                             Error::auth("no source credentials: the default chain is empty")
                         })?,
                     };
-                let profiles = AwsProfiles::load().await.unwrap_or_default();
+                let profiles = AwsProfiles::load_in(ctx).await.unwrap_or_default();
+                let named = session.profile_name.is_some();
                 let start = session
                     .profile_name
                     .clone()
-                    .or_else(|| std::env::var("AWS_PROFILE").ok())
-                    .unwrap_or_else(|| "default".into());
+                    .unwrap_or_else(|| ctx.profile().to_string());
                 provider.provide_credentials().await.map_err(|e| {
-                    map_source_error(&e, &profiles, Some(&start), session.profile_name.is_some())
+                    // The default chain found nothing: say what it tried, in the
+                    // caller's context, never blaming a profile that is not there.
+                    if !named
+                        && matches!(
+                            e,
+                            aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(_)
+                        )
+                    {
+                        return no_source_error(ctx, &profiles);
+                    }
+                    let start = (named || profiles.get(&start).is_some()).then_some(start.as_str());
+                    map_source_error(&e, &profiles, start, named)
                 })?
             }
         };
@@ -356,9 +376,10 @@ impl Engine {
         &self,
         profile: &AwsProfile,
         token_code: Option<&Sensitive>,
+        ctx: &SourceContext,
     ) -> Result<Fetched> {
-        let profiles = AwsProfiles::load().await?;
-        let mut loader = base_loader(None)?.profile_name(&profile.name);
+        let profiles = AwsProfiles::load_in(ctx).await?;
+        let mut loader = base_loader(None, ctx)?.profile_name(&profile.name);
         if let Some(r) = &profile.region {
             loader = loader.region(Region::new(r.clone()));
         }
@@ -379,6 +400,7 @@ impl Engine {
             && source_name != &profile.name
         {
             let source = ProfileFileCredentialsProvider::builder()
+                .profile_files(ctx.profile_files())
                 .profile_name(source_name)
                 .build()
                 .provide_credentials()
@@ -442,6 +464,7 @@ impl Engine {
         // aws-config's profile provider.
         let issued = now();
         let creds = ProfileFileCredentialsProvider::builder()
+            .profile_files(ctx.profile_files())
             .profile_name(&profile.name)
             .build()
             .provide_credentials()
@@ -477,9 +500,15 @@ impl Engine {
         })
     }
 
-    /// STS GetCallerIdentity with `creds`.
-    pub async fn whoami(&self, creds: &Credentials, target: &StsTarget) -> Result<Identity> {
-        let sdk = base_loader(target.ca_bundle.as_deref())?
+    /// STS GetCallerIdentity with `creds` (`ctx`: the caller context the SDK's
+    /// settings come from).
+    pub async fn whoami(
+        &self,
+        creds: &Credentials,
+        target: &StsTarget,
+        ctx: &SourceContext,
+    ) -> Result<Identity> {
+        let sdk = base_loader(target.ca_bundle.as_deref(), ctx)?
             .region(Region::new(target.region.clone()))
             .no_credentials()
             .load()
@@ -505,12 +534,15 @@ impl Engine {
 }
 
 /// The loader every STS client starts from: standard retries (3 attempts) and
-/// timeouts. ELHAZ_STS_TIMEOUT sets the per-attempt timeout (default 10 s).
-fn base_loader(ca_bundle: Option<&str>) -> Result<aws_config::ConfigLoader> {
+/// timeouts. ELHAZ_STS_TIMEOUT sets the per-attempt timeout (default 10 s). The SDK sees
+/// the caller context's variables, never this process's own (see
+/// [`SourceContext::sdk_env`]).
+fn base_loader(ca_bundle: Option<&str>, ctx: &SourceContext) -> Result<aws_config::ConfigLoader> {
     let attempt = Seconds::from_env("ELHAZ_STS_TIMEOUT")?
         .map(|s| s.duration())
         .unwrap_or(Duration::from_secs(10));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .env(ctx.sdk_env())
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()

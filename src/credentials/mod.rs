@@ -1,6 +1,7 @@
 //! Temporary credentials: the redacting type, the refresh policy and the engine that
 //! gets them from STS. Nothing here knows of sockets or commands.
 
+pub mod context;
 pub mod engine;
 pub mod mfa;
 pub mod policy;

@@ -6,6 +6,7 @@ use std::error::Error as StdError;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 
+use super::context::SourceContext;
 use super::engine::StsTarget;
 use crate::config::profiles::AwsProfiles;
 use crate::error::{Error, Kind};
@@ -211,16 +212,37 @@ pub fn map_source_error(
         .with_hint(
             "set Session.profile_name in the config (elhaz config update NAME --profile P), export AWS_PROFILE, or run: aws configure",
         ),
-        CredentialsError::InvalidConfiguration(_) => Error::new(
-            Kind::Config,
-            format!(
-                "AWS profile {} is not valid: {text}",
-                start.unwrap_or("default")
-            ),
-        ),
-        _ => Error::auth(format!(
-            "cannot get source credentials from profile {}: {text}",
-            start.unwrap_or("default")
-        )),
+        CredentialsError::InvalidConfiguration(_) => match start {
+            Some(p) => Error::new(Kind::Config, format!("AWS profile {p} is not valid: {text}")),
+            None => Error::new(Kind::Config, format!("the AWS CLI config is not valid: {text}")),
+        },
+        // Never a profile that does not exist (the implied "default" may not).
+        _ => match start {
+            Some(p) => Error::auth(format!(
+                "cannot get source credentials from profile {p}: {text}"
+            )),
+            None => Error::auth(format!("cannot get source credentials: {text}")),
+        },
     }
+}
+
+/// No source credentials at all in the caller's context: what was tried there, and
+/// how to give one.
+pub fn no_source_error(ctx: &SourceContext, profiles: &AwsProfiles) -> Error {
+    let exists = profiles.get(ctx.profile()).is_some();
+    let tried = ctx.describe_sources(exists);
+    let fix = if ctx.profile_named() && !exists {
+        format!(
+            "add profile {} (aws configure --profile {}), or export AWS_PROFILE with one that exists; or set Session.profile_name: elhaz config update NAME --profile P",
+            ctx.profile(),
+            ctx.profile()
+        )
+    } else {
+        "export AWS_PROFILE=P (or source keys: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), set Session.profile_name: elhaz config update NAME --profile P, or run: aws configure".to_string()
+    };
+    Error::auth(format!(
+        "no source credentials found in the caller's environment: {}",
+        tried.join("; ")
+    ))
+    .with_hint(fix)
 }

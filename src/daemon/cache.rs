@@ -1,6 +1,8 @@
-//! The daemon's sessions: an LRU of named sessions, each refreshed single-flight (one
-//! STS call however many ask) and in the background ahead of expiry, following the
-//! refresh policy.
+//! The daemon's sessions: an LRU of sessions keyed by (name, caller context), each
+//! refreshed single-flight (one STS call however many ask) and in the background ahead
+//! of expiry, following the refresh policy. The key holds a keyed hash of the context,
+//! never a secret; the session keeps the context itself (in memory, wiped on drop) to
+//! refresh from the same sources.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,6 +13,7 @@ use time::OffsetDateTime;
 use tokio::task::AbortHandle;
 
 use crate::config::schema::Sensitive;
+use crate::credentials::context::SourceContext;
 use crate::credentials::policy::{FAILURE_BACKOFF_SECS, Policy};
 use crate::credentials::{Engine, Fetched, Identity, iso8601_offset, now};
 use crate::error::{Error, Kind, Result};
@@ -26,8 +29,14 @@ pub enum Need {
     Force,
 }
 
+/// A session's place in the cache: its name and the keyed hash of its context.
+type Key = (String, [u8; 32]);
+
 pub struct Session {
     name: String,
+    /// The caller context it was made for: every refresh uses these sources.
+    context: SourceContext,
+    hash: [u8; 32],
     state: Mutex<State>,
     flight: tokio::sync::Mutex<()>,
     task: Mutex<Option<AbortHandle>>,
@@ -51,9 +60,11 @@ impl Drop for Session {
 }
 
 impl Session {
-    fn new(name: &str) -> Arc<Session> {
+    fn new(name: &str, context: &SourceContext, hash: [u8; 32]) -> Arc<Session> {
         Arc::new(Session {
             name: name.to_string(),
+            context: context.clone(),
+            hash,
             state: Mutex::new(State::default()),
             flight: tokio::sync::Mutex::new(()),
             task: Mutex::new(None),
@@ -74,7 +85,7 @@ impl Session {
 pub struct Cache {
     engine: Engine,
     policy: Policy,
-    sessions: Mutex<LruCache<String, Arc<Session>>>,
+    sessions: Mutex<LruCache<Key, Arc<Session>>>,
 }
 
 impl Cache {
@@ -92,26 +103,29 @@ impl Cache {
         })
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, LruCache<String, Arc<Session>>> {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, LruCache<Key, Arc<Session>>> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The session NAME, marked as most recently used.
-    fn get(&self, name: &str) -> Option<Arc<Session>> {
-        self.sessions().get(name).cloned()
+    /// The session (NAME, context), marked as most recently used.
+    fn get(&self, name: &str, ctx: &SourceContext) -> Option<Arc<Session>> {
+        let key = (name.to_string(), ctx.keyed_hash());
+        self.sessions().get(&key).cloned()
     }
 
-    /// The session NAME, created (empty) when missing. The bool says whether it is new.
-    fn get_or_insert(&self, name: &str) -> (Arc<Session>, bool) {
+    /// The session (NAME, context), created (empty) when missing. The bool says
+    /// whether it is new.
+    fn get_or_insert(&self, name: &str, ctx: &SourceContext) -> (Arc<Session>, bool) {
+        let key = (name.to_string(), ctx.keyed_hash());
         let mut sessions = self.sessions();
-        if let Some(s) = sessions.get(name) {
+        if let Some(s) = sessions.get(&key) {
             return (s.clone(), false);
         }
-        let s = Session::new(name);
-        if let Some((evicted_name, evicted)) = sessions.push(name.to_string(), s.clone())
-            && evicted_name != name
+        let s = Session::new(name, ctx, key.1);
+        if let Some((evicted_key, evicted)) = sessions.push(key.clone(), s.clone())
+            && evicted_key != key
         {
-            tracing::info!(session = %evicted_name, "session evicted (cache full)");
+            tracing::info!(session = %evicted_key.0, "session evicted (cache full)");
             evicted.stop();
         }
         (s, true)
@@ -123,18 +137,21 @@ impl Cache {
             return;
         }
         let mut sessions = self.sessions();
-        if sessions
-            .peek(&session.name)
-            .is_some_and(|s| Arc::ptr_eq(s, session))
-        {
-            sessions.pop(&session.name);
+        let key = (session.name.clone(), session.hash);
+        if sessions.peek(&key).is_some_and(|s| Arc::ptr_eq(s, session)) {
+            sessions.pop(&key);
         }
     }
 
     /// `add`: fetches NAME now. An existing session is a conflict, unless an MFA code
     /// is given (then it is refreshed with it).
-    pub async fn add(self: &Arc<Self>, name: &str, token: Option<Sensitive>) -> Result<()> {
-        let (session, new) = self.get_or_insert(name);
+    pub async fn add(
+        self: &Arc<Self>,
+        name: &str,
+        token: Option<Sensitive>,
+        ctx: &SourceContext,
+    ) -> Result<()> {
+        let (session, new) = self.get_or_insert(name, ctx);
         if !new && token.is_none() && session.state().current.is_some() {
             return Err(Error::new(
                 Kind::Usage,
@@ -156,11 +173,12 @@ impl Cache {
         name: &str,
         min_remaining: i64,
         autoadd: bool,
+        ctx: &SourceContext,
     ) -> Result<Option<Fetched>> {
         let session = if autoadd {
-            self.get_or_insert(name).0
+            self.get_or_insert(name, ctx).0
         } else {
-            match self.get(name) {
+            match self.get(name, ctx) {
                 Some(s) => s,
                 None => return Ok(None),
             }
@@ -171,41 +189,59 @@ impl Cache {
     }
 
     /// `refresh`: forces a refresh of a cached session.
-    pub async fn refresh(self: &Arc<Self>, name: &str) -> Result<Option<Fetched>> {
-        let Some(session) = self.get(name) else {
+    pub async fn refresh(
+        self: &Arc<Self>,
+        name: &str,
+        ctx: &SourceContext,
+    ) -> Result<Option<Fetched>> {
+        let Some(session) = self.get(name, ctx) else {
             return Ok(None);
         };
         self.ensure(&session, Need::Force, None).await.map(Some)
     }
 
+    /// `remove`: forgets NAME, in every caller context it was fetched for (forgetting
+    /// is never a different answer: the next request fetches anew).
     pub fn remove(&self, name: &str) -> bool {
-        match self.sessions().pop(name) {
-            Some(s) => {
+        let mut sessions = self.sessions();
+        let keys: Vec<Key> = sessions
+            .iter()
+            .filter(|(k, _)| k.0 == name)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &keys {
+            if let Some(s) = sessions.pop(k) {
                 s.stop();
-                true
             }
-            None => false,
         }
+        !keys.is_empty()
     }
 
-    /// Names, least to most recently used (as the original lists them).
+    /// Names, least to most recently used (as the original lists them), each once
+    /// however many caller contexts hold it.
     pub fn list(&self) -> Vec<String> {
         let sessions = self.sessions();
-        let mut names: Vec<String> = sessions
-            .iter()
-            .filter(|(_, s)| s.state().current.is_some())
-            .map(|(n, _)| n.clone())
-            .collect();
+        let mut names: Vec<String> = Vec::new();
+        // Most recently used first: a name takes the place of its freshest session.
+        for (k, s) in sessions.iter() {
+            if s.state().current.is_some() && !names.contains(&k.0) {
+                names.push(k.0.clone());
+            }
+        }
         names.reverse();
         names
     }
 
-    /// `whoami`: GetCallerIdentity with a cached session's credentials.
-    pub async fn whoami(self: &Arc<Self>, name: &str) -> Result<Option<Identity>> {
-        let Some(fetched) = self.credentials(name, 0, false).await? else {
+    /// `whoami`: GetCallerIdentity with the cached session of (NAME, context).
+    pub async fn whoami(
+        self: &Arc<Self>,
+        name: &str,
+        ctx: &SourceContext,
+    ) -> Result<Option<Identity>> {
+        let Some(fetched) = self.credentials(name, 0, false, ctx).await? else {
             return Ok(None);
         };
-        Box::pin(self.engine.whoami(&fetched.credentials, &fetched.sts))
+        Box::pin(self.engine.whoami(&fetched.credentials, &fetched.sts, ctx))
             .await
             .map(Some)
     }
@@ -216,12 +252,13 @@ impl Cache {
         let t = now();
         let mut out: Vec<Value> = sessions
             .iter()
-            .filter_map(|(name, s)| {
+            .filter_map(|((name, hash), s)| {
                 let st = s.state();
                 let current = st.current.as_ref()?;
                 let c = &current.credentials;
                 let mut entry = json!({
                     "name": name,
+                    "context": context_id(hash),
                     "source": current.source,
                     "expiry_time": iso8601_offset(c.expiration),
                     "remaining_seconds": c.remaining_secs(t),
@@ -235,11 +272,29 @@ impl Cache {
                 if let Some(e) = &st.last_error {
                     entry["last_error"] = json!(e.message);
                 }
+                // The non-secret selector, to tell a name's contexts apart.
+                if let Some(p) = s
+                    .context
+                    .get("AWS_PROFILE")
+                    .or_else(|| s.context.get("AWS_DEFAULT_PROFILE"))
+                {
+                    entry["aws_profile"] = json!(p);
+                }
                 Some(entry)
             })
             .collect();
         out.reverse();
         out
+    }
+
+    /// The context of the cached session whose keyed hash is `hex` (see
+    /// [`context::REF_VAR`](crate::credentials::context::REF_VAR)).
+    pub fn context_by_ref(&self, hex: &str) -> Option<SourceContext> {
+        let sessions = self.sessions();
+        sessions
+            .iter()
+            .find(|(k, _)| crate::credentials::context::hex(&k.1) == hex)
+            .map(|(_, s)| s.context.clone())
     }
 
     pub fn len(&self) -> usize {
@@ -303,7 +358,12 @@ impl Cache {
         tracing::info!(session = %session.name, "refreshing");
         // Boxed: the SDK's futures are large, and inline they would make every
         // request's future (moved at each spawn) as large, cached answers included.
-        match Box::pin(self.engine.fetch(&session.name, token.as_ref())).await {
+        match Box::pin(
+            self.engine
+                .fetch(&session.name, token.as_ref(), &session.context),
+        )
+        .await
+        {
             Ok(fetched) => {
                 let first = {
                     let mut st = session.state();
@@ -392,6 +452,12 @@ impl Cache {
             old.abort();
         }
     }
+}
+
+/// A short, stable id of a caller context for `status`: the first 8 hex digits of its
+/// keyed hash (meaningless outside this daemon).
+fn context_id(hash: &[u8; 32]) -> String {
+    hash[..4].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// After a failed refresh: the old credentials while they are valid, else the error.

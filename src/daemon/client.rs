@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use super::protocol::{NOT_FOUND, Request, Response};
 use crate::config::Store;
 use crate::config::schema::Sensitive;
+use crate::credentials::context::{self, SourceContext};
 use crate::credentials::{Credentials, Engine, Identity, mfa, parse_time};
 use crate::error::{Error, Kind, Result, display_path};
 
@@ -330,15 +331,24 @@ impl Broker {
     }
 
     /// A payload with our config directory, so a daemon reading another one says so
-    /// instead of answering from the wrong configs.
+    /// instead of answering from the wrong configs, and with this caller's source
+    /// context, so the daemon answers with our sources and not its own.
     pub fn payload(&self, v: Value) -> Map<String, Value> {
         let mut m = as_map(v);
         if let Broker::Daemon {
             start: Some(args), ..
         } = self
-            && let Ok(dir) = std::path::absolute(&args.config_dir)
         {
-            m.insert("config_dir".into(), json!(dir));
+            if let Ok(dir) = std::path::absolute(&args.config_dir) {
+                m.insert("config_dir".into(), json!(dir));
+            }
+            let caller = SourceContext::caller();
+            m.insert("context".into(), caller.to_json());
+            if !caller.has_secrets()
+                && let Some(r) = context::caller_ref()
+            {
+                m.insert("context_ref".into(), json!(r));
+            }
         }
         m
     }
@@ -370,9 +380,15 @@ impl Broker {
     /// Credentials for NAME with at least `min_remaining` seconds left (capped by the
     /// policy at half the lifetime).
     pub fn credentials(&self, name: &str, min_remaining: i64) -> Result<Served> {
+        self.credentials_inner(name, min_remaining)
+            .map_err(explain_no_source_in_session)
+    }
+
+    fn credentials_inner(&self, name: &str, min_remaining: i64) -> Result<Served> {
         match self {
             Broker::InProcess { engine } => {
-                let fetched = runtime()?.block_on(engine.fetch(name, None))?;
+                let fetched =
+                    runtime()?.block_on(engine.fetch(name, None, SourceContext::caller()))?;
                 Ok(Served {
                     credentials: fetched.credentials,
                     region: fetched.region,
@@ -409,7 +425,7 @@ impl Broker {
                 if !resp.ok {
                     let err = response_error(&resp);
                     if err.kind == Kind::MfaRequired && self.add_with_mfa(name, &err)? {
-                        return self.credentials(name, min_remaining);
+                        return self.credentials_inner(name, min_remaining);
                     }
                     return Err(err);
                 }
@@ -459,8 +475,9 @@ impl Broker {
         match self {
             Broker::InProcess { engine } => {
                 let rt = runtime()?;
-                let fetched = rt.block_on(engine.fetch(name, None))?;
-                rt.block_on(engine.whoami(&fetched.credentials, &fetched.sts))
+                let ctx = SourceContext::caller();
+                let fetched = rt.block_on(engine.fetch(name, None, ctx))?;
+                rt.block_on(engine.whoami(&fetched.credentials, &fetched.sts, ctx))
             }
             Broker::Daemon { .. } => {
                 // Make sure the session is there (adds it, asks for MFA if needed).
@@ -480,6 +497,24 @@ impl Broker {
             }
         }
     }
+}
+
+/// Inside a session, "no source credentials" while the shell shows keys is puzzling:
+/// say that those keys are the session's and never a source.
+fn explain_no_source_in_session(mut err: Error) -> Error {
+    if err.kind == Kind::Auth
+        && err.message.starts_with("no source credentials found")
+        && SourceContext::captured_in_session()
+    {
+        err.message.push_str(
+            " (this shell is inside an elhaz session: the keys it holds are the session's, never a source)",
+        );
+        err.hint = Some(
+            "run it where your own source is (outside the session, or a shell with the elhaz shell integration, which keeps your keys for elhaz); or export AWS_PROFILE=P"
+                .into(),
+        );
+    }
+    err
 }
 
 pub fn as_map(v: Value) -> Map<String, Value> {
@@ -506,6 +541,11 @@ pub fn parse_credentials(data: Option<&Value>) -> Result<Served> {
         Error::daemon(format!("the daemon sent a bad expiry_time {expiry_text:?}"))
     })?;
     let now = crate::credentials::now();
+    context::set_served_ref(
+        data.get("context_ref")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    );
     // The original daemon does not send the lifetime: then count from now.
     let issued = match data.get("lifetime_seconds").and_then(Value::as_i64) {
         Some(l) => expiry - time::Duration::seconds(l),
@@ -571,6 +611,24 @@ pub fn start_daemon(args: &DaemonArgs, announce: bool) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    // The daemon's own context (for clients that send none) is its starter's, spelled
+    // out plainly: no ELHAZ_SOURCE_* carriers, nothing a session injected, and inside a
+    // session no secret at all (they reached us as per-command assignments only).
+    let caller = SourceContext::caller();
+    for (i, var) in context::VARS.iter().enumerate() {
+        cmd.env_remove(context::SOURCE_VARS[i]);
+        match caller.get(var) {
+            Some(_) if context::SECRET.contains(var) && SourceContext::captured_in_session() => {
+                cmd.env_remove(var);
+            }
+            Some(v) => {
+                cmd.env(var, v);
+            }
+            None => {
+                cmd.env_remove(var);
+            }
+        }
+    }
     // SAFETY: setsid and close_range are async-signal-safe; nothing else runs between
     // fork and exec.
     unsafe {

@@ -23,7 +23,7 @@ fn default_version() -> u32 {
     VERSION
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     #[serde(default = "default_version")]
@@ -32,6 +32,19 @@ pub struct Request {
     pub action: String,
     #[serde(default)]
     pub payload: Map<String, Value>,
+}
+
+/// Requests can carry a caller context (source keys) and MFA codes: Debug shows the
+/// payload's keys only.
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("version", &self.version)
+            .field("request_id", &self.request_id)
+            .field("action", &self.action)
+            .field("payload", &self.payload.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Request {
@@ -67,6 +80,7 @@ impl Request {
     /// Whether the request comes from a client that speaks our extensions.
     pub fn extended(&self) -> bool {
         self.payload.contains_key("ext")
+            || self.payload.contains_key("context")
             || self.payload.contains_key("autoadd")
             || self.payload.contains_key("min_remaining_seconds")
     }

@@ -24,6 +24,7 @@ use super::protocol::{
 };
 use crate::config::schema::Sensitive;
 use crate::config::store::ensure_private_dir;
+use crate::credentials::context::SourceContext;
 use crate::credentials::{Fetched, iso8601_offset};
 use crate::error::{Error, Kind, Result, display_path};
 
@@ -155,6 +156,8 @@ struct ShareSpec {
     whoami: bool,
     /// One more uid let through the peer check (the socket is then 0666).
     uid: Option<u32>,
+    /// The caller context of whoever shared it: the share serves that session.
+    context: SourceContext,
 }
 
 struct Share {
@@ -659,6 +662,30 @@ fn credentials_data(req: &Request, f: &Fetched) -> Value {
     data
 }
 
+/// The caller context of a request: the one it carries (our client), else the one
+/// this daemon captured from its own environment at start (the original client).
+/// A context from inside a session carries no source keys (they are never exported);
+/// with `context_ref` naming one of our sessions' contexts that agrees on everything
+/// else, that context supplies them.
+fn request_context(
+    req: &Request,
+    cache: &Cache,
+) -> std::result::Result<SourceContext, Box<Response>> {
+    let ctx = match req.payload.get("context") {
+        None => return Ok(SourceContext::caller().clone()),
+        Some(v) => SourceContext::from_json(v)
+            .map_err(|msg| Box::new(Response::err(&req.request_id, BAD_REQUEST, msg)))?,
+    };
+    if !ctx.has_secrets()
+        && let Some(r) = req.str_field("context_ref")
+        && let Some(stored) = cache.context_by_ref(r)
+        && stored.same_selectors(&ctx)
+    {
+        return Ok(stored);
+    }
+    Ok(ctx)
+}
+
 fn not_cached(req: &Request, name: &str) -> Response {
     Response::err(
         &req.request_id,
@@ -701,17 +728,21 @@ async fn dispatch(req: Request, shared: &Arc<Shared>) -> Response {
         return error_response(&req, CONFLICT, &err);
     }
     let cache = &shared.cache;
+    let ctx = match request_context(&req, cache) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
     match req.action.as_str() {
         "add" => {
             let token = req.str_field("token_code").map(Sensitive::new);
-            match cache.add(&name, token).await {
+            match cache.add(&name, token, &ctx).await {
                 Ok(()) => Response::ok(&req.request_id, Some(json!({ "config": name }))),
                 Err(e) => error_response(&req, code_of(&e), &e),
             }
         }
         "credentials" | "refresh" => {
             let result = if req.action == "refresh" {
-                cache.refresh(&name).await
+                cache.refresh(&name, &ctx).await
             } else {
                 let autoadd = req.payload.get("autoadd").and_then(Value::as_bool) == Some(true);
                 let min = req
@@ -719,10 +750,18 @@ async fn dispatch(req: Request, shared: &Arc<Shared>) -> Response {
                     .get("min_remaining_seconds")
                     .and_then(Value::as_i64)
                     .unwrap_or(0);
-                cache.credentials(&name, min, autoadd).await
+                cache.credentials(&name, min, autoadd, &ctx).await
             };
             match result {
-                Ok(Some(f)) => Response::ok(&req.request_id, Some(credentials_data(&req, &f))),
+                Ok(Some(f)) => {
+                    let mut data = credentials_data(&req, &f);
+                    // For a session built from these: which context served it.
+                    if req.payload.contains_key("context") {
+                        data["context_ref"] =
+                            json!(crate::credentials::context::hex(&ctx.keyed_hash()));
+                    }
+                    Response::ok(&req.request_id, Some(data))
+                }
                 Ok(None) => not_cached(&req, &name),
                 Err(e) => error_response(&req, code_of(&e), &e),
             }
@@ -735,7 +774,7 @@ async fn dispatch(req: Request, shared: &Arc<Shared>) -> Response {
                 not_cached(&req, &name)
             }
         }
-        "whoami" => match cache.whoami(&name).await {
+        "whoami" => match cache.whoami(&name, &ctx).await {
             Ok(Some(id)) => Response::ok(&req.request_id, Some(json!(id))),
             Ok(None) => not_cached(&req, &name),
             Err(e) => error_response(&req, code_of(&e), &e),
@@ -755,7 +794,7 @@ async fn dispatch(req: Request, shared: &Arc<Shared>) -> Response {
                     .unwrap_or_default(),
             })),
         ),
-        "share" => match Box::pin(share(&req, &name, shared)).await {
+        "share" => match Box::pin(share(&req, &name, shared, ctx)).await {
             Ok(spec) => Response::ok(&req.request_id, Some(share_json(&spec))),
             Err((code, e)) => error_response(&req, code, &e),
         },
@@ -807,6 +846,7 @@ async fn share(
     req: &Request,
     name: &str,
     shared: &Arc<Shared>,
+    context: SourceContext,
 ) -> Result<Arc<ShareSpec>, (u16, Error)> {
     let Some(path) = req.str_field("socket").map(PathBuf::from) else {
         return Err((
@@ -856,7 +896,7 @@ async fn share(
     // The session must work before anyone is promised it.
     shared
         .cache
-        .credentials(name, 0, true)
+        .credentials(name, 0, true, &context)
         .await
         .map_err(|e| (code_of(&e), e))?;
     if let Some(dir) = path.parent() {
@@ -896,6 +936,7 @@ async fn share(
         socket: path.clone(),
         whoami,
         uid,
+        context,
     });
     let task_shared = shared.clone();
     let task_spec = spec.clone();
@@ -965,17 +1006,25 @@ async fn dispatch_share(req: Request, spec: &ShareSpec, shared: &Shared) -> Resp
                 .get("min_remaining_seconds")
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
-            match shared.cache.credentials(&spec.name, min, true).await {
+            match shared
+                .cache
+                .credentials(&spec.name, min, true, &spec.context)
+                .await
+            {
                 Ok(Some(f)) => Response::ok(&req.request_id, Some(credentials_data(&req, &f))),
                 Ok(None) => not_cached(&req, &spec.name),
                 Err(e) => error_response(&req, code_of(&e), &e),
             }
         }
         "whoami" if spec.whoami => {
-            if let Err(e) = shared.cache.credentials(&spec.name, 0, true).await {
+            if let Err(e) = shared
+                .cache
+                .credentials(&spec.name, 0, true, &spec.context)
+                .await
+            {
                 return error_response(&req, code_of(&e), &e);
             }
-            match shared.cache.whoami(&spec.name).await {
+            match shared.cache.whoami(&spec.name, &spec.context).await {
                 Ok(Some(id)) => Response::ok(&req.request_id, Some(json!(id))),
                 Ok(None) => not_cached(&req, &spec.name),
                 Err(e) => error_response(&req, code_of(&e), &e),

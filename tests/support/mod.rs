@@ -404,6 +404,38 @@ impl FakeSts {
     }
 }
 
+impl FakeSts {
+    /// Who signed each request whose Action is `action`, in order: the access key id
+    /// of the Authorization header's `Credential=`.
+    pub async fn signers(&self, action: &str) -> Vec<String> {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| {
+                form(&String::from_utf8_lossy(&r.body))
+                    .get("Action")
+                    .map(String::as_str)
+                    == Some(action)
+            })
+            .map(|r| {
+                r.headers
+                    .get("authorization")
+                    .and_then(|h| h.to_str().ok())
+                    .and_then(signer_of)
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+}
+
+/// The access key id in a SigV4 Authorization header (`Credential=KEY/date/...`).
+pub fn signer_of(authorization: &str) -> Option<String> {
+    let rest = authorization.split("Credential=").nth(1)?;
+    Some(rest.split('/').next()?.to_string())
+}
+
 /// Parses a form-encoded body.
 pub fn form(body: &str) -> BTreeMap<String, String> {
     url_pairs(body).into_iter().collect()
