@@ -36,10 +36,18 @@ mod tests {
     /// every variable a session sets or unsets.
     #[test]
     fn each_hook_saves_every_variable_use_changes() {
+        use crate::credentials::context;
+        // The carried source selectors are exported; the secret ones never are.
+        let carried = context::SOURCE_VARS
+            .iter()
+            .zip(context::VARS)
+            .filter(|(_, v)| !context::SECRET.contains(v))
+            .map(|(s, _)| s);
         let changed = crate::env::UNSET
             .iter()
             .chain(crate::env::ALL_SET)
-            .chain(&["AWS_REGION", "AWS_DEFAULT_REGION"]);
+            .chain(&["AWS_REGION", "AWS_DEFAULT_REGION", context::REF_VAR])
+            .chain(carried);
         for (name, script, marker) in [
             ("bash", BASH, "_ELHAZ_USE_VARS='"),
             ("zsh", ZSH, "_ELHAZ_USE_VARS='"),
