@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use elhaz::config::parse::{parse_config, to_yaml};
+use elhaz::credentials::context::SourceContext;
 use elhaz::daemon::protocol::Request;
+use elhaz::logging::escape_controls;
 use elhaz::duration::Seconds;
 
 /// The daemon's request parser never panics, and what it accepts survives a round
@@ -22,6 +24,18 @@ pub fn protocol_request(data: &[u8]) {
             without_numbers(&again.payload),
             without_numbers(&req.payload)
         );
+        // A caller context the daemon accepts survives its own wire form.
+        if let Some(v) = req.payload.get("context")
+            && let Ok(ctx) = SourceContext::from_json(v)
+        {
+            let again = SourceContext::from_json(&ctx.to_json()).expect("a context re-parses");
+            assert_eq!(again.to_json(), ctx.to_json());
+        }
+        // Whatever a peer sends, the log line made of it holds no control character.
+        for field in [&req.action, &req.request_id] {
+            let logged = escape_controls(field);
+            assert!(!logged.chars().any(char::is_control), "{logged:?}");
+        }
     }
 }
 
