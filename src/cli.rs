@@ -1,10 +1,14 @@
-//! The command line, as clap definitions only. Behaviour lives in `cmd/`.
+//! The command line, as clap definitions only, and the live completer for NAME (config
+//! and profile names). Behaviour lives in `cmd/`; nothing here imports from it.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use clap_complete::engine::ArgValueCompleter;
+use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 
+use crate::config::resolve::all_names;
+use crate::config::{AwsProfiles, Paths, Store};
 use crate::duration::Seconds;
 
 #[derive(Debug, Parser)]
@@ -89,7 +93,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct NameArg {
     /// The config or AWS CLI profile (a picker opens when omitted on a terminal)
-    #[arg(value_name = "NAME", conflicts_with = "name_flag", add = ArgValueCompleter::new(crate::cmd::completions::names))]
+    #[arg(value_name = "NAME", conflicts_with = "name_flag", add = ArgValueCompleter::new(names))]
     pub name: Option<String>,
 
     /// The same NAME, spelled as in the original elhaz
@@ -178,11 +182,11 @@ The hook refreshes the credentials at the prompt before they expire.")]
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// The config or AWS CLI profile (a picker opens when omitted on a terminal)
-    #[arg(value_name = "NAME", add = ArgValueCompleter::new(crate::cmd::completions::names))]
+    #[arg(value_name = "NAME", add = ArgValueCompleter::new(names))]
     pub name: Option<String>,
 
     /// The same NAME, spelled as in the original elhaz
-    #[arg(short = 'n', long = "name", value_name = "NAME", hide_short_help = true, add = ArgValueCompleter::new(crate::cmd::completions::names))]
+    #[arg(short = 'n', long = "name", value_name = "NAME", hide_short_help = true, add = ArgValueCompleter::new(names))]
     pub name_flag: Option<String>,
 
     /// Refresh first unless at least this much lifetime remains (capped at half the lifetime)
@@ -606,4 +610,31 @@ pub struct UnshareArgs {
     /// The shared socket to close
     #[arg(value_name = "PATH")]
     pub socket: PathBuf,
+}
+
+/// Candidates for NAME: configs (with their description or role) and AWS profiles.
+fn names(current: &OsStr) -> Vec<CompletionCandidate> {
+    let prefix = current.to_string_lossy();
+    let dir = std::env::var_os("ELHAZ_CONFIG_DIR").map(Into::into);
+    let Ok(paths) = Paths::resolve(dir, None, None) else {
+        return Vec::new();
+    };
+    let store = Store::new(&paths.config_dir);
+    let profiles = AwsProfiles::load_blocking().unwrap_or_default();
+    let configs = store.names().unwrap_or_default();
+    all_names(&store, &profiles)
+        .into_iter()
+        .filter(|n| n.starts_with(prefix.as_ref()))
+        .map(|n| {
+            let help = if configs.contains(&n) {
+                "config".to_string()
+            } else {
+                profiles
+                    .get(&n)
+                    .map(|p| format!("profile ({})", p.kind()))
+                    .unwrap_or_default()
+            };
+            CompletionCandidate::new(n).help(Some(help.into()))
+        })
+        .collect()
 }

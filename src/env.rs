@@ -35,17 +35,7 @@ pub const ALL_SET: &[&str] = &[
     "ELHAZ_REFRESH_AT",
 ];
 
-/// Variables that elhaz injected and that must never be taken as source credentials
-/// (removed from our own process when ELHAZ_SESSION says we run inside a session).
-pub const INJECTED: &[&str] = &[
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_CREDENTIAL_EXPIRATION",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-];
+pub use crate::credentials::context::INJECTED;
 
 /// How the child reaches its credentials.
 pub enum Delivery<'a> {

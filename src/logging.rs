@@ -11,8 +11,8 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::config::store::{ensure_private_dir, open_private};
 use crate::error::{Error, Kind, Result};
+use crate::fsutil::{ensure_private_dir, open_private};
 
 pub const MAX_BYTES: u64 = 5 * 1024 * 1024;
 pub const BACKUPS: usize = 3;

@@ -2,14 +2,9 @@
 //! script asks the binary (`COMPLETE=SHELL elhaz -- ...`) at each TAB, so flags follow
 //! the CLI and config and profile names complete live.
 
-use std::ffi::OsStr;
-
-use clap_complete::engine::CompletionCandidate;
 use clap_complete::env::{Bash, Elvish, EnvCompleter, Fish, Powershell, Zsh};
 
 use crate::cli::CompletionsArgs;
-use crate::config::resolve::all_names;
-use crate::config::{AwsProfiles, Paths, Store};
 use crate::error::{Error, Result};
 
 /// The registration script for `shell`, as checked in under completions/.
@@ -50,31 +45,4 @@ fn zsh_autoloadable(script: String) -> String {
 pub fn run(args: CompletionsArgs) -> Result<i32> {
     print!("{}", generate(args.shell)?);
     Ok(0)
-}
-
-/// Candidates for NAME: configs (with their description or role) and AWS profiles.
-pub fn names(current: &OsStr) -> Vec<CompletionCandidate> {
-    let prefix = current.to_string_lossy();
-    let dir = std::env::var_os("ELHAZ_CONFIG_DIR").map(Into::into);
-    let Ok(paths) = Paths::resolve(dir, None, None) else {
-        return Vec::new();
-    };
-    let store = Store::new(&paths.config_dir);
-    let profiles = AwsProfiles::load_blocking().unwrap_or_default();
-    let configs = store.names().unwrap_or_default();
-    all_names(&store, &profiles)
-        .into_iter()
-        .filter(|n| n.starts_with(prefix.as_ref()))
-        .map(|n| {
-            let help = if configs.contains(&n) {
-                "config".to_string()
-            } else {
-                profiles
-                    .get(&n)
-                    .map(|p| format!("profile ({})", p.kind()))
-                    .unwrap_or_default()
-            };
-            CompletionCandidate::new(n).help(Some(help.into()))
-        })
-        .collect()
 }

@@ -382,7 +382,7 @@ fn edit_until_valid(store: &Store, name: &str, initial: &str) -> Result<Config> 
     if !interactive() {
         return Err(Error::usage("--editor needs a terminal"));
     }
-    crate::config::store::ensure_private_dir(store.dir(), Kind::Config)?;
+    crate::fsutil::ensure_private_dir(store.dir(), Kind::Config)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}.edit-"))
         .suffix(".yaml")

@@ -89,10 +89,8 @@ impl AwsProfiles {
                 .await
                 .map_err(|e| {
                     // Display only: DisplayErrorContext appends the error's Debug form.
-                    let why = crate::credentials::sts_error::tidy(
-                        &crate::credentials::sts_error::chain(&e),
-                    )
-                    .replace("could not parse profile file: ", "");
+                    let why = crate::error::tidy(&crate::error::chain(&e))
+                        .replace("could not parse profile file: ", "");
                     Error::config(format!("cannot read the AWS CLI config: {why}")).with_hint(
                         format!(
                             "fix {} (or point AWS_CONFIG_FILE at another file)",

@@ -1,47 +1,9 @@
 //! The elhaz config file: the original's YAML schema, plus AssumeRoleWithWebIdentity.
 //! Unknown keys are errors, as in the original.
 
-use std::fmt;
+use serde::{Deserialize, Serialize};
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use zeroize::Zeroize;
-
-/// A string that must not be shown: Debug prints `***`, memory is wiped on drop.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Sensitive(String);
-
-impl Sensitive {
-    pub fn new(s: impl Into<String>) -> Self {
-        Sensitive(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Drop for Sensitive {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
-
-impl fmt::Debug for Sensitive {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
-impl Serialize for Sensitive {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Sensitive {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Sensitive)
-    }
-}
+pub use crate::sensitive::Sensitive;
 
 /// One config file, `<config-dir>/<NAME>.yaml`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

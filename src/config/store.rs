@@ -2,17 +2,17 @@
 //! (temp file in the same directory, fsync, rename) and serialised by a lock on the
 //! directory, so no reader ever sees half a file and no writer loses another's change.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-
-use nix::fcntl::{Flock, FlockArg};
 
 use super::parse::{parse_config, to_yaml};
 use super::schema::Config;
 use super::trust;
 use crate::error::{Error, Kind, Result, display_path};
+pub use crate::fsutil::ensure_private_dir;
+use crate::fsutil::write_atomic;
+use crate::lock::{DirLock, LockError, lock_dir};
 
 /// Checks a config name before any path is built from it.
 pub fn validate_name(name: &str) -> Result<()> {
@@ -221,17 +221,16 @@ impl Store {
     }
 
     /// An exclusive lock on the config directory, held until dropped.
-    fn lock(&self) -> Result<Flock<File>> {
+    fn lock(&self) -> Result<DirLock> {
         ensure_private_dir(&self.dir, Kind::Config)?;
         trust::check_dir(&self.dir)?;
-        let dir = File::open(&self.dir)
-            .map_err(|e| self.dir_error("cannot open config directory", &e))?;
-        Flock::lock(dir, FlockArg::LockExclusive).map_err(|(_, errno)| {
-            Error::config(format!(
+        lock_dir(&self.dir).map_err(|e| match e {
+            LockError::Open(e) => self.dir_error("cannot open config directory", &e),
+            LockError::Lock(errno) => Error::config(format!(
                 "cannot lock config directory {}: {}",
                 display_path(&self.dir),
                 errno.desc()
-            ))
+            )),
         })
     }
 
@@ -268,70 +267,4 @@ fn not_a_file(name: &str, path: &Path) -> Error {
         "move it away (mv {0} {0}.bak), then: elhaz config add {name}",
         path.display()
     ))
-}
-
-/// Creates `dir` and its missing parents with mode 0700. An existing directory is left
-/// as it is.
-pub fn ensure_private_dir(dir: &Path, kind: Kind) -> Result<()> {
-    match fs::metadata(dir) {
-        Ok(m) if m.is_dir() => return Ok(()),
-        Ok(_) => {
-            return Err(Error::new(
-                kind,
-                format!("{}: is not a directory", display_path(dir)),
-            ));
-        }
-        Err(_) => {}
-    }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::io(kind, "cannot create directory", dir, &e))
-}
-
-/// Writes `data` to `path` atomically, mode 0600: a temp file in the same directory,
-/// fsync, rename over `path`, fsync the directory. On any failure `path` is untouched
-/// and the temp file is removed.
-pub fn write_atomic(path: &Path, data: &[u8], kind: Kind) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    ensure_private_dir(dir, kind)?;
-    let fail = |what: &str, e: &std::io::Error| {
-        let err = Error::io(kind, what, path, e);
-        match e.kind() {
-            ErrorKind::PermissionDenied => err.with_hint(format!(
-                "make it yours: chown -R \"$USER\" {0} && chmod 700 {0}",
-                dir.display()
-            )),
-            _ => err,
-        }
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".elhaz-")
-        .suffix(".tmp")
-        .permissions(fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)
-        .map_err(|e| fail("cannot write", &e))?;
-    tmp.write_all(data).map_err(|e| fail("cannot write", &e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| fail("cannot write", &e))?;
-    tmp.persist(path)
-        .map_err(|e| fail("cannot write", &e.error))?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-/// Opens (creating, 0600) a file for appending; used for lock files.
-pub fn open_private(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
 }

@@ -12,6 +12,18 @@ use std::sync::OnceLock;
 use serde_json::{Map, Value};
 use zeroize::Zeroize;
 
+/// Variables that elhaz injected and that must never be taken as source credentials
+/// (removed from our own process when ELHAZ_SESSION says we run inside a session).
+pub const INJECTED: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+];
+
 /// Every variable that selects or holds source credentials, in a fixed order.
 pub const VARS: &[&str] = &[
     "AWS_PROFILE",
@@ -352,7 +364,7 @@ impl SourceContext {
         }
         // Credentials an outer session injected are never a source.
         if std::env::var_os("ELHAZ_SESSION").is_some() {
-            for k in crate::env::INJECTED {
+            for k in INJECTED {
                 if !VARS.contains(k) {
                     map.remove(*k);
                 }

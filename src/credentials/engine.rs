@@ -17,12 +17,13 @@ use time::OffsetDateTime;
 
 use super::context::SourceContext;
 use super::sts_error::{StsCall, map_sdk_error, map_source_error, no_source_error};
-use super::{Credentials, mfa, now};
+use super::{Credentials, StsTarget, mfa, now};
 use crate::config::profiles::{AwsProfile, AwsProfiles};
-use crate::config::schema::{Command, Config, PolicyArn, Sensitive, Verify};
+use crate::config::schema::{Command, Config, PolicyArn, Verify};
 use crate::config::{Source, Store, resolve};
 use crate::duration::Seconds;
 use crate::error::{Error, Result};
+use crate::sensitive::Sensitive;
 
 /// The result of one fetch.
 #[derive(Debug, Clone)]
@@ -34,14 +35,6 @@ pub struct Fetched {
     pub source: &'static str,
     /// Where GetCallerIdentity goes for these credentials.
     pub sts: StsTarget,
-}
-
-/// An STS endpoint: region plus an optional explicit URL and CA bundle.
-#[derive(Debug, Clone, Default)]
-pub struct StsTarget {
-    pub region: String,
-    pub endpoint_url: Option<String>,
-    pub ca_bundle: Option<String>,
 }
 
 /// GetCallerIdentity's answer, with the original's key names.

@@ -6,10 +6,10 @@ use std::error::Error as StdError;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 
+use super::StsTarget;
 use super::context::SourceContext;
-use super::engine::StsTarget;
 use crate::config::profiles::AwsProfiles;
-use crate::error::{Error, Kind};
+use crate::error::{Error, Kind, chain, tidy};
 
 /// Which STS call failed, for the message.
 pub enum StsCall<'a> {
@@ -120,41 +120,6 @@ fn connect_reason(chain: &str) -> String {
     } else {
         tidy(chain)
     }
-}
-
-/// Drops std's " (os error N)" suffixes and folds a multi-line text onto one line.
-pub fn tidy(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find(" (os error ") {
-        out.push_str(&rest[..i]);
-        rest = match rest[i..].find(')') {
-            Some(j) => &rest[i + j + 1..],
-            None => "",
-        };
-    }
-    out.push_str(rest);
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// The whole source() chain of an error, joined with ": ", duplicates dropped.
-pub fn chain<'a>(err: &'a (dyn StdError + 'a)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&'a dyn StdError> = Some(err);
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        // Some SDK errors expose their cause only through the deprecated cause().
-        #[allow(deprecated)]
-        let next: Option<&'a dyn StdError> = match e.source() {
-            Some(s) => Some(s),
-            None => e.cause(),
-        };
-        cur = next;
-    }
-    parts.join(": ")
 }
 
 /// Maps a failure of the source credentials (profile, SSO, default chain).
