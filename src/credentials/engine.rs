@@ -10,8 +10,9 @@ use aws_config::Region;
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_credential_types::provider::ProvideCredentials;
-use aws_sdk_sts::types::{PolicyDescriptorType, ProvidedContext, Tag};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_sts::types::PolicyDescriptorType;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -19,7 +20,10 @@ use super::context::SourceContext;
 use super::sts_error::{StsCall, map_sdk_error, map_source_error, no_source_error};
 use super::{Credentials, StsTarget, mfa, now};
 use crate::config::profiles::{AwsProfile, AwsProfiles};
-use crate::config::schema::{Command, Config, PolicyArn, Verify};
+use crate::config::schema::{
+    AssumeRole, Command, Config, PolicyArn, ProvidedContext, SourceSession, StsClient, Tag, Verify,
+    WebIdentity,
+};
 use crate::config::{Source, Store, resolve};
 use crate::duration::Seconds;
 use crate::error::{Error, Result};
@@ -108,226 +112,36 @@ impl Engine {
         let shown = crate::error::display_path(path);
         let sts_params = config.sts.clone().unwrap_or_default();
         let session = config.session.clone().unwrap_or_default();
-        if let Some(Verify::Enabled(false)) = sts_params.verify {
-            return Err(Error::config(format!(
-                "{shown}: STS.verify: false is refused: it would send credentials to any server posing as STS"
-            ))
-            .with_hint(format!(
-                "remove STS.verify, or set it to a CA bundle path: elhaz config update {} --editor",
-                path.file_stem().and_then(|s| s.to_str()).unwrap_or("NAME")
-            )));
-        }
-        let ca_bundle = match &sts_params.verify {
-            Some(Verify::CaBundle(p)) => Some(p.clone()),
-            _ => None,
-        };
-
-        let mut loader = base_loader(ca_bundle.as_deref(), ctx)?;
-        if let Some(p) = &session.profile_name {
-            loader = loader.profile_name(p);
-        }
-        // STS.region_name, Session.region_name, then Session.profile_name's region: all
-        // before the environment's, which may be an outer session's (aws-config's own
-        // chain would put AWS_REGION before the profile).
-        let profile_region = match &session.profile_name {
-            Some(p) => AwsProfiles::load_in(ctx)
-                .await
-                .ok()
-                .and_then(|ps| ps.get(p).and_then(|p| p.region.clone())),
-            None => None,
-        };
-        let explicit_region = sts_params
-            .region_name
-            .clone()
-            .or(session.region_name.clone())
-            .or(profile_region.clone());
-        if let Some(r) = &explicit_region {
-            loader = loader.region(Region::new(r.clone()));
-        }
-        let sdk = loader.load().await;
-        let region = sdk
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| DEFAULT_REGION.to_string());
-        let endpoint_url = sts_params.endpoint_url.clone().or_else(|| {
-            (sts_params.use_ssl == Some(false))
-                .then(|| format!("http://sts.{region}.amazonaws.com"))
-        });
-        let target = StsTarget {
-            region: region.clone(),
-            endpoint_url,
-            ca_bundle,
-        };
+        let ca_bundle = ca_bundle_of(&sts_params, path)?;
+        let (sdk, target, profile_region) =
+            config_sdk(&sts_params, &session, ca_bundle, ctx).await?;
         // The region commands get: the config's or its source profile's, never the
         // environment's (through the daemon that would be whoever started it).
-        let commands_region = config.region().map(str::to_string).or(profile_region);
+        let fetched = |credentials, sts| Fetched {
+            credentials,
+            region: config.region().map(str::to_string).or(profile_region),
+            source: "config",
+            sts,
+        };
 
         if let Some(web) = &config.web_identity {
-            let token = web_identity_token(
-                web.web_identity_token_file.as_deref(),
-                web.web_identity_token_command.as_ref(),
-            )
-            .await?;
-            let client = sts_client(&sdk, &target, None);
-            let issued = now();
-            let mut req = client
-                .assume_role_with_web_identity()
-                .role_arn(&web.role_arn)
-                .role_session_name(
-                    web.role_session_name
-                        .clone()
-                        .unwrap_or_else(generated_session_name),
-                )
-                .web_identity_token(token.expose());
-            if let Some(d) = web.duration_seconds {
-                req = req.duration_seconds(d as i32);
-            }
-            if let Some(p) = &web.policy {
-                req = req.policy(p);
-            }
-            for arn in web.policy_arns.iter().flatten() {
-                req = req.policy_arns(PolicyDescriptorType::builder().arn(arn.arn()).build());
-            }
-            let out = req
-                .send()
-                .await
-                .map_err(|e| map_sdk_error(e, StsCall::WebIdentity(&web.role_arn), &target))?;
-            let credentials = convert(out.credentials(), issued, &web.role_arn)?;
-            return Ok(Fetched {
-                credentials,
-                region: commands_region,
-                source: "config",
-                sts: target,
-            });
+            let credentials = assume_web_identity(web, &sdk, &target).await?;
+            return Ok(fetched(credentials, target));
         }
-
         let Some(ar) = &config.assume_role else {
             return Err(Error::config(format!(
                 "{shown}: missing AssumeRole.RoleArn"
             )));
         };
-
-        // Source credentials: STS static keys, Session static keys, Session.profile_name,
-        // else the default chain.
-        let static_keys = match (
-            &sts_params.aws_access_key_id,
-            &sts_params.aws_secret_access_key,
-        ) {
-            (Some(id), Some(secret)) => Some((id, secret, sts_params.aws_session_token.as_ref())),
-            _ => match (&session.aws_access_key_id, &session.aws_secret_access_key) {
-                (Some(id), Some(secret)) => Some((id, secret, session.aws_session_token.as_ref())),
-                _ => None,
-            },
-        };
-        let source = match static_keys {
-            Some((id, secret, token)) => aws_credential_types::Credentials::new(
-                id.clone(),
-                secret.expose().to_string(),
-                token.map(|t| t.expose().to_string()),
-                None,
-                "elhaz-config",
-            ),
-            None => {
-                let provider: aws_credential_types::provider::SharedCredentialsProvider =
-                    match &session.profile_name {
-                        Some(p) => aws_credential_types::provider::SharedCredentialsProvider::new(
-                            ProfileFileCredentialsProvider::builder()
-                                .profile_files(ctx.profile_files())
-                                .profile_name(p)
-                                .build(),
-                        ),
-                        None => sdk.credentials_provider().ok_or_else(|| {
-                            Error::auth("no source credentials: the default chain is empty")
-                        })?,
-                    };
-                let profiles = AwsProfiles::load_in(ctx).await.unwrap_or_default();
-                let named = session.profile_name.is_some();
-                let start = session
-                    .profile_name
-                    .clone()
-                    .unwrap_or_else(|| ctx.profile().to_string());
-                provider.provide_credentials().await.map_err(|e| {
-                    // The default chain found nothing: say what it tried, in the
-                    // caller's context, never blaming a profile that is not there.
-                    if !named
-                        && matches!(
-                            e,
-                            aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(_)
-                        )
-                    {
-                        return no_source_error(ctx, &profiles);
-                    }
-                    let start = (named || profiles.get(&start).is_some()).then_some(start.as_str());
-                    map_source_error(&e, &profiles, start, named)
-                })?
-            }
-        };
-
+        let source = config_source(&sts_params, &session, &sdk, ctx).await?;
         let mfa_code = match &ar.serial_number {
             Some(serial) => Some(self.mfa_code(config, serial, token_code).await?),
             None => None,
         };
-        let client = sts_client(&sdk, &target, Some(source));
-        let mut req = client
-            .assume_role()
-            .role_arn(&ar.role_arn)
-            .role_session_name(
-                ar.role_session_name
-                    .clone()
-                    .unwrap_or_else(generated_session_name),
-            );
-        if let Some(d) = ar.duration_seconds {
-            req = req.duration_seconds(d as i32);
-        }
-        if let Some(x) = &ar.external_id {
-            req = req.external_id(x);
-        }
-        if let (Some(serial), Some(code)) = (&ar.serial_number, &mfa_code) {
-            req = req.serial_number(serial).token_code(code.expose());
-        }
-        if let Some(s) = &ar.source_identity {
-            req = req.source_identity(s);
-        }
-        if let Some(p) = &ar.policy {
-            req = req.policy(p);
-        }
-        for arn in ar.policy_arns.iter().flatten() {
-            req = req.policy_arns(
-                PolicyDescriptorType::builder()
-                    .arn(PolicyArn::arn(arn))
-                    .build(),
-            );
-        }
-        for tag in ar.tags.iter().flatten() {
-            let t = Tag::builder()
-                .key(&tag.key)
-                .value(&tag.value)
-                .build()
-                .map_err(|e| Error::config(format!("{shown}: AssumeRole.Tags: {e}")))?;
-            req = req.tags(t);
-        }
-        for k in ar.transitive_tag_keys.iter().flatten() {
-            req = req.transitive_tag_keys(k);
-        }
-        for pc in ar.provided_contexts.iter().flatten() {
-            req = req.provided_contexts(
-                ProvidedContext::builder()
-                    .provider_arn(&pc.provider_arn)
-                    .context_assertion(&pc.context_assertion)
-                    .build(),
-            );
-        }
-        let issued = now();
-        let out = req
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(e, StsCall::AssumeRole(&ar.role_arn), &target))?;
-        Ok(Fetched {
-            credentials: convert(out.credentials(), issued, &ar.role_arn)?,
-            region: commands_region,
-            source: "config",
-            sts: target,
-        })
+        let credentials = RoleRequest::from_config(ar, mfa_code, &shown)
+            .send(&sdk, &target, source)
+            .await?;
+        Ok(fetched(credentials, target))
     }
 
     /// The MFA code for a config: the caller's, the config's TokenCode, MFA.command, or
@@ -377,119 +191,68 @@ impl Engine {
             loader = loader.region(Region::new(r.clone()));
         }
         let sdk = loader.load().await;
-        let region = sdk
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| DEFAULT_REGION.to_string());
         let target = StsTarget {
-            region: region.clone(),
+            region: sdk_region(&sdk),
             ..StsTarget::default()
         };
-        let commands_region = profile.region.clone();
 
         // A role with a source profile: aws-config ignores mfa_serial and
         // duration_seconds, so elhaz makes the final AssumeRole itself.
-        if let (Some(role_arn), Some(source_name)) = (&profile.role_arn, &profile.source_profile)
-            && source_name != &profile.name
-        {
-            let source = ProfileFileCredentialsProvider::builder()
-                .profile_files(ctx.profile_files())
-                .profile_name(source_name)
-                .build()
-                .provide_credentials()
-                .await
-                .map_err(|e| map_source_error(&e, &profiles, Some(source_name), true))?;
-            let mut req = sts_client(&sdk, &target, Some(source))
-                .assume_role()
-                .role_arn(role_arn)
-                .role_session_name(
-                    profile
-                        .role_session_name
-                        .clone()
-                        .unwrap_or_else(generated_session_name),
-                );
-            if let Some(d) = &profile.duration_seconds {
-                let secs: Seconds = d.parse().map_err(|e| {
-                    Error::config(format!(
-                        "profile {}: duration_seconds {d:?}: {e}",
-                        profile.name
-                    ))
-                })?;
-                req = req.duration_seconds(secs.0 as i32);
+        let credentials = match (&profile.role_arn, &profile.source_profile) {
+            (Some(role_arn), Some(source_name)) if source_name != &profile.name => {
+                let source = ProfileFileCredentialsProvider::builder()
+                    .profile_files(ctx.profile_files())
+                    .profile_name(source_name)
+                    .build()
+                    .provide_credentials()
+                    .await
+                    .map_err(|e| map_source_error(&e, &profiles, Some(source_name), true))?;
+                let mut request = RoleRequest::from_profile(profile, role_arn)?;
+                if let Some(serial) = &profile.mfa_serial {
+                    let code = self
+                        .profile_mfa_code(profile, role_arn, source_name, serial, token_code)
+                        .await?;
+                    request.mfa = Some((serial, code));
+                }
+                request.send(&sdk, &target, source).await?
             }
-            if let Some(x) = &profile.external_id {
-                req = req.external_id(x);
-            }
-            if let Some(serial) = &profile.mfa_serial {
-                let code = match token_code {
-                    Some(c) => c.clone(),
-                    None => self.ask_mfa(serial).await.map_err(|e| {
-                        if e.kind != crate::error::Kind::MfaRequired {
-                            return e;
-                        }
-                        // A profile has no MFA.command: say how to get one.
-                        let name = crate::config::store::validate_name(&profile.name)
-                            .map(|_| profile.name.as_str())
-                            .unwrap_or("NAME");
-                        e.with_hint(format!(
-                            "run it from a terminal, or make a config whose MFA.command prints the code: \
-                             elhaz config add {name} --profile {source_name} --role-arn {role_arn} \
-                             --serial-number {serial} --mfa-command 'ykman oath accounts code -s ACCOUNT'"
-                        ))
-                    })?,
-                };
-                req = req.serial_number(serial).token_code(code.expose());
-            }
-            let issued = now();
-            let out = req
-                .send()
-                .await
-                .map_err(|e| map_sdk_error(e, StsCall::AssumeRole(role_arn), &target))?;
-            return Ok(Fetched {
-                credentials: convert(out.credentials(), issued, role_arn)?,
-                region: commands_region,
-                source: "profile",
-                sts: target,
-            });
-        }
-
-        // Everything else (SSO, credential_process, web identity, credential_source):
-        // aws-config's profile provider.
-        let issued = now();
-        let creds = ProfileFileCredentialsProvider::builder()
-            .profile_files(ctx.profile_files())
-            .profile_name(&profile.name)
-            .build()
-            .provide_credentials()
-            .await
-            .map_err(|e| map_source_error(&e, &profiles, Some(&profile.name), true))?;
-        let Some(expiry) = creds.expiry() else {
-            return Err(Error::config(format!(
-                "profile {:?} gives long-term keys only; elhaz serves temporary credentials",
-                profile.name
-            ))
-            .with_hint(format!(
-                "make a role config that uses it: elhaz config add NAME --profile {} --role-arn ARN",
-                profile.name
-            )));
-        };
-        let Some(token) = creds.session_token() else {
-            return Err(Error::auth(format!(
-                "profile {:?} gave credentials without a session token",
-                profile.name
-            )));
+            // Everything else (SSO, credential_process, web identity,
+            // credential_source): aws-config's profile provider.
+            _ => profile_provider_credentials(profile, &profiles, ctx).await?,
         };
         Ok(Fetched {
-            credentials: Credentials::new(
-                creds.access_key_id(),
-                creds.secret_access_key(),
-                token,
-                OffsetDateTime::from(expiry),
-                issued,
-            ),
-            region: commands_region,
+            credentials,
+            region: profile.region.clone(),
             source: "profile",
             sts: target,
+        })
+    }
+
+    /// The MFA code for a role profile: the caller's, else the terminal's. A profile has
+    /// no MFA.command, so a refusal says how to make a config that has one.
+    async fn profile_mfa_code(
+        &self,
+        profile: &AwsProfile,
+        role_arn: &str,
+        source_name: &str,
+        serial: &str,
+        token_code: Option<&Sensitive>,
+    ) -> Result<Sensitive> {
+        if let Some(c) = token_code {
+            return Ok(c.clone());
+        }
+        self.ask_mfa(serial).await.map_err(|e| {
+            if e.kind != crate::error::Kind::MfaRequired {
+                return e;
+            }
+            let name = crate::config::store::validate_name(&profile.name)
+                .map(|_| profile.name.as_str())
+                .unwrap_or("NAME");
+            e.with_hint(format!(
+                "run it from a terminal, or make a config whose MFA.command prints the code: \
+                 elhaz config add {name} --profile {source_name} --role-arn {role_arn} \
+                 --serial-number {serial} --mfa-command 'ykman oath accounts code -s ACCOUNT'"
+            ))
         })
     }
 
@@ -524,6 +287,327 @@ impl Engine {
             arn: out.arn().unwrap_or_default().to_string(),
         })
     }
+}
+
+/// One AssumeRole call, as a config or a role profile asks for it: the single place
+/// where its parameters become an STS request.
+struct RoleRequest<'a> {
+    role_arn: &'a str,
+    /// None: a generated `elhaz-<user>-<time>`.
+    session_name: Option<&'a str>,
+    duration_secs: Option<i32>,
+    external_id: Option<&'a str>,
+    /// The MFA device's serial and the code for it.
+    mfa: Option<(&'a str, Sensitive)>,
+    source_identity: Option<&'a str>,
+    policy: Option<&'a str>,
+    policy_arns: &'a [PolicyArn],
+    tags: &'a [Tag],
+    transitive_tag_keys: &'a [String],
+    provided_contexts: &'a [ProvidedContext],
+    /// Where the parameters come from (the config file), for errors about them.
+    origin: &'a str,
+}
+
+impl<'a> RoleRequest<'a> {
+    /// A config's AssumeRole section; `mfa_code` is the code for its SerialNumber.
+    fn from_config(ar: &'a AssumeRole, mfa_code: Option<Sensitive>, origin: &'a str) -> Self {
+        RoleRequest {
+            role_arn: &ar.role_arn,
+            session_name: ar.role_session_name.as_deref(),
+            duration_secs: ar.duration_seconds.map(|d| d as i32),
+            external_id: ar.external_id.as_deref(),
+            mfa: ar.serial_number.as_deref().zip(mfa_code),
+            source_identity: ar.source_identity.as_deref(),
+            policy: ar.policy.as_deref(),
+            policy_arns: ar.policy_arns.as_deref().unwrap_or_default(),
+            tags: ar.tags.as_deref().unwrap_or_default(),
+            transitive_tag_keys: ar.transitive_tag_keys.as_deref().unwrap_or_default(),
+            provided_contexts: ar.provided_contexts.as_deref().unwrap_or_default(),
+            origin,
+        }
+    }
+
+    /// A role profile (`role_arn` with a `source_profile`), without its MFA code.
+    fn from_profile(profile: &'a AwsProfile, role_arn: &'a str) -> Result<Self> {
+        let duration_secs = match &profile.duration_seconds {
+            Some(d) => {
+                let secs: Seconds = d.parse().map_err(|e| {
+                    Error::config(format!(
+                        "profile {}: duration_seconds {d:?}: {e}",
+                        profile.name
+                    ))
+                })?;
+                Some(secs.0 as i32)
+            }
+            None => None,
+        };
+        Ok(RoleRequest {
+            role_arn,
+            session_name: profile.role_session_name.as_deref(),
+            duration_secs,
+            external_id: profile.external_id.as_deref(),
+            mfa: None,
+            source_identity: None,
+            policy: None,
+            policy_arns: &[],
+            tags: &[],
+            transitive_tag_keys: &[],
+            provided_contexts: &[],
+            origin: &profile.name,
+        })
+    }
+
+    /// Calls AssumeRole with `source` as the caller; the credentials STS returns.
+    async fn send(
+        self,
+        sdk: &aws_config::SdkConfig,
+        target: &StsTarget,
+        source: aws_credential_types::Credentials,
+    ) -> Result<Credentials> {
+        let mut req = sts_client(sdk, target, Some(source))
+            .assume_role()
+            .role_arn(self.role_arn)
+            .role_session_name(
+                self.session_name
+                    .map(str::to_string)
+                    .unwrap_or_else(generated_session_name),
+            )
+            .set_duration_seconds(self.duration_secs)
+            .set_external_id(self.external_id.map(str::to_string))
+            .set_source_identity(self.source_identity.map(str::to_string))
+            .set_policy(self.policy.map(str::to_string));
+        if let Some((serial, code)) = &self.mfa {
+            req = req.serial_number(*serial).token_code(code.expose());
+        }
+        for arn in self.policy_arns {
+            req = req.policy_arns(PolicyDescriptorType::builder().arn(arn.arn()).build());
+        }
+        for tag in self.tags {
+            let t = aws_sdk_sts::types::Tag::builder()
+                .key(&tag.key)
+                .value(&tag.value)
+                .build()
+                .map_err(|e| Error::config(format!("{}: AssumeRole.Tags: {e}", self.origin)))?;
+            req = req.tags(t);
+        }
+        for k in self.transitive_tag_keys {
+            req = req.transitive_tag_keys(k);
+        }
+        for pc in self.provided_contexts {
+            req = req.provided_contexts(
+                aws_sdk_sts::types::ProvidedContext::builder()
+                    .provider_arn(&pc.provider_arn)
+                    .context_assertion(&pc.context_assertion)
+                    .build(),
+            );
+        }
+        let issued = now();
+        let out = req
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(e, StsCall::AssumeRole(self.role_arn), target))?;
+        convert(out.credentials(), issued, self.role_arn)
+    }
+}
+
+/// STS.verify: a CA bundle path, or nothing; `false` is refused.
+fn ca_bundle_of(sts_params: &StsClient, path: &Path) -> Result<Option<String>> {
+    match &sts_params.verify {
+        Some(Verify::Enabled(false)) => Err(Error::config(format!(
+            "{}: STS.verify: false is refused: it would send credentials to any server posing as STS",
+            crate::error::display_path(path)
+        ))
+        .with_hint(format!(
+            "remove STS.verify, or set it to a CA bundle path: elhaz config update {} --editor",
+            path.file_stem().and_then(|s| s.to_str()).unwrap_or("NAME")
+        ))),
+        Some(Verify::CaBundle(p)) => Ok(Some(p.clone())),
+        _ => Ok(None),
+    }
+}
+
+/// The SDK settings a config's STS client uses, where its STS is, and the region of
+/// its Session.profile_name (if it names one).
+async fn config_sdk(
+    sts_params: &StsClient,
+    session: &SourceSession,
+    ca_bundle: Option<String>,
+    ctx: &SourceContext,
+) -> Result<(aws_config::SdkConfig, StsTarget, Option<String>)> {
+    let mut loader = base_loader(ca_bundle.as_deref(), ctx)?;
+    if let Some(p) = &session.profile_name {
+        loader = loader.profile_name(p);
+    }
+    // STS.region_name, Session.region_name, then Session.profile_name's region: all
+    // before the environment's, which may be an outer session's (aws-config's own
+    // chain would put AWS_REGION before the profile).
+    let profile_region = match &session.profile_name {
+        Some(p) => AwsProfiles::load_in(ctx)
+            .await
+            .ok()
+            .and_then(|ps| ps.get(p).and_then(|p| p.region.clone())),
+        None => None,
+    };
+    let explicit_region = sts_params
+        .region_name
+        .clone()
+        .or(session.region_name.clone())
+        .or(profile_region.clone());
+    if let Some(r) = &explicit_region {
+        loader = loader.region(Region::new(r.clone()));
+    }
+    let sdk = loader.load().await;
+    let region = sdk_region(&sdk);
+    let endpoint_url = sts_params.endpoint_url.clone().or_else(|| {
+        (sts_params.use_ssl == Some(false)).then(|| format!("http://sts.{region}.amazonaws.com"))
+    });
+    let target = StsTarget {
+        region,
+        endpoint_url,
+        ca_bundle,
+    };
+    Ok((sdk, target, profile_region))
+}
+
+/// The region the SDK settled on, else us-east-1.
+fn sdk_region(sdk: &aws_config::SdkConfig) -> String {
+    sdk.region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| DEFAULT_REGION.to_string())
+}
+
+/// A config's source credentials: STS static keys, Session static keys,
+/// Session.profile_name, else the default chain, all in the caller's context.
+async fn config_source(
+    sts_params: &StsClient,
+    session: &SourceSession,
+    sdk: &aws_config::SdkConfig,
+    ctx: &SourceContext,
+) -> Result<aws_credential_types::Credentials> {
+    let static_keys = match (
+        &sts_params.aws_access_key_id,
+        &sts_params.aws_secret_access_key,
+    ) {
+        (Some(id), Some(secret)) => Some((id, secret, sts_params.aws_session_token.as_ref())),
+        _ => match (&session.aws_access_key_id, &session.aws_secret_access_key) {
+            (Some(id), Some(secret)) => Some((id, secret, session.aws_session_token.as_ref())),
+            _ => None,
+        },
+    };
+    if let Some((id, secret, token)) = static_keys {
+        return Ok(aws_credential_types::Credentials::new(
+            id.clone(),
+            secret.expose().to_string(),
+            token.map(|t| t.expose().to_string()),
+            None,
+            "elhaz-config",
+        ));
+    }
+    let provider: SharedCredentialsProvider = match &session.profile_name {
+        Some(p) => SharedCredentialsProvider::new(
+            ProfileFileCredentialsProvider::builder()
+                .profile_files(ctx.profile_files())
+                .profile_name(p)
+                .build(),
+        ),
+        None => sdk
+            .credentials_provider()
+            .ok_or_else(|| Error::auth("no source credentials: the default chain is empty"))?,
+    };
+    let profiles = AwsProfiles::load_in(ctx).await.unwrap_or_default();
+    let named = session.profile_name.is_some();
+    let start = session
+        .profile_name
+        .clone()
+        .unwrap_or_else(|| ctx.profile().to_string());
+    provider.provide_credentials().await.map_err(|e| {
+        // The default chain found nothing: say what it tried, in the caller's
+        // context, never blaming a profile that is not there.
+        if !named && matches!(e, CredentialsError::CredentialsNotLoaded(_)) {
+            return no_source_error(ctx, &profiles);
+        }
+        let start = (named || profiles.get(&start).is_some()).then_some(start.as_str());
+        map_source_error(&e, &profiles, start, named)
+    })
+}
+
+/// AssumeRoleWithWebIdentity for a config's AssumeRoleWithWebIdentity section.
+async fn assume_web_identity(
+    web: &WebIdentity,
+    sdk: &aws_config::SdkConfig,
+    target: &StsTarget,
+) -> Result<Credentials> {
+    let token = web_identity_token(
+        web.web_identity_token_file.as_deref(),
+        web.web_identity_token_command.as_ref(),
+    )
+    .await?;
+    let client = sts_client(sdk, target, None);
+    let issued = now();
+    let mut req = client
+        .assume_role_with_web_identity()
+        .role_arn(&web.role_arn)
+        .role_session_name(
+            web.role_session_name
+                .clone()
+                .unwrap_or_else(generated_session_name),
+        )
+        .web_identity_token(token.expose());
+    if let Some(d) = web.duration_seconds {
+        req = req.duration_seconds(d as i32);
+    }
+    if let Some(p) = &web.policy {
+        req = req.policy(p);
+    }
+    for arn in web.policy_arns.iter().flatten() {
+        req = req.policy_arns(PolicyDescriptorType::builder().arn(arn.arn()).build());
+    }
+    let out = req
+        .send()
+        .await
+        .map_err(|e| map_sdk_error(e, StsCall::WebIdentity(&web.role_arn), target))?;
+    convert(out.credentials(), issued, &web.role_arn)
+}
+
+/// Credentials from aws-config's own profile provider (SSO, credential_process, web
+/// identity, credential_source); long-term keys are refused.
+async fn profile_provider_credentials(
+    profile: &AwsProfile,
+    profiles: &AwsProfiles,
+    ctx: &SourceContext,
+) -> Result<Credentials> {
+    let issued = now();
+    let creds = ProfileFileCredentialsProvider::builder()
+        .profile_files(ctx.profile_files())
+        .profile_name(&profile.name)
+        .build()
+        .provide_credentials()
+        .await
+        .map_err(|e| map_source_error(&e, profiles, Some(&profile.name), true))?;
+    let Some(expiry) = creds.expiry() else {
+        return Err(Error::config(format!(
+            "profile {:?} gives long-term keys only; elhaz serves temporary credentials",
+            profile.name
+        ))
+        .with_hint(format!(
+            "make a role config that uses it: elhaz config add NAME --profile {} --role-arn ARN",
+            profile.name
+        )));
+    };
+    let Some(token) = creds.session_token() else {
+        return Err(Error::auth(format!(
+            "profile {:?} gave credentials without a session token",
+            profile.name
+        )));
+    };
+    Ok(Credentials::new(
+        creds.access_key_id(),
+        creds.secret_access_key(),
+        token,
+        OffsetDateTime::from(expiry),
+        issued,
+    ))
 }
 
 /// The loader every STS client starts from: standard retries (3 attempts) and
