@@ -41,6 +41,8 @@ impl Kind {
         }
     }
 
+    /// The kind a wire name stands for: the inverse of [`Kind::as_str`]; a name this
+    /// version does not know is `Other`.
     pub fn parse(s: &str) -> Kind {
         match s {
             "usage" => Kind::Usage,
@@ -48,6 +50,8 @@ impl Kind {
             "daemon" => Kind::Daemon,
             "auth" => Kind::Auth,
             "mfa_required" => Kind::MfaRequired,
+            "not_executable" => Kind::NotExecutable,
+            "not_found" => Kind::NotFound,
             _ => Kind::Other,
         }
     }
@@ -200,4 +204,27 @@ pub fn chain<'a>(err: &'a (dyn StdError + 'a)) -> String {
         cur = next;
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kind_survives_the_wire_and_keeps_its_exit_code() {
+        let all = [
+            Kind::Other,
+            Kind::Usage,
+            Kind::Config,
+            Kind::Daemon,
+            Kind::Auth,
+            Kind::MfaRequired,
+            Kind::NotExecutable,
+            Kind::NotFound,
+        ];
+        for k in all {
+            assert_eq!(Kind::parse(k.as_str()), k, "{}", k.as_str());
+        }
+        assert_eq!(Kind::parse("from-a-newer-daemon"), Kind::Other);
+    }
 }

@@ -1,16 +1,19 @@
-//! `elhaz config add|get|list|meta|remove|update`.
+//! `elhaz config add|get|list|meta|remove|update`: one function per subcommand, the
+//! prompts and the editor loop. Field patching lives in `fields`; files are written
+//! only through the config store. Nothing here knows of STS or the daemon.
+
+mod fields;
 
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
 use serde_json::{Value, json};
 
+use self::fields::{apply_fields, has_fields};
 use super::{Context, obscure, print_json};
 use crate::cli::{ConfigAddArgs, ConfigCommand, ConfigFields, ConfigUpdateArgs};
-use crate::config::parse::{parse_config, to_yaml};
-use crate::config::schema::{
-    AssumeRole, Command, Config, Meta, Mfa, PolicyArn, SourceSession, StsClient, Tag,
-};
+use crate::config::parse::parse_config;
+use crate::config::schema::Config;
 use crate::config::store::validate_name;
 use crate::config::{AwsProfiles, Store};
 use crate::error::{Error, Kind, Result, display_path};
@@ -20,53 +23,57 @@ pub fn run(cmd: ConfigCommand, ctx: &Context) -> Result<i32> {
     match cmd {
         ConfigCommand::Add(a) => add(a, &store),
         ConfigCommand::Update(a) => update(a, &store),
-        ConfigCommand::Get(a) => {
-            let name = ctx.name(a.name.get())?;
-            validate_name(&name)?;
-            let config = store.load(&name)?;
-            let mut v = serde_json::to_value(&config).unwrap_or_default();
-            if a.obscure {
-                obscure(&mut v);
-            }
-            print_json(&v);
-            Ok(0)
-        }
-        ConfigCommand::Meta(a) => {
-            let name = ctx.name(a.name.get())?;
-            validate_name(&name)?;
-            let config = store.load(&name)?;
-            print_json(&serde_json::to_value(config.meta.unwrap_or_default()).unwrap_or_default());
-            Ok(0)
-        }
+        ConfigCommand::Get(a) => get(&ctx.name(a.name.get())?, a.obscure, &store),
+        ConfigCommand::Meta(a) => meta(&ctx.name(a.name.get())?, &store),
         ConfigCommand::List(a) => list(&store, a.json),
-        ConfigCommand::Remove(a) => {
-            let name = ctx.name(a.name.get())?;
-            let path = store.path(&name)?;
-            if !store.exists(&name)? {
-                return Err(Error::config(format!(
-                    "no config named {name:?} in {}",
-                    display_path(store.dir())
-                ))
-                .with_hint("list them: elhaz config list"));
-            }
-            if !a.yes && interactive() {
-                let sure = inquire::Confirm::new(&format!(
-                    "Remove config {name} ({})?",
-                    display_path(&path)
-                ))
+        ConfigCommand::Remove(a) => remove(&ctx.name(a.name.get())?, a.yes, &store),
+    }
+}
+
+/// `config get NAME`: the config as JSON, secrets hidden with --obscure.
+fn get(name: &str, obscured: bool, store: &Store) -> Result<i32> {
+    validate_name(name)?;
+    let config = store.load(name)?;
+    let mut v = serde_json::to_value(&config).unwrap_or_default();
+    if obscured {
+        obscure(&mut v);
+    }
+    print_json(&v);
+    Ok(0)
+}
+
+/// `config meta NAME`: the Meta section as JSON.
+fn meta(name: &str, store: &Store) -> Result<i32> {
+    validate_name(name)?;
+    let config = store.load(name)?;
+    print_json(&serde_json::to_value(config.meta.unwrap_or_default()).unwrap_or_default());
+    Ok(0)
+}
+
+/// `config remove NAME`: asks first on a terminal, unless --yes.
+fn remove(name: &str, yes: bool, store: &Store) -> Result<i32> {
+    let path = store.path(name)?;
+    if !store.exists(name)? {
+        return Err(Error::config(format!(
+            "no config named {name:?} in {}",
+            display_path(store.dir())
+        ))
+        .with_hint("list them: elhaz config list"));
+    }
+    if !yes && interactive() {
+        let sure =
+            inquire::Confirm::new(&format!("Remove config {name} ({})?", display_path(&path)))
                 .with_default(false)
                 .prompt()
                 .map_err(prompt_error)?;
-                if !sure {
-                    eprintln!("elhaz: kept {name}");
-                    return Ok(1);
-                }
-            }
-            let path = store.remove(&name)?;
-            eprintln!("elhaz: removed {}", display_path(&path));
-            Ok(0)
+        if !sure {
+            eprintln!("elhaz: kept {name}");
+            return Ok(1);
         }
     }
+    let path = store.remove(name)?;
+    eprintln!("elhaz: removed {}", display_path(&path));
+    Ok(0)
 }
 
 fn interactive() -> bool {
@@ -80,127 +87,6 @@ fn prompt_error(e: inquire::InquireError) -> Error {
         }
         e => Error::usage(format!("cannot prompt: {e}")),
     }
-}
-
-/// Whether any field flag was given.
-fn has_fields(f: &ConfigFields) -> bool {
-    f.role_arn.is_some()
-        || f.role_session_name.is_some()
-        || f.duration.is_some()
-        || f.external_id.is_some()
-        || f.serial_number.is_some()
-        || f.source_identity.is_some()
-        || f.policy.is_some()
-        || !f.policy_arns.is_empty()
-        || !f.tags.is_empty()
-        || !f.transitive_tag_keys.is_empty()
-        || f.mfa_command.is_some()
-        || f.mfa_timeout.is_some()
-        || f.region.is_some()
-        || f.profile.is_some()
-        || f.sts_region.is_some()
-        || f.sts_endpoint_url.is_some()
-        || f.description.is_some()
-}
-
-/// Applies the flags to a config (creating sections as needed).
-pub fn apply_fields(config: &mut Config, f: &ConfigFields) -> Result<()> {
-    let touches_role = f.role_arn.is_some()
-        || f.role_session_name.is_some()
-        || f.duration.is_some()
-        || f.external_id.is_some()
-        || f.serial_number.is_some()
-        || f.source_identity.is_some()
-        || f.policy.is_some()
-        || !f.policy_arns.is_empty()
-        || !f.tags.is_empty()
-        || !f.transitive_tag_keys.is_empty();
-    if touches_role {
-        if config.web_identity.is_some() && config.assume_role.is_none() {
-            return Err(Error::config(
-                "this config uses AssumeRoleWithWebIdentity; edit it with: elhaz config update NAME --editor",
-            ));
-        }
-        let ar = config.assume_role.get_or_insert_with(AssumeRole::default);
-        if let Some(v) = &f.role_arn {
-            ar.role_arn = v.clone();
-        }
-        if let Some(v) = &f.role_session_name {
-            ar.role_session_name = Some(v.clone());
-        }
-        if let Some(v) = f.duration {
-            ar.duration_seconds = Some(v.0 as i64);
-        }
-        if let Some(v) = &f.external_id {
-            ar.external_id = Some(v.clone());
-        }
-        if let Some(v) = &f.serial_number {
-            ar.serial_number = Some(v.clone());
-        }
-        if let Some(v) = &f.source_identity {
-            ar.source_identity = Some(v.clone());
-        }
-        if let Some(v) = &f.policy {
-            ar.policy = Some(v.clone());
-        }
-        if !f.policy_arns.is_empty() {
-            ar.policy_arns = Some(
-                f.policy_arns
-                    .iter()
-                    .cloned()
-                    .map(PolicyArn::Plain)
-                    .collect(),
-            );
-        }
-        if !f.tags.is_empty() {
-            let tags = f
-                .tags
-                .iter()
-                .map(|t| match t.split_once('=') {
-                    Some((k, v)) if !k.is_empty() => Ok(Tag {
-                        key: k.to_string(),
-                        value: v.to_string(),
-                    }),
-                    _ => Err(Error::usage(format!("--tag {t:?}: expected KEY=VALUE"))),
-                })
-                .collect::<Result<Vec<_>>>()?;
-            ar.tags = Some(tags);
-        }
-        if !f.transitive_tag_keys.is_empty() {
-            ar.transitive_tag_keys = Some(f.transitive_tag_keys.clone());
-        }
-    }
-    if f.mfa_command.is_some() || f.mfa_timeout.is_some() {
-        let mfa = config.mfa.get_or_insert_with(Mfa::default);
-        if let Some(c) = &f.mfa_command {
-            mfa.command = Some(Command::Shell(c.clone()));
-        }
-        if let Some(t) = f.mfa_timeout {
-            mfa.timeout = Some(t.0);
-        }
-    }
-    if f.region.is_some() || f.profile.is_some() {
-        let s = config.session.get_or_insert_with(SourceSession::default);
-        if let Some(r) = &f.region {
-            s.region_name = Some(r.clone());
-        }
-        if let Some(p) = &f.profile {
-            s.profile_name = Some(p.clone());
-        }
-    }
-    if f.sts_region.is_some() || f.sts_endpoint_url.is_some() {
-        let s = config.sts.get_or_insert_with(StsClient::default);
-        if let Some(r) = &f.sts_region {
-            s.region_name = Some(r.clone());
-        }
-        if let Some(u) = &f.sts_endpoint_url {
-            s.endpoint_url = Some(u.clone());
-        }
-    }
-    if let Some(d) = &f.description {
-        config.meta.get_or_insert_with(Meta::default).description = Some(d.clone());
-    }
-    Ok(())
 }
 
 /// Reads a config from PATH or stdin (`-`).
@@ -291,7 +177,7 @@ fn add(a: ConfigAddArgs, store: &Store) -> Result<i32> {
 fn update(a: ConfigUpdateArgs, store: &Store) -> Result<i32> {
     let name = match a.name.get() {
         Some(n) => n.to_string(),
-        None => super::Context::pick_config(store)?,
+        None => pick_config(store)?,
     };
     validate_name(&name)?;
     // Fails early, with the usual message, when the config is missing or invalid.
@@ -346,24 +232,22 @@ fn finish_update(
     Ok(0)
 }
 
-impl Context {
-    /// A picker over elhaz configs only (for commands that change files).
-    pub fn pick_config(store: &Store) -> Result<String> {
-        let names = store.names()?;
-        if names.is_empty() {
-            return Err(Error::usage("there are no configs")
-                .with_hint("create one: elhaz config add NAME --role-arn ARN"));
-        }
-        if !interactive() {
-            return Err(Error::usage(format!(
-                "no NAME given; choose one of: {}",
-                names.join(", ")
-            )));
-        }
-        inquire::Select::new("Which config?", names)
-            .prompt()
-            .map_err(prompt_error)
+/// A picker over elhaz configs only (for commands that change files).
+fn pick_config(store: &Store) -> Result<String> {
+    let names = store.names()?;
+    if names.is_empty() {
+        return Err(Error::usage("there are no configs")
+            .with_hint("create one: elhaz config add NAME --role-arn ARN"));
     }
+    if !interactive() {
+        return Err(Error::usage(format!(
+            "no NAME given; choose one of: {}",
+            names.join(", ")
+        )));
+    }
+    inquire::Select::new("Which config?", names)
+        .prompt()
+        .map_err(prompt_error)
 }
 
 fn template() -> String {
@@ -525,7 +409,30 @@ fn prompt_fields(current: Option<&Config>) -> Result<ConfigFields> {
     })
 }
 
+/// `config list`: configs, then AWS CLI profiles, as a table or JSON.
 fn list(store: &Store, as_json: bool) -> Result<i32> {
+    let (rows, refused) = list_rows(store)?;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+        return list_result(refused);
+    }
+    if rows.is_empty() {
+        eprintln!(
+            "elhaz: no configs in {} and no AWS CLI profiles",
+            display_path(store.dir())
+        );
+        eprintln!("hint: elhaz config add NAME --role-arn ARN");
+        return Ok(0);
+    }
+    print_table(&rows);
+    list_result(refused)
+}
+
+/// One row per config and per profile, and the refusals among the configs.
+fn list_rows(store: &Store) -> Result<(Vec<Value>, Vec<Error>)> {
     let names = store.names()?;
     let profiles = AwsProfiles::load_blocking()?;
     let mut rows: Vec<Value> = Vec::new();
@@ -560,21 +467,11 @@ fn list(store: &Store, as_json: bool) -> Result<i32> {
             "shadowed": names.contains(&p.name),
         }));
     }
-    if as_json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_default()
-        );
-        return list_result(refused);
-    }
-    if rows.is_empty() {
-        eprintln!(
-            "elhaz: no configs in {} and no AWS CLI profiles",
-            display_path(store.dir())
-        );
-        eprintln!("hint: elhaz config add NAME --role-arn ARN");
-        return Ok(0);
-    }
+    Ok((rows, refused))
+}
+
+/// The rows as a NAME / KIND / DETAIL table.
+fn print_table(rows: &[Value]) {
     let width = rows
         .iter()
         .filter_map(|r| r["name"].as_str())
@@ -583,7 +480,7 @@ fn list(store: &Store, as_json: bool) -> Result<i32> {
         .unwrap_or(4)
         .max(4);
     println!("{:<width$}  {:<8}  DETAIL", "NAME", "KIND");
-    for r in &rows {
+    for r in rows {
         let name = r["name"].as_str().unwrap_or_default();
         let kind = r["kind"].as_str().unwrap_or_default();
         let detail = if let Some(e) = r["error"].as_str() {
@@ -611,7 +508,6 @@ fn list(store: &Store, as_json: bool) -> Result<i32> {
         };
         println!("{name:<width$}  {kind:<8}  {}", detail.trim());
     }
-    list_result(refused)
 }
 
 /// Exit 3 with the first refusal (and how many there were), or 0.
@@ -627,9 +523,4 @@ fn list_result(mut refused: Vec<Error>) -> Result<i32> {
             .push_str(&format!(" (and {more} more refused)"));
     }
     Err(first)
-}
-
-/// The YAML a config would be written as (used by tests and the editor).
-pub fn render(config: &Config) -> Result<String> {
-    to_yaml(config)
 }

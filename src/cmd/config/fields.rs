@@ -1,0 +1,135 @@
+//! Field patching: the `elhaz config add|update` flags applied to a config, creating
+//! the sections they need. It knows the config schema and the flags, nothing of
+//! files, prompts or the store.
+
+use crate::cli::ConfigFields;
+use crate::config::schema::{
+    AssumeRole, Command, Config, Meta, Mfa, PolicyArn, SourceSession, StsClient, Tag,
+};
+use crate::error::{Error, Result};
+
+/// Whether any field flag was given.
+pub(super) fn has_fields(f: &ConfigFields) -> bool {
+    touches_role(f)
+        || f.mfa_command.is_some()
+        || f.mfa_timeout.is_some()
+        || f.region.is_some()
+        || f.profile.is_some()
+        || f.sts_region.is_some()
+        || f.sts_endpoint_url.is_some()
+        || f.description.is_some()
+}
+
+/// Whether a flag of the AssumeRole section was given.
+fn touches_role(f: &ConfigFields) -> bool {
+    f.role_arn.is_some()
+        || f.role_session_name.is_some()
+        || f.duration.is_some()
+        || f.external_id.is_some()
+        || f.serial_number.is_some()
+        || f.source_identity.is_some()
+        || f.policy.is_some()
+        || !f.policy_arns.is_empty()
+        || !f.tags.is_empty()
+        || !f.transitive_tag_keys.is_empty()
+}
+
+/// Applies the flags to a config (creating sections as needed).
+pub(super) fn apply_fields(config: &mut Config, f: &ConfigFields) -> Result<()> {
+    if touches_role(f) {
+        if config.web_identity.is_some() && config.assume_role.is_none() {
+            return Err(Error::config(
+                "this config uses AssumeRoleWithWebIdentity; edit it with: elhaz config update NAME --editor",
+            ));
+        }
+        apply_role(
+            config.assume_role.get_or_insert_with(AssumeRole::default),
+            f,
+        )?;
+    }
+    if f.mfa_command.is_some() || f.mfa_timeout.is_some() {
+        let mfa = config.mfa.get_or_insert_with(Mfa::default);
+        if let Some(c) = &f.mfa_command {
+            mfa.command = Some(Command::Shell(c.clone()));
+        }
+        if let Some(t) = f.mfa_timeout {
+            mfa.timeout = Some(t.0);
+        }
+    }
+    if f.region.is_some() || f.profile.is_some() {
+        let s = config.session.get_or_insert_with(SourceSession::default);
+        if let Some(r) = &f.region {
+            s.region_name = Some(r.clone());
+        }
+        if let Some(p) = &f.profile {
+            s.profile_name = Some(p.clone());
+        }
+    }
+    if f.sts_region.is_some() || f.sts_endpoint_url.is_some() {
+        let s = config.sts.get_or_insert_with(StsClient::default);
+        if let Some(r) = &f.sts_region {
+            s.region_name = Some(r.clone());
+        }
+        if let Some(u) = &f.sts_endpoint_url {
+            s.endpoint_url = Some(u.clone());
+        }
+    }
+    if let Some(d) = &f.description {
+        config.meta.get_or_insert_with(Meta::default).description = Some(d.clone());
+    }
+    Ok(())
+}
+
+/// The AssumeRole flags.
+fn apply_role(ar: &mut AssumeRole, f: &ConfigFields) -> Result<()> {
+    if let Some(v) = &f.role_arn {
+        ar.role_arn = v.clone();
+    }
+    if let Some(v) = &f.role_session_name {
+        ar.role_session_name = Some(v.clone());
+    }
+    if let Some(v) = f.duration {
+        ar.duration_seconds = Some(v.0 as i64);
+    }
+    if let Some(v) = &f.external_id {
+        ar.external_id = Some(v.clone());
+    }
+    if let Some(v) = &f.serial_number {
+        ar.serial_number = Some(v.clone());
+    }
+    if let Some(v) = &f.source_identity {
+        ar.source_identity = Some(v.clone());
+    }
+    if let Some(v) = &f.policy {
+        ar.policy = Some(v.clone());
+    }
+    if !f.policy_arns.is_empty() {
+        ar.policy_arns = Some(
+            f.policy_arns
+                .iter()
+                .cloned()
+                .map(PolicyArn::Plain)
+                .collect(),
+        );
+    }
+    if !f.tags.is_empty() {
+        ar.tags = Some(parse_tags(&f.tags)?);
+    }
+    if !f.transitive_tag_keys.is_empty() {
+        ar.transitive_tag_keys = Some(f.transitive_tag_keys.clone());
+    }
+    Ok(())
+}
+
+/// `--tag KEY=VALUE` flags as tags.
+fn parse_tags(tags: &[String]) -> Result<Vec<Tag>> {
+    tags.iter()
+        .map(|t| match t.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok(Tag {
+                key: k.to_string(),
+                value: v.to_string(),
+            }),
+            _ => Err(Error::usage(format!("--tag {t:?}: expected KEY=VALUE"))),
+        })
+        .collect()
+}
