@@ -10,13 +10,13 @@ use std::time::Duration;
 pub struct Seconds(pub u64);
 
 impl Seconds {
-    pub fn duration(self) -> Duration {
+    pub(crate) fn duration(self) -> Duration {
         Duration::from_secs(self.0)
     }
 
     /// Reads an `ELHAZ_*` variable; an unset or empty variable gives `None`, a bad one
     /// gives an error naming the variable.
-    pub fn from_env(var: &str) -> crate::error::Result<Option<Seconds>> {
+    pub(crate) fn from_env(var: &str) -> crate::error::Result<Option<Seconds>> {
         match std::env::var(var) {
             Ok(v) if !v.trim().is_empty() => v.parse().map(Some).map_err(|e| {
                 crate::error::Error::usage(format!("{var}={v:?}: {e}")).with_hint(format!(
@@ -87,7 +87,7 @@ impl fmt::Display for Seconds {
 }
 
 /// `42m`, `1h5m`, `30s`: a short human form of a remaining time.
-pub fn human(secs: i64) -> String {
+pub(crate) fn human(secs: i64) -> String {
     if secs <= 0 {
         return "expired".into();
     }

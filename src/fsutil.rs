@@ -10,7 +10,7 @@ use crate::error::{Error, Kind, Result, display_path};
 
 /// Creates `dir` and its missing parents with mode 0700. An existing directory is left
 /// as it is.
-pub fn ensure_private_dir(dir: &Path, kind: Kind) -> Result<()> {
+pub(crate) fn ensure_private_dir(dir: &Path, kind: Kind) -> Result<()> {
     match fs::metadata(dir) {
         Ok(m) if m.is_dir() => return Ok(()),
         Ok(_) => {
@@ -31,7 +31,7 @@ pub fn ensure_private_dir(dir: &Path, kind: Kind) -> Result<()> {
 /// Writes `data` to `path` atomically, mode 0600: a temp file in the same directory,
 /// fsync, rename over `path`, fsync the directory. On any failure `path` is untouched
 /// and the temp file is removed.
-pub fn write_atomic(path: &Path, data: &[u8], kind: Kind) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, data: &[u8], kind: Kind) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -66,7 +66,7 @@ pub fn write_atomic(path: &Path, data: &[u8], kind: Kind) -> Result<()> {
 }
 
 /// Opens (creating, 0600) a file for appending; used for lock files.
-pub fn open_private(path: &Path) -> std::io::Result<File> {
+pub(crate) fn open_private(path: &Path) -> std::io::Result<File> {
     OpenOptions::new()
         .create(true)
         .append(true)

@@ -14,8 +14,8 @@ use tracing_subscriber::fmt::MakeWriter;
 use crate::error::{Error, Kind, Result};
 use crate::fsutil::{ensure_private_dir, open_private};
 
-pub const MAX_BYTES: u64 = 5 * 1024 * 1024;
-pub const BACKUPS: usize = 3;
+pub(crate) const MAX_BYTES: u64 = 5 * 1024 * 1024;
+pub(crate) const BACKUPS: usize = 3;
 
 fn filter(verbose: u8, default: &str) -> EnvFilter {
     if let Ok(f) = std::env::var("ELHAZ_LOG")
@@ -40,7 +40,7 @@ pub fn init_cli(verbose: u8) {
 }
 
 /// File logging for the daemon. Returns the guard that flushes on drop.
-pub fn init_daemon(
+pub(crate) fn init_daemon(
     path: &Path,
     verbose: u8,
 ) -> Result<tracing_appender::non_blocking::WorkerGuard> {
@@ -94,7 +94,7 @@ pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// A log file that rotates by size: `daemon.log`, `daemon.log.1` … `.N`.
 #[derive(Clone)]
-pub struct RotatingFile {
+pub(crate) struct RotatingFile {
     inner: Arc<Mutex<Inner>>,
 }
 
@@ -107,7 +107,7 @@ struct Inner {
 }
 
 impl RotatingFile {
-    pub fn open(path: &Path, max: u64, backups: usize) -> Result<Self> {
+    pub(crate) fn open(path: &Path, max: u64, backups: usize) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             ensure_private_dir(dir, Kind::Daemon)?;
         }

@@ -8,7 +8,7 @@ use crate::cli::CompletionsArgs;
 use crate::error::{Error, Result};
 
 /// The registration script for `shell`, as checked in under completions/.
-pub fn generate(shell: clap_complete::Shell) -> Result<String> {
+pub(crate) fn generate(shell: clap_complete::Shell) -> Result<String> {
     let completer: &dyn EnvCompleter = match shell {
         clap_complete::Shell::Bash => &Bash,
         clap_complete::Shell::Zsh => &Zsh,

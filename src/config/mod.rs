@@ -6,12 +6,11 @@ pub mod schema;
 pub mod store;
 pub mod trust;
 
-pub use schema::Config;
 pub use store::Store;
 pub mod paths;
 pub mod profiles;
 pub mod resolve;
 
 pub use paths::Paths;
-pub use profiles::{AwsProfile, AwsProfiles};
-pub use resolve::{Source, resolve};
+pub(crate) use profiles::AwsProfiles;
+pub(crate) use resolve::{Source, resolve};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 
 /// The home directory: $HOME, else the passwd entry.
-pub fn home_dir() -> Result<PathBuf> {
+pub(crate) fn home_dir() -> Result<PathBuf> {
     if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
         return Ok(PathBuf::from(h));
     }
@@ -30,7 +30,7 @@ pub struct Paths {
 }
 
 impl Paths {
-    pub fn resolve(
+    pub(crate) fn resolve(
         config_dir: Option<PathBuf>,
         socket: Option<PathBuf>,
         log: Option<PathBuf>,

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 
 /// What elhaz needs to know of one profile.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AwsProfile {
+pub(crate) struct AwsProfile {
     pub name: String,
     pub role_arn: Option<String>,
     pub source_profile: Option<String>,
@@ -31,7 +31,7 @@ pub struct AwsProfile {
 
 impl AwsProfile {
     /// A one-word description of how the profile gets credentials.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         if self.role_arn.is_some() && self.web_identity_token_file.is_some() {
             "web-identity"
         } else if self.role_arn.is_some() {
@@ -48,7 +48,7 @@ impl AwsProfile {
     }
 
     /// What a picker or a listing shows next to the name.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         match (&self.role_arn, &self.sso_account_id, &self.sso_role_name) {
             (Some(arn), _, _) => arn.clone(),
             (None, Some(acct), Some(role)) => format!("sso {acct}/{role}"),
@@ -57,7 +57,7 @@ impl AwsProfile {
     }
 
     /// The command that logs this profile's SSO session in, if it uses SSO directly.
-    pub fn sso_login_command(&self) -> Option<String> {
+    pub(crate) fn sso_login_command(&self) -> Option<String> {
         if let Some(s) = &self.sso_session {
             Some(format!("aws sso login --sso-session {s}"))
         } else if self.sso_start_url.is_some() {
@@ -70,20 +70,20 @@ impl AwsProfile {
 
 /// Every profile of the shared config and credentials files.
 #[derive(Debug, Clone, Default)]
-pub struct AwsProfiles {
+pub(crate) struct AwsProfiles {
     pub profiles: BTreeMap<String, AwsProfile>,
 }
 
 impl AwsProfiles {
     /// Loads the files of this process's caller context (missing files count as
     /// empty).
-    pub async fn load() -> Result<AwsProfiles> {
+    pub(crate) async fn load() -> Result<AwsProfiles> {
         Self::load_in(SourceContext::caller()).await
     }
 
     /// Loads the files a caller context names (AWS_CONFIG_FILE,
     /// AWS_SHARED_CREDENTIALS_FILE, else the defaults under HOME).
-    pub async fn load_in(ctx: &SourceContext) -> Result<AwsProfiles> {
+    pub(crate) async fn load_in(ctx: &SourceContext) -> Result<AwsProfiles> {
         let set =
             aws_config::profile::load(&Fs::real(), &ctx.sdk_env(), &ctx.profile_files(), None)
                 .await
@@ -130,18 +130,18 @@ impl AwsProfiles {
     }
 
     /// The same, for code without a runtime.
-    pub fn load_blocking() -> Result<AwsProfiles> {
+    pub(crate) fn load_blocking() -> Result<AwsProfiles> {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .map_err(|e| Error::other(format!("cannot start a runtime: {e}")))?
             .block_on(Self::load())
     }
 
-    pub fn get(&self, name: &str) -> Option<&AwsProfile> {
+    pub(crate) fn get(&self, name: &str) -> Option<&AwsProfile> {
         self.profiles.get(name)
     }
 
-    pub fn names(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.profiles.keys().map(String::as_str)
     }
 }

@@ -10,32 +10,16 @@ use crate::error::{Error, Result};
 
 /// What a NAME stands for.
 #[derive(Debug, Clone)]
-pub enum Source {
+pub(crate) enum Source {
     Config(Box<Config>),
     Profile(Box<AwsProfile>),
-}
-
-impl Source {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Source::Config(_) => "config",
-            Source::Profile(_) => "profile",
-        }
-    }
-
-    pub fn region(&self) -> Option<&str> {
-        match self {
-            Source::Config(c) => c.region(),
-            Source::Profile(p) => p.region.as_deref(),
-        }
-    }
 }
 
 /// Resolves NAME: the config `<dir>/NAME.yaml` if there is one, else the AWS profile
 /// of the caller context's files.
 /// The config file is read on a blocking thread: a slow or stuck file system never
 /// holds up the daemon's other requests.
-pub async fn resolve(store: &Store, name: &str, ctx: &SourceContext) -> Result<Source> {
+pub(crate) async fn resolve(store: &Store, name: &str, ctx: &SourceContext) -> Result<Source> {
     let (s, n) = (store.clone(), name.to_string());
     let config = tokio::task::spawn_blocking(move || -> Result<Option<Config>> {
         if validate_name(&n).is_ok() && s.exists(&n)? {
@@ -62,7 +46,7 @@ pub async fn resolve(store: &Store, name: &str, ctx: &SourceContext) -> Result<S
 }
 
 /// "no config or AWS profile named X", with the closest names and the fix.
-pub fn unknown_name(store: &Store, profiles: &AwsProfiles, name: &str) -> Error {
+pub(crate) fn unknown_name(store: &Store, profiles: &AwsProfiles, name: &str) -> Error {
     let candidates = all_names(store, profiles);
     let mut scored: Vec<(f64, &String)> = candidates
         .iter()
@@ -81,7 +65,7 @@ pub fn unknown_name(store: &Store, profiles: &AwsProfiles, name: &str) -> Error 
 }
 
 /// Config names then profile names, deduplicated (a config hides a same-named profile).
-pub fn all_names(store: &Store, profiles: &AwsProfiles) -> Vec<String> {
+pub(crate) fn all_names(store: &Store, profiles: &AwsProfiles) -> Vec<String> {
     let mut names = store.names().unwrap_or_default();
     for p in profiles.names() {
         if !names.iter().any(|n| n == p) {
@@ -92,7 +76,7 @@ pub fn all_names(store: &Store, profiles: &AwsProfiles) -> Vec<String> {
 }
 
 /// NAME from the command line, or a picker on a terminal, or an error listing names.
-pub fn name_or_pick(store: &Store, name: Option<&str>) -> Result<String> {
+pub(crate) fn name_or_pick(store: &Store, name: Option<&str>) -> Result<String> {
     if let Some(n) = name {
         return Ok(n.to_string());
     }

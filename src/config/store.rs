@@ -10,12 +10,12 @@ use super::parse::{parse_config, to_yaml};
 use super::schema::Config;
 use super::trust;
 use crate::error::{Error, Kind, Result, display_path};
-pub use crate::fsutil::ensure_private_dir;
+pub(crate) use crate::fsutil::ensure_private_dir;
 use crate::fsutil::write_atomic;
 use crate::lock::{DirLock, LockError, lock_dir};
 
 /// Checks a config name before any path is built from it.
-pub fn validate_name(name: &str) -> Result<()> {
+pub(crate) fn validate_name(name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::config(
             "empty config name: use ASCII letters, digits, '_' and '-'",
@@ -39,23 +39,23 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(dir: impl Into<PathBuf>) -> Self {
         Store { dir: dir.into() }
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// The file of config NAME; the name is checked first.
-    pub fn path(&self, name: &str) -> Result<PathBuf> {
+    pub(crate) fn path(&self, name: &str) -> Result<PathBuf> {
         validate_name(name)?;
         Ok(self.dir.join(format!("{name}.yaml")))
     }
 
     /// Names of all configs, sorted. A missing directory has none; a directory another
     /// user could write to is refused.
-    pub fn names(&self) -> Result<Vec<String>> {
+    pub(crate) fn names(&self) -> Result<Vec<String>> {
         trust::check_dir(&self.dir)?;
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
@@ -77,7 +77,7 @@ impl Store {
 
     /// Whether config NAME exists. A directory that cannot be searched is an error,
     /// not a "no".
-    pub fn exists(&self, name: &str) -> Result<bool> {
+    pub(crate) fn exists(&self, name: &str) -> Result<bool> {
         let path = self.path(name)?;
         match fs::symlink_metadata(&path) {
             Ok(_) => Ok(true),
@@ -87,7 +87,7 @@ impl Store {
     }
 
     /// Reads and validates config NAME.
-    pub fn load(&self, name: &str) -> Result<Config> {
+    pub(crate) fn load(&self, name: &str) -> Result<Config> {
         let path = self.path(name)?;
         let (text, mode) = self.read_checked(name, &path)?;
         let config = parse_config(&text, &path).map_err(|e| match e.hint {
@@ -100,12 +100,12 @@ impl Store {
 
     /// Why config NAME would be refused (owner, mode, not a regular file, size), if it
     /// would be; nothing is read.
-    pub fn refusal(&self, name: &str) -> Option<Error> {
+    pub(crate) fn refusal(&self, name: &str) -> Option<Error> {
         trust::refusal(&self.path(name).ok()?)
     }
 
     /// The raw text of config NAME (for the editor).
-    pub fn load_text(&self, name: &str) -> Result<String> {
+    pub(crate) fn load_text(&self, name: &str) -> Result<String> {
         let path = self.path(name)?;
         self.read_text(name, &path)
     }
@@ -144,7 +144,7 @@ impl Store {
     }
 
     /// Writes config NAME. Fails when it exists unless `overwrite`.
-    pub fn save(&self, name: &str, config: &Config, overwrite: bool) -> Result<PathBuf> {
+    pub(crate) fn save(&self, name: &str, config: &Config, overwrite: bool) -> Result<PathBuf> {
         let path = self.path(name)?;
         let _lock = self.lock()?;
         if path.is_dir() {
@@ -162,7 +162,7 @@ impl Store {
 
     /// Reads, changes and writes config NAME under the lock, so that concurrent
     /// updates are applied one after the other.
-    pub fn update(
+    pub(crate) fn update(
         &self,
         name: &str,
         change: impl FnOnce(Config) -> Result<Config>,
@@ -177,7 +177,7 @@ impl Store {
 
     /// Replaces config NAME, which must exist, with `config` (the current text need
     /// not be valid: this is how a broken config is fixed).
-    pub fn replace(&self, name: &str, config: &Config) -> Result<PathBuf> {
+    pub(crate) fn replace(&self, name: &str, config: &Config) -> Result<PathBuf> {
         let path = self.path(name)?;
         let _lock = self.lock()?;
         if !self.exists(name)? {
@@ -191,7 +191,7 @@ impl Store {
         Ok(path)
     }
 
-    pub fn remove(&self, name: &str) -> Result<PathBuf> {
+    pub(crate) fn remove(&self, name: &str) -> Result<PathBuf> {
         let path = self.path(name)?;
         let _lock = self.lock()?;
         if path.is_dir() {

@@ -15,10 +15,10 @@ use super::schema::Config;
 use crate::error::{Error, Result, display_path};
 
 /// The largest config file elhaz reads.
-pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Temp files of an interrupted write older than this are removed on the next write.
-pub const STALE_TEMP_AGE: Duration = Duration::from_secs(60);
+pub(crate) const STALE_TEMP_AGE: Duration = Duration::from_secs(60);
 
 fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
@@ -65,7 +65,7 @@ fn writable_error(path: &Path, meta: &Metadata, what: &str) -> Error {
 /// sticky directory owned by root or the user (such as /tmp) is accepted, since no one
 /// else can rename or replace what is in it. A directory that cannot be examined is
 /// left for the caller's own open or read to report.
-pub fn check_dir(dir: &Path) -> Result<()> {
+pub(crate) fn check_dir(dir: &Path) -> Result<()> {
     let Ok(real) = fs::canonicalize(dir) else {
         return Ok(());
     };
@@ -162,7 +162,7 @@ fn file_kind(meta: &Metadata) -> &'static str {
 }
 
 /// A config file read with all the checks: what it holds, and its mode bits.
-pub struct ConfigBytes {
+pub(crate) struct ConfigBytes {
     pub bytes: Vec<u8>,
     pub mode: u32,
 }
@@ -171,7 +171,7 @@ pub struct ConfigBytes {
 /// them) but checks what the opened descriptor is, and reads at most 1 MiB. The outer
 /// error is the open's own (not found, permission denied, is a directory); the inner
 /// one is a refusal.
-pub fn read_config(path: &Path) -> std::io::Result<Result<ConfigBytes>> {
+pub(crate) fn read_config(path: &Path) -> std::io::Result<Result<ConfigBytes>> {
     // stat first, so that a device is never even opened; then the opened descriptor
     // is checked again, since the name may have changed in between.
     let meta = fs::metadata(path)?;
@@ -201,7 +201,7 @@ pub fn read_config(path: &Path) -> std::io::Result<Result<ConfigBytes>> {
 }
 
 /// The refusal for config file `path`, if any, without reading it (for listings).
-pub fn refusal(path: &Path) -> Option<Error> {
+pub(crate) fn refusal(path: &Path) -> Option<Error> {
     match read_meta(path) {
         Ok(meta) if meta.is_dir() => None,
         Ok(meta) => check_file_meta(path, &meta).err(),
@@ -228,7 +228,7 @@ static WARNED_READABLE: AtomicBool = AtomicBool::new(false);
 
 /// Warns, once per process, when a config holding a static secret key can be read by
 /// group or others.
-pub fn warn_readable_secrets(path: &Path, mode: u32, config: &Config) {
+pub(crate) fn warn_readable_secrets(path: &Path, mode: u32, config: &Config) {
     let holds_key = config
         .sts
         .as_ref()
@@ -253,14 +253,14 @@ pub fn warn_readable_secrets(path: &Path, mode: u32, config: &Config) {
 }
 
 /// Whether a directory entry is a temp file of elhaz's atomic writes.
-pub fn is_temp_name(name: &str) -> bool {
+pub(crate) fn is_temp_name(name: &str) -> bool {
     name.starts_with(".elhaz-") && name.ends_with(".tmp")
 }
 
 /// Removes the temp files an interrupted write (a writer killed with SIGKILL) left in
 /// `dir`: the user's own regular files older than a minute. A younger one may be a
 /// write in progress elsewhere.
-pub fn remove_stale_temps(dir: &Path) {
+pub(crate) fn remove_stale_temps(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };

@@ -25,7 +25,7 @@ pub const INJECTED: &[&str] = &[
 ];
 
 /// Every variable that selects or holds source credentials, in a fixed order.
-pub const VARS: &[&str] = &[
+pub(crate) const VARS: &[&str] = &[
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
     "AWS_CONFIG_FILE",
@@ -42,7 +42,7 @@ pub const VARS: &[&str] = &[
 
 /// The ones that hold secrets: never exported into a session, never logged, never
 /// shown; they travel only over the peer-checked socket.
-pub const SECRET: &[&str] = &[
+pub(crate) const SECRET: &[&str] = &[
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -50,7 +50,7 @@ pub const SECRET: &[&str] = &[
 
 /// The ones an elhaz session sets or unsets: inside a session their values are
 /// elhaz's, never the caller's source.
-pub const SESSION_MANAGED: &[&str] = &[
+pub(crate) const SESSION_MANAGED: &[&str] = &[
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -64,18 +64,18 @@ pub const SESSION_MANAGED: &[&str] = &[
 /// it (the hex of its keyed hash, which says nothing without the daemon's key). Inside
 /// the session it lets the daemon supply the source keys the session could not carry
 /// (they are never exported), as long as that daemon runs.
-pub const REF_VAR: &str = "ELHAZ_CONTEXT_REF";
+pub(crate) const REF_VAR: &str = "ELHAZ_CONTEXT_REF";
 
 /// The prefix of the variables a session carries the caller's values in.
-pub const SOURCE_PREFIX: &str = "ELHAZ_SOURCE_";
+pub(crate) const SOURCE_PREFIX: &str = "ELHAZ_SOURCE_";
 
 /// `ELHAZ_SOURCE_<var>`.
-pub fn source_var(var: &str) -> String {
+pub(crate) fn source_var(var: &str) -> String {
     format!("{SOURCE_PREFIX}{var}")
 }
 
 /// `ELHAZ_SOURCE_<var>` for each of [`VARS`], in the same order.
-pub const SOURCE_VARS: &[&str] = &[
+pub(crate) const SOURCE_VARS: &[&str] = &[
     "ELHAZ_SOURCE_AWS_PROFILE",
     "ELHAZ_SOURCE_AWS_DEFAULT_PROFILE",
     "ELHAZ_SOURCE_AWS_CONFIG_FILE",
@@ -127,18 +127,18 @@ static CALLER_REF: OnceLock<Option<String>> = OnceLock::new();
 static SERVED_REF: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
 /// The hex form of a keyed hash.
-pub fn hex(hash: &[u8; 32]) -> String {
+pub(crate) fn hex(hash: &[u8; 32]) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The context reference this process started with (inside a session only).
-pub fn caller_ref() -> Option<&'static str> {
+pub(crate) fn caller_ref() -> Option<&'static str> {
     CALLER_REF.get().and_then(|r| r.as_deref())
 }
 
 /// Records the context reference the daemon answered with, for the session
 /// environment built next.
-pub fn set_served_ref(r: Option<String>) {
+pub(crate) fn set_served_ref(r: Option<String>) {
     if let Ok(mut s) = SERVED_REF.lock() {
         *s = r;
     }
@@ -146,7 +146,7 @@ pub fn set_served_ref(r: Option<String>) {
 
 /// The context reference a session built now should carry: the daemon's latest
 /// answer, else the one this process started with.
-pub fn served_ref() -> Option<String> {
+pub(crate) fn served_ref() -> Option<String> {
     SERVED_REF
         .lock()
         .ok()
@@ -160,7 +160,7 @@ impl SourceContext {
     /// is set, so what elhaz injected is never a source (rule 2 of the contract):
     /// `ELHAZ_SOURCE_V` when set (empty: V was unset at the source), else V unless a
     /// session manages it.
-    pub fn from_lookup(in_session: bool, get: impl Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn from_lookup(in_session: bool, get: impl Fn(&str) -> Option<String>) -> Self {
         let mut vars = Vec::new();
         for (i, k) in VARS.iter().enumerate() {
             let value = if in_session {
@@ -180,7 +180,7 @@ impl SourceContext {
     }
 
     /// This process's context, from its environment now.
-    pub fn from_process() -> Self {
+    pub(crate) fn from_process() -> Self {
         let in_session = std::env::var_os("ELHAZ_SESSION").is_some();
         Self::from_lookup(in_session, |k| std::env::var(k).ok())
     }
@@ -200,17 +200,17 @@ impl SourceContext {
     }
 
     /// Whether this process started inside an elhaz session.
-    pub fn captured_in_session() -> bool {
+    pub(crate) fn captured_in_session() -> bool {
         CAPTURED_IN_SESSION.get().copied().unwrap_or(false)
     }
 
     /// The context captured at start (see [`capture`](Self::capture)); the
     /// environment now when nothing was captured (library use, unit tests).
-    pub fn caller() -> &'static SourceContext {
+    pub(crate) fn caller() -> &'static SourceContext {
         CALLER.get_or_init(Self::from_process)
     }
 
-    pub fn get(&self, var: &str) -> Option<&str> {
+    pub(crate) fn get(&self, var: &str) -> Option<&str> {
         let i = VARS.iter().position(|v| *v == var)?;
         self.vars
             .iter()
@@ -218,17 +218,13 @@ impl SourceContext {
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.vars.is_empty()
-    }
-
     /// Whether it holds any secret variable.
-    pub fn has_secrets(&self) -> bool {
+    pub(crate) fn has_secrets(&self) -> bool {
         SECRET.iter().any(|k| self.get(k).is_some())
     }
 
     /// Whether the two agree on every non-secret variable.
-    pub fn same_selectors(&self, other: &SourceContext) -> bool {
+    pub(crate) fn same_selectors(&self, other: &SourceContext) -> bool {
         let public = |c: &SourceContext| -> Vec<(usize, String)> {
             c.vars
                 .iter()
@@ -272,7 +268,7 @@ impl SourceContext {
     /// The keyed hash that names this context in the daemon's cache: HMAC-SHA256 under
     /// a random per-process key, so the cache holds no secret and no hash that could be
     /// checked against a guess outside this process.
-    pub fn keyed_hash(&self) -> [u8; 32] {
+    pub(crate) fn keyed_hash(&self) -> [u8; 32] {
         use hmac::{KeyInit, Mac};
         let key = DAEMON_KEY.get_or_init(|| {
             let mut k = [0u8; 32];
@@ -298,25 +294,25 @@ impl SourceContext {
 
     /// The profile the SDK starts from: AWS_PROFILE, else AWS_DEFAULT_PROFILE, else
     /// "default".
-    pub fn profile(&self) -> &str {
+    pub(crate) fn profile(&self) -> &str {
         self.get("AWS_PROFILE")
             .or_else(|| self.get("AWS_DEFAULT_PROFILE"))
             .unwrap_or("default")
     }
 
     /// Whether the profile was named by a variable (not the implied "default").
-    pub fn profile_named(&self) -> bool {
+    pub(crate) fn profile_named(&self) -> bool {
         self.get("AWS_PROFILE").is_some() || self.get("AWS_DEFAULT_PROFILE").is_some()
     }
 
     /// The AWS CLI config file: AWS_CONFIG_FILE, else ~/.aws/config.
-    pub fn config_file(&self) -> PathBuf {
+    pub(crate) fn config_file(&self) -> PathBuf {
         self.file("AWS_CONFIG_FILE", "config")
     }
 
     /// The shared credentials file: AWS_SHARED_CREDENTIALS_FILE, else
     /// ~/.aws/credentials.
-    pub fn credentials_file(&self) -> PathBuf {
+    pub(crate) fn credentials_file(&self) -> PathBuf {
         self.file("AWS_SHARED_CREDENTIALS_FILE", "credentials")
     }
 
@@ -332,7 +328,7 @@ impl SourceContext {
 
     /// The two AWS CLI files of this context, explicitly (never found through this
     /// process's own environment).
-    pub fn profile_files(&self) -> aws_runtime::env_config::file::EnvConfigFiles {
+    pub(crate) fn profile_files(&self) -> aws_runtime::env_config::file::EnvConfigFiles {
         use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
         let mut b = EnvConfigFiles::builder();
         // A file named explicitly must exist for the SDK; a missing one counts as empty,
@@ -353,7 +349,7 @@ impl SourceContext {
     /// The environment the SDK sees for this context: this process's own, with every
     /// context variable replaced by the caller's (or removed). Variables that are not
     /// about the source (endpoints, retries, HOME) stay this process's.
-    pub fn sdk_env(&self) -> aws_types::os_shim_internal::Env {
+    pub(crate) fn sdk_env(&self) -> aws_types::os_shim_internal::Env {
         // vars_os: a variable that is not UTF-8 is skipped, never a panic.
         let mut map: HashMap<String, String> = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
@@ -375,7 +371,7 @@ impl SourceContext {
 
     /// What the caller tried, for a "no source" error: one phrase per source the SDK's
     /// chain looks at, as this context has it.
-    pub fn describe_sources(&self, profile_exists: bool) -> Vec<String> {
+    pub(crate) fn describe_sources(&self, profile_exists: bool) -> Vec<String> {
         let mut tried = Vec::new();
         tried.push(match self.get("AWS_ACCESS_KEY_ID") {
             Some(_) if self.get("AWS_SECRET_ACCESS_KEY").is_none() => {

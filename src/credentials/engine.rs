@@ -63,18 +63,18 @@ pub struct Engine {
 const DEFAULT_REGION: &str = "us-east-1";
 
 impl Engine {
-    pub fn new(store: Store, interactive: bool) -> Self {
+    pub(crate) fn new(store: Store, interactive: bool) -> Self {
         Engine { store, interactive }
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 
     /// Fetches fresh credentials for NAME, with the sources of the caller context
     /// `ctx` and nothing else (never this process's own environment). `token_code` is
     /// an MFA code the caller already has (typed in the client, sent with `daemon add`).
-    pub async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         name: &str,
         token_code: Option<&Sensitive>,
@@ -258,7 +258,7 @@ impl Engine {
 
     /// STS GetCallerIdentity with `creds` (`ctx`: the caller context the SDK's
     /// settings come from).
-    pub async fn whoami(
+    pub(crate) async fn whoami(
         &self,
         creds: &Credentials,
         target: &StsTarget,
@@ -755,7 +755,7 @@ async fn web_identity_token(file: Option<&str>, command: Option<&Command>) -> Re
 }
 
 /// `elhaz-<user>-<unix time>`, within STS rules: at most 64 of `[\w+=,.@-]`.
-pub fn generated_session_name() -> String {
+pub(crate) fn generated_session_name() -> String {
     let user = std::env::var("USER")
         .ok()
         .or_else(|| {

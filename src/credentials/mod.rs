@@ -37,7 +37,7 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    pub fn new(
+    pub(crate) fn new(
         access_key_id: impl Into<String>,
         secret_access_key: impl Into<String>,
         session_token: impl Into<String>,
@@ -53,25 +53,25 @@ impl Credentials {
         }
     }
 
-    pub fn secret_access_key(&self) -> &str {
+    pub(crate) fn secret_access_key(&self) -> &str {
         self.secret_access_key.expose_secret()
     }
 
-    pub fn session_token(&self) -> &str {
+    pub(crate) fn session_token(&self) -> &str {
         self.session_token.expose_secret()
     }
 
     /// L: the lifetime, expiry − issue time, in seconds (at least 1).
-    pub fn lifetime_secs(&self) -> i64 {
+    pub(crate) fn lifetime_secs(&self) -> i64 {
         (self.expiration - self.issued).whole_seconds().max(1)
     }
 
     /// Seconds left at `now` (negative once expired).
-    pub fn remaining_secs(&self, now: OffsetDateTime) -> i64 {
+    pub(crate) fn remaining_secs(&self, now: OffsetDateTime) -> i64 {
         (self.expiration - now).whole_seconds()
     }
 
-    pub fn expires_unix(&self) -> i64 {
+    pub(crate) fn expires_unix(&self) -> i64 {
         self.expiration.unix_timestamp()
     }
 }
@@ -88,7 +88,7 @@ impl fmt::Debug for Credentials {
 }
 
 /// `2026-11-24T07:12:14Z`: what AWS_CREDENTIAL_EXPIRATION and credential_process use.
-pub fn rfc3339(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC)
         .replace_nanosecond(0)
         .unwrap_or(t)
@@ -97,7 +97,7 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 /// `2026-11-24T07:12:14+00:00`: the original's `expiry_time`.
-pub fn iso8601_offset(t: OffsetDateTime) -> String {
+pub(crate) fn iso8601_offset(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00",
@@ -111,11 +111,11 @@ pub fn iso8601_offset(t: OffsetDateTime) -> String {
 }
 
 /// Parses RFC 3339 / ISO 8601 with an offset (`Z` or `+00:00`).
-pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
+pub(crate) fn parse_time(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).ok()
 }
 
-pub fn now() -> OffsetDateTime {
+pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 

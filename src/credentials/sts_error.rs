@@ -12,7 +12,7 @@ use crate::config::profiles::AwsProfiles;
 use crate::error::{Error, Kind, chain, tidy};
 
 /// Which STS call failed, for the message.
-pub enum StsCall<'a> {
+pub(crate) enum StsCall<'a> {
     AssumeRole(&'a str),
     WebIdentity(&'a str),
     GetCallerIdentity,
@@ -38,7 +38,11 @@ fn endpoint(target: &StsTarget) -> String {
 }
 
 /// Maps an STS SdkError.
-pub fn map_sdk_error<E, R>(err: SdkError<E, R>, call: StsCall<'_>, target: &StsTarget) -> Error
+pub(crate) fn map_sdk_error<E, R>(
+    err: SdkError<E, R>,
+    call: StsCall<'_>,
+    target: &StsTarget,
+) -> Error
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -124,7 +128,7 @@ fn connect_reason(chain: &str) -> String {
 
 /// Maps a failure of the source credentials (profile, SSO, default chain).
 /// `start` is the profile the chain starts from.
-pub fn map_source_error(
+pub(crate) fn map_source_error(
     err: &CredentialsError,
     profiles: &AwsProfiles,
     start: Option<&str>,
@@ -193,7 +197,7 @@ pub fn map_source_error(
 
 /// No source credentials at all in the caller's context: what was tried there, and
 /// how to give one.
-pub fn no_source_error(ctx: &SourceContext, profiles: &AwsProfiles) -> Error {
+pub(crate) fn no_source_error(ctx: &SourceContext, profiles: &AwsProfiles) -> Error {
     let exists = profiles.get(ctx.profile()).is_some();
     let tried = ctx.describe_sources(exists);
     let fix = if ctx.profile_named() && !exists {
