@@ -1,5 +1,6 @@
 //! Durations as users write them: plain seconds (`900`) or with units (`15m`, `50s`,
-//! `1h`, `1h30m`). Used by flags and by `ELHAZ_*` variables alike.
+//! `1h`, `1h30m`). Used by flags and by `ELHAZ_*` variables alike. It knows only the
+//! error type.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,5 +1,6 @@
 //! The one error type. Each error knows its exit code and, where there is one, the
-//! command or step that fixes it.
+//! command or step that fixes it; the tidying of error texts (I/O reasons, source
+//! chains) lives here too. It is the bottom layer: it imports nothing from the crate.
 
 use std::error::Error as StdError;
 use std::fmt;

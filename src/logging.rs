@@ -1,6 +1,7 @@
 //! Logging: the CLI logs to stderr (quiet unless -v or ELHAZ_LOG); the daemon logs to
 //! its file, rotated at 5 MB with 3 old files kept (as the original's daemon.log).
-//! No secret is ever passed to a log call.
+//! No secret is ever passed to a log call. It must not know of credentials, configs
+//! or the daemon's protocol.
 
 use std::fs::File;
 use std::io::{self, Write};

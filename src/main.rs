@@ -1,3 +1,7 @@
+//! The `elhaz` binary: captures the caller's sources, scrubs what an outer session
+//! injected, parses the command line, sets up logging and runs the command. Everything
+//! else is in the library.
+
 use clap::Parser;
 
 fn main() {

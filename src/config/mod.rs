@@ -1,5 +1,5 @@
 //! Configs: the YAML schema, the store on disk, AWS CLI profiles, and how a NAME is
-//! resolved to one of them.
+//! resolved to one of them. Nothing here calls STS, talks to the daemon or prints.
 
 pub mod parse;
 pub mod schema;

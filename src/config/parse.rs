@@ -1,4 +1,5 @@
 //! YAML in and out, with errors that name the file, line and column, and the key.
+//! Text only: it must not know where the file lives or who may write it.
 
 use std::path::Path;
 

@@ -1,4 +1,5 @@
 //! Where elhaz keeps its files. Defaults are the original's, under `~/.elhaz/`.
+//! It names paths only; it must not create, read or check them.
 
 use std::path::PathBuf;
 

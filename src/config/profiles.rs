@@ -1,5 +1,6 @@
 //! AWS CLI profiles (`~/.aws/config` and `~/.aws/credentials`, honouring
 //! AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE), read with the SDK's own parser.
+//! It reads the caller context's files; it must not know of STS or the engine.
 
 use std::collections::BTreeMap;
 

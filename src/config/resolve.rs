@@ -1,4 +1,4 @@
-//! NAME → an elhaz config or an AWS CLI profile. An elhaz config wins.
+//! NAME → an elhaz config or an AWS CLI profile (an elhaz config wins); no STS here.
 
 use std::io::IsTerminal;
 
@@ -76,7 +76,7 @@ pub(crate) fn all_names(store: &Store, profiles: &AwsProfiles) -> Vec<String> {
 }
 
 /// NAME from the command line, or a picker on a terminal, or an error listing names.
-pub(crate) fn name_or_pick(store: &Store, name: Option<&str>) -> Result<String> {
+pub fn name_or_pick(store: &Store, name: Option<&str>) -> Result<String> {
     if let Some(n) = name {
         return Ok(n.to_string());
     }

@@ -1,5 +1,6 @@
 //! The elhaz config file: the original's YAML schema, plus AssumeRoleWithWebIdentity.
-//! Unknown keys are errors, as in the original.
+//! Unknown keys are errors, as in the original. Types and their checks only: it must
+//! not know of files, STS or the command line.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,7 @@
 //! The config directory: one `NAME.yaml` per config. Reads are plain; writes are atomic
 //! (temp file in the same directory, fsync, rename) and serialised by a lock on the
 //! directory, so no reader ever sees half a file and no writer loses another's change.
+//! It owns the names and paths of configs; it must not know what a config is used for.
 
 use std::fs;
 use std::io::ErrorKind;

@@ -2,7 +2,8 @@
 //! commands (`MFA.command`) and names the roles to assume, so a config file, its
 //! directory and the directories above it (up to the home directory) must belong to
 //! the user or root and be writable by no one else. Config files are read without ever
-//! blocking or reading without end: regular files only, at most 1 MiB.
+//! blocking or reading without end: regular files only, at most 1 MiB. It must not
+//! know what a config holds.
 
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::Read;

@@ -3,6 +3,8 @@
 //! own environment (inside an elhaz session, from the `ELHAZ_SOURCE_*` variables the
 //! session carries, never from what elhaz injected); the engine resolves sources from
 //! it and from nothing else; the daemon keys its sessions by a keyed hash of it.
+//! It owns the list of variables that are sources and of those elhaz injects; it must
+//! not know of STS, the daemon or the shells.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -1,6 +1,9 @@
 //! The credential engine: NAME → temporary credentials, through STS AssumeRole (elhaz
 //! configs and role profiles), AssumeRoleWithWebIdentity, or aws-config's own profile
-//! provider (SSO, credential_process, web identity profiles).
+//! provider (SSO, credential_process, web identity profiles). It owns the STS calls and
+//! how their parameters are built. It must not know of the daemon, the socket, the
+//! terminal beyond the MFA prompt it is allowed, or this process's own environment:
+//! every source comes from the caller's context.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};

@@ -1,5 +1,6 @@
-//! Temporary credentials: the redacting type, the refresh policy and the engine that
-//! gets them from STS. Nothing here knows of sockets or commands.
+//! Temporary credentials: the redacting type, where STS is (`StsTarget`), the refresh
+//! policy and the engine that gets them from STS. Nothing here knows of sockets,
+//! commands, shells or the terminal's output.
 
 pub mod context;
 pub mod engine;

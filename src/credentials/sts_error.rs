@@ -1,5 +1,7 @@
 //! STS and source-credential failures, turned into errors that say what failed and
-//! the command that fixes it. AWS's own code and message are kept.
+//! the command that fixes it. AWS's own code and message are kept. It knows the SDK's
+//! error types and the AWS CLI profiles; it must not know the engine or the config
+//! store.
 
 use std::error::Error as StdError;
 
