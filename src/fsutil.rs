@@ -1,12 +1,30 @@
 //! Private files: directories created 0700, files written 0600 and atomically (temp
-//! file, fsync, rename). It knows nothing of what the files hold.
+//! file, fsync, rename); and where the home directory is. It knows nothing of what the
+//! files hold.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Kind, Result, display_path};
+
+/// The home directory: $HOME, else the passwd entry.
+pub(crate) fn home_dir() -> Result<PathBuf> {
+    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(h));
+    }
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.dir)
+        .ok_or_else(|| {
+            Error::usage(
+                "cannot find the home directory: HOME is unset and there is no passwd entry",
+            )
+            .with_hint("set HOME, or pass --config-dir and --socket-path")
+        })
+}
 
 /// Creates `dir` and its missing parents with mode 0700. An existing directory is left
 /// as it is.

@@ -1,14 +1,15 @@
 //! elhaz: a local AWS temporary-credential broker with shell integration. The library
 //! is the whole program; `main.rs` only parses the command line and sets up the
 //! process. The layers, from the bottom: error, sensitive, fsutil, lock, duration,
-//! sys, logging and config::paths; credentials::context (the caller's sources);
-//! config; credentials; daemon and endpoint; env, child and the shells; cli; cmd.
-//! A module must import only from layers below it.
+//! sys, logging; context (the caller's sources); config; credentials; daemon and
+//! endpoint; env, child and the shells; cli; cmd. A module must import only from
+//! layers below it.
 
 pub mod child;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod context;
 pub mod credentials;
 pub mod daemon;
 pub mod duration;

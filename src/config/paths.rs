@@ -3,24 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
-
-/// The home directory: $HOME, else the passwd entry.
-pub(crate) fn home_dir() -> Result<PathBuf> {
-    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        return Ok(PathBuf::from(h));
-    }
-    nix::unistd::User::from_uid(nix::unistd::getuid())
-        .ok()
-        .flatten()
-        .map(|u| u.dir)
-        .ok_or_else(|| {
-            Error::usage(
-                "cannot find the home directory: HOME is unset and there is no passwd entry",
-            )
-            .with_hint("set HOME, or pass --config-dir and --socket-path")
-        })
-}
+use crate::error::Result;
+use crate::fsutil::home_dir;
 
 /// Resolved locations of the config dir, socket and log.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use aws_types::os_shim_internal::Fs;
 
-use crate::credentials::context::SourceContext;
+use crate::context::SourceContext;
 use crate::error::{Error, Result};
 
 /// What elhaz needs to know of one profile.

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use super::profiles::{AwsProfile, AwsProfiles};
 use super::schema::Config;
 use super::store::{Store, validate_name};
-use crate::credentials::context::SourceContext;
+use crate::context::SourceContext;
 use crate::error::{Error, Result};
 
 /// What a NAME stands for.

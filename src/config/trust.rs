@@ -70,7 +70,7 @@ pub(crate) fn check_dir(dir: &Path) -> Result<()> {
     let Ok(real) = fs::canonicalize(dir) else {
         return Ok(());
     };
-    let home = crate::config::paths::home_dir()
+    let home = crate::fsutil::home_dir()
         .ok()
         .and_then(|h| fs::canonicalize(h).ok());
     let mut current: &Path = &real;

@@ -19,7 +19,6 @@ use aws_sdk_sts::types::PolicyDescriptorType;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::context::SourceContext;
 use super::sts_error::{StsCall, map_sdk_error, map_source_error, no_source_error};
 use super::{Credentials, StsTarget, mfa, now};
 use crate::config::profiles::{AwsProfile, AwsProfiles};
@@ -28,6 +27,7 @@ use crate::config::schema::{
     WebIdentity,
 };
 use crate::config::{Source, Store, resolve};
+use crate::context::SourceContext;
 use crate::duration::Seconds;
 use crate::error::{Error, Result};
 use crate::sensitive::Sensitive;

@@ -9,8 +9,8 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 
 use super::StsTarget;
-use super::context::SourceContext;
 use crate::config::profiles::AwsProfiles;
+use crate::context::SourceContext;
 use crate::error::{Error, Kind, chain, tidy};
 
 /// Which STS call failed, for the message.

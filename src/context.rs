@@ -1,0 +1,530 @@
+//! The caller's source context: the variables that select or hold the source
+//! credentials of the process that asks for a session. The client builds it from its
+//! own environment (inside an elhaz session, from the `ELHAZ_SOURCE_*` variables the
+//! session carries, never from what elhaz injected); the engine resolves sources from
+//! it and from nothing else; the daemon keys its sessions by a keyed hash of it.
+//! It owns the list of variables that are sources and of those elhaz injects; it must
+//! not know of STS, the daemon or the shells.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value};
+use zeroize::Zeroize;
+
+/// Variables that elhaz injected and that must never be taken as source credentials
+/// (removed from our own process when ELHAZ_SESSION says we run inside a session).
+pub const INJECTED: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+];
+
+/// Every variable that selects or holds source credentials, in a fixed order.
+pub(crate) const VARS: &[&str] = &[
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+];
+
+/// The ones that hold secrets: never exported into a session, never logged, never
+/// shown; they travel only over the peer-checked socket.
+pub(crate) const SECRET: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+/// The ones an elhaz session sets or unsets: inside a session their values are
+/// elhaz's, never the caller's source.
+pub(crate) const SESSION_MANAGED: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+];
+
+/// Set in a session the daemon served: which of the daemon's source contexts served
+/// it (the hex of its keyed hash, which says nothing without the daemon's key). Inside
+/// the session it lets the daemon supply the source keys the session could not carry
+/// (they are never exported), as long as that daemon runs.
+pub(crate) const REF_VAR: &str = "ELHAZ_CONTEXT_REF";
+
+/// The prefix of the variables a session carries the caller's values in.
+pub(crate) const SOURCE_PREFIX: &str = "ELHAZ_SOURCE_";
+
+/// `ELHAZ_SOURCE_<var>`.
+pub(crate) fn source_var(var: &str) -> String {
+    format!("{SOURCE_PREFIX}{var}")
+}
+
+/// `ELHAZ_SOURCE_<var>` for each of [`VARS`], in the same order.
+pub(crate) const SOURCE_VARS: &[&str] = &[
+    "ELHAZ_SOURCE_AWS_PROFILE",
+    "ELHAZ_SOURCE_AWS_DEFAULT_PROFILE",
+    "ELHAZ_SOURCE_AWS_CONFIG_FILE",
+    "ELHAZ_SOURCE_AWS_SHARED_CREDENTIALS_FILE",
+    "ELHAZ_SOURCE_AWS_ACCESS_KEY_ID",
+    "ELHAZ_SOURCE_AWS_SECRET_ACCESS_KEY",
+    "ELHAZ_SOURCE_AWS_SESSION_TOKEN",
+    "ELHAZ_SOURCE_AWS_ROLE_ARN",
+    "ELHAZ_SOURCE_AWS_WEB_IDENTITY_TOKEN_FILE",
+    "ELHAZ_SOURCE_AWS_ROLE_SESSION_NAME",
+    "ELHAZ_SOURCE_AWS_REGION",
+    "ELHAZ_SOURCE_AWS_DEFAULT_REGION",
+];
+
+/// One caller's context: the [`VARS`] it has set, with their values. Debug shows the
+/// non-secret ones only; the values are wiped from memory on drop.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SourceContext {
+    /// (index into VARS, value), in VARS order.
+    vars: Vec<(usize, String)>,
+}
+
+impl Drop for SourceContext {
+    fn drop(&mut self) {
+        for (_, v) in self.vars.iter_mut() {
+            v.zeroize();
+        }
+    }
+}
+
+impl fmt::Debug for SourceContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (i, v) in &self.vars {
+            let k = VARS[*i];
+            if SECRET.contains(&k) {
+                m.entry(&k, &"***");
+            } else {
+                m.entry(&k, v);
+            }
+        }
+        m.finish()
+    }
+}
+
+static CALLER: OnceLock<SourceContext> = OnceLock::new();
+static CAPTURED_IN_SESSION: OnceLock<bool> = OnceLock::new();
+static CALLER_REF: OnceLock<Option<String>> = OnceLock::new();
+static SERVED_REF: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// The hex form of a keyed hash.
+pub(crate) fn hex(hash: &[u8; 32]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The context reference this process started with (inside a session only).
+pub(crate) fn caller_ref() -> Option<&'static str> {
+    CALLER_REF.get().and_then(|r| r.as_deref())
+}
+
+/// Records the context reference the daemon answered with, for the session
+/// environment built next.
+pub(crate) fn set_served_ref(r: Option<String>) {
+    if let Ok(mut s) = SERVED_REF.lock() {
+        *s = r;
+    }
+}
+
+/// The context reference a session built now should carry: the daemon's latest
+/// answer, else the one this process started with.
+pub(crate) fn served_ref() -> Option<String> {
+    SERVED_REF
+        .lock()
+        .ok()
+        .and_then(|s| s.clone())
+        .or_else(|| caller_ref().map(str::to_string))
+}
+static DAEMON_KEY: OnceLock<[u8; 32]> = OnceLock::new();
+
+impl SourceContext {
+    /// Builds a context from a lookup of the environment. `in_session`: ELHAZ_SESSION
+    /// is set, so what elhaz injected is never a source (rule 2 of the contract):
+    /// `ELHAZ_SOURCE_V` when set (empty: V was unset at the source), else V unless a
+    /// session manages it.
+    pub(crate) fn from_lookup(in_session: bool, get: impl Fn(&str) -> Option<String>) -> Self {
+        let mut vars = Vec::new();
+        for (i, k) in VARS.iter().enumerate() {
+            let value = if in_session {
+                match get(&source_var(k)) {
+                    Some(v) => Some(v).filter(|v| !v.is_empty()),
+                    None if SESSION_MANAGED.contains(k) => None,
+                    None => get(k),
+                }
+            } else {
+                get(k)
+            };
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                vars.push((i, v));
+            }
+        }
+        SourceContext { vars }
+    }
+
+    /// This process's context, from its environment now.
+    pub(crate) fn from_process() -> Self {
+        let in_session = std::env::var_os("ELHAZ_SESSION").is_some();
+        Self::from_lookup(in_session, |k| std::env::var(k).ok())
+    }
+
+    /// Records this process's context. Call first thing in main, before the injected
+    /// credentials are scrubbed and before any thread starts.
+    pub fn capture() {
+        let in_session = std::env::var_os("ELHAZ_SESSION").is_some();
+        let _ = CAPTURED_IN_SESSION.set(in_session);
+        let _ = CALLER_REF.set(
+            in_session
+                .then(|| std::env::var(REF_VAR).ok())
+                .flatten()
+                .filter(|r| r.len() == 64 && r.bytes().all(|b| b.is_ascii_hexdigit())),
+        );
+        let _ = CALLER.set(Self::from_process());
+    }
+
+    /// Whether this process started inside an elhaz session.
+    pub(crate) fn captured_in_session() -> bool {
+        CAPTURED_IN_SESSION.get().copied().unwrap_or(false)
+    }
+
+    /// The context captured at start (see [`capture`](Self::capture)); the
+    /// environment now when nothing was captured (library use, unit tests).
+    pub(crate) fn caller() -> &'static SourceContext {
+        CALLER.get_or_init(Self::from_process)
+    }
+
+    pub(crate) fn get(&self, var: &str) -> Option<&str> {
+        let i = VARS.iter().position(|v| *v == var)?;
+        self.vars
+            .iter()
+            .find(|(j, _)| *j == i)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether it holds any secret variable.
+    pub(crate) fn has_secrets(&self) -> bool {
+        SECRET.iter().any(|k| self.get(k).is_some())
+    }
+
+    /// Whether the two agree on every non-secret variable.
+    pub(crate) fn same_selectors(&self, other: &SourceContext) -> bool {
+        let public = |c: &SourceContext| -> Vec<(usize, String)> {
+            c.vars
+                .iter()
+                .filter(|(i, _)| !SECRET.contains(&VARS[*i]))
+                .cloned()
+                .collect()
+        };
+        public(self) == public(other)
+    }
+
+    /// The wire form: an object of the variables that are set. Secrets included: it
+    /// is sent only over the daemon's own, peer-checked socket.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        for (i, v) in &self.vars {
+            m.insert(VARS[*i].to_string(), Value::String(v.clone()));
+        }
+        Value::Object(m)
+    }
+
+    /// Reads the wire form. Unknown names are ignored (a newer client); a value that
+    /// is not a string is an error.
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        let Some(m) = v.as_object() else {
+            return Err("bad request: payload.context must be an object".into());
+        };
+        let mut vars = Vec::new();
+        for (i, k) in VARS.iter().enumerate() {
+            match m.get(*k) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(s)) if s.is_empty() => {}
+                Some(Value::String(s)) => vars.push((i, s.clone())),
+                Some(_) => {
+                    return Err(format!("bad request: payload.context.{k} must be a string"));
+                }
+            }
+        }
+        Ok(SourceContext { vars })
+    }
+
+    /// The keyed hash that names this context in the daemon's cache: HMAC-SHA256 under
+    /// a random per-process key, so the cache holds no secret and no hash that could be
+    /// checked against a guess outside this process.
+    pub(crate) fn keyed_hash(&self) -> [u8; 32] {
+        use hmac::{KeyInit, Mac};
+        let key = DAEMON_KEY.get_or_init(|| {
+            let mut k = [0u8; 32];
+            // Without randomness the key is still per process (pid and time), and the
+            // hash still never holds the secret itself.
+            if getrandom::fill(&mut k).is_err() {
+                let seed = format!("{}:{:?}", std::process::id(), std::time::SystemTime::now());
+                for (i, b) in seed.bytes().enumerate() {
+                    k[i % 32] ^= b;
+                }
+            }
+            k
+        });
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+        for (i, v) in &self.vars {
+            mac.update(&(*i as u32).to_be_bytes());
+            mac.update(&(v.len() as u64).to_be_bytes());
+            mac.update(v.as_bytes());
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The profile the SDK starts from: AWS_PROFILE, else AWS_DEFAULT_PROFILE, else
+    /// "default".
+    pub(crate) fn profile(&self) -> &str {
+        self.get("AWS_PROFILE")
+            .or_else(|| self.get("AWS_DEFAULT_PROFILE"))
+            .unwrap_or("default")
+    }
+
+    /// Whether the profile was named by a variable (not the implied "default").
+    pub(crate) fn profile_named(&self) -> bool {
+        self.get("AWS_PROFILE").is_some() || self.get("AWS_DEFAULT_PROFILE").is_some()
+    }
+
+    /// The AWS CLI config file: AWS_CONFIG_FILE, else ~/.aws/config.
+    pub(crate) fn config_file(&self) -> PathBuf {
+        self.file("AWS_CONFIG_FILE", "config")
+    }
+
+    /// The shared credentials file: AWS_SHARED_CREDENTIALS_FILE, else
+    /// ~/.aws/credentials.
+    pub(crate) fn credentials_file(&self) -> PathBuf {
+        self.file("AWS_SHARED_CREDENTIALS_FILE", "credentials")
+    }
+
+    fn file(&self, var: &str, default: &str) -> PathBuf {
+        let home = || crate::fsutil::home_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        match self.get(var) {
+            Some("~") => home(),
+            Some(p) if p.starts_with("~/") => home().join(&p[2..]),
+            Some(p) => PathBuf::from(p),
+            None => home().join(".aws").join(default),
+        }
+    }
+
+    /// The two AWS CLI files of this context, explicitly (never found through this
+    /// process's own environment).
+    pub(crate) fn profile_files(&self) -> aws_runtime::env_config::file::EnvConfigFiles {
+        use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+        let mut b = EnvConfigFiles::builder();
+        // A file named explicitly must exist for the SDK; a missing one counts as empty,
+        // as the SDK's own defaults do.
+        for (kind, path) in [
+            (EnvConfigFileKind::Config, self.config_file()),
+            (EnvConfigFileKind::Credentials, self.credentials_file()),
+        ] {
+            b = if path.exists() {
+                b.with_file(kind, path)
+            } else {
+                b.with_contents(kind, "")
+            };
+        }
+        b.build()
+    }
+
+    /// The environment the SDK sees for this context: this process's own, with every
+    /// context variable replaced by the caller's (or removed). Variables that are not
+    /// about the source (endpoints, retries, HOME) stay this process's.
+    pub(crate) fn sdk_env(&self) -> aws_types::os_shim_internal::Env {
+        // vars_os: a variable that is not UTF-8 is skipped, never a panic.
+        let mut map: HashMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| !VARS.contains(&k.as_str()) && !k.starts_with(SOURCE_PREFIX))
+            .collect();
+        for (i, v) in &self.vars {
+            map.insert(VARS[*i].to_string(), v.clone());
+        }
+        // Credentials an outer session injected are never a source.
+        if std::env::var_os("ELHAZ_SESSION").is_some() {
+            for k in INJECTED {
+                if !VARS.contains(k) {
+                    map.remove(*k);
+                }
+            }
+        }
+        aws_types::os_shim_internal::Env::from(map)
+    }
+
+    /// What the caller tried, for a "no source" error: one phrase per source the SDK's
+    /// chain looks at, as this context has it.
+    pub(crate) fn describe_sources(&self, profile_exists: bool) -> Vec<String> {
+        let mut tried = Vec::new();
+        tried.push(match self.get("AWS_ACCESS_KEY_ID") {
+            Some(_) if self.get("AWS_SECRET_ACCESS_KEY").is_none() => {
+                "AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY".to_string()
+            }
+            Some(_) => "the environment keys gave none".to_string(),
+            None => "AWS_ACCESS_KEY_ID is not set".to_string(),
+        });
+        let files = format!(
+            "{} or {}",
+            crate::error::display_path(&self.config_file()),
+            crate::error::display_path(&self.credentials_file())
+        );
+        if self.profile_named() {
+            let var = if self.get("AWS_PROFILE").is_some() {
+                "AWS_PROFILE"
+            } else {
+                "AWS_DEFAULT_PROFILE"
+            };
+            if profile_exists {
+                tried.push(format!(
+                    "{var}={} (its profile gives no credentials)",
+                    self.profile()
+                ));
+            } else {
+                tried.push(format!(
+                    "{var}={}, which is in neither {files}",
+                    self.profile()
+                ));
+            }
+        } else if profile_exists {
+            tried.push(format!(
+                "AWS_PROFILE is not set, and the [default] profile of {files} gives no credentials"
+            ));
+        } else {
+            tried.push(format!(
+                "AWS_PROFILE is not set, and there is no [default] profile in {files}"
+            ));
+        }
+        tried.push(
+            match (
+                self.get("AWS_ROLE_ARN"),
+                self.get("AWS_WEB_IDENTITY_TOKEN_FILE"),
+            ) {
+                (Some(_), Some(_)) => {
+                    "web identity (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) gave none"
+                }
+                (Some(_), None) => "AWS_ROLE_ARN is set without AWS_WEB_IDENTITY_TOKEN_FILE",
+                (None, Some(_)) => "AWS_WEB_IDENTITY_TOKEN_FILE is set without AWS_ROLE_ARN",
+                (None, None) => "no web identity (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE)",
+            }
+            .to_string(),
+        );
+        tried.push("no container or instance metadata credentials".to_string());
+        tried
+    }
+}
+
+/// Removes the secret source variables (and their `ELHAZ_SOURCE_*` carriers) from this
+/// process's environment, so nothing it spawns inherits them. The daemon calls it
+/// after [`SourceContext::capture`].
+///
+/// # Safety
+/// Must run while this process has a single thread.
+pub unsafe fn forget_secret_sources() {
+    for k in SECRET {
+        // SAFETY: the caller guarantees a single thread.
+        unsafe {
+            std::env::remove_var(k);
+            std::env::remove_var(source_var(k));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(in_session: bool, pairs: &[(&str, &str)]) -> SourceContext {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        SourceContext::from_lookup(in_session, |k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn outside_a_session_the_variables_are_the_context() {
+        let c = ctx(
+            false,
+            &[
+                ("AWS_PROFILE", "p1"),
+                ("AWS_ACCESS_KEY_ID", "AKIA1"),
+                ("ELHAZ_SOURCE_AWS_PROFILE", "ignored"),
+            ],
+        );
+        assert_eq!(c.get("AWS_PROFILE"), Some("p1"));
+        assert_eq!(c.get("AWS_ACCESS_KEY_ID"), Some("AKIA1"));
+    }
+
+    #[test]
+    fn inside_a_session_injected_values_are_never_the_context() {
+        let c = ctx(
+            true,
+            &[
+                ("AWS_ACCESS_KEY_ID", "ASIAINJECTED"),
+                ("AWS_REGION", "eu-west-1"),
+                ("AWS_CONFIG_FILE", "/c"),
+                ("ELHAZ_SOURCE_AWS_PROFILE", "p1"),
+                ("ELHAZ_SOURCE_AWS_DEFAULT_REGION", ""),
+                ("ELHAZ_SOURCE_AWS_SHARED_CREDENTIALS_FILE", ""),
+                ("AWS_SHARED_CREDENTIALS_FILE", "/injected"),
+            ],
+        );
+        assert_eq!(c.get("AWS_ACCESS_KEY_ID"), None);
+        assert_eq!(c.get("AWS_REGION"), None);
+        assert_eq!(c.get("AWS_PROFILE"), Some("p1"));
+        assert_eq!(c.get("AWS_CONFIG_FILE"), Some("/c"));
+        assert_eq!(c.get("AWS_SHARED_CREDENTIALS_FILE"), None);
+        assert_eq!(c.get("AWS_DEFAULT_REGION"), None);
+    }
+
+    #[test]
+    fn debug_redacts_and_the_hash_tells_contexts_apart() {
+        let a = ctx(
+            false,
+            &[("AWS_SECRET_ACCESS_KEY", "topsecret"), ("AWS_PROFILE", "p")],
+        );
+        let shown = format!("{a:?}");
+        assert!(!shown.contains("topsecret"), "{shown}");
+        assert!(shown.contains("\"p\""), "{shown}");
+        let b = ctx(
+            false,
+            &[("AWS_SECRET_ACCESS_KEY", "other"), ("AWS_PROFILE", "p")],
+        );
+        assert_ne!(a.keyed_hash(), b.keyed_hash());
+        assert_eq!(a.keyed_hash(), a.clone().keyed_hash());
+        // Moving a value to another variable is another context.
+        let c = ctx(false, &[("AWS_PROFILE", "x")]);
+        let d = ctx(false, &[("AWS_DEFAULT_PROFILE", "x")]);
+        assert_ne!(c.keyed_hash(), d.keyed_hash());
+    }
+
+    #[test]
+    fn wire_form_round_trips() {
+        let a = ctx(
+            false,
+            &[("AWS_ACCESS_KEY_ID", "AKIA1"), ("AWS_PROFILE", "p")],
+        );
+        assert_eq!(SourceContext::from_json(&a.to_json()).unwrap(), a);
+        assert!(SourceContext::from_json(&serde_json::json!({"AWS_PROFILE": 1})).is_err());
+        assert!(SourceContext::from_json(&serde_json::json!([])).is_err());
+    }
+}
