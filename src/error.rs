@@ -29,7 +29,7 @@ pub enum Kind {
 
 impl Kind {
     /// The name used on the wire (inside `error`, for our own client).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::Other => "other",
             Kind::Usage => "usage",
@@ -44,7 +44,7 @@ impl Kind {
 
     /// The kind a wire name stands for: the inverse of [`Kind::as_str`]; a name this
     /// version does not know is `Other`.
-    pub fn parse(s: &str) -> Kind {
+    pub(crate) fn parse(s: &str) -> Kind {
         match s {
             "usage" => Kind::Usage,
             "config" => Kind::Config,
@@ -81,29 +81,29 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: Kind, message: impl Into<String>) -> Self {
         Error {
             kind,
             message: message.into(),
             hint: None,
         }
     }
-    pub fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         Self::new(Kind::Usage, message)
     }
-    pub fn config(message: impl Into<String>) -> Self {
+    pub(crate) fn config(message: impl Into<String>) -> Self {
         Self::new(Kind::Config, message)
     }
-    pub fn daemon(message: impl Into<String>) -> Self {
+    pub(crate) fn daemon(message: impl Into<String>) -> Self {
         Self::new(Kind::Daemon, message)
     }
-    pub fn auth(message: impl Into<String>) -> Self {
+    pub(crate) fn auth(message: impl Into<String>) -> Self {
         Self::new(Kind::Auth, message)
     }
-    pub fn other(message: impl Into<String>) -> Self {
+    pub(crate) fn other(message: impl Into<String>) -> Self {
         Self::new(Kind::Other, message)
     }
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
@@ -112,7 +112,7 @@ impl Error {
     }
 
     /// An I/O failure on `path`, phrased for people (no `Os { code: .. }`).
-    pub fn io(kind: Kind, what: &str, path: &Path, err: &std::io::Error) -> Self {
+    pub(crate) fn io(kind: Kind, what: &str, path: &Path, err: &std::io::Error) -> Self {
         Self::new(
             kind,
             format!("{what} {}: {}", display_path(path), io_reason(err)),
@@ -133,7 +133,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// The human reason of an I/O error, without Rust's debug decoration.
-pub fn io_reason(err: &std::io::Error) -> String {
+pub(crate) fn io_reason(err: &std::io::Error) -> String {
     use std::io::ErrorKind as K;
     match err.kind() {
         K::NotFound => "no such file or directory".into(),
@@ -160,7 +160,7 @@ pub fn io_reason(err: &std::io::Error) -> String {
 }
 
 /// A path as the user would type it: `~/...` under HOME.
-pub fn display_path(path: &Path) -> String {
+pub(crate) fn display_path(path: &Path) -> String {
     if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty())
         && let Ok(rest) = path.strip_prefix(Path::new(&home))
     {
@@ -173,7 +173,7 @@ pub fn display_path(path: &Path) -> String {
 }
 
 /// Drops std's " (os error N)" suffixes and folds a multi-line text onto one line.
-pub fn tidy(text: &str) -> String {
+pub(crate) fn tidy(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find(" (os error ") {
@@ -188,7 +188,7 @@ pub fn tidy(text: &str) -> String {
 }
 
 /// The whole source() chain of an error, joined with ": ", duplicates dropped.
-pub fn chain<'a>(err: &'a (dyn StdError + 'a)) -> String {
+pub(crate) fn chain<'a>(err: &'a (dyn StdError + 'a)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur: Option<&'a dyn StdError> = Some(err);
     while let Some(e) = cur {
