@@ -43,7 +43,7 @@ fn zsh_autoloadable(script: String) -> String {
     }
 }
 
-pub fn run(args: CompletionsArgs) -> Result<i32> {
+pub(crate) fn run(args: CompletionsArgs) -> Result<i32> {
     print!("{}", generate(args.shell)?);
     Ok(0)
 }

@@ -18,7 +18,7 @@ use crate::config::store::validate_name;
 use crate::config::{AwsProfiles, Store};
 use crate::error::{Error, Kind, Result, display_path};
 
-pub fn run(cmd: ConfigCommand, ctx: &Context) -> Result<i32> {
+pub(crate) fn run(cmd: ConfigCommand, ctx: &Context) -> Result<i32> {
     let store = ctx.store();
     match cmd {
         ConfigCommand::Add(a) => add(a, &store),
