@@ -599,7 +599,10 @@ async fn a_relative_credentials_file_is_the_callers_through_the_daemon_too() {
         format!("[default]\naws_access_key_id = {KP1}\naws_secret_access_key = sp1\n"),
     )
     .unwrap();
-    for args in [&["export", "prod"][..], &["--no-daemon", "export", "prod"][..]] {
+    for args in [
+        &["export", "prod"][..],
+        &["--no-daemon", "export", "prod"][..],
+    ] {
         let before = sts.signers("AssumeRole").await.len();
         let out = t
             .std_cmd()
