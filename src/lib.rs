@@ -11,5 +11,6 @@ pub mod endpoint;
 pub mod env;
 pub mod error;
 pub mod logging;
+pub mod shell;
 pub mod spinner;
 pub mod sys;
