@@ -7,11 +7,11 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::Context;
-use super::exec::{exec, find_program, with_endpoint};
 use crate::cli::ShellArgs;
 use crate::credentials::policy::DEFAULT_MIN_REMAINING_SECS;
 use crate::env::{Delivery, SessionEnv};
 use crate::error::{Error, Kind, Result};
+use crate::launch::{exec, find_program, with_endpoint};
 use crate::shell::ShellKind;
 use crate::shell::launch::{self, Parts};
 
@@ -47,7 +47,11 @@ pub fn run(args: ShellArgs, ctx: &Context) -> Result<i32> {
     if args.server {
         // The endpoint keeps the credentials fresh: no hook, which would replace
         // it with static keys.
-        return with_endpoint(ctx, &name, args.region.as_deref(), |env| {
+        let broker = ctx.broker();
+        let owned = name.clone();
+        let source: crate::endpoint::Source =
+            Box::new(move || broker.credentials(&owned, DEFAULT_MIN_REMAINING_SECS));
+        return with_endpoint(&name, args.region.as_deref(), ctx.policy, source, |env| {
             let (argv, child_env, keep) = prepare(&shell, &name, env, false, &args.args)?;
             // The rc pipe must stay open until the shell has read it; the child
             // inherits it at spawn, so ours can close after.
