@@ -154,27 +154,13 @@ mod tests {
     /// The launch rc files pass their shells' checkers, as the hooks do.
     #[test]
     fn the_launch_files_pass_their_shells_checkers() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        for (tool, args, file) in [
-            (
-                "shellcheck",
-                &["--enable=all", "-s", "bash"][..],
-                "shell/launch.bash",
-            ),
-            ("zsh", &["-n"][..], "shell/launch.zsh"),
-            ("fish", &["--no-execute"][..], "shell/launch.fish"),
-        ] {
-            let out = std::process::Command::new(tool)
-                .args(args)
-                .arg(root.join(file))
-                .output()
-                .unwrap_or_else(|e| panic!("{tool}: {e}"));
-            assert!(
-                out.status.success(),
-                "{tool} {file}:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        use crate::shell::check_script;
+        check_script(
+            "shellcheck",
+            &["--enable=all", "-s", "bash"],
+            "shell/launch.bash",
+        );
+        check_script("zsh", &["-n"], "shell/launch.zsh");
+        check_script("fish", &["--no-execute"], "shell/launch.fish");
     }
 }

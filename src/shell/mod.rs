@@ -140,9 +140,44 @@ pub fn quote_fish(value: &str) -> String {
     format!("'{}'", value.replace('\\', r"\\").replace('\'', r"\'"))
 }
 
+/// Runs a checker on a file of shell/ and fails with what it said.
+#[cfg(test)]
+pub(crate) fn check_script(tool: &str, args: &[&str], file: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .arg(root.join(file))
+        .output()
+        .unwrap_or_else(|e| panic!("{tool}: {e} (.ci/deps installs it)"));
+    assert!(
+        out.status.success(),
+        "{tool} {file}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bash hook passes shellcheck with every optional check, the bash scripts
+    /// are as shfmt formats them (style in shell/.editorconfig), and the fish ones
+    /// as fish_indent does. (zsh has no such tools; `zsh -n` checks its syntax.)
+    #[test]
+    fn the_scripts_pass_the_strict_linter_and_the_formatters() {
+        check_script(
+            "shellcheck",
+            &["--enable=all", "-s", "bash"],
+            "shell/elhaz.bash",
+        );
+        for file in ["shell/elhaz.bash", "shell/launch.bash"] {
+            check_script("shfmt", &["-d"], file);
+        }
+        for file in ["shell/elhaz.fish", "shell/launch.fish"] {
+            check_script("fish_indent", &["--check"], file);
+        }
+    }
 
     #[test]
     fn one_detector_names_every_form_of_a_shell_alike() {
