@@ -17,7 +17,7 @@ use nix::unistd::{Pid, getpgrp, isatty, setpgid, tcgetpgrp, tcsetpgrp};
 use crate::error::{Error, Kind, Result};
 
 /// The signals passed on to the child.
-pub const FORWARDED: &[Signal] = &[
+pub(crate) const FORWARDED: &[Signal] = &[
     Signal::SIGINT,
     Signal::SIGTERM,
     Signal::SIGHUP,
@@ -38,7 +38,7 @@ fn foreground_tty() -> bool {
 }
 
 /// Spawns `program` and waits for it, forwarding signals with `rt`'s signal streams.
-pub fn run(
+pub(crate) fn run(
     rt: &tokio::runtime::Runtime,
     program: &Path,
     argv: &[OsString],

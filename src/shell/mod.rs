@@ -21,12 +21,12 @@ pub enum ShellKind {
 
 impl ShellKind {
     /// The shells with a prompt hook, as `elhaz hook` names them.
-    pub const HOOKED: [&'static str; 3] = ["bash", "zsh", "fish"];
+    pub(crate) const HOOKED: [&'static str; 3] = ["bash", "zsh", "fish"];
 
     /// The kind of a shell program, from its name or path: `bash`, `bash-5.2`,
     /// `bash5`, `-bash` (a login shell's argv[0]), `/usr/bin/zsh`, `zsh-5.9`, `fish`.
     /// Anything else is `Posix`.
-    pub fn detect(program: impl AsRef<Path>) -> Self {
+    pub(crate) fn detect(program: impl AsRef<Path>) -> Self {
         let name = program
             .as_ref()
             .file_name()
@@ -53,12 +53,12 @@ impl ShellKind {
     }
 
     /// The kind of the user's shell, from `$SHELL`.
-    pub fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         Self::detect(std::env::var_os("SHELL").unwrap_or_default())
     }
 
     /// A `--shell`/argument value of `elhaz hook`: one of [`Self::HOOKED`].
-    pub fn parse_hooked(s: &str) -> Option<Self> {
+    pub(crate) fn parse_hooked(s: &str) -> Option<Self> {
         match s {
             "bash" => Some(Self::Bash),
             "zsh" => Some(Self::Zsh),
@@ -78,13 +78,13 @@ impl ShellKind {
     }
 }
 
-pub const BASH_HOOK: &str = include_str!("../../shell/elhaz.bash");
-pub const ZSH_HOOK: &str = include_str!("../../shell/elhaz.zsh");
-pub const FISH_HOOK: &str = include_str!("../../shell/elhaz.fish");
+pub(crate) const BASH_HOOK: &str = include_str!("../../shell/elhaz.bash");
+pub(crate) const ZSH_HOOK: &str = include_str!("../../shell/elhaz.zsh");
+pub(crate) const FISH_HOOK: &str = include_str!("../../shell/elhaz.fish");
 
 /// The prompt hook for `shell` with the path of the binary that runs it (so the hook
 /// calls the same elhaz that printed it); `None` for a shell without one.
-pub fn hook(shell: ShellKind, exe: &str) -> Option<String> {
+pub(crate) fn hook(shell: ShellKind, exe: &str) -> Option<String> {
     let text = shell.hook_text()?;
     Some(format!("{}\n{text}", set_local(shell, "_ELHAZ_BIN", exe)))
 }
@@ -113,7 +113,7 @@ pub fn set_line(shell: ShellKind, key: &str, value: &str) -> String {
 }
 
 /// A removed variable, for eval.
-pub fn unset_line(shell: ShellKind, key: &str) -> String {
+pub(crate) fn unset_line(shell: ShellKind, key: &str) -> String {
     match shell {
         ShellKind::Fish => format!("set -e {key};\n"),
         _ => format!("unset {key};\n"),
@@ -123,7 +123,7 @@ pub fn unset_line(shell: ShellKind, key: &str) -> String {
 /// fish's `set` keeps the previous $status, and `set -e` of an unset variable makes it
 /// 4: without this, `elhaz export NAME -f env --shell fish | source; and CMD` never
 /// runs CMD. POSIX shells need nothing.
-pub fn end_line(shell: ShellKind) -> &'static str {
+pub(crate) fn end_line(shell: ShellKind) -> &'static str {
     match shell {
         ShellKind::Fish => "true;\n",
         _ => "",
@@ -131,12 +131,12 @@ pub fn end_line(shell: ShellKind) -> &'static str {
 }
 
 /// 'value' for POSIX shells: inside single quotes only ' needs care.
-pub fn quote_posix(value: &str) -> String {
+pub(crate) fn quote_posix(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
 }
 
 /// 'value' for fish: inside single quotes, \ and ' are escaped with a backslash.
-pub fn quote_fish(value: &str) -> String {
+pub(crate) fn quote_fish(value: &str) -> String {
     format!("'{}'", value.replace('\\', r"\\").replace('\'', r"\'"))
 }
 
