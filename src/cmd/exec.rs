@@ -1,4 +1,7 @@
 //! `elhaz exec NAME -- CMD...`: replaces itself with CMD, holding fresh credentials.
+//!
+//! It owns the command's arguments only: finding and starting CMD is
+//! `crate::launch`'s, the environment `crate::env`'s.
 
 use super::Context;
 use crate::cli::ExecArgs;

@@ -1,6 +1,10 @@
 //! `elhaz shell NAME`: the user's own shell, with their startup files, the
 //! credentials and the refresh hook. elhaz replaces itself with the shell (same PID,
 //! exit status passed through); no helper file outlives the shell's start.
+//!
+//! It owns how the rc text reaches each shell (a pipe, a private ZDOTDIR, fish's
+//! --init-command); the text itself is `crate::shell`'s, and starting the process
+//! is `crate::launch`'s. It must not know another command's code.
 
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, OwnedFd};

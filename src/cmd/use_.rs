@@ -1,6 +1,9 @@
 //! `elhaz use NAME` / `elhaz use --clear`: switches the current shell. The hook's
 //! `elhaz` function calls this with --eval and evals what it prints; run directly,
 //! it explains how to install the hook.
+//!
+//! It owns the command; the variables are `crate::env`'s and their shell syntax
+//! `crate::shell`'s. The stash of previous values lives in the hooks, not here.
 
 use super::Context;
 use crate::cli::UseArgs;
