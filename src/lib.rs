@@ -10,6 +10,8 @@ pub mod duration;
 pub mod endpoint;
 pub mod env;
 pub mod error;
+pub mod launch;
 pub mod logging;
+pub mod shell;
 pub mod spinner;
 pub mod sys;
