@@ -4,6 +4,9 @@
 # hook asks elhaz for fresh credentials and evals them. While they are fresh it
 # only compares integers with builtins: no process is started.
 # shellcheck shell=bash
+# Braces only where an expansion needs them (SC2250 is a matter of taste); the
+# other optional checks of shellcheck hold.
+# shellcheck disable=SC2250
 
 # The binary; `elhaz hook bash` sets it to its own path before this script.
 _ELHAZ_BIN="${_ELHAZ_BIN:-elhaz}"
@@ -29,7 +32,7 @@ _elhaz_warn() {
     fi
     return 0
   fi
-  if [[ "${_ELHAZ_WARNED_SESSION-}" != "$ELHAZ_SESSION" ]] || (( now >= ${_ELHAZ_WARNED_AT:-0} + 300 )); then
+  if [[ "${_ELHAZ_WARNED_SESSION-}" != "$ELHAZ_SESSION" ]] || ((now >= ${_ELHAZ_WARNED_AT:-0} + 300)); then
     _ELHAZ_WARNED_SESSION=$ELHAZ_SESSION
     _ELHAZ_WARNED_AT=$now
     \builtin printf 'elhaz: cannot refresh %s, keeping the current credentials: %s\n' "$ELHAZ_SESSION" "$msg" >&2
@@ -40,7 +43,7 @@ _elhaz_refresh() {
   local now=$1 old=${ELHAZ_EXPIRES_AT-} min=1 out rc=0
   # Ask for credentials that outlive these: the daemon refreshes unless it already
   # has newer ones, whatever its own windows are.
-  if [[ -n $old && $old != *[!0-9]* && ${#old} -le 18 ]] && (( 10#$old > now )); then
+  if [[ -n $old && $old != *[!0-9]* && ${#old} -le 18 ]] && ((10#$old > now)); then
     min=$((10#$old - now + 1))
   fi
   # No other attempt for a minute unless this one succeeds: an interrupted one
@@ -54,7 +57,7 @@ _elhaz_refresh() {
   if [[ $out != "unset "* && $out == *$'\n'"unset "* ]]; then
     out="unset ${out#*$'\n'unset }"
   fi
-  if (( rc == 0 )) && [[ $out == "unset "* ]]; then
+  if ((rc == 0)) && [[ $out == "unset "* ]]; then
     \builtin eval "$out"
     if [[ "${ELHAZ_EXPIRES_AT-}" == "$old" ]]; then
       # Nothing newer to be had yet: wait the minute before asking again.
@@ -68,7 +71,7 @@ _elhaz_refresh() {
     out=${out%%$'\n'*}
     [[ -n $out ]] || out="elhaz export exited with status $rc"
     local expired=0
-    [[ -n $old && $old != *[!0-9]* && ${#old} -le 18 ]] && (( now >= 10#$old )) && expired=1
+    [[ -n $old && $old != *[!0-9]* && ${#old} -le 18 ]] && ((now >= 10#$old)) && expired=1
     _elhaz_warn "$now" "$out" "$expired"
   fi
 }
@@ -87,7 +90,7 @@ _elhaz_hook() {
       at=${ELHAZ_EXPIRES_AT-}
       if [[ -n $at && $at != *[!0-9]* && ${#at} -le 18 ]]; then at=$((10#$at - 600)); else at=0; fi
     fi
-    if (( now >= at && now >= ${_ELHAZ_RETRY_AT:-0} )); then
+    if ((now >= at && now >= ${_ELHAZ_RETRY_AT:-0})); then
       # No xtrace while credentials are about (set -x would print them).
       local xtrace=$-
       { \builtin set +x; } 2>/dev/null
@@ -143,8 +146,8 @@ _elhaz_unstash() {
 _elhaz_bin() {
   if [[ -n ${_ELHAZ_SRC-} ]]; then
     ELHAZ_SOURCE_AWS_ACCESS_KEY_ID=${_ELHAZ_SRC_AWS_ACCESS_KEY_ID-} \
-    ELHAZ_SOURCE_AWS_SECRET_ACCESS_KEY=${_ELHAZ_SRC_AWS_SECRET_ACCESS_KEY-} \
-    ELHAZ_SOURCE_AWS_SESSION_TOKEN=${_ELHAZ_SRC_AWS_SESSION_TOKEN-} \
+      ELHAZ_SOURCE_AWS_SECRET_ACCESS_KEY=${_ELHAZ_SRC_AWS_SECRET_ACCESS_KEY-} \
+      ELHAZ_SOURCE_AWS_SESSION_TOKEN=${_ELHAZ_SRC_AWS_SESSION_TOKEN-} \
       \command "$_ELHAZ_BIN" "$@"
   else
     \command "$_ELHAZ_BIN" "$@"
@@ -154,16 +157,16 @@ _elhaz_bin() {
 _elhaz_use() {
   local out a clear=0 new=0 rc=0
   for a in "$@"; do [[ $a != --clear ]] || clear=1; done
-  if (( ! clear )) && [[ -z ${_ELHAZ_STASHED-} ]]; then
+  if ((!clear)) && [[ -z ${_ELHAZ_STASHED-} ]]; then
     _elhaz_stash
     new=1
   fi
   out=$(_elhaz_bin use --eval --shell bash "$@") || rc=$?
-  if (( rc != 0 )); then
-    (( ! new )) || _elhaz_unstash 0
+  if ((rc != 0)); then
+    ((!new)) || _elhaz_unstash 0
     return "$rc"
   fi
-  if (( clear )) && [[ -n ${_ELHAZ_STASHED-} ]]; then
+  if ((clear)) && [[ -n ${_ELHAZ_STASHED-} ]]; then
     _elhaz_unstash 1
   else
     \builtin eval "$out"

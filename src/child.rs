@@ -2,6 +2,9 @@
 //! own process group, in the terminal's foreground when there is a terminal; the
 //! usual signals sent to elhaz are passed on; job control (Ctrl-Z) works; and elhaz
 //! exits as a shell would report the child: its code, or 128 + signal.
+//!
+//! It must not know credentials or the command line: `crate::launch` hands it the
+//! program, argv and environment.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -14,7 +17,7 @@ use nix::unistd::{Pid, getpgrp, isatty, setpgid, tcgetpgrp, tcsetpgrp};
 use crate::error::{Error, Kind, Result};
 
 /// The signals passed on to the child.
-pub const FORWARDED: &[Signal] = &[
+pub(crate) const FORWARDED: &[Signal] = &[
     Signal::SIGINT,
     Signal::SIGTERM,
     Signal::SIGHUP,
@@ -35,13 +38,47 @@ fn foreground_tty() -> bool {
 }
 
 /// Spawns `program` and waits for it, forwarding signals with `rt`'s signal streams.
-pub fn run(
+pub(crate) fn run(
     rt: &tokio::runtime::Runtime,
     program: &Path,
     argv: &[OsString],
     env: &[(OsString, OsString)],
 ) -> Result<i32> {
     let tty = foreground_tty();
+    let mut cmd = command(program, argv, env, tty);
+    // Our own tcsetpgrp calls below must not stop us.
+    // SAFETY: setting a signal disposition to ignore.
+    unsafe {
+        let _ = signal::signal(Signal::SIGTTOU, SigHandler::SigIgn);
+    }
+    // Catch the forwarded signals before the child exists: until the handlers are in
+    // place, SIGTERM, SIGHUP or SIGUSR1 would kill elhaz and orphan the child.
+    let streams = catch_forwarded(rt);
+    let child = cmd.spawn().map_err(|e| spawn_error(program, &e))?;
+    let pid = Pid::from_raw(child.id() as i32);
+    let _ = setpgid(pid, pid);
+    // Whether the child holds the terminal because we gave it (so we take it back).
+    let gave = tty && tcsetpgrp(stdin_fd(), pid).is_ok();
+    // Forward signals sent to elhaz (caught since before the spawn, so one sent as
+    // soon as the child starts is delivered to it, not fatal to us).
+    for (sig, mut stream) in streams {
+        rt.spawn(async move {
+            while stream.recv().await.is_some() {
+                let _ = signal::kill(pid, sig);
+            }
+        });
+    }
+    wait(program, pid, gave)
+}
+
+/// The child's command: its own process group, in the terminal's foreground when
+/// `tty`, with exactly `env`.
+fn command(
+    program: &Path,
+    argv: &[OsString],
+    env: &[(OsString, OsString)],
+    tty: bool,
+) -> std::process::Command {
     let mut cmd = std::process::Command::new(program);
     if let Some(arg0) = argv.first() {
         cmd.arg0(arg0);
@@ -58,61 +95,45 @@ pub fn run(
                     .map_err(std::io::Error::from)?;
                 let _ = tcsetpgrp(stdin_fd(), getpgrp());
             }
-            // elhaz ignores SIGTTOU (below), and an ignored signal survives execve:
+            // elhaz ignores SIGTTOU (in `run`), and an ignored signal survives execve:
             // the child starts with the default, as from a shell.
             signal::signal(Signal::SIGTTOU, SigHandler::SigDfl).map_err(std::io::Error::from)?;
             Ok(())
         });
     }
-    // Our own tcsetpgrp calls below must not stop us.
-    // SAFETY: setting a signal disposition to ignore.
-    unsafe {
-        let _ = signal::signal(Signal::SIGTTOU, SigHandler::SigIgn);
-    }
-    // Catch the forwarded signals before the child exists: until the handlers are in
-    // place, SIGTERM, SIGHUP or SIGUSR1 would kill elhaz and orphan the child.
-    let streams: Vec<(Signal, tokio::signal::unix::Signal)> = {
-        let _guard = rt.enter();
-        FORWARDED
-            .iter()
-            .filter_map(|&sig| {
-                let kind = tokio::signal::unix::SignalKind::from_raw(sig as i32);
-                tokio::signal::unix::signal(kind).ok().map(|s| (sig, s))
-            })
-            .collect()
+    cmd
+}
+
+/// A signal stream for each of [`FORWARDED`], on `rt`.
+fn catch_forwarded(rt: &tokio::runtime::Runtime) -> Vec<(Signal, tokio::signal::unix::Signal)> {
+    let _guard = rt.enter();
+    FORWARDED
+        .iter()
+        .filter_map(|&sig| {
+            let kind = tokio::signal::unix::SignalKind::from_raw(sig as i32);
+            tokio::signal::unix::signal(kind).ok().map(|s| (sig, s))
+        })
+        .collect()
+}
+
+fn spawn_error(program: &Path, e: &std::io::Error) -> Error {
+    let kind = match e.kind() {
+        std::io::ErrorKind::NotFound => Kind::NotFound,
+        _ => Kind::NotExecutable,
     };
-    let child = cmd.spawn().map_err(|e| {
-        let kind = match e.kind() {
-            std::io::ErrorKind::NotFound => Kind::NotFound,
-            _ => Kind::NotExecutable,
-        };
-        Error::new(
-            kind,
-            format!(
-                "cannot execute {}: {}",
-                program.display(),
-                crate::error::io_reason(&e)
-            ),
-        )
-    })?;
-    let pid = Pid::from_raw(child.id() as i32);
-    let _ = setpgid(pid, pid);
-    // Whether the child holds the terminal because we gave it (so we take it back).
-    let mut gave = false;
-    if tty {
-        gave = tcsetpgrp(stdin_fd(), pid).is_ok();
-    }
+    Error::new(
+        kind,
+        format!(
+            "cannot execute {}: {}",
+            program.display(),
+            crate::error::io_reason(e)
+        ),
+    )
+}
 
-    // Forward signals sent to elhaz (caught since before the spawn, so one sent as
-    // soon as the child starts is delivered to it, not fatal to us).
-    for (sig, mut stream) in streams {
-        rt.spawn(async move {
-            while stream.recv().await.is_some() {
-                let _ = signal::kill(pid, sig);
-            }
-        });
-    }
-
+/// Waits for the child and returns its code as a shell reports it: its exit code,
+/// or 128 + signal. `gave`: the child holds the terminal because we gave it.
+fn wait(program: &Path, pid: Pid, mut gave: bool) -> Result<i32> {
     // Job control needs a terminal: without one, nobody would continue a stopped
     // elhaz, and a stopped elhaz serves no credentials.
     let job_control = isatty(stdin_fd()).unwrap_or(false);
@@ -125,21 +146,7 @@ pub fn run(
         match waitpid(pid, flags) {
             Ok(WaitStatus::Exited(_, code)) => break code,
             Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
-            Ok(WaitStatus::Stopped(_, _)) => {
-                // Ctrl-Z: stop with the child, as a shell job would, and hand the
-                // terminal back on the way.
-                if gave {
-                    let _ = tcsetpgrp(stdin_fd(), getpgrp());
-                    gave = false;
-                }
-                let _ = signal::kill(nix::unistd::getpid(), Signal::SIGSTOP);
-                // Continued: by `fg` (we hold the terminal: pass it on) or by `bg`
-                // (we do not: the child must not take it from the shell).
-                if foreground_tty() {
-                    gave = tcsetpgrp(stdin_fd(), pid).is_ok();
-                }
-                let _ = signal::killpg(pid, Signal::SIGCONT);
-            }
+            Ok(WaitStatus::Stopped(_, _)) => gave = stop_with_child(pid, gave),
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => {}
             Err(e) => {
@@ -155,4 +162,22 @@ pub fn run(
         let _ = tcsetpgrp(stdin_fd(), getpgrp());
     }
     Ok(code)
+}
+
+/// Ctrl-Z: stop with the child, as a shell job would, and hand the terminal back on
+/// the way; once continued, pass it on again if ours. Returns whether the child
+/// holds the terminal by our hand.
+fn stop_with_child(pid: Pid, mut gave: bool) -> bool {
+    if gave {
+        let _ = tcsetpgrp(stdin_fd(), getpgrp());
+        gave = false;
+    }
+    let _ = signal::kill(nix::unistd::getpid(), Signal::SIGSTOP);
+    // Continued: by `fg` (we hold the terminal: pass it on) or by `bg` (we do not:
+    // the child must not take it from the shell).
+    if foreground_tty() {
+        gave = tcsetpgrp(stdin_fd(), pid).is_ok();
+    }
+    let _ = signal::killpg(pid, Signal::SIGCONT);
+    gave
 }

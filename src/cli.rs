@@ -269,12 +269,13 @@ pub enum ExportFormat {
     CredentialProcess,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ShellKind {
-    Bash,
-    Zsh,
-    Fish,
-    Posix,
+pub use crate::shell::ShellKind;
+
+/// `elhaz hook`'s argument: a [`ShellKind`] that has a hook (never `posix`).
+fn hooked_shell() -> impl clap::builder::TypedValueParser<Value = ShellKind> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(ShellKind::HOOKED)
+        .map(|s| ShellKind::parse_hooked(&s).unwrap_or(ShellKind::Posix))
 }
 
 #[derive(Debug, Args)]
@@ -317,18 +318,11 @@ pub struct WhoamiArgs {
     pub obscure: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum HookShell {
-    Bash,
-    Zsh,
-    Fish,
-}
-
 #[derive(Debug, Args)]
 pub struct HookArgs {
     /// The shell whose hook to print
-    #[arg(value_enum)]
-    pub shell: HookShell,
+    #[arg(value_parser = hooked_shell())]
+    pub shell: ShellKind,
 }
 
 #[derive(Debug, Args)]

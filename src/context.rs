@@ -68,6 +68,19 @@ pub(crate) const SESSION_MANAGED: &[&str] = &[
 /// (they are never exported), as long as that daemon runs.
 pub(crate) const REF_VAR: &str = "ELHAZ_CONTEXT_REF";
 
+/// The context variables that name files (relative ones are taken from the caller's
+/// working directory).
+const PATH_VARS: &[&str] = &[
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+];
+
+/// A path the SDKs would resolve from the working directory: not absolute, not `~/…`.
+fn is_relative_path(v: &str) -> bool {
+    !v.is_empty() && !v.starts_with('/') && v != "~" && !v.starts_with("~/")
+}
+
 /// The prefix of the variables a session carries the caller's values in.
 pub(crate) const SOURCE_PREFIX: &str = "ELHAZ_SOURCE_";
 
@@ -181,10 +194,21 @@ impl SourceContext {
         SourceContext { vars }
     }
 
-    /// This process's context, from its environment now.
+    /// This process's context, from its environment now. A relative file path is made
+    /// absolute here: the daemon works from `/`, and must read the file the caller
+    /// meant, as `--no-daemon` does.
     pub(crate) fn from_process() -> Self {
         let in_session = std::env::var_os("ELHAZ_SESSION").is_some();
-        Self::from_lookup(in_session, |k| std::env::var(k).ok())
+        let cwd = std::env::current_dir().ok();
+        Self::from_lookup(in_session, |k| {
+            let v = std::env::var(k).ok()?;
+            match &cwd {
+                Some(dir) if PATH_VARS.contains(&k) && is_relative_path(&v) => {
+                    Some(dir.join(&v).to_string_lossy().into_owned())
+                }
+                _ => Some(v),
+            }
+        })
     }
 
     /// Records this process's context. Call first thing in main, before the injected

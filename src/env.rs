@@ -1,11 +1,14 @@
 //! The one place that decides which variables a child or shell sees: exec, shell,
 //! `export -f env`, `use` and the hooks all build their environment here, so they
 //! cannot disagree.
+//!
+//! It owns which variables and values; it must not know shell syntax (that is
+//! `crate::shell`) nor the command line.
 
-use crate::cli::ShellKind;
 use crate::credentials::context::{self, SourceContext};
 use crate::credentials::policy::Policy;
 use crate::credentials::{Credentials, rfc3339};
+use crate::shell::{ShellKind, end_line, unset_line};
 
 pub mod chain;
 
@@ -239,49 +242,12 @@ pub fn render_clear(shell: ShellKind) -> String {
     out
 }
 
-/// fish's `set` keeps the previous $status, and `set -e` of an unset variable makes it
-/// 4: without this, `elhaz export NAME -f env --shell fish | source; and CMD` never
-/// runs CMD. POSIX shells need nothing.
-fn end_line(shell: ShellKind) -> &'static str {
-    match shell {
-        ShellKind::Fish => "true;\n",
-        _ => "",
-    }
-}
-
-pub fn set_line(shell: ShellKind, key: &str, value: &str) -> String {
-    match shell {
-        ShellKind::Fish => format!("set -gx {key} {};\n", quote_fish(value)),
-        _ => format!("export {key}={};\n", quote_posix(value)),
-    }
-}
-
-pub fn unset_line(shell: ShellKind, key: &str) -> String {
-    match shell {
-        ShellKind::Fish => format!("set -e {key};\n"),
-        _ => format!("unset {key};\n"),
-    }
-}
-
-/// 'value' for POSIX shells: inside single quotes only ' needs care.
-pub fn quote_posix(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
-}
-
-/// 'value' for fish: inside single quotes, \ and ' are escaped with a backslash.
-pub fn quote_fish(value: &str) -> String {
-    format!("'{}'", value.replace('\\', r"\\").replace('\'', r"\'"))
-}
+// The shell module owns these; kept reachable here for existing callers.
+pub use crate::shell::set_line;
 
 /// The shell to write for: bash, zsh or fish from `$SHELL`, else POSIX.
 pub fn shell_from_env() -> ShellKind {
-    let shell = std::env::var("SHELL").unwrap_or_default();
-    match shell.rsplit('/').next().unwrap_or_default() {
-        "bash" => ShellKind::Bash,
-        "zsh" => ShellKind::Zsh,
-        "fish" => ShellKind::Fish,
-        _ => ShellKind::Posix,
-    }
+    ShellKind::from_env()
 }
 
 /// Removes, from this process, credentials that an outer elhaz session injected, so
@@ -345,11 +311,5 @@ mod tests {
             .filter(|(k, _)| *k == "ELHAZ_SOURCE_AWS_PROFILE")
             .count();
         assert_eq!(n, 1);
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote_posix("a'b $c"), r"'a'\''b $c'");
-        assert_eq!(quote_fish(r"a'b\c $d"), r"'a\'b\\c $d'");
     }
 }

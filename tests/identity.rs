@@ -584,3 +584,35 @@ async fn single_flight_holds_per_context_and_the_cache_bound_counts_sessions() {
     assert_eq!(third["ok"], true, "{third}");
     assert_eq!(status_sessions(&t).len(), 2);
 }
+
+/// A relative AWS_SHARED_CREDENTIALS_FILE names the file in the caller's working
+/// directory, through the daemon (which works from `/`) as without it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relative_credentials_file_is_the_callers_through_the_daemon_too() {
+    let sts = FakeSts::start(HOUR).await;
+    let t = user(&sts);
+    ok(&run(&t, &[], &["daemon", "start"]));
+    let dir = t.home.join("project");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("creds"),
+        format!("[default]\naws_access_key_id = {KP1}\naws_secret_access_key = sp1\n"),
+    )
+    .unwrap();
+    for args in [
+        &["export", "prod"][..],
+        &["--no-daemon", "export", "prod"][..],
+    ] {
+        let before = sts.signers("AssumeRole").await.len();
+        let out = t
+            .std_cmd()
+            .current_dir(&dir)
+            .env("AWS_SHARED_CREDENTIALS_FILE", "creds")
+            .args(args)
+            .output()
+            .unwrap();
+        ok(&out);
+        let all = sts.signers("AssumeRole").await;
+        assert_eq!(all[before..], [KP1], "{args:?}: {}", text(&out.stderr));
+    }
+}

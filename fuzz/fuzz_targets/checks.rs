@@ -7,8 +7,8 @@ use std::path::Path;
 use elhaz::config::parse::{parse_config, to_yaml};
 use elhaz::credentials::context::SourceContext;
 use elhaz::daemon::protocol::Request;
-use elhaz::logging::escape_controls;
 use elhaz::duration::Seconds;
+use elhaz::logging::escape_controls;
 
 /// The daemon's request parser never panics, and what it accepts survives a round
 /// trip (payload numbers aside: JSON floats need not round-trip exactly, and no

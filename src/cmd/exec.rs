@@ -1,14 +1,14 @@
 //! `elhaz exec NAME -- CMD...`: replaces itself with CMD, holding fresh credentials.
-
-use std::ffi::{CString, OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+//!
+//! It owns the command's arguments only: finding and starting CMD is
+//! `crate::launch`'s, the environment `crate::env`'s.
 
 use super::Context;
 use crate::cli::ExecArgs;
 use crate::credentials::policy::DEFAULT_MIN_REMAINING_SECS;
 use crate::env::{Delivery, SessionEnv};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
+use crate::launch::{exec, find_program, with_endpoint};
 
 pub fn run(mut args: ExecArgs, ctx: &Context) -> Result<i32> {
     args.normalize(&std::env::args_os().collect::<Vec<_>>());
@@ -23,7 +23,8 @@ pub fn run(mut args: ExecArgs, ctx: &Context) -> Result<i32> {
     let program = find_program(&args.command[0])?;
     let min = i64::try_from(args.min_remaining.0).unwrap_or(DEFAULT_MIN_REMAINING_SECS);
     if args.server {
-        return with_endpoint(ctx, &name, args.region.as_deref(), |env| {
+        let source = endpoint_source(ctx, &name);
+        return with_endpoint(&name, args.region.as_deref(), ctx.policy, source, |env| {
             Ok((program, args.command.clone(), env.child_env()))
         });
     }
@@ -38,174 +39,9 @@ pub fn run(mut args: ExecArgs, ctx: &Context) -> Result<i32> {
     exec(&program, &args.command, &env.child_env())
 }
 
-/// What a supervised child is: program, argv (with argv[0]) and environment.
-pub type ChildSpec = (PathBuf, Vec<OsString>, Vec<(OsString, OsString)>);
-
-/// `--server`: elhaz stays the parent and serves fresh credentials on a loopback
-/// container-credentials endpoint while the child runs; the child gets the endpoint
-/// and its token instead of static keys. Returns the child's exit code.
-pub fn with_endpoint(
-    ctx: &Context,
-    name: &str,
-    region: Option<&str>,
-    child: impl FnOnce(&SessionEnv) -> Result<ChildSpec>,
-) -> Result<i32> {
-    // The child's AWS files; removed when dropped, after the child has exited.
-    let files = crate::env::chain::prepare(crate::env::chain::user_config_path().as_deref())?;
+/// NAME's credentials from the broker, each time the `--server` endpoint needs them.
+fn endpoint_source(ctx: &Context, name: &str) -> crate::endpoint::Source {
     let broker = ctx.broker();
-    let served = broker.credentials(name, DEFAULT_MIN_REMAINING_SECS)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::other(format!("cannot start a runtime: {e}")))?;
-    let owned = name.to_string();
-    let source: crate::endpoint::Source =
-        Box::new(move || broker.credentials(&owned, DEFAULT_MIN_REMAINING_SECS));
-    let endpoint = crate::endpoint::start(&rt, source, Some(served.clone()), ctx.policy)?;
-    let env = SessionEnv::build(
-        name,
-        Delivery::Container {
-            uri: &endpoint.uri,
-            token: &endpoint.token,
-            credentials: &served.credentials,
-            files: &files,
-        },
-        region.or(served.region.as_deref()),
-        &ctx.policy,
-    );
-    let (program, argv, child_env) = child(&env)?;
-    let code = crate::child::run(&rt, &program, &argv, &child_env);
-    // Dropping the runtime closes the listener: nothing serves once the child is gone.
-    rt.shutdown_timeout(std::time::Duration::from_millis(200));
-    drop(files);
-    code
-}
-
-/// Finds CMD like execvp would: a path with a slash as it is, else on PATH.
-pub fn find_program(cmd: &OsStr) -> Result<PathBuf> {
-    let shown = cmd.to_string_lossy();
-    if cmd.is_empty() {
-        return Err(Error::new(Kind::NotFound, "command not found: ''"));
-    }
-    let as_path = Path::new(cmd);
-    if cmd.as_bytes().contains(&b'/') {
-        return match std::fs::metadata(as_path) {
-            Err(_) => Err(Error::new(
-                Kind::NotFound,
-                format!("command not found: {shown}"),
-            )),
-            Ok(m) if m.is_dir() => Err(Error::new(
-                Kind::NotExecutable,
-                format!("cannot execute {shown}: is a directory"),
-            )),
-            Ok(_) if !is_executable(as_path) => Err(Error::new(
-                Kind::NotExecutable,
-                format!("cannot execute {shown}: permission denied"),
-            )
-            .with_hint(format!("make it executable: chmod +x {shown}"))),
-            Ok(_) => Ok(as_path.to_path_buf()),
-        };
-    }
-    match which::which(cmd) {
-        Ok(p) => Ok(p),
-        Err(_) => {
-            // On PATH but not executable is 126, as in shells.
-            if let Some(p) = on_path(cmd) {
-                return Err(Error::new(
-                    Kind::NotExecutable,
-                    format!(
-                        "cannot execute {shown}: permission denied ({})",
-                        p.display()
-                    ),
-                ));
-            }
-            Err(Error::new(
-                Kind::NotFound,
-                format!("command not found: {shown}"),
-            ))
-        }
-    }
-}
-
-fn on_path(cmd: &OsStr) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(cmd))
-        .find(|p| p.is_file())
-}
-
-fn is_executable(p: &Path) -> bool {
-    nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
-}
-
-fn cstring(s: &OsStr) -> Result<CString> {
-    CString::new(s.as_bytes()).map_err(|_| {
-        Error::usage(format!(
-            "argument contains a NUL byte: {}",
-            s.to_string_lossy()
-        ))
-    })
-}
-
-/// execve: the child takes our PID, signals, TTY and exit status. Returns only on
-/// failure.
-pub fn exec(program: &Path, argv: &[OsString], env: &[(OsString, OsString)]) -> Result<i32> {
-    let prog = cstring(program.as_os_str())?;
-    let argv: Vec<CString> = argv.iter().map(|a| cstring(a)).collect::<Result<_>>()?;
-    let envp: Vec<CString> = env
-        .iter()
-        .map(|(k, v)| {
-            let mut kv = k.clone();
-            kv.push("=");
-            kv.push(v);
-            cstring(&kv)
-        })
-        .collect::<Result<_>>()?;
-    // Rust ignores SIGPIPE, and ignored signals survive execve: give the child the
-    // default, as a shell would (else `elhaz exec x -- seq 1 1000000 | head -1` fails
-    // with "write error: Broken pipe" instead of stopping quietly).
-    use nix::sys::signal::{SigHandler, Signal, signal};
-    // SAFETY: SIG_DFL installs no handler; no other thread touches SIGPIPE.
-    let old_pipe = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.ok();
-    let mut err = nix::unistd::execve(&prog, &argv, &envp).unwrap_err();
-    if err == nix::errno::Errno::ENOEXEC && !looks_binary(program) {
-        // As execvp does: a file without #! is a shell script.
-        let mut sh_argv = vec![c"/bin/sh".to_owned(), prog.clone()];
-        sh_argv.extend(argv.iter().skip(1).cloned());
-        err = nix::unistd::execve(c"/bin/sh", &sh_argv, &envp).unwrap_err();
-        if err == nix::errno::Errno::ENOENT {
-            err = nix::errno::Errno::ENOEXEC;
-        }
-    }
-    if let Some(h) = old_pipe {
-        // SAFETY: as above; puts back what we had.
-        let _ = unsafe { signal(Signal::SIGPIPE, h) };
-    }
-    let shown = program.display();
-    Err(match err {
-        nix::errno::Errno::ENOENT => {
-            Error::new(Kind::NotFound, format!("command not found: {shown}"))
-        }
-        nix::errno::Errno::ENOEXEC => Error::new(
-            Kind::NotExecutable,
-            format!("cannot execute {shown}: not an executable format"),
-        ),
-        e => Error::new(
-            Kind::NotExecutable,
-            format!("cannot execute {shown}: {}", e.desc()),
-        ),
-    })
-}
-
-/// Whether a file that execve refused looks binary, as bash decides: a NUL byte
-/// before the first newline in its first 80 bytes.
-fn looks_binary(p: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 80];
-    let n = std::fs::File::open(p)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    let line = head[..n].split(|b| *b == b'\n').next().unwrap_or_default();
-    line.contains(&0)
+    let name = name.to_string();
+    Box::new(move || broker.credentials(&name, DEFAULT_MIN_REMAINING_SECS))
 }

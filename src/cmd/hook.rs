@@ -1,36 +1,19 @@
-//! `elhaz hook bash|zsh|fish`: prints the prompt hook for a shell's rc file.
+//! `elhaz hook bash|zsh|fish`: prints the prompt hook for a shell's rc file, with the
+//! path of this binary so the hook runs the same elhaz that printed it. The text is
+//! `crate::shell`'s; this file knows only the command.
 
 use crate::cli::HookArgs;
-use crate::cli::HookShell;
-use crate::env::{quote_fish, quote_posix};
 use crate::error::Result;
-
-pub const BASH: &str = include_str!("../../shell/elhaz.bash");
-pub const ZSH: &str = include_str!("../../shell/elhaz.zsh");
-pub const FISH: &str = include_str!("../../shell/elhaz.fish");
-
-/// The hook script for `shell`, with the path of this binary, so the hook runs the
-/// same elhaz that printed it.
-pub fn script(shell: HookShell) -> String {
-    let exe = std::env::current_exe()
-        .ok()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "elhaz".into());
-    match shell {
-        HookShell::Bash => format!("_ELHAZ_BIN={}\n{BASH}", quote_posix(&exe)),
-        HookShell::Zsh => format!("_ELHAZ_BIN={}\n{ZSH}", quote_posix(&exe)),
-        HookShell::Fish => format!("set -g _ELHAZ_BIN {}\n{FISH}", quote_fish(&exe)),
-    }
-}
+use crate::shell::{current_exe, hook};
 
 pub fn run(args: HookArgs) -> Result<i32> {
-    print!("{}", script(args.shell));
+    print!("{}", hook(args.shell, &current_exe()).unwrap_or_default());
     Ok(0)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::shell::{BASH_HOOK as BASH, FISH_HOOK as FISH, ZSH_HOOK as ZSH};
 
     /// `use --clear` can put back only what the hooks save: each script's list holds
     /// every variable a session sets or unsets.
