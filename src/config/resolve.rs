@@ -1,4 +1,4 @@
-//! NAME → an elhaz config or an AWS CLI profile (an elhaz config wins); no STS here.
+//! NAME → an elhaz config or an AWS CLI profile. An elhaz config wins.
 
 use std::io::IsTerminal;
 

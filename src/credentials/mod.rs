@@ -16,14 +16,6 @@ use time::format_description::well_known::Rfc3339;
 
 pub use engine::{Engine, Fetched, Identity};
 
-/// An STS endpoint: region plus an optional explicit URL and CA bundle.
-#[derive(Debug, Clone, Default)]
-pub struct StsTarget {
-    pub region: String,
-    pub endpoint_url: Option<String>,
-    pub ca_bundle: Option<String>,
-}
-
 /// A set of temporary credentials. Debug never shows the secret key or the token; both
 /// are wiped from memory on drop.
 #[derive(Clone)]
@@ -86,6 +78,14 @@ impl fmt::Debug for Credentials {
             .field("expiration", &rfc3339(self.expiration))
             .finish()
     }
+}
+
+/// An STS endpoint: region plus an optional explicit URL and CA bundle.
+#[derive(Debug, Clone, Default)]
+pub struct StsTarget {
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    pub ca_bundle: Option<String>,
 }
 
 /// `2026-11-24T07:12:14Z`: what AWS_CREDENTIAL_EXPIRATION and credential_process use.
