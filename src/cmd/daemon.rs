@@ -3,13 +3,14 @@
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{Context, print_json};
 use crate::cli::{DaemonCommand, LogsArgs};
 use crate::credentials::Engine;
 use crate::daemon::cache::Cache;
-use crate::daemon::client::{Failure, as_map, is_running, response_error, start_daemon};
+use crate::daemon::client::{Failure, is_running, start_daemon};
+use crate::daemon::protocol::{CredentialsData, Named, ShareInfo, StatusData};
 use crate::daemon::server::{ServerOptions, lock_holder, lock_is_held, serve, take_lock};
 use crate::duration::human;
 use crate::error::{Error, Kind, Result, display_path};
@@ -35,7 +36,7 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
             Ok(0)
         }
         DaemonCommand::Stop | DaemonCommand::Kill => {
-            match ctx.client().request("kill", Map::new()) {
+            match ctx.client().kill() {
                 Ok(_) => {}
                 Err(Failure::NotRunning) => match lock_holder(socket) {
                     // Its socket is gone (or dead) but it still runs: found by its lock.
@@ -79,11 +80,12 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
             eprintln!("elhaz: daemon stopped");
             Ok(0)
         }
-        DaemonCommand::Status(a) => match ctx.client().request("status", Map::new()) {
-            Ok(resp) if resp.ok => {
-                let mut data = resp.data.unwrap_or(Value::Null);
+        DaemonCommand::Status(a) => match ctx.client().status() {
+            Ok(resp) => {
+                let status: StatusData = resp.into_data("status")?;
                 if a.json {
                     // The same `running` key as the not-running form.
+                    let mut data = serde_json::to_value(&status).unwrap_or_default();
                     if let Some(m) = data.as_object_mut() {
                         m.insert("running".into(), Value::Bool(true));
                     }
@@ -91,18 +93,17 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
                 } else {
                     println!(
                         "running: pid {}, up {}, {} session(s), socket {}",
-                        data["pid"],
-                        human(data["uptime_seconds"].as_i64().unwrap_or(0))
+                        status.pid,
+                        human(i64::try_from(status.uptime_seconds).unwrap_or(i64::MAX))
                             .replace("expired", "0s"),
-                        data["sessions"].as_array().map_or(0, Vec::len),
+                        status.sessions.len(),
                         display_path(socket)
                     );
-                    print_sessions(&data["sessions"]);
-                    print_shares(&data["shares"]);
+                    print_sessions(&status.sessions);
+                    print_shares(&status.shares);
                 }
                 Ok(0)
             }
-            Ok(resp) => Err(response_error(&resp)),
             Err(Failure::NotRunning) if lock_is_held(socket) => {
                 // Alive (it holds the lock) but unreachable: its socket is gone.
                 let pid = lock_holder(socket).unwrap_or(0);
@@ -135,7 +136,7 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
         },
         DaemonCommand::List(a) => {
             // Listing never starts a daemon: none running means no sessions.
-            let resp = match ctx.client().request("status", Map::new()) {
+            let resp = match ctx.client().status() {
                 Ok(r) => r,
                 Err(Failure::NotRunning) => {
                     if a.json {
@@ -150,16 +151,13 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
                 }
                 Err(Failure::Error(e)) => return Err(e),
             };
-            if !resp.ok {
-                return Err(response_error(&resp));
-            }
-            let data = resp.data.unwrap_or(Value::Null);
+            let status: StatusData = resp.into_data("status")?;
             if a.json {
-                print_json(&data["sessions"]);
-            } else if data["sessions"].as_array().is_none_or(Vec::is_empty) {
+                print_json(&Value::Array(status.sessions));
+            } else if status.sessions.is_empty() {
                 eprintln!("elhaz: no sessions in the daemon; add one: elhaz daemon add NAME");
             } else {
-                print_sessions(&data["sessions"]);
+                print_sessions(&status.sessions);
             }
             Ok(0)
         }
@@ -172,54 +170,34 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
         DaemonCommand::Remove(a) => {
             let name = ctx.name(a.name.get())?;
             // Removing never starts a daemon.
-            let resp = ctx
-                .client()
-                .request("remove", as_map(json!({ "config": name, "ext": true })))
-                .map_err(|f| match f {
-                    Failure::NotRunning => Error::daemon(format!(
-                        "no daemon is running on {}, so {name} is in none",
-                        display_path(socket)
-                    )),
-                    Failure::Error(e) => e,
-                })?;
-            if !resp.ok {
-                return Err(response_error(&resp));
-            }
+            let resp = ctx.client().remove(&name).map_err(|f| match f {
+                Failure::NotRunning => Error::daemon(format!(
+                    "no daemon is running on {}, so {name} is in none",
+                    display_path(socket)
+                )),
+                Failure::Error(e) => e,
+            })?;
+            let _: Named = resp.into_data("remove")?;
             eprintln!("elhaz: removed {name} from the daemon");
             Ok(0)
         }
         DaemonCommand::Refresh(a) => {
             let name = ctx.name(a.name.get())?;
             let broker = ctx.broker();
-            let resp = broker.request(
-                "refresh",
-                broker.payload(json!({ "config": name, "ext": true })),
-            )?;
-            if !resp.ok {
-                return Err(response_error(&resp));
-            }
-            let expiry = resp
-                .data
-                .as_ref()
-                .and_then(|d| d["expiry_time"].as_str())
-                .unwrap_or("?");
-            eprintln!("elhaz: refreshed {name} (expires {expiry})");
+            let resp = broker.request("refresh", |c| c.refresh(broker.caller(), &name))?;
+            let data: CredentialsData = resp.into_data("refresh")?;
+            eprintln!("elhaz: refreshed {name} (expires {})", data.expiry_time);
             Ok(0)
         }
         DaemonCommand::Logs(a) => logs(&a, ctx),
         DaemonCommand::Share(a) => {
             let name = ctx.name(a.name.get())?;
             let socket = absolute(&a.socket)?;
-            let mut payload =
-                json!({ "config": name, "socket": socket, "whoami": a.whoami, "ext": true });
-            if let Some(uid) = a.uid {
-                payload["uid"] = json!(uid);
-            }
             let broker = ctx.broker();
-            let resp = broker.request("share", broker.payload(payload))?;
-            if !resp.ok {
-                return Err(response_error(&resp));
-            }
+            let resp = broker.request("share", |c| {
+                c.share(broker.caller(), &name, &socket, a.whoami, a.uid)
+            })?;
+            let _: ShareInfo = resp.into_data("share")?;
             eprintln!(
                 "elhaz: sharing {name} (credentials{}) on {}{}",
                 if a.whoami { " and whoami" } else { "" },
@@ -236,19 +214,14 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
         }
         DaemonCommand::Unshare(a) => {
             let socket = absolute(&a.socket)?;
-            let resp = ctx
-                .client()
-                .request("unshare", as_map(json!({ "socket": socket, "ext": true })))
-                .map_err(|f| match f {
-                    Failure::NotRunning => Error::daemon(format!(
-                        "no daemon is running on {}; its shares ended with it",
-                        display_path(&ctx.paths.socket)
-                    )),
-                    Failure::Error(e) => e,
-                })?;
-            if !resp.ok {
-                return Err(response_error(&resp));
-            }
+            let resp = ctx.client().unshare(&socket).map_err(|f| match f {
+                Failure::NotRunning => Error::daemon(format!(
+                    "no daemon is running on {}; its shares ended with it",
+                    display_path(&ctx.paths.socket)
+                )),
+                Failure::Error(e) => e,
+            })?;
+            let _: ShareInfo = resp.into_data("unshare")?;
             eprintln!("elhaz: closed the share {}", display_path(&socket));
             Ok(0)
         }
@@ -261,27 +234,20 @@ fn absolute(p: &std::path::Path) -> Result<std::path::PathBuf> {
         .map_err(|e| Error::usage(format!("bad socket path {}: {e}", p.display())))
 }
 
-fn print_shares(shares: &Value) {
-    for s in shares.as_array().into_iter().flatten() {
-        let mut line = format!(
-            "share {}  {}",
-            s["socket"].as_str().unwrap_or_default(),
-            s["config"].as_str().unwrap_or_default()
-        );
-        if s["whoami"] == json!(true) {
+fn print_shares(shares: &[ShareInfo]) {
+    for s in shares {
+        let mut line = format!("share {}  {}", s.socket, s.config);
+        if s.whoami {
             line.push_str("  +whoami");
         }
-        if let Some(uid) = s["uid"].as_u64() {
+        if let Some(uid) = s.uid {
             line.push_str(&format!("  uid {uid}"));
         }
         println!("{line}");
     }
 }
 
-fn print_sessions(sessions: &Value) {
-    let Some(list) = sessions.as_array() else {
-        return;
-    };
+fn print_sessions(list: &[Value]) {
     let width = list
         .iter()
         .filter_map(|s| s["name"].as_str())

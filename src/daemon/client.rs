@@ -10,10 +10,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use zeroize::Zeroize;
 
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
+use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::protocol::{NOT_FOUND, Request, Response};
+use super::protocol::{Caller, CredentialsData, Envelope, NOT_FOUND, Request, Response, WireUid};
 use crate::config::Store;
 use crate::config::schema::Sensitive;
 use crate::credentials::context::{self, SourceContext};
@@ -131,9 +132,95 @@ impl Client {
         ))
     }
 
+    /// `add`: puts NAME in the daemon (with an MFA code, when given).
+    pub fn add(
+        &self,
+        caller: Caller,
+        name: &str,
+        token: Option<&Sensitive>,
+    ) -> Result<Response, Failure> {
+        self.send(Envelope::new(
+            caller,
+            Request::Add {
+                config: Some(name.to_string()),
+                token_code: token.cloned(),
+            },
+        ))
+    }
+
+    /// `credentials` for NAME (None: whatever a shared socket serves).
+    pub fn credentials(
+        &self,
+        caller: Caller,
+        name: Option<&str>,
+        min_remaining: i64,
+    ) -> Result<Response, Failure> {
+        self.send(Envelope::new(
+            caller,
+            Request::Credentials {
+                config: name.map(str::to_string),
+                autoadd: true,
+                min_remaining_seconds: min_remaining,
+            },
+        ))
+    }
+
+    /// `refresh`: a forced refresh of NAME.
+    pub fn refresh(&self, caller: Caller, name: &str) -> Result<Response, Failure> {
+        let config = Some(name.to_string());
+        self.send(Envelope::new(caller, Request::Refresh { config }))
+    }
+
+    /// `remove`: forgets NAME.
+    pub fn remove(&self, name: &str) -> Result<Response, Failure> {
+        let config = Some(name.to_string());
+        self.send(Envelope::new(Caller::ext(), Request::Remove { config }))
+    }
+
+    /// `whoami`: GetCallerIdentity as NAME.
+    pub fn whoami(&self, caller: Caller, name: &str) -> Result<Response, Failure> {
+        let config = Some(name.to_string());
+        self.send(Envelope::new(caller, Request::Whoami { config }))
+    }
+
+    /// `kill`: stops the daemon.
+    pub fn kill(&self) -> Result<Response, Failure> {
+        self.send(Envelope::new(Caller::default(), Request::Kill {}))
+    }
+
+    /// `status`: the daemon, its sessions and shares.
+    pub fn status(&self) -> Result<Response, Failure> {
+        self.send(Envelope::new(Caller::default(), Request::Status {}))
+    }
+
+    /// `share`: serves NAME on another socket.
+    pub fn share(
+        &self,
+        caller: Caller,
+        name: &str,
+        socket: &Path,
+        whoami: bool,
+        uid: Option<u32>,
+    ) -> Result<Response, Failure> {
+        self.send(Envelope::new(
+            caller,
+            Request::Share {
+                config: Some(name.to_string()),
+                socket: Some(socket.to_path_buf()),
+                whoami,
+                uid: uid.map(WireUid::Id),
+            },
+        ))
+    }
+
+    /// `unshare`: closes the share on `socket`.
+    pub fn unshare(&self, socket: &Path) -> Result<Response, Failure> {
+        let socket = Some(socket.to_path_buf());
+        self.send(Envelope::new(Caller::ext(), Request::Unshare { socket }))
+    }
+
     /// Sends one request and reads the one answer.
-    pub fn request(&self, action: &str, payload: Map<String, Value>) -> Result<Response, Failure> {
-        let req = Request::new(action, payload);
+    fn send(&self, req: Envelope) -> Result<Response, Failure> {
         if self.own_socket {
             self.check_owner(None)?;
         }
@@ -211,9 +298,7 @@ impl Client {
         let _ = stream.set_write_timeout(Some(self.timeout));
         // The request may hold an MFA code and the answer holds credentials: both
         // buffers are sized up front (no copies left by growing) and zeroized after.
-        let mut line = Vec::with_capacity(4096);
-        serde_json::to_writer(&mut line, &req).expect("a request serialises");
-        line.push(b'\n');
+        let mut line = req.to_line();
         let sent = stream.write_all(&line);
         line.zeroize();
         sent.map_err(io)?;
@@ -280,23 +365,7 @@ fn connect(path: &Path, timeout: Duration) -> std::io::Result<UnixStream> {
 
 /// The error a failed response stands for.
 pub fn response_error(resp: &Response) -> Error {
-    let Some(body) = &resp.error else {
-        return Error::daemon("the daemon answered with an error but gave none");
-    };
-    let kind = match &body.kind {
-        Some(k) => Kind::parse(k),
-        None => match body.code {
-            NOT_FOUND | 400 => Kind::Config,
-            409 => Kind::Usage,
-            403 => Kind::Daemon,
-            _ => Kind::Auth,
-        },
-    };
-    let err = Error::new(kind, body.message.clone());
-    match &body.hint {
-        Some(h) => err.with_hint(h.clone()),
-        None => err,
-    }
+    resp.error()
 }
 
 /// Credentials as served to a command, with what the environment needs besides.
@@ -330,37 +399,38 @@ impl Broker {
         }
     }
 
-    /// A payload with our config directory, so a daemon reading another one says so
-    /// instead of answering from the wrong configs, and with this caller's source
-    /// context, so the daemon answers with our sources and not its own.
-    pub fn payload(&self, v: Value) -> Map<String, Value> {
-        let mut m = as_map(v);
+    /// Who asks: our config directory, so a daemon reading another one says so
+    /// instead of answering from the wrong configs, and this caller's source context,
+    /// so the daemon answers with our sources and not its own.
+    pub fn caller(&self) -> Caller {
+        let mut caller = Caller::ext();
         if let Broker::Daemon {
             start: Some(args), ..
         } = self
         {
-            if let Ok(dir) = std::path::absolute(&args.config_dir) {
-                m.insert("config_dir".into(), json!(dir));
-            }
-            let caller = SourceContext::caller();
-            m.insert("context".into(), caller.to_json());
-            if !caller.has_secrets()
-                && let Some(r) = context::caller_ref()
-            {
-                m.insert("context_ref".into(), json!(r));
+            caller.config_dir = std::path::absolute(&args.config_dir).ok();
+            let ctx = SourceContext::caller();
+            caller.context = Some(ctx.to_json());
+            if !ctx.has_secrets() {
+                caller.context_ref = context::caller_ref().map(str::to_string);
             }
         }
-        m
+        caller
     }
 
-    /// Sends a request, starting the daemon once if none answers.
-    pub fn request(&self, action: &str, payload: Map<String, Value>) -> Result<Response> {
+    /// Sends a request (`ask` on the daemon's client), starting the daemon once if
+    /// none answers.
+    pub fn request(
+        &self,
+        action: &str,
+        ask: impl Fn(&Client) -> Result<Response, Failure>,
+    ) -> Result<Response> {
         let Broker::Daemon { client, start } = self else {
             return Err(Error::usage(format!(
                 "{action} needs the daemon, and --no-daemon is set"
             )));
         };
-        match client.request(action, payload.clone()) {
+        match ask(client) {
             Ok(r) => Ok(r),
             Err(Failure::Error(e)) => Err(e),
             Err(Failure::NotRunning) => {
@@ -368,7 +438,7 @@ impl Broker {
                     return Err(not_running(&client.socket));
                 };
                 start_daemon(args, true)?;
-                match client.request(action, payload) {
+                match ask(client) {
                     Ok(r) => Ok(r),
                     Err(Failure::Error(e)) => Err(e),
                     Err(Failure::NotRunning) => Err(not_running(&client.socket)),
@@ -395,17 +465,10 @@ impl Broker {
                 })
             }
             Broker::Daemon { .. } => {
-                let mut payload = json!({
-                    "config": name,
-                    "autoadd": true,
-                    "min_remaining_seconds": min_remaining,
-                });
                 // An empty name: a shared socket, which knows its session.
-                if name.is_empty() {
-                    payload.as_object_mut().map(|m| m.remove("config"));
-                }
-                let payload = self.payload(payload);
-                let mut resp = self.request("credentials", payload.clone())?;
+                let config = Some(name).filter(|n| !n.is_empty());
+                let ask = |c: &Client| c.credentials(self.caller(), config, min_remaining);
+                let mut resp = self.request("credentials", ask)?;
                 // The original daemon ignores `autoadd` and answers 404 for a missing
                 // session (ours never does with it): add it, as the original client
                 // does, and ask again.
@@ -420,7 +483,7 @@ impl Broker {
                         Err(e) if e.kind == Kind::Usage => {}
                         Err(e) => return Err(e),
                     }
-                    resp = self.request("credentials", payload)?;
+                    resp = self.request("credentials", ask)?;
                 }
                 if !resp.ok {
                     let err = response_error(&resp);
@@ -450,11 +513,7 @@ impl Broker {
 
     /// `add`: puts NAME in the daemon (with an MFA code typed here, when given).
     pub fn add(&self, name: &str, token: Option<&Sensitive>) -> Result<()> {
-        let mut payload = json!({ "config": name, "ext": true });
-        if let Some(t) = token {
-            payload["token_code"] = json!(t.expose());
-        }
-        let resp = self.request("add", self.payload(payload))?;
+        let resp = self.request("add", |c| c.add(self.caller(), name, token))?;
         if resp.ok {
             return Ok(());
         }
@@ -482,18 +541,8 @@ impl Broker {
             Broker::Daemon { .. } => {
                 // Make sure the session is there (adds it, asks for MFA if needed).
                 self.credentials(name, 0)?;
-                let resp = self.request(
-                    "whoami",
-                    self.payload(json!({ "config": name, "ext": true })),
-                )?;
-                if !resp.ok {
-                    return Err(response_error(&resp));
-                }
-                serde_json::from_value(resp.data.unwrap_or(Value::Null)).map_err(|e| {
-                    Error::daemon(format!(
-                        "the daemon sent a whoami answer elhaz cannot read: {e}"
-                    ))
-                })
+                let resp = self.request("whoami", |c| c.whoami(self.caller(), name))?;
+                resp.into_data("whoami")
             }
         }
     }
@@ -517,13 +566,6 @@ fn explain_no_source_in_session(mut err: Error) -> Error {
     err
 }
 
-pub fn as_map(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -535,34 +577,29 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn parse_credentials(data: Option<&Value>) -> Result<Served> {
     let bad = |what: &str| Error::daemon(format!("the daemon sent credentials without {what}"));
     let data = data.ok_or_else(|| bad("data"))?;
-    let s = |k: &str| data.get(k).and_then(Value::as_str).ok_or_else(|| bad(k));
-    let expiry_text = s("expiry_time")?;
-    let expiry: OffsetDateTime = parse_time(expiry_text).ok_or_else(|| {
-        Error::daemon(format!("the daemon sent a bad expiry_time {expiry_text:?}"))
+    let Ok(c) = CredentialsData::deserialize(data) else {
+        let missing = ["expiry_time", "access_key", "secret_key", "token"]
+            .into_iter()
+            .find(|k| data.get(k).and_then(Value::as_str).is_none())
+            .unwrap_or("data");
+        return Err(bad(missing));
+    };
+    let expiry: OffsetDateTime = parse_time(&c.expiry_time).ok_or_else(|| {
+        Error::daemon(format!(
+            "the daemon sent a bad expiry_time {:?}",
+            c.expiry_time
+        ))
     })?;
     let now = crate::credentials::now();
-    context::set_served_ref(
-        data.get("context_ref")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-    );
+    context::set_served_ref(c.context_ref.clone());
     // The original daemon does not send the lifetime: then count from now.
-    let issued = match data.get("lifetime_seconds").and_then(Value::as_i64) {
+    let issued = match c.lifetime_seconds {
         Some(l) => expiry - time::Duration::seconds(l),
         None => now.min(expiry),
     };
     Ok(Served {
-        credentials: Credentials::new(
-            s("access_key")?,
-            s("secret_key")?,
-            s("token")?,
-            expiry,
-            issued,
-        ),
-        region: data
-            .get("region")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        credentials: Credentials::new(&c.access_key, &c.secret_key, &c.token, expiry, issued),
+        region: c.region.clone(),
     })
 }
 

@@ -12,7 +12,6 @@ use nix::sys::socket::{
     AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, listen, socket,
 };
 use nix::sys::stat::{Mode, umask};
-use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
@@ -20,9 +19,9 @@ use zeroize::Zeroize;
 
 use super::cache::Cache;
 use super::protocol::{
-    BAD_REQUEST, CONFLICT, ErrorBody, FORBIDDEN, INTERNAL, MAX_LINE, NOT_FOUND, Request, Response,
+    BAD_REQUEST, CONFLICT, CredentialsData, Envelope, FORBIDDEN, INTERNAL, MAX_LINE, NOT_FOUND,
+    Named, Request, Response, ShareInfo, StatusData, WireUid, code_of,
 };
-use crate::config::schema::Sensitive;
 use crate::config::store::ensure_private_dir;
 use crate::credentials::context::SourceContext;
 use crate::credentials::{Fetched, iso8601_offset};
@@ -592,12 +591,12 @@ async fn handle(mut stream: UnixStream, shared: &Arc<Shared>, scope: Scope) {
                 let _ = stream.write_all(&r.to_line()).await;
                 return;
             }
-            match (Request::parse(&line), &scope) {
-                (Ok(req), Scope::Share(spec)) => (dispatch_share(req, spec, shared).await, false),
-                (Ok(req), Scope::Full) if req.action == "kill" => {
-                    (Response::ok(&req.request_id, None), true)
+            match (Envelope::parse(&line), &scope) {
+                (Ok(env), Scope::Share(spec)) => (dispatch_share(env, spec, shared).await, false),
+                (Ok(env), Scope::Full) if env.request == (Request::Kill {}) => {
+                    (Response::ok(&env.request_id, None), true)
                 }
-                (Ok(req), Scope::Full) => (dispatch(req, shared).await, false),
+                (Ok(env), Scope::Full) => (dispatch(env, shared).await, false),
                 (Err(msg), _) => (Response::bad_request(msg), false),
             }
         }
@@ -621,45 +620,29 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     a == b || real(a) == real(b)
 }
 
-/// The HTTP-like code of an error, as the original uses them.
-fn code_of(err: &Error) -> u16 {
-    match err.kind {
-        Kind::Usage => CONFLICT,
-        Kind::Config => BAD_REQUEST,
-        _ => INTERNAL,
-    }
+/// The answer to a failed request: its code from the protocol's table; its kind and
+/// hint for our client.
+fn error_response(env: &Envelope, err: &Error) -> Response {
+    error_with(env, code_of(err.kind), err)
 }
 
-fn error_response(req: &Request, code: u16, err: &Error) -> Response {
-    let mut r = Response::err(&req.request_id, code, err.message.clone());
-    if req.extended()
-        && let Some(body) = r.error.as_mut()
-    {
-        *body = ErrorBody {
-            kind: Some(err.kind.as_str().to_string()),
-            hint: err.hint.clone(),
-            ..body.clone()
-        };
-    }
-    r
+fn error_with(env: &Envelope, code: u16, err: &Error) -> Response {
+    Response::from_error(&env.request_id, env.caller.extended, code, err)
 }
 
-fn credentials_data(req: &Request, f: &Fetched) -> Value {
+fn credentials_data(env: &Envelope, f: &Fetched) -> CredentialsData {
     let c = &f.credentials;
-    let mut data = json!({
-        "access_key": c.access_key_id,
-        "secret_key": c.secret_access_key(),
-        "token": c.session_token(),
-        "expiry_time": iso8601_offset(c.expiration),
-    });
-    if req.extended() {
-        data["lifetime_seconds"] = json!(c.lifetime_secs());
-        data["source"] = json!(f.source);
-        if let Some(r) = &f.region {
-            data["region"] = json!(r);
-        }
+    let ext = env.caller.extended;
+    CredentialsData {
+        access_key: c.access_key_id.clone(),
+        secret_key: c.secret_access_key().to_string(),
+        token: c.session_token().to_string(),
+        expiry_time: iso8601_offset(c.expiration),
+        lifetime_seconds: ext.then(|| c.lifetime_secs()),
+        source: ext.then(|| f.source.to_string()),
+        region: if ext { f.region.clone() } else { None },
+        context_ref: None,
     }
-    data
 }
 
 /// The caller context of a request: the one it carries (our client), else the one
@@ -668,16 +651,16 @@ fn credentials_data(req: &Request, f: &Fetched) -> Value {
 /// with `context_ref` naming one of our sessions' contexts that agrees on everything
 /// else, that context supplies them.
 fn request_context(
-    req: &Request,
+    env: &Envelope,
     cache: &Cache,
 ) -> std::result::Result<SourceContext, Box<Response>> {
-    let ctx = match req.payload.get("context") {
+    let ctx = match &env.caller.context {
         None => return Ok(SourceContext::caller().clone()),
         Some(v) => SourceContext::from_json(v)
-            .map_err(|msg| Box::new(Response::err(&req.request_id, BAD_REQUEST, msg)))?,
+            .map_err(|msg| Box::new(Response::err(&env.request_id, BAD_REQUEST, msg)))?,
     };
     if !ctx.has_secrets()
-        && let Some(r) = req.str_field("context_ref")
+        && let Some(r) = &env.caller.context_ref
         && let Some(stored) = cache.context_by_ref(r)
         && stored.same_selectors(&ctx)
     {
@@ -686,169 +669,208 @@ fn request_context(
     Ok(ctx)
 }
 
-fn not_cached(req: &Request, name: &str) -> Response {
+fn not_cached(env: &Envelope, name: &str) -> Response {
     Response::err(
-        &req.request_id,
+        &env.request_id,
         NOT_FOUND,
         format!("session {name:?} is not in the daemon; add it: elhaz daemon add {name}"),
     )
 }
 
-async fn dispatch(req: Request, shared: &Arc<Shared>) -> Response {
-    /// The actions that act on one session, named by payload.config.
-    const NAMED: &[&str] = &["add", "credentials", "refresh", "remove", "whoami", "share"];
-    let name = req.str_field("config").unwrap_or_default().to_string();
-    // Reads are frequent (every exec, hook and SDK poll): debug. Changes stay at info.
-    if matches!(
-        req.action.as_str(),
-        "credentials" | "list" | "status" | "whoami"
-    ) {
-        tracing::debug!(action = %req.action, config = %name, request_id = %req.request_id, "request");
-    } else {
-        tracing::info!(action = %req.action, config = %name, request_id = %req.request_id, "request");
-    }
-    if name.is_empty() && NAMED.contains(&req.action.as_str()) {
-        return Response::err(
-            &req.request_id,
+/// Checks what every action on one session needs (a name, and our config directory);
+/// None when the request may go on.
+fn admit_named(env: &Envelope, shared: &Shared) -> Option<Response> {
+    let name = env.request.session()?;
+    if name.is_empty() {
+        return Some(Response::err(
+            &env.request_id,
             BAD_REQUEST,
-            format!("bad request: action {:?} needs payload.config", req.action),
-        );
+            format!(
+                "bad request: action {:?} needs payload.config",
+                env.request.action()
+            ),
+        ));
     }
-    if let Some(theirs) = req.str_field("config_dir")
-        && NAMED.contains(&req.action.as_str())
-        && !same_dir(Path::new(theirs), shared.cache.config_dir())
-    {
-        let err = Error::usage(format!(
-            "the daemon on {} reads configs from {}, not {}",
-            display_path(&shared.socket),
-            display_path(shared.cache.config_dir()),
-            display_path(Path::new(theirs))
-        ))
-        .with_hint("restart it with yours: elhaz daemon stop; or give each config dir its own --socket-path");
-        return error_response(&req, CONFLICT, &err);
+    let theirs = env.caller.config_dir.as_deref()?;
+    if same_dir(theirs, shared.cache.config_dir()) {
+        return None;
+    }
+    let err = Error::usage(format!(
+        "the daemon on {} reads configs from {}, not {}",
+        display_path(&shared.socket),
+        display_path(shared.cache.config_dir()),
+        display_path(theirs)
+    ))
+    .with_hint(
+        "restart it with yours: elhaz daemon stop; or give each config dir its own --socket-path",
+    );
+    Some(error_with(env, CONFLICT, &err))
+}
+
+async fn dispatch(env: Envelope, shared: &Arc<Shared>) -> Response {
+    let name = env.request.session().unwrap_or_default().to_string();
+    let action = env.request.action();
+    // Reads are frequent (every exec, hook and SDK poll): debug. Changes stay at info.
+    if matches!(action, "credentials" | "list" | "status" | "whoami") {
+        tracing::debug!(action = %action, config = %name, request_id = %env.request_id, "request");
+    } else {
+        tracing::info!(action = %action, config = %name, request_id = %env.request_id, "request");
+    }
+    if let Some(refused) = admit_named(&env, shared) {
+        return refused;
     }
     let cache = &shared.cache;
-    let ctx = match request_context(&req, cache) {
+    let ctx = match request_context(&env, cache) {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    match req.action.as_str() {
-        "add" => {
-            let token = req.str_field("token_code").map(Sensitive::new);
-            match cache.add(&name, token, &ctx).await {
-                Ok(()) => Response::ok(&req.request_id, Some(json!({ "config": name }))),
-                Err(e) => error_response(&req, code_of(&e), &e),
-            }
+    let id = env.request_id.as_str();
+    match &env.request {
+        Request::Add { token_code, .. } => match cache.add(&name, token_code.clone(), &ctx).await {
+            Ok(()) => Response::with(id, &Named { config: name }),
+            Err(e) => error_response(&env, &e),
+        },
+        Request::Credentials {
+            autoadd,
+            min_remaining_seconds,
+            ..
+        } => {
+            let result = cache
+                .credentials(&name, *min_remaining_seconds, *autoadd, &ctx)
+                .await;
+            served(&env, &name, &ctx, result)
         }
-        "credentials" | "refresh" => {
-            let result = if req.action == "refresh" {
-                cache.refresh(&name, &ctx).await
-            } else {
-                let autoadd = req.payload.get("autoadd").and_then(Value::as_bool) == Some(true);
-                let min = req
-                    .payload
-                    .get("min_remaining_seconds")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0);
-                cache.credentials(&name, min, autoadd, &ctx).await
-            };
-            match result {
-                Ok(Some(f)) => {
-                    let mut data = credentials_data(&req, &f);
-                    // For a session built from these: which context served it.
-                    if req.payload.contains_key("context") {
-                        data["context_ref"] =
-                            json!(crate::credentials::context::hex(&ctx.keyed_hash()));
-                    }
-                    Response::ok(&req.request_id, Some(data))
-                }
-                Ok(None) => not_cached(&req, &name),
-                Err(e) => error_response(&req, code_of(&e), &e),
-            }
+        Request::Refresh { .. } => {
+            let result = cache.refresh(&name, &ctx).await;
+            served(&env, &name, &ctx, result)
         }
-        "list" => Response::ok(&req.request_id, Some(json!(cache.list()))),
-        "remove" => {
+        Request::List {} => Response::with(id, &cache.list()),
+        Request::Remove { .. } => {
             if cache.remove(&name) {
-                Response::ok(&req.request_id, Some(json!({ "config": name })))
+                Response::with(id, &Named { config: name })
             } else {
-                not_cached(&req, &name)
+                not_cached(&env, &name)
             }
         }
-        "whoami" => match cache.whoami(&name, &ctx).await {
-            Ok(Some(id)) => Response::ok(&req.request_id, Some(json!(id))),
-            Ok(None) => not_cached(&req, &name),
-            Err(e) => error_response(&req, code_of(&e), &e),
+        Request::Whoami { .. } => match cache.whoami(&name, &ctx).await {
+            Ok(Some(who)) => Response::with(id, &who),
+            Ok(None) => not_cached(&env, &name),
+            Err(e) => error_response(&env, &e),
         },
-        "status" => Response::ok(
-            &req.request_id,
-            Some(json!({
-                "version": env!("CARGO_PKG_VERSION"),
-                "pid": std::process::id(),
-                "uptime_seconds": shared.started.elapsed().as_secs(),
-                "socket": shared.socket.display().to_string(),
-                "sessions": cache.describe(),
-                "shares": shared
-                    .shares
-                    .lock()
-                    .map(|m| m.values().map(|s| share_json(&s.spec)).collect::<Vec<_>>())
-                    .unwrap_or_default(),
-            })),
-        ),
-        "share" => match Box::pin(share(&req, &name, shared, ctx)).await {
-            Ok(spec) => Response::ok(&req.request_id, Some(share_json(&spec))),
-            Err((code, e)) => error_response(&req, code, &e),
-        },
-        "unshare" => {
-            let Some(path) = req.str_field("socket").map(PathBuf::from) else {
-                return Response::err(
-                    &req.request_id,
-                    BAD_REQUEST,
-                    "bad request: unshare needs payload.socket",
-                );
+        Request::Status {} => Response::with(id, &status(shared)),
+        Request::Share {
+            socket,
+            whoami,
+            uid,
+            ..
+        } => {
+            let asked = ShareAsk {
+                name: &name,
+                socket: socket.as_deref(),
+                whoami: *whoami,
+                uid: uid.as_ref(),
             };
-            let removed = shared.shares.lock().ok().and_then(|mut m| m.remove(&path));
-            match removed {
-                Some(share) => {
-                    share.task.abort();
-                    let _ = std::fs::remove_file(&share.spec.socket);
-                    tracing::info!(socket = %path.display(), config = %share.spec.name, "share closed");
-                    Response::ok(&req.request_id, Some(share_json(&share.spec)))
-                }
-                None => Response::err(
-                    &req.request_id,
-                    NOT_FOUND,
-                    format!("no share at {}", display_path(&path)),
-                ),
+            match Box::pin(share(asked, shared, ctx)).await {
+                Ok(spec) => Response::with(id, &share_info(&spec)),
+                Err((code, e)) => error_with(&env, code, &e),
             }
         }
-        other => Response::err(
-            &req.request_id,
+        Request::Unshare { socket } => unshare(&env, socket.as_deref(), shared),
+        // Answered before dispatch (see `handle`).
+        Request::Kill {} => Response::ok(id, None),
+        Request::Unknown(other) => Response::err(
+            id,
             BAD_REQUEST,
             format!("bad request: unknown action {other:?}"),
         ),
     }
 }
 
-fn share_json(spec: &ShareSpec) -> Value {
-    let mut v = json!({
-        "socket": spec.socket.display().to_string(),
-        "config": spec.name,
-        "whoami": spec.whoami,
-    });
-    if let Some(uid) = spec.uid {
-        v["uid"] = json!(uid);
+/// The answer to `credentials` or `refresh`.
+fn served(
+    env: &Envelope,
+    name: &str,
+    ctx: &SourceContext,
+    result: Result<Option<Fetched>>,
+) -> Response {
+    match result {
+        Ok(Some(f)) => {
+            let mut data = credentials_data(env, &f);
+            // For a session built from these: which context served it.
+            if env.caller.context.is_some() {
+                data.context_ref = Some(crate::credentials::context::hex(&ctx.keyed_hash()));
+            }
+            Response::with(&env.request_id, &data)
+        }
+        Ok(None) => not_cached(env, name),
+        Err(e) => error_response(env, &e),
     }
-    v
+}
+
+fn status(shared: &Shared) -> StatusData {
+    StatusData {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        pid: std::process::id(),
+        uptime_seconds: shared.started.elapsed().as_secs(),
+        socket: shared.socket.display().to_string(),
+        sessions: shared.cache.describe(),
+        shares: shared
+            .shares
+            .lock()
+            .map(|m| m.values().map(|s| share_info(&s.spec)).collect())
+            .unwrap_or_default(),
+    }
+}
+
+fn unshare(env: &Envelope, socket: Option<&Path>, shared: &Shared) -> Response {
+    let Some(path) = socket else {
+        return Response::err(
+            &env.request_id,
+            BAD_REQUEST,
+            "bad request: unshare needs payload.socket",
+        );
+    };
+    let removed = shared.shares.lock().ok().and_then(|mut m| m.remove(path));
+    match removed {
+        Some(share) => {
+            share.task.abort();
+            let _ = std::fs::remove_file(&share.spec.socket);
+            tracing::info!(socket = %path.display(), config = %share.spec.name, "share closed");
+            Response::with(&env.request_id, &share_info(&share.spec))
+        }
+        None => Response::err(
+            &env.request_id,
+            NOT_FOUND,
+            format!("no share at {}", display_path(path)),
+        ),
+    }
+}
+
+fn share_info(spec: &ShareSpec) -> ShareInfo {
+    ShareInfo {
+        socket: spec.socket.display().to_string(),
+        config: spec.name.clone(),
+        whoami: spec.whoami,
+        uid: spec.uid,
+    }
+}
+
+/// What a `share` request asks for.
+struct ShareAsk<'a> {
+    name: &'a str,
+    socket: Option<&'a Path>,
+    whoami: bool,
+    uid: Option<&'a WireUid>,
 }
 
 /// Opens a share: checks the session works, binds the socket, serves it.
 async fn share(
-    req: &Request,
-    name: &str,
+    ask: ShareAsk<'_>,
     shared: &Arc<Shared>,
     context: SourceContext,
 ) -> Result<Arc<ShareSpec>, (u16, Error)> {
-    let Some(path) = req.str_field("socket").map(PathBuf::from) else {
+    let name = ask.name;
+    let Some(path) = ask.socket.map(Path::to_path_buf) else {
         return Err((
             BAD_REQUEST,
             Error::usage("bad request: share needs payload.socket"),
@@ -869,19 +891,17 @@ async fn share(
             Error::usage("the share socket cannot be the daemon's own socket"),
         ));
     }
-    let uid = match req.payload.get("uid") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_u64().and_then(|u| u32::try_from(u).ok()) {
-            Some(u) => Some(u),
-            None => {
-                return Err((
-                    BAD_REQUEST,
-                    Error::usage("bad request: uid must be a number"),
-                ));
-            }
-        },
+    let uid = match ask.uid {
+        None => None,
+        Some(WireUid::Id(u)) => Some(*u),
+        Some(WireUid::Bad(_)) => {
+            return Err((
+                BAD_REQUEST,
+                Error::usage("bad request: uid must be a number"),
+            ));
+        }
     };
-    let whoami = req.payload.get("whoami").and_then(Value::as_bool) == Some(true);
+    let whoami = ask.whoami;
     if shared
         .shares
         .lock()
@@ -898,7 +918,7 @@ async fn share(
         .cache
         .credentials(name, 0, true, &context)
         .await
-        .map_err(|e| (code_of(&e), e))?;
+        .map_err(|e| (code_of(e.kind), e))?;
     if let Some(dir) = path.parent() {
         ensure_private_dir(dir, Kind::Daemon).map_err(|e| (INTERNAL, e))?;
         check_socket_dir(dir).map_err(|e| (CONFLICT, e))?;
@@ -991,47 +1011,40 @@ fn share_connection(
 
 /// A request on a share: `credentials` for its one session (and `whoami` when
 /// allowed); everything else is 403.
-async fn dispatch_share(req: Request, spec: &ShareSpec, shared: &Shared) -> Response {
-    tracing::info!(action = %req.action, share = %spec.socket.display(), request_id = %req.request_id, "share request");
-    let forbidden = |why: String| Response::err(&req.request_id, FORBIDDEN, why);
-    if let Some(asked) = req.str_field("config")
+async fn dispatch_share(env: Envelope, spec: &ShareSpec, shared: &Shared) -> Response {
+    let action = env.request.action();
+    tracing::info!(action = %action, share = %spec.socket.display(), request_id = %env.request_id, "share request");
+    let forbidden = |why: String| Response::err(&env.request_id, FORBIDDEN, why);
+    if let Some(asked) = env.request.config()
         && asked != spec.name
     {
         return forbidden(format!("this socket serves only {:?}", spec.name));
     }
-    match req.action.as_str() {
-        "credentials" => {
-            let min = req
-                .payload
-                .get("min_remaining_seconds")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            match shared
-                .cache
-                .credentials(&spec.name, min, true, &spec.context)
-                .await
-            {
-                Ok(Some(f)) => Response::ok(&req.request_id, Some(credentials_data(&req, &f))),
-                Ok(None) => not_cached(&req, &spec.name),
-                Err(e) => error_response(&req, code_of(&e), &e),
+    let cache = &shared.cache;
+    match &env.request {
+        Request::Credentials {
+            min_remaining_seconds,
+            ..
+        } => match cache
+            .credentials(&spec.name, *min_remaining_seconds, true, &spec.context)
+            .await
+        {
+            Ok(Some(f)) => Response::with(&env.request_id, &credentials_data(&env, &f)),
+            Ok(None) => not_cached(&env, &spec.name),
+            Err(e) => error_response(&env, &e),
+        },
+        Request::Whoami { .. } if spec.whoami => {
+            if let Err(e) = cache.credentials(&spec.name, 0, true, &spec.context).await {
+                return error_response(&env, &e);
+            }
+            match cache.whoami(&spec.name, &spec.context).await {
+                Ok(Some(id)) => Response::with(&env.request_id, &id),
+                Ok(None) => not_cached(&env, &spec.name),
+                Err(e) => error_response(&env, &e),
             }
         }
-        "whoami" if spec.whoami => {
-            if let Err(e) = shared
-                .cache
-                .credentials(&spec.name, 0, true, &spec.context)
-                .await
-            {
-                return error_response(&req, code_of(&e), &e);
-            }
-            match shared.cache.whoami(&spec.name, &spec.context).await {
-                Ok(Some(id)) => Response::ok(&req.request_id, Some(json!(id))),
-                Ok(None) => not_cached(&req, &spec.name),
-                Err(e) => error_response(&req, code_of(&e), &e),
-            }
-        }
-        other => forbidden(format!(
-            "action {other:?} is not allowed on a shared socket"
+        _ => forbidden(format!(
+            "action {action:?} is not allowed on a shared socket"
         )),
     }
 }
