@@ -19,8 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::credentials::policy::{DEFAULT_MIN_REMAINING_SECS, FAILURE_BACKOFF_SECS, Policy};
-use crate::credentials::{now, rfc3339};
-use crate::daemon::client::Served;
+use crate::credentials::{Served, now, rfc3339};
 use crate::error::{Error, Result};
 
 /// Where credentials come from (the broker), called on a plain thread.

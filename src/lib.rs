@@ -1,5 +1,6 @@
 //! elhaz: a local AWS temporary-credential broker with shell integration.
 
+pub mod broker;
 pub mod child;
 pub mod cli;
 pub mod cmd;

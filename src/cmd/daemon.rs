@@ -9,9 +9,11 @@ use super::{Context, print_json};
 use crate::cli::{DaemonCommand, LogsArgs};
 use crate::credentials::Engine;
 use crate::daemon::cache::Cache;
-use crate::daemon::client::{Failure, is_running, start_daemon};
+use crate::daemon::client::Failure;
+use crate::daemon::lock::{lock_holder, lock_is_held, lock_path, take_lock};
 use crate::daemon::protocol::{CredentialsData, Named, ShareInfo, StatusData};
-use crate::daemon::server::{ServerOptions, lock_holder, lock_is_held, serve, take_lock};
+use crate::daemon::server::{ServerOptions, serve};
+use crate::daemon::start::{is_running, start_daemon};
 use crate::duration::human;
 use crate::error::{Error, Kind, Result, display_path};
 
@@ -27,7 +29,7 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
                 );
                 return Ok(0);
             }
-            start_daemon(&ctx.daemon_args(), false)?;
+            start_daemon(&ctx.daemon_args())?;
             eprintln!(
                 "elhaz: daemon started (socket {}, log {})",
                 display_path(socket),
@@ -59,10 +61,7 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
                             "a daemon holds the lock of {} but neither answers nor says its pid",
                             display_path(socket)
                         ))
-                        .with_hint(format!(
-                            "find it: fuser -v {}",
-                            crate::daemon::server::lock_path(socket).display()
-                        )));
+                        .with_hint(format!("find it: fuser -v {}", lock_path(socket).display())));
                     }
                     None => {
                         eprintln!("elhaz: no daemon is running on {}", display_path(socket));
@@ -163,7 +162,7 @@ pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
         }
         DaemonCommand::Add(a) => {
             let name = ctx.name(a.name.get())?;
-            ctx.broker().add(&name, None)?;
+            ctx.broker().add(&name)?;
             eprintln!("elhaz: added {name}");
             Ok(0)
         }

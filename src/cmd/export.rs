@@ -6,10 +6,12 @@ use std::path::Path;
 use serde_json::json;
 
 use super::{Context, obscure};
+use crate::broker::parse_credentials;
 use crate::cli::{ExportArgs, ExportFormat};
+use crate::credentials::Served;
 use crate::credentials::policy::DEFAULT_MIN_REMAINING_SECS;
 use crate::credentials::{iso8601_offset, rfc3339};
-use crate::daemon::client::{Client, Failure, Served, parse_credentials, response_error};
+use crate::daemon::client::{Client, Failure};
 use crate::daemon::protocol::Caller;
 use crate::env::{Delivery, SessionEnv, shell_from_env};
 use crate::error::{Error, Result};
@@ -118,7 +120,7 @@ fn shared_socket(
         Err(Failure::Error(e)) => return Err(e),
     };
     if !resp.ok {
-        return Err(response_error(&resp));
+        return Err(resp.error());
     }
     let served = parse_credentials(resp.data.as_ref())?;
     Ok((name.unwrap_or("shared").to_string(), served))

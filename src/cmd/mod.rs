@@ -8,6 +8,7 @@ pub mod exec;
 pub mod export;
 pub mod hook;
 pub mod login;
+pub mod prompt;
 pub mod shell;
 pub mod use_;
 pub mod whoami;
@@ -15,11 +16,16 @@ pub mod whoami;
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 
+use crate::broker::Broker;
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::config::{Paths, Store};
+use crate::credentials::Served;
 use crate::credentials::policy::Policy;
-use crate::daemon::client::{Broker, Client, DaemonArgs};
+use crate::daemon::client::Client;
+use crate::daemon::start::DaemonArgs;
+use crate::error::display_path;
 use crate::error::{Error, Result};
+use prompt::Asking;
 
 /// What every command may need, resolved once from the global flags.
 pub struct Context {
@@ -72,22 +78,19 @@ impl Context {
         }
     }
 
-    /// The daemon (started on demand), or the engine in this process with --no-daemon.
-    pub fn broker(&self) -> Broker {
-        if self.global.no_daemon {
+    /// The daemon (started on demand), or the engine in this process with --no-daemon;
+    /// asking on the terminal for what it needs.
+    pub fn broker(&self) -> Asking {
+        Asking(if self.global.no_daemon {
             Broker::in_process(self.store())
         } else {
-            Broker::daemon(self.client(), Some(self.daemon_args()))
-        }
+            Broker::daemon(self.client(), Some(self.daemon_args()), announce_start)
+        })
     }
 
     /// NAME's credentials with at least `min_remaining` seconds left, from the broker,
     /// with a spinner on a terminal while it takes time.
-    pub fn credentials(
-        &self,
-        name: &str,
-        min_remaining: i64,
-    ) -> Result<crate::daemon::client::Served> {
+    pub fn credentials(&self, name: &str, min_remaining: i64) -> Result<Served> {
         crate::spinner::spin(&format!("getting credentials for {name}"), || {
             self.broker().credentials(name, min_remaining)
         })
@@ -102,8 +105,17 @@ impl Context {
 
     /// NAME from the arguments, else a picker on a terminal.
     pub fn name(&self, name: Option<&str>) -> Result<String> {
-        crate::config::resolve::name_or_pick(&self.store(), name)
+        prompt::name_or_pick(&self.store(), name)
     }
+}
+
+/// The one line users see when a command starts the daemon for them.
+fn announce_start(args: &DaemonArgs) {
+    eprintln!(
+        "elhaz: started the daemon (socket {}, log {})",
+        display_path(&args.socket),
+        display_path(&args.log)
+    );
 }
 
 /// Whether stdout goes to a terminal and colour is wanted (NO_COLOR unset).
@@ -125,6 +137,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         other => other,
     };
     let ctx = Context::new(cli.global)?;
+    crate::credentials::mfa::set_prompt_guard(crate::spinner::suspend_prompt);
     match command {
         Command::Hook(_) | Command::Completions(_) => unreachable!("handled above"),
         Command::Exec(a) => exec::run(a, &ctx),

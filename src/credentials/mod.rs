@@ -15,6 +15,13 @@ use time::format_description::well_known::Rfc3339;
 
 pub use engine::{Engine, Fetched, Identity};
 
+/// Credentials as served to a command, with what the environment needs besides.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub credentials: Credentials,
+    pub region: Option<String>,
+}
+
 /// A set of temporary credentials. Debug never shows the secret key or the token; both
 /// are wiped from memory on drop.
 #[derive(Clone)]
