@@ -87,24 +87,7 @@ pub fn start_daemon(args: &DaemonArgs) -> Result<bool> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // The daemon's own context (for clients that send none) is its starter's, spelled
-    // out plainly: no ELHAZ_SOURCE_* carriers, nothing a session injected, and inside a
-    // session no secret at all (they reached us as per-command assignments only).
-    let caller = SourceContext::caller();
-    for (i, var) in context::VARS.iter().enumerate() {
-        cmd.env_remove(context::SOURCE_VARS[i]);
-        match caller.get(var) {
-            Some(_) if context::SECRET.contains(var) && SourceContext::captured_in_session() => {
-                cmd.env_remove(var);
-            }
-            Some(v) => {
-                cmd.env(var, v);
-            }
-            None => {
-                cmd.env_remove(var);
-            }
-        }
-    }
+    pass_caller_context(&mut cmd);
     // SAFETY: setsid and close_range are async-signal-safe; nothing else runs between
     // fork and exec.
     unsafe {
@@ -165,4 +148,25 @@ fn wait_for_socket(socket: &Path, deadline: Instant) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
     false
+}
+
+/// The daemon's own context (for clients that send none) is its starter's, spelled
+/// out plainly: no ELHAZ_SOURCE_* carriers, nothing a session injected, and inside a
+/// session no secret at all (they reached us as per-command assignments only).
+fn pass_caller_context(cmd: &mut std::process::Command) {
+    let caller = SourceContext::caller();
+    for (i, var) in context::VARS.iter().enumerate() {
+        cmd.env_remove(context::SOURCE_VARS[i]);
+        match caller.get(var) {
+            Some(_) if context::SECRET.contains(var) && SourceContext::captured_in_session() => {
+                cmd.env_remove(var);
+            }
+            Some(v) => {
+                cmd.env(var, v);
+            }
+            None => {
+                cmd.env_remove(var);
+            }
+        }
+    }
 }
