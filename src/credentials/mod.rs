@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod engine;
+pub mod gate;
 pub mod mfa;
 pub mod policy;
 pub(crate) mod sts_error;
