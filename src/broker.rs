@@ -19,7 +19,7 @@ use crate::error::{Error, Kind, Result};
 
 /// What a request came to, short of an error.
 #[derive(Debug)]
-pub enum Outcome<T> {
+pub(crate) enum Outcome<T> {
     Done(T),
     /// The daemon needs an MFA code for the session: add it with one (see
     /// [`Broker::add`]) and ask again. The error says so, for when nobody can be asked.
@@ -27,7 +27,7 @@ pub enum Outcome<T> {
 }
 
 /// Where credentials come from: the daemon (started when needed), or this process.
-pub enum Broker {
+pub(crate) enum Broker {
     Daemon {
         client: Client,
         start: Option<DaemonArgs>,
@@ -43,7 +43,11 @@ impl Broker {
     /// A broker on `client`'s socket; `start` says how to start a daemon when none
     /// answers (None: never start one, e.g. for a shared socket), and `started` is
     /// told when it did.
-    pub fn daemon(client: Client, start: Option<DaemonArgs>, started: fn(&DaemonArgs)) -> Broker {
+    pub(crate) fn daemon(
+        client: Client,
+        start: Option<DaemonArgs>,
+        started: fn(&DaemonArgs),
+    ) -> Broker {
         Broker::Daemon {
             client,
             start,
@@ -52,7 +56,7 @@ impl Broker {
     }
 
     /// The engine in this process; it may ask for MFA codes on the terminal itself.
-    pub fn in_process(store: Store) -> Broker {
+    pub(crate) fn in_process(store: Store) -> Broker {
         Broker::InProcess {
             engine: Engine::new(store, true),
         }
@@ -61,7 +65,7 @@ impl Broker {
     /// Who asks: our config directory, so a daemon reading another one says so
     /// instead of answering from the wrong configs, and this caller's source context,
     /// so the daemon answers with our sources and not its own.
-    pub fn caller(&self) -> Caller {
+    pub(crate) fn caller(&self) -> Caller {
         let mut caller = Caller::ext();
         if let Broker::Daemon {
             start: Some(args), ..
@@ -79,7 +83,7 @@ impl Broker {
 
     /// Sends a request (`ask` on the daemon's client), starting the daemon once if
     /// none answers.
-    pub fn request(
+    pub(crate) fn request(
         &self,
         action: &str,
         ask: impl Fn(&Client) -> Result<Response, Failure>,
@@ -115,7 +119,7 @@ impl Broker {
 
     /// Credentials for NAME with at least `min_remaining` seconds left (capped by the
     /// policy at half the lifetime).
-    pub fn credentials(&self, name: &str, min_remaining: i64) -> Result<Outcome<Served>> {
+    pub(crate) fn credentials(&self, name: &str, min_remaining: i64) -> Result<Outcome<Served>> {
         self.credentials_inner(name, min_remaining)
             .map_err(explain_no_source_in_session)
     }
@@ -165,7 +169,7 @@ impl Broker {
     }
 
     /// `add`: puts NAME in the daemon (with an MFA code, when given).
-    pub fn add(&self, name: &str, token: Option<&Sensitive>) -> Result<Outcome<()>> {
+    pub(crate) fn add(&self, name: &str, token: Option<&Sensitive>) -> Result<Outcome<()>> {
         let resp = self.request("add", |c| c.add(self.caller(), name, token))?;
         if resp.ok {
             return Ok(Outcome::Done(()));
@@ -178,7 +182,7 @@ impl Broker {
     }
 
     /// GetCallerIdentity as NAME.
-    pub fn whoami(&self, name: &str) -> Result<Outcome<Identity>> {
+    pub(crate) fn whoami(&self, name: &str) -> Result<Outcome<Identity>> {
         match self {
             Broker::InProcess { engine } => {
                 let rt = runtime()?;
@@ -225,7 +229,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// Reads the `credentials` data (ours or the original daemon's).
-pub fn parse_credentials(data: Option<&Value>) -> Result<Served> {
+pub(crate) fn parse_credentials(data: Option<&Value>) -> Result<Served> {
     let bad = |what: &str| Error::daemon(format!("the daemon sent credentials without {what}"));
     let data = data.ok_or_else(|| bad("data"))?;
     let Ok(c) = CredentialsData::deserialize(data) else {

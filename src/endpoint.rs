@@ -1,7 +1,9 @@
 //! The container credentials endpoint for `--server`: a loopback HTTP server that
 //! every AWS SDK and the aws CLI poll for fresh credentials
 //! (AWS_CONTAINER_CREDENTIALS_FULL_URI + AWS_CONTAINER_AUTHORIZATION_TOKEN), so a
-//! child can outlive any one set of credentials.
+//! child can outlive any one set of credentials. When to refresh is the refresh
+//! gate's (credentials::gate); where credentials come from is the caller's `Source`:
+//! it knows nothing of the daemon.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

@@ -1,4 +1,5 @@
-//! `elhaz export NAME -f json|env|credential-process`: prints the credentials.
+//! `elhaz export NAME -f json|env|credential-process`: prints the credentials, from the
+//! broker or from a shared socket. Knows nothing of the wire format.
 
 use std::io::Write;
 use std::path::Path;

@@ -1,5 +1,6 @@
 //! One file per command. Each turns its arguments into calls to the broker, the config
-//! store or the shell scripts, and returns the process exit code.
+//! store or the shell scripts, and returns the process exit code. This layer alone
+//! prompts, spins and prints; nothing below it knows the terminal.
 
 pub mod completions;
 pub mod config;
@@ -80,7 +81,7 @@ impl Context {
 
     /// The daemon (started on demand), or the engine in this process with --no-daemon;
     /// asking on the terminal for what it needs.
-    pub fn broker(&self) -> Asking {
+    pub(crate) fn broker(&self) -> Asking {
         Asking(if self.global.no_daemon {
             Broker::in_process(self.store())
         } else {

@@ -13,7 +13,7 @@ use crate::daemon::protocol::{Caller, Response};
 use crate::error::{Error, Result};
 
 /// NAME from the command line, or a picker on a terminal, or an error listing names.
-pub fn name_or_pick(store: &Store, name: Option<&str>) -> Result<String> {
+pub(crate) fn name_or_pick(store: &Store, name: Option<&str>) -> Result<String> {
     if let Some(n) = name {
         return Ok(n.to_string());
     }
@@ -45,16 +45,16 @@ fn tty_available() -> bool {
 
 /// The broker, with the questions it cannot ask itself asked here: when the daemon
 /// needs an MFA code, asks for it on the terminal and adds the session with it.
-pub struct Asking(pub Broker);
+pub(crate) struct Asking(pub(crate) Broker);
 
 impl Asking {
     /// Who asks (see [`Broker::caller`]).
-    pub fn caller(&self) -> Caller {
+    pub(crate) fn caller(&self) -> Caller {
         self.0.caller()
     }
 
     /// A request to the daemon (see [`Broker::request`]).
-    pub fn request(
+    pub(crate) fn request(
         &self,
         action: &str,
         ask: impl Fn(&Client) -> Result<Response, Failure>,
@@ -63,17 +63,17 @@ impl Asking {
     }
 
     /// NAME's credentials with at least `min_remaining` seconds left.
-    pub fn credentials(&self, name: &str, min_remaining: i64) -> Result<Served> {
+    pub(crate) fn credentials(&self, name: &str, min_remaining: i64) -> Result<Served> {
         self.answer(name, || self.0.credentials(name, min_remaining))
     }
 
     /// STS GetCallerIdentity as NAME.
-    pub fn whoami(&self, name: &str) -> Result<Identity> {
+    pub(crate) fn whoami(&self, name: &str) -> Result<Identity> {
         self.answer(name, || self.0.whoami(name))
     }
 
     /// `daemon add NAME`, asking for an MFA code when the daemon needs one.
-    pub fn add(&self, name: &str) -> Result<()> {
+    pub(crate) fn add(&self, name: &str) -> Result<()> {
         match self.0.add(name, None)? {
             Outcome::Done(()) => Ok(()),
             Outcome::MfaRequired(err) => self.add_with_code(name, err),

@@ -11,7 +11,7 @@ use super::{Credentials, Served, now};
 use crate::error::{Error, Result};
 
 /// Something that holds credentials (what the cache and the endpoint keep).
-pub trait Holds {
+pub(crate) trait Holds {
     fn held(&self) -> &Credentials;
 }
 
@@ -29,7 +29,7 @@ impl Holds for Served {
 
 /// What to do with a request.
 #[derive(Debug)]
-pub enum Gate<T> {
+pub(crate) enum Gate<T> {
     /// What is held satisfies it.
     Serve(T),
     /// A refresh failed less than 30 s ago: no new attempt; the old credentials while
@@ -41,12 +41,12 @@ pub enum Gate<T> {
 
 /// Whether `c` may be served, as it is, to a request asking for `requested` seconds
 /// (0: only the mandatory window applies).
-pub fn fresh(policy: &Policy, c: &Credentials, requested: i64) -> bool {
+pub(crate) fn fresh(policy: &Policy, c: &Credentials, requested: i64) -> bool {
     !policy.must_refresh(c.remaining_secs(now()), c.lifetime_secs(), requested)
 }
 
 /// The failure, if it happened at `at` less than the back-off ago.
-pub fn recent(at: Option<Instant>, error: Option<&Error>) -> Option<&Error> {
+pub(crate) fn recent(at: Option<Instant>, error: Option<&Error>) -> Option<&Error> {
     at.filter(|t| t.elapsed() < Duration::from_secs(FAILURE_BACKOFF_SECS as u64))
         .and(error)
 }
@@ -54,7 +54,7 @@ pub fn recent(at: Option<Instant>, error: Option<&Error>) -> Option<&Error> {
 /// The decision for a request: `satisfied` says whether what is held will do;
 /// `failure` is the last refresh failure if recent (see [`recent`]); `may_back_off`
 /// is false for a request that must refresh whatever happened before (a forced one).
-pub fn decide<T: Holds + Clone>(
+pub(crate) fn decide<T: Holds + Clone>(
     held: Option<&T>,
     satisfied: impl Fn(&T) -> bool,
     failure: Option<&Error>,
@@ -73,7 +73,7 @@ pub fn decide<T: Holds + Clone>(
 
 /// After a failed refresh: the old credentials while they are still valid, else the
 /// failure.
-pub fn serve_stale<T: Holds>(held: Option<T>, err: Error) -> Result<T> {
+pub(crate) fn serve_stale<T: Holds>(held: Option<T>, err: Error) -> Result<T> {
     match held {
         Some(h) if h.held().remaining_secs(now()) > 0 => Ok(h),
         _ => Err(err),

@@ -1,5 +1,6 @@
-//! Temporary credentials: the redacting type, the refresh policy and the engine that
-//! gets them from STS. Nothing here knows of sockets or commands.
+//! Temporary credentials: the redacting type, what a command is served, the refresh
+//! policy and gate, and the engine that gets them from STS. Nothing here knows of
+//! sockets or commands.
 
 pub mod context;
 pub mod engine;

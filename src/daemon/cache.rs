@@ -2,7 +2,8 @@
 //! refreshed single-flight (one STS call however many ask) and in the background ahead
 //! of expiry, following the refresh policy. The key holds a keyed hash of the context,
 //! never a secret; the session keeps the context itself (in memory, wiped on drop) to
-//! refresh from the same sources.
+//! refresh from the same sources. Whether to serve, refresh or back off is the refresh
+//! gate's (credentials::gate); the cache knows nothing of sockets or of the wire.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -578,7 +578,7 @@ impl Response {
 /// The data of a `credentials` (and `refresh`) answer. The original's four fields;
 /// the others are our extensions, sent only to our client.
 #[derive(Clone, Serialize, Deserialize)]
-pub struct CredentialsData {
+pub(crate) struct CredentialsData {
     pub access_key: String,
     pub secret_key: String,
     pub token: String,
@@ -628,13 +628,13 @@ impl Drop for CredentialsData {
 
 /// The data of an `add` or `remove` answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Named {
+pub(crate) struct Named {
     pub config: String,
 }
 
 /// One share, as `share`, `unshare` and `status` describe it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ShareInfo {
+pub(crate) struct ShareInfo {
     pub socket: String,
     pub config: String,
     pub whoami: bool,
@@ -644,7 +644,7 @@ pub struct ShareInfo {
 
 /// The data of a `status` answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StatusData {
+pub(crate) struct StatusData {
     pub version: String,
     pub pid: u32,
     pub uptime_seconds: u64,
