@@ -1,7 +1,9 @@
 //! The container credentials endpoint for `--server`: a loopback HTTP server that
 //! every AWS SDK and the aws CLI poll for fresh credentials
 //! (AWS_CONTAINER_CREDENTIALS_FULL_URI + AWS_CONTAINER_AUTHORIZATION_TOKEN), so a
-//! child can outlive any one set of credentials.
+//! child can outlive any one set of credentials. When to refresh is the refresh
+//! gate's (credentials::gate); where credentials come from is the caller's `Source`:
+//! it knows nothing of the daemon.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -18,9 +20,9 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::credentials::policy::{DEFAULT_MIN_REMAINING_SECS, FAILURE_BACKOFF_SECS, Policy};
-use crate::credentials::{now, rfc3339};
-use crate::daemon::client::Served;
+use crate::credentials::gate::{self, Gate};
+use crate::credentials::policy::{DEFAULT_MIN_REMAINING_SECS, Policy};
+use crate::credentials::{Served, rfc3339};
 use crate::error::{Error, Result};
 
 /// Where credentials come from (the broker), called on a plain thread.
@@ -135,28 +137,17 @@ fn spawn_fetcher(
         let mut cached: Option<Served> = initial;
         let mut failed: Option<(std::time::Instant, Error)> = None;
         while let Ok(reply) = rx.recv() {
-            let t = now();
-            let fresh = cached.as_ref().is_some_and(|s| {
-                let c = &s.credentials;
-                !policy.must_refresh(
-                    c.remaining_secs(t),
-                    c.lifetime_secs(),
-                    DEFAULT_MIN_REMAINING_SECS,
-                )
-            });
-            let valid = cached
-                .as_ref()
-                .filter(|s| s.credentials.remaining_secs(t) > 0)
-                .cloned();
-            let backing_off = failed.as_ref().filter(|(at, _)| {
-                at.elapsed() < std::time::Duration::from_secs(FAILURE_BACKOFF_SECS as u64)
-            });
-            let result = if fresh {
-                Ok(cached.clone().expect("checked above"))
-            } else if let Some((_, err)) = backing_off {
-                valid.ok_or_else(|| err.clone())
-            } else {
-                match source() {
+            let failure = gate::recent(failed.as_ref().map(|f| f.0), failed.as_ref().map(|f| &f.1));
+            let decision = gate::decide(
+                cached.as_ref(),
+                |s: &Served| gate::fresh(&policy, &s.credentials, DEFAULT_MIN_REMAINING_SECS),
+                failure,
+                true,
+            );
+            let result = match decision {
+                Gate::Serve(s) => Ok(s),
+                Gate::BackOff(r) => r,
+                Gate::Refresh => match source() {
                     Ok(s) => {
                         cached = Some(s.clone());
                         failed = None;
@@ -165,9 +156,9 @@ fn spawn_fetcher(
                     Err(e) => {
                         tracing::warn!(error = %e.message, "credentials endpoint: refresh failed");
                         failed = Some((std::time::Instant::now(), e.clone()));
-                        valid.ok_or(e)
+                        gate::serve_stale(cached.clone(), e)
                     }
-                }
+                },
             };
             let _ = reply.send(result);
         }

@@ -5,6 +5,7 @@
 //! endpoint; env, child and the shells; cli; cmd. A module must import only from
 //! layers below it.
 
+pub mod broker;
 pub mod child;
 pub mod cli;
 pub mod cmd;

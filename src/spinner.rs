@@ -1,5 +1,6 @@
 //! A spinner on stderr while waiting for STS, SSO or the daemon: shown only on a
-//! terminal, and only after 300 ms, so fast answers print nothing.
+//! terminal, and only after 300 ms, so fast answers print nothing. Used by the command
+//! layer only; prompts below it reach [`suspend`] through credentials::mfa's guard.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -49,4 +50,9 @@ pub fn suspend<T>(f: impl FnOnce() -> T) -> T {
         Some(pb) => pb.suspend(f),
         None => f(),
     }
+}
+
+/// [`suspend`] in the shape credentials::mfa's prompt guard takes.
+pub fn suspend_prompt(f: &mut dyn FnMut()) {
+    suspend(f)
 }

@@ -6,33 +6,37 @@ use std::path::Path;
 
 use elhaz::config::parse::{parse_config, to_yaml};
 use elhaz::credentials::context::SourceContext;
-use elhaz::daemon::protocol::Request;
+use elhaz::daemon::protocol::Envelope;
 use elhaz::duration::Seconds;
 use elhaz::logging::escape_controls;
 
-/// The daemon's request parser never panics, and what it accepts survives a round
-/// trip (payload numbers aside: JSON floats need not round-trip exactly, and no
-/// action reads a float).
+/// The daemon's request parser never panics, and what it understood from a line
+/// survives its own wire form (the typed request re-parses to the same value; JSON
+/// floats in a caller context aside, which need not round-trip exactly).
 pub fn protocol_request(data: &[u8]) {
-    if let Ok(req) = Request::parse(data) {
-        let line = serde_json::to_vec(&req).expect("an accepted request serialises");
-        let again = Request::parse(&line).expect("a serialised request parses");
+    if let Ok(req) = Envelope::parse(data) {
+        let line = req.to_line();
+        let again = Envelope::parse(&line[..line.len() - 1]).expect("a serialised request parses");
         assert_eq!(again.version, req.version);
         assert_eq!(again.request_id, req.request_id);
-        assert_eq!(again.action, req.action);
+        assert_eq!(again.request.action(), req.request.action());
+        assert!(again.request == req.request, "{:?}", req.request.action());
+        assert_eq!(again.caller.extended, req.caller.extended);
+        assert_eq!(again.caller.config_dir, req.caller.config_dir);
+        assert_eq!(again.caller.context_ref, req.caller.context_ref);
         assert_eq!(
-            without_numbers(&again.payload),
-            without_numbers(&req.payload)
+            again.caller.context.as_ref().map(without_numbers),
+            req.caller.context.as_ref().map(without_numbers)
         );
         // A caller context the daemon accepts survives its own wire form.
-        if let Some(v) = req.payload.get("context")
+        if let Some(v) = &req.caller.context
             && let Ok(ctx) = SourceContext::from_json(v)
         {
             let again = SourceContext::from_json(&ctx.to_json()).expect("a context re-parses");
             assert_eq!(again.to_json(), ctx.to_json());
         }
         // Whatever a peer sends, the log line made of it holds no control character.
-        for field in [&req.action, &req.request_id] {
+        for field in [req.request.action(), req.request_id.as_str()] {
             let logged = escape_controls(field);
             assert!(!logged.chars().any(char::is_control), "{logged:?}");
         }
@@ -40,16 +44,16 @@ pub fn protocol_request(data: &[u8]) {
 }
 
 /// The value with every number, at any depth, replaced by null.
-fn without_numbers(m: &serde_json::Map<String, serde_json::Value>) -> serde_json::Value {
-    fn walk(v: &serde_json::Value) -> serde_json::Value {
-        match v {
-            serde_json::Value::Number(_) => serde_json::Value::Null,
-            serde_json::Value::Array(a) => a.iter().map(walk).collect(),
-            serde_json::Value::Object(o) => o.iter().map(|(k, v)| (k.clone(), walk(v))).collect(),
-            other => other.clone(),
-        }
+fn without_numbers(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Number(_) => serde_json::Value::Null,
+        serde_json::Value::Array(a) => a.iter().map(without_numbers).collect(),
+        serde_json::Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| (k.clone(), without_numbers(v)))
+            .collect(),
+        other => other.clone(),
     }
-    walk(&serde_json::Value::Object(m.clone()))
 }
 
 /// The config parser never panics, and a config it accepts is written back as YAML

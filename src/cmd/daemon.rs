@@ -1,258 +1,263 @@
-//! `elhaz daemon start|run|stop|kill|status|list|add|remove|logs|refresh`.
+//! `elhaz daemon start|run|stop|kill|status|list|add|remove|logs|refresh|share|unshare`:
+//! one function per subcommand, talking to the daemon through its typed client and
+//! printing the answers. Knows nothing of the wire format.
 
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{Context, print_json};
-use crate::cli::{DaemonCommand, LogsArgs};
+use crate::cli::{DaemonCommand, JsonFlag, LogsArgs, NameOnly, ShareArgs, UnshareArgs};
 use crate::credentials::Engine;
 use crate::daemon::cache::Cache;
-use crate::daemon::client::{Failure, as_map, is_running, response_error, start_daemon};
-use crate::daemon::server::{ServerOptions, lock_holder, lock_is_held, serve, take_lock};
+use crate::daemon::client::Failure;
+use crate::daemon::lock::{lock_holder, lock_is_held, lock_path, take_lock};
+use crate::daemon::protocol::{CredentialsData, Named, ShareInfo, StatusData};
+use crate::daemon::server::{ServerOptions, serve};
+use crate::daemon::start::{is_running, start_daemon};
 use crate::duration::human;
 use crate::error::{Error, Kind, Result, display_path};
 
+/// Runs one `daemon` subcommand.
 pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
-    let socket = &ctx.paths.socket;
     match cmd {
         DaemonCommand::Run => run_foreground(ctx),
-        DaemonCommand::Start => {
-            if is_running(socket) {
-                eprintln!(
-                    "elhaz: the daemon is already running (socket {})",
+        DaemonCommand::Start => start(ctx),
+        DaemonCommand::Stop | DaemonCommand::Kill => stop(ctx),
+        DaemonCommand::Status(a) => status(&a, ctx),
+        DaemonCommand::List(a) => list(&a, ctx),
+        DaemonCommand::Add(a) => add(&a, ctx),
+        DaemonCommand::Remove(a) => remove(&a, ctx),
+        DaemonCommand::Refresh(a) => refresh(&a, ctx),
+        DaemonCommand::Logs(a) => logs(&a, ctx),
+        DaemonCommand::Share(a) => share(&a, ctx),
+        DaemonCommand::Unshare(a) => unshare(&a, ctx),
+    }
+}
+
+/// `daemon start`: starts the daemon unless one answers.
+fn start(ctx: &Context) -> Result<i32> {
+    let socket = &ctx.paths.socket;
+    if is_running(socket) {
+        eprintln!(
+            "elhaz: the daemon is already running (socket {})",
+            display_path(socket)
+        );
+        return Ok(0);
+    }
+    start_daemon(&ctx.daemon_args())?;
+    eprintln!(
+        "elhaz: daemon started (socket {}, log {})",
+        display_path(socket),
+        display_path(&ctx.paths.log)
+    );
+    Ok(0)
+}
+
+/// `daemon stop` (and `kill`): asks the daemon to stop, else signals the lock holder, and
+/// waits until socket and lock are released.
+fn stop(ctx: &Context) -> Result<i32> {
+    let socket = &ctx.paths.socket;
+    match ctx.client().kill() {
+        Ok(_) => {}
+        Err(Failure::NotRunning) => match lock_holder(socket) {
+            // Its socket is gone (or dead) but it still runs: found by its lock.
+            Some(pid) if pid > 1 => {
+                let pid = nix::unistd::Pid::from_raw(pid as i32);
+                nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).map_err(|e| {
+                    Error::daemon(format!(
+                        "cannot stop the daemon (pid {pid}) of {}: {}",
+                        display_path(socket),
+                        e.desc()
+                    ))
+                })?;
+                // A stopped (SIGSTOP) daemon handles the SIGTERM once continued.
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+            }
+            Some(_) => {
+                return Err(Error::daemon(format!(
+                    "a daemon holds the lock of {} but neither answers nor says its pid",
                     display_path(socket)
-                );
+                ))
+                .with_hint(format!("find it: fuser -v {}", lock_path(socket).display())));
+            }
+            None => {
+                eprintln!("elhaz: no daemon is running on {}", display_path(socket));
                 return Ok(0);
             }
-            start_daemon(&ctx.daemon_args(), false)?;
-            eprintln!(
-                "elhaz: daemon started (socket {}, log {})",
-                display_path(socket),
-                display_path(&ctx.paths.log)
-            );
-            Ok(0)
-        }
-        DaemonCommand::Stop | DaemonCommand::Kill => {
-            match ctx.client().request("kill", Map::new()) {
-                Ok(_) => {}
-                Err(Failure::NotRunning) => match lock_holder(socket) {
-                    // Its socket is gone (or dead) but it still runs: found by its lock.
-                    Some(pid) if pid > 1 => {
-                        let pid = nix::unistd::Pid::from_raw(pid as i32);
-                        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).map_err(
-                            |e| {
-                                Error::daemon(format!(
-                                    "cannot stop the daemon (pid {pid}) of {}: {}",
-                                    display_path(socket),
-                                    e.desc()
-                                ))
-                            },
-                        )?;
-                        // A stopped (SIGSTOP) daemon handles the SIGTERM once continued.
-                        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
-                    }
-                    Some(_) => {
-                        return Err(Error::daemon(format!(
-                            "a daemon holds the lock of {} but neither answers nor says its pid",
-                            display_path(socket)
-                        ))
-                        .with_hint(format!(
-                            "find it: fuser -v {}",
-                            crate::daemon::server::lock_path(socket).display()
-                        )));
-                    }
-                    None => {
-                        eprintln!("elhaz: no daemon is running on {}", display_path(socket));
-                        return Ok(0);
-                    }
-                },
-                Err(Failure::Error(e)) => return Err(e),
-            }
-            // Wait for it to let go of the socket and of its lock (it finishes in-flight
-            // requests first, 10 s at most), so a start right after works.
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while (socket.exists() || lock_is_held(socket)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            eprintln!("elhaz: daemon stopped");
-            Ok(0)
-        }
-        DaemonCommand::Status(a) => match ctx.client().request("status", Map::new()) {
-            Ok(resp) if resp.ok => {
-                let mut data = resp.data.unwrap_or(Value::Null);
-                if a.json {
-                    // The same `running` key as the not-running form.
-                    if let Some(m) = data.as_object_mut() {
-                        m.insert("running".into(), Value::Bool(true));
-                    }
-                    print_json(&data);
-                } else {
-                    println!(
-                        "running: pid {}, up {}, {} session(s), socket {}",
-                        data["pid"],
-                        human(data["uptime_seconds"].as_i64().unwrap_or(0))
-                            .replace("expired", "0s"),
-                        data["sessions"].as_array().map_or(0, Vec::len),
-                        display_path(socket)
-                    );
-                    print_sessions(&data["sessions"]);
-                    print_shares(&data["shares"]);
-                }
-                Ok(0)
-            }
-            Ok(resp) => Err(response_error(&resp)),
-            Err(Failure::NotRunning) if lock_is_held(socket) => {
-                // Alive (it holds the lock) but unreachable: its socket is gone.
-                let pid = lock_holder(socket).unwrap_or(0);
-                if a.json {
-                    print_json(&json!({
-                        "running": false,
-                        "pid": pid,
-                        "socket": socket.display().to_string(),
-                        "socket_missing": true,
-                    }));
-                } else {
-                    println!(
-                        "not answering: pid {pid} holds the daemon lock but its socket {} is gone; it exits by itself within seconds, or stop it now: elhaz daemon stop",
-                        display_path(socket)
-                    );
-                }
-                Ok(1)
-            }
-            Err(Failure::NotRunning) => {
-                if a.json {
-                    print_json(
-                        &json!({ "running": false, "socket": socket.display().to_string() }),
-                    );
-                } else {
-                    println!("not running (socket {})", display_path(socket));
-                }
-                Ok(1)
-            }
-            Err(Failure::Error(e)) => Err(e),
         },
-        DaemonCommand::List(a) => {
-            // Listing never starts a daemon: none running means no sessions.
-            let resp = match ctx.client().request("status", Map::new()) {
-                Ok(r) => r,
-                Err(Failure::NotRunning) => {
-                    if a.json {
-                        print_json(&json!([]));
-                    } else {
-                        eprintln!(
-                            "elhaz: no daemon is running on {}, so no sessions",
-                            display_path(socket)
-                        );
-                    }
-                    return Ok(0);
-                }
-                Err(Failure::Error(e)) => return Err(e),
-            };
-            if !resp.ok {
-                return Err(response_error(&resp));
-            }
-            let data = resp.data.unwrap_or(Value::Null);
-            if a.json {
-                print_json(&data["sessions"]);
-            } else if data["sessions"].as_array().is_none_or(Vec::is_empty) {
-                eprintln!("elhaz: no sessions in the daemon; add one: elhaz daemon add NAME");
-            } else {
-                print_sessions(&data["sessions"]);
-            }
-            Ok(0)
-        }
-        DaemonCommand::Add(a) => {
-            let name = ctx.name(a.name.get())?;
-            ctx.broker().add(&name, None)?;
-            eprintln!("elhaz: added {name}");
-            Ok(0)
-        }
-        DaemonCommand::Remove(a) => {
-            let name = ctx.name(a.name.get())?;
-            // Removing never starts a daemon.
-            let resp = ctx
-                .client()
-                .request("remove", as_map(json!({ "config": name, "ext": true })))
-                .map_err(|f| match f {
-                    Failure::NotRunning => Error::daemon(format!(
-                        "no daemon is running on {}, so {name} is in none",
-                        display_path(socket)
-                    )),
-                    Failure::Error(e) => e,
-                })?;
-            if !resp.ok {
-                return Err(response_error(&resp));
-            }
-            eprintln!("elhaz: removed {name} from the daemon");
-            Ok(0)
-        }
-        DaemonCommand::Refresh(a) => {
-            let name = ctx.name(a.name.get())?;
-            let broker = ctx.broker();
-            let resp = broker.request(
-                "refresh",
-                broker.payload(json!({ "config": name, "ext": true })),
-            )?;
-            if !resp.ok {
-                return Err(response_error(&resp));
-            }
-            let expiry = resp
-                .data
-                .as_ref()
-                .and_then(|d| d["expiry_time"].as_str())
-                .unwrap_or("?");
-            eprintln!("elhaz: refreshed {name} (expires {expiry})");
-            Ok(0)
-        }
-        DaemonCommand::Logs(a) => logs(&a, ctx),
-        DaemonCommand::Share(a) => {
-            let name = ctx.name(a.name.get())?;
-            let socket = absolute(&a.socket)?;
-            let mut payload =
-                json!({ "config": name, "socket": socket, "whoami": a.whoami, "ext": true });
-            if let Some(uid) = a.uid {
-                payload["uid"] = json!(uid);
-            }
-            let broker = ctx.broker();
-            let resp = broker.request("share", broker.payload(payload))?;
-            if !resp.ok {
-                return Err(response_error(&resp));
-            }
-            eprintln!(
-                "elhaz: sharing {name} (credentials{}) on {}{}",
-                if a.whoami { " and whoami" } else { "" },
-                display_path(&socket),
-                a.uid
-                    .map(|u| format!(" for uid {u} too"))
-                    .unwrap_or_default()
-            );
-            eprintln!(
-                "in the sandbox: credential_process = elhaz export --socket {} -f credential-process",
-                socket.display()
-            );
-            Ok(0)
-        }
-        DaemonCommand::Unshare(a) => {
-            let socket = absolute(&a.socket)?;
-            let resp = ctx
-                .client()
-                .request("unshare", as_map(json!({ "socket": socket, "ext": true })))
-                .map_err(|f| match f {
-                    Failure::NotRunning => Error::daemon(format!(
-                        "no daemon is running on {}; its shares ended with it",
-                        display_path(&ctx.paths.socket)
-                    )),
-                    Failure::Error(e) => e,
-                })?;
-            if !resp.ok {
-                return Err(response_error(&resp));
-            }
-            eprintln!("elhaz: closed the share {}", display_path(&socket));
-            Ok(0)
-        }
+        Err(Failure::Error(e)) => return Err(e),
     }
+    // Wait for it to let go of the socket and of its lock (it finishes in-flight
+    // requests first, 10 s at most), so a start right after works.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while (socket.exists() || lock_is_held(socket)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!("elhaz: daemon stopped");
+    Ok(0)
+}
+
+/// `daemon status`: the daemon, its sessions and shares; exit 1 when none runs.
+fn status(a: &JsonFlag, ctx: &Context) -> Result<i32> {
+    let socket = &ctx.paths.socket;
+    match ctx.client().status() {
+        Ok(resp) => {
+            let status: StatusData = resp.into_data("status")?;
+            if a.json {
+                // The same `running` key as the not-running form.
+                let mut data = serde_json::to_value(&status).unwrap_or_default();
+                if let Some(m) = data.as_object_mut() {
+                    m.insert("running".into(), Value::Bool(true));
+                }
+                print_json(&data);
+            } else {
+                println!(
+                    "running: pid {}, up {}, {} session(s), socket {}",
+                    status.pid,
+                    human(i64::try_from(status.uptime_seconds).unwrap_or(i64::MAX))
+                        .replace("expired", "0s"),
+                    status.sessions.len(),
+                    display_path(socket)
+                );
+                print_sessions(&status.sessions);
+                print_shares(&status.shares);
+            }
+            Ok(0)
+        }
+        Err(Failure::NotRunning) if lock_is_held(socket) => {
+            // Alive (it holds the lock) but unreachable: its socket is gone.
+            let pid = lock_holder(socket).unwrap_or(0);
+            if a.json {
+                print_json(&json!({
+                    "running": false,
+                    "pid": pid,
+                    "socket": socket.display().to_string(),
+                    "socket_missing": true,
+                }));
+            } else {
+                println!(
+                    "not answering: pid {pid} holds the daemon lock but its socket {} is gone; it exits by itself within seconds, or stop it now: elhaz daemon stop",
+                    display_path(socket)
+                );
+            }
+            Ok(1)
+        }
+        Err(Failure::NotRunning) => {
+            if a.json {
+                print_json(&json!({ "running": false, "socket": socket.display().to_string() }));
+            } else {
+                println!("not running (socket {})", display_path(socket));
+            }
+            Ok(1)
+        }
+        Err(Failure::Error(e)) => Err(e),
+    }
+}
+
+/// `daemon list`: the sessions; never starts a daemon.
+fn list(a: &JsonFlag, ctx: &Context) -> Result<i32> {
+    let socket = &ctx.paths.socket;
+    // Listing never starts a daemon: none running means no sessions.
+    let resp = match ctx.client().status() {
+        Ok(r) => r,
+        Err(Failure::NotRunning) => {
+            if a.json {
+                print_json(&json!([]));
+            } else {
+                eprintln!(
+                    "elhaz: no daemon is running on {}, so no sessions",
+                    display_path(socket)
+                );
+            }
+            return Ok(0);
+        }
+        Err(Failure::Error(e)) => return Err(e),
+    };
+    let status: StatusData = resp.into_data("status")?;
+    if a.json {
+        print_json(&Value::Array(status.sessions));
+    } else if status.sessions.is_empty() {
+        eprintln!("elhaz: no sessions in the daemon; add one: elhaz daemon add NAME");
+    } else {
+        print_sessions(&status.sessions);
+    }
+    Ok(0)
+}
+
+/// `daemon add NAME`: fetches NAME in the daemon (asking for an MFA code if needed).
+fn add(a: &NameOnly, ctx: &Context) -> Result<i32> {
+    let name = ctx.name(a.name.get())?;
+    ctx.broker().add(&name)?;
+    eprintln!("elhaz: added {name}");
+    Ok(0)
+}
+
+/// `daemon remove NAME`: forgets NAME; never starts a daemon.
+fn remove(a: &NameOnly, ctx: &Context) -> Result<i32> {
+    let socket = &ctx.paths.socket;
+    let name = ctx.name(a.name.get())?;
+    // Removing never starts a daemon.
+    let resp = ctx.client().remove(&name).map_err(|f| match f {
+        Failure::NotRunning => Error::daemon(format!(
+            "no daemon is running on {}, so {name} is in none",
+            display_path(socket)
+        )),
+        Failure::Error(e) => e,
+    })?;
+    let _: Named = resp.into_data("remove")?;
+    eprintln!("elhaz: removed {name} from the daemon");
+    Ok(0)
+}
+
+/// `daemon refresh NAME`: a forced refresh.
+fn refresh(a: &NameOnly, ctx: &Context) -> Result<i32> {
+    let name = ctx.name(a.name.get())?;
+    let broker = ctx.broker();
+    let resp = broker.request("refresh", |c| c.refresh(broker.caller(), &name))?;
+    let data: CredentialsData = resp.into_data("refresh")?;
+    eprintln!("elhaz: refreshed {name} (expires {})", data.expiry_time);
+    Ok(0)
+}
+
+/// `daemon share NAME --socket PATH`: serves NAME read-only on another socket.
+fn share(a: &ShareArgs, ctx: &Context) -> Result<i32> {
+    let name = ctx.name(a.name.get())?;
+    let socket = absolute(&a.socket)?;
+    let broker = ctx.broker();
+    let resp = broker.request("share", |c| {
+        c.share(broker.caller(), &name, &socket, a.whoami, a.uid)
+    })?;
+    let _: ShareInfo = resp.into_data("share")?;
+    eprintln!(
+        "elhaz: sharing {name} (credentials{}) on {}{}",
+        if a.whoami { " and whoami" } else { "" },
+        display_path(&socket),
+        a.uid
+            .map(|u| format!(" for uid {u} too"))
+            .unwrap_or_default()
+    );
+    eprintln!(
+        "in the sandbox: credential_process = elhaz export --socket {} -f credential-process",
+        socket.display()
+    );
+    Ok(0)
+}
+
+/// `daemon unshare PATH`: closes a share.
+fn unshare(a: &UnshareArgs, ctx: &Context) -> Result<i32> {
+    let socket = absolute(&a.socket)?;
+    let resp = ctx.client().unshare(&socket).map_err(|f| match f {
+        Failure::NotRunning => Error::daemon(format!(
+            "no daemon is running on {}; its shares ended with it",
+            display_path(&ctx.paths.socket)
+        )),
+        Failure::Error(e) => e,
+    })?;
+    let _: ShareInfo = resp.into_data("unshare")?;
+    eprintln!("elhaz: closed the share {}", display_path(&socket));
+    Ok(0)
 }
 
 /// A path made absolute against the current directory (the daemon's differs).
@@ -261,27 +266,20 @@ fn absolute(p: &std::path::Path) -> Result<std::path::PathBuf> {
         .map_err(|e| Error::usage(format!("bad socket path {}: {e}", p.display())))
 }
 
-fn print_shares(shares: &Value) {
-    for s in shares.as_array().into_iter().flatten() {
-        let mut line = format!(
-            "share {}  {}",
-            s["socket"].as_str().unwrap_or_default(),
-            s["config"].as_str().unwrap_or_default()
-        );
-        if s["whoami"] == json!(true) {
+fn print_shares(shares: &[ShareInfo]) {
+    for s in shares {
+        let mut line = format!("share {}  {}", s.socket, s.config);
+        if s.whoami {
             line.push_str("  +whoami");
         }
-        if let Some(uid) = s["uid"].as_u64() {
+        if let Some(uid) = s.uid {
             line.push_str(&format!("  uid {uid}"));
         }
         println!("{line}");
     }
 }
 
-fn print_sessions(sessions: &Value) {
-    let Some(list) = sessions.as_array() else {
-        return;
-    };
+fn print_sessions(list: &[Value]) {
     let width = list
         .iter()
         .filter_map(|s| s["name"].as_str())

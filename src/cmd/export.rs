@@ -1,4 +1,5 @@
-//! `elhaz export NAME -f json|env|credential-process`: prints the credentials.
+//! `elhaz export NAME -f json|env|credential-process`: prints the credentials, from the
+//! broker or from a shared socket. Knows nothing of the wire format.
 
 use std::io::Write;
 use std::path::Path;
@@ -6,10 +7,13 @@ use std::path::Path;
 use serde_json::json;
 
 use super::{Context, obscure};
+use crate::broker::parse_credentials;
 use crate::cli::{ExportArgs, ExportFormat};
+use crate::credentials::Served;
 use crate::credentials::policy::DEFAULT_MIN_REMAINING_SECS;
 use crate::credentials::{iso8601_offset, rfc3339};
-use crate::daemon::client::{Client, Failure, Served, as_map, parse_credentials, response_error};
+use crate::daemon::client::{Client, Failure};
+use crate::daemon::protocol::Caller;
 use crate::env::{Delivery, SessionEnv, shell_from_env};
 use crate::error::{Error, Result};
 
@@ -102,11 +106,7 @@ fn shared_socket(
     // socket this user may not open (0600) "nothing serves".
     let client = Client::shared(socket, ctx.global.client_timeout.duration());
     // A share implies its session: without NAME, ask for "whatever it serves".
-    let mut payload = json!({ "autoadd": true, "min_remaining_seconds": min, "ext": true });
-    if let Some(n) = name {
-        payload["config"] = json!(n);
-    }
-    let resp = match client.request("credentials", as_map(payload)) {
+    let resp = match client.credentials(Caller::ext(), name, min) {
         Ok(r) => r,
         // Not "start a daemon": a shared socket is opened by the host's daemon.
         Err(Failure::NotRunning) => {
@@ -121,7 +121,7 @@ fn shared_socket(
         Err(Failure::Error(e)) => return Err(e),
     };
     if !resp.ok {
-        return Err(response_error(&resp));
+        return Err(resp.error());
     }
     let served = parse_credentials(resp.data.as_ref())?;
     Ok((name.unwrap_or("shared").to_string(), served))

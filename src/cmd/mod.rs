@@ -1,5 +1,6 @@
 //! One file per command. Each turns its arguments into calls to the broker, the config
-//! store or the shell scripts, and returns the process exit code.
+//! store or the shell scripts, and returns the process exit code. This layer alone
+//! prompts, spins and prints; nothing below it knows the terminal.
 
 pub mod completions;
 pub mod config;
@@ -8,18 +9,27 @@ pub mod exec;
 pub mod export;
 pub mod hook;
 pub mod login;
+pub mod output;
+pub mod prompt;
 pub mod shell;
 pub mod use_;
 pub mod whoami;
 
 use std::io::IsTerminal;
+
+pub use output::{OBSCURED_KEYS, obscure, print_json};
 use std::sync::OnceLock;
 
+use crate::broker::Broker;
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::config::{Paths, Store};
+use crate::credentials::Served;
 use crate::credentials::policy::Policy;
-use crate::daemon::client::{Broker, Client, DaemonArgs};
+use crate::daemon::client::Client;
+use crate::daemon::start::DaemonArgs;
+use crate::error::display_path;
 use crate::error::{Error, Result};
+use prompt::Asking;
 
 /// What every command may need, resolved once from the global flags.
 pub struct Context {
@@ -72,22 +82,19 @@ impl Context {
         }
     }
 
-    /// The daemon (started on demand), or the engine in this process with --no-daemon.
-    pub fn broker(&self) -> Broker {
-        if self.global.no_daemon {
+    /// The daemon (started on demand), or the engine in this process with --no-daemon;
+    /// asking on the terminal for what it needs.
+    pub(crate) fn broker(&self) -> Asking {
+        Asking(if self.global.no_daemon {
             Broker::in_process(self.store())
         } else {
-            Broker::daemon(self.client(), Some(self.daemon_args()))
-        }
+            Broker::daemon(self.client(), Some(self.daemon_args()), announce_start)
+        })
     }
 
     /// NAME's credentials with at least `min_remaining` seconds left, from the broker,
     /// with a spinner on a terminal while it takes time.
-    pub fn credentials(
-        &self,
-        name: &str,
-        min_remaining: i64,
-    ) -> Result<crate::daemon::client::Served> {
+    pub fn credentials(&self, name: &str, min_remaining: i64) -> Result<Served> {
         crate::spinner::spin(&format!("getting credentials for {name}"), || {
             self.broker().credentials(name, min_remaining)
         })
@@ -102,8 +109,17 @@ impl Context {
 
     /// NAME from the arguments, else a picker on a terminal.
     pub fn name(&self, name: Option<&str>) -> Result<String> {
-        crate::config::resolve::name_or_pick(&self.store(), name)
+        prompt::name_or_pick(&self.store(), name)
     }
+}
+
+/// The one line users see when a command starts the daemon for them.
+fn announce_start(args: &DaemonArgs) {
+    eprintln!(
+        "elhaz: started the daemon (socket {}, log {})",
+        display_path(&args.socket),
+        display_path(&args.log)
+    );
 }
 
 /// Whether stdout goes to a terminal and colour is wanted (NO_COLOR unset).
@@ -125,6 +141,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         other => other,
     };
     let ctx = Context::new(cli.global)?;
+    crate::credentials::mfa::set_prompt_guard(crate::spinner::suspend_prompt);
     match command {
         Command::Hook(_) | Command::Completions(_) => unreachable!("handled above"),
         Command::Exec(a) => exec::run(a, &ctx),
@@ -135,90 +152,5 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Login(a) => login::run(a, &ctx),
         Command::Config(c) => config::run(c, &ctx),
         Command::Daemon(c) => daemon::run(c, &ctx),
-    }
-}
-
-/// Prints JSON: pretty, coloured on a terminal.
-pub fn print_json(value: &serde_json::Value) {
-    let text = serde_json::to_string_pretty(value).unwrap_or_default();
-    if color_stdout() {
-        println!("{}", colorize_json(&text));
-    } else {
-        println!("{text}");
-    }
-}
-
-/// Minimal ANSI colouring of pretty JSON: keys blue, strings green, others yellow.
-fn colorize_json(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 2);
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        let indent = &line[..line.len() - trimmed.len()];
-        out.push_str(indent);
-        if let Some(rest) = trimmed.strip_prefix('"')
-            && let Some(end) = rest.find("\": ")
-        {
-            let key = &rest[..end];
-            let value = &rest[end + 3..];
-            out.push_str(&format!("\x1b[34m\"{key}\"\x1b[0m: {}", color_value(value)));
-        } else {
-            out.push_str(&color_value(trimmed));
-        }
-        out.push('\n');
-    }
-    out.pop();
-    out
-}
-
-fn color_value(v: &str) -> String {
-    let (body, comma) = match v.strip_suffix(',') {
-        Some(b) => (b, ","),
-        None => (v, ""),
-    };
-    if body.starts_with('"') {
-        format!("\x1b[32m{body}\x1b[0m{comma}")
-    } else if matches!(body, "{" | "}" | "[" | "]" | "{}" | "[]") {
-        v.to_string()
-    } else {
-        format!("\x1b[33m{body}\x1b[0m{comma}")
-    }
-}
-
-/// The values `--obscure` hides (the original's list).
-pub const OBSCURED_KEYS: &[&str] = &[
-    "RoleArn",
-    "ExternalId",
-    "SerialNumber",
-    "TokenCode",
-    "PolicyArns",
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "aws_session_token",
-    "aws_account_id",
-    "access_key",
-    "secret_key",
-    "token",
-    "AccessKeyId",
-    "SecretAccessKey",
-    "SessionToken",
-    "Account",
-    "Arn",
-    "UserId",
-];
-
-/// Replaces, at any depth, the values of [`OBSCURED_KEYS`] with "***".
-pub fn obscure(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                if OBSCURED_KEYS.contains(&k.as_str()) {
-                    *v = serde_json::Value::String("***".into());
-                } else {
-                    obscure(v);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(obscure),
-        _ => {}
     }
 }

@@ -1,4 +1,5 @@
-//! `elhaz whoami NAME`: STS GetCallerIdentity with the session's credentials.
+//! `elhaz whoami NAME`: STS GetCallerIdentity with the session's credentials, printed
+//! as JSON. Knows nothing of where the identity comes from (daemon or engine).
 
 use super::{Context, obscure, print_json};
 use crate::cli::WhoamiArgs;

@@ -1,6 +1,5 @@
-//! NAME → an elhaz config or an AWS CLI profile. An elhaz config wins.
-
-use std::io::IsTerminal;
+//! NAME → an elhaz config or an AWS CLI profile. An elhaz config wins. Knows nothing
+//! of the terminal: the command layer picks a NAME when none is given.
 
 use super::profiles::{AwsProfile, AwsProfiles};
 use super::schema::Config;
@@ -75,11 +74,9 @@ pub(crate) fn all_names(store: &Store, profiles: &AwsProfiles) -> Vec<String> {
     names
 }
 
-/// NAME from the command line, or a picker on a terminal, or an error listing names.
-pub fn name_or_pick(store: &Store, name: Option<&str>) -> Result<String> {
-    if let Some(n) = name {
-        return Ok(n.to_string());
-    }
+/// The names a NAME may be, each with a one-line description (configs first, then
+/// the profiles no config hides); an error saying how to make one when there is none.
+pub fn choices(store: &Store) -> Result<Vec<(String, String)>> {
     let profiles = AwsProfiles::load_blocking().unwrap_or_default();
     let mut items: Vec<(String, String)> = Vec::new();
     for n in store.names()? {
@@ -105,22 +102,5 @@ pub fn name_or_pick(store: &Store, name: Option<&str>) -> Result<String> {
                 .with_hint("create one: elhaz config add NAME --role-arn ARN"),
         );
     }
-    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        let names: Vec<&str> = items.iter().map(|(n, _)| n.as_str()).collect();
-        return Err(Error::usage(format!(
-            "no NAME given; choose one of: {}",
-            names.join(", ")
-        )));
-    }
-    let width = items.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
-    let labels: Vec<String> = items
-        .iter()
-        .map(|(n, d)| format!("{n:<width$}  {d}"))
-        .collect();
-    let choice = inquire::Select::new("Which session?", labels.clone())
-        .with_page_size(15)
-        .prompt()
-        .map_err(|e| Error::usage(format!("no NAME chosen: {e}")))?;
-    let idx = labels.iter().position(|l| *l == choice).unwrap_or(0);
-    Ok(items.swap_remove(idx).0)
+    Ok(items)
 }

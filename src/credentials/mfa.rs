@@ -1,5 +1,6 @@
 //! MFA codes: from `MFA.command`, or typed on the controlling terminal. Codes are never
-//! logged or echoed.
+//! logged or echoed. Knows nothing of what else the command layer shows on the
+//! terminal: it keeps that out of the prompt's way through [`set_prompt_guard`].
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -152,6 +153,40 @@ fn kill_tree(pid: u32) {
     }
 }
 
+/// Runs a prompt with whatever the command layer shows on the terminal (a spinner)
+/// out of its way.
+pub type PromptGuard = fn(&mut dyn FnMut());
+
+static PROMPT_GUARD: std::sync::OnceLock<PromptGuard> = std::sync::OnceLock::new();
+
+/// Sets the [`PromptGuard`] every terminal prompt runs under (once per process).
+pub fn set_prompt_guard(guard: PromptGuard) {
+    let _ = PROMPT_GUARD.set(guard);
+}
+
+/// Runs `f` under the prompt guard, if one is set.
+fn guarded<T>(f: impl FnOnce() -> T) -> T {
+    let mut f = Some(f);
+    let mut out = None;
+    let mut run = || {
+        if let Some(f) = f.take() {
+            out = Some(f());
+        }
+    };
+    match PROMPT_GUARD.get() {
+        Some(guard) => guard(&mut run),
+        None => run(),
+    }
+    // A guard that did not run the prompt: run it here.
+    match out {
+        Some(v) => v,
+        None => {
+            let f = f.take().expect("the prompt ran or is still here");
+            f()
+        }
+    }
+}
+
 /// Asks for the code on the controlling terminal, masked.
 pub fn code_from_tty(serial: &str) -> Result<Sensitive> {
     if std::fs::OpenOptions::new()
@@ -162,14 +197,14 @@ pub fn code_from_tty(serial: &str) -> Result<Sensitive> {
     {
         return Err(no_tty(serial));
     }
-    let code =
-        crate::spinner::suspend(|| rpassword::prompt_password(format!("MFA code for {serial}: ")))
-            .map_err(|e| {
-                Error::auth(format!(
-                    "cannot read the MFA code: {}",
-                    crate::error::io_reason(&e)
-                ))
-            })?;
+    let code = guarded(|| rpassword::prompt_password(format!("MFA code for {serial}: "))).map_err(
+        |e| {
+            Error::auth(format!(
+                "cannot read the MFA code: {}",
+                crate::error::io_reason(&e)
+            ))
+        },
+    )?;
     check_code(&code, "the MFA code typed")
 }
 

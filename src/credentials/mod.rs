@@ -1,9 +1,10 @@
-//! Temporary credentials: the redacting type, where STS is (`StsTarget`), the refresh
-//! policy and the engine that gets them from STS. Nothing here knows of sockets,
-//! commands, shells or the terminal's output.
+//! Temporary credentials: the redacting type, where STS is (`StsTarget`), what a command
+//! is served, the refresh policy and gate, and the engine that gets them from STS.
+//! Nothing here knows of sockets, commands, shells or the terminal's output.
 
 pub mod context;
 pub mod engine;
+pub mod gate;
 pub mod mfa;
 pub mod policy;
 pub(crate) mod sts_error;
@@ -15,6 +16,13 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 pub use engine::{Engine, Fetched, Identity};
+
+/// Credentials as served to a command, with what the environment needs besides.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub credentials: Credentials,
+    pub region: Option<String>,
+}
 
 /// A set of temporary credentials. Debug never shows the secret key or the token; both
 /// are wiped from memory on drop.

@@ -9,6 +9,9 @@
 //! | a request asking R | R' = min(R, L/2); refresh first when remaining ≤ R' |
 //! | after a failed refresh | at most one attempt per 30 s |
 //! | the hook refreshes at ELHAZ_REFRESH_AT | expiry − W, W = min(ELHAZ_REFRESH_WINDOW or 10 min, L/4) |
+//!
+//! Owns the numbers only: applying them to a request is credentials::gate's. Knows
+//! nothing of sessions, sockets or the clock.
 
 use crate::duration::Seconds;
 use crate::error::Result;

@@ -2,7 +2,8 @@
 //! refreshed single-flight (one STS call however many ask) and in the background ahead
 //! of expiry, following the refresh policy. The key holds a keyed hash of the context,
 //! never a secret; the session keeps the context itself (in memory, wiped on drop) to
-//! refresh from the same sources.
+//! refresh from the same sources. Whether to serve, refresh or back off is the refresh
+//! gate's (credentials::gate); the cache knows nothing of sockets or of the wire.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use tokio::task::AbortHandle;
 
 use crate::config::schema::Sensitive;
 use crate::credentials::context::SourceContext;
+use crate::credentials::gate::{self, Gate};
 use crate::credentials::policy::{FAILURE_BACKOFF_SECS, Policy};
 use crate::credentials::{Engine, Fetched, Identity, iso8601_offset, now};
 use crate::error::{Error, Kind, Result};
@@ -309,11 +311,10 @@ impl Cache {
     fn satisfies(&self, fetched: &Fetched, need: Need) -> bool {
         let c = &fetched.credentials;
         let remaining = c.remaining_secs(now());
-        let lifetime = c.lifetime_secs();
         match need {
             Need::Force => false,
             Need::Advisory(a) => remaining > a,
-            Need::Remaining(r) => !self.policy.must_refresh(remaining, lifetime, r),
+            Need::Remaining(r) => gate::fresh(&self.policy, c, r),
         }
     }
 
@@ -334,26 +335,21 @@ impl Cache {
         }
         let _flight = session.flight.lock().await;
         // Someone else may have refreshed while we waited.
-        let (current, recent_failure) = {
+        let current = {
             let st = session.state();
-            let recent = st
-                .failed_at
-                .filter(|t| t.elapsed() < Duration::from_secs(FAILURE_BACKOFF_SECS as u64))
-                .and(st.last_error.clone());
-            (st.current.clone(), recent)
+            let failure = gate::recent(st.failed_at, st.last_error.as_ref()).cloned();
+            let may_back_off = token.is_none() && !matches!(need, Need::Force);
+            match gate::decide(
+                st.current.as_ref(),
+                |f| self.satisfies(f, need),
+                failure.as_ref(),
+                may_back_off,
+            ) {
+                Gate::Serve(f) => return Ok(f),
+                Gate::BackOff(r) => return r,
+                Gate::Refresh => st.current.clone(),
+            }
         };
-        if let Some(f) = &current
-            && !matches!(need, Need::Force)
-            && self.satisfies(f, need)
-        {
-            return Ok(f.clone());
-        }
-        if let Some(err) = recent_failure
-            && token.is_none()
-            && !matches!(need, Need::Force)
-        {
-            return serve_stale(current, err);
-        }
 
         tracing::info!(session = %session.name, "refreshing");
         // Boxed: the SDK's futures are large, and inline they would make every
@@ -398,7 +394,7 @@ impl Cache {
                 if matches!(need, Need::Force) {
                     return Err(err);
                 }
-                serve_stale(current, err)
+                gate::serve_stale(current, err)
             }
         }
     }
@@ -458,14 +454,6 @@ impl Cache {
 /// keyed hash (meaningless outside this daemon).
 fn context_id(hash: &[u8; 32]) -> String {
     hash[..4].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// After a failed refresh: the old credentials while they are valid, else the error.
-fn serve_stale(current: Option<Fetched>, err: Error) -> Result<Fetched> {
-    match current {
-        Some(f) if f.credentials.remaining_secs(now()) > 0 => Ok(f),
-        _ => Err(err),
-    }
 }
 
 /// A random number in [0, 1), for the refresh jitter.

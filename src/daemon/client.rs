@@ -1,54 +1,17 @@
-//! The client side: a blocking connection per request (no runtime on the hot path),
-//! auto-starting the daemon when none answers, and the in-process fallback.
+//! The transport: a blocking connection per request (no runtime on the hot path), one
+//! method per protocol action, and the checks that the socket and its listener are the
+//! user's own. Knows nothing of the terminal, of starting the daemon or of the engine.
 
 use std::io::{ErrorKind, Read, Write};
-
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
 use zeroize::Zeroize;
 
-use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
-
-use super::protocol::{NOT_FOUND, Request, Response};
-use crate::config::Store;
+use super::protocol::{Caller, Envelope, Request, Response, WireUid};
 use crate::config::schema::Sensitive;
-use crate::credentials::context::{self, SourceContext};
-use crate::credentials::{Credentials, Engine, Identity, mfa, parse_time};
 use crate::error::{Error, Kind, Result, display_path};
-
-/// How a daemon the client starts is set up (the CLI's global flags, resolved).
-#[derive(Debug, Clone)]
-pub struct DaemonArgs {
-    pub config_dir: PathBuf,
-    pub socket: PathBuf,
-    pub log: PathBuf,
-    pub backlog: u32,
-    pub cache_size: u32,
-}
-
-impl DaemonArgs {
-    /// The arguments of `elhaz daemon run` that reproduce these settings.
-    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
-        vec![
-            "--config-dir".into(),
-            self.config_dir.clone().into(),
-            "--socket-path".into(),
-            self.socket.clone().into(),
-            "--logging-path".into(),
-            self.log.clone().into(),
-            "--max-unix-socket-connections".into(),
-            self.backlog.to_string().into(),
-            "--max-daemon-cache-size".into(),
-            self.cache_size.to_string().into(),
-            "daemon".into(),
-            "run".into(),
-        ]
-    }
-}
 
 /// Why a request did not get an answer.
 #[derive(Debug)]
@@ -131,9 +94,95 @@ impl Client {
         ))
     }
 
+    /// `add`: puts NAME in the daemon (with an MFA code, when given).
+    pub fn add(
+        &self,
+        caller: Caller,
+        name: &str,
+        token: Option<&Sensitive>,
+    ) -> Result<Response, Failure> {
+        self.send(Envelope::new(
+            caller,
+            Request::Add {
+                config: Some(name.to_string()),
+                token_code: token.cloned(),
+            },
+        ))
+    }
+
+    /// `credentials` for NAME (None: whatever a shared socket serves).
+    pub fn credentials(
+        &self,
+        caller: Caller,
+        name: Option<&str>,
+        min_remaining: i64,
+    ) -> Result<Response, Failure> {
+        self.send(Envelope::new(
+            caller,
+            Request::Credentials {
+                config: name.map(str::to_string),
+                autoadd: true,
+                min_remaining_seconds: min_remaining,
+            },
+        ))
+    }
+
+    /// `refresh`: a forced refresh of NAME.
+    pub fn refresh(&self, caller: Caller, name: &str) -> Result<Response, Failure> {
+        let config = Some(name.to_string());
+        self.send(Envelope::new(caller, Request::Refresh { config }))
+    }
+
+    /// `remove`: forgets NAME.
+    pub fn remove(&self, name: &str) -> Result<Response, Failure> {
+        let config = Some(name.to_string());
+        self.send(Envelope::new(Caller::ext(), Request::Remove { config }))
+    }
+
+    /// `whoami`: GetCallerIdentity as NAME.
+    pub fn whoami(&self, caller: Caller, name: &str) -> Result<Response, Failure> {
+        let config = Some(name.to_string());
+        self.send(Envelope::new(caller, Request::Whoami { config }))
+    }
+
+    /// `kill`: stops the daemon.
+    pub fn kill(&self) -> Result<Response, Failure> {
+        self.send(Envelope::new(Caller::default(), Request::Kill {}))
+    }
+
+    /// `status`: the daemon, its sessions and shares.
+    pub fn status(&self) -> Result<Response, Failure> {
+        self.send(Envelope::new(Caller::default(), Request::Status {}))
+    }
+
+    /// `share`: serves NAME on another socket.
+    pub fn share(
+        &self,
+        caller: Caller,
+        name: &str,
+        socket: &Path,
+        whoami: bool,
+        uid: Option<u32>,
+    ) -> Result<Response, Failure> {
+        self.send(Envelope::new(
+            caller,
+            Request::Share {
+                config: Some(name.to_string()),
+                socket: Some(socket.to_path_buf()),
+                whoami,
+                uid: uid.map(WireUid::Id),
+            },
+        ))
+    }
+
+    /// `unshare`: closes the share on `socket`.
+    pub fn unshare(&self, socket: &Path) -> Result<Response, Failure> {
+        let socket = Some(socket.to_path_buf());
+        self.send(Envelope::new(Caller::ext(), Request::Unshare { socket }))
+    }
+
     /// Sends one request and reads the one answer.
-    pub fn request(&self, action: &str, payload: Map<String, Value>) -> Result<Response, Failure> {
-        let req = Request::new(action, payload);
+    fn send(&self, req: Envelope) -> Result<Response, Failure> {
         if self.own_socket {
             self.check_owner(None)?;
         }
@@ -211,9 +260,7 @@ impl Client {
         let _ = stream.set_write_timeout(Some(self.timeout));
         // The request may hold an MFA code and the answer holds credentials: both
         // buffers are sized up front (no copies left by growing) and zeroized after.
-        let mut line = Vec::with_capacity(4096);
-        serde_json::to_writer(&mut line, &req).expect("a request serialises");
-        line.push(b'\n');
+        let mut line = req.to_line();
         let sent = stream.write_all(&line);
         line.zeroize();
         sent.map_err(io)?;
@@ -276,424 +323,4 @@ fn connect(path: &Path, timeout: Duration) -> std::io::Result<UnixStream> {
     socket::setsockopt(&fd, sockopt::SendTimeout, &tv)?;
     socket::connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr)?;
     Ok(UnixStream::from(fd))
-}
-
-/// The error a failed response stands for.
-pub fn response_error(resp: &Response) -> Error {
-    let Some(body) = &resp.error else {
-        return Error::daemon("the daemon answered with an error but gave none");
-    };
-    let kind = match &body.kind {
-        Some(k) => Kind::parse(k),
-        None => match body.code {
-            NOT_FOUND | 400 => Kind::Config,
-            409 => Kind::Usage,
-            403 => Kind::Daemon,
-            _ => Kind::Auth,
-        },
-    };
-    let err = Error::new(kind, body.message.clone());
-    match &body.hint {
-        Some(h) => err.with_hint(h.clone()),
-        None => err,
-    }
-}
-
-/// Credentials as served to a command, with what the environment needs besides.
-#[derive(Debug, Clone)]
-pub struct Served {
-    pub credentials: Credentials,
-    pub region: Option<String>,
-}
-
-/// Where credentials come from: the daemon (started when needed), or this process.
-pub enum Broker {
-    Daemon {
-        client: Client,
-        start: Option<DaemonArgs>,
-    },
-    InProcess {
-        engine: Engine,
-    },
-}
-
-impl Broker {
-    /// A broker on `socket`; `start` says how to start a daemon when none answers
-    /// (None: never start one, e.g. for a shared socket).
-    pub fn daemon(client: Client, start: Option<DaemonArgs>) -> Broker {
-        Broker::Daemon { client, start }
-    }
-
-    pub fn in_process(store: Store) -> Broker {
-        Broker::InProcess {
-            engine: Engine::new(store, true),
-        }
-    }
-
-    /// A payload with our config directory, so a daemon reading another one says so
-    /// instead of answering from the wrong configs, and with this caller's source
-    /// context, so the daemon answers with our sources and not its own.
-    pub fn payload(&self, v: Value) -> Map<String, Value> {
-        let mut m = as_map(v);
-        if let Broker::Daemon {
-            start: Some(args), ..
-        } = self
-        {
-            if let Ok(dir) = std::path::absolute(&args.config_dir) {
-                m.insert("config_dir".into(), json!(dir));
-            }
-            let caller = SourceContext::caller();
-            m.insert("context".into(), caller.to_json());
-            if !caller.has_secrets()
-                && let Some(r) = context::caller_ref()
-            {
-                m.insert("context_ref".into(), json!(r));
-            }
-        }
-        m
-    }
-
-    /// Sends a request, starting the daemon once if none answers.
-    pub fn request(&self, action: &str, payload: Map<String, Value>) -> Result<Response> {
-        let Broker::Daemon { client, start } = self else {
-            return Err(Error::usage(format!(
-                "{action} needs the daemon, and --no-daemon is set"
-            )));
-        };
-        match client.request(action, payload.clone()) {
-            Ok(r) => Ok(r),
-            Err(Failure::Error(e)) => Err(e),
-            Err(Failure::NotRunning) => {
-                let Some(args) = start else {
-                    return Err(not_running(&client.socket));
-                };
-                start_daemon(args, true)?;
-                match client.request(action, payload) {
-                    Ok(r) => Ok(r),
-                    Err(Failure::Error(e)) => Err(e),
-                    Err(Failure::NotRunning) => Err(not_running(&client.socket)),
-                }
-            }
-        }
-    }
-
-    /// Credentials for NAME with at least `min_remaining` seconds left (capped by the
-    /// policy at half the lifetime).
-    pub fn credentials(&self, name: &str, min_remaining: i64) -> Result<Served> {
-        self.credentials_inner(name, min_remaining)
-            .map_err(explain_no_source_in_session)
-    }
-
-    fn credentials_inner(&self, name: &str, min_remaining: i64) -> Result<Served> {
-        match self {
-            Broker::InProcess { engine } => {
-                let fetched =
-                    runtime()?.block_on(engine.fetch(name, None, SourceContext::caller()))?;
-                Ok(Served {
-                    credentials: fetched.credentials,
-                    region: fetched.region,
-                })
-            }
-            Broker::Daemon { .. } => {
-                let mut payload = json!({
-                    "config": name,
-                    "autoadd": true,
-                    "min_remaining_seconds": min_remaining,
-                });
-                // An empty name: a shared socket, which knows its session.
-                if name.is_empty() {
-                    payload.as_object_mut().map(|m| m.remove("config"));
-                }
-                let payload = self.payload(payload);
-                let mut resp = self.request("credentials", payload.clone())?;
-                // The original daemon ignores `autoadd` and answers 404 for a missing
-                // session (ours never does with it): add it, as the original client
-                // does, and ask again.
-                if resp
-                    .error
-                    .as_ref()
-                    .is_some_and(|e| e.code == NOT_FOUND && e.kind.is_none())
-                {
-                    match self.add(name, None) {
-                        // 409: someone added it meanwhile.
-                        Ok(()) => {}
-                        Err(e) if e.kind == Kind::Usage => {}
-                        Err(e) => return Err(e),
-                    }
-                    resp = self.request("credentials", payload)?;
-                }
-                if !resp.ok {
-                    let err = response_error(&resp);
-                    if err.kind == Kind::MfaRequired && self.add_with_mfa(name, &err)? {
-                        return self.credentials_inner(name, min_remaining);
-                    }
-                    return Err(err);
-                }
-                let served = parse_credentials(resp.data.as_ref());
-                resp.wipe();
-                served
-            }
-        }
-    }
-
-    /// When the daemon needs an MFA code: asks on the terminal and re-adds the session
-    /// with it. False when there is no terminal to ask on.
-    fn add_with_mfa(&self, name: &str, err: &Error) -> Result<bool> {
-        if std::fs::File::open("/dev/tty").is_err() {
-            return Ok(false);
-        }
-        eprintln!("elhaz: {}", err.message);
-        let code = mfa::code_from_tty(name)?;
-        self.add(name, Some(&code))?;
-        Ok(true)
-    }
-
-    /// `add`: puts NAME in the daemon (with an MFA code typed here, when given).
-    pub fn add(&self, name: &str, token: Option<&Sensitive>) -> Result<()> {
-        let mut payload = json!({ "config": name, "ext": true });
-        if let Some(t) = token {
-            payload["token_code"] = json!(t.expose());
-        }
-        let resp = self.request("add", self.payload(payload))?;
-        if resp.ok {
-            return Ok(());
-        }
-        let err = response_error(&resp);
-        if err.kind == Kind::MfaRequired
-            && token.is_none()
-            && std::fs::File::open("/dev/tty").is_ok()
-        {
-            eprintln!("elhaz: {}", err.message);
-            let code = mfa::code_from_tty(name)?;
-            return self.add(name, Some(&code));
-        }
-        Err(err)
-    }
-
-    /// GetCallerIdentity as NAME.
-    pub fn whoami(&self, name: &str) -> Result<Identity> {
-        match self {
-            Broker::InProcess { engine } => {
-                let rt = runtime()?;
-                let ctx = SourceContext::caller();
-                let fetched = rt.block_on(engine.fetch(name, None, ctx))?;
-                rt.block_on(engine.whoami(&fetched.credentials, &fetched.sts, ctx))
-            }
-            Broker::Daemon { .. } => {
-                // Make sure the session is there (adds it, asks for MFA if needed).
-                self.credentials(name, 0)?;
-                let resp = self.request(
-                    "whoami",
-                    self.payload(json!({ "config": name, "ext": true })),
-                )?;
-                if !resp.ok {
-                    return Err(response_error(&resp));
-                }
-                serde_json::from_value(resp.data.unwrap_or(Value::Null)).map_err(|e| {
-                    Error::daemon(format!(
-                        "the daemon sent a whoami answer elhaz cannot read: {e}"
-                    ))
-                })
-            }
-        }
-    }
-}
-
-/// Inside a session, "no source credentials" while the shell shows keys is puzzling:
-/// say that those keys are the session's and never a source.
-fn explain_no_source_in_session(mut err: Error) -> Error {
-    if err.kind == Kind::Auth
-        && err.message.starts_with("no source credentials found")
-        && SourceContext::captured_in_session()
-    {
-        err.message.push_str(
-            " (this shell is inside an elhaz session: the keys it holds are the session's, never a source)",
-        );
-        err.hint = Some(
-            "run it where your own source is (outside the session, or a shell with the elhaz shell integration, which keeps your keys for elhaz); or export AWS_PROFILE=P"
-                .into(),
-        );
-    }
-    err
-}
-
-pub fn as_map(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::other(format!("cannot start a runtime: {e}")))
-}
-
-/// Reads the `credentials` data (ours or the original daemon's).
-pub fn parse_credentials(data: Option<&Value>) -> Result<Served> {
-    let bad = |what: &str| Error::daemon(format!("the daemon sent credentials without {what}"));
-    let data = data.ok_or_else(|| bad("data"))?;
-    let s = |k: &str| data.get(k).and_then(Value::as_str).ok_or_else(|| bad(k));
-    let expiry_text = s("expiry_time")?;
-    let expiry: OffsetDateTime = parse_time(expiry_text).ok_or_else(|| {
-        Error::daemon(format!("the daemon sent a bad expiry_time {expiry_text:?}"))
-    })?;
-    let now = crate::credentials::now();
-    context::set_served_ref(
-        data.get("context_ref")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-    );
-    // The original daemon does not send the lifetime: then count from now.
-    let issued = match data.get("lifetime_seconds").and_then(Value::as_i64) {
-        Some(l) => expiry - time::Duration::seconds(l),
-        None => now.min(expiry),
-    };
-    Ok(Served {
-        credentials: Credentials::new(
-            s("access_key")?,
-            s("secret_key")?,
-            s("token")?,
-            expiry,
-            issued,
-        ),
-        region: data
-            .get("region")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-    })
-}
-
-fn not_running(socket: &Path) -> Error {
-    Error::daemon(format!("no daemon is running on {}", display_path(socket)))
-        .with_hint("start one: elhaz daemon start; or skip it: ELHAZ_NO_DAEMON=1")
-}
-
-/// Whether a daemon answers on `socket` (a connection is accepted).
-pub fn is_running(socket: &Path) -> bool {
-    UnixStream::connect(socket).is_ok()
-}
-
-/// Starts `elhaz daemon run` detached (new session, stdio on /dev/null) and waits up to
-/// 5 s for its socket. `announce` prints the one line users see the first time.
-pub fn start_daemon(args: &DaemonArgs, announce: bool) -> Result<()> {
-    let exe = std::env::current_exe().map_err(|e| {
-        Error::daemon(format!(
-            "cannot find the elhaz binary to start the daemon: {e}"
-        ))
-    })?;
-    // The daemon would refuse it: say why here, where the user sees it.
-    let dir = super::server::socket_dir(&args.socket);
-    if dir.exists() {
-        super::server::check_socket_dir(dir)?;
-        super::server::check_lock(&args.socket)?;
-    }
-    // A daemon whose socket was removed holds its lock until it notices (within
-    // about a second) and exits: wait for that rather than fail.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while let Some(pid) = super::server::lock_holder(&args.socket) {
-        if is_running(&args.socket) {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(Error::daemon(format!(
-                "a daemon (pid {pid}) holds the lock of {} but does not answer on it",
-                display_path(&args.socket)
-            ))
-            .with_hint("stop it: elhaz daemon stop"));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut cmd = std::process::Command::new(&exe);
-    cmd.args(args.to_args())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // The daemon's own context (for clients that send none) is its starter's, spelled
-    // out plainly: no ELHAZ_SOURCE_* carriers, nothing a session injected, and inside a
-    // session no secret at all (they reached us as per-command assignments only).
-    let caller = SourceContext::caller();
-    for (i, var) in context::VARS.iter().enumerate() {
-        cmd.env_remove(context::SOURCE_VARS[i]);
-        match caller.get(var) {
-            Some(_) if context::SECRET.contains(var) && SourceContext::captured_in_session() => {
-                cmd.env_remove(var);
-            }
-            Some(v) => {
-                cmd.env(var, v);
-            }
-            None => {
-                cmd.env_remove(var);
-            }
-        }
-    }
-    // SAFETY: setsid and close_range are async-signal-safe; nothing else runs between
-    // fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            // Only stdio reaches the daemon: a pipe the caller holds (`$(... 3>&1)`)
-            // must not be kept open by it for its whole life.
-            crate::sys::cloexec_from_3();
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| Error::daemon(format!("cannot start the daemon ({}): {e}", exe.display())))?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if is_running(&args.socket) {
-            if announce {
-                eprintln!(
-                    "elhaz: started the daemon (socket {}, log {})",
-                    display_path(&args.socket),
-                    display_path(&args.log)
-                );
-            }
-            // Reap it when it exits later: it runs in its own session.
-            std::thread::spawn(move || child.wait());
-            return Ok(());
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            // It lost the race to another daemon, which may still be binding.
-            // (Then the winner holds the lock; nobody holding it means ours failed, and
-            // waiting the full 5 s for a socket nobody will open helps no one.)
-            if is_running(&args.socket)
-                || (super::server::lock_is_held(&args.socket)
-                    && wait_for_socket(&args.socket, deadline))
-            {
-                return Ok(());
-            }
-            // Its reason went to its stderr (/dev/null) when it could not open the log.
-            let log = if args.log.is_file() {
-                format!("; see its log: {}", display_path(&args.log))
-            } else {
-                String::new()
-            };
-            return Err(
-                Error::daemon(format!("the daemon exited at once ({status}){log}")).with_hint(
-                    "run it in the foreground, with the same flags, to see why: elhaz daemon run",
-                ),
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Err(Error::daemon(format!(
-        "the daemon did not open {} within 5s",
-        display_path(&args.socket)
-    ))
-    .with_hint(format!("see its log: {}", display_path(&args.log))))
-}
-
-fn wait_for_socket(socket: &Path, deadline: Instant) -> bool {
-    while Instant::now() < deadline {
-        if is_running(socket) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
 }

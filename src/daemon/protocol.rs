@@ -2,12 +2,21 @@
 //! Compatible with the original elhaz in both directions for its six actions
 //! (add, credentials, list, remove, whoami, kill). Our extensions live inside
 //! `payload` and `data` (and, for our own client only, inside `error`).
+//!
+//! Owns the typed requests ([`Request`], tagged by `action` with `payload` as its
+//! content), the typed answers' data, and the one table between error kinds and codes.
+//! Knows nothing of sockets, the cache or the terminal.
 
 use std::fmt;
+use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use zeroize::Zeroize;
+
+use crate::config::schema::Sensitive;
+use crate::error::{Error, Kind};
 
 pub const VERSION: u32 = 1;
 /// Longest request line accepted, newline excluded.
@@ -19,70 +28,405 @@ pub const NOT_FOUND: u16 = 404;
 pub const CONFLICT: u16 = 409;
 pub const INTERNAL: u16 = 500;
 
+/// The one table between error kinds and codes: (code, kind, whether the daemon sends
+/// that code for that kind). A client reading an error without its kind (the original
+/// daemon's) takes the kind of the code's first row; a kind with no sending row is
+/// answered with [`INTERNAL`], and a code with no row is read as [`Kind::Auth`].
+const CODES: &[(u16, Kind, bool)] = &[
+    (CONFLICT, Kind::Usage, true),
+    (BAD_REQUEST, Kind::Config, true),
+    (NOT_FOUND, Kind::Config, false),
+    (FORBIDDEN, Kind::Daemon, false),
+];
+
+/// The code the daemon answers an error of `kind` with (as the original uses them).
+pub(crate) fn code_of(kind: Kind) -> u16 {
+    CODES
+        .iter()
+        .find(|(_, k, sent)| *sent && *k == kind)
+        .map_or(INTERNAL, |(c, _, _)| *c)
+}
+
+/// The kind of an error answered with `code` and no kind.
+pub(crate) fn kind_of(code: u16) -> Kind {
+    CODES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map_or(Kind::Auth, |(_, k, _)| *k)
+}
+
 fn default_version() -> u32 {
     VERSION
 }
 
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+/// A request line as it travels; becomes an [`Envelope`] once understood.
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Request {
+struct Wire {
     #[serde(default = "default_version")]
+    version: u32,
+    request_id: String,
+    action: String,
+    #[serde(default)]
+    payload: Map<String, Value>,
+}
+
+/// A payload field of the wrong type reads as absent, as the original reads it.
+fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).ok())
+}
+
+/// A field that is there, whatever it holds (null included).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+fn lenient_flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    lenient::<D, bool>(d).map(|b| b == Some(true))
+}
+
+fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    lenient::<D, i64>(d).map(Option::unwrap_or_default)
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// Who asks, carried in every payload by our client: its config directory and its
+/// source context (see credentials::context).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Caller {
+    /// The payload names one of our extensions (`ext`, `context`, `autoadd`,
+    /// `min_remaining_seconds`): errors then carry their kind and hint.
+    #[serde(rename = "ext", default, skip_serializing_if = "is_false")]
+    pub extended: bool,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub config_dir: Option<PathBuf>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub context: Option<Value>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub context_ref: Option<String>,
+}
+
+impl Caller {
+    /// A caller of our own (speaks the extensions) with no context.
+    pub fn ext() -> Caller {
+        Caller {
+            extended: true,
+            ..Caller::default()
+        }
+    }
+}
+
+/// `share`'s uid as sent: a uid, or something that is not one (a 400).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WireUid {
+    Id(u32),
+    Bad(NotUid),
+}
+
+/// Anything that is not a uid (written back as a string, which is not one either).
+#[derive(Clone, PartialEq)]
+pub struct NotUid;
+
+impl Serialize for NotUid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("not a uid")
+    }
+}
+
+impl<'de> Deserialize<'de> for NotUid {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| NotUid)
+    }
+}
+
+/// The actions, each with its payload.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", content = "payload", rename_all = "lowercase")]
+pub enum Request {
+    Add {
+        #[serde(
+            default,
+            deserialize_with = "lenient",
+            skip_serializing_if = "Option::is_none"
+        )]
+        config: Option<String>,
+        #[serde(
+            default,
+            deserialize_with = "lenient",
+            skip_serializing_if = "Option::is_none"
+        )]
+        token_code: Option<Sensitive>,
+    },
+    Credentials {
+        #[serde(
+            default,
+            deserialize_with = "lenient",
+            skip_serializing_if = "Option::is_none"
+        )]
+        config: Option<String>,
+        #[serde(
+            default,
+            deserialize_with = "lenient_flag",
+            skip_serializing_if = "is_false"
+        )]
+        autoadd: bool,
+        #[serde(
+            default,
+            deserialize_with = "lenient_i64",
+            skip_serializing_if = "is_zero"
+        )]
+        min_remaining_seconds: i64,
+    },
+    Refresh {
+        #[serde(
+            default,
+            deserialize_with = "lenient",
+            skip_serializing_if = "Option::is_none"
+        )]
+        config: Option<String>,
+    },
+    List {},
+    Remove {
+        #[serde(
+            default,
+            deserialize_with = "lenient",
+            skip_serializing_if = "Option::is_none"
+        )]
+        config: Option<String>,
+    },
+    Whoami {
+        #[serde(
+            default,
+            deserialize_with = "lenient",
+            skip_serializing_if = "Option::is_none"
+        )]
+        config: Option<String>,
+    },
+    Kill {},
+    Status {},
+    Share {
+        #[serde(
+            default,
+            deserialize_with = "lenient",
+            skip_serializing_if = "Option::is_none"
+        )]
+        config: Option<String>,
+        #[serde(
+            default,
+            deserialize_with = "lenient",
+            skip_serializing_if = "Option::is_none"
+        )]
+        socket: Option<PathBuf>,
+        #[serde(
+            default,
+            deserialize_with = "lenient_flag",
+            skip_serializing_if = "is_false"
+        )]
+        whoami: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uid: Option<WireUid>,
+    },
+    Unshare {
+        #[serde(
+            default,
+            deserialize_with = "lenient",
+            skip_serializing_if = "Option::is_none"
+        )]
+        socket: Option<PathBuf>,
+    },
+    /// An action this daemon does not know (answered 400).
+    #[serde(skip)]
+    Unknown(String),
+}
+
+/// The actions [`Request`] knows, as spelled on the wire.
+const ACTIONS: &[&str] = &[
+    "add",
+    "credentials",
+    "refresh",
+    "list",
+    "remove",
+    "whoami",
+    "kill",
+    "status",
+    "share",
+    "unshare",
+];
+
+impl Request {
+    /// The action's name on the wire.
+    pub fn action(&self) -> &str {
+        match self {
+            Request::Add { .. } => "add",
+            Request::Credentials { .. } => "credentials",
+            Request::Refresh { .. } => "refresh",
+            Request::List {} => "list",
+            Request::Remove { .. } => "remove",
+            Request::Whoami { .. } => "whoami",
+            Request::Kill {} => "kill",
+            Request::Status {} => "status",
+            Request::Share { .. } => "share",
+            Request::Unshare { .. } => "unshare",
+            Request::Unknown(a) => a,
+        }
+    }
+
+    /// The session an action on one session names (`Some("")` when it names none);
+    /// None for the other actions.
+    pub fn session(&self) -> Option<&str> {
+        match self {
+            Request::Add { config, .. }
+            | Request::Credentials { config, .. }
+            | Request::Refresh { config }
+            | Request::Remove { config }
+            | Request::Whoami { config }
+            | Request::Share { config, .. } => Some(config.as_deref().unwrap_or_default()),
+            _ => None,
+        }
+    }
+
+    /// The `config` the payload gives, if any.
+    pub fn config(&self) -> Option<&str> {
+        self.session().filter(|_| {
+            matches!(
+                self,
+                Request::Add {
+                    config: Some(_),
+                    ..
+                } | Request::Credentials {
+                    config: Some(_),
+                    ..
+                } | Request::Refresh { config: Some(_) }
+                    | Request::Remove { config: Some(_) }
+                    | Request::Whoami { config: Some(_) }
+                    | Request::Share {
+                        config: Some(_),
+                        ..
+                    }
+            )
+        })
+    }
+}
+
+/// One request: the envelope, who asks, and what.
+#[derive(Clone, PartialEq)]
+pub struct Envelope {
     pub version: u32,
     pub request_id: String,
-    pub action: String,
-    #[serde(default)]
-    pub payload: Map<String, Value>,
+    pub caller: Caller,
+    pub request: Request,
 }
 
 /// Requests can carry a caller context (source keys) and MFA codes: Debug shows the
-/// payload's keys only.
-impl fmt::Debug for Request {
+/// action only.
+impl fmt::Debug for Envelope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Request")
+        f.debug_struct("Envelope")
             .field("version", &self.version)
             .field("request_id", &self.request_id)
-            .field("action", &self.action)
-            .field("payload", &self.payload.keys().collect::<Vec<_>>())
+            .field("action", &self.request.action())
             .finish()
     }
 }
 
-impl Request {
-    pub fn new(action: &str, payload: Map<String, Value>) -> Self {
-        Request {
+impl Envelope {
+    pub fn new(caller: Caller, request: Request) -> Self {
+        Envelope {
             version: VERSION,
             request_id: uuid::Uuid::new_v4().to_string(),
-            action: action.to_string(),
-            payload,
+            caller,
+            request,
         }
     }
 
     /// Parses one request line. The error is the message of a 400 answer.
-    pub fn parse(line: &[u8]) -> Result<Request, String> {
-        let req: Request = serde_json::from_slice(line).map_err(|e| format!("bad request: {e}"))?;
-        if req.version != VERSION {
+    pub fn parse(line: &[u8]) -> Result<Envelope, String> {
+        let wire: Wire = serde_json::from_slice(line).map_err(|e| format!("bad request: {e}"))?;
+        if wire.version != VERSION {
             return Err(format!(
                 "bad request: unsupported version {} (this daemon speaks {VERSION})",
-                req.version
+                wire.version
             ));
         }
-        if req.request_id.is_empty() {
+        if wire.request_id.is_empty() {
             return Err("bad request: empty request_id".into());
         }
-        Ok(req)
+        let extended = ["ext", "context", "autoadd", "min_remaining_seconds"]
+            .iter()
+            .any(|k| wire.payload.contains_key(*k));
+        let payload = Value::Object(wire.payload);
+        let caller = Caller {
+            extended,
+            ..Caller::deserialize(&payload).map_err(|e| format!("bad request: {e}"))?
+        };
+        let request = if ACTIONS.contains(&wire.action.as_str()) {
+            let mut tagged = Map::new();
+            tagged.insert("action".into(), Value::String(wire.action));
+            tagged.insert("payload".into(), payload);
+            Request::deserialize(Value::Object(tagged)).map_err(|e| format!("bad request: {e}"))?
+        } else {
+            Request::Unknown(wire.action)
+        };
+        Ok(Envelope {
+            version: wire.version,
+            request_id: wire.request_id,
+            caller,
+            request,
+        })
     }
 
-    /// A string field of the payload.
-    pub fn str_field(&self, key: &str) -> Option<&str> {
-        self.payload.get(key).and_then(Value::as_str)
-    }
-
-    /// Whether the request comes from a client that speaks our extensions.
-    pub fn extended(&self) -> bool {
-        self.payload.contains_key("ext")
-            || self.payload.contains_key("context")
-            || self.payload.contains_key("autoadd")
-            || self.payload.contains_key("min_remaining_seconds")
+    /// The request line, newline included.
+    pub fn to_line(&self) -> Vec<u8> {
+        let (action, mut payload) = match &self.request {
+            Request::Unknown(a) => (a.clone(), Map::new()),
+            known => match serde_json::to_value(known) {
+                Ok(Value::Object(mut m)) => {
+                    let payload = match m.remove("payload") {
+                        Some(Value::Object(p)) => p,
+                        _ => Map::new(),
+                    };
+                    (known.action().to_string(), payload)
+                }
+                _ => (known.action().to_string(), Map::new()),
+            },
+        };
+        if let Ok(Value::Object(c)) = serde_json::to_value(&self.caller) {
+            payload.extend(c);
+        }
+        let wire = Wire {
+            version: self.version,
+            request_id: self.request_id.clone(),
+            action,
+            payload,
+        };
+        // The request may hold an MFA code: sized up front, so growing leaves no copy.
+        let mut line = Vec::with_capacity(4096);
+        serde_json::to_writer(&mut line, &wire).expect("a request serialises");
+        let mut wire = wire;
+        wipe_map(&mut wire.payload);
+        line.push(b'\n');
+        line
     }
 }
 
@@ -123,6 +467,22 @@ pub struct ErrorBody {
     pub hint: Option<String>,
 }
 
+impl ErrorBody {
+    /// The error this body stands for: its kind when sent, else the code's (see
+    /// [`kind_of`]).
+    pub fn to_error(&self) -> Error {
+        let kind = match &self.kind {
+            Some(k) => Kind::parse(k),
+            None => kind_of(self.code),
+        };
+        let err = Error::new(kind, self.message.clone());
+        match &self.hint {
+            Some(h) => err.with_hint(h.clone()),
+            None => err,
+        }
+    }
+}
+
 impl Response {
     pub fn ok(request_id: &str, data: Option<Value>) -> Self {
         Response {
@@ -132,6 +492,11 @@ impl Response {
             data,
             error: None,
         }
+    }
+
+    /// A successful answer carrying `data`.
+    pub fn with<T: Serialize>(request_id: &str, data: &T) -> Self {
+        Self::ok(request_id, serde_json::to_value(data).ok())
     }
 
     pub fn err(request_id: &str, code: u16, message: impl Into<String>) -> Self {
@@ -149,9 +514,42 @@ impl Response {
         }
     }
 
+    /// An error answer for `err`, with its kind and hint for a client that speaks our
+    /// extensions.
+    pub fn from_error(request_id: &str, extended: bool, code: u16, err: &Error) -> Self {
+        let mut r = Self::err(request_id, code, err.message.clone());
+        if extended && let Some(body) = r.error.as_mut() {
+            body.kind = Some(err.kind.as_str().to_string());
+            body.hint = err.hint.clone();
+        }
+        r
+    }
+
     /// A 400 for a line that is not a request: it gets a fresh UUID.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::err(&uuid::Uuid::new_v4().to_string(), BAD_REQUEST, message)
+    }
+
+    /// The error a failed response stands for.
+    pub fn error(&self) -> Error {
+        match &self.error {
+            Some(body) => body.to_error(),
+            None => Error::daemon("the daemon answered with an error but gave none"),
+        }
+    }
+
+    /// The answer's data as `T`, or the error it stands for. `what` names the answer
+    /// in the message when the data cannot be read.
+    pub fn into_data<T: DeserializeOwned>(mut self, what: &str) -> crate::error::Result<T> {
+        if !self.ok {
+            return Err(self.error());
+        }
+        let data = self.data.take().unwrap_or(Value::Null);
+        serde_json::from_value(data).map_err(|e| {
+            Error::daemon(format!(
+                "the daemon sent a {what} answer elhaz cannot read: {e}"
+            ))
+        })
     }
 
     /// One line of JSON, newline included.
@@ -177,6 +575,85 @@ impl Response {
     }
 }
 
+/// The data of a `credentials` (and `refresh`) answer. The original's four fields;
+/// the others are our extensions, sent only to our client.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct CredentialsData {
+    pub access_key: String,
+    pub secret_key: String,
+    pub token: String,
+    pub expiry_time: String,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub lifetime_seconds: Option<i64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub region: Option<String>,
+    /// Which caller context served it (for a session built from these).
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub context_ref: Option<String>,
+}
+
+impl fmt::Debug for CredentialsData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialsData")
+            .field("access_key", &self.access_key)
+            .field("expiry_time", &self.expiry_time)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for CredentialsData {
+    fn drop(&mut self) {
+        self.secret_key.zeroize();
+        self.token.zeroize();
+    }
+}
+
+/// The data of an `add` or `remove` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Named {
+    pub config: String,
+}
+
+/// One share, as `share`, `unshare` and `status` describe it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ShareInfo {
+    pub socket: String,
+    pub config: String,
+    pub whoami: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+}
+
+/// The data of a `status` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StatusData {
+    pub version: String,
+    pub pid: u32,
+    pub uptime_seconds: u64,
+    pub socket: String,
+    /// One object per session (see daemon::cache's `describe`).
+    pub sessions: Vec<Value>,
+    pub shares: Vec<ShareInfo>,
+}
+
 /// Overwrites every string in `v`, at any depth, with zeroes and empties it.
 pub fn wipe_value(v: &mut Value) {
     match v {
@@ -187,18 +664,72 @@ pub fn wipe_value(v: &mut Value) {
     }
 }
 
+fn wipe_map(m: &mut Map<String, Value>) {
+    m.values_mut().for_each(wipe_value);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn defaults_and_unknown_fields() {
-        let r = Request::parse(br#"{"request_id":"x","action":"list"}"#).unwrap();
+        let r = Envelope::parse(br#"{"request_id":"x","action":"list"}"#).unwrap();
         assert_eq!(r.version, 1);
-        assert!(r.payload.is_empty());
-        assert!(Request::parse(br#"{"request_id":"x","action":"list","extra":1}"#).is_err());
-        assert!(Request::parse(b"not json").is_err());
-        assert!(Request::parse(br#"{"version":2,"request_id":"x","action":"list"}"#).is_err());
+        assert!(r.request == Request::List {});
+        assert!(Envelope::parse(br#"{"request_id":"x","action":"list","extra":1}"#).is_err());
+        assert!(Envelope::parse(b"not json").is_err());
+        assert!(Envelope::parse(br#"{"version":2,"request_id":"x","action":"list"}"#).is_err());
+    }
+
+    #[test]
+    fn payload_fields_of_the_wrong_type_read_as_absent() {
+        let r = Envelope::parse(
+            br#"{"request_id":"x","action":"credentials","payload":{"config":1,"autoadd":"yes","min_remaining_seconds":1.5}}"#,
+        )
+        .unwrap();
+        assert!(r.caller.extended);
+        assert!(
+            r.request
+                == Request::Credentials {
+                    config: None,
+                    autoadd: false,
+                    min_remaining_seconds: 0
+                }
+        );
+        assert_eq!(r.request.session(), Some(""));
+        let r = Envelope::parse(br#"{"request_id":"x","action":"nope"}"#).unwrap();
+        assert_eq!(r.request.action(), "nope");
+    }
+
+    #[test]
+    fn a_request_survives_its_wire_form() {
+        let e = Envelope::new(
+            Caller {
+                extended: true,
+                config_dir: Some("/c".into()),
+                context: Some(Value::Null),
+                context_ref: Some("ab".into()),
+            },
+            Request::Share {
+                config: Some("prod".into()),
+                socket: Some("/s".into()),
+                whoami: true,
+                uid: Some(WireUid::Id(7)),
+            },
+        );
+        let line = e.to_line();
+        assert!(Envelope::parse(&line[..line.len() - 1]).unwrap() == e);
+    }
+
+    #[test]
+    fn one_table_both_ways() {
+        assert_eq!(code_of(Kind::Usage), CONFLICT);
+        assert_eq!(code_of(Kind::Config), BAD_REQUEST);
+        assert_eq!(code_of(Kind::Daemon), INTERNAL);
+        assert_eq!(kind_of(NOT_FOUND), Kind::Config);
+        assert_eq!(kind_of(FORBIDDEN), Kind::Daemon);
+        assert_eq!(kind_of(INTERNAL), Kind::Auth);
     }
 
     #[test]

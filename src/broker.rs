@@ -1,0 +1,259 @@
+//! The broker: "NAME's credentials for this caller", from the daemon (started when
+//! none answers) or from the engine in this process (--no-daemon). Returns typed
+//! outcomes ([`Outcome::MfaRequired`] when the daemon needs a code) and never touches
+//! a terminal: the command layer prompts, retries, spins and prints. Knows nothing of
+//! clap or of how answers are shown.
+
+use serde::Deserialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::config::Store;
+use crate::config::schema::Sensitive;
+use crate::credentials::context::{self, SourceContext};
+use crate::credentials::{Credentials, Engine, Identity, Served, parse_time};
+use crate::daemon::client::{Client, Failure};
+use crate::daemon::protocol::{Caller, CredentialsData, NOT_FOUND, Response};
+use crate::daemon::start::{DaemonArgs, not_running, start_daemon};
+use crate::error::{Error, Kind, Result};
+
+/// What a request came to, short of an error.
+#[derive(Debug)]
+pub(crate) enum Outcome<T> {
+    Done(T),
+    /// The daemon needs an MFA code for the session: add it with one (see
+    /// [`Broker::add`]) and ask again. The error says so, for when nobody can be asked.
+    MfaRequired(Error),
+}
+
+/// Where credentials come from: the daemon (started when needed), or this process.
+pub(crate) enum Broker {
+    Daemon {
+        client: Client,
+        start: Option<DaemonArgs>,
+        /// Called once this broker has started a daemon.
+        started: fn(&DaemonArgs),
+    },
+    InProcess {
+        engine: Engine,
+    },
+}
+
+impl Broker {
+    /// A broker on `client`'s socket; `start` says how to start a daemon when none
+    /// answers (None: never start one, e.g. for a shared socket), and `started` is
+    /// told when it did.
+    pub(crate) fn daemon(
+        client: Client,
+        start: Option<DaemonArgs>,
+        started: fn(&DaemonArgs),
+    ) -> Broker {
+        Broker::Daemon {
+            client,
+            start,
+            started,
+        }
+    }
+
+    /// The engine in this process; it may ask for MFA codes on the terminal itself.
+    pub(crate) fn in_process(store: Store) -> Broker {
+        Broker::InProcess {
+            engine: Engine::new(store, true),
+        }
+    }
+
+    /// Who asks: our config directory, so a daemon reading another one says so
+    /// instead of answering from the wrong configs, and this caller's source context,
+    /// so the daemon answers with our sources and not its own.
+    pub(crate) fn caller(&self) -> Caller {
+        let mut caller = Caller::ext();
+        if let Broker::Daemon {
+            start: Some(args), ..
+        } = self
+        {
+            caller.config_dir = std::path::absolute(&args.config_dir).ok();
+            let ctx = SourceContext::caller();
+            caller.context = Some(ctx.to_json());
+            if !ctx.has_secrets() {
+                caller.context_ref = context::caller_ref().map(str::to_string);
+            }
+        }
+        caller
+    }
+
+    /// Sends a request (`ask` on the daemon's client), starting the daemon once if
+    /// none answers.
+    pub(crate) fn request(
+        &self,
+        action: &str,
+        ask: impl Fn(&Client) -> Result<Response, Failure>,
+    ) -> Result<Response> {
+        let Broker::Daemon {
+            client,
+            start,
+            started,
+        } = self
+        else {
+            return Err(Error::usage(format!(
+                "{action} needs the daemon, and --no-daemon is set"
+            )));
+        };
+        match ask(client) {
+            Ok(r) => Ok(r),
+            Err(Failure::Error(e)) => Err(e),
+            Err(Failure::NotRunning) => {
+                let Some(args) = start else {
+                    return Err(not_running(&client.socket));
+                };
+                if start_daemon(args)? {
+                    started(args);
+                }
+                match ask(client) {
+                    Ok(r) => Ok(r),
+                    Err(Failure::Error(e)) => Err(e),
+                    Err(Failure::NotRunning) => Err(not_running(&client.socket)),
+                }
+            }
+        }
+    }
+
+    /// Credentials for NAME with at least `min_remaining` seconds left (capped by the
+    /// policy at half the lifetime).
+    pub(crate) fn credentials(&self, name: &str, min_remaining: i64) -> Result<Outcome<Served>> {
+        self.credentials_inner(name, min_remaining)
+            .map_err(explain_no_source_in_session)
+    }
+
+    fn credentials_inner(&self, name: &str, min_remaining: i64) -> Result<Outcome<Served>> {
+        let Broker::InProcess { engine } = self else {
+            return self.credentials_from_daemon(name, min_remaining);
+        };
+        let fetched = runtime()?.block_on(engine.fetch(name, None, SourceContext::caller()))?;
+        Ok(Outcome::Done(Served {
+            credentials: fetched.credentials,
+            region: fetched.region,
+        }))
+    }
+
+    fn credentials_from_daemon(&self, name: &str, min_remaining: i64) -> Result<Outcome<Served>> {
+        // An empty name: a shared socket, which knows its session.
+        let config = Some(name).filter(|n| !n.is_empty());
+        let ask = |c: &Client| c.credentials(self.caller(), config, min_remaining);
+        let mut resp = self.request("credentials", ask)?;
+        // The original daemon ignores `autoadd` and answers 404 for a missing session
+        // (ours never does with it): add it, as the original client does, and ask again.
+        if resp
+            .error
+            .as_ref()
+            .is_some_and(|e| e.code == NOT_FOUND && e.kind.is_none())
+        {
+            match self.add(name, None) {
+                Ok(Outcome::Done(())) => {}
+                Ok(Outcome::MfaRequired(e)) => return Ok(Outcome::MfaRequired(e)),
+                // 409: someone added it meanwhile.
+                Err(e) if e.kind == Kind::Usage => {}
+                Err(e) => return Err(e),
+            }
+            resp = self.request("credentials", ask)?;
+        }
+        if !resp.ok {
+            let err = resp.error();
+            if err.kind == Kind::MfaRequired {
+                return Ok(Outcome::MfaRequired(err));
+            }
+            return Err(err);
+        }
+        let served = parse_credentials(resp.data.as_ref());
+        resp.wipe();
+        served.map(Outcome::Done)
+    }
+
+    /// `add`: puts NAME in the daemon (with an MFA code, when given).
+    pub(crate) fn add(&self, name: &str, token: Option<&Sensitive>) -> Result<Outcome<()>> {
+        let resp = self.request("add", |c| c.add(self.caller(), name, token))?;
+        if resp.ok {
+            return Ok(Outcome::Done(()));
+        }
+        let err = resp.error();
+        if err.kind == Kind::MfaRequired && token.is_none() {
+            return Ok(Outcome::MfaRequired(err));
+        }
+        Err(err)
+    }
+
+    /// GetCallerIdentity as NAME.
+    pub(crate) fn whoami(&self, name: &str) -> Result<Outcome<Identity>> {
+        match self {
+            Broker::InProcess { engine } => {
+                let rt = runtime()?;
+                let ctx = SourceContext::caller();
+                let fetched = rt.block_on(engine.fetch(name, None, ctx))?;
+                rt.block_on(engine.whoami(&fetched.credentials, &fetched.sts, ctx))
+                    .map(Outcome::Done)
+            }
+            Broker::Daemon { .. } => {
+                // Make sure the session is there (adds it, or says it needs MFA).
+                if let Outcome::MfaRequired(e) = self.credentials(name, 0)? {
+                    return Ok(Outcome::MfaRequired(e));
+                }
+                let resp = self.request("whoami", |c| c.whoami(self.caller(), name))?;
+                resp.into_data("whoami").map(Outcome::Done)
+            }
+        }
+    }
+}
+
+/// Inside a session, "no source credentials" while the shell shows keys is puzzling:
+/// say that those keys are the session's and never a source.
+fn explain_no_source_in_session(mut err: Error) -> Error {
+    if err.kind == Kind::Auth
+        && err.message.starts_with("no source credentials found")
+        && SourceContext::captured_in_session()
+    {
+        err.message.push_str(
+            " (this shell is inside an elhaz session: the keys it holds are the session's, never a source)",
+        );
+        err.hint = Some(
+            "run it where your own source is (outside the session, or a shell with the elhaz shell integration, which keeps your keys for elhaz); or export AWS_PROFILE=P"
+                .into(),
+        );
+    }
+    err
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::other(format!("cannot start a runtime: {e}")))
+}
+
+/// Reads the `credentials` data (ours or the original daemon's).
+pub(crate) fn parse_credentials(data: Option<&Value>) -> Result<Served> {
+    let bad = |what: &str| Error::daemon(format!("the daemon sent credentials without {what}"));
+    let data = data.ok_or_else(|| bad("data"))?;
+    let Ok(c) = CredentialsData::deserialize(data) else {
+        let missing = ["expiry_time", "access_key", "secret_key", "token"]
+            .into_iter()
+            .find(|k| data.get(k).and_then(Value::as_str).is_none())
+            .unwrap_or("data");
+        return Err(bad(missing));
+    };
+    let expiry: OffsetDateTime = parse_time(&c.expiry_time).ok_or_else(|| {
+        Error::daemon(format!(
+            "the daemon sent a bad expiry_time {:?}",
+            c.expiry_time
+        ))
+    })?;
+    let now = crate::credentials::now();
+    context::set_served_ref(c.context_ref.clone());
+    // The original daemon does not send the lifetime: then count from now.
+    let issued = match c.lifetime_seconds {
+        Some(l) => expiry - time::Duration::seconds(l),
+        None => now.min(expiry),
+    };
+    Ok(Served {
+        credentials: Credentials::new(&c.access_key, &c.secret_key, &c.token, expiry, issued),
+        region: c.region.clone(),
+    })
+}

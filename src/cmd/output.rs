@@ -1,0 +1,89 @@
+//! How commands print: JSON (pretty, coloured on a terminal) and `--obscure`'s
+//! masking. Knows nothing of where the values come from.
+
+use super::color_stdout;
+
+/// Prints JSON: pretty, coloured on a terminal.
+pub fn print_json(value: &serde_json::Value) {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    if color_stdout() {
+        println!("{}", colorize_json(&text));
+    } else {
+        println!("{text}");
+    }
+}
+
+/// Minimal ANSI colouring of pretty JSON: keys blue, strings green, others yellow.
+fn colorize_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        out.push_str(indent);
+        if let Some(rest) = trimmed.strip_prefix('"')
+            && let Some(end) = rest.find("\": ")
+        {
+            let key = &rest[..end];
+            let value = &rest[end + 3..];
+            out.push_str(&format!("\x1b[34m\"{key}\"\x1b[0m: {}", color_value(value)));
+        } else {
+            out.push_str(&color_value(trimmed));
+        }
+        out.push('\n');
+    }
+    out.pop();
+    out
+}
+
+fn color_value(v: &str) -> String {
+    let (body, comma) = match v.strip_suffix(',') {
+        Some(b) => (b, ","),
+        None => (v, ""),
+    };
+    if body.starts_with('"') {
+        format!("\x1b[32m{body}\x1b[0m{comma}")
+    } else if matches!(body, "{" | "}" | "[" | "]" | "{}" | "[]") {
+        v.to_string()
+    } else {
+        format!("\x1b[33m{body}\x1b[0m{comma}")
+    }
+}
+
+/// The values `--obscure` hides (the original's list).
+pub const OBSCURED_KEYS: &[&str] = &[
+    "RoleArn",
+    "ExternalId",
+    "SerialNumber",
+    "TokenCode",
+    "PolicyArns",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_account_id",
+    "access_key",
+    "secret_key",
+    "token",
+    "AccessKeyId",
+    "SecretAccessKey",
+    "SessionToken",
+    "Account",
+    "Arn",
+    "UserId",
+];
+
+/// Replaces, at any depth, the values of [`OBSCURED_KEYS`] with "***".
+pub fn obscure(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if OBSCURED_KEYS.contains(&k.as_str()) {
+                    *v = serde_json::Value::String("***".into());
+                } else {
+                    obscure(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(obscure),
+        _ => {}
+    }
+}

@@ -1,0 +1,107 @@
+//! Questions on the terminal: which NAME (a picker) and an MFA code the daemon needs,
+//! and the broker wrapped so that commands get answers, not outcomes. Knows nothing of
+//! the wire protocol or of how credentials are fetched.
+
+use std::io::IsTerminal;
+
+use crate::broker::{Broker, Outcome};
+use crate::config::Store;
+use crate::config::schema::Sensitive;
+use crate::credentials::{Identity, Served, mfa};
+use crate::daemon::client::{Client, Failure};
+use crate::daemon::protocol::{Caller, Response};
+use crate::error::{Error, Result};
+
+/// NAME from the command line, or a picker on a terminal, or an error listing names.
+pub(crate) fn name_or_pick(store: &Store, name: Option<&str>) -> Result<String> {
+    if let Some(n) = name {
+        return Ok(n.to_string());
+    }
+    let mut items = crate::config::resolve::choices(store)?;
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        let names: Vec<&str> = items.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(Error::usage(format!(
+            "no NAME given; choose one of: {}",
+            names.join(", ")
+        )));
+    }
+    let width = items.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let labels: Vec<String> = items
+        .iter()
+        .map(|(n, d)| format!("{n:<width$}  {d}"))
+        .collect();
+    let choice = inquire::Select::new("Which session?", labels.clone())
+        .with_page_size(15)
+        .prompt()
+        .map_err(|e| Error::usage(format!("no NAME chosen: {e}")))?;
+    let idx = labels.iter().position(|l| *l == choice).unwrap_or(0);
+    Ok(items.swap_remove(idx).0)
+}
+
+/// Whether there is a terminal to ask an MFA code on.
+fn tty_available() -> bool {
+    std::fs::File::open("/dev/tty").is_ok()
+}
+
+/// The broker, with the questions it cannot ask itself asked here: when the daemon
+/// needs an MFA code, asks for it on the terminal and adds the session with it.
+pub(crate) struct Asking(pub(crate) Broker);
+
+impl Asking {
+    /// Who asks (see [`Broker::caller`]).
+    pub(crate) fn caller(&self) -> Caller {
+        self.0.caller()
+    }
+
+    /// A request to the daemon (see [`Broker::request`]).
+    pub(crate) fn request(
+        &self,
+        action: &str,
+        ask: impl Fn(&Client) -> Result<Response, Failure>,
+    ) -> Result<Response> {
+        self.0.request(action, ask)
+    }
+
+    /// NAME's credentials with at least `min_remaining` seconds left.
+    pub(crate) fn credentials(&self, name: &str, min_remaining: i64) -> Result<Served> {
+        self.answer(name, || self.0.credentials(name, min_remaining))
+    }
+
+    /// STS GetCallerIdentity as NAME.
+    pub(crate) fn whoami(&self, name: &str) -> Result<Identity> {
+        self.answer(name, || self.0.whoami(name))
+    }
+
+    /// `daemon add NAME`, asking for an MFA code when the daemon needs one.
+    pub(crate) fn add(&self, name: &str) -> Result<()> {
+        match self.0.add(name, None)? {
+            Outcome::Done(()) => Ok(()),
+            Outcome::MfaRequired(err) => self.add_with_code(name, err),
+        }
+    }
+
+    /// Runs `ask` until it is done, asking for an MFA code each time the daemon needs
+    /// one.
+    fn answer<T>(&self, name: &str, ask: impl Fn() -> Result<Outcome<T>>) -> Result<T> {
+        loop {
+            match ask()? {
+                Outcome::Done(t) => return Ok(t),
+                Outcome::MfaRequired(err) => self.add_with_code(name, err)?,
+            }
+        }
+    }
+
+    /// Asks for the code on the terminal and adds NAME with it; `err` when there is no
+    /// terminal to ask on.
+    fn add_with_code(&self, name: &str, err: Error) -> Result<()> {
+        if !tty_available() {
+            return Err(err);
+        }
+        eprintln!("elhaz: {}", err.message);
+        let code: Sensitive = mfa::code_from_tty(name)?;
+        match self.0.add(name, Some(&code))? {
+            Outcome::Done(()) => Ok(()),
+            Outcome::MfaRequired(err) => Err(err),
+        }
+    }
+}
