@@ -1,5 +1,5 @@
 //! The properties the fuzz targets check, shared with the test that replays the
-//! checked-in corpus (tests/fuzz_corpus.rs), so CI checks them on every run.
+//! checked-in corpus (tests/it/fuzz_corpus.rs), so CI checks them on every run.
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -7,8 +7,8 @@ use std::path::Path;
 use elhaz::config::parse::{parse_config, to_yaml};
 use elhaz::credentials::context::SourceContext;
 use elhaz::daemon::protocol::Request;
-use elhaz::logging::escape_controls;
 use elhaz::duration::Seconds;
+use elhaz::logging::escape_controls;
 
 /// The daemon's request parser never panics, and what it accepts survives a round
 /// trip (payload numbers aside: JSON floats need not round-trip exactly, and no

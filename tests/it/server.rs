@@ -1,10 +1,9 @@
-//! Issue 7: `elhaz exec --server` and `elhaz shell --server`. elhaz stays the parent
+//! `elhaz exec --server` and `elhaz shell --server`. elhaz stays the parent
 //! and serves refreshed credentials on a loopback container-credentials endpoint, so a
 //! child outlives any one set of credentials. Real consumers (boto3, the aws CLI) must
 //! keep working across several lifetimes; the endpoint must answer only its own child;
 //! the child must behave as under a shell (exit codes, signals, the terminal); nothing
 //! may serve once the child is gone; no secret may reach argv or a log.
-mod support;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -13,8 +12,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -1065,3 +1064,8 @@ async fn without_the_daemon_an_sts_outage_serves_the_valid_old_credentials_witho
     let (status, stderr) = run.finish();
     assert_eq!(status.code(), Some(0), "{stderr}");
 }
+
+// ---------------------------------------------------------------------------
+// What the child's SDK chooses when the user's AWS files and variables point elsewhere.
+
+mod chain;

@@ -1,7 +1,6 @@
-//! Issue 5: `elhaz exec` and `elhaz export`. The child must behave as if the user had
+//! `elhaz exec` and `elhaz export`. The child must behave as if the user had
 //! run it directly with the right credentials, and every export format must be what
 //! its consumer (a shell, the AWS CLI, an SDK) expects.
-mod support;
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -12,8 +11,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 

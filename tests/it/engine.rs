@@ -1,8 +1,7 @@
-//! The credential engine (issue 3): what reaches STS and the SSO portal, where the
+//! The credential engine: what reaches STS and the SSO portal, where the
 //! source credentials come from, MFA, web identity, whoami, and STS failures.
 //!
 //! Most tests run the engine in-process (`--no-daemon`); a few go through the daemon.
-mod support;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -11,8 +10,8 @@ use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -1,7 +1,6 @@
 //! What another local user, or a hostile file, can do to elhaz: configs placed or
 //! owned by another uid, configs that block or never end, leftovers of killed writers,
 //! and an endpoint flooded with idle connections. Each test reproduces the attack.
-mod support;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -9,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 const HOUR: Duration = Duration::from_secs(3600);
 

@@ -1,10 +1,9 @@
-//! Issue 4, the daemon: wire protocol v1 against the golden lines in
+//! The daemon: wire protocol v1 against the golden lines in
 //! tests/fixtures/protocol (and our extensions), the session cache (LRU, single-flight,
 //! refresh ahead of expiry, STS faults, MFA), security (peer check, file modes, malformed
 //! and oversized input, stalled clients, no secrets in the log) and the lifecycle
 //! (auto-start after kill -9, one daemon per socket, stop/SIGTERM/SIGINT, env scrubbing,
 //! status/list/logs commands).
-mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -15,8 +14,8 @@ use std::process::Stdio;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const MAX_LINE: usize = 64 * 1024;

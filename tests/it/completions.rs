@@ -1,7 +1,6 @@
 //! The checked-in completion scripts are what the current binary generates, and the
 //! completer answers with live config and profile names.
-mod support;
-use support::*;
+use crate::support::*;
 
 const FILES: &[(&str, &str)] = &[
     ("bash", "elhaz.bash"),

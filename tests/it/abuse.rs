@@ -1,8 +1,7 @@
-//! Issue 9, part 3: fault and abuse tests. A flood of malformed lines, slow-loris
+//! Faults and abuse: a flood of malformed lines, slow-loris
 //! clients, a daemon killed mid-request, a read-only or full config directory, a skewed
 //! clock at the source, and a full session that must leave no secret in a file, the
 //! log or any process's command line.
-mod support;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -16,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const MAX_LINE: usize = 64 * 1024;

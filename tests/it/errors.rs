@@ -1,8 +1,7 @@
-//! User mistakes (issue 8): each gets the exact first line a user reads, the hint
+//! User mistakes: each gets the exact first line a user reads, the hint
 //! that fixes it, and the exit code of the README's table. Every case runs as a user
 //! without a terminal (a new session, stdin from /dev/null), in its own HOME.
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;

@@ -3,7 +3,6 @@
 //! descriptor held open, a removed socket, a socket directory, socket or lock path
 //! placed by another user, forged and flooded log lines, and idle connections
 //! starving a share.
-mod support;
 
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -12,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const NOBODY: u32 = 65534;

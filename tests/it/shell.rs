@@ -1,4 +1,4 @@
-//! Shell integration (issue 6) in real bash, zsh and fish under a pty: the hook
+//! Shell integration in real bash, zsh and fish under a pty: the hook
 //! scripts, `elhaz shell`, `elhaz use`, refresh at the prompt, and what happens when a
 //! refresh fails.
 //!
@@ -7,17 +7,15 @@
 //! (`@En@`) never appears in the echoed command line, so the test knows where a
 //! command's output ends even when the line editor repaints.
 
-mod support;
-
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use expectrl::Expect;
 use expectrl::process::unix::WaitStatus;
 use expectrl::session::OsSession;
-use support::*;
 
 /// How long to wait for any one thing a shell prints. Generous: shells start under
 /// strace, on two cores, next to other tests.
@@ -1309,7 +1307,7 @@ fn hook_leaves_server_sessions_alone_in_every_shell() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let bin = support::bin();
+    let bin = crate::support::bin();
     for (shell, script) in [
         (
             "bash",

@@ -1,6 +1,5 @@
 //! The harness itself works: a fake STS answers, moto answers, the binary runs isolated.
-mod support;
-use support::*;
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fake_sts_serves_assume_role_through_elhaz() {

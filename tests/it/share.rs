@@ -1,10 +1,9 @@
-//! Issue 10: restricted sockets. `elhaz daemon share NAME --socket PATH [--uid UID]
+//! Restricted sockets: `elhaz daemon share NAME --socket PATH [--uid UID]
 //! [--whoami]` opens an extra socket that serves one session, read-only: credentials
 //! for NAME (and whoami when asked for), 403 for everything else. The main socket is
 //! unaffected; the peer check lets the daemon's uid and the one `--uid` through; shares
 //! end, and their files go, when the daemon stops; `elhaz export --socket PATH -f
 //! credential-process` works in a sandbox with nothing but the binary and the socket.
-mod support;
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -13,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const NOBODY: u32 = 65534;
