@@ -255,9 +255,7 @@ async fn the_sts_region_is_the_config_s_then_the_profile_s_then_the_environment_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_role_session_name_is_generated_from_user_and_time() {
-    let sts = FakeSts::start(Duration::from_secs(3600)).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(Duration::from_secs(3600)).await;
     let before = unix_now();
     export_json(&local(&t, &["export", "prod"]));
     let after = unix_now();

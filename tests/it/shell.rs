@@ -7,15 +7,12 @@
 //! (`@En@`) never appears in the echoed command line, so the test knows where a
 //! command's output ends even when the line editor repaints.
 
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-use expectrl::Expect;
 use expectrl::process::unix::WaitStatus;
-use expectrl::session::OsSession;
 
 /// How long to wait for any one thing a shell prints. Generous: shells start under
 /// strace, on two cores, next to other tests.
@@ -205,7 +202,7 @@ impl User {
     fn elhaz_shell(&self, sh: Sh, extra: &[&str]) -> Pty {
         let mut cmd = self.t.std_cmd();
         cmd.args(["shell", "prod"]).args(extra);
-        Pty::spawn(cmd, &format!("elhaz shell ({})", sh.name()))
+        Pty::spawn(cmd, &format!("elhaz shell ({})", sh.name()), 300, TIMEOUT)
     }
 
     /// `elhaz shell prod` under `strace -f`, which logs every process the shell starts.
@@ -224,14 +221,19 @@ impl User {
         .arg(trace)
         .arg(bin())
         .args(["shell", "prod"]);
-        Pty::spawn(cmd, &format!("strace elhaz shell ({})", sh.name()))
+        Pty::spawn(
+            cmd,
+            &format!("strace elhaz shell ({})", sh.name()),
+            300,
+            TIMEOUT,
+        )
     }
 
     /// The user's own shell, interactive, reading their rc file.
     fn plain_shell(&self, sh: Sh) -> Pty {
         let mut cmd = self.t.program(sh.path());
         cmd.arg("-i");
-        Pty::spawn(cmd, &format!("plain {}", sh.name()))
+        Pty::spawn(cmd, &format!("plain {}", sh.name()), 300, TIMEOUT)
     }
 }
 
@@ -265,104 +267,13 @@ fn processes_started(trace: &Path) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------
-// A pty session
-
-struct Pty {
-    s: OsSession,
-    /// Read and not yet consumed by expect.
-    buf: String,
-    /// Everything read, for failure messages.
-    transcript: String,
-    what: String,
-    n: usize,
-}
+// A pty session: the shell tests' own steps on support::pty's harness
 
 impl Pty {
-    fn spawn(cmd: Command, what: &str) -> Pty {
-        let mut s = OsSession::spawn(cmd).expect("spawn in a pty");
-        // Wide enough that no test command wraps.
-        let _ = s.get_process_mut().set_window_size(300, 50);
-        Pty {
-            s,
-            buf: String::new(),
-            transcript: String::new(),
-            what: what.to_string(),
-            n: 0,
-        }
-    }
-
-    /// Reads what arrives within `wait`; false at end of file.
-    fn fill(&mut self, wait: Duration) -> bool {
-        let mut pfd = libc::pollfd {
-            fd: self.s.get_stream().as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, wait.as_millis().min(60_000) as i32) };
-        if n <= 0 {
-            return true;
-        }
-        let mut chunk = [0u8; 16384];
-        match self.s.try_read(&mut chunk) {
-            Ok(0) => false,
-            Ok(n) => {
-                let text = String::from_utf8_lossy(&chunk[..n]);
-                self.buf.push_str(&text);
-                self.transcript.push_str(&text);
-                true
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
-            // EIO: the shell closed the terminal.
-            Err(_) => false,
-        }
-    }
-
-    fn fail(&self, msg: &str) -> ! {
-        let t = &self.transcript;
-        let start = t.len().saturating_sub(5000);
-        let start = (start..t.len())
-            .find(|i| t.is_char_boundary(*i))
-            .unwrap_or(t.len());
-        panic!(
-            "{}: {msg}\n----- terminal (last 5000 bytes) -----\n{}\n-----",
-            self.what,
-            t[start..].escape_debug()
-        );
-    }
-
-    /// Waits for `needle`; returns what came before it (raw).
-    fn expect(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(i) = self.buf.find(needle) {
-                let before = self.buf[..i].to_string();
-                self.buf.drain(..i + needle.len());
-                return before;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                self.fail(&format!("no {needle:?} within {TIMEOUT:?}"));
-            }
-            if !self.fill((deadline - now).min(Duration::from_millis(200))) {
-                self.fail(&format!("the terminal closed while waiting for {needle:?}"));
-            }
-        }
-    }
-
     /// Waits for a prompt; returns the prompt's own text before the marker (cleaned).
     fn prompt(&mut self) -> String {
         let before = clean(&self.expect(PROMPT));
         before.rsplit('\n').next().unwrap_or_default().to_string()
-    }
-
-    fn send(&mut self, text: &str) {
-        self.s.send(text).unwrap();
-    }
-
-    fn send_line(&mut self, line: &str) {
-        self.s.send(line).unwrap();
-        self.s.send("\r").unwrap();
     }
 
     /// Waits for a prompt whose text does not contain `not` (line editors repaint
