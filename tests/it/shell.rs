@@ -117,6 +117,32 @@ set -gx USER_RC loaded
     }
 }
 
+/// `per_shell!(check)` makes three tests of `fn check(sh: Sh)`, `check::bash`,
+/// `check::zsh` and `check::fish`, so that `cargo test --test it shell::check` runs the
+/// check in every shell and each shell's failure is reported on its own.
+macro_rules! per_shell {
+    ($check:ident) => {
+        mod $check {
+            use super::Sh;
+
+            #[test]
+            fn bash() {
+                super::$check(Sh::Bash);
+            }
+
+            #[test]
+            fn zsh() {
+                super::$check(Sh::Zsh);
+            }
+
+            #[test]
+            fn fish() {
+                super::$check(Sh::Fish);
+            }
+        }
+    };
+}
+
 // ---------------------------------------------------------------------------
 // One user with a fake STS
 
@@ -706,20 +732,7 @@ fn refresh_end_to_end(sh: Sh) {
     assert_eq!(p.exit_code(), 7);
 }
 
-#[test]
-fn refresh_end_to_end_in_bash() {
-    refresh_end_to_end(Sh::Bash);
-}
-
-#[test]
-fn refresh_end_to_end_in_zsh() {
-    refresh_end_to_end(Sh::Zsh);
-}
-
-#[test]
-fn refresh_end_to_end_in_fish() {
-    refresh_end_to_end(Sh::Fish);
-}
+per_shell!(refresh_end_to_end);
 
 // ---------------------------------------------------------------------------
 // The user's shell, as they set it up
@@ -826,20 +839,7 @@ fn the_users_rc_survives(sh: Sh) {
     assert_eq!(p.exit_code(), 7, "elhaz shell exits as the shell did");
 }
 
-#[test]
-fn the_users_rc_survives_in_bash() {
-    the_users_rc_survives(Sh::Bash);
-}
-
-#[test]
-fn the_users_rc_survives_in_zsh() {
-    the_users_rc_survives(Sh::Zsh);
-}
-
-#[test]
-fn the_users_rc_survives_in_fish() {
-    the_users_rc_survives(Sh::Fish);
-}
+per_shell!(the_users_rc_survives);
 
 // ---------------------------------------------------------------------------
 // elhaz use
@@ -894,20 +894,7 @@ fn use_switches_and_clears(sh: Sh) {
     assert_eq!(p.exit_code(), 0);
 }
 
-#[test]
-fn use_switches_and_clears_in_bash() {
-    use_switches_and_clears(Sh::Bash);
-}
-
-#[test]
-fn use_switches_and_clears_in_zsh() {
-    use_switches_and_clears(Sh::Zsh);
-}
-
-#[test]
-fn use_switches_and_clears_in_fish() {
-    use_switches_and_clears(Sh::Fish);
-}
+per_shell!(use_switches_and_clears);
 
 #[test]
 fn use_without_the_hook_explains_how_to_install_it() {
@@ -1063,20 +1050,7 @@ fn sts_failing_while_the_daemon_is_down(sh: Sh) {
     assert_eq!(p.exit_code(), 0);
 }
 
-#[test]
-fn sts_failing_while_the_daemon_is_down_in_bash() {
-    sts_failing_while_the_daemon_is_down(Sh::Bash);
-}
-
-#[test]
-fn sts_failing_while_the_daemon_is_down_in_zsh() {
-    sts_failing_while_the_daemon_is_down(Sh::Zsh);
-}
-
-#[test]
-fn sts_failing_while_the_daemon_is_down_in_fish() {
-    sts_failing_while_the_daemon_is_down(Sh::Fish);
-}
+per_shell!(sts_failing_while_the_daemon_is_down);
 
 /// The daemon dies twice. The first time, the hook's refresh starts a new one and
 /// gets fresh credentials without a word. The second time no daemon can start (its
@@ -1129,20 +1103,7 @@ fn daemon_dies_during_refreshes(sh: Sh) {
     assert_eq!(p.exit_code(), 3);
 }
 
-#[test]
-fn daemon_dies_during_refreshes_in_bash() {
-    daemon_dies_during_refreshes(Sh::Bash);
-}
-
-#[test]
-fn daemon_dies_during_refreshes_in_zsh() {
-    daemon_dies_during_refreshes(Sh::Zsh);
-}
-
-#[test]
-fn daemon_dies_during_refreshes_in_fish() {
-    daemon_dies_during_refreshes(Sh::Fish);
-}
+per_shell!(daemon_dies_during_refreshes);
 
 /// The daemon hangs during a refresh: Ctrl-C gets the prompt back, the shell lives
 /// on with its credentials, and the next prompts do not hang again.
@@ -1185,20 +1146,7 @@ fn ctrl_c_during_a_refresh(sh: Sh) {
     assert_eq!(p.exit_code(), 0);
 }
 
-#[test]
-fn ctrl_c_during_a_refresh_in_bash() {
-    ctrl_c_during_a_refresh(Sh::Bash);
-}
-
-#[test]
-fn ctrl_c_during_a_refresh_in_zsh() {
-    ctrl_c_during_a_refresh(Sh::Zsh);
-}
-
-#[test]
-fn ctrl_c_during_a_refresh_in_fish() {
-    ctrl_c_during_a_refresh(Sh::Fish);
-}
+per_shell!(ctrl_c_during_a_refresh);
 
 /// In a `--server` session the endpoint keeps credentials fresh: the hook must not
 /// replace it with static keys, even when the user's rc installs the hook. Without
@@ -1427,20 +1375,7 @@ fn use_clear_restores_exactly(sh: Sh) {
     assert_eq!(p.exit_code(), 0);
 }
 
-#[test]
-fn use_clear_restores_exactly_in_bash() {
-    use_clear_restores_exactly(Sh::Bash);
-}
-
-#[test]
-fn use_clear_restores_exactly_in_zsh() {
-    use_clear_restores_exactly(Sh::Zsh);
-}
-
-#[test]
-fn use_clear_restores_exactly_in_fish() {
-    use_clear_restores_exactly(Sh::Fish);
-}
+per_shell!(use_clear_restores_exactly);
 
 /// `elhaz shell` hands the caller's source keys to the new shell's hook without
 /// exporting them or putting them in argv.
@@ -1513,20 +1448,7 @@ fn elhaz_shell_keeps_the_source_keys_for_its_hook(sh: Sh) {
     assert_eq!(p.exit_code(), 0);
 }
 
-#[test]
-fn elhaz_shell_keeps_the_source_keys_for_its_hook_in_bash() {
-    elhaz_shell_keeps_the_source_keys_for_its_hook(Sh::Bash);
-}
-
-#[test]
-fn elhaz_shell_keeps_the_source_keys_for_its_hook_in_zsh() {
-    elhaz_shell_keeps_the_source_keys_for_its_hook(Sh::Zsh);
-}
-
-#[test]
-fn elhaz_shell_keeps_the_source_keys_for_its_hook_in_fish() {
-    elhaz_shell_keeps_the_source_keys_for_its_hook(Sh::Fish);
-}
+per_shell!(elhaz_shell_keeps_the_source_keys_for_its_hook);
 
 /// Turns tracing on, and the command that says whether it is still on (`@<on>@`).
 fn tracing(sh: Sh) -> (&'static str, &'static str) {
@@ -1596,20 +1518,7 @@ fn tracing_never_shows_credentials(sh: Sh) {
     assert_eq!(p.exit_code(), 0);
 }
 
-#[test]
-fn tracing_never_shows_credentials_in_bash() {
-    tracing_never_shows_credentials(Sh::Bash);
-}
-
-#[test]
-fn tracing_never_shows_credentials_in_zsh() {
-    tracing_never_shows_credentials(Sh::Zsh);
-}
-
-#[test]
-fn tracing_never_shows_credentials_in_fish() {
-    tracing_never_shows_credentials(Sh::Fish);
-}
+per_shell!(tracing_never_shows_credentials);
 
 /// Continues a stopped process when dropped (also when the test fails).
 struct Continue(u32);
@@ -1657,17 +1566,4 @@ fn a_stopped_daemon_costs_a_prompt_little(sh: Sh) {
     assert_eq!(p.exit_code(), 0);
 }
 
-#[test]
-fn a_stopped_daemon_costs_a_prompt_little_in_bash() {
-    a_stopped_daemon_costs_a_prompt_little(Sh::Bash);
-}
-
-#[test]
-fn a_stopped_daemon_costs_a_prompt_little_in_zsh() {
-    a_stopped_daemon_costs_a_prompt_little(Sh::Zsh);
-}
-
-#[test]
-fn a_stopped_daemon_costs_a_prompt_little_in_fish() {
-    a_stopped_daemon_costs_a_prompt_little(Sh::Fish);
-}
+per_shell!(a_stopped_daemon_costs_a_prompt_little);
