@@ -634,7 +634,7 @@ fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
     cases
 }
 
-/// Runs the table once per test binary (both tests below read it).
+/// Runs the table once per test process (both tests below read it).
 fn outcomes() -> &'static [Outcome] {
     static OUTCOMES: OnceLock<Vec<Outcome>> = OnceLock::new();
     OUTCOMES.get_or_init(|| {
