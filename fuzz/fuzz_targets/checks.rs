@@ -1,5 +1,5 @@
 //! The properties the fuzz targets check, shared with the test that replays the
-//! checked-in corpus (tests/fuzz_corpus.rs), so CI checks them on every run.
+//! checked-in corpus (tests/it/fuzz_corpus.rs), so CI checks them on every run.
 #![allow(dead_code)]
 
 use std::path::Path;

@@ -1,7 +1,6 @@
 //! The checked-in completion scripts are what the current binary generates, and the
 //! completer answers with live config and profile names.
-mod support;
-use support::*;
+use crate::support::*;
 
 const FILES: &[(&str, &str)] = &[
     ("bash", "elhaz.bash"),
@@ -104,13 +103,9 @@ fn names_complete_live_from_configs_and_profiles() {
 // TAB in real shells: bash, zsh and fish under a pty load the checked-in scripts and
 // ask the elhaz on PATH, as a user's shell does.
 
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
 
-use expectrl::Expect;
-use expectrl::session::OsSession;
+use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -139,101 +134,7 @@ fn completions_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("completions")
 }
 
-struct Pty {
-    s: OsSession,
-    buf: String,
-    transcript: String,
-    what: String,
-}
-
 impl Pty {
-    fn spawn(cmd: Command, what: &str) -> Pty {
-        let mut s = OsSession::spawn(cmd).expect("spawn in a pty");
-        let _ = s.get_process_mut().set_window_size(200, 50);
-        Pty {
-            s,
-            buf: String::new(),
-            transcript: String::new(),
-            what: what.to_string(),
-        }
-    }
-
-    /// Reads what arrives within `wait`.
-    fn fill(&mut self, wait: Duration) {
-        let mut pfd = libc::pollfd {
-            fd: self.s.get_stream().as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, wait.as_millis() as i32) };
-        if n <= 0 {
-            return;
-        }
-        let mut chunk = [0u8; 16384];
-        if let Ok(n) = self.s.try_read(&mut chunk) {
-            let text = String::from_utf8_lossy(&chunk[..n]);
-            self.buf.push_str(&text);
-            self.transcript.push_str(&text);
-        }
-    }
-
-    fn fail(&self, msg: &str) -> ! {
-        let t = screen(&self.transcript);
-        let start = t.len().saturating_sub(3000);
-        let start = (start..t.len())
-            .find(|i| t.is_char_boundary(*i))
-            .unwrap_or(t.len());
-        panic!(
-            "{}: {msg}\n----- screen -----\n{}\n-----",
-            self.what,
-            &t[start..]
-        );
-    }
-
-    /// Waits until the screen (escape sequences removed) shows `needle`.
-    fn expect(&mut self, needle: &str) {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let shown = screen(&self.buf);
-            if let Some(i) = shown.find(needle) {
-                // Keep only what came after the match.
-                let rest = shown[i + needle.len()..].to_string();
-                self.buf = rest;
-                return;
-            }
-            if Instant::now() >= deadline {
-                self.fail(&format!("the screen never showed {needle:?}"));
-            }
-            self.fill(Duration::from_millis(100));
-        }
-    }
-
-    /// Everything shown during `wait`, escape sequences removed.
-    fn collect(&mut self, wait: Duration) -> String {
-        let deadline = Instant::now() + wait;
-        while Instant::now() < deadline {
-            self.fill(Duration::from_millis(50));
-        }
-        screen(&std::mem::take(&mut self.buf))
-    }
-
-    fn send(&mut self, text: &str) {
-        self.s.send(text).unwrap();
-    }
-
-    /// Reads until the shell has been quiet for 300 ms (at most 10 s).
-    fn settle(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            let before = self.transcript.len();
-            self.fill(Duration::from_millis(300));
-            if self.transcript.len() == before {
-                return;
-            }
-        }
-    }
-
     /// Abandons the line being edited and waits for a fresh prompt. Ctrl-C is a
     /// signal: sent while the shell still runs a key binding, it interrupts that
     /// instead, so wait until the shell is idle.
@@ -241,13 +142,8 @@ impl Pty {
         self.settle();
         self.buf.clear();
         self.send("\x03");
-        self.expect("PROMPT>");
+        self.expect_screen("PROMPT>");
     }
-}
-
-/// Terminal output as text: escape sequences and carriage returns become spaces.
-fn screen(raw: &str) -> String {
-    terminal_text(raw, Some(' '))
 }
 
 /// An interactive shell with the checked-in completion script loaded the way the
@@ -285,10 +181,10 @@ fn shell_with_completions(sh: Sh, t: &TestEnv) -> Pty {
         }
     };
     cmd.current_dir(&t.home);
-    let mut p = Pty::spawn(cmd, &format!("{sh:?}"));
+    let mut p = Pty::spawn(cmd, &format!("{sh:?}"), 200, TIMEOUT);
     p.send(&format!("{setup}; echo '@RE''ADY@'\r"));
-    p.expect("@READY@");
-    p.expect("PROMPT>");
+    p.expect_screen("@READY@");
+    p.expect_screen("PROMPT>");
     p
 }
 
@@ -299,7 +195,7 @@ fn tab_completes(p: &mut Pty, line: &str, want: &str) {
     // Let the completion (a process) finish before asking for the line.
     p.settle();
     p.send("\x14");
-    p.expect(&format!("[[{want}]]"));
+    p.expect_screen(&format!("[[{want}]]"));
     p.cancel_line();
 }
 

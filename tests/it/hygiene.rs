@@ -3,7 +3,6 @@
 //! descriptor held open, a removed socket, a socket directory, socket or lock path
 //! placed by another user, forged and flooded log lines, and idle connections
 //! starving a share.
-mod support;
 
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -12,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const NOBODY: u32 = 65534;
@@ -70,9 +69,7 @@ async fn the_daemons_memory_and_environment_are_closed_to_the_users_other_proces
         eprintln!("skipped: running the daemon as another user needs root");
         return;
     }
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     chown_tree(&t.home, NOBODY, NOBODY);
     traversable(&t, &t.home);
     std::fs::set_permissions(&t.home, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -176,9 +173,7 @@ fn heap_address(pid: u32) -> u64 {
 /// that started the daemon: no core file lands in that command's directory, nor in /.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_quit_signal_leaves_no_core_file_with_secrets() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let work = t.dir.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let mut c = t.std_cmd();
@@ -224,9 +219,7 @@ async fn a_quit_signal_leaves_no_core_file_with_secrets() {
 /// starts must not keep fd 3 (the `$(...)` pipe) open, or bash waits forever.
 #[tokio::test(flavor = "multi_thread")]
 async fn command_substitution_with_an_extra_descriptor_returns_when_the_child_exits() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let mut c = t.program("bash");
     c.args([
         "--norc",
@@ -268,9 +261,7 @@ async fn command_substitution_with_an_extra_descriptor_returns_when_the_child_ex
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_removed_socket_ends_the_daemon_and_the_next_command_starts_a_fresh_one() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let old = t.daemon_pid().unwrap();
     let _kill = KillPid(old);
@@ -411,9 +402,7 @@ fn a_socket_directory_another_user_made_or_can_write_is_refused() {
 /// and nothing is bound there.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_share_in_a_directory_others_can_write_is_refused() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let open = t.dir.path().join("open");
     std::fs::create_dir(&open).unwrap();
@@ -596,9 +585,7 @@ fn share(t: &TestEnv, sock: &Path, extra: &[&str]) {
 /// control character in the file or in `daemon logs`.
 #[tokio::test(flavor = "multi_thread")]
 async fn forged_lines_and_escapes_from_a_peer_stay_inert_in_the_log() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let sock = share_dir(&t).join("prod.sock");
     share(&t, &sock, &[]);
@@ -677,9 +664,7 @@ async fn a_refused_user_flooding_a_share_cannot_rotate_the_log_away() {
         eprintln!("skipped: connecting as another user needs root");
         return;
     }
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let dir = share_dir(&t);
     traversable(&t, &dir);
@@ -767,9 +752,7 @@ async fn a_refused_user_flooding_a_share_cannot_rotate_the_log_away() {
 /// still gets its answer within 2 s.
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_connections_on_a_share_do_not_starve_its_real_client() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let sock = share_dir(&t).join("prod.sock");
     share(&t, &sock, &[]);

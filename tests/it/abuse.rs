@@ -1,8 +1,7 @@
-//! Issue 9, part 3: fault and abuse tests. A flood of malformed lines, slow-loris
+//! Faults and abuse: a flood of malformed lines, slow-loris
 //! clients, a daemon killed mid-request, a read-only or full config directory, a skewed
 //! clock at the source, and a full session that must leave no secret in a file, the
 //! log or any process's command line.
-mod support;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -16,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const MAX_LINE: usize = 64 * 1024;
@@ -176,9 +175,7 @@ fn ms(d: Duration) -> f64 {
 /// once and the daemon has not grown.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flood_of_malformed_lines_leaves_the_daemon_fast_and_small() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let pid = t.daemon_pid().expect("daemon pid");
     // Warm: the session is cached, the runtime's threads exist.
@@ -319,9 +316,7 @@ async fn a_flood_of_malformed_lines_leaves_the_daemon_fast_and_small() {
 /// reconnecting whenever the daemon drops them) do not keep a real client out.
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_loris_connections_do_not_lock_out_a_real_client() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let (warm, _) = timed(
         {
@@ -409,9 +404,7 @@ async fn slow_loris_connections_do_not_lock_out_a_real_client() {
 /// starts a new daemon and succeeds.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daemon_killed_mid_request_gives_a_clear_error_then_restarts() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let old = t.daemon_pid().expect("daemon pid");
     sts.set_fault(Fault::Delay(Duration::from_secs(20)));
@@ -745,9 +738,7 @@ exit $rc"#,
 /// through the daemon and without it. Once the clock is right, they are served again.
 #[tokio::test(flavor = "multi_thread")]
 async fn credentials_expired_on_arrival_are_not_served() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(HOUR).await;
     t.role_config("other", "");
     t.start_daemon();
     *sts.state.skew.lock().unwrap() = -7200;
@@ -803,9 +794,7 @@ async fn credentials_expired_on_arrival_are_not_served() {
 /// serving the good ones, and never the expired ones.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refresh_that_arrives_expired_keeps_the_good_credentials() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let first = t.request("credentials", json!({"config": "prod", "autoadd": true}));
     assert_eq!(first["ok"], true, "{first}");

@@ -4,8 +4,7 @@
 //! README shows output, the output (stdout and stderr, as a terminal would show
 //! them) must match it. In expected output, `...` stands for any text within a
 //! line, and a line that is only `...` for any number of lines.
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::path::Path;
 use std::time::Duration;

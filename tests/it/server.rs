@@ -1,10 +1,9 @@
-//! Issue 7: `elhaz exec --server` and `elhaz shell --server`. elhaz stays the parent
+//! `elhaz exec --server` and `elhaz shell --server`. elhaz stays the parent
 //! and serves refreshed credentials on a loopback container-credentials endpoint, so a
 //! child outlives any one set of credentials. Real consumers (boto3, the aws CLI) must
 //! keep working across several lifetimes; the endpoint must answer only its own child;
 //! the child must behave as under a shell (exit codes, signals, the terminal); nothing
 //! may serve once the child is gone; no secret may reach argv or a log.
-mod support;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -13,8 +12,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -340,9 +339,7 @@ fn check_consumer_run(out: &str, method_line: &str, issued: usize) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_boto3_loop_keeps_working_across_several_credential_lifetimes() {
-    let sts = FakeSts::start(SHORT).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(SHORT).await;
     let script = t.dir.path().join("loop.py");
     std::fs::write(&script, BOTO3_LOOP).unwrap();
     let moto = moto().endpoint();
@@ -366,9 +363,7 @@ async fn a_long_boto3_loop_keeps_working_across_several_credential_lifetimes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_aws_cli_loop_keeps_working_across_several_credential_lifetimes() {
-    let sts = FakeSts::start(SHORT).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(SHORT).await;
     let script = t.dir.path().join("loop.sh");
     std::fs::write(&script, AWS_CLI_LOOP).unwrap();
     let debug = t.dir.path().join("aws-debug.log");
@@ -400,9 +395,7 @@ async fn a_long_aws_cli_loop_keeps_working_across_several_credential_lifetimes()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_endpoint_serves_the_token_holder_and_refuses_everyone_else_without_leaking() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(HOUR).await;
     let mut cmd = exec_server(&t, &[], PRINT_AND_WAIT);
     // Everything elhaz logs goes to its stderr here, to be searched for secrets.
     cmd.env("ELHAZ_LOG", "elhaz=debug");
@@ -546,9 +539,7 @@ async fn the_endpoint_serves_the_token_holder_and_refuses_everyone_else_without_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exit_codes_pass_through_and_a_signal_death_is_128_plus_the_signal() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     for (script, want) in [
         ("exit 0", 0),
         ("exit 1", 1),
@@ -582,9 +573,7 @@ async fn exit_codes_pass_through_and_a_signal_death_is_128_plus_the_signal() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn signals_sent_to_elhaz_reach_the_child() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     // The child traps each forwarded signal and says so; TERM ends it with 5.
     let script = "for s in INT HUP QUIT USR1 USR2 WINCH; do trap \"echo GOT_$s\" $s; done; \
                   trap 'echo GOT_TERM; exit 5' TERM; echo READY; \
@@ -616,9 +605,7 @@ async fn signals_sent_to_elhaz_reach_the_child() {
 async fn a_signal_right_after_the_child_starts_is_forwarded_not_fatal() {
     // The child signals its parent (elhaz) at once: a window in which elhaz had not
     // yet set up forwarding would kill elhaz and orphan the child.
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     for _ in 0..5 {
         let script = "trap 'echo GOT_USR1; exit 9' USR1; kill -USR1 $PPID; \
                       n=0; while [ $n -lt 100 ]; do sleep 0.05; n=$((n+1)); done; exit 1";
@@ -641,9 +628,7 @@ async fn a_signal_right_after_the_child_starts_is_forwarded_not_fatal() {
 #[tokio::test(flavor = "multi_thread")]
 async fn under_a_terminal_the_child_is_in_the_foreground_and_ctrl_c_reaches_its_trap() {
     use expectrl::{ControlCode, Expect, Regex, Session};
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let cmd = exec_server(
         &t,
         &[],
@@ -687,9 +672,7 @@ async fn under_a_terminal_the_child_is_in_the_foreground_and_ctrl_c_reaches_its_
 #[tokio::test(flavor = "multi_thread")]
 async fn from_an_interactive_shell_ctrl_z_stops_the_job_and_fg_or_bg_resume_it() {
     use expectrl::{ControlCode, Expect, Regex, Session};
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let mut cmd = t.program("bash");
     cmd.args(["--norc", "--noprofile", "-i"])
         .env("PS1", "PS$ ")
@@ -767,9 +750,7 @@ async fn from_an_interactive_shell_ctrl_z_stops_the_job_and_fg_or_bg_resume_it()
 async fn the_child_starts_with_no_signal_ignored_that_its_parent_did_not_ignore() {
     // A shell starts commands with default dispositions; what elhaz ignores for its
     // own terminal handling (SIGTTOU) must not leak into the child.
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let ignored = |out: &[u8]| -> String {
         text(out)
             .lines()
@@ -796,9 +777,7 @@ async fn the_child_starts_with_no_signal_ignored_that_its_parent_did_not_ignore(
 async fn a_stopped_and_continued_child_is_still_served_without_a_terminal() {
     // No terminal, no job control: when someone stops and continues the child, elhaz
     // must not stop itself too (the child's next credential fetch would hang).
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let mut run = Running::spawn(exec_server(&t, &[], PRINT_AND_WAIT));
     let g = Given::parse(&run.line("GIVEN "));
     let child: i32 = run.line("PID ").parse().unwrap();
@@ -829,9 +808,7 @@ fn state(pid: u32) -> char {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_listener_remains_after_the_child_exits_even_if_its_children_live_on() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     // The child leaves a background process behind and exits with 3.
     let script = r#"echo "GIVEN $AWS_CONTAINER_CREDENTIALS_FULL_URI $AWS_CONTAINER_AUTHORIZATION_TOKEN"; sleep 60 >/dev/null 2>&1 </dev/null & echo "BG $!"; exit 3"#;
     let started = Instant::now();
@@ -897,9 +874,7 @@ impl Drop for KillOnDrop {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_token_and_the_credentials_never_appear_in_argv_or_the_daemon_log() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let mut run = Running::spawn(exec_server(&t, &["-vv"], PRINT_AND_WAIT));
     let g = Given::parse(&run.line("GIVEN "));
     let child: u32 = run.line("PID ").parse().unwrap();
@@ -950,9 +925,7 @@ async fn the_token_and_the_credentials_never_appear_in_argv_or_the_daemon_log() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shell_server_gives_bash_the_endpoint_no_static_keys_and_no_refresh_hook() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let script = r#"
 for v in AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_CREDENTIAL_EXPIRATION; do
   [ -n "${!v+x}" ] && echo "STATIC $v"
@@ -1027,9 +1000,7 @@ exit 4
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_daemon_an_sts_outage_serves_the_valid_old_credentials_without_a_storm() {
-    let sts = FakeSts::start(SHORT).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(SHORT).await;
     let run = Running::spawn(exec_server(&t, &["--no-daemon"], PRINT_AND_WAIT));
     let g = Given::parse(&run.line("GIVEN "));
     let first = get_credentials(&g);
@@ -1065,3 +1036,8 @@ async fn without_the_daemon_an_sts_outage_serves_the_valid_old_credentials_witho
     let (status, stderr) = run.finish();
     assert_eq!(status.code(), Some(0), "{stderr}");
 }
+
+// ---------------------------------------------------------------------------
+// What the child's SDK chooses when the user's AWS files and variables point elsewhere.
+
+mod chain;

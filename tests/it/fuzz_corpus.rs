@@ -1,6 +1,6 @@
 //! Replays the checked-in fuzz corpus and regressions through the same property checks
 //! the fuzz targets run (fuzz/fuzz_targets/checks.rs), so every CI run checks them.
-#[path = "../fuzz/fuzz_targets/checks.rs"]
+#[path = "../../fuzz/fuzz_targets/checks.rs"]
 mod checks;
 
 use std::path::Path;

@@ -1,10 +1,9 @@
-//! Issue 10: restricted sockets. `elhaz daemon share NAME --socket PATH [--uid UID]
+//! Restricted sockets: `elhaz daemon share NAME --socket PATH [--uid UID]
 //! [--whoami]` opens an extra socket that serves one session, read-only: credentials
 //! for NAME (and whoami when asked for), 403 for everything else. The main socket is
 //! unaffected; the peer check lets the daemon's uid and the one `--uid` through; shares
 //! end, and their files go, when the daemon stops; `elhaz export --socket PATH -f
 //! credential-process` works in a sandbox with nothing but the binary and the socket.
-mod support;
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -13,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const NOBODY: u32 = 65534;
@@ -197,9 +196,7 @@ fn credential_process_json(out: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_share_serves_credentials_for_its_one_name_and_refuses_everything_else() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(HOUR).await;
     t.role_config("other", "");
     t.start_daemon();
     let sock = share_dir(&t).join("prod.sock");
@@ -303,9 +300,7 @@ async fn a_share_serves_credentials_for_its_one_name_and_refuses_everything_else
 
 #[tokio::test(flavor = "multi_thread")]
 async fn whoami_goes_through_a_share_only_when_it_was_shared_with_whoami() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(HOUR).await;
     t.role_config("other", "");
     t.start_daemon();
     let plain = share_dir(&t).join("plain.sock");
@@ -342,9 +337,7 @@ async fn whoami_goes_through_a_share_only_when_it_was_shared_with_whoami() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn share_sockets_are_0600_or_0666_with_uid_and_owned_by_the_daemon_user() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     // A daemon with a umask that would open anything it could: the modes must not
     // depend on it.
     let mut cmd = t.std_cmd();
@@ -389,9 +382,7 @@ async fn with_uid_that_uid_gets_credentials_and_any_other_uid_is_refused_and_log
         eprintln!("skipped: setuid to other users needs root");
         return;
     }
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let dir = share_dir(&t);
     traversable(&t, &dir);
@@ -452,9 +443,7 @@ async fn without_uid_another_user_cannot_even_connect_to_the_share() {
         eprintln!("skipped: setuid to other users needs root");
         return;
     }
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let dir = share_dir(&t);
     traversable(&t, &dir);
@@ -484,9 +473,7 @@ async fn without_uid_another_user_cannot_even_connect_to_the_share() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn daemon_status_lists_shares_and_unshare_closes_one() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.role_config("dev", "");
     t.start_daemon();
     let a = share_dir(&t).join("a.sock");
@@ -577,9 +564,7 @@ async fn daemon_status_lists_shares_and_unshare_closes_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn share_refuses_a_taken_path_and_leaves_what_is_there_alone() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.role_config("dev", "");
     t.start_daemon();
 
@@ -644,9 +629,7 @@ async fn share_refuses_a_taken_path_and_leaves_what_is_there_alone() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_share_left_by_a_killed_daemon_can_be_shared_again() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let sock = share_dir(&t).join("prod.sock");
     share(&t, "prod", &sock, &[]);
@@ -670,9 +653,7 @@ async fn a_share_left_by_a_killed_daemon_can_be_shared_again() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shares_vanish_on_daemon_stop() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let a = share_dir(&t).join("a.sock");
     let b = share_dir(&t).join("b.sock");
@@ -707,9 +688,7 @@ async fn shares_vanish_on_daemon_stop() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shares_vanish_on_sigterm() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let a = share_dir(&t).join("a.sock");
     let b = share_dir(&t).join("b.sock");
@@ -833,9 +812,7 @@ fn export_through_a_share_with_nothing_but_the_binary_feeds_the_aws_cli() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_share_still_being_opened_when_the_daemon_stops_does_not_outlive_it() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     // The share waits for its session's first STS call; the daemon is stopped meanwhile.
     sts.set_fault(Fault::Delay(Duration::from_secs(2)));
@@ -869,9 +846,7 @@ async fn a_share_still_being_opened_when_the_daemon_stops_does_not_outlive_it() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shares_opened_at_once_each_get_their_own_mode() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     assert_eq!(t.request("add", json!({ "config": "prod" }))["ok"], true);
     let dir = share_dir(&t);

@@ -1,10 +1,9 @@
-//! Issue 4, the daemon: wire protocol v1 against the golden lines in
+//! The daemon: wire protocol v1 against the golden lines in
 //! tests/fixtures/protocol (and our extensions), the session cache (LRU, single-flight,
 //! refresh ahead of expiry, STS faults, MFA), security (peer check, file modes, malformed
 //! and oversized input, stalled clients, no secrets in the log) and the lifecycle
 //! (auto-start after kill -9, one daemon per socket, stop/SIGTERM/SIGINT, env scrubbing,
 //! status/list/logs commands).
-mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -15,8 +14,8 @@ use std::process::Stdio;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const MAX_LINE: usize = 64 * 1024;
@@ -275,9 +274,7 @@ fn session_status(t: &TestEnv, name: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn protocol_v1_answers_match_the_golden_lines() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(HOUR).await;
     t.role_config("denied", "");
     t.start_daemon();
 
@@ -534,9 +531,7 @@ async fn the_daemon_refreshes_ahead_of_expiry_on_its_own() {
     // L = 40 s: advisory window A = 20 s (up to 22 with jitter), mandatory M = 10 s.
     let lifetime = 40;
     let mandatory = lifetime / 4;
-    let sts = FakeSts::start(Duration::from_secs(lifetime as u64)).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(Duration::from_secs(lifetime as u64)).await;
     t.start_daemon();
     assert_eq!(t.request("add", json!({ "config": "prod" }))["ok"], true);
     let first = creds(&t, "prod");
@@ -614,9 +609,7 @@ async fn the_daemon_refreshes_ahead_of_expiry_on_its_own() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sts_failures_serve_old_credentials_until_expiry_then_an_error() {
     // L = 40 s: background refresh at ~20 s left, mandatory window 10 s.
-    let sts = FakeSts::start(Duration::from_secs(40)).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(Duration::from_secs(40)).await;
     t.start_daemon();
     assert_eq!(t.request("add", json!({ "config": "prod" }))["ok"], true);
     let first = creds(&t, "prod");
@@ -720,9 +713,7 @@ async fn connections_from_another_user_are_refused_and_logged() {
         .unwrap()
         .expect("a nobody user");
     let (uid, gid) = (nobody.uid.as_raw(), nobody.gid.as_raw());
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
 
     // Let nobody reach the socket: the directories traversable and, for this test only,
@@ -946,9 +937,7 @@ fn a_stalled_client_is_dropped_and_does_not_block_others() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn after_kill_9_the_next_command_starts_a_new_daemon_and_cleans_the_socket() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let old = t.daemon_pid().expect("a daemon pid");
     signal(old, nix::sys::signal::Signal::SIGKILL);
@@ -1042,9 +1031,7 @@ fn two_concurrent_starts_leave_exactly_one_daemon() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_list_and_logs_commands() {
-    let sts = FakeSts::start(Duration::from_secs(45 * 60)).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(Duration::from_secs(45 * 60)).await;
     t.role_config("a", "");
 
     // Not running: exit 1.
@@ -1213,9 +1200,7 @@ async fn sigterm_finishes_in_flight_requests_and_removes_the_socket() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_auto_started_daemon_does_not_inherit_session_credentials() {
-    let sts = FakeSts::start(HOUR).await;
-    let mut t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, mut t) = TestEnv::with_role(HOUR).await;
     // The real source credentials are in the shared credentials file...
     std::fs::write(
         t.home.join(".aws/credentials"),
@@ -1614,9 +1599,7 @@ async fn requests_inside_a_window_refresh_first_and_single_flight() {
 /// did not mean.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_with_another_config_dir_is_told_not_served() {
-    let sts = FakeSts::start(Duration::from_secs(3600)).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(Duration::from_secs(3600)).await;
     t.start_daemon();
     let other = t.dir.path().join("other-configs");
     std::fs::create_dir_all(&other).unwrap();

@@ -1,7 +1,6 @@
 //! What another local user, or a hostile file, can do to elhaz: configs placed or
 //! owned by another uid, configs that block or never end, leftovers of killed writers,
 //! and an endpoint flooded with idle connections. Each test reproduces the attack.
-mod support;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -9,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -482,9 +481,7 @@ print("CREDS", creds.method if creds else "none", key, "%.3f" % (time.monotonic(
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_connections_held_open_do_not_starve_the_child() {
     use std::io::{BufRead, BufReader, Write};
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     // Room for this test's own 1,100 sockets.
     // SAFETY: plain libc calls on this process's limits.
     unsafe {
@@ -569,9 +566,7 @@ async fn idle_connections_held_open_do_not_starve_the_child() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_head_that_never_ends_is_cut_off() {
     use std::io::{BufRead, BufReader, Read, Write};
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let mut child = t
         .std_cmd()
         .args([
@@ -638,9 +633,7 @@ fn ask_on(s: &mut std::net::TcpStream, path: &str, token: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kept_alive_connection_outlives_the_first_head_timeout() {
     use std::io::{BufRead, BufReader};
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let mut child = t
         .std_cmd()
         .args([

@@ -6,14 +6,13 @@
 //! ARN moto gives the signing key), which key signed (the one the endpoint serves),
 //! which provider the SDK chose, that the user's other settings still reach it, that
 //! the child's files hold no secret, and that nothing is left once it has exited.
-mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 const CHILD_PY: &str = r#"
 import json, os, re, stat, sys, urllib.request

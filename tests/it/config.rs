@@ -1,6 +1,5 @@
 //! The config store as a user meets it: `elhaz config add|get|list|meta|remove|update`,
 //! the original's YAML files, bad input, permissions, locking and name resolution.
-mod support;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -8,8 +7,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 /// A config with every field of the schema set (AssumeRoleWithWebIdentity is the
 /// alternative to AssumeRole, so it is not in the same file).

@@ -3,14 +3,12 @@
 //! AssumeRole (the access key id in the Authorization header), and the daemon path
 //! must sign with the same key as `--no-daemon` in the same environment.
 
-mod support;
-
 use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const HOUR: Duration = Duration::from_secs(3600);
 

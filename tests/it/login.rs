@@ -1,15 +1,14 @@
-//! Issue 11: `elhaz login NAME`, the AWS console signed in as the session's role.
+//! `elhaz login NAME`, the AWS console signed in as the session's role.
 //! A wiremock server stands in for the federation endpoint (getSigninToken); the
 //! session's credentials come from the fake STS, through the daemon or in-process.
-mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -1,8 +1,7 @@
-//! User mistakes (issue 8): each gets the exact first line a user reads, the hint
+//! User mistakes: each gets the exact first line a user reads, the hint
 //! that fixes it, and the exit code of the README's table. Every case runs as a user
 //! without a terminal (a new session, stdin from /dev/null), in its own HOME.
-mod support;
-use support::*;
+use crate::support::*;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -635,7 +634,7 @@ fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
     cases
 }
 
-/// Runs the table once per test binary (both tests below read it).
+/// Runs the table once per test process (both tests below read it).
 fn outcomes() -> &'static [Outcome] {
     static OUTCOMES: OnceLock<Vec<Outcome>> = OnceLock::new();
     OUTCOMES.get_or_init(|| {

@@ -1,8 +1,7 @@
-//! The credential engine (issue 3): what reaches STS and the SSO portal, where the
+//! The credential engine: what reaches STS and the SSO portal, where the
 //! source credentials come from, MFA, web identity, whoami, and STS failures.
 //!
 //! Most tests run the engine in-process (`--no-daemon`); a few go through the daemon.
-mod support;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -11,8 +10,8 @@ use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -256,9 +255,7 @@ async fn the_sts_region_is_the_config_s_then_the_profile_s_then_the_environment_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_role_session_name_is_generated_from_user_and_time() {
-    let sts = FakeSts::start(Duration::from_secs(3600)).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(Duration::from_secs(3600)).await;
     let before = unix_now();
     export_json(&local(&t, &["export", "prod"]));
     let after = unix_now();
@@ -1052,49 +1049,36 @@ async fn a_profile_with_static_keys_only_is_refused() {
 // ---------------------------------------------------------------------------
 // STS failures
 
-#[tokio::test(flavor = "multi_thread")]
-async fn throttling_is_retried_three_times_then_reported() {
+/// STS answering every AssumeRole with HTTP `status` and error `code`: `export` fails
+/// with exit code 5 and AWS's own words, after `attempts` calls (retryable errors are
+/// tried three times, the others once).
+async fn an_sts_error_is_reported(status: u16, code: &'static str, attempts: usize) {
     let sts = FakeSts::start(Duration::from_secs(3600)).await;
-    sts.set_fault(Fault::Status(400, "Throttling"));
+    sts.set_fault(Fault::Status(status, code));
     let t = TestEnv::with_sts(&sts.uri());
     t.role_config("prod", "");
     let o = local(&t, &["export", "prod"]);
     assert_fails(
         &o,
         5,
-        &format!("AssumeRole {ROLE_ARN} failed: Throttling: fake Throttling"),
+        &format!("AssumeRole {ROLE_ARN} failed: {code}: fake {code}"),
     );
-    assert_eq!(sts.calls("AssumeRole").await.len(), 3);
+    assert_eq!(sts.calls("AssumeRole").await.len(), attempts, "{code}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_is_retried_three_times_then_reported() {
+    an_sts_error_is_reported(400, "Throttling", 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_error_is_retried_three_times_then_reported() {
-    let sts = FakeSts::start(Duration::from_secs(3600)).await;
-    sts.set_fault(Fault::Status(500, "InternalFailure"));
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
-    let o = local(&t, &["export", "prod"]);
-    assert_fails(
-        &o,
-        5,
-        &format!("AssumeRole {ROLE_ARN} failed: InternalFailure: fake InternalFailure"),
-    );
-    assert_eq!(sts.calls("AssumeRole").await.len(), 3);
+    an_sts_error_is_reported(500, "InternalFailure", 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn access_denied_is_not_retried_and_keeps_aws_words() {
-    let sts = FakeSts::start(Duration::from_secs(3600)).await;
-    sts.set_fault(Fault::Status(403, "AccessDenied"));
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
-    let o = local(&t, &["export", "prod"]);
-    assert_fails(
-        &o,
-        5,
-        &format!("AssumeRole {ROLE_ARN} failed: AccessDenied: fake AccessDenied"),
-    );
-    assert_eq!(sts.calls("AssumeRole").await.len(), 1);
+    an_sts_error_is_reported(403, "AccessDenied", 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

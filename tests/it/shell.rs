@@ -1,4 +1,4 @@
-//! Shell integration (issue 6) in real bash, zsh and fish under a pty: the hook
+//! Shell integration in real bash, zsh and fish under a pty: the hook
 //! scripts, `elhaz shell`, `elhaz use`, refresh at the prompt, and what happens when a
 //! refresh fails.
 //!
@@ -7,17 +7,12 @@
 //! (`@En@`) never appears in the echoed command line, so the test knows where a
 //! command's output ends even when the line editor repaints.
 
-mod support;
-
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use expectrl::Expect;
+use crate::support::*;
 use expectrl::process::unix::WaitStatus;
-use expectrl::session::OsSession;
-use support::*;
 
 /// How long to wait for any one thing a shell prints. Generous: shells start under
 /// strace, on two cores, next to other tests.
@@ -122,6 +117,32 @@ set -gx USER_RC loaded
     }
 }
 
+/// `per_shell!(check)` makes three tests of `fn check(sh: Sh)`, `check::bash`,
+/// `check::zsh` and `check::fish`, so that `cargo test --test it shell::check` runs the
+/// check in every shell and each shell's failure is reported on its own.
+macro_rules! per_shell {
+    ($check:ident) => {
+        mod $check {
+            use super::Sh;
+
+            #[test]
+            fn bash() {
+                super::$check(Sh::Bash);
+            }
+
+            #[test]
+            fn zsh() {
+                super::$check(Sh::Zsh);
+            }
+
+            #[test]
+            fn fish() {
+                super::$check(Sh::Fish);
+            }
+        }
+    };
+}
+
 // ---------------------------------------------------------------------------
 // One user with a fake STS
 
@@ -207,7 +228,7 @@ impl User {
     fn elhaz_shell(&self, sh: Sh, extra: &[&str]) -> Pty {
         let mut cmd = self.t.std_cmd();
         cmd.args(["shell", "prod"]).args(extra);
-        Pty::spawn(cmd, &format!("elhaz shell ({})", sh.name()))
+        Pty::spawn(cmd, &format!("elhaz shell ({})", sh.name()), 300, TIMEOUT)
     }
 
     /// `elhaz shell prod` under `strace -f`, which logs every process the shell starts.
@@ -226,14 +247,19 @@ impl User {
         .arg(trace)
         .arg(bin())
         .args(["shell", "prod"]);
-        Pty::spawn(cmd, &format!("strace elhaz shell ({})", sh.name()))
+        Pty::spawn(
+            cmd,
+            &format!("strace elhaz shell ({})", sh.name()),
+            300,
+            TIMEOUT,
+        )
     }
 
     /// The user's own shell, interactive, reading their rc file.
     fn plain_shell(&self, sh: Sh) -> Pty {
         let mut cmd = self.t.program(sh.path());
         cmd.arg("-i");
-        Pty::spawn(cmd, &format!("plain {}", sh.name()))
+        Pty::spawn(cmd, &format!("plain {}", sh.name()), 300, TIMEOUT)
     }
 }
 
@@ -267,104 +293,13 @@ fn processes_started(trace: &Path) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------
-// A pty session
-
-struct Pty {
-    s: OsSession,
-    /// Read and not yet consumed by expect.
-    buf: String,
-    /// Everything read, for failure messages.
-    transcript: String,
-    what: String,
-    n: usize,
-}
+// A pty session: the shell tests' own steps on support::pty's harness
 
 impl Pty {
-    fn spawn(cmd: Command, what: &str) -> Pty {
-        let mut s = OsSession::spawn(cmd).expect("spawn in a pty");
-        // Wide enough that no test command wraps.
-        let _ = s.get_process_mut().set_window_size(300, 50);
-        Pty {
-            s,
-            buf: String::new(),
-            transcript: String::new(),
-            what: what.to_string(),
-            n: 0,
-        }
-    }
-
-    /// Reads what arrives within `wait`; false at end of file.
-    fn fill(&mut self, wait: Duration) -> bool {
-        let mut pfd = libc::pollfd {
-            fd: self.s.get_stream().as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, wait.as_millis().min(60_000) as i32) };
-        if n <= 0 {
-            return true;
-        }
-        let mut chunk = [0u8; 16384];
-        match self.s.try_read(&mut chunk) {
-            Ok(0) => false,
-            Ok(n) => {
-                let text = String::from_utf8_lossy(&chunk[..n]);
-                self.buf.push_str(&text);
-                self.transcript.push_str(&text);
-                true
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
-            // EIO: the shell closed the terminal.
-            Err(_) => false,
-        }
-    }
-
-    fn fail(&self, msg: &str) -> ! {
-        let t = &self.transcript;
-        let start = t.len().saturating_sub(5000);
-        let start = (start..t.len())
-            .find(|i| t.is_char_boundary(*i))
-            .unwrap_or(t.len());
-        panic!(
-            "{}: {msg}\n----- terminal (last 5000 bytes) -----\n{}\n-----",
-            self.what,
-            t[start..].escape_debug()
-        );
-    }
-
-    /// Waits for `needle`; returns what came before it (raw).
-    fn expect(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(i) = self.buf.find(needle) {
-                let before = self.buf[..i].to_string();
-                self.buf.drain(..i + needle.len());
-                return before;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                self.fail(&format!("no {needle:?} within {TIMEOUT:?}"));
-            }
-            if !self.fill((deadline - now).min(Duration::from_millis(200))) {
-                self.fail(&format!("the terminal closed while waiting for {needle:?}"));
-            }
-        }
-    }
-
     /// Waits for a prompt; returns the prompt's own text before the marker (cleaned).
     fn prompt(&mut self) -> String {
         let before = clean(&self.expect(PROMPT));
         before.rsplit('\n').next().unwrap_or_default().to_string()
-    }
-
-    fn send(&mut self, text: &str) {
-        self.s.send(text).unwrap();
-    }
-
-    fn send_line(&mut self, line: &str) {
-        self.s.send(line).unwrap();
-        self.s.send("\r").unwrap();
     }
 
     /// Waits for a prompt whose text does not contain `not` (line editors repaint
@@ -797,20 +732,7 @@ fn refresh_end_to_end(sh: Sh) {
     assert_eq!(p.exit_code(), 7);
 }
 
-#[test]
-fn refresh_end_to_end_in_bash() {
-    refresh_end_to_end(Sh::Bash);
-}
-
-#[test]
-fn refresh_end_to_end_in_zsh() {
-    refresh_end_to_end(Sh::Zsh);
-}
-
-#[test]
-fn refresh_end_to_end_in_fish() {
-    refresh_end_to_end(Sh::Fish);
-}
+per_shell!(refresh_end_to_end);
 
 // ---------------------------------------------------------------------------
 // The user's shell, as they set it up
@@ -917,20 +839,7 @@ fn the_users_rc_survives(sh: Sh) {
     assert_eq!(p.exit_code(), 7, "elhaz shell exits as the shell did");
 }
 
-#[test]
-fn the_users_rc_survives_in_bash() {
-    the_users_rc_survives(Sh::Bash);
-}
-
-#[test]
-fn the_users_rc_survives_in_zsh() {
-    the_users_rc_survives(Sh::Zsh);
-}
-
-#[test]
-fn the_users_rc_survives_in_fish() {
-    the_users_rc_survives(Sh::Fish);
-}
+per_shell!(the_users_rc_survives);
 
 // ---------------------------------------------------------------------------
 // elhaz use
@@ -985,20 +894,7 @@ fn use_switches_and_clears(sh: Sh) {
     assert_eq!(p.exit_code(), 0);
 }
 
-#[test]
-fn use_switches_and_clears_in_bash() {
-    use_switches_and_clears(Sh::Bash);
-}
-
-#[test]
-fn use_switches_and_clears_in_zsh() {
-    use_switches_and_clears(Sh::Zsh);
-}
-
-#[test]
-fn use_switches_and_clears_in_fish() {
-    use_switches_and_clears(Sh::Fish);
-}
+per_shell!(use_switches_and_clears);
 
 #[test]
 fn use_without_the_hook_explains_how_to_install_it() {
@@ -1154,20 +1050,7 @@ fn sts_failing_while_the_daemon_is_down(sh: Sh) {
     assert_eq!(p.exit_code(), 0);
 }
 
-#[test]
-fn sts_failing_while_the_daemon_is_down_in_bash() {
-    sts_failing_while_the_daemon_is_down(Sh::Bash);
-}
-
-#[test]
-fn sts_failing_while_the_daemon_is_down_in_zsh() {
-    sts_failing_while_the_daemon_is_down(Sh::Zsh);
-}
-
-#[test]
-fn sts_failing_while_the_daemon_is_down_in_fish() {
-    sts_failing_while_the_daemon_is_down(Sh::Fish);
-}
+per_shell!(sts_failing_while_the_daemon_is_down);
 
 /// The daemon dies twice. The first time, the hook's refresh starts a new one and
 /// gets fresh credentials without a word. The second time no daemon can start (its
@@ -1220,20 +1103,7 @@ fn daemon_dies_during_refreshes(sh: Sh) {
     assert_eq!(p.exit_code(), 3);
 }
 
-#[test]
-fn daemon_dies_during_refreshes_in_bash() {
-    daemon_dies_during_refreshes(Sh::Bash);
-}
-
-#[test]
-fn daemon_dies_during_refreshes_in_zsh() {
-    daemon_dies_during_refreshes(Sh::Zsh);
-}
-
-#[test]
-fn daemon_dies_during_refreshes_in_fish() {
-    daemon_dies_during_refreshes(Sh::Fish);
-}
+per_shell!(daemon_dies_during_refreshes);
 
 /// The daemon hangs during a refresh: Ctrl-C gets the prompt back, the shell lives
 /// on with its credentials, and the next prompts do not hang again.
@@ -1276,20 +1146,7 @@ fn ctrl_c_during_a_refresh(sh: Sh) {
     assert_eq!(p.exit_code(), 0);
 }
 
-#[test]
-fn ctrl_c_during_a_refresh_in_bash() {
-    ctrl_c_during_a_refresh(Sh::Bash);
-}
-
-#[test]
-fn ctrl_c_during_a_refresh_in_zsh() {
-    ctrl_c_during_a_refresh(Sh::Zsh);
-}
-
-#[test]
-fn ctrl_c_during_a_refresh_in_fish() {
-    ctrl_c_during_a_refresh(Sh::Fish);
-}
+per_shell!(ctrl_c_during_a_refresh);
 
 /// In a `--server` session the endpoint keeps credentials fresh: the hook must not
 /// replace it with static keys, even when the user's rc installs the hook. Without
@@ -1309,7 +1166,7 @@ fn hook_leaves_server_sessions_alone_in_every_shell() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let bin = support::bin();
+    let bin = crate::support::bin();
     for (shell, script) in [
         (
             "bash",
@@ -1518,20 +1375,7 @@ fn use_clear_restores_exactly(sh: Sh) {
     assert_eq!(p.exit_code(), 0);
 }
 
-#[test]
-fn use_clear_restores_exactly_in_bash() {
-    use_clear_restores_exactly(Sh::Bash);
-}
-
-#[test]
-fn use_clear_restores_exactly_in_zsh() {
-    use_clear_restores_exactly(Sh::Zsh);
-}
-
-#[test]
-fn use_clear_restores_exactly_in_fish() {
-    use_clear_restores_exactly(Sh::Fish);
-}
+per_shell!(use_clear_restores_exactly);
 
 /// `elhaz shell` hands the caller's source keys to the new shell's hook without
 /// exporting them or putting them in argv.
@@ -1604,20 +1448,7 @@ fn elhaz_shell_keeps_the_source_keys_for_its_hook(sh: Sh) {
     assert_eq!(p.exit_code(), 0);
 }
 
-#[test]
-fn elhaz_shell_keeps_the_source_keys_for_its_hook_in_bash() {
-    elhaz_shell_keeps_the_source_keys_for_its_hook(Sh::Bash);
-}
-
-#[test]
-fn elhaz_shell_keeps_the_source_keys_for_its_hook_in_zsh() {
-    elhaz_shell_keeps_the_source_keys_for_its_hook(Sh::Zsh);
-}
-
-#[test]
-fn elhaz_shell_keeps_the_source_keys_for_its_hook_in_fish() {
-    elhaz_shell_keeps_the_source_keys_for_its_hook(Sh::Fish);
-}
+per_shell!(elhaz_shell_keeps_the_source_keys_for_its_hook);
 
 /// Turns tracing on, and the command that says whether it is still on (`@<on>@`).
 fn tracing(sh: Sh) -> (&'static str, &'static str) {
@@ -1687,20 +1518,7 @@ fn tracing_never_shows_credentials(sh: Sh) {
     assert_eq!(p.exit_code(), 0);
 }
 
-#[test]
-fn tracing_never_shows_credentials_in_bash() {
-    tracing_never_shows_credentials(Sh::Bash);
-}
-
-#[test]
-fn tracing_never_shows_credentials_in_zsh() {
-    tracing_never_shows_credentials(Sh::Zsh);
-}
-
-#[test]
-fn tracing_never_shows_credentials_in_fish() {
-    tracing_never_shows_credentials(Sh::Fish);
-}
+per_shell!(tracing_never_shows_credentials);
 
 /// Continues a stopped process when dropped (also when the test fails).
 struct Continue(u32);
@@ -1748,17 +1566,4 @@ fn a_stopped_daemon_costs_a_prompt_little(sh: Sh) {
     assert_eq!(p.exit_code(), 0);
 }
 
-#[test]
-fn a_stopped_daemon_costs_a_prompt_little_in_bash() {
-    a_stopped_daemon_costs_a_prompt_little(Sh::Bash);
-}
-
-#[test]
-fn a_stopped_daemon_costs_a_prompt_little_in_zsh() {
-    a_stopped_daemon_costs_a_prompt_little(Sh::Zsh);
-}
-
-#[test]
-fn a_stopped_daemon_costs_a_prompt_little_in_fish() {
-    a_stopped_daemon_costs_a_prompt_little(Sh::Fish);
-}
+per_shell!(a_stopped_daemon_costs_a_prompt_little);

@@ -1,7 +1,6 @@
-//! Issue 5: `elhaz exec` and `elhaz export`. The child must behave as if the user had
+//! `elhaz exec` and `elhaz export`. The child must behave as if the user had
 //! run it directly with the right credentials, and every export format must be what
 //! its consumer (a shell, the AWS CLI, an SDK) expects.
-mod support;
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -12,8 +11,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -331,9 +330,7 @@ async fn nested_exec_replaces_the_outer_session_and_never_signs_with_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exit_code_passes_through() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(HOUR).await;
     for code in [0, 1, 3, 42, 255] {
         let status = t
             .std_cmd()
@@ -350,9 +347,7 @@ async fn exit_code_passes_through() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn child_killed_by_sigterm_is_seen_as_143() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let script = format!(
         "'{}' --no-daemon exec prod -- sh -c 'kill -TERM $$'; echo $?",
         bin_str()
@@ -380,9 +375,7 @@ async fn child_killed_by_sigterm_is_seen_as_143() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_reaches_the_childs_trap() {
     use expectrl::{ControlCode, Expect, Session};
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let mut cmd = t.std_cmd();
     cmd.args([
         "--no-daemon",
@@ -437,9 +430,7 @@ fn children_of(pid: u32) -> Vec<u32> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_child_takes_elhaz_pid_and_no_elhaz_process_remains() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let mut child = t
         .std_cmd()
         .args([
@@ -482,9 +473,7 @@ async fn the_child_takes_elhaz_pid_and_no_elhaz_process_remains() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pipe_reader_that_stops_early_ends_the_child_quietly() {
     // Rust ignores SIGPIPE; the child must get the default back, as from a shell.
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let script = format!(
         "'{}' --no-daemon exec prod -- seq 1 1000000 | head -n 1; echo \"${{PIPESTATUS[0]}}\"",
         bin_str()
@@ -506,9 +495,7 @@ async fn a_pipe_reader_that_stops_early_ends_the_child_quietly() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_child_inherits_no_file_descriptor_of_elhaz() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let listing = |mut c: Command| {
         let out = c
             .args(["-l", "/proc/self/fd"])
@@ -537,9 +524,7 @@ async fn the_child_inherits_no_file_descriptor_of_elhaz() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn command_not_found_is_127_before_any_sts_call() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(HOUR).await;
     for cmd in ["nosuchcmd", "/nonexistent/dir/nosuchcmd"] {
         let out = t
             .std_cmd()
@@ -559,9 +544,7 @@ async fn command_not_found_is_127_before_any_sts_call() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn command_not_executable_is_126_before_any_sts_call() {
-    let sts = FakeSts::start(HOUR).await;
-    let mut t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, mut t) = TestEnv::with_role(HOUR).await;
     let bindir = t.dir.path().join("bin");
     std::fs::create_dir_all(&bindir).unwrap();
     let script = bindir.join("noexec-tool");
@@ -601,9 +584,7 @@ async fn command_not_executable_is_126_before_any_sts_call() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn omitting_the_command_prints_usage_and_exits_2() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(HOUR).await;
     for args in [&["exec", "prod"][..], &["exec", "prod", "--"][..]] {
         let out = t.std_cmd().args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -616,9 +597,7 @@ async fn omitting_the_command_prints_usage_and_exits_2() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_script_without_shebang_runs_under_sh_as_with_execvp() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let script = t.dir.path().join("deploy");
     std::fs::write(&script, "printf '%s|' \"$@\"; echo \"$ELHAZ_SESSION\"\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -638,9 +617,7 @@ async fn a_script_without_shebang_runs_under_sh_as_with_execvp() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn export_json_and_credential_process_have_the_originals_shapes() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(HOUR).await;
 
     let json = |args: &[&str]| -> serde_json::Map<String, Value> {
         let out = t.cmd().args(args).output().unwrap();
@@ -694,9 +671,7 @@ async fn export_json_and_credential_process_have_the_originals_shapes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn export_obscure_hides_secrets_in_every_format() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     let run = |format: &str| {
         let out = t
             .cmd()
@@ -744,9 +719,7 @@ async fn export_obscure_hides_secrets_in_every_format() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn export_errors_print_nothing_on_stdout_and_use_the_exit_codes() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(HOUR).await;
     t.write_config("broken", "AssumeRole: [\n");
     let formats = ["json", "env", "credential-process"];
     let check = |name: &str, code: i32| {
@@ -887,9 +860,7 @@ const TRICKY: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread")]
 async fn env_format_quotes_any_value_for_bash_zsh_posix_and_fish() {
-    let sts = FakeSts::start(HOUR).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let posix = |kind: &str| {
         format!(

@@ -1,12 +1,9 @@
 //! The harness itself works: a fake STS answers, moto answers, the binary runs isolated.
-mod support;
-use support::*;
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fake_sts_serves_assume_role_through_elhaz() {
-    let sts = FakeSts::start(std::time::Duration::from_secs(3600)).await;
-    let t = TestEnv::with_sts(&sts.uri());
-    t.role_config("prod", "");
+    let (sts, t) = TestEnv::with_role(std::time::Duration::from_secs(3600)).await;
     let out = t
         .cmd()
         .args(["--no-daemon", "export", "prod"])

@@ -1,0 +1,42 @@
+//! Other users: running a command as another uid (tests run as root), giving them a
+//! tree of files, and a python every uid can run.
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+/// Makes `cmd` run as `uid`/`gid` with no supplementary groups (tests run as root).
+pub fn as_user(cmd: &mut Command, uid: u32, gid: u32) {
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(gid) != 0
+                || libc::setuid(uid) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Gives `path` and everything under it to `uid`:`gid` (tests run as root).
+pub fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).unwrap();
+    if path.is_dir() && !path.is_symlink() {
+        for e in std::fs::read_dir(path).unwrap() {
+            chown_tree(&e.unwrap().path(), uid, gid);
+        }
+    }
+}
+
+/// The system python3 (readable by every uid, unlike a venv under /root), running
+/// `script` with `args`.
+pub fn python(script: &str) -> Command {
+    let mut c = Command::new("/usr/bin/python3");
+    c.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .args(["-c", script]);
+    c
+}
