@@ -552,7 +552,6 @@ impl Response {
         })
     }
 
-    /// One line of JSON, newline included.
     /// The response as one line. Room for a credentials answer is taken up front, so
     /// the line is not moved while it grows (each move would leave a copy of the
     /// secrets behind in freed memory); zeroize it once written.
