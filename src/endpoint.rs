@@ -26,28 +26,27 @@ use crate::credentials::{Served, rfc3339};
 use crate::error::{Error, Result};
 
 /// Where credentials come from (the broker), called on a plain thread.
-pub type Source = Box<dyn FnMut() -> Result<Served> + Send>;
+pub(crate) type Source = Box<dyn FnMut() -> Result<Served> + Send>;
 
 type Reply = oneshot::Sender<Result<Served>>;
 
 /// A running endpoint. Dropping the runtime that serves it closes the port.
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub uri: String,
     pub token: String,
-    pub port: u16,
 }
 
 /// Open connections at most: past this, a new connection closes the oldest idle one,
 /// so idle connections held open by another local user cannot starve the child.
-pub const MAX_CONNECTIONS: usize = 64;
+pub(crate) const MAX_CONNECTIONS: usize = 64;
 
 /// A new connection that has not sent a whole request head within this is closed.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// After the first request, a kept-alive connection may wait this long for its next
 /// request head. Longer than HEADER_READ_TIMEOUT: an SDK that polls every few seconds
 /// reuses its connection, and a server closing it at the same moment fails the poll.
-pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One open connection: whether a request is in flight, and how to close it.
 struct Open {
@@ -176,7 +175,7 @@ fn respond(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>>
 
 /// Binds 127.0.0.1 on a random port and serves on `rt` until the runtime is dropped.
 /// `initial` primes the cache with credentials the caller already has.
-pub fn start(
+pub(crate) fn start(
     rt: &tokio::runtime::Runtime,
     source: Source,
     initial: Option<Served>,
@@ -260,7 +259,6 @@ pub fn start(
     Ok(Endpoint {
         uri: format!("http://127.0.0.1:{port}{path}"),
         token,
-        port,
     })
 }
 

@@ -4,9 +4,11 @@
 //! sys, logging; context (the caller's sources); config; credentials; daemon and
 //! endpoint; env, child and the shells; cli; cmd. A module must import only from
 //! layers below it.
+#![warn(unreachable_pub)]
+#![warn(clippy::too_many_lines)]
 
-pub mod broker;
-pub mod child;
+pub(crate) mod broker;
+pub(crate) mod child;
 pub mod cli;
 pub mod cmd;
 pub mod config;
@@ -14,14 +16,14 @@ pub mod context;
 pub mod credentials;
 pub mod daemon;
 pub mod duration;
-pub mod endpoint;
+pub(crate) mod endpoint;
 pub mod env;
 pub mod error;
 mod fsutil;
-pub mod launch;
+pub(crate) mod launch;
 mod lock;
 pub mod logging;
 mod sensitive;
 pub mod shell;
-pub mod spinner;
-pub mod sys;
+pub(crate) mod spinner;
+pub(crate) mod sys;

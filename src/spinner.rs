@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 static CURRENT: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
 /// Runs `work` with a spinner saying `message` once it takes more than 300 ms.
-pub fn spin<T>(message: &str, work: impl FnOnce() -> T) -> T {
+pub(crate) fn spin<T>(message: &str, work: impl FnOnce() -> T) -> T {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() || std::env::var_os("ELHAZ_NO_SPINNER").is_some() {
         return work();
@@ -44,7 +44,7 @@ pub fn spin<T>(message: &str, work: impl FnOnce() -> T) -> T {
 }
 
 /// Runs `f` (a prompt) with the spinner, if any, out of the way.
-pub fn suspend<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn suspend<T>(f: impl FnOnce() -> T) -> T {
     let pb = CURRENT.lock().ok().and_then(|c| c.clone());
     match pb {
         Some(pb) => pb.suspend(f),
@@ -53,6 +53,6 @@ pub fn suspend<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// [`suspend`] in the shape credentials::mfa's prompt guard takes.
-pub fn suspend_prompt(f: &mut dyn FnMut()) {
+pub(crate) fn suspend_prompt(f: &mut dyn FnMut()) {
     suspend(f)
 }

@@ -10,7 +10,7 @@ use std::os::fd::AsFd;
 /// and `/proc/PID/{mem,environ,maps,...}` become root's, so they cannot read its memory
 /// or its environment either. ssh-agent and gpg-agent do the same.
 /// (macOS: `ptrace(PT_DENY_ATTACH)`; FreeBSD: `procctl(PROC_TRACE_CTL)`.)
-pub fn set_not_dumpable() -> io::Result<()> {
+pub(crate) fn set_not_dumpable() -> io::Result<()> {
     // SAFETY: prctl with integer arguments only.
     let r = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     if r == 0 {
@@ -22,7 +22,7 @@ pub fn set_not_dumpable() -> io::Result<()> {
 
 /// Sets the core file size limit (`RLIMIT_CORE`) to 0, soft and hard, so that even a
 /// process made dumpable again writes no core. (POSIX; the same call elsewhere.)
-pub fn disable_core_dumps() -> io::Result<()> {
+pub(crate) fn disable_core_dumps() -> io::Result<()> {
     let zero = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -50,7 +50,7 @@ fn close_range(first: libc::c_uint, flags: libc::c_uint) -> libc::c_long {
 /// starts, before it opens anything: a pipe or a terminal a caller left open (`3>&1`,
 /// a test runner's or CI's descriptors) is then never held open by the daemon.
 /// (FreeBSD: `closefrom(3)`; macOS: the `/dev/fd` listing.)
-pub fn close_inherited_fds() -> io::Result<()> {
+pub(crate) fn close_inherited_fds() -> io::Result<()> {
     if close_range(3, 0) == 0 {
         return Ok(());
     }
@@ -72,13 +72,13 @@ pub fn close_inherited_fds() -> io::Result<()> {
 /// then inherits only stdin, stdout and stderr. Async-signal-safe; does nothing on
 /// kernels before 5.11 (the daemon closes them itself as it starts, see
 /// [`close_inherited_fds`]).
-pub fn cloexec_from_3() {
+pub(crate) fn cloexec_from_3() {
     let _ = close_range(3, CLOSE_RANGE_CLOEXEC);
 }
 
 /// The uid of the process at the other end of a connected Unix socket (`SO_PEERCRED`;
 /// for a client, the uid of the process that listens). (BSD and macOS: `getpeereid`.)
-pub fn peer_uid(sock: &impl AsFd) -> io::Result<u32> {
+pub(crate) fn peer_uid(sock: &impl AsFd) -> io::Result<u32> {
     nix::sys::socket::getsockopt(sock, nix::sys::socket::sockopt::PeerCredentials)
         .map(|c| c.uid())
         .map_err(io::Error::from)

@@ -20,7 +20,7 @@ use crate::duration::human;
 use crate::error::{Error, Kind, Result, display_path};
 
 /// Runs one `daemon` subcommand.
-pub fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
+pub(crate) fn run(cmd: DaemonCommand, ctx: &Context) -> Result<i32> {
     match cmd {
         DaemonCommand::Run => run_foreground(ctx),
         DaemonCommand::Start => start(ctx),

@@ -10,7 +10,7 @@ use crate::env::{Delivery, SessionEnv};
 use crate::error::{Error, Result};
 use crate::launch::{exec, find_program, with_endpoint};
 
-pub fn run(mut args: ExecArgs, ctx: &Context) -> Result<i32> {
+pub(crate) fn run(mut args: ExecArgs, ctx: &Context) -> Result<i32> {
     args.normalize(&std::env::args_os().collect::<Vec<_>>());
     if args.command.is_empty() {
         return Err(

@@ -24,7 +24,7 @@ const OBSCURED_VARS: &[&str] = &[
     "AWS_SESSION_TOKEN",
 ];
 
-pub fn run(args: ExportArgs, ctx: &Context) -> Result<i32> {
+pub(crate) fn run(args: ExportArgs, ctx: &Context) -> Result<i32> {
     let min = match (args.min_remaining, args.format) {
         (Some(s), _) => i64::try_from(s.0).unwrap_or(i64::MAX),
         (None, ExportFormat::CredentialProcess) => DEFAULT_MIN_REMAINING_SECS,

@@ -6,7 +6,7 @@ use crate::cli::HookArgs;
 use crate::error::Result;
 use crate::shell::{current_exe, hook};
 
-pub fn run(args: HookArgs) -> Result<i32> {
+pub(crate) fn run(args: HookArgs) -> Result<i32> {
     print!("{}", hook(args.shell, &current_exe()).unwrap_or_default());
     Ok(0)
 }

@@ -14,7 +14,7 @@ use crate::credentials::policy::DEFAULT_MIN_REMAINING_SECS;
 use crate::error::{Error, Result};
 
 /// The partition's federation endpoint and console, from the region.
-pub fn partition(region: &str) -> (&'static str, &'static str) {
+pub(crate) fn partition(region: &str) -> (&'static str, &'static str) {
     if region.starts_with("cn-") {
         (
             "https://signin.amazonaws.cn/federation",
@@ -37,7 +37,7 @@ fn enc(s: &str) -> String {
     utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
 }
 
-pub fn run(args: LoginArgs, ctx: &Context) -> Result<i32> {
+pub(crate) fn run(args: LoginArgs, ctx: &Context) -> Result<i32> {
     if let Some(d) = args.duration
         && !(900..=43200).contains(&d.0)
     {

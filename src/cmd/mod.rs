@@ -2,22 +2,22 @@
 //! store or the shell scripts, and returns the process exit code. This layer alone
 //! prompts, spins and prints; nothing below it knows the terminal.
 
-pub mod completions;
-pub mod config;
-pub mod daemon;
-pub mod exec;
-pub mod export;
-pub mod hook;
-pub mod login;
-pub mod output;
-pub mod prompt;
-pub mod shell;
-pub mod use_;
-pub mod whoami;
+pub(crate) mod completions;
+pub(crate) mod config;
+pub(crate) mod daemon;
+pub(crate) mod exec;
+pub(crate) mod export;
+pub(crate) mod hook;
+pub(crate) mod login;
+pub(crate) mod output;
+pub(crate) mod prompt;
+pub(crate) mod shell;
+pub(crate) mod use_;
+pub(crate) mod whoami;
 
 use std::io::IsTerminal;
 
-pub use output::{OBSCURED_KEYS, obscure, print_json};
+pub(crate) use output::{obscure, print_json};
 use std::sync::OnceLock;
 
 use crate::broker::Broker;

@@ -4,7 +4,7 @@
 use super::color_stdout;
 
 /// Prints JSON: pretty, coloured on a terminal.
-pub fn print_json(value: &serde_json::Value) {
+pub(crate) fn print_json(value: &serde_json::Value) {
     let text = serde_json::to_string_pretty(value).unwrap_or_default();
     if color_stdout() {
         println!("{}", colorize_json(&text));
@@ -50,7 +50,7 @@ fn color_value(v: &str) -> String {
 }
 
 /// The values `--obscure` hides (the original's list).
-pub const OBSCURED_KEYS: &[&str] = &[
+pub(crate) const OBSCURED_KEYS: &[&str] = &[
     "RoleArn",
     "ExternalId",
     "SerialNumber",
@@ -72,7 +72,7 @@ pub const OBSCURED_KEYS: &[&str] = &[
 ];
 
 /// Replaces, at any depth, the values of [`OBSCURED_KEYS`] with "***".
-pub fn obscure(value: &mut serde_json::Value) {
+pub(crate) fn obscure(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
             for (k, v) in map.iter_mut() {

@@ -37,7 +37,7 @@ fn pick_shell(arg: Option<&Path>) -> Result<PathBuf> {
     find_program(&chosen)
 }
 
-pub fn run(args: ShellArgs, ctx: &Context) -> Result<i32> {
+pub(crate) fn run(args: ShellArgs, ctx: &Context) -> Result<i32> {
     if let Some(outer) = super::outer_session()
         && !args.nested
     {

@@ -11,7 +11,7 @@ use crate::env::{Delivery, SessionEnv, render_clear};
 use crate::error::{Error, Result};
 use crate::shell::ShellKind;
 
-pub fn run(args: UseArgs, ctx: &Context) -> Result<i32> {
+pub(crate) fn run(args: UseArgs, ctx: &Context) -> Result<i32> {
     if !args.eval {
         return Err(Error::usage(
             "`elhaz use` needs the shell hook, which is not loaded in this shell",

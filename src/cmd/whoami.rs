@@ -5,7 +5,7 @@ use super::{Context, obscure, print_json};
 use crate::cli::WhoamiArgs;
 use crate::error::Result;
 
-pub fn run(args: WhoamiArgs, ctx: &Context) -> Result<i32> {
+pub(crate) fn run(args: WhoamiArgs, ctx: &Context) -> Result<i32> {
     let name = ctx.name(args.name.get())?;
     let identity = ctx.whoami(&name)?;
     let mut v = serde_json::to_value(&identity).unwrap_or_default();

@@ -2,15 +2,15 @@
 //! resolved to one of them. Nothing here calls STS, talks to the daemon or prints.
 
 pub mod parse;
-pub mod schema;
-pub mod store;
-pub mod trust;
+pub(crate) mod schema;
+pub(crate) mod store;
+pub(crate) mod trust;
 
-pub use store::Store;
-pub mod paths;
-pub mod profiles;
-pub mod resolve;
+pub(crate) use store::Store;
+pub(crate) mod paths;
+pub(crate) mod profiles;
+pub(crate) mod resolve;
 
-pub use paths::Paths;
+pub(crate) use paths::Paths;
 pub(crate) use profiles::AwsProfiles;
 pub(crate) use resolve::{Source, resolve};

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::sensitive::Sensitive;
+pub(crate) use crate::sensitive::Sensitive;
 
 /// One config file, `<config-dir>/<NAME>.yaml`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -309,7 +309,7 @@ impl Config {
 }
 
 /// STS rules for RoleSessionName: 2 to 64 characters of `[\w+=,.@-]`.
-pub fn check_session_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_session_name(name: &str) -> Result<(), String> {
     let n = name.chars().count();
     if !(2..=64).contains(&n) {
         return Err(format!("must be 2 to 64 characters, not {n}"));

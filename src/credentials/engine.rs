@@ -34,7 +34,7 @@ use crate::sensitive::Sensitive;
 
 /// The result of one fetch.
 #[derive(Debug, Clone)]
-pub struct Fetched {
+pub(crate) struct Fetched {
     pub credentials: Credentials,
     /// The region commands should use (config or profile), if it names one.
     pub region: Option<String>,
@@ -57,7 +57,7 @@ pub struct Identity {
 
 /// Turns names into credentials. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Engine {
+pub(crate) struct Engine {
     store: Store,
     /// Whether an MFA code may be asked for on the terminal (never in the daemon).
     interactive: bool,

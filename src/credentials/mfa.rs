@@ -10,7 +10,7 @@ use tokio::io::AsyncReadExt;
 use crate::config::schema::{Command, Sensitive};
 use crate::error::{Error, Kind, Result};
 
-pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+pub(crate) const DEFAULT_TIMEOUT_SECS: u64 = 30;
 
 fn check_code(code: &str, from: &str) -> Result<Sensitive> {
     let code = code.trim();
@@ -38,7 +38,10 @@ fn describe(cmd: &Command) -> String {
 
 /// Runs `command` (a string through `sh -c`, or an argv list) and returns the code it
 /// prints. Its stderr goes to ours, so a prompt from e.g. `ykman` reaches the terminal.
-pub async fn code_from_command(command: &Command, timeout: Option<u64>) -> Result<Sensitive> {
+pub(crate) async fn code_from_command(
+    command: &Command,
+    timeout: Option<u64>,
+) -> Result<Sensitive> {
     let secs = timeout.unwrap_or(DEFAULT_TIMEOUT_SECS);
     let mut cmd = match command {
         Command::Shell(s) => {
@@ -155,12 +158,12 @@ fn kill_tree(pid: u32) {
 
 /// Runs a prompt with whatever the command layer shows on the terminal (a spinner)
 /// out of its way.
-pub type PromptGuard = fn(&mut dyn FnMut());
+pub(crate) type PromptGuard = fn(&mut dyn FnMut());
 
 static PROMPT_GUARD: std::sync::OnceLock<PromptGuard> = std::sync::OnceLock::new();
 
 /// Sets the [`PromptGuard`] every terminal prompt runs under (once per process).
-pub fn set_prompt_guard(guard: PromptGuard) {
+pub(crate) fn set_prompt_guard(guard: PromptGuard) {
     let _ = PROMPT_GUARD.set(guard);
 }
 
@@ -188,7 +191,7 @@ fn guarded<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// Asks for the code on the controlling terminal, masked.
-pub fn code_from_tty(serial: &str) -> Result<Sensitive> {
+pub(crate) fn code_from_tty(serial: &str) -> Result<Sensitive> {
     if std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -209,7 +212,7 @@ pub fn code_from_tty(serial: &str) -> Result<Sensitive> {
 }
 
 /// The error when a code is needed and nobody can be asked.
-pub fn no_tty(serial: &str) -> Error {
+pub(crate) fn no_tty(serial: &str) -> Error {
     Error::new(
         Kind::MfaRequired,
         format!("an MFA code is needed for {serial}, and there is no terminal to ask on"),

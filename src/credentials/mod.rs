@@ -3,10 +3,10 @@
 //! Nothing here knows of sockets, commands, shells or the terminal's output.
 
 pub mod context;
-pub mod engine;
-pub mod gate;
-pub mod mfa;
-pub mod policy;
+pub(crate) mod engine;
+pub(crate) mod gate;
+pub(crate) mod mfa;
+pub(crate) mod policy;
 pub(crate) mod sts_error;
 
 use std::fmt;
@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-pub use engine::{Engine, Fetched, Identity};
+pub(crate) use engine::{Engine, Fetched, Identity};
 
 /// Credentials as served to a command, with what the environment needs besides.
 #[derive(Debug, Clone)]

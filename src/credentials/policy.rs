@@ -25,9 +25,9 @@ pub struct Policy {
 }
 
 /// At most one refresh attempt per session in this many seconds after a failure.
-pub const FAILURE_BACKOFF_SECS: i64 = 30;
+pub(crate) const FAILURE_BACKOFF_SECS: i64 = 30;
 /// What `exec`, `credential-process` and the container endpoint ask for.
-pub const DEFAULT_MIN_REMAINING_SECS: i64 = 15 * 60;
+pub(crate) const DEFAULT_MIN_REMAINING_SECS: i64 = 15 * 60;
 
 impl Default for Policy {
     fn default() -> Self {

@@ -22,7 +22,7 @@ use crate::error::{Error, Kind, Result};
 
 /// What a caller needs of a session's credentials.
 #[derive(Debug, Clone, Copy)]
-pub enum Need {
+pub(crate) enum Need {
     /// At least this many seconds left (0: only the mandatory window applies).
     Remaining(i64),
     /// The background refresher's own threshold (already jittered).
@@ -34,7 +34,7 @@ pub enum Need {
 /// A session's place in the cache: its name and the keyed hash of its context.
 type Key = (String, [u8; 32]);
 
-pub struct Session {
+pub(crate) struct Session {
     name: String,
     /// The caller context it was made for: every refresh uses these sources.
     context: SourceContext,
@@ -84,7 +84,7 @@ impl Session {
     }
 }
 
-pub struct Cache {
+pub(crate) struct Cache {
     engine: Engine,
     policy: Policy,
     sessions: Mutex<LruCache<Key, Arc<Session>>>,
@@ -92,11 +92,11 @@ pub struct Cache {
 
 impl Cache {
     /// The config directory this daemon reads.
-    pub fn config_dir(&self) -> &std::path::Path {
+    pub(crate) fn config_dir(&self) -> &std::path::Path {
         self.engine.store().dir()
     }
 
-    pub fn new(engine: Engine, policy: Policy, capacity: usize) -> Arc<Cache> {
+    pub(crate) fn new(engine: Engine, policy: Policy, capacity: usize) -> Arc<Cache> {
         let cap = std::num::NonZeroUsize::new(capacity.max(1)).expect("capacity is at least 1");
         Arc::new(Cache {
             engine,
@@ -147,7 +147,7 @@ impl Cache {
 
     /// `add`: fetches NAME now. An existing session is a conflict, unless an MFA code
     /// is given (then it is refreshed with it).
-    pub async fn add(
+    pub(crate) async fn add(
         self: &Arc<Self>,
         name: &str,
         token: Option<Sensitive>,
@@ -170,7 +170,7 @@ impl Cache {
 
     /// `credentials`: NAME's credentials, refreshed first when the policy says so.
     /// `autoadd` adds a missing session; without it a missing session is `None`.
-    pub async fn credentials(
+    pub(crate) async fn credentials(
         self: &Arc<Self>,
         name: &str,
         min_remaining: i64,
@@ -191,7 +191,7 @@ impl Cache {
     }
 
     /// `refresh`: forces a refresh of a cached session.
-    pub async fn refresh(
+    pub(crate) async fn refresh(
         self: &Arc<Self>,
         name: &str,
         ctx: &SourceContext,
@@ -204,7 +204,7 @@ impl Cache {
 
     /// `remove`: forgets NAME, in every caller context it was fetched for (forgetting
     /// is never a different answer: the next request fetches anew).
-    pub fn remove(&self, name: &str) -> bool {
+    pub(crate) fn remove(&self, name: &str) -> bool {
         let mut sessions = self.sessions();
         let keys: Vec<Key> = sessions
             .iter()
@@ -221,7 +221,7 @@ impl Cache {
 
     /// Names, least to most recently used (as the original lists them), each once
     /// however many caller contexts hold it.
-    pub fn list(&self) -> Vec<String> {
+    pub(crate) fn list(&self) -> Vec<String> {
         let sessions = self.sessions();
         let mut names: Vec<String> = Vec::new();
         // Most recently used first: a name takes the place of its freshest session.
@@ -235,7 +235,7 @@ impl Cache {
     }
 
     /// `whoami`: GetCallerIdentity with the cached session of (NAME, context).
-    pub async fn whoami(
+    pub(crate) async fn whoami(
         self: &Arc<Self>,
         name: &str,
         ctx: &SourceContext,
@@ -249,7 +249,7 @@ impl Cache {
     }
 
     /// Per-session details for `status` and `daemon list`, least to most recently used.
-    pub fn describe(&self) -> Vec<Value> {
+    pub(crate) fn describe(&self) -> Vec<Value> {
         let sessions = self.sessions();
         let t = now();
         let mut out: Vec<Value> = sessions
@@ -291,20 +291,12 @@ impl Cache {
 
     /// The context of the cached session whose keyed hash is `hex` (see
     /// [`context::REF_VAR`](crate::credentials::context::REF_VAR)).
-    pub fn context_by_ref(&self, hex: &str) -> Option<SourceContext> {
+    pub(crate) fn context_by_ref(&self, hex: &str) -> Option<SourceContext> {
         let sessions = self.sessions();
         sessions
             .iter()
             .find(|(k, _)| crate::credentials::context::hex(&k.1) == hex)
             .map(|(_, s)| s.context.clone())
-    }
-
-    pub fn len(&self) -> usize {
-        self.sessions().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Whether `fetched` satisfies `need` now.

@@ -11,7 +11,7 @@ use crate::config::store::ensure_private_dir;
 use crate::error::{Error, Kind, Result, display_path};
 
 /// The lock file next to the socket, held for the daemon's life.
-pub fn lock_path(socket: &Path) -> PathBuf {
+pub(crate) fn lock_path(socket: &Path) -> PathBuf {
     let mut s = socket.as_os_str().to_owned();
     s.push(".lock");
     PathBuf::from(s)
@@ -22,7 +22,7 @@ pub fn lock_path(socket: &Path) -> PathBuf {
 /// a Daemon error naming the socket when another daemon holds it, and refuses a socket
 /// directory another user could write to (see [`check_socket_dir`]) and a lock path
 /// that is a symbolic link.
-pub fn take_lock(socket: &Path) -> Result<Flock<std::fs::File>> {
+pub(crate) fn take_lock(socket: &Path) -> Result<Flock<std::fs::File>> {
     let dir = socket_dir(socket);
     ensure_private_dir(dir, Kind::Daemon)?;
     check_socket_dir(dir)?;
@@ -55,7 +55,7 @@ pub fn take_lock(socket: &Path) -> Result<Flock<std::fs::File>> {
 }
 
 /// The directory of a socket path (`.` for a bare name).
-pub fn socket_dir(socket: &Path) -> &Path {
+pub(crate) fn socket_dir(socket: &Path) -> &Path {
     socket
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -100,7 +100,7 @@ fn open_lock(path: &Path, create: bool) -> Result<std::fs::File> {
 
 /// Refuses a lock path that is there but is not a regular file (a symbolic link, a
 /// FIFO…), with the same error the daemon gives, so the client can say it.
-pub fn check_lock(socket: &Path) -> Result<()> {
+pub(crate) fn check_lock(socket: &Path) -> Result<()> {
     let path = lock_path(socket);
     match std::fs::symlink_metadata(&path) {
         Ok(m) if !m.is_file() => open_lock(&path, false).map(drop),
@@ -112,7 +112,7 @@ pub fn check_lock(socket: &Path) -> Result<()> {
 /// to: whoever can write there can swap the socket for their own and be handed the
 /// user's requests (and MFA codes). Root's directories are accepted when not writable
 /// by others.
-pub fn check_socket_dir(dir: &Path) -> Result<()> {
+pub(crate) fn check_socket_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(dir)
         .map_err(|e| Error::io(Kind::Daemon, "cannot read socket directory", dir, &e))?;
@@ -139,14 +139,14 @@ pub fn check_socket_dir(dir: &Path) -> Result<()> {
 }
 
 /// Whether a daemon (running, or still shutting down) holds the lock of `socket`.
-pub fn lock_is_held(socket: &Path) -> bool {
+pub(crate) fn lock_is_held(socket: &Path) -> bool {
     lock_holder(socket).is_some()
 }
 
 /// The pid of the daemon holding the lock of `socket` (0 when it holds the lock but
 /// has not written its pid yet, or was started by an older elhaz); None when no daemon
 /// holds it.
-pub fn lock_holder(socket: &Path) -> Option<u32> {
+pub(crate) fn lock_holder(socket: &Path) -> Option<u32> {
     use std::io::Read;
     let file = open_lock(&lock_path(socket), false).ok()?;
     match Flock::lock(file, FlockArg::LockSharedNonblock) {

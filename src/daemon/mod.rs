@@ -2,9 +2,9 @@
 //! (LRU, single-flight, background refresh), lock (one daemon per socket), start
 //! (spawning it) and client (the transport). Knows nothing of the terminal.
 
-pub mod cache;
-pub mod client;
-pub mod lock;
+pub(crate) mod cache;
+pub(crate) mod client;
+pub(crate) mod lock;
 pub mod protocol;
-pub mod server;
-pub mod start;
+pub(crate) mod server;
+pub(crate) mod start;

@@ -41,20 +41,20 @@ impl DaemonArgs {
     }
 }
 
-pub fn not_running(socket: &Path) -> Error {
+pub(crate) fn not_running(socket: &Path) -> Error {
     Error::daemon(format!("no daemon is running on {}", display_path(socket)))
         .with_hint("start one: elhaz daemon start; or skip it: ELHAZ_NO_DAEMON=1")
 }
 
 /// Whether a daemon answers on `socket` (a connection is accepted).
-pub fn is_running(socket: &Path) -> bool {
+pub(crate) fn is_running(socket: &Path) -> bool {
     UnixStream::connect(socket).is_ok()
 }
 
 /// Starts `elhaz daemon run` detached (new session, stdio on /dev/null) and waits up to
 /// 5 s for its socket. True when this call started it; false when one was already
 /// answering (or another start won the race).
-pub fn start_daemon(args: &DaemonArgs) -> Result<bool> {
+pub(crate) fn start_daemon(args: &DaemonArgs) -> Result<bool> {
     let exe = std::env::current_exe().map_err(|e| {
         Error::daemon(format!(
             "cannot find the elhaz binary to start the daemon: {e}"

@@ -57,7 +57,7 @@ impl ChainFiles {
 }
 
 /// The user's config file as the caller's SDK would find it.
-pub fn user_config_path() -> Option<PathBuf> {
+pub(crate) fn user_config_path() -> Option<PathBuf> {
     let given = std::env::var_os("ELHAZ_SOURCE_AWS_CONFIG_FILE")
         .or_else(|| std::env::var_os("AWS_CONFIG_FILE"))
         .filter(|p| !p.is_empty());
@@ -76,7 +76,7 @@ pub fn user_config_path() -> Option<PathBuf> {
 
 /// Writes the child's files: the sanitized copy of `source` (if it exists) and an
 /// empty credentials file, 0600 in a fresh 0700 directory.
-pub fn prepare(source: Option<&Path>) -> Result<ChainFiles> {
+pub(crate) fn prepare(source: Option<&Path>) -> Result<ChainFiles> {
     let text = match source {
         Some(p) => read_config(p)?,
         None => String::new(),
@@ -179,7 +179,7 @@ fn profile_of(header: &str) -> Option<String> {
 /// with `#` or `;`; a line indented deeper than the option above it continues that
 /// option (nested `s3` keys); an option's name is before its first `=` or `:`, case
 /// does not matter. Comments are dropped (one may hold an old key).
-pub fn sanitize(text: &str) -> String {
+pub(crate) fn sanitize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_default = false;
     // The indent of the current option line, and whether it (with its continuation

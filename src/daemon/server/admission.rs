@@ -92,7 +92,7 @@ pub(super) async fn admit(shared: &Shared) -> OwnedSemaphorePermit {
 /// Refusals of another uid are logged once per this interval per uid; the ones in
 /// between are counted, and the count is logged when the interval ends. A refused
 /// user flooding a socket thus cannot fill the log and rotate the real lines away.
-pub const REFUSAL_INTERVAL: Duration = Duration::from_secs(10);
+pub(super) const REFUSAL_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Refusals of one uid in the current interval.
 pub(super) struct Refusals {

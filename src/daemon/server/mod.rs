@@ -39,16 +39,16 @@ use crate::credentials::{Fetched, iso8601_offset};
 use crate::error::{Error, Kind, Result, display_path};
 
 /// Per-connection time allowed to send the request line.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once. When all are taken, the oldest connection that has
 /// sent no request for [`IDLE_GRACE`] is closed to make room for a new one; when none
 /// has, new ones wait in the listen queue.
-pub const MAX_CONNECTIONS: usize = 256;
+pub(crate) const MAX_CONNECTIONS: usize = 256;
 /// How long a connection may wait for its request line before it may be closed to make
 /// room (only when every slot is taken). Real clients send theirs at once.
-pub const IDLE_GRACE: Duration = Duration::from_millis(250);
+pub(crate) const IDLE_GRACE: Duration = Duration::from_millis(250);
 
-pub struct ServerOptions {
+pub(crate) struct ServerOptions {
     pub socket: PathBuf,
     pub backlog: u32,
     pub cache: Arc<Cache>,
@@ -124,7 +124,7 @@ fn fd_into_raw(fd: OwnedFd) -> i32 {
 
 /// Runs the daemon until SIGTERM, SIGINT or a `kill` request. The caller holds the
 /// lock (see [`take_lock`]).
-pub async fn serve(opts: ServerOptions) -> Result<()> {
+pub(crate) async fn serve(opts: ServerOptions) -> Result<()> {
     // We hold the lock: any socket file left here is stale.
     match std::fs::remove_file(&opts.socket) {
         Ok(()) => tracing::info!(socket = %opts.socket.display(), "removed stale socket"),
@@ -221,7 +221,7 @@ pub async fn serve(opts: ServerOptions) -> Result<()> {
 }
 
 /// How often the daemon checks that its socket is still the one it bound.
-pub const SOCKET_CHECK: Duration = Duration::from_secs(1);
+pub(crate) const SOCKET_CHECK: Duration = Duration::from_secs(1);
 
 /// The device and inode of a path (not followed), to tell a file from its replacement.
 fn file_id(path: &Path) -> Option<(u64, u64)> {
