@@ -530,6 +530,22 @@ async fn config_source(
         if !named && matches!(e, CredentialsError::CredentialsNotLoaded(_)) {
             return no_source_error(ctx, &profiles);
         }
+        // Nothing in the caller's environment or files, so the error is from the last
+        // resorts (container or instance metadata): still say what was tried first.
+        let nothing_local = !named
+            && profiles.get(&start).is_none()
+            && ["AWS_ACCESS_KEY_ID", "AWS_ROLE_ARN"]
+                .iter()
+                .all(|v| ctx.get(v).is_none());
+        if nothing_local {
+            let said = crate::error::tidy(&crate::error::chain(&e));
+            let mut err = no_source_error(ctx, &profiles);
+            err.message = format!(
+                "{}; the last resort (container or instance metadata) said: {said}",
+                err.message
+            );
+            return err;
+        }
         let start = (named || profiles.get(&start).is_some()).then_some(start.as_str());
         map_source_error(&e, &profiles, start, named)
     })

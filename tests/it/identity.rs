@@ -614,3 +614,37 @@ async fn a_relative_credentials_file_is_the_callers_through_the_daemon_too() {
         assert_eq!(all[before..], [KP1], "{args:?}: {}", text(&out.stderr));
     }
 }
+
+/// Where instance metadata answers with an error (a laptop on a network that refuses
+/// 169.254.169.254, a VM without a role), the error still says what was tried in the
+/// caller's environment and how to fix it, not only what the metadata service said.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_source_with_a_refusing_metadata_service_still_says_what_was_tried() {
+    let sts = FakeSts::start(HOUR).await;
+    let imds = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(403))
+        .mount(&imds)
+        .await;
+    let mut t = user(&sts);
+    t.unset("AWS_EC2_METADATA_DISABLED");
+    t.set("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.uri());
+    for mode in [&[][..], &["--no-daemon"][..]] {
+        let mut args = mode.to_vec();
+        args.extend(["export", "prod"]);
+        let out = run(&t, &[("AWS_PROFILE", Some("nosuch"))], &args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{mode:?}: {err}");
+        assert!(
+            err.contains("no source credentials found"),
+            "{mode:?}: {err}"
+        );
+        assert!(err.contains("AWS_PROFILE=nosuch"), "{mode:?}: {err}");
+        assert!(
+            err.contains("aws configure --profile nosuch"),
+            "{mode:?}: {err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    assert!(sts.signers("AssumeRole").await.is_empty());
+}
