@@ -66,10 +66,6 @@ Meta:
 
 const ROLE_PREFIX: &str = "AssumeRole:\n  RoleArn: arn:aws:iam::123456789012:role/Admin\n";
 
-fn run(t: &TestEnv, args: &[&str]) -> Output {
-    t.cmd().args(args).output().unwrap()
-}
-
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -241,10 +241,6 @@ fn signal(pid: u32, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).unwrap();
 }
 
-fn log_text(t: &TestEnv) -> String {
-    std::fs::read_to_string(t.log()).unwrap_or_default()
-}
-
 fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

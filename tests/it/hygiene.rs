@@ -8,40 +8,13 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
 use serde_json::{Value, json};
 
 const HOUR: Duration = Duration::from_secs(3600);
-const NOBODY: u32 = 65534;
-/// A uid that is neither the daemon's nor one let through.
-const STRANGER: u32 = 65533;
-
-fn is_root() -> bool {
-    nix::unistd::getuid().is_root()
-}
-
-fn log_text(t: &TestEnv) -> String {
-    std::fs::read_to_string(t.log()).unwrap_or_default()
-}
-
-fn run(t: &TestEnv, args: &[&str]) -> Output {
-    t.cmd().args(args).output().unwrap()
-}
-
-/// Makes every directory from the temp dir down to `dir` traversable by other users.
-fn traversable(t: &TestEnv, dir: &Path) {
-    let mut d = dir.to_path_buf();
-    loop {
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o711)).unwrap();
-        if d == t.dir.path() {
-            break;
-        }
-        d = d.parent().unwrap().to_path_buf();
-    }
-}
 
 /// Sends SIGKILL to a pid when the test ends, passed or not.
 struct KillPid(u32);
@@ -566,20 +539,6 @@ fn a_symlink_at_the_lock_path_is_refused_and_its_target_is_not_created() {
 // ---------------------------------------------------------------------------
 // Logs
 
-fn share_dir(t: &TestEnv) -> PathBuf {
-    let d = t.dir.path().join("shares");
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn share(t: &TestEnv, sock: &Path, extra: &[&str]) {
-    let mut c = t.cmd();
-    c.args(["daemon", "share", "prod", "--socket"])
-        .arg(sock)
-        .args(extra);
-    ok(&c.output().unwrap());
-}
-
 /// Requests through a share whose action and request_id hold newlines, a carriage
 /// return and terminal escapes: one log line per request, no forged line, no raw
 /// control character in the file or in `daemon logs`.
@@ -588,7 +547,7 @@ async fn forged_lines_and_escapes_from_a_peer_stay_inert_in_the_log() {
     let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let sock = share_dir(&t).join("prod.sock");
-    share(&t, &sock, &[]);
+    share(&t, "prod", &sock, &[]);
     let evil = [
         (
             "credentials\nFORGED INFO elhaz: action=kill",
@@ -669,7 +628,7 @@ async fn a_refused_user_flooding_a_share_cannot_rotate_the_log_away() {
     let dir = share_dir(&t);
     traversable(&t, &dir);
     let sock = dir.join("agent.sock");
-    share(&t, &sock, &["--uid", &NOBODY.to_string()]);
+    share(&t, "prod", &sock, &["--uid", &NOBODY.to_string()]);
     let before = log_text(&t).len();
 
     let mut flood = python(
@@ -755,7 +714,7 @@ async fn idle_connections_on_a_share_do_not_starve_its_real_client() {
     let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let sock = share_dir(&t).join("prod.sock");
-    share(&t, &sock, &[]);
+    share(&t, "prod", &sock, &[]);
     let mut held = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while held.len() < 500 && Instant::now() < deadline {

@@ -6,55 +6,18 @@
 //! credential-process` works in a sandbox with nothing but the binary and the socket.
 
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::*;
 use serde_json::{Value, json};
 
 const HOUR: Duration = Duration::from_secs(3600);
-const NOBODY: u32 = 65534;
-/// A uid that is neither the daemon's nor the one let through.
-const STRANGER: u32 = 65533;
 /// The ARN the fake STS answers GetCallerIdentity with.
 const FAKE_ARN: &str = "arn:aws:sts::123456789012:assumed-role/Admin/fake";
-
-fn log_text(t: &TestEnv) -> String {
-    std::fs::read_to_string(t.log()).unwrap_or_default()
-}
-
-/// A directory for share sockets inside the test's temp dir.
-fn share_dir(t: &TestEnv) -> PathBuf {
-    let d = t.dir.path().join("shares");
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run(t: &TestEnv, args: &[&str]) -> Output {
-    t.cmd().args(args).output().unwrap()
-}
-
-/// `elhaz daemon share ARGS...`, which must succeed.
-fn share(t: &TestEnv, name: &str, socket: &Path, extra: &[&str]) {
-    let mut args = vec![
-        "daemon",
-        "share",
-        name,
-        "--socket",
-        socket.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = run(t, &args);
-    assert!(
-        o.status.success(),
-        "share failed: {}{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-}
 
 /// One request on any socket.
 fn ask(socket: &Path, action: &str, payload: Value) -> Value {
@@ -93,25 +56,6 @@ fn status_json(t: &TestEnv) -> Value {
 /// Whether something accepts connections on `socket`.
 fn serves(socket: &Path) -> bool {
     std::os::unix::net::UnixStream::connect(socket).is_ok()
-}
-
-fn is_root() -> bool {
-    nix::unistd::getuid().is_root()
-}
-
-/// Makes every directory from the temp dir down to `dir` traversable by other users.
-fn traversable(t: &TestEnv, dir: &Path) {
-    let mut d = dir.to_path_buf();
-    loop {
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o711)).unwrap();
-        if d == t.dir.path() {
-            break;
-        }
-        d = d
-            .parent()
-            .expect("dir is inside the temp dir")
-            .to_path_buf();
-    }
 }
 
 /// `elhaz export --socket SOCKET -f credential-process` as another uid, with no HOME.

@@ -289,3 +289,35 @@ pub fn which_in(path: &str, name: &str) -> Option<PathBuf> {
         .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
+
+/// `elhaz ARGS...` as the test user, waited for.
+pub fn run(t: &TestEnv, args: &[&str]) -> std::process::Output {
+    t.cmd().args(args).output().unwrap()
+}
+
+/// The daemon's log so far ("" before it has one).
+pub fn log_text(t: &TestEnv) -> String {
+    std::fs::read_to_string(t.log()).unwrap_or_default()
+}
+
+/// A directory for share sockets inside the test's temp dir.
+pub fn share_dir(t: &TestEnv) -> PathBuf {
+    let d = t.dir.path().join("shares");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// `elhaz daemon share NAME --socket SOCKET EXTRA...`, which must succeed.
+pub fn share(t: &TestEnv, name: &str, socket: &Path, extra: &[&str]) {
+    let mut c = t.cmd();
+    c.args(["daemon", "share", name, "--socket"])
+        .arg(socket)
+        .args(extra);
+    let o = c.output().unwrap();
+    assert!(
+        o.status.success(),
+        "share failed: {}{}",
+        crate::support::text(&o.stdout),
+        crate::support::text(&o.stderr)
+    );
+}

@@ -40,3 +40,30 @@ pub fn python(script: &str) -> Command {
         .args(["-c", script]);
     c
 }
+
+/// The unprivileged uid the tests run other-user cases as.
+pub const NOBODY: u32 = 65534;
+/// A uid that is neither the daemon's nor one let through.
+pub const STRANGER: u32 = 65533;
+
+/// Whether the tests can switch to other uids.
+pub fn is_root() -> bool {
+    nix::unistd::getuid().is_root()
+}
+
+/// Makes every directory from the test's temp dir down to `dir` traversable by other
+/// users.
+pub fn traversable(t: &crate::support::TestEnv, dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut d = dir.to_path_buf();
+    loop {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o711)).unwrap();
+        if d == t.dir.path() {
+            break;
+        }
+        d = d
+            .parent()
+            .expect("dir is inside the temp dir")
+            .to_path_buf();
+    }
+}
