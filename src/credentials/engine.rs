@@ -1,7 +1,7 @@
 //! The credential engine: NAME → temporary credentials, through STS AssumeRole (elhaz
-//! configs and role profiles), AssumeRoleWithWebIdentity, or aws-config's own profile
-//! provider (SSO, credential_process, web identity profiles). It owns the STS calls and
-//! how their parameters are built. It must not know of the daemon, the socket, the
+//! configs and role profiles), AssumeRoleWithWebIdentity, AssumeRoleWithSAML, or
+//! aws-config's own profile provider (SSO, credential_process, web identity profiles).
+//! It owns the STS calls and how their parameters are built. It must not know of the daemon, the socket, the
 //! terminal beyond the MFA prompt it is allowed, or this process's own environment:
 //! every source comes from the caller's context.
 
@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::sts_error::{StsCall, map_sdk_error, map_source_error, no_source_error};
-use super::{Credentials, StsTarget, mfa, now};
+use super::{Credentials, StsTarget, external, mfa, now};
 use crate::config::profiles::{AwsProfile, AwsProfiles};
 use crate::config::schema::{
-    AssumeRole, Command, Config, PolicyArn, ProvidedContext, SourceSession, StsClient, Tag, Verify,
+    AssumeRole, Config, PolicyArn, ProvidedContext, Saml, SourceSession, StsClient, Tag, Verify,
     WebIdentity,
 };
 use crate::config::{Source, Store, resolve};
@@ -129,6 +129,10 @@ impl Engine {
 
         if let Some(web) = &config.web_identity {
             let credentials = assume_web_identity(web, &sdk, &target).await?;
+            return Ok(fetched(credentials, target));
+        }
+        if let Some(saml) = &config.saml {
+            let credentials = assume_saml(saml, &sdk, &target).await?;
             return Ok(fetched(credentials, target));
         }
         let Some(ar) = &config.assume_role else {
@@ -557,9 +561,10 @@ async fn assume_web_identity(
     sdk: &aws_config::SdkConfig,
     target: &StsTarget,
 ) -> Result<Credentials> {
-    let token = web_identity_token(
+    let token = external::read(
         web.web_identity_token_file.as_deref(),
         web.web_identity_token_command.as_ref(),
+        &external::WEB_IDENTITY,
     )
     .await?;
     let client = sts_client(sdk, target, None);
@@ -587,6 +592,79 @@ async fn assume_web_identity(
         .await
         .map_err(|e| map_sdk_error(e, StsCall::WebIdentity(&web.role_arn), target))?;
     convert(out.credentials(), issued, &web.role_arn)
+}
+
+/// AssumeRoleWithSAML for a config's AssumeRoleWithSAML section: an unsigned call, as
+/// the SDKs make it, with an assertion fetched afresh.
+async fn assume_saml(
+    saml: &Saml,
+    sdk: &aws_config::SdkConfig,
+    target: &StsTarget,
+) -> Result<Credentials> {
+    let assertion = external::read(
+        saml.assertion_file.as_deref(),
+        saml.assertion_command.as_ref(),
+        &external::SAML,
+    )
+    .await?;
+    check_assertion(&assertion, saml)?;
+    let mut b = aws_sdk_sts::config::Builder::from(sdk).region(Region::new(target.region.clone()));
+    b.set_credentials_provider(None);
+    if let Some(url) = &target.endpoint_url {
+        b = b.endpoint_url(url);
+    }
+    let client = aws_sdk_sts::Client::from_conf(b.build());
+    let issued = now();
+    let mut req = client
+        .assume_role_with_saml()
+        .role_arn(&saml.role_arn)
+        .principal_arn(&saml.principal_arn)
+        .saml_assertion(assertion.expose());
+    if let Some(d) = saml.duration_seconds {
+        req = req.duration_seconds(d as i32);
+    }
+    if let Some(p) = &saml.policy {
+        req = req.policy(p);
+    }
+    for arn in saml.policy_arns.iter().flatten() {
+        req = req.policy_arns(PolicyDescriptorType::builder().arn(arn.arn()).build());
+    }
+    let out = req
+        .send()
+        .await
+        .map_err(|e| map_sdk_error(e, StsCall::Saml(&saml.role_arn), target))?;
+    convert(out.credentials(), issued, &saml.role_arn)
+}
+
+/// What STS would refuse with a bare 400 (or moto with a 500 page) is said here, naming
+/// where the assertion came from: it must be base64 of a SAML Response.
+fn check_assertion(assertion: &Sensitive, saml: &Saml) -> Result<()> {
+    let from = match (&saml.assertion_file, &saml.assertion_command) {
+        (Some(f), _) => format!("SAMLAssertionFile {f}"),
+        (None, Some(c)) => format!("SAMLAssertionCommand `{}`", external::shown(c)),
+        (None, None) => "the SAML assertion".into(),
+    };
+    let compact: zeroize::Zeroizing<String> = zeroize::Zeroizing::new(
+        assertion
+            .expose()
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect(),
+    );
+    let decoded = aws_smithy_types::base64::decode(compact.as_str())
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| {
+            Error::auth(format!(
+                "{from} did not print a SAML assertion: expected the base64 SAMLResponse"
+            ))
+        })?;
+    let text = String::from_utf8_lossy(&decoded);
+    if !(text.contains("Response") && text.contains("Assertion")) {
+        return Err(Error::auth(format!(
+            "{from} did not print a SAML assertion: the base64 decodes to no SAML Response"
+        )));
+    }
+    Ok(())
 }
 
 /// Credentials from aws-config's own profile provider (SSO, credential_process, web
@@ -711,66 +789,6 @@ fn convert(
         OffsetDateTime::from(expiry),
         issued,
     ))
-}
-
-async fn web_identity_token(file: Option<&str>, command: Option<&Command>) -> Result<Sensitive> {
-    if let Some(path) = file {
-        let text = tokio::fs::read_to_string(path).await.map_err(|e| {
-            Error::io(
-                crate::error::Kind::Config,
-                "AssumeRoleWithWebIdentity: cannot read WebIdentityTokenFile",
-                Path::new(path),
-                &e,
-            )
-        })?;
-        let token = text.trim();
-        if token.is_empty() {
-            return Err(Error::config(format!(
-                "AssumeRoleWithWebIdentity: WebIdentityTokenFile {path} is empty"
-            )));
-        }
-        return Ok(Sensitive::new(token));
-    }
-    let Some(cmd) = command else {
-        return Err(Error::config(
-            "AssumeRoleWithWebIdentity needs WebIdentityTokenFile or WebIdentityTokenCommand",
-        ));
-    };
-    let (prog, args): (String, Vec<String>) = match cmd {
-        Command::Shell(s) => ("sh".into(), vec!["-c".into(), s.clone()]),
-        Command::Argv(v) => match v.split_first() {
-            Some((p, a)) => (p.clone(), a.to_vec()),
-            None => return Err(Error::config("WebIdentityTokenCommand is an empty list")),
-        },
-    };
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(&prog)
-            .args(&args)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .map_err(|_| Error::auth("WebIdentityTokenCommand timed out after 30s"))?
-    .map_err(|e| {
-        Error::config(format!(
-            "cannot run WebIdentityTokenCommand: {}",
-            crate::error::io_reason(&e)
-        ))
-    })?;
-    if !out.status.success() {
-        return Err(Error::auth(format!(
-            "WebIdentityTokenCommand exited with {}",
-            out.status
-        )));
-    }
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if token.is_empty() {
-        return Err(Error::auth("WebIdentityTokenCommand printed no token"));
-    }
-    Ok(Sensitive::new(token))
 }
 
 /// `elhaz-<user>-<unix time>`, within STS rules: at most 64 of `[\w+=,.@-]`.

@@ -28,13 +28,6 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// `elhaz --no-daemon ARGS...`.
-fn local(t: &TestEnv, args: &[&str]) -> Output {
-    let mut a = vec!["--no-daemon"];
-    a.extend_from_slice(args);
-    t.cmd().args(&a).output().unwrap()
-}
-
 /// The same, in a new session: no controlling terminal, so /dev/tty cannot be opened.
 fn local_without_tty(t: &TestEnv, args: &[&str]) -> Output {
     let mut c = t.std_cmd();
@@ -47,34 +40,6 @@ fn local_without_tty(t: &TestEnv, args: &[&str]) -> Output {
         });
     }
     c.output().unwrap()
-}
-
-/// The JSON of a successful `export` (fails the test with stderr otherwise).
-fn export_json(o: &Output) -> Value {
-    assert!(o.status.success(), "export failed: {}", stderr(o));
-    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
-}
-
-fn expiry_unix(v: &Value) -> i64 {
-    let s = v["expiry_time"].as_str().unwrap();
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .unwrap()
-        .unix_timestamp()
-}
-
-/// Asserts a failure with `code` whose stderr holds `message`.
-fn assert_fails(o: &Output, code: i32, message: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
-    assert!(
-        err.contains(message),
-        "expected {message:?} in stderr:\n{err}"
-    );
-    assert!(
-        stdout(o).is_empty(),
-        "nothing on stdout on failure: {}",
-        stdout(o)
-    );
 }
 
 /// Each STS request for `action`: its form body and the access key id it was signed

@@ -23,6 +23,7 @@ mod identity;
 mod login;
 mod quoting;
 mod readme;
+mod saml;
 mod server;
 mod share;
 mod shell;
