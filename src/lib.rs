@@ -25,5 +25,6 @@ mod lock;
 pub mod logging;
 mod sensitive;
 pub mod shell;
+pub(crate) mod sso;
 pub(crate) mod spinner;
 pub(crate) mod sys;
