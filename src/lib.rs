@@ -25,6 +25,6 @@ mod lock;
 pub mod logging;
 mod sensitive;
 pub mod shell;
-pub(crate) mod sso;
 pub(crate) mod spinner;
+pub(crate) mod sso;
 pub(crate) mod sys;

@@ -103,6 +103,20 @@ fn endpoint(session: &SsoSession) -> String {
         .unwrap_or_else(|| format!("https://portal.sso.{}.amazonaws.com", session.region))
 }
 
+/// Why a connection failed, in a few words where the error chain says it plainly.
+fn unreachable_reason(chain: &str) -> String {
+    let lower = chain.to_lowercase();
+    if lower.contains("connection refused") {
+        "connection refused".into()
+    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        "cannot resolve the host name".into()
+    } else if lower.contains("timed out") || lower.contains("timeout") {
+        "no answer in time".into()
+    } else {
+        tidy(chain)
+    }
+}
+
 /// The message of an expired or revoked session, with the command that renews it.
 pub(crate) fn expired(session: &SsoSession) -> Error {
     let label = session.label();
@@ -144,7 +158,7 @@ where
         }
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => Error::auth(format!(
             "{call} failed: cannot reach the IAM Identity Center portal at {at}: {}",
-            tidy(&chain(&err))
+            unreachable_reason(&chain(&err))
         ))
         .with_hint("check the network, the session's sso_region and AWS_ENDPOINT_URL_SSO"),
         _ => Error::auth(format!(

@@ -107,15 +107,19 @@ fn find_block(text: &str, label: &str, file: &Path) -> Result<Option<(usize, usi
     }
     if let Some((_, line)) = start {
         let at = format!("{}:{line}", display_path(file));
-        return Err(Error::config(format!("{at}: `{begin}` has no `{end}` after it"))
-            .with_hint(format!("add `{end}` where the generated profiles end")));
+        return Err(
+            Error::config(format!("{at}: `{begin}` has no `{end}` after it"))
+                .with_hint(format!("add `{end}` where the generated profiles end")),
+        );
     }
     Ok(found)
 }
 
 fn broken(at: &str, which: &str, line: &str) -> Error {
-    Error::config(format!("{at}: {which} `{line}` line; the file is not as elhaz left it"))
-        .with_hint("keep one BEGIN and one END line per session, in that order")
+    Error::config(format!(
+        "{at}: {which} `{line}` line; the file is not as elhaz left it"
+    ))
+    .with_hint("keep one BEGIN and one END line per session, in that order")
 }
 
 /// The profiles inside a block's text.
@@ -297,7 +301,10 @@ pub(crate) fn plan(
     let outside = profile_names(&format!("{head}{tail}"));
     let where_taken = |name: &str| -> Option<String> {
         if outside.contains(name) {
-            Some(format!("a profile outside the block in {}", display_path(file)))
+            Some(format!(
+                "a profile outside the block in {}",
+                display_path(file)
+            ))
         } else {
             taken.get(name).cloned()
         }
@@ -318,7 +325,8 @@ pub(crate) fn plan(
             continue;
         }
         if let Some(why) = where_taken(&name) {
-            plan.skipped.push((name, format!("the name is already {why}")));
+            plan.skipped
+                .push((name, format!("the name is already {why}")));
             continue;
         }
         let entry = Entry { name, role };
@@ -627,6 +635,87 @@ mod tests {
         .unwrap_err();
         assert!(e.message.contains("/x/config:3"), "{}", e.message);
         assert_eq!(e.exit_code(), 3);
+    }
+
+    #[test]
+    fn a_write_creates_a_private_file_follows_links_and_keeps_modes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+
+        let fresh = tmp.path().join("new/aws/config");
+        write_keeping_mode(&fresh, "[default]\n", "").unwrap();
+        assert_eq!(fs::read_to_string(&fresh).unwrap(), "[default]\n");
+        assert_eq!(mode(&fresh), 0o600);
+        assert_eq!(mode(fresh.parent().unwrap()), 0o700);
+
+        // A dotfiles-style link stays a link; its target gets the text, keeping 0644.
+        let real = tmp.path().join("dotfiles-config");
+        fs::write(&real, "old\n").unwrap();
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o644)).unwrap();
+        let link = tmp.path().join("config");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_keeping_mode(&link, "new\n", "old\n").unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read_to_string(&real).unwrap(), "new\n");
+        assert_eq!(mode(&real), 0o644);
+
+        // Changed since it was read: nothing written.
+        let e = write_keeping_mode(&link, "newer\n", "old\n").unwrap_err();
+        assert!(e.message.contains("changed while"), "{}", e.message);
+        assert_eq!(fs::read_to_string(&real).unwrap(), "new\n");
+        let left = fs::read_dir(tmp.path()).unwrap().count();
+        assert_eq!(left, 3, "no temp file left");
+    }
+
+    #[test]
+    fn a_legacy_profile_session_writes_its_start_url_and_region() {
+        let legacy = SsoSession {
+            name: None,
+            ..session()
+        };
+        let p = plan(
+            "",
+            Path::new("/x/config"),
+            &legacy,
+            &[role("Dev", "111111111111", "Admin")],
+            &BTreeMap::new(),
+            &Options::default(),
+        )
+        .unwrap();
+        assert!(
+            p.after.contains(
+                "[profile dev-admin]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\nsso_account_id = 111111111111\n"
+            ),
+            "{}",
+            p.after
+        );
+        assert!(!p.after.contains("sso_session"));
+    }
+
+    #[test]
+    fn what_the_portal_sends_cannot_add_lines_to_the_file() {
+        let roles = [
+            role(
+                "Dev",
+                "111111111111",
+                "Admin\n[profile evil]\ncredential_process = sh",
+            ),
+            role("Dev\n[x]", "1111\n", "Admin"),
+            role("Ok", "222222222222", "ReadOnly"),
+        ];
+        let p = run("", &roles, &Options::default());
+        assert_eq!(p.skipped.len(), 2, "{:?}", p.skipped);
+        assert!(
+            !p.after.contains("evil") && !p.after.contains("[x]"),
+            "{}",
+            p.after
+        );
+        assert_eq!(profile_names(&p.after).len(), 1, "{}", p.after);
     }
 
     #[test]

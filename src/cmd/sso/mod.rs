@@ -21,5 +21,9 @@ pub(crate) fn run(c: SsoCommand, ctx: &Context) -> Result<i32> {
         SsoCommand::Roles(a) => roles::run(ctx, &a)?,
         SsoCommand::Sync(a) => sync::run(ctx, &a)?,
     };
-    Ok(if code == std::process::ExitCode::SUCCESS { 0 } else { 1 })
+    Ok(if code == std::process::ExitCode::SUCCESS {
+        0
+    } else {
+        1
+    })
 }

@@ -25,13 +25,16 @@ pub struct RolesArgs {
 /// The session's accounts and roles, with a spinner on a terminal.
 pub(crate) fn fetch(session: &SsoSession) -> Result<Vec<AccountRole>> {
     let label = session.label();
-    crate::spinner::spin(&format!("listing the accounts and roles of {label}"), || {
-        crate::broker::runtime()?.block_on(async {
-            let token = token::access_token(session).await?;
-            let client = portal::client(session);
-            accounts::list(session, &client, &token).await
-        })
-    })
+    crate::spinner::spin(
+        &format!("listing the accounts and roles of {label}"),
+        || {
+            crate::broker::runtime()?.block_on(async {
+                let token = token::access_token(session).await?;
+                let client = portal::client(session);
+                accounts::list(session, &client, &token).await
+            })
+        },
+    )
 }
 
 pub(crate) fn run(ctx: &Context, args: &RolesArgs) -> Result<ExitCode> {

@@ -35,9 +35,8 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitCode> {
     let session = session::resolve(ctx, args.name.as_deref())?;
     let file = SourceContext::caller().config_file();
     let text = match std::fs::read(&file) {
-        Ok(b) => String::from_utf8(b).map_err(|_| {
-            Error::config(format!("{}: is not UTF-8 text", display_path(&file)))
-        })?,
+        Ok(b) => String::from_utf8(b)
+            .map_err(|_| Error::config(format!("{}: is not UTF-8 text", display_path(&file))))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(Error::io(Kind::Config, "cannot read", &file, &e)),
     };
@@ -49,7 +48,10 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitCode> {
     let plan = sync::plan(&text, &file, &session, &roles, &taken(ctx)?, &opts)?;
     report(&plan, args, &display_path(&file), session.label());
     if args.dry_run {
-        print!("{}", sync::unified_diff(&plan.before, &plan.after, &display_path(&file)));
+        print!(
+            "{}",
+            sync::unified_diff(&plan.before, &plan.after, &display_path(&file))
+        );
         eprintln!("elhaz: dry run: nothing written");
     } else if plan.after != plan.before {
         sync::write_keeping_mode(&file, &plan.after, &plan.before)?;
@@ -69,23 +71,30 @@ fn taken(ctx: &Context) -> Result<BTreeMap<String, String>> {
     }
     let store = ctx.store();
     for n in store.names().unwrap_or_default() {
-        taken.insert(n, format!("an elhaz config in {}", display_path(store.dir())));
+        taken.insert(
+            n,
+            format!("an elhaz config in {}", display_path(store.dir())),
+        );
     }
     Ok(taken)
 }
 
 /// What the sync did (or would do), on stderr.
 fn report(plan: &Plan, args: &SyncArgs, file: &str, label: &str) {
-    let would = if args.dry_run { "would " } else { "" };
+    let wrote = if args.dry_run { "would write" } else { "wrote" };
     for (name, why) in &plan.skipped {
         eprintln!("elhaz: warning: skipped profile {name}: {why}");
     }
-    if plan.skipped.iter().any(|(_, why)| why.starts_with("the name")) {
+    if plan
+        .skipped
+        .iter()
+        .any(|(_, why)| why.starts_with("the name"))
+    {
         eprintln!("hint: pick another prefix with --prefix, or rename the other one");
     }
     if !plan.kept.is_empty() {
         eprintln!(
-            "elhaz: kept {} profile(s) the portal no longer lists: {} (--prune removes them)",
+            "elhaz: kept {} profile(s) this sync no longer writes: {} (--prune removes them)",
             plan.kept.len(),
             plan.kept.join(", ")
         );
@@ -105,7 +114,7 @@ fn report(plan: &Plan, args: &SyncArgs, file: &str, label: &str) {
         eprintln!("- {n}");
     }
     eprintln!(
-        "elhaz: {would}write {} profiles to {file} ({} added, {} removed)",
+        "elhaz: {wrote} {} profiles to {file} ({} added, {} removed)",
         plan.written.len() + plan.kept.len(),
         plan.added.len(),
         plan.removed.len()
