@@ -103,6 +103,36 @@ async fn roles_lists_every_page_of_accounts_and_roles_with_names() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn roles_asks_for_a_few_accounts_at_a_time() {
+    let accounts: Vec<(String, String)> = (0..10)
+        .map(|i| {
+            (
+                format!("{:012}", 100000000000u64 + i),
+                format!("Account {i}"),
+            )
+        })
+        .collect();
+    let rows: Vec<(&str, &str, &[&str])> = accounts
+        .iter()
+        .map(|(id, name)| (id.as_str(), name.as_str(), &["Admin"][..]))
+        .collect();
+    let portal = FakePortal::start(&rows).await;
+    // Each ListAccountRoles answer takes 300 ms: calls that arrive within 250 ms of
+    // each other were all in flight together.
+    portal.delay_roles(std::time::Duration::from_millis(300));
+    let t = sso_user(&portal.uri(), 3600);
+    let out = run(&t, &["sso", "roles", "corp", "--json"]);
+    ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 10);
+    let most = portal.most_roles_calls_within(std::time::Duration::from_millis(250));
+    assert!(
+        (2..=4).contains(&most),
+        "{most} ListAccountRoles calls at once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_expired_missing_or_revoked_token_says_how_to_log_in() {
     let portal = FakePortal::start(ROLES).await;
     let hint = "SSO session 'corp' has expired; run: elhaz sso login corp";
@@ -472,8 +502,18 @@ async fn generated_profiles_are_names_for_elhaz_the_aws_cli_and_botocore() {
         text(&out.stdout).trim(),
         "ASIAPORTAL222222222222 portal-token-ReadOnly"
     );
+    // And so does elhaz, with the daemon and without: the same role's credentials.
+    for extra in [&[][..], &["--no-daemon"][..]] {
+        let mut args = vec!["export", "prod-readonly"];
+        args.extend_from_slice(extra);
+        let out = run(&t, &args);
+        ok(&out);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["access_key"], "ASIAPORTAL222222222222", "{extra:?}");
+        assert_eq!(v["token"], "portal-token-ReadOnly", "{extra:?}");
+    }
     let calls = portal.calls("/federation/credentials").await;
-    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls.len(), 3, "{calls:?}");
     assert_eq!(calls[0].0["account_id"], "222222222222");
     assert_eq!(calls[0].0["role_name"], "ReadOnly");
     assert_eq!(calls[0].1.as_deref(), Some(SSO_TOKEN));

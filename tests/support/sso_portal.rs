@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wiremock::{Request, Respond, ResponseTemplate};
 
@@ -29,6 +29,10 @@ pub struct PortalState {
     pub roles: BTreeMap<String, Vec<String>>,
     /// Answer every call with this status (and no AWS error body) when set.
     pub fail: Option<u16>,
+    /// Answer ListAccountRoles after this long.
+    pub roles_delay: Option<Duration>,
+    /// When each ListAccountRoles call arrived.
+    pub roles_arrivals: Vec<Instant>,
 }
 
 pub struct FakePortal {
@@ -65,6 +69,21 @@ impl FakePortal {
                 )
             })
             .collect();
+    }
+
+    pub fn delay_roles(&self, d: Duration) {
+        self.state.lock().unwrap().roles_delay = Some(d);
+    }
+
+    /// The most ListAccountRoles calls that arrived within any `window`: while each
+    /// answer takes longer than `window`, that many were in flight at once.
+    pub fn most_roles_calls_within(&self, window: Duration) -> usize {
+        let mut t = self.state.lock().unwrap().roles_arrivals.clone();
+        t.sort();
+        (0..t.len())
+            .map(|i| t[i..].iter().take_while(|x| **x - t[i] < window).count())
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn fail_with(&self, status: Option<u16>) {
@@ -146,6 +165,9 @@ struct PortalResponder(Arc<Mutex<PortalState>>);
 
 impl Respond for PortalResponder {
     fn respond(&self, req: &Request) -> ResponseTemplate {
+        if req.url.path() == "/assignment/roles" {
+            self.0.lock().unwrap().roles_arrivals.push(Instant::now());
+        }
         let s = self.0.lock().unwrap().clone();
         if let Some(status) = s.fail {
             return ResponseTemplate::new(status).set_body_string("internal failure");
@@ -227,7 +249,11 @@ impl Respond for PortalResponder {
                 }})
             }
         };
-        ResponseTemplate::new(200).set_body_json(body)
+        let ok = ResponseTemplate::new(200).set_body_json(body);
+        match s.roles_delay {
+            Some(d) if req.url.path() == "/assignment/roles" => ok.set_delay(d),
+            _ => ok,
+        }
     }
 }
 
