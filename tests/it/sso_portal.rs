@@ -518,3 +518,25 @@ async fn generated_profiles_are_names_for_elhaz_the_aws_cli_and_botocore() {
     assert_eq!(calls[0].0["role_name"], "ReadOnly");
     assert_eq!(calls[0].1.as_deref(), Some(SSO_TOKEN));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_roles_table_shows_no_control_character_a_portal_sent() {
+    let portal =
+        FakePortal::start(&[("666666666666", "Ops\u{1b}]0;owned\u{7}\n", &["Admin"])]).await;
+    let t = sso_user(&portal.uri(), 3600);
+    let out = run(&t, &["sso", "roles", "corp"]);
+    ok(&out);
+    let table = text(&out.stdout);
+    assert!(
+        !table.contains('\u{1b}') && !table.contains('\u{7}'),
+        "{table:?}"
+    );
+    assert!(
+        table.contains("Ops?]0;owned??  666666666666  Admin"),
+        "{table:?}"
+    );
+    // The JSON keeps the name as sent, escaped by JSON itself.
+    let out = run(&t, &["sso", "roles", "corp", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["account_name"], "Ops\u{1b}]0;owned\u{7}\n");
+}

@@ -37,6 +37,13 @@ pub(crate) fn fetch(session: &SsoSession) -> Result<Vec<AccountRole>> {
     )
 }
 
+/// `text` with control characters shown as `?`.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 pub(crate) fn run(ctx: &Context, args: &RolesArgs) -> Result<ExitCode> {
     let session = session::resolve(ctx, args.name.as_deref())?;
     let roles = fetch(&session)?;
@@ -51,8 +58,22 @@ pub(crate) fn run(ctx: &Context, args: &RolesArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    // Names come from the portal: no control character reaches the terminal.
+    let roles: Vec<AccountRole> = roles
+        .into_iter()
+        .map(|r| AccountRole {
+            account_name: printable(&r.account_name),
+            account_id: printable(&r.account_id),
+            role_name: printable(&r.role_name),
+        })
+        .collect();
     let width = |f: fn(&AccountRole) -> &str, min: usize| {
-        roles.iter().map(|r| f(r).len()).max().unwrap_or(0).max(min)
+        roles
+            .iter()
+            .map(|r| f(r).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(min)
     };
     let (wn, wi) = (width(|r| &r.account_name, 7), width(|r| &r.account_id, 10));
     println!("{:<wn$}  {:<wi$}  ROLE", "ACCOUNT", "ACCOUNT ID");
