@@ -13,9 +13,10 @@
 //!
 //! Only the block changes; every byte outside it stays as it was. Names are the account
 //! name and the role, lowercased, with anything but `a-z 0-9 -` turned into `-`. When
-//! two entries would get the same name, the one that already had it keeps it and the
-//! others get their account id appended. A name that a profile outside the block, the
-//! credentials file or an elhaz config already uses is skipped, never shadowed.
+//! entries of two accounts would get the same name, they get their account id appended;
+//! an entry keeps the name the block already gives it while that is still one of its
+//! names. A name that a profile outside the block, the credentials file or an elhaz
+//! config already uses is skipped, never shadowed.
 //! It knows the file's text and nothing of the portal or the terminal.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -200,24 +201,40 @@ fn assign_names(roles: &[AccountRole], old: &[Section], prefix: Option<&str>) ->
     for b in &bases {
         *count.entry(b).or_default() += 1;
     }
-    // The entry the block already has under a shared name keeps it.
-    let holds = |r: &AccountRole, name: &str| {
-        old.iter().any(|s| {
-            s.name == name
-                && s.fields.get("sso_account_id") == Some(&r.account_id)
-                && s.fields.get("sso_role_name") == Some(&r.role_name)
-        })
+    // What the block already calls an entry, if that is still one of its names (the
+    // base, or the base with the account id or a number appended): it keeps it, so a
+    // name changes only when the account or role does.
+    let held = |r: &AccountRole, b: &str| -> Option<String> {
+        let suffixed = |name: &str| {
+            name.strip_prefix(b)
+                .and_then(|t| t.strip_prefix('-'))
+                .is_some_and(|t| {
+                    !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit() || c == b'-')
+                })
+        };
+        old.iter()
+            .find(|s| {
+                s.fields.get("sso_account_id") == Some(&r.account_id)
+                    && s.fields.get("sso_role_name") == Some(&r.role_name)
+                    && (s.name == b || suffixed(&s.name))
+            })
+            .map(|s| s.name.clone())
     };
     // A shared name across accounts: the others get their account id appended.
     let mut accounts: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (r, b) in roles.iter().zip(&bases) {
         accounts.entry(b).or_default().insert(&r.account_id);
     }
+    let mut holder = vec![false; roles.len()];
     let mut names: Vec<String> = roles
         .iter()
         .zip(&bases)
-        .map(|(r, b)| {
-            if count[b.as_str()] == 1 || accounts[b.as_str()].len() == 1 || holds(r, b) {
+        .zip(&mut holder)
+        .map(|((r, b), holder)| {
+            if let Some(name) = held(r, b) {
+                *holder = true;
+                name
+            } else if count[b.as_str()] == 1 || accounts[b.as_str()].len() == 1 {
                 b.clone()
             } else {
                 normalise(&format!("{b}-{}", r.account_id))
@@ -225,10 +242,10 @@ fn assign_names(roles: &[AccountRole], old: &[Section], prefix: Option<&str>) ->
         })
         .collect();
     // Anything still shared (roles of one account differing only in case or
-    // punctuation): the holder keeps the name, the others get -2, -3, … in order.
+    // punctuation): a holder keeps the name, the others get -2, -3, … in order.
     let mut used: BTreeSet<String> = BTreeSet::new();
     let mut order: Vec<usize> = (0..roles.len()).collect();
-    order.sort_by_key(|&i| !holds(&roles[i], &names[i]));
+    order.sort_by_key(|&i| !holder[i]);
     for i in order {
         if !used.insert(names[i].clone()) {
             let mut n = 2;
@@ -608,6 +625,16 @@ mod tests {
         let two = run(&one.after, &roles, &Options::default());
         let names: Vec<&str> = two.written.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["dev-admin", "dev-admin-111111111111"]);
+
+        // Names stay when the other account goes: 111… keeps its suffix, and a sync
+        // from scratch of the same list would give the plain name.
+        let three = run(&two.after, &roles[..1], &Options::default());
+        let names: Vec<&str> = three.written.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["dev-admin-111111111111"]);
+        assert_eq!(three.kept, ["dev-admin"]);
+        assert!(three.added.is_empty());
+        let fresh = run("", &roles[..1], &Options::default());
+        assert_eq!(fresh.written[0].name, "dev-admin");
     }
 
     #[test]
