@@ -177,6 +177,10 @@ The hook refreshes the credentials at the prompt before they expire.")]
     /// Manage the per-user daemon that caches and refreshes sessions
     #[command(subcommand)]
     Daemon(DaemonCommand),
+
+    /// IAM Identity Center: accounts, roles and profiles
+    #[command(subcommand)]
+    Sso(crate::cmd::sso::SsoCommand),
 }
 
 #[derive(Debug, Args)]

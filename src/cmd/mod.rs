@@ -12,6 +12,7 @@ pub(crate) mod login;
 pub(crate) mod output;
 pub(crate) mod prompt;
 pub(crate) mod shell;
+pub mod sso;
 pub(crate) mod use_;
 pub(crate) mod whoami;
 
@@ -152,5 +153,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Login(a) => login::run(a, &ctx),
         Command::Config(c) => config::run(c, &ctx),
         Command::Daemon(c) => daemon::run(c, &ctx),
+        Command::Sso(c) => sso::run(c, &ctx),
     }
 }

@@ -27,4 +27,5 @@ mod saml;
 mod server;
 mod share;
 mod shell;
+mod sso_portal;
 mod untrusted;

@@ -11,6 +11,7 @@ pub mod gate;
 pub mod moto;
 pub mod procs;
 pub mod pty;
+pub mod sso_portal;
 pub mod sts;
 pub mod text;
 pub mod users;
@@ -24,6 +25,8 @@ pub use moto::*;
 pub use procs::*;
 #[allow(unused_imports)]
 pub use pty::*;
+#[allow(unused_imports)]
+pub use sso_portal::*;
 #[allow(unused_imports)]
 pub use sts::*;
 #[allow(unused_imports)]
