@@ -456,117 +456,11 @@ pub(crate) fn unified_diff(before: &str, after: &str, name: &str) -> String {
     if before == after {
         return String::new();
     }
-    let a: Vec<&str> = before.split_inclusive('\n').collect();
-    let b: Vec<&str> = after.split_inclusive('\n').collect();
-    let ops = diff_ops(&a, &b);
-    let mut out = format!("--- {name}\n+++ {name} (after elhaz sso sync)\n");
-    // Group the edits into hunks with up to 3 lines of context around them.
-    let context = 3;
-    let changed: Vec<usize> = ops
-        .iter()
-        .enumerate()
-        .filter(|(_, o)| !matches!(o, Op::Same(..)))
-        .map(|(i, _)| i)
-        .collect();
-    let mut i = 0;
-    while i < changed.len() {
-        let start = changed[i].saturating_sub(context);
-        let mut last = changed[i];
-        while i + 1 < changed.len() && changed[i + 1] <= last + 2 * context + 1 {
-            i += 1;
-            last = changed[i];
-        }
-        let stop = (last + context + 1).min(ops.len());
-        let hunk = &ops[start..stop];
-        let (a0, b0) = positions(&ops[..start]);
-        let a_len = hunk.iter().filter(|o| !matches!(o, Op::Add(_))).count();
-        let b_len = hunk.iter().filter(|o| !matches!(o, Op::Del(_))).count();
-        let at = |pos: usize, len: usize| if len == 0 { pos } else { pos + 1 };
-        out.push_str(&format!(
-            "@@ -{},{a_len} +{},{b_len} @@\n",
-            at(a0, a_len),
-            at(b0, b_len)
-        ));
-        for op in hunk {
-            let (mark, line) = match op {
-                Op::Same(l) => (' ', *l),
-                Op::Del(l) => ('-', *l),
-                Op::Add(l) => ('+', *l),
-            };
-            out.push(mark);
-            out.push_str(line);
-            if !line.ends_with('\n') {
-                out.push_str("\n\\ No newline at end of file\n");
-            }
-        }
-        i += 1;
-    }
-    out
-}
-
-#[derive(Debug)]
-enum Op<'a> {
-    Same(&'a str),
-    Del(&'a str),
-    Add(&'a str),
-}
-
-/// Lines of a and b before the ops.
-fn positions(ops: &[Op<'_>]) -> (usize, usize) {
-    ops.iter().fold((0, 0), |(a, b), o| match o {
-        Op::Same(_) => (a + 1, b + 1),
-        Op::Del(_) => (a + 1, b),
-        Op::Add(_) => (a, b + 1),
-    })
-}
-
-/// The edit script: common head and tail kept, a longest-common-subsequence diff of the
-/// middle (a plain replacement when the middle is too large for it).
-fn diff_ops<'a>(a: &[&'a str], b: &[&'a str]) -> Vec<Op<'a>> {
-    let head = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    let tail = a[head..]
-        .iter()
-        .rev()
-        .zip(b[head..].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    let (ma, mb) = (&a[head..a.len() - tail], &b[head..b.len() - tail]);
-    let mut ops: Vec<Op<'a>> = a[..head].iter().map(|l| Op::Same(l)).collect();
-    if ma.len().saturating_mul(mb.len()) <= 4_000_000 {
-        // lcs[i][j]: the LCS length of ma[i..] and mb[j..].
-        let w = mb.len() + 1;
-        let mut lcs = vec![0u32; (ma.len() + 1) * w];
-        for i in (0..ma.len()).rev() {
-            for j in (0..mb.len()).rev() {
-                lcs[i * w + j] = if ma[i] == mb[j] {
-                    lcs[(i + 1) * w + j + 1] + 1
-                } else {
-                    lcs[(i + 1) * w + j].max(lcs[i * w + j + 1])
-                };
-            }
-        }
-        let (mut i, mut j) = (0, 0);
-        while i < ma.len() && j < mb.len() {
-            if ma[i] == mb[j] {
-                ops.push(Op::Same(ma[i]));
-                i += 1;
-                j += 1;
-            } else if lcs[(i + 1) * w + j] >= lcs[i * w + j + 1] {
-                ops.push(Op::Del(ma[i]));
-                i += 1;
-            } else {
-                ops.push(Op::Add(mb[j]));
-                j += 1;
-            }
-        }
-        ops.extend(ma[i..].iter().map(|l| Op::Del(l)));
-        ops.extend(mb[j..].iter().map(|l| Op::Add(l)));
-    } else {
-        ops.extend(ma.iter().map(|l| Op::Del(l)));
-        ops.extend(mb.iter().map(|l| Op::Add(l)));
-    }
-    ops.extend(a[a.len() - tail..].iter().map(|l| Op::Same(l)));
-    ops
+    similar::TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(3)
+        .header(name, &format!("{name} (after elhaz sso sync)"))
+        .to_string()
 }
 
 #[cfg(test)]
@@ -753,6 +647,6 @@ mod tests {
             "--- f\n+++ f (after elhaz sso sync)\n@@ -1,3 +1,4 @@\n a\n-b\n+B\n c\n+d\n"
         );
         let d = unified_diff("", "x\n", "f");
-        assert!(d.contains("@@ -0,0 +1,1 @@\n+x\n"), "{d}");
+        assert!(d.contains("@@ -0,0 +1 @@\n+x\n"), "{d}");
     }
 }
