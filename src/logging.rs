@@ -18,17 +18,36 @@ use crate::fsutil::{ensure_private_dir, open_private};
 pub(crate) const MAX_BYTES: u64 = 5 * 1024 * 1024;
 pub(crate) const BACKUPS: usize = 3;
 
+/// Targets that write whole requests at trace level, headers included. The SDK redacts
+/// `Authorization` and `x-amz-security-token` but not, for one, the SSO portal's
+/// `x-amz-sso_bearer_token`; no ELHAZ_LOG may lower these below debug.
+const REQUEST_DUMPERS: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http_client",
+    "aws_sigv4",
+    "hyper",
+    "hyper_util",
+    "h2",
+];
+
 fn filter(verbose: u8, default: &str) -> EnvFilter {
-    if let Ok(f) = std::env::var("ELHAZ_LOG")
-        && let Ok(f) = EnvFilter::try_new(f)
-    {
-        return f;
+    let mut f = std::env::var("ELHAZ_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| {
+            EnvFilter::new(match verbose {
+                0 => default,
+                1 => "elhaz=info",
+                _ => "elhaz=debug",
+            })
+        });
+    for target in REQUEST_DUMPERS {
+        if let Ok(d) = format!("{target}=debug").parse() {
+            f = f.add_directive(d);
+        }
     }
-    EnvFilter::new(match verbose {
-        0 => default,
-        1 => "elhaz=info",
-        _ => "elhaz=debug",
-    })
+    f
 }
 
 /// Stderr logging for the CLI.
