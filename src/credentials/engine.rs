@@ -203,8 +203,8 @@ impl Engine {
             ..StsTarget::default()
         };
 
-        // A role with a source profile: aws-config ignores mfa_serial and
-        // duration_seconds, so elhaz makes the final AssumeRole itself.
+        // A role with a source profile or a credential_source: aws-config ignores
+        // mfa_serial and duration_seconds, so elhaz makes the final AssumeRole itself.
         let credentials = match (&profile.role_arn, &profile.source_profile) {
             (Some(role_arn), Some(source_name)) if source_name != &profile.name => {
                 let source = ProfileFileCredentialsProvider::builder()
@@ -214,14 +214,21 @@ impl Engine {
                     .provide_credentials()
                     .await
                     .map_err(|e| map_source_error(&e, &profiles, Some(source_name), true))?;
-                let mut request = RoleRequest::from_profile(profile, role_arn)?;
-                if let Some(serial) = &profile.mfa_serial {
-                    let code = self
-                        .profile_mfa_code(profile, role_arn, source_name, serial, token_code)
-                        .await?;
-                    request.mfa = Some((serial, code));
-                }
-                request.send(&sdk, &target, source).await?
+                let request = RoleRequest::from_profile(profile, role_arn)?;
+                self.profile_role(request, profile, source_name, token_code)
+                    .await?
+                    .send(&sdk, &target, source)
+                    .await?
+            }
+            (Some(role_arn), None) if profile.credential_source.is_some() => {
+                let named = profile.credential_source.as_deref().unwrap_or_default();
+                let source = named_source(named, profile, ctx).await?;
+                let request = RoleRequest::from_profile(profile, role_arn)?;
+                let from = format!("credential_source {named}");
+                self.profile_role(request, profile, &from, token_code)
+                    .await?
+                    .send(&sdk, &target, source)
+                    .await?
             }
             // Everything else (SSO, credential_process, web identity,
             // credential_source): aws-config's profile provider.
@@ -233,6 +240,23 @@ impl Engine {
             source: "profile",
             sts: target,
         })
+    }
+
+    /// The MFA code, when the profile names an `mfa_serial`, added to its request.
+    async fn profile_role<'a>(
+        &self,
+        mut request: RoleRequest<'a>,
+        profile: &'a AwsProfile,
+        source: &str,
+        token_code: Option<&Sensitive>,
+    ) -> Result<RoleRequest<'a>> {
+        if let Some(serial) = &profile.mfa_serial {
+            let code = self
+                .profile_mfa_code(profile, request.role_arn, source, serial, token_code)
+                .await?;
+            request.mfa = Some((serial, code));
+        }
+        Ok(request)
     }
 
     /// The MFA code for a role profile: the caller's, else the terminal's. A profile has
@@ -255,9 +279,15 @@ impl Engine {
             let name = crate::config::store::validate_name(&profile.name)
                 .map(|_| profile.name.as_str())
                 .unwrap_or("NAME");
+            // A config with no Session.profile takes the caller's environment keys, as
+            // credential_source Environment does.
+            let profile_flag = match source_name.strip_prefix("credential_source ") {
+                Some(_) => String::new(),
+                None => format!(" --profile {source_name}"),
+            };
             e.with_hint(format!(
                 "run it from a terminal, or make a config whose MFA.command prints the code: \
-                 elhaz config add {name} --profile {source_name} --role-arn {role_arn} \
+                 elhaz config add {name}{profile_flag} --role-arn {role_arn} \
                  --serial-number {serial} --mfa-command 'ykman oath accounts code -s ACCOUNT'"
             ))
         })
@@ -553,6 +583,57 @@ async fn config_source(
         let start = (named || profiles.get(&start).is_some()).then_some(start.as_str());
         map_source_error(&e, &profiles, start, named)
     })
+}
+
+/// The credentials a profile's `credential_source` names: the caller's environment
+/// keys, the instance metadata service or the container endpoint.
+async fn named_source(
+    named: &str,
+    profile: &AwsProfile,
+    ctx: &SourceContext,
+) -> Result<aws_credential_types::Credentials> {
+    let failed = |e: CredentialsError| {
+        Error::auth(format!(
+            "profile {}: credential_source {named} gave no credentials: {}",
+            profile.name,
+            crate::error::chain(&e)
+        ))
+    };
+    match named {
+        "Environment" => {
+            let (Some(id), Some(secret)) = (
+                ctx.get("AWS_ACCESS_KEY_ID"),
+                ctx.get("AWS_SECRET_ACCESS_KEY"),
+            ) else {
+                return Err(Error::auth(format!(
+                    "profile {}: credential_source Environment, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set",
+                    profile.name
+                ))
+                .with_hint("export the source keys, or name a source_profile instead"));
+            };
+            Ok(aws_credential_types::Credentials::new(
+                id,
+                secret,
+                ctx.get("AWS_SESSION_TOKEN").map(str::to_string),
+                None,
+                "Environment",
+            ))
+        }
+        "Ec2InstanceMetadata" => aws_config::imds::credentials::ImdsCredentialsProvider::builder()
+            .build()
+            .provide_credentials()
+            .await
+            .map_err(failed),
+        "EcsContainer" => aws_config::ecs::EcsCredentialsProvider::builder()
+            .build()
+            .provide_credentials()
+            .await
+            .map_err(failed),
+        other => Err(Error::config(format!(
+            "profile {}: credential_source {other:?} is not one of Environment, Ec2InstanceMetadata, EcsContainer",
+            profile.name
+        ))),
+    }
 }
 
 /// AssumeRoleWithWebIdentity for a config's AssumeRoleWithWebIdentity section.

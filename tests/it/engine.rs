@@ -996,6 +996,82 @@ async fn a_profile_with_mfa_serial_and_no_terminal_fails_clearly() {
     assert_eq!(calls[0]["SerialNumber"], MFA_SERIAL);
 }
 
+/// A role profile whose source is `credential_source = Environment`: the caller's
+/// environment keys sign the AssumeRole, which carries the profile's MFA and duration.
+fn credential_source_env(sts: &FakeSts) -> TestEnv {
+    let t = TestEnv::with_sts(&sts.uri());
+    t.write_aws_config(&format!(
+        "[profile envrole]\nrole_arn = {ROLE_ARN}\ncredential_source = Environment\nmfa_serial = {MFA_SERIAL}\nduration_seconds = 7200\n\n\
+         [profile envplain]\nrole_arn = {ROLE_ARN}\ncredential_source = Environment\nduration_seconds = 7200\n"
+    ));
+    t
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credential_source_environment_honours_mfa_serial_and_duration_seconds() {
+    use expectrl::Expect;
+    let sts = FakeSts::start(Duration::from_secs(7200)).await;
+    let t = credential_source_env(&sts);
+    // In-process and through the daemon alike: the code is asked on the terminal (the
+    // daemon's client names the session, the engine the device).
+    for (i, (args, prompt)) in [
+        (&["--no-daemon", "export", "envrole"][..], MFA_SERIAL),
+        (&["export", "envrole"], "envrole"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut cmd = t.std_cmd();
+        cmd.args(*args);
+        let mut p = expectrl::Session::spawn(cmd).unwrap();
+        p.set_expect_timeout(Some(Duration::from_secs(20)));
+        p.expect(format!("MFA code for {prompt}: ").as_str())
+            .unwrap_or_else(|e| panic!("elhaz {args:?} asked for no code: {e}"));
+        p.send_line(format!("27182{i}")).unwrap();
+        p.expect(format!("ASIAFAKE00000000000{}", i + 1).as_str())
+            .unwrap();
+    }
+    let calls = signed(&sts, "AssumeRole").await;
+    assert_eq!(calls.len(), 2);
+    for (i, (body, akid, _)) in calls.iter().enumerate() {
+        assert_eq!(body["RoleArn"], ROLE_ARN);
+        assert_eq!(body["SerialNumber"], MFA_SERIAL);
+        assert_eq!(body["TokenCode"], format!("27182{i}"));
+        assert_eq!(body["DurationSeconds"], "7200");
+        assert_eq!(akid, SOURCE_KEY, "signed by the caller's environment keys");
+    }
+
+    // Without MFA, duration_seconds alone is sent too.
+    export_json(&local(&t, &["export", "envplain"]));
+    let calls = signed(&sts, "AssumeRole").await;
+    assert_eq!(calls[2].0["DurationSeconds"], "7200");
+    assert_eq!(calls[2].1, SOURCE_KEY);
+    assert!(!calls[2].0.contains_key("SerialNumber"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credential_source_environment_without_keys_or_terminal_says_what_to_do() {
+    let sts = FakeSts::start(Duration::from_secs(3600)).await;
+    let mut t = credential_source_env(&sts);
+    let o = local_without_tty(&t, &["export", "envrole"]);
+    assert_fails(&o, 5, &format!("an MFA code is needed for {MFA_SERIAL}"));
+    assert!(
+        stderr(&o).contains(&format!(
+            "elhaz config add envrole --role-arn {ROLE_ARN} --serial-number {MFA_SERIAL} --mfa-command"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    t.unset("AWS_ACCESS_KEY_ID").unset("AWS_SECRET_ACCESS_KEY");
+    let o = local(&t, &["export", "envplain"]);
+    assert_fails(
+        &o,
+        5,
+        "profile envplain: credential_source Environment, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set",
+    );
+    assert!(sts.calls("AssumeRole").await.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_profile_with_static_keys_only_is_refused() {
     let sts = FakeSts::start(Duration::from_secs(3600)).await;
