@@ -78,6 +78,12 @@ impl ShellKind {
     }
 }
 
+/// The hook's own variables (the same name in every shell; never exported), which
+/// the binary sets in the code the hook evals: no refresh before this time (unix
+/// seconds), and what the last warnings were (opaque to the scripts).
+pub(crate) const RETRY_AT: &str = "_ELHAZ_RETRY_AT";
+pub(crate) const WARNED: &str = "_ELHAZ_WARNED";
+
 pub(crate) const BASH_HOOK: &str = include_str!("../../shell/elhaz.bash");
 pub(crate) const ZSH_HOOK: &str = include_str!("../../shell/elhaz.zsh");
 pub(crate) const FISH_HOOK: &str = include_str!("../../shell/elhaz.fish");
@@ -117,6 +123,32 @@ pub(crate) fn unset_line(shell: ShellKind, key: &str) -> String {
     match shell {
         ShellKind::Fish => format!("set -e {key};\n"),
         _ => format!("unset {key};\n"),
+    }
+}
+
+/// A shell variable of this shell only (global, not exported), for eval inside the
+/// hook's functions: the hook's own state, such as `_ELHAZ_RETRY_AT`.
+pub(crate) fn set_global(shell: ShellKind, key: &str, value: &str) -> String {
+    match shell {
+        ShellKind::Fish => format!("set -g {key} {};\n", quote_fish(value)),
+        // Not a bare assignment: `warn_create_global` would complain of it.
+        ShellKind::Zsh => format!("typeset -g {key}={};\n", quote_posix(value)),
+        _ => format!("{key}={};\n", quote_posix(value)),
+    }
+}
+
+/// `use NAME`'s first line, for the hook's `elhaz` function: save every variable in
+/// `vars` (those a `use` may change) in the hook's stash, unless a `use` before did.
+pub(crate) fn stash_line(vars: &[&str]) -> String {
+    format!("_elhaz_stash {};\n", vars.join(" "))
+}
+
+/// `use --clear` for the hook's `elhaz` function: put back what the first `use`
+/// saved, or, with nothing saved, run `clear` (shell code that unsets).
+pub(crate) fn unstash_or(shell: ShellKind, clear: &str) -> String {
+    match shell {
+        ShellKind::Fish => format!("if not _elhaz_unstash\n{clear}end;\n"),
+        _ => format!("_elhaz_unstash || {{\n{clear}}};\n"),
     }
 }
 
