@@ -38,7 +38,9 @@ _elhaz_bin() {
   fi
 }
 
-# `elhaz use NAME|--clear` evals what the binary prints; the rest goes to it.
+# `elhaz use NAME|--clear` evals what the binary prints: the first `use` saves what
+# it changes in unexported copies, `--clear` puts it back, as a venv's deactivate
+# does. The rest goes to the binary.
 elhaz() {
   local x=$- out rc=0
   { \builtin set +x; } 2>/dev/null
@@ -51,36 +53,6 @@ elhaz() {
   fi
   [[ $x != *x* ]] || \builtin set -x
   return "$rc"
-}
-
-# What `use` prints calls these: the first `use` saves the variables it names in
-# unexported copies (and, outside a session, the source keys); `use --clear` puts
-# each back or unsets it, as a venv's deactivate does, or fails if none was saved.
-_elhaz_stash() {
-  [[ -z ${_ELHAZ_STASHED-} ]] || return 0
-  local v
-  _ELHAZ_STASHED=$*
-  for v; do
-    \builtin unset "_ELHAZ_OLD_$v"
-    [[ -z ${!v+x} ]] || \builtin printf -v "_ELHAZ_OLD_$v" '%s' "${!v}"
-  done
-  [[ -n ${_ELHAZ_SRC-} || -n ${ELHAZ_SESSION-} ]] && return 0
-  _ELHAZ_SRC=use _ELHAZ_SRC_AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID-} \
-    _ELHAZ_SRC_AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY-} \
-    _ELHAZ_SRC_AWS_SESSION_TOKEN=${AWS_SESSION_TOKEN-}
-}
-
-_elhaz_unstash() {
-  [[ -n ${_ELHAZ_STASHED-} ]] || return 1
-  local v o
-  for v in $_ELHAZ_STASHED; do
-    o=_ELHAZ_OLD_$v
-    if [[ -n ${!o+x} ]]; then \builtin export "$v=${!o}"; else \builtin unset "$v"; fi
-    \builtin unset "$o"
-  done
-  \builtin unset _ELHAZ_STASHED
-  [[ ${_ELHAZ_SRC-} != use ]] || \builtin unset _ELHAZ_SRC _ELHAZ_SRC_AWS_ACCESS_KEY_ID \
-    _ELHAZ_SRC_AWS_SECRET_ACCESS_KEY _ELHAZ_SRC_AWS_SESSION_TOKEN
 }
 
 # Install once, first in PROMPT_COMMAND (a string, or an array in bash 5.1+), so

@@ -32,7 +32,9 @@ function _elhaz_bin
     end
 end
 
-# `elhaz use NAME|--clear` sources what the binary prints; the rest goes to it.
+# `elhaz use NAME|--clear` sources what the binary prints: the first `use` saves what
+# it changes in unexported copies, `--clear` puts it back, as a venv's deactivate
+# does. The rest goes to the binary.
 function elhaz --description 'elhaz, with `use` acting on this shell'
     set -l fish_trace
     test "$argv[1]" = use; or begin
@@ -41,35 +43,4 @@ function elhaz --description 'elhaz, with `use` acting on this shell'
     end
     set -l out (_elhaz_bin use --eval --shell fish $argv[2..-1]); or return
     printf '%s\n' $out | source
-end
-
-# What `use` prints calls these: the first `use` saves the variables it names in
-# unexported copies (and, outside a session, the source keys); `use --clear` puts
-# each back or erases it, as a venv's deactivate does, or fails if none was saved.
-function _elhaz_stash
-    set -l fish_trace
-    set -q _elhaz_stashed; and return
-    set -g _elhaz_stashed $argv
-    for v in $argv
-        set -e _elhaz_old_$v
-        set -q $v; and set -g _elhaz_old_$v $$v
-    end
-    set -q _elhaz_src; or test -n "$ELHAZ_SESSION"; and return
-    set -g _elhaz_src use
-    for v in AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
-        set -g _elhaz_src_$v "$$v"
-    end
-end
-
-function _elhaz_unstash
-    set -l fish_trace
-    set -q _elhaz_stashed; or return 1
-    for v in $_elhaz_stashed
-        set -l o _elhaz_old_$v
-        set -q $o; and set -gx $v $$o; or set -e $v
-        set -e $o
-    end
-    set -e _elhaz_stashed
-    test "$_elhaz_src" != use; or set -e _elhaz_src _elhaz_src_AWS_ACCESS_KEY_ID _elhaz_src_AWS_SECRET_ACCESS_KEY _elhaz_src_AWS_SESSION_TOKEN
-    true
 end

@@ -40,45 +40,15 @@ _elhaz_bin() {
   fi
 }
 
-# `elhaz use NAME|--clear` evals what the binary prints; the rest goes to it.
+# `elhaz use NAME|--clear` evals what the binary prints: the first `use` saves what
+# it changes in unexported copies, `--clear` puts it back, as a venv's deactivate
+# does. The rest goes to the binary.
 elhaz() {
   \builtin setopt localoptions noxtrace
   [[ ${1-} == use ]] || { _elhaz_bin "$@"; return; }
   local out
   out=$(_elhaz_bin use --eval --shell zsh "${@:2}") || return
   \builtin eval "$out"
-}
-
-# What `use` prints calls these: the first `use` saves the variables it names in
-# unexported copies (and, outside a session, the source keys); `use --clear` puts
-# each back or unsets it, as a venv's deactivate does, or fails if none was saved.
-_elhaz_stash() {
-  \builtin emulate -L zsh -o noxtrace
-  [[ -z ${_ELHAZ_STASHED-} ]] || return 0
-  local v
-  typeset -g _ELHAZ_STASHED="$*"
-  for v; do
-    \builtin unset _ELHAZ_OLD_$v
-    [[ -z ${(P)v+x} ]] || \builtin typeset -g "_ELHAZ_OLD_$v=${(P)v}"
-  done
-  [[ -n ${_ELHAZ_SRC-} || -n ${ELHAZ_SESSION-} ]] && return 0
-  typeset -g _ELHAZ_SRC=use _ELHAZ_SRC_AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID-} \
-    _ELHAZ_SRC_AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY-} \
-    _ELHAZ_SRC_AWS_SESSION_TOKEN=${AWS_SESSION_TOKEN-}
-}
-
-_elhaz_unstash() {
-  \builtin emulate -L zsh -o noxtrace
-  [[ -n ${_ELHAZ_STASHED-} ]] || return 1
-  local v o
-  for v in ${=_ELHAZ_STASHED}; do
-    o=_ELHAZ_OLD_$v
-    if [[ -n ${(P)o+x} ]]; then \builtin export "$v=${(P)o}"; else \builtin unset $v; fi
-    \builtin unset $o
-  done
-  \builtin unset _ELHAZ_STASHED
-  [[ ${_ELHAZ_SRC-} != use ]] || \builtin unset _ELHAZ_SRC _ELHAZ_SRC_AWS_ACCESS_KEY_ID \
-    _ELHAZ_SRC_AWS_SECRET_ACCESS_KEY _ELHAZ_SRC_AWS_SESSION_TOKEN
 }
 
 # Install once, first among the precmd functions.

@@ -10,9 +10,10 @@
 
 use super::Context;
 use crate::cli::UseArgs;
+use crate::credentials::context;
 use crate::env::{Delivery, SessionEnv, render_clear, use_changes};
 use crate::error::{Error, Result};
-use crate::shell::{RETRY_AT, ShellKind, end_line, set_global, stash_line, unstash_or};
+use crate::shell::{RETRY_AT, ShellKind, end_line, set_global, stash, unstash_or};
 
 pub(crate) fn run(args: UseArgs, ctx: &Context) -> Result<i32> {
     if !args.eval {
@@ -51,9 +52,13 @@ fn render(shell: ShellKind, env: Option<&SessionEnv>) -> String {
     if shell == ShellKind::Posix {
         return code;
     }
+    // Outside a session the keys in the environment are the source: the stash keeps
+    // them for the binary (they are replaced, and a source key is never exported).
+    let outside = super::outer_session().is_none_or(str::is_empty);
+    let keys = if outside { context::SECRET } else { &[] };
     let code = match env {
-        Some(_) => stash_line(&use_changes()) + &code,
-        None => unstash_or(shell, &code),
+        Some(_) => stash(shell, &use_changes(), keys) + &code,
+        None => unstash_or(shell, &use_changes(), context::SECRET, &code),
     };
     code + &set_global(shell, RETRY_AT, "0") + end_line(shell)
 }
@@ -62,6 +67,7 @@ fn render(shell: ShellKind, env: Option<&SessionEnv>) -> String {
 mod tests {
     use super::*;
     use crate::credentials::Credentials;
+    use crate::shell::stash;
 
     /// The variables a piece of bash code sets or unsets.
     fn touched(code: &str) -> Vec<&str> {
@@ -75,31 +81,47 @@ mod tests {
             .collect()
     }
 
-    /// `use --clear` can put back only what the stash saved: the first `use` names
+    /// `use --clear` can put back only what the stash saved: the first `use` saves
     /// every variable that any `use` (with or without a region) or `use --clear` sets
-    /// or unsets; and the hook runs the stash before the variables change.
+    /// or unsets, before the variables change, and `--clear` restores each of them.
     #[test]
     fn use_saves_every_variable_it_or_clear_changes_before_changing_it() {
         let at = time::OffsetDateTime::now_utc() + time::Duration::HOUR;
         let c = Credentials::new("AKIANEW", "s", "t", at, at - time::Duration::HOUR);
         let policy = crate::credentials::policy::Policy::default();
         let stashed = use_changes();
+        let ours = |code: &str| -> Vec<String> {
+            touched(code)
+                .into_iter()
+                .filter(|v| !v.starts_with("_ELHAZ"))
+                .map(str::to_string)
+                .collect()
+        };
         for region in [None, Some("eu-west-1")] {
             let env = SessionEnv::build("prod", Delivery::Static(&c), region, &policy);
             let code = render(ShellKind::Bash, Some(&env));
-            let first = code.lines().next().unwrap_or_default();
-            assert_eq!(first, format!("_elhaz_stash {};", stashed.join(" ")));
-            let rest = &code[first.len()..];
-            assert!(touched(rest).len() > 10, "{rest}");
-            for v in touched(rest) {
-                assert!(stashed.contains(&v), "use does not save {v}");
+            let (stash, rest) = code.split_at(code.find("\nfi\nunset ").unwrap() + 4);
+            let saved: Vec<&str> = stash
+                .lines()
+                .filter_map(|l| l.strip_prefix("unset _ELHAZ_OLD_")?.split(';').next())
+                .collect();
+            assert_eq!(saved, stashed, "{stash}");
+            assert!(ours(rest).len() > 10, "{rest}");
+            for v in ours(rest) {
+                assert!(stashed.contains(&v.as_str()), "use does not save {v}");
             }
         }
         let clear = render(ShellKind::Bash, None);
-        assert!(clear.starts_with("_elhaz_unstash || {\n"), "{clear}");
-        for v in touched(&clear) {
+        let (restore, unset) = clear.split_at(clear.find("\nelse\n").unwrap());
+        for v in &stashed {
             assert!(
-                stashed.contains(&v),
+                restore.contains(&format!("export {v}=\"$_ELHAZ_OLD_{v}\"; else unset {v};")),
+                "clear does not restore {v}"
+            );
+        }
+        for v in ours(unset) {
+            assert!(
+                stashed.contains(&v.as_str()),
                 "use does not save {v}, which clear unsets"
             );
         }
@@ -108,6 +130,41 @@ mod tests {
             assert!(
                 v.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'),
                 "{v}"
+            );
+        }
+    }
+
+    /// What `use` and `use --clear` print is code each shell reads without error.
+    #[test]
+    fn the_code_use_prints_parses_in_each_shell() {
+        let at = time::OffsetDateTime::now_utc() + time::Duration::HOUR;
+        let c = Credentials::new("AKIANEW", "s'x", "t", at, at - time::Duration::HOUR);
+        let policy = crate::credentials::policy::Policy::default();
+        let env = SessionEnv::build("prod", Delivery::Static(&c), Some("eu-west-1"), &policy);
+        for (shell, program, args) in [
+            (ShellKind::Bash, "bash", &["-n"][..]),
+            (ShellKind::Zsh, "zsh", &["-n"][..]),
+            (ShellKind::Fish, "fish", &["--no-execute"][..]),
+        ] {
+            let keys = context::SECRET;
+            let code = [
+                stash(shell, &use_changes(), keys),
+                render(shell, Some(&env)),
+                render(shell, None),
+            ]
+            .concat();
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("use");
+            std::fs::write(&file, &code).unwrap();
+            let out = std::process::Command::new(program)
+                .args(args)
+                .arg(&file)
+                .output()
+                .unwrap_or_else(|e| panic!("{program}: {e}"));
+            assert!(
+                out.status.success(),
+                "{program}: {}\n{code}",
+                String::from_utf8_lossy(&out.stderr)
             );
         }
     }

@@ -137,19 +137,94 @@ pub(crate) fn set_global(shell: ShellKind, key: &str, value: &str) -> String {
     }
 }
 
-/// `use NAME`'s first line, for the hook's `elhaz` function: save every variable in
-/// `vars` (those a `use` may change) in the hook's stash, unless a `use` before did.
-pub(crate) fn stash_line(vars: &[&str]) -> String {
-    format!("_elhaz_stash {};\n", vars.join(" "))
+/// `use NAME`'s first part, for the hook's `elhaz` function to eval: unless a `use`
+/// before did, saves each of `vars` in an unexported copy (or that it was unset)
+/// and, given `keys` (a `use` outside any session), their values as the source keys
+/// the hook hands to the binary, unless the shell holds some already.
+pub(crate) fn stash(shell: ShellKind, vars: &[&str], keys: &[&str]) -> String {
+    let mut out = String::new();
+    let fish = shell == ShellKind::Fish;
+    let g = if shell == ShellKind::Zsh {
+        "typeset -g "
+    } else {
+        ""
+    };
+    out.push_str(if fish {
+        "if not set -q _elhaz_stashed\nset -g _elhaz_stashed 1\n"
+    } else {
+        "if [[ -z ${_ELHAZ_STASHED-} ]]; then\n"
+    });
+    if !fish {
+        out.push_str(&format!("{g}_ELHAZ_STASHED=1\n"));
+    }
+    for v in vars {
+        out.push_str(&if fish {
+            format!("set -e _elhaz_old_{v}; set -q {v}; and set -g _elhaz_old_{v} ${v}\n")
+        } else {
+            format!("unset _ELHAZ_OLD_{v}; [[ -z ${{{v}+x}} ]] || {g}_ELHAZ_OLD_{v}=\"${v}\"\n")
+        });
+    }
+    if !keys.is_empty() {
+        out.push_str(if fish {
+            "if not set -q _elhaz_src\nset -g _elhaz_src use\n"
+        } else {
+            "if [[ -z ${_ELHAZ_SRC-} ]]; then\n"
+        });
+        if !fish {
+            out.push_str(&format!("{g}_ELHAZ_SRC=use\n"));
+        }
+        for k in keys {
+            out.push_str(&if fish {
+                format!("set -g _elhaz_src_{k} \"${k}\"\n")
+            } else {
+                format!("{g}_ELHAZ_SRC_{k}=\"${{{k}-}}\"\n")
+            });
+        }
+        out.push_str(if fish { "end\n" } else { "fi\n" });
+    }
+    out.push_str(if fish { "end\n" } else { "fi\n" });
+    out
 }
 
-/// `use --clear` for the hook's `elhaz` function: put back what the first `use`
-/// saved, or, with nothing saved, run `clear` (shell code that unsets).
-pub(crate) fn unstash_or(shell: ShellKind, clear: &str) -> String {
-    match shell {
-        ShellKind::Fish => format!("if not _elhaz_unstash\n{clear}end;\n"),
-        _ => format!("_elhaz_unstash || {{\n{clear}}};\n"),
+/// `use --clear`, for the hook's `elhaz` function to eval: puts back each of `vars`
+/// as the first `use` saved it (or unsets it) and forgets the source keys that `use`
+/// saved; with nothing saved, runs `clear` (shell code that unsets).
+pub(crate) fn unstash_or(shell: ShellKind, vars: &[&str], keys: &[&str], clear: &str) -> String {
+    let fish = shell == ShellKind::Fish;
+    let mut out = String::from(if fish {
+        "if set -q _elhaz_stashed\n"
+    } else {
+        "if [[ -n ${_ELHAZ_STASHED-} ]]; then\n"
+    });
+    for v in vars {
+        out.push_str(&if fish {
+            format!(
+                "if set -q _elhaz_old_{v}; set -gx {v} $_elhaz_old_{v}; else; set -e {v}; end; set -e _elhaz_old_{v}\n"
+            )
+        } else {
+            format!(
+                "if [[ -n ${{_ELHAZ_OLD_{v}+x}} ]]; then export {v}=\"$_ELHAZ_OLD_{v}\"; else unset {v}; fi; unset _ELHAZ_OLD_{v}\n"
+            )
+        });
     }
+    let saved: Vec<String> = keys
+        .iter()
+        .map(|k| match shell {
+            ShellKind::Fish => format!(" _elhaz_src_{k}"),
+            _ => format!(" _ELHAZ_SRC_{k}"),
+        })
+        .collect();
+    let saved = saved.concat();
+    out.push_str(&if fish {
+        format!(
+            "set -e _elhaz_stashed\nif test \"$_elhaz_src\" = use\nset -e _elhaz_src{saved}\nend\nelse\n{clear}end\n"
+        )
+    } else {
+        format!(
+            "unset _ELHAZ_STASHED\nif [[ ${{_ELHAZ_SRC-}} == use ]]; then unset _ELHAZ_SRC{saved}; fi\nelse\n{clear}fi\n"
+        )
+    });
+    out
 }
 
 /// fish's `set` keeps the previous $status, and `set -e` of an unset variable makes it
