@@ -1,6 +1,7 @@
 //! The shells elhaz writes for: which one it is (one kind, one detector), how a value
 //! is quoted for it, the lines that set and unset a variable, the prompt hook
-//! (`elhaz hook`) and the rc text that `elhaz shell` starts a shell with.
+//! (`elhaz hook`), the code its `elhaz use` evals to save and restore variables and
+//! the hook's own state, and the rc text that `elhaz shell` starts a shell with.
 //!
 //! It owns text only: it must not know credentials, the daemon, the config or how a
 //! process is started; callers hand it names and values.
