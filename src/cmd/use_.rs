@@ -3,10 +3,10 @@
 //! it explains how to install the hook.
 //!
 //! It owns the command; the variables are `crate::env`'s and their shell syntax
-//! `crate::shell`'s. The stash of previous values lives in the hooks (the binary
-//! cannot see a shell's unexported variables); what this prints drives it: save
-//! these variables first, or put them back (else unset them) for `--clear`, and
-//! let the prompt try a refresh again at once.
+//! `crate::shell`'s. The previous values are kept in the shell's own unexported
+//! variables (the binary cannot see those), by code this prints: save these
+//! variables first, or put them back (else unset them) for `--clear`; and let the
+//! prompt try a refresh again at once.
 
 use super::Context;
 use crate::cli::UseArgs;
@@ -67,7 +67,6 @@ fn render(shell: ShellKind, env: Option<&SessionEnv>) -> String {
 mod tests {
     use super::*;
     use crate::credentials::Credentials;
-    use crate::shell::stash;
 
     /// The variables a piece of bash code sets or unsets.
     fn touched(code: &str) -> Vec<&str> {
