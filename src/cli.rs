@@ -327,6 +327,20 @@ pub struct HookArgs {
     /// The shell whose hook to print
     #[arg(value_parser = hooked_shell())]
     pub shell: ShellKind,
+
+    /// Print the code that refreshes this shell's session (run by the hook)
+    #[arg(long, hide = true)]
+    pub refresh: bool,
+
+    /// What the hook has warned about so far (its own state, set by the hook)
+    #[arg(
+        long,
+        hide = true,
+        value_name = "STATE",
+        requires = "refresh",
+        allow_hyphen_values = true
+    )]
+    pub warned: Option<String>,
 }
 
 #[derive(Debug, Args)]

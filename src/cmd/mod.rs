@@ -51,6 +51,19 @@ pub fn outer_session() -> Option<&'static str> {
     OUTER_SESSION.get().and_then(|s| s.as_deref())
 }
 
+static OUTER_EXPIRES: OnceLock<Option<String>> = OnceLock::new();
+
+/// Records ELHAZ_EXPIRES_AT as it was when elhaz started (before it is scrubbed): the
+/// hook's refresh compares what it gets with the credentials the shell has.
+pub fn set_outer_expires(v: Option<String>) {
+    let _ = OUTER_EXPIRES.set(v);
+}
+
+/// The outer session's ELHAZ_EXPIRES_AT, as the caller had it (not checked).
+pub(crate) fn outer_expires() -> Option<&'static str> {
+    OUTER_EXPIRES.get().and_then(|s| s.as_deref())
+}
+
 impl Context {
     pub fn new(global: GlobalArgs) -> Result<Context> {
         let paths = Paths::resolve(
@@ -136,8 +149,9 @@ pub fn not_implemented(what: &str) -> Error {
 pub fn run(cli: Cli) -> Result<i32> {
     // `hook` and `completions` print fixed text: they must work whatever the
     // environment holds (a bad ELHAZ_REFRESH_WINDOW must not break a shell's rc file).
+    // `hook --refresh` builds its own context and makes a bad setting its warning.
     let command = match cli.command {
-        Command::Hook(a) => return hook::run(a),
+        Command::Hook(a) => return hook::run(a, cli.global),
         Command::Completions(a) => return completions::run(a),
         other => other,
     };

@@ -1055,10 +1055,7 @@ echo "K2=$AWS_ACCESS_KEY_ID"
             .flat_map(|f| std::fs::read(f).unwrap())
             .collect();
         assert!(
-            contains(
-                &all,
-                "\"export\", \"prod\", \"-f\", \"env\", \"--shell\", \"bash\""
-            ),
+            contains(&all, "\"hook\", \"bash\", \"--refresh\""),
             "strace saw the hook's refresh"
         );
     }
