@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::error::{Error, Kind, Result};
 use crate::fsutil::{ensure_private_dir, open_private};
@@ -20,7 +22,7 @@ pub(crate) const BACKUPS: usize = 3;
 
 /// Targets that write whole requests at trace level, headers included. The SDK redacts
 /// `Authorization` and `x-amz-security-token` but not, for one, the SSO portal's
-/// `x-amz-sso_bearer_token`; no ELHAZ_LOG may lower these below debug.
+/// `x-amz-sso_bearer_token`; no ELHAZ_LOG may enable these below debug.
 const REQUEST_DUMPERS: &[&str] = &[
     "aws_smithy_runtime",
     "aws_smithy_runtime_api",
@@ -32,22 +34,25 @@ const REQUEST_DUMPERS: &[&str] = &[
 ];
 
 fn filter(verbose: u8, default: &str) -> EnvFilter {
-    let mut f = std::env::var("ELHAZ_LOG")
-        .ok()
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| {
-            EnvFilter::new(match verbose {
-                0 => default,
-                1 => "elhaz=info",
-                _ => "elhaz=debug",
-            })
-        });
-    for target in REQUEST_DUMPERS {
-        if let Ok(d) = format!("{target}=debug").parse() {
-            f = f.add_directive(d);
-        }
+    if let Ok(f) = std::env::var("ELHAZ_LOG")
+        && let Ok(f) = EnvFilter::try_new(f)
+    {
+        return f;
     }
-    f
+    EnvFilter::new(match verbose {
+        0 => default,
+        1 => "elhaz=info",
+        _ => "elhaz=debug",
+    })
+}
+
+/// A global filter that lets everything through but the request dumpers' trace
+/// events: it only ever narrows what [`filter`] enables.
+fn cap() -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::LevelFilter;
+    tracing_subscriber::filter::Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_targets(REQUEST_DUMPERS.iter().map(|t| (*t, LevelFilter::DEBUG)))
 }
 
 /// Stderr logging for the CLI.
@@ -56,6 +61,8 @@ pub fn init_cli(verbose: u8) {
         .with_env_filter(filter(verbose, "elhaz=error"))
         .with_writer(io::stderr)
         .with_target(false)
+        .finish()
+        .with(cap())
         .try_init();
 }
 
@@ -85,6 +92,8 @@ pub(crate) fn init_daemon(
         .with_writer(nb)
         .with_ansi(false)
         .with_target(false)
+        .finish()
+        .with(cap())
         .try_init();
     Ok(guard)
 }
