@@ -9,13 +9,13 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::config::Store;
-use crate::config::schema::Sensitive;
-use crate::credentials::context::{self, SourceContext};
+use crate::context::{self, SourceContext};
 use crate::credentials::{Credentials, Engine, Identity, Served, parse_time};
 use crate::daemon::client::{Client, Failure};
 use crate::daemon::protocol::{Caller, CredentialsData, NOT_FOUND, Response};
 use crate::daemon::start::{DaemonArgs, not_running, start_daemon};
 use crate::error::{Error, Kind, Result};
+use crate::sensitive::Sensitive;
 
 /// What a request came to, short of an error.
 #[derive(Debug)]

@@ -273,7 +273,7 @@ pub enum ExportFormat {
     CredentialProcess,
 }
 
-pub use crate::shell::ShellKind;
+use crate::shell::ShellKind;
 
 /// `elhaz hook`'s argument: a [`ShellKind`] that has a hook (never `posix`).
 fn hooked_shell() -> impl clap::builder::TypedValueParser<Value = ShellKind> {

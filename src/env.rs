@@ -5,10 +5,10 @@
 //! It owns which variables and values; it must not know shell syntax (that is
 //! `crate::shell`) nor the command line.
 
-use crate::credentials::context::{self, SourceContext};
+use crate::context::{self, SourceContext};
 use crate::credentials::policy::Policy;
 use crate::credentials::{Credentials, rfc3339};
-use crate::shell::{ShellKind, end_line, unset_line};
+use crate::shell::{ShellKind, end_line, set_line, unset_line};
 
 pub(crate) mod chain;
 
@@ -38,7 +38,7 @@ pub const ALL_SET: &[&str] = &[
     "ELHAZ_REFRESH_AT",
 ];
 
-pub use crate::credentials::context::INJECTED;
+use crate::context::INJECTED;
 
 /// How the child reaches its credentials.
 pub enum Delivery<'a> {
@@ -266,9 +266,6 @@ pub fn render_clear(shell: ShellKind) -> String {
     out.push_str(end_line(shell));
     out
 }
-
-// The shell module owns these; kept reachable here for existing callers.
-pub use crate::shell::set_line;
 
 /// The shell to write for: bash, zsh or fish from `$SHELL`, else POSIX.
 pub fn shell_from_env() -> ShellKind {

@@ -12,7 +12,7 @@ fn main() {
     elhaz::cmd::set_outer_expires(std::env::var("ELHAZ_EXPIRES_AT").ok());
     // The caller's source context, once, before the scrub: inside a session it comes
     // from the ELHAZ_SOURCE_* the session carries, never from what was injected.
-    elhaz::credentials::context::SourceContext::capture();
+    elhaz::context::SourceContext::capture();
     elhaz::env::scrub_injected();
 
     // `COMPLETE=bash elhaz -- ...`: the completion scripts ask here (names live).
@@ -31,7 +31,7 @@ fn main() {
         // and nothing it spawns inherits the keys.
         // SAFETY: no thread has been started yet (the runtime and the log writer start
         // later, in the command).
-        unsafe { elhaz::credentials::context::forget_secret_sources() };
+        unsafe { elhaz::context::forget_secret_sources() };
     } else {
         elhaz::logging::init_cli(cli.global.verbose);
     }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use elhaz::config::parse::{parse_config, to_yaml};
-use elhaz::credentials::context::SourceContext;
+use elhaz::context::SourceContext;
 use elhaz::daemon::protocol::Envelope;
 use elhaz::duration::Seconds;
 use elhaz::logging::escape_controls;

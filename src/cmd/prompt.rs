@@ -6,11 +6,11 @@ use std::io::IsTerminal;
 
 use crate::broker::{Broker, Outcome};
 use crate::config::Store;
-use crate::config::schema::Sensitive;
 use crate::credentials::{Identity, Served, mfa};
 use crate::daemon::client::{Client, Failure};
 use crate::daemon::protocol::{Caller, Response};
 use crate::error::{Error, Result};
+use crate::sensitive::Sensitive;
 
 /// NAME from the command line, or a picker on a terminal, or an error listing names.
 pub(crate) fn name_or_pick(store: &Store, name: Option<&str>) -> Result<String> {

@@ -10,7 +10,7 @@
 
 use super::Context;
 use crate::cli::UseArgs;
-use crate::credentials::context;
+use crate::context;
 use crate::env::{Delivery, SessionEnv, render_clear, use_changes};
 use crate::error::{Error, Result};
 use crate::shell::{RETRY_AT, ShellKind, end_line, set_global, stash, unstash_or};

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use crate::sensitive::Sensitive;
+use crate::sensitive::Sensitive;
 
 /// One config file, `<config-dir>/<NAME>.yaml`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

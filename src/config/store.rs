@@ -11,7 +11,7 @@ use super::parse::{parse_config, to_yaml};
 use super::schema::Config;
 use super::trust;
 use crate::error::{Error, Kind, Result, display_path};
-pub(crate) use crate::fsutil::ensure_private_dir;
+use crate::fsutil::ensure_private_dir;
 use crate::fsutil::write_atomic;
 use crate::lock::{DirLock, LockError, lock_dir};
 

@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use super::external;
-use crate::config::schema::{Command, Sensitive};
+use crate::config::schema::Command;
 use crate::error::{Error, Kind, Result};
+use crate::sensitive::Sensitive;
 
 pub(crate) const DEFAULT_TIMEOUT_SECS: u64 = 30;
 

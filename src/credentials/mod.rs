@@ -2,7 +2,6 @@
 //! is served, the refresh policy and gate, and the engine that gets them from STS.
 //! Nothing here knows of sockets, commands, shells or the terminal's output.
 
-pub mod context;
 pub(crate) mod engine;
 pub(crate) mod external;
 pub(crate) mod gate;

@@ -13,12 +13,12 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::task::AbortHandle;
 
-use crate::config::schema::Sensitive;
-use crate::credentials::context::SourceContext;
+use crate::context::SourceContext;
 use crate::credentials::gate::{self, Gate};
 use crate::credentials::policy::{FAILURE_BACKOFF_SECS, Policy};
 use crate::credentials::{Engine, Fetched, Identity, iso8601_offset, now};
 use crate::error::{Error, Kind, Result};
+use crate::sensitive::Sensitive;
 
 /// What a caller needs of a session's credentials.
 #[derive(Debug, Clone, Copy)]
@@ -290,12 +290,12 @@ impl Cache {
     }
 
     /// The context of the cached session whose keyed hash is `hex` (see
-    /// [`context::REF_VAR`](crate::credentials::context::REF_VAR)).
+    /// [`context::REF_VAR`](crate::context::REF_VAR)).
     pub(crate) fn context_by_ref(&self, hex: &str) -> Option<SourceContext> {
         let sessions = self.sessions();
         sessions
             .iter()
-            .find(|(k, _)| crate::credentials::context::hex(&k.1) == hex)
+            .find(|(k, _)| crate::context::hex(&k.1) == hex)
             .map(|(_, s)| s.context.clone())
     }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use zeroize::Zeroize;
 
 use super::protocol::{Caller, Envelope, Request, Response, WireUid};
-use crate::config::schema::Sensitive;
 use crate::error::{Error, Kind, Result, display_path};
+use crate::sensitive::Sensitive;
 
 /// Why a request did not get an answer.
 #[derive(Debug)]

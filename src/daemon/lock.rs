@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use nix::fcntl::{Flock, FlockArg};
 
-use crate::config::store::ensure_private_dir;
 use crate::error::{Error, Kind, Result, display_path};
+use crate::fsutil::ensure_private_dir;
 
 /// The lock file next to the socket, held for the daemon's life.
 pub(crate) fn lock_path(socket: &Path) -> PathBuf {

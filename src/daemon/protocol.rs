@@ -15,8 +15,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use zeroize::Zeroize;
 
-use crate::config::schema::Sensitive;
 use crate::error::{Error, Kind};
+use crate::sensitive::Sensitive;
 
 pub const VERSION: u32 = 1;
 /// Longest request line accepted, newline excluded.
@@ -99,7 +99,7 @@ fn is_zero(n: &i64) -> bool {
 }
 
 /// Who asks, carried in every payload by our client: its config directory and its
-/// source context (see credentials::context).
+/// source context (see crate::context).
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Caller {
     /// The payload names one of our extensions (`ext`, `context`, `autoadd`,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::credentials::context::{self, SourceContext};
+use crate::context::{self, SourceContext};
 use crate::error::{Error, Result, display_path};
 
 /// How a daemon the client starts is set up (the CLI's global flags, resolved).

@@ -1,8 +1,8 @@
 //! Property: whatever a value holds, the `-f env` line elhaz writes for it, eval'd by
 //! the real shell, gives back exactly that value. Each case runs the real bash, zsh
 //! and fish once with a batch of values.
-use elhaz::cli::ShellKind;
-use elhaz::env::set_line;
+use elhaz::shell::ShellKind;
+use elhaz::shell::set_line;
 use proptest::prelude::*;
 
 fn roundtrip(shell: &str, kind: ShellKind, values: &[String]) -> Vec<String> {

@@ -189,7 +189,7 @@ pub(super) fn served(
             let mut data = credentials_data(env, &f);
             // For a session built from these: which context served it.
             if env.caller.context.is_some() {
-                data.context_ref = Some(crate::credentials::context::hex(&ctx.keyed_hash()));
+                data.context_ref = Some(crate::context::hex(&ctx.keyed_hash()));
             }
             Response::with(&env.request_id, &data)
         }

@@ -33,10 +33,10 @@ use super::protocol::{
     BAD_REQUEST, CONFLICT, CredentialsData, Envelope, FORBIDDEN, INTERNAL, MAX_LINE, NOT_FOUND,
     Named, Request, Response, ShareInfo, StatusData, WireUid, code_of,
 };
-use crate::config::store::ensure_private_dir;
-use crate::credentials::context::SourceContext;
+use crate::context::SourceContext;
 use crate::credentials::{Fetched, iso8601_offset};
 use crate::error::{Error, Kind, Result, display_path};
+use crate::fsutil::ensure_private_dir;
 
 /// Per-connection time allowed to send the request line.
 pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(5);
