@@ -25,6 +25,9 @@ pub enum Kind {
     NotExecutable,
     /// The command to run was not found.
     NotFound,
+    /// The user pressed Ctrl-C at a prompt: exit 130, as a shell reports SIGINT, and
+    /// say nothing.
+    Interrupted,
 }
 
 impl Kind {
@@ -39,6 +42,7 @@ impl Kind {
             Kind::MfaRequired => "mfa_required",
             Kind::NotExecutable => "not_executable",
             Kind::NotFound => "not_found",
+            Kind::Interrupted => "interrupted",
         }
     }
 
@@ -53,6 +57,7 @@ impl Kind {
             "mfa_required" => Kind::MfaRequired,
             "not_executable" => Kind::NotExecutable,
             "not_found" => Kind::NotFound,
+            "interrupted" => Kind::Interrupted,
             _ => Kind::Other,
         }
     }
@@ -66,6 +71,7 @@ impl Kind {
             Kind::Auth | Kind::MfaRequired => 5,
             Kind::NotExecutable => 126,
             Kind::NotFound => 127,
+            Kind::Interrupted => 130,
         }
     }
 }

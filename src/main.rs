@@ -38,7 +38,9 @@ fn main() {
     let code = match elhaz::cmd::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("elhaz: {e}");
+            if e.kind != elhaz::error::Kind::Interrupted {
+                eprintln!("elhaz: {e}");
+            }
             e.exit_code()
         }
     };

@@ -61,11 +61,10 @@ fn remove(name: &str, yes: bool, store: &Store) -> Result<i32> {
         .with_hint("list them: elhaz config list"));
     }
     if !yes && interactive() {
-        let sure =
-            inquire::Confirm::new(&format!("Remove config {name} ({})?", display_path(&path)))
-                .with_default(false)
-                .prompt()
-                .map_err(prompt_error)?;
+        let sure = super::prompt::confirm(
+            &format!("Remove config {name} ({})?", display_path(&path)),
+            false,
+        )?;
         if !sure {
             eprintln!("elhaz: kept {name}");
             return Ok(1);
@@ -80,13 +79,9 @@ fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
+/// A failed prompt: Ctrl-C is a quiet 130, anything else changed nothing.
 fn prompt_error(e: inquire::InquireError) -> Error {
-    match e {
-        inquire::InquireError::OperationCanceled | inquire::InquireError::OperationInterrupted => {
-            Error::usage("cancelled; nothing was changed")
-        }
-        e => Error::usage(format!("cannot prompt: {e}")),
-    }
+    super::prompt::prompt_error(e, "nothing was changed")
 }
 
 /// Reads a config from PATH or stdin (`-`).
@@ -128,10 +123,8 @@ fn add(a: ConfigAddArgs, store: &Store) -> Result<i32> {
     let mut overwrite = a.force;
     if !overwrite && store.exists(&name)? && !path.is_dir() {
         if interactive() {
-            overwrite = inquire::Confirm::new(&format!("Config {name} exists. Overwrite it?"))
-                .with_default(false)
-                .prompt()
-                .map_err(prompt_error)?;
+            overwrite =
+                super::prompt::confirm(&format!("Config {name} exists. Overwrite it?"), false)?;
             if !overwrite {
                 eprintln!("elhaz: kept {name}; nothing was changed");
                 return Ok(1);
@@ -307,10 +300,8 @@ fn edit_until_valid(store: &Store, name: &str, initial: &str) -> Result<Config> 
             Ok(c) => return Ok(c),
             Err(e) => {
                 eprintln!("elhaz: {e}");
-                let again = inquire::Confirm::new("Edit again? (no: discard, nothing is changed)")
-                    .with_default(true)
-                    .prompt()
-                    .map_err(prompt_error)?;
+                let again =
+                    super::prompt::confirm("Edit again? (no: discard, nothing is changed)", true)?;
                 if !again {
                     return Err(Error::config("edit discarded; nothing was changed"));
                 }

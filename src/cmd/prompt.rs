@@ -9,7 +9,7 @@ use crate::config::Store;
 use crate::credentials::{Identity, Served, mfa};
 use crate::daemon::client::{Client, Failure};
 use crate::daemon::protocol::{Caller, Response};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::sensitive::Sensitive;
 
 /// NAME from the command line, or a picker on a terminal, or an error listing names.
@@ -33,9 +33,46 @@ pub(crate) fn name_or_pick(store: &Store, name: Option<&str>) -> Result<String> 
     let choice = inquire::Select::new("Which session?", labels.clone())
         .with_page_size(15)
         .prompt()
-        .map_err(|e| Error::usage(format!("no NAME chosen: {e}")))?;
+        .map_err(|e| prompt_error(e, "no NAME chosen"))?;
     let idx = labels.iter().position(|l| *l == choice).unwrap_or(0);
     Ok(items.swap_remove(idx).0)
+}
+
+/// What a failed prompt means: Ctrl-C ends elhaz quietly with 130, as shells expect;
+/// Esc is `cancelled` (exit 2), followed by `what` (its consequence).
+pub(crate) fn prompt_error(e: inquire::InquireError, what: &str) -> Error {
+    match e {
+        inquire::InquireError::OperationInterrupted => Error::new(Kind::Interrupted, "interrupted"),
+        inquire::InquireError::OperationCanceled => Error::usage(format!("cancelled; {what}")),
+        e => Error::usage(format!("cannot prompt: {e}; {what}")),
+    }
+}
+
+/// Asks a yes/no question on the terminal, in its own line editing: Ctrl-U, Ctrl-W and
+/// Backspace edit, Ctrl-C ends elhaz (130). An empty answer is `default`.
+pub(crate) fn confirm(question: &str, default: bool) -> Result<bool> {
+    use std::io::{BufRead, Write};
+    let choices = if default { "[Y/n]" } else { "[y/N]" };
+    loop {
+        eprint!("{question} {choices} ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        let n = std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Error::usage(format!("cannot read the answer: {e}")))?;
+        if n == 0 {
+            // End of input (Ctrl-D): nothing was agreed to.
+            eprintln!();
+            return Ok(false);
+        }
+        match line.trim().to_ascii_lowercase().as_str() {
+            "" => return Ok(default),
+            "y" | "yes" => return Ok(true),
+            "n" | "no" => return Ok(false),
+            _ => eprintln!("elhaz: answer y or n"),
+        }
+    }
 }
 
 /// Whether there is a terminal to ask an MFA code on.

@@ -853,3 +853,67 @@ fn remove_meta_and_obscured_get() {
         "elhaz: no config named \"bare\" in ~/.elhaz/configs"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Prompts on a terminal: Ctrl-C is a quiet 130, the confirmation edits like a shell.
+
+fn on_terminal(t: &TestEnv, args: &[&str]) -> Pty {
+    let mut cmd = t.std_cmd();
+    cmd.env("TERM", "xterm").args(args);
+    Pty::spawn(
+        cmd,
+        &format!("elhaz {}", args.join(" ")),
+        120,
+        std::time::Duration::from_secs(20),
+    )
+}
+
+#[test]
+fn ctrl_c_at_a_prompt_ends_quietly_with_130_and_changes_nothing() {
+    let t = TestEnv::new();
+    t.role_config("prod", "");
+    t.role_config("dev", "");
+    let before = snapshot(&t.home);
+    // The picker (exec without NAME), the confirmation of `config remove`, and the
+    // first prompt of an interactive `config add`.
+    for (args, asked) in [
+        (&["exec", "--", "true"][..], "Which session?"),
+        (&["config", "remove", "prod"], "Remove config prod"),
+        (&["config", "add", "new"], "Create new:"),
+    ] {
+        let mut p = on_terminal(&t, args);
+        p.expect(asked);
+        p.settle();
+        p.send("\x03");
+        let code = p.wait_exit();
+        assert_eq!(code, 130, "{args:?}: {}", p.transcript);
+        assert!(
+            !p.transcript.contains("interrupted") && !p.transcript.contains("elhaz:"),
+            "{args:?} said something after Ctrl-C: {}",
+            p.transcript
+        );
+    }
+    assert_eq!(snapshot(&t.home), before, "nothing changed");
+}
+
+#[test]
+fn the_remove_confirmation_edits_its_line_like_the_shell_does() {
+    let t = TestEnv::new();
+    t.role_config("prod", "");
+    t.role_config("dev", "");
+    // "n", then Ctrl-U erases it, then "y": removed.
+    let mut p = on_terminal(&t, &["config", "remove", "prod"]);
+    p.expect("[y/N]");
+    p.send("no");
+    p.send("\x15");
+    p.send_line("y");
+    assert_eq!(p.wait_exit(), 0, "{}", p.transcript);
+    assert!(!t.config_dir().join("prod.yaml").exists());
+    // Enter alone takes the default: kept.
+    let mut p = on_terminal(&t, &["config", "remove", "dev"]);
+    p.expect("[y/N]");
+    p.send_line("");
+    assert_eq!(p.wait_exit(), 1, "{}", p.transcript);
+    assert!(p.transcript.contains("kept dev"), "{}", p.transcript);
+    assert!(t.config_dir().join("dev.yaml").exists());
+}

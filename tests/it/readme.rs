@@ -243,6 +243,7 @@ fn the_exit_code_table_lists_every_code_elhaz_uses() {
         Kind::MfaRequired,
         Kind::NotExecutable,
         Kind::NotFound,
+        Kind::Interrupted,
     ];
     // A new Kind does not compile until it is listed above.
     for k in kinds {
@@ -254,7 +255,8 @@ fn the_exit_code_table_lists_every_code_elhaz_uses() {
             | Kind::Auth
             | Kind::MfaRequired
             | Kind::NotExecutable
-            | Kind::NotFound => {}
+            | Kind::NotFound
+            | Kind::Interrupted => {}
         }
     }
     let text = readme();

@@ -143,6 +143,23 @@ impl Pty {
         self.s.send(text).unwrap();
     }
 
+    /// Reads until the program closes the terminal, then waits for it: its exit code,
+    /// or 128 + N when signal N ended it (as a shell reports it).
+    pub fn wait_exit(&mut self) -> i32 {
+        use expectrl::process::unix::WaitStatus;
+        let deadline = Instant::now() + self.timeout;
+        while self.fill(Duration::from_millis(200)) {
+            if Instant::now() >= deadline {
+                self.fail("the program did not end");
+            }
+        }
+        match self.s.get_process_mut().wait() {
+            Ok(WaitStatus::Exited(_, code)) => code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => 128 + sig as i32,
+            other => self.fail(&format!("cannot wait for the program: {other:?}")),
+        }
+    }
+
     /// Types `line` and Enter.
     pub fn send_line(&mut self, line: &str) {
         self.s.send(line).unwrap();
