@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 use crate::launch::{exec, find_program, with_endpoint};
 
 pub(crate) fn run(mut args: ExecArgs, ctx: &Context) -> Result<i32> {
-    args.normalize(&std::env::args_os().collect::<Vec<_>>());
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    args.normalize(&raw);
     if args.command.is_empty() {
         return Err(
             Error::usage("exec needs a command: elhaz exec NAME -- CMD [ARGS...]")
@@ -19,7 +20,26 @@ pub(crate) fn run(mut args: ExecArgs, ctx: &Context) -> Result<i32> {
         );
     }
     let name = ctx.name(args.name())?;
-    // Find the command first: a typo should not cost an STS call.
+    // NAME, then CMD, then STS: each mistake is named before anything costs a call.
+    if let Err(e) = ctx.check_name(&name) {
+        let dashes = raw.iter().any(|a| a == "--");
+        if dashes || args.name_flag.is_some() || e.kind != crate::error::Kind::Config {
+            return Err(e);
+        }
+        // `elhaz exec terraform plan`: NAME forgotten, CMD taken for it.
+        let cmd: Vec<String> = std::iter::once(name.clone())
+            .chain(
+                args.command
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned()),
+            )
+            .collect();
+        return Err(Error::config(format!(
+            "'{name}' is not a config or profile; did you mean: elhaz exec NAME -- {}?",
+            cmd.join(" ")
+        ))
+        .with_hint("list the names: elhaz config list"));
+    }
     let program = find_program(&args.command[0])?;
     let min = i64::try_from(args.min_remaining.0).unwrap_or(DEFAULT_MIN_REMAINING_SECS);
     if args.server {

@@ -125,6 +125,16 @@ impl Context {
     pub fn name(&self, name: Option<&str>) -> Result<String> {
         prompt::name_or_pick(&self.store(), name)
     }
+
+    /// Whether NAME is a config or a profile of the caller's AWS files, read here
+    /// without asking AWS or the daemon: the error names the closest names.
+    pub(crate) fn check_name(&self, name: &str) -> Result<()> {
+        let store = self.store();
+        let ctx = crate::context::SourceContext::caller();
+        crate::broker::runtime()?
+            .block_on(crate::config::resolve(&store, name, ctx))
+            .map(|_| ())
+    }
 }
 
 /// The one line users see when a command starts the daemon for them.

@@ -524,6 +524,27 @@ fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
         )
         .fails(127, "elhaz: command not found: terraformm"),
     );
+    cases.push(
+        case(
+            "exec of an unknown NAME and an unknown command: NAME is named",
+            user(sts),
+            &["exec", "nosuch", "--", "nosuchcmd"],
+        )
+        .fails(3, "elhaz: no config or AWS profile named \"nosuch\"")
+        .hint("list them: elhaz config list; or create it: elhaz config add nosuch --role-arn ARN"),
+    );
+    cases.push(
+        case(
+            "exec with NAME forgotten and no --",
+            user(sts),
+            &["exec", "terraform", "plan"],
+        )
+        .fails(
+            3,
+            "elhaz: 'terraform' is not a config or profile; did you mean: elhaz exec NAME -- terraform plan?",
+        )
+        .hint("list the names: elhaz config list"),
+    );
     let t = user(sts);
     std::fs::write(t.home.join("deploy.sh"), "#!/bin/sh\n").unwrap();
     cases.push(
