@@ -243,6 +243,9 @@ fn pick_config(store: &Store) -> Result<String> {
         .map_err(prompt_error)
 }
 
+/// The role name the editor template leaves for the user to replace.
+const PLACEHOLDER_ROLE: &str = "role/CHANGE-ME";
+
 fn template() -> String {
     "# elhaz config: only AssumeRole.RoleArn is required.\n\
 AssumeRole:\n  RoleArn: arn:aws:iam::123456789012:role/CHANGE-ME\n  # RoleSessionName: me\n  # DurationSeconds: 3600\n  # ExternalId: id\n  # SerialNumber: arn:aws:iam::123456789012:mfa/me\n\
@@ -296,7 +299,21 @@ fn edit_until_valid(store: &Store, name: &str, initial: &str) -> Result<Config> 
         }
         let text = std::fs::read_to_string(tmp.path())
             .map_err(|e| Error::io(Kind::Config, "cannot read", tmp.path(), &e))?;
-        match parse_config(&text, &store.path(name)?) {
+        if text == initial {
+            // Quitting the editor without a change means no (as git commit takes it).
+            return Err(Error::other(format!(
+                "{name}: the file was not changed; nothing was saved"
+            )));
+        }
+        let parsed = parse_config(&text, &store.path(name)?).and_then(|c| {
+            if c.role_arn().is_some_and(|a| a.ends_with(PLACEHOLDER_ROLE)) {
+                return Err(Error::config(format!(
+                    "{name}: AssumeRole.RoleArn is still the template's {PLACEHOLDER_ROLE}"
+                )));
+            }
+            Ok(c)
+        });
+        match parsed {
             Ok(c) => return Ok(c),
             Err(e) => {
                 eprintln!("elhaz: {e}");

@@ -917,3 +917,34 @@ fn the_remove_confirmation_edits_its_line_like_the_shell_does() {
     assert!(p.transcript.contains("kept dev"), "{}", p.transcript);
     assert!(t.config_dir().join("dev.yaml").exists());
 }
+
+#[test]
+fn an_editor_template_left_unchanged_or_with_its_placeholder_saves_nothing() {
+    let mut t = TestEnv::new();
+    t.role_config("keep", "");
+    let before = snapshot(&t.home);
+    // The user quits the editor at once.
+    t.set("EDITOR", "true");
+    let mut p = on_terminal(&t, &["config", "add", "new", "--editor"]);
+    assert_eq!(p.wait_exit(), 1, "{}", p.transcript);
+    assert!(
+        p.transcript
+            .contains("elhaz: new: the file was not changed; nothing was saved"),
+        "{}",
+        p.transcript
+    );
+    assert_eq!(snapshot(&t.home), before, "nothing written");
+
+    // The user fills in the description only: the placeholder role is refused, and
+    // declining to edit again saves nothing.
+    t.set(
+        "EDITOR",
+        "sed -i 's/^# Meta:/Meta:/; s/^#   description/  description/'",
+    );
+    let mut p = on_terminal(&t, &["config", "add", "new", "--editor"]);
+    p.expect("still the template's role/CHANGE-ME");
+    p.expect("Edit again?");
+    p.send_line("n");
+    assert_eq!(p.wait_exit(), 3, "{}", p.transcript);
+    assert_eq!(snapshot(&t.home), before, "nothing written");
+}
