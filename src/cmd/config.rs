@@ -348,8 +348,21 @@ fn prompt_new(store: &Store, name: &str) -> Result<Config> {
 fn prompt_fields(current: Option<&Config>) -> Result<ConfigFields> {
     let ar = current.and_then(|c| c.assume_role.clone());
     let session = current.and_then(|c| c.session.clone()).unwrap_or_default();
-    let ask = |label: &str, cur: Option<String>, help: &str| -> Result<Option<String>> {
-        let mut t = inquire::Text::new(label).with_help_message(help);
+    // Each answer is checked at its own prompt, which asks again with the reason: a
+    // typo never costs the answers given before it.
+    let ask = |label: &str,
+               cur: Option<String>,
+               help: &str,
+               check: fields::Check|
+     -> Result<Option<String>> {
+        let mut t = inquire::Text::new(label)
+            .with_help_message(help)
+            .with_validator(move |s: &str| {
+                Ok(match check(s.trim()) {
+                    Ok(()) => inquire::validator::Validation::Valid,
+                    Err(why) => inquire::validator::Validation::Invalid(why.into()),
+                })
+            });
         let cur = cur.unwrap_or_default();
         if !cur.is_empty() {
             t = t.with_initial_value(&cur);
@@ -357,17 +370,16 @@ fn prompt_fields(current: Option<&Config>) -> Result<ConfigFields> {
         let v = t.prompt().map_err(prompt_error)?;
         Ok(Some(v.trim().to_string()).filter(|s| !s.is_empty() && *s != cur))
     };
-    let role_arn = loop {
-        let v = ask(
-            "Role ARN:",
-            ar.as_ref().map(|a| a.role_arn.clone()),
-            "arn:aws:iam::ACCOUNT:role/NAME",
-        )?;
-        if v.is_some() || ar.is_some() {
-            break v;
-        }
-        eprintln!("elhaz: a role ARN is required");
-    };
+    let role_arn = ask(
+        "Role ARN:",
+        ar.as_ref().map(|a| a.role_arn.clone()),
+        "arn:aws:iam::ACCOUNT:role/NAME",
+        if ar.is_some() {
+            fields::role_arn_or_empty
+        } else {
+            fields::role_arn
+        },
+    )?;
     let profiles = AwsProfiles::load_blocking().unwrap_or_default();
     let profile_help = if profiles.profiles.is_empty() {
         "empty: the default credential chain".to_string()
@@ -381,11 +393,13 @@ fn prompt_fields(current: Option<&Config>) -> Result<ConfigFields> {
         "Source AWS profile:",
         session.profile_name.clone(),
         &profile_help,
+        fields::anything,
     )?;
     let region = ask(
         "Region:",
         session.region_name.clone(),
         "e.g. eu-west-1; empty: none",
+        fields::region,
     )?;
     let duration = ask(
         "Duration:",
@@ -393,6 +407,7 @@ fn prompt_fields(current: Option<&Config>) -> Result<ConfigFields> {
             .and_then(|a| a.duration_seconds)
             .map(|d| d.to_string()),
         "900 to 43200 seconds, or 1h; empty: STS default (1h)",
+        fields::duration,
     )?
     .map(|d| d.parse().map_err(|e: String| Error::usage(e)))
     .transpose()?;
@@ -400,11 +415,13 @@ fn prompt_fields(current: Option<&Config>) -> Result<ConfigFields> {
         "MFA device ARN:",
         ar.as_ref().and_then(|a| a.serial_number.clone()),
         "empty: no MFA",
+        fields::mfa_serial,
     )?;
     let description = ask(
         "Description:",
         current.and_then(|c| c.description().map(str::to_string)),
         "for people; never sent to AWS",
+        fields::anything,
     )?;
     Ok(ConfigFields {
         role_arn,

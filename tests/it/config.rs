@@ -948,3 +948,47 @@ fn an_editor_template_left_unchanged_or_with_its_placeholder_saves_nothing() {
     assert_eq!(p.wait_exit(), 3, "{}", p.transcript);
     assert_eq!(snapshot(&t.home), before, "nothing written");
 }
+
+#[test]
+fn interactive_add_checks_each_answer_at_its_prompt_and_keeps_the_others() {
+    let t = TestEnv::new();
+    let mut p = on_terminal(&t, &["config", "add", "new"]);
+    p.expect("Create new:");
+    p.settle();
+    p.send("\r"); // Answer prompts
+    p.expect_screen("Role ARN:");
+    p.settle();
+    p.send_line("not-an-arn");
+    p.expect_screen("\"not-an-arn\" is not a role ARN");
+    // Asked again at once, the answer kept for editing: erase it, give a good one.
+    p.send(&"\x7f".repeat("not-an-arn".len()));
+    p.send_line("arn:aws:iam::123456789012:role/Deploy");
+    p.expect_screen("Source AWS profile:");
+    p.settle();
+    p.send_line("");
+    p.expect_screen("Region:");
+    p.settle();
+    p.send_line("eu-west-1");
+    p.expect_screen("Duration:");
+    p.settle();
+    p.send_line("abc");
+    p.expect_screen("invalid duration \"abc\"");
+    p.settle();
+    p.send(&"\x7f".repeat(3));
+    p.send_line("2h");
+    p.expect_screen("MFA device ARN:");
+    p.settle();
+    p.send_line("");
+    p.expect_screen("Description:");
+    p.settle();
+    p.send_line("deploys");
+    assert_eq!(p.wait_exit(), 0, "{}", p.transcript);
+    let yaml = std::fs::read_to_string(t.config_dir().join("new.yaml")).unwrap();
+    let v = yaml_value(&yaml);
+    assert_eq!(
+        v["AssumeRole"]["RoleArn"], "arn:aws:iam::123456789012:role/Deploy",
+        "{yaml}"
+    );
+    assert_eq!(v["AssumeRole"]["DurationSeconds"], 7200, "{yaml}");
+    assert_eq!(v["Session"]["region_name"], "eu-west-1", "{yaml}");
+}

@@ -142,3 +142,67 @@ fn parse_tags(tags: &[String]) -> Result<Vec<Tag>> {
         })
         .collect()
 }
+
+/// A check of one answer at its prompt (trimmed; empty means "keep" or "none").
+pub(super) type Check = fn(&str) -> std::result::Result<(), String>;
+
+pub(super) fn anything(_: &str) -> std::result::Result<(), String> {
+    Ok(())
+}
+
+/// A role ARN, required.
+pub(super) fn role_arn(s: &str) -> std::result::Result<(), String> {
+    if s.is_empty() {
+        return Err("a role ARN is required".into());
+    }
+    role_arn_or_empty(s)
+}
+
+pub(super) fn role_arn_or_empty(s: &str) -> std::result::Result<(), String> {
+    if s.is_empty() || (s.starts_with("arn:") && s.contains(":role/")) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a role ARN (expected arn:aws:iam::ACCOUNT:role/NAME)"
+        ))
+    }
+}
+
+pub(super) fn region(s: &str) -> std::result::Result<(), String> {
+    let ok = s.is_empty()
+        || (s.contains('-')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not a region name (e.g. eu-west-1)"))
+    }
+}
+
+pub(super) fn duration(s: &str) -> std::result::Result<(), String> {
+    if s.is_empty() {
+        return Ok(());
+    }
+    let d: crate::duration::Seconds = s.parse()?;
+    if (900..=43200).contains(&d.0) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s} is out of range: STS takes 900 to 43200 seconds (15m to 12h)"
+        ))
+    }
+}
+
+/// An MFA device: an ARN (`arn:aws:iam::ACCOUNT:mfa/NAME`) or a hardware token's serial.
+pub(super) fn mfa_serial(s: &str) -> std::result::Result<(), String> {
+    let arn = s.starts_with("arn:") && s.contains(":mfa/");
+    let serial = s.len() >= 9 && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    if s.is_empty() || arn || serial {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not an MFA device (expected arn:aws:iam::ACCOUNT:mfa/NAME)"
+        ))
+    }
+}
