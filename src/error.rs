@@ -213,6 +213,23 @@ pub(crate) fn chain<'a>(err: &'a (dyn StdError + 'a)) -> String {
     parts.join(": ")
 }
 
+/// Why a connection failed, in a few words, from the hyper/rustls error chain
+/// ("dispatch failure: io error: client error (Connect): tcp connect error: ...").
+pub(crate) fn connect_reason(chain: &str) -> String {
+    let lower = chain.to_lowercase();
+    if lower.contains("connection refused") {
+        "connection refused".into()
+    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        "cannot resolve the host name".into()
+    } else if lower.contains("network is unreachable") {
+        "network is unreachable".into()
+    } else if lower.contains("certificate") || lower.contains("invalidcertificate") {
+        format!("TLS certificate not trusted ({})", tidy(chain))
+    } else {
+        tidy(chain)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,10 +94,7 @@ pub(crate) fn run(args: LoginArgs, ctx: &Context) -> Result<i32> {
 
 /// Calls getSigninToken. The URL carries the credentials: it is never logged.
 fn get_signin_token(url: &str, endpoint: &str) -> Result<String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::other(format!("cannot start a runtime: {e}")))?;
+    let rt = crate::broker::runtime()?;
     let fail = |what: String| Error::auth(format!("console sign-in failed at {endpoint}: {what}"));
     rt.block_on(async {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -114,7 +111,9 @@ fn get_signin_token(url: &str, endpoint: &str) -> Result<String> {
         let resp = tokio::time::timeout(std::time::Duration::from_secs(30), client.get(uri))
             .await
             .map_err(|_| fail("no answer within 30s".into()))?
-            .map_err(|e| fail(format!("cannot connect: {e}")))?;
+            .map_err(|e| {
+                fail(crate::error::connect_reason(&crate::error::chain(&e)))
+            })?;
         let status = resp.status();
         let body = resp
             .into_body()

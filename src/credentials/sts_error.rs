@@ -11,7 +11,7 @@ use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use super::StsTarget;
 use crate::config::profiles::AwsProfiles;
 use crate::context::SourceContext;
-use crate::error::{Error, Kind, chain, tidy};
+use crate::error::{Error, Kind, chain, connect_reason, tidy};
 
 /// Which STS call failed, for the message.
 pub(crate) enum StsCall<'a> {
@@ -110,23 +110,6 @@ where
             "check STS.endpoint_url and AWS_ENDPOINT_URL_STS: they must name an STS endpoint",
         ),
         _ => Error::auth(format!("{what} failed: {}", chain(&err))),
-    }
-}
-
-/// Why a connection failed, in a few words, from the hyper/rustls error chain
-/// ("dispatch failure: io error: client error (Connect): tcp connect error: ...").
-fn connect_reason(chain: &str) -> String {
-    let lower = chain.to_lowercase();
-    if lower.contains("connection refused") {
-        "connection refused".into()
-    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
-        "cannot resolve the host name".into()
-    } else if lower.contains("network is unreachable") {
-        "network is unreachable".into()
-    } else if lower.contains("certificate") || lower.contains("invalidcertificate") {
-        format!("TLS certificate not trusted ({})", tidy(chain))
-    } else {
-        tidy(chain)
     }
 }
 

@@ -669,3 +669,26 @@ async fn the_signin_token_never_appears_in_any_argv() {
     assert!(!Path::new(dir).exists(), "{dir} is still there");
     no_secrets("stderr", &text(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_route_to_the_federation_endpoint_says_what_failed_and_where() {
+    let sts = FakeSts::start(Duration::from_secs(3600)).await;
+    let fed = federation(ResponseTemplate::new(200)).await;
+    let mut t = user(&sts, &fed);
+    let refused = format!("http://127.0.0.1:{}/federation", free_port());
+    for (endpoint, reason) in [
+        (refused.as_str(), "connection refused"),
+        (
+            "http://no-such-host.invalid/federation",
+            "cannot resolve the host name",
+        ),
+    ] {
+        t.set("ELHAZ_FEDERATION_ENDPOINT", endpoint);
+        let out = login(&t, &["--no-daemon", "prod", "--stdout"]);
+        exit(&out, 5);
+        assert_eq!(
+            text(&out.stderr).lines().next().unwrap_or_default(),
+            format!("elhaz: console sign-in failed at {endpoint}: {reason}")
+        );
+    }
+}
