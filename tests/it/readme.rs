@@ -275,3 +275,43 @@ fn the_exit_code_table_lists_every_code_elhaz_uses() {
     let out = TestEnv::new().cmd().arg("--no-such-flag").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn every_elhaz_variable_the_code_names_is_documented() {
+    let text = readme();
+    let mut missing = Vec::new();
+    let mut files = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    for f in files {
+        let src = std::fs::read_to_string(&f).unwrap();
+        for (i, _) in src.match_indices("\"ELHAZ_") {
+            let name: String = src[i + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            // ELHAZ_SOURCE_<VAR> is documented as a family.
+            let shown = if name.starts_with("ELHAZ_SOURCE_") {
+                "ELHAZ_SOURCE_<VAR>".to_string()
+            } else {
+                name.clone()
+            };
+            if !text.contains(&format!("`{shown}")) && !missing.contains(&name) {
+                missing.push(name);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "variables the code reads or sets that README.md does not name: {missing:?}"
+    );
+}
