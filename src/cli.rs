@@ -165,6 +165,10 @@ The hook refreshes the credentials at the prompt before they expire.")]
   elhaz login prod --stdout --region eu-west-1")]
     Login(LoginArgs),
 
+    /// IAM Identity Center: log in and out, list roles, write profiles
+    #[command(subcommand)]
+    Sso(crate::cmd::sso::SsoCommand),
+
     /// Print a completion script for a shell
     #[command(after_help = "Example:
   elhaz completions bash > ~/.local/share/bash-completion/completions/elhaz")]

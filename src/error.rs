@@ -21,6 +21,11 @@ pub enum Kind {
     Auth,
     /// An MFA code is needed and this process cannot ask for one (the daemon).
     MfaRequired,
+    /// An SSO session must be logged in again, and this process cannot do it (the
+    /// daemon, or a caller without a terminal).
+    SsoLoginRequired,
+    /// The user interrupted a wait (Ctrl-C during an SSO login).
+    Interrupted,
     /// The command to run exists but cannot be executed.
     NotExecutable,
     /// The command to run was not found.
@@ -37,6 +42,8 @@ impl Kind {
             Kind::Daemon => "daemon",
             Kind::Auth => "auth",
             Kind::MfaRequired => "mfa_required",
+            Kind::SsoLoginRequired => "sso_login_required",
+            Kind::Interrupted => "interrupted",
             Kind::NotExecutable => "not_executable",
             Kind::NotFound => "not_found",
         }
@@ -51,6 +58,8 @@ impl Kind {
             "daemon" => Kind::Daemon,
             "auth" => Kind::Auth,
             "mfa_required" => Kind::MfaRequired,
+            "sso_login_required" => Kind::SsoLoginRequired,
+            "interrupted" => Kind::Interrupted,
             "not_executable" => Kind::NotExecutable,
             "not_found" => Kind::NotFound,
             _ => Kind::Other,
@@ -63,7 +72,8 @@ impl Kind {
             Kind::Usage => 2,
             Kind::Config => 3,
             Kind::Daemon => 4,
-            Kind::Auth | Kind::MfaRequired => 5,
+            Kind::Auth | Kind::MfaRequired | Kind::SsoLoginRequired => 5,
+            Kind::Interrupted => 130,
             Kind::NotExecutable => 126,
             Kind::NotFound => 127,
         }
@@ -220,6 +230,8 @@ mod tests {
             Kind::Daemon,
             Kind::Auth,
             Kind::MfaRequired,
+            Kind::SsoLoginRequired,
+            Kind::Interrupted,
             Kind::NotExecutable,
             Kind::NotFound,
         ];

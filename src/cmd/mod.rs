@@ -12,6 +12,7 @@ pub(crate) mod login;
 pub(crate) mod output;
 pub(crate) mod prompt;
 pub(crate) mod shell;
+pub(crate) mod sso;
 pub(crate) mod use_;
 pub(crate) mod whoami;
 
@@ -150,6 +151,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Whoami(a) => whoami::run(a, &ctx),
         Command::Use(a) => use_::run(a, &ctx),
         Command::Login(a) => login::run(a, &ctx),
+        Command::Sso(c) => sso::run(c, &ctx),
         Command::Config(c) => config::run(c, &ctx),
         Command::Daemon(c) => daemon::run(c, &ctx),
     }

@@ -74,19 +74,38 @@ impl Asking {
 
     /// `daemon add NAME`, asking for an MFA code when the daemon needs one.
     pub(crate) fn add(&self, name: &str) -> Result<()> {
+        let asked = std::time::SystemTime::now();
         match self.0.add(name, None)? {
             Outcome::Done(()) => Ok(()),
             Outcome::MfaRequired(err) => self.add_with_code(name, err),
+            Outcome::SsoLoginRequired(err) => {
+                crate::cmd::sso::offer_login(err, asked)?;
+                match self.0.add(name, None)? {
+                    Outcome::Done(()) => Ok(()),
+                    Outcome::MfaRequired(err) => self.add_with_code(name, err),
+                    Outcome::SsoLoginRequired(err) => Err(err),
+                }
+            }
         }
     }
 
     /// Runs `ask` until it is done, asking for an MFA code each time the daemon needs
-    /// one.
+    /// one, and waiting for (or offering) an SSO login when the session needs one: at
+    /// most twice, so a login that does not take ends in its error.
     fn answer<T>(&self, name: &str, ask: impl Fn() -> Result<Outcome<T>>) -> Result<T> {
+        let mut logins = 0;
         loop {
+            let asked = std::time::SystemTime::now();
             match ask()? {
                 Outcome::Done(t) => return Ok(t),
                 Outcome::MfaRequired(err) => self.add_with_code(name, err)?,
+                Outcome::SsoLoginRequired(err) => {
+                    logins += 1;
+                    if logins > 2 {
+                        return Err(err);
+                    }
+                    crate::cmd::sso::offer_login(err, asked)?;
+                }
             }
         }
     }
@@ -101,7 +120,7 @@ impl Asking {
         let code: Sensitive = mfa::code_from_tty(name)?;
         match self.0.add(name, Some(&code))? {
             Outcome::Done(()) => Ok(()),
-            Outcome::MfaRequired(err) => Err(err),
+            Outcome::MfaRequired(err) | Outcome::SsoLoginRequired(err) => Err(err),
         }
     }
 }

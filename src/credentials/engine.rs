@@ -1,6 +1,7 @@
 //! The credential engine: NAME → temporary credentials, through STS AssumeRole (elhaz
-//! configs and role profiles), AssumeRoleWithWebIdentity, or aws-config's own profile
-//! provider (SSO, credential_process, web identity profiles). It owns the STS calls and
+//! configs and role profiles), AssumeRoleWithWebIdentity, IAM Identity Center (our
+//! `sso` module: token cache, renewal, portal), or aws-config's own profile provider
+//! (credential_process, web identity profiles, longer chains). It owns the STS calls and
 //! how their parameters are built. It must not know of the daemon, the socket, the
 //! terminal beyond the MFA prompt it is allowed, or this process's own environment:
 //! every source comes from the caller's context.
@@ -203,13 +204,16 @@ impl Engine {
         // duration_seconds, so elhaz makes the final AssumeRole itself.
         let credentials = match (&profile.role_arn, &profile.source_profile) {
             (Some(role_arn), Some(source_name)) if source_name != &profile.name => {
-                let source = ProfileFileCredentialsProvider::builder()
-                    .profile_files(ctx.profile_files())
-                    .profile_name(source_name)
-                    .build()
-                    .provide_credentials()
-                    .await
-                    .map_err(|e| map_source_error(&e, &profiles, Some(source_name), true))?;
+                let source = match profiles.get(source_name).filter(|p| p.kind() == "sso") {
+                    Some(sso) => sso_source(sso, ctx).await?,
+                    None => ProfileFileCredentialsProvider::builder()
+                        .profile_files(ctx.profile_files())
+                        .profile_name(source_name)
+                        .build()
+                        .provide_credentials()
+                        .await
+                        .map_err(|e| map_source_error(&e, &profiles, Some(source_name), true))?,
+                };
                 let mut request = RoleRequest::from_profile(profile, role_arn)?;
                 if let Some(serial) = &profile.mfa_serial {
                     let code = self
@@ -219,8 +223,10 @@ impl Engine {
                 }
                 request.send(&sdk, &target, source).await?
             }
-            // Everything else (SSO, credential_process, web identity,
-            // credential_source): aws-config's profile provider.
+            // IAM Identity Center: our token cache, renewal and portal call.
+            _ if profile.kind() == "sso" => sso_credentials(profile, ctx).await?,
+            // Everything else (credential_process, web identity, credential_source):
+            // aws-config's profile provider.
             _ => profile_provider_credentials(profile, &profiles, ctx).await?,
         };
         Ok(Fetched {
@@ -507,6 +513,17 @@ async fn config_source(
             "elhaz-config",
         ));
     }
+    // An SSO profile as the source (named, or the caller's profile when no keys are
+    // in its environment): our own SSO code, as for the profile itself.
+    let profiles = AwsProfiles::load_in(ctx).await.unwrap_or_default();
+    let sso_profile = match &session.profile_name {
+        Some(p) => profiles.get(p),
+        None if ctx.get("AWS_ACCESS_KEY_ID").is_none() => profiles.get(ctx.profile()),
+        None => None,
+    };
+    if let Some(p) = sso_profile.filter(|p| p.kind() == "sso") {
+        return sso_source(p, ctx).await;
+    }
     let provider: SharedCredentialsProvider = match &session.profile_name {
         Some(p) => SharedCredentialsProvider::new(
             ProfileFileCredentialsProvider::builder()
@@ -518,7 +535,6 @@ async fn config_source(
             .credentials_provider()
             .ok_or_else(|| Error::auth("no source credentials: the default chain is empty"))?,
     };
-    let profiles = AwsProfiles::load_in(ctx).await.unwrap_or_default();
     let named = session.profile_name.is_some();
     let start = session
         .profile_name
@@ -587,6 +603,50 @@ async fn assume_web_identity(
         .await
         .map_err(|e| map_sdk_error(e, StsCall::WebIdentity(&web.role_arn), target))?;
     convert(out.credentials(), issued, &web.role_arn)
+}
+
+/// An SSO profile's role credentials: a valid access token for its session (renewed
+/// silently when it can be; else the typed "log in" error), then the portal's
+/// GetRoleCredentials for its account and role.
+async fn sso_credentials(profile: &AwsProfile, ctx: &SourceContext) -> Result<Credentials> {
+    use secrecy::ExposeSecret;
+    let session = crate::sso::session::resolve_in(ctx, Some(&profile.name)).await?;
+    let (Some(account), Some(role)) = (&profile.sso_account_id, &profile.sso_role_name) else {
+        return Err(Error::config(format!(
+            "profile {} uses IAM Identity Center but lacks sso_account_id or sso_role_name",
+            profile.name
+        ))
+        .with_hint(format!(
+            "add both to [profile {}], or generate profiles: elhaz sso sync {}",
+            profile.name,
+            session.label()
+        )));
+    };
+    let token = crate::sso::token::access_token(&session).await?;
+    let issued = now();
+    let rc = crate::sso::portal::role_credentials(&session, &token, account, role).await?;
+    Ok(Credentials::new(
+        rc.access_key_id,
+        rc.secret_access_key.expose_secret(),
+        rc.session_token.expose_secret(),
+        rc.expiration,
+        issued,
+    ))
+}
+
+/// [`sso_credentials`] as the source of a further AssumeRole.
+async fn sso_source(
+    profile: &AwsProfile,
+    ctx: &SourceContext,
+) -> Result<aws_credential_types::Credentials> {
+    let c = sso_credentials(profile, ctx).await?;
+    Ok(aws_credential_types::Credentials::new(
+        c.access_key_id.clone(),
+        c.secret_access_key().to_string(),
+        Some(c.session_token().to_string()),
+        Some(SystemTime::from(c.expiration)),
+        "elhaz-sso",
+    ))
 }
 
 /// Credentials from aws-config's own profile provider (SSO, credential_process, web

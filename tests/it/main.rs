@@ -26,4 +26,5 @@ mod readme;
 mod server;
 mod share;
 mod shell;
+mod sso;
 mod untrusted;

@@ -241,6 +241,8 @@ fn the_exit_code_table_lists_every_code_elhaz_uses() {
         Kind::Daemon,
         Kind::Auth,
         Kind::MfaRequired,
+        Kind::SsoLoginRequired,
+        Kind::Interrupted,
         Kind::NotExecutable,
         Kind::NotFound,
     ];
@@ -253,6 +255,8 @@ fn the_exit_code_table_lists_every_code_elhaz_uses() {
             | Kind::Daemon
             | Kind::Auth
             | Kind::MfaRequired
+            | Kind::SsoLoginRequired
+            | Kind::Interrupted
             | Kind::NotExecutable
             | Kind::NotFound => {}
         }

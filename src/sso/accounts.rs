@@ -1,0 +1,2 @@
+//! Placeholder: the accounts and roles a session may use (ListAccounts,
+//! ListAccountRoles) arrive with `elhaz sso roles`.

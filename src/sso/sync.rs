@@ -1,0 +1,2 @@
+//! Placeholder: the marked block of generated profiles in the AWS config file
+//! arrives with `elhaz sso sync`.
