@@ -257,6 +257,28 @@ async fn pkce_login_follows_the_browser_to_the_loopback_listener() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_wait_spins_with_the_url_and_the_code_in_view() {
+    let fake = FakeSso::start().await;
+    let mut t = sso_user(&fake);
+    t.unset("ELHAZ_NO_SPINNER").set("TERM", "xterm");
+    fake.st().pending_polls = 2;
+    let mut c = t.std_cmd();
+    c.args(["sso", "login", "corp", "--use-device-code", "--no-browser"]);
+    let mut pty = Pty::spawn(c, "sso login", 200, Duration::from_secs(30));
+    pty.expect(&format!("{}/device", fake.oidc.uri()));
+    pty.expect(USER_CODE);
+    pty.expect(&format!("waiting for the sign-in (code {USER_CODE})"));
+    pty.expect("elhaz: logged in to SSO session 'corp'; the token is valid until ");
+    // The spinner is gone; the URL and the code stay on the screen.
+    let shown = screen(&pty.transcript);
+    assert!(shown.contains(USER_CODE), "{shown}");
+    assert!(
+        shown.contains(&format!("{}/device", fake.oidc.uri())),
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn over_ssh_or_without_a_display_the_device_code_is_used() {
     let fake = FakeSso::start().await;
     let mut t = sso_user(&fake);
@@ -493,8 +515,10 @@ async fn twenty_requests_with_an_expired_session_make_exactly_one_login() {
     let mut t = sso_user(&fake);
     seeded(&t, &fake, "old-token", -60, false);
     fake.st().pending_polls = 3;
-    // Over SSH: the login offered inline is a device code.
+    // Over SSH: the login offered inline is a device code. The terminal gets its
+    // spinners, as a user's would.
     t.set("SSH_CONNECTION", "10.0.0.1 50000 10.0.0.2 22");
+    t.unset("ELHAZ_NO_SPINNER").set("TERM", "xterm");
     // One command on a terminal offers the login...
     let mut c = t.std_cmd();
     c.args(["export", "dev"]);
