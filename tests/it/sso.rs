@@ -198,6 +198,35 @@ async fn device_code_login_shows_url_and_code_honours_slow_down_and_fills_the_cl
     assert_eq!(fake.count("RegisterClient", ""), 1, "registration reused");
     assert_eq!(fake.count("StartDeviceAuthorization", ""), 2);
 
+    // Until it expires: then a new one.
+    let dir = t.home.join(".aws/sso/cache");
+    let reg = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("elhaz-client-")
+        })
+        .expect("the registration is kept beside the tokens");
+    let mut r: Value = serde_json::from_slice(&std::fs::read(&reg).unwrap()).unwrap();
+    assert!(r["expiresAt"].as_str().unwrap() > iso_in(80 * 86400).as_str());
+    r["expiresAt"] = json!(iso_in(-1));
+    std::fs::write(&reg, r.to_string()).unwrap();
+    let o = t
+        .cmd()
+        .args(["sso", "login", "corp", "--use-device-code", "--no-browser"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        fake.count("RegisterClient", ""),
+        2,
+        "an expired registration is replaced"
+    );
+
     // And the token serves the profile.
     let o = t
         .cmd()
@@ -402,8 +431,18 @@ async fn sso_profiles_get_role_credentials_from_our_code_daemon_or_not() {
             assert!(o.status.success(), "{name}: {}", stderr(&o));
         }
     }
+    // The default chain from AWS_PROFILE=dev, for a config without Session.
+    t.write_config("via-env", &format!("AssumeRole:\n  RoleArn: {ROLE_ARN}\n"));
+    t.set("AWS_PROFILE", "dev");
+    for args in [
+        &["--no-daemon", "export", "via-env"][..],
+        &["export", "via-env"],
+    ] {
+        let o = t.cmd().args(args).output().unwrap();
+        assert!(o.status.success(), "via-env: {}", stderr(&o));
+    }
     let signers = sts.signers("AssumeRole").await;
-    assert_eq!(signers.len(), 4);
+    assert_eq!(signers.len(), 6);
     assert!(
         signers.iter().all(|s| *s == dev_key()),
         "AssumeRole signed by the SSO role's keys: {signers:?}"
