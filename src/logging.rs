@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::error::{Error, Kind, Result};
 use crate::fsutil::{ensure_private_dir, open_private};
@@ -31,12 +33,22 @@ fn filter(verbose: u8, default: &str) -> EnvFilter {
     })
 }
 
+/// The SDK's runtime traces every request with its headers (SigV4 session tokens, the
+/// SSO portal's bearer token): those events are dropped whatever ELHAZ_LOG asks.
+fn no_sdk_trace<S: tracing::Subscriber>() -> impl tracing_subscriber::Layer<S> {
+    tracing_subscriber::filter::filter_fn(|m| {
+        !(*m.level() == tracing::Level::TRACE && m.target().starts_with("aws_smithy"))
+    })
+}
+
 /// Stderr logging for the CLI.
 pub fn init_cli(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter(verbose, "elhaz=error"))
         .with_writer(io::stderr)
         .with_target(false)
+        .finish()
+        .with(no_sdk_trace())
         .try_init();
 }
 
@@ -66,6 +78,8 @@ pub(crate) fn init_daemon(
         .with_writer(nb)
         .with_ansi(false)
         .with_target(false)
+        .finish()
+        .with(no_sdk_trace())
         .try_init();
     Ok(guard)
 }

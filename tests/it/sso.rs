@@ -800,3 +800,65 @@ async fn ctrl_c_while_waiting_keeps_the_old_token() {
     );
     assert_eq!(std::fs::read(cache_file(&t, "corp")).unwrap(), before);
 }
+
+// ---------------------------------------------------------------------------
+// Secrets
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_token_or_client_secret_reaches_a_log_even_at_trace() {
+    let fake = FakeSso::start().await;
+    let mut t = sso_user(&fake);
+    t.set("ELHAZ_LOG", "trace");
+    // A login (PKCE, so the code and verifier exist too), then a renewal in the
+    // daemon and one in-process.
+    let login = t
+        .cmd()
+        .args(["-vv", "sso", "login", "corp"])
+        .output()
+        .unwrap();
+    assert!(login.status.success(), "{}", stderr(&login));
+    let first = read_cache(&t, "corp");
+    let mut near = first.clone();
+    near["expiresAt"] = json!(iso_in(60));
+    write_cache(&t, "corp", &near);
+    let daemon = t.cmd().args(["-vv", "export", "dev"]).output().unwrap();
+    assert_eq!(export_key(&daemon), dev_key());
+    let second = read_cache(&t, "corp");
+    let mut near = second.clone();
+    near["expiresAt"] = json!(iso_in(60));
+    write_cache(&t, "corp", &near);
+    let local = t
+        .cmd()
+        .args(["-vv", "--no-daemon", "export", "dev"])
+        .output()
+        .unwrap();
+    assert_eq!(export_key(&local), dev_key());
+    assert_eq!(fake.count("CreateToken", "refresh_token"), 2);
+    let third = read_cache(&t, "corp");
+    t.stop_daemon();
+
+    let mut secrets: Vec<String> = Vec::new();
+    for v in [&first, &second, &third] {
+        for k in ["accessToken", "refreshToken", "clientSecret"] {
+            secrets.push(v[k].as_str().unwrap().to_string());
+        }
+    }
+    secrets.extend(fake.st().codes.keys().cloned());
+    secrets.push("auth-code-".into());
+    let texts = [
+        ("the daemon log", log_text(&t)),
+        ("login stderr", stderr(&login)),
+        ("daemon export stderr", stderr(&daemon)),
+        ("local export stderr", stderr(&local)),
+    ];
+    for (what, text) in &texts {
+        for s in &secrets {
+            assert!(!text.contains(s.as_str()), "{s} in {what}:\n{text}");
+        }
+    }
+    assert!(
+        log_text(&t).contains("renewed the SSO token"),
+        "the daemon says what it did: {}",
+        log_text(&t)
+    );
+}
