@@ -271,10 +271,12 @@ pub(crate) fn offer_login(err: Error, asked: std::time::SystemTime) -> Result<()
     let Some(held) = cache::try_lock(&session, LockKind::Login)? else {
         // Someone is logging in: wait for them, then ask again.
         let limit = login_wait()?;
-        eprintln!(
-            "elhaz: waiting for the login of {} in progress elsewhere",
-            session.described()
-        );
+        crate::spinner::suspend(|| {
+            eprintln!(
+                "elhaz: waiting for the login of {} in progress elsewhere",
+                session.described()
+            )
+        });
         return match rt.block_on(cache::lock(&session, LockKind::Login, limit))? {
             Some(_) => Ok(()),
             None => Err(Error::new(
