@@ -137,7 +137,7 @@ impl Engine {
                 "{shown}: missing AssumeRole.RoleArn"
             )));
         };
-        let source = config_source(&sts_params, &session, &sdk, ctx).await?;
+        let source = config_source(&sts_params, &session, &sdk, &target, ctx).await?;
         let mfa_code = match &ar.serial_number {
             Some(serial) => Some(self.mfa_code(config, serial, token_code).await?),
             None => None,
@@ -204,8 +204,8 @@ impl Engine {
         // duration_seconds, so elhaz makes the final AssumeRole itself.
         let credentials = match (&profile.role_arn, &profile.source_profile) {
             (Some(role_arn), Some(source_name)) if source_name != &profile.name => {
-                let source = match profiles.get(source_name).filter(|p| p.kind() == "sso") {
-                    Some(sso) => sso_source(sso, ctx).await?,
+                let source = match sso_chain(&profiles, source_name) {
+                    Some((hops, root)) => sso_chain_source(&hops, root, &sdk, &target, ctx).await?,
                     None => ProfileFileCredentialsProvider::builder()
                         .profile_files(ctx.profile_files())
                         .profile_name(source_name)
@@ -492,6 +492,7 @@ async fn config_source(
     sts_params: &StsClient,
     session: &SourceSession,
     sdk: &aws_config::SdkConfig,
+    target: &StsTarget,
     ctx: &SourceContext,
 ) -> Result<aws_credential_types::Credentials> {
     let static_keys = match (
@@ -513,16 +514,17 @@ async fn config_source(
             "elhaz-config",
         ));
     }
-    // An SSO profile as the source (named, or the caller's profile when no keys are
-    // in its environment): our own SSO code, as for the profile itself.
+    // A profile whose chain ends at an SSO profile as the source (named, or the
+    // caller's profile when no keys are in its environment): our own SSO code, as for
+    // the profile itself.
     let profiles = AwsProfiles::load_in(ctx).await.unwrap_or_default();
-    let sso_profile = match &session.profile_name {
-        Some(p) => profiles.get(p),
-        None if ctx.get("AWS_ACCESS_KEY_ID").is_none() => profiles.get(ctx.profile()),
+    let start = match &session.profile_name {
+        Some(p) => Some(p.as_str()),
+        None if ctx.get("AWS_ACCESS_KEY_ID").is_none() => Some(ctx.profile()),
         None => None,
     };
-    if let Some(p) = sso_profile.filter(|p| p.kind() == "sso") {
-        return sso_source(p, ctx).await;
+    if let Some((hops, root)) = start.and_then(|p| sso_chain(&profiles, p)) {
+        return sso_chain_source(&hops, root, sdk, target, ctx).await;
     }
     let provider: SharedCredentialsProvider = match &session.profile_name {
         Some(p) => SharedCredentialsProvider::new(
@@ -634,19 +636,58 @@ async fn sso_credentials(profile: &AwsProfile, ctx: &SourceContext) -> Result<Cr
     ))
 }
 
-/// [`sso_credentials`] as the source of a further AssumeRole.
-async fn sso_source(
-    profile: &AwsProfile,
+/// The profiles from `name` down to the SSO profile its `source_profile` chain ends at,
+/// through role profiles only: (the role profiles, `name` first; the SSO profile).
+/// None for any other chain (keys, credential_process, credential_source…).
+fn sso_chain<'p>(
+    profiles: &'p AwsProfiles,
+    name: &str,
+) -> Option<(Vec<&'p AwsProfile>, &'p AwsProfile)> {
+    let mut hops = Vec::new();
+    let mut cur = profiles.get(name)?;
+    loop {
+        if cur.kind() == "sso" {
+            return Some((hops, cur));
+        }
+        if cur.kind() != "role" || cur.credential_source.is_some() || hops.len() >= 16 {
+            return None;
+        }
+        let next = cur.source_profile.as_deref().filter(|s| *s != cur.name)?;
+        hops.push(cur);
+        cur = profiles.get(next)?;
+    }
+}
+
+/// The credentials at the top of an [`sso_chain`], every hop made here: the SSO
+/// role's credentials (our token cache, renewal and portal call), then one AssumeRole
+/// per role profile on the way back up.
+async fn sso_chain_source(
+    hops: &[&AwsProfile],
+    root: &AwsProfile,
+    sdk: &aws_config::SdkConfig,
+    target: &StsTarget,
     ctx: &SourceContext,
 ) -> Result<aws_credential_types::Credentials> {
-    let c = sso_credentials(profile, ctx).await?;
-    Ok(aws_credential_types::Credentials::new(
+    let mut creds = sdk_credentials(&sso_credentials(root, ctx).await?, "elhaz-sso");
+    for p in hops.iter().rev() {
+        let role = p.role_arn.as_deref().unwrap_or_default();
+        let c = RoleRequest::from_profile(p, role)?
+            .send(sdk, target, creds)
+            .await?;
+        creds = sdk_credentials(&c, "elhaz-chain");
+    }
+    Ok(creds)
+}
+
+/// Our credentials in the SDK's type, to sign a further call.
+fn sdk_credentials(c: &Credentials, provider: &'static str) -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new(
         c.access_key_id.clone(),
         c.secret_access_key().to_string(),
         Some(c.session_token().to_string()),
         Some(SystemTime::from(c.expiration)),
-        "elhaz-sso",
-    ))
+        provider,
+    )
 }
 
 /// Credentials from aws-config's own profile provider (SSO, credential_process, web

@@ -415,7 +415,7 @@ async fn sso_profiles_get_role_credentials_from_our_code_daemon_or_not() {
     // Sources chaining from the SSO profile: a role profile and an elhaz config.
     let cfg = std::fs::read_to_string(t.home.join(".aws/config")).unwrap();
     t.write_aws_config(&format!(
-        "{cfg}\n[profile admin]\nrole_arn = {ROLE_ARN}\nsource_profile = dev\n"
+        "{cfg}\n[profile admin]\nrole_arn = {ROLE_ARN}\nsource_profile = dev\n\n[profile deep]\nrole_arn = arn:aws:iam::123456789012:role/Deep\nsource_profile = admin\n"
     ));
     t.write_config(
         "via-sso",
@@ -447,7 +447,55 @@ async fn sso_profiles_get_role_credentials_from_our_code_daemon_or_not() {
         signers.iter().all(|s| *s == dev_key()),
         "AssumeRole signed by the SSO role's keys: {signers:?}"
     );
+    // Two hops above the SSO profile: the first AssumeRole signed by the SSO role,
+    // the second by what the first returned; through both paths.
+    t.unset("AWS_PROFILE");
+    for args in [&["--no-daemon", "export", "deep"][..], &["export", "deep"]] {
+        let o = t.cmd().args(args).output().unwrap();
+        assert!(o.status.success(), "deep: {}", stderr(&o));
+    }
+    let calls = signed_roles(&sts).await;
+    let deep: Vec<_> = calls[6..].to_vec();
+    assert_eq!(deep.len(), 4, "{deep:?}");
+    for pair in deep.chunks(2) {
+        assert_eq!(pair[0].0, ROLE_ARN);
+        assert_eq!(pair[0].1, dev_key());
+        assert_eq!(pair[1].0, "arn:aws:iam::123456789012:role/Deep");
+        assert!(pair[1].1.starts_with("ASIAFAKE"), "{pair:?}");
+    }
+    // Not logged in: our own words, for the deep chain too.
+    std::fs::remove_file(cache_file(&t, "corp")).unwrap();
+    let o = run_detached(&t, &["--no-daemon", "export", "deep"]);
+    assert_fails(
+        &o,
+        5,
+        "elhaz: SSO session 'corp' is not logged in; run: elhaz sso login corp",
+    );
     t.stop_daemon();
+}
+
+/// Each AssumeRole: (RoleArn, the access key id that signed it), in order.
+async fn signed_roles(sts: &FakeSts) -> Vec<(String, String)> {
+    sts.server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| {
+            let f = form(&String::from_utf8_lossy(&r.body));
+            (f.get("Action").map(String::as_str) == Some("AssumeRole")).then(|| {
+                let auth = r
+                    .headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                (
+                    f.get("RoleArn").cloned().unwrap_or_default(),
+                    signer_of(auth).unwrap_or_default(),
+                )
+            })
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
