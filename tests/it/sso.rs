@@ -286,6 +286,49 @@ async fn pkce_login_follows_the_browser_to_the_loopback_listener() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_listener_ignores_a_redirect_without_our_state() {
+    let fake = FakeSso::start().await;
+    let mut t = sso_user(&fake);
+    // A "browser" that first sends a forged redirect (someone else's code, a wrong
+    // state) to the listener, then signs in for real.
+    let browser = t.home.join("forging-browser");
+    std::fs::write(
+        &browser,
+        format!(
+            r#"#!/bin/sh
+exec python3 - "$1" <<'PY'
+import sys, urllib.parse, urllib.request
+u = sys.argv[1]
+r = urllib.parse.parse_qs(urllib.parse.urlparse(u).query)["redirect_uri"][0]
+try:
+    urllib.request.urlopen(r + "?code=forged&state=wrong")
+    status = 200
+except urllib.error.HTTPError as e:
+    status = e.code
+open("{home}/forged-status", "w").write(str(status))
+urllib.request.urlopen(u).read()
+PY
+"#,
+            home = t.home.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    t.set("BROWSER", &browser.to_string_lossy());
+    let o = t.cmd().args(["sso", "login", "corp"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let status = std::fs::read_to_string(t.home.join("forged-status")).unwrap();
+    assert_eq!(status, "400", "the forged redirect is refused");
+    // The fake rejects unknown codes: one exchange, of the real code.
+    assert_eq!(fake.count("CreateToken", "authorization_code"), 1);
+    assert!(
+        fake.st()
+            .access_tokens
+            .contains(read_cache(&t, "corp")["accessToken"].as_str().unwrap())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_wait_spins_with_the_url_and_the_code_in_view() {
     let fake = FakeSso::start().await;
     let mut t = sso_user(&fake);
