@@ -671,6 +671,39 @@ async fn twenty_requests_with_an_expired_session_make_exactly_one_login() {
     t.stop_daemon();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_waiting_for_someone_elses_login_gives_up_after_a_bounded_wait() {
+    let fake = FakeSso::start().await;
+    let mut t = sso_user(&fake);
+    seeded(&t, &fake, "old-token", -60, false);
+    fake.st().pending_forever = true;
+    // A login that never completes holds the session's login.
+    let mut login = t.std_cmd();
+    login
+        .args(["sso", "login", "corp", "--use-device-code", "--no-browser"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut login = login.spawn().unwrap();
+    assert!(wait_until(Duration::from_secs(20), || fake
+        .count("StartDeviceAuthorization", "")
+        == 1));
+    t.set("ELHAZ_SSO_LOGIN_TIMEOUT", "2");
+    let o = run_detached(&t, &["--no-daemon", "export", "dev"]);
+    assert!(
+        stderr(&o)
+            .contains("elhaz: waiting for the login of SSO session 'corp' in progress elsewhere"),
+        "{}",
+        stderr(&o)
+    );
+    assert_fails(
+        &o,
+        5,
+        "elhaz: SSO session 'corp' has expired and the login in progress elsewhere did not finish within 2s; run: elhaz sso login corp",
+    );
+    let _ = login.kill();
+    let _ = login.wait();
+}
+
 // ---------------------------------------------------------------------------
 // Logout
 

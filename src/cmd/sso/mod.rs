@@ -279,14 +279,15 @@ pub(crate) fn offer_login(err: Error, asked: std::time::SystemTime) -> Result<()
         });
         return match rt.block_on(cache::lock(&session, LockKind::Login, limit))? {
             Some(_) => Ok(()),
-            None => Err(Error::new(
-                Kind::SsoLoginRequired,
-                format!(
-                    "{} (waited {}s for the login in progress elsewhere)",
-                    err.message,
+            None => {
+                let waited = format!(
+                    " and the login in progress elsewhere did not finish within {}s",
                     limit.as_secs()
-                ),
-            )),
+                );
+                let mut message = err.message.clone();
+                message.insert_str(message.find("; run: ").unwrap_or(message.len()), &waited);
+                Err(Error::new(Kind::SsoLoginRequired, message))
+            }
         };
     };
     // A login (or renewal) may have finished since we asked.
