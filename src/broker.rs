@@ -240,6 +240,7 @@ fn explain_no_source_in_session(mut err: Error) -> Error {
     err
 }
 
+/// A current-thread runtime with IO and time, for a command that makes a few calls.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

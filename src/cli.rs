@@ -165,10 +165,6 @@ The hook refreshes the credentials at the prompt before they expire.")]
   elhaz login prod --stdout --region eu-west-1")]
     Login(LoginArgs),
 
-    /// IAM Identity Center: log in and out, list roles, write profiles
-    #[command(subcommand)]
-    Sso(crate::cmd::sso::SsoCommand),
-
     /// Print a completion script for a shell
     #[command(after_help = "Example:
   elhaz completions bash > ~/.local/share/bash-completion/completions/elhaz")]
@@ -181,6 +177,10 @@ The hook refreshes the credentials at the prompt before they expire.")]
     /// Manage the per-user daemon that caches and refreshes sessions
     #[command(subcommand)]
     Daemon(DaemonCommand),
+
+    /// IAM Identity Center: log in and out, list roles, write profiles
+    #[command(subcommand)]
+    Sso(crate::cmd::sso::SsoCommand),
 }
 
 #[derive(Debug, Args)]
@@ -327,6 +327,20 @@ pub struct HookArgs {
     /// The shell whose hook to print
     #[arg(value_parser = hooked_shell())]
     pub shell: ShellKind,
+
+    /// Print the code that refreshes this shell's session (run by the hook)
+    #[arg(long, hide = true)]
+    pub refresh: bool,
+
+    /// What the hook has warned about so far (its own state, set by the hook)
+    #[arg(
+        long,
+        hide = true,
+        value_name = "STATE",
+        requires = "refresh",
+        allow_hyphen_values = true
+    )]
+    pub warned: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -235,6 +235,31 @@ impl SessionEnv {
     }
 }
 
+/// Every variable a `use` may set or unset, which the hook's stash saves before the
+/// first one so that `use --clear` can put each back: the credentials, the ones every
+/// session removes, the region and profile ones, and the carried source selectors
+/// (never a secret one: those are not exported).
+pub(crate) fn use_changes() -> Vec<&'static str> {
+    let carried = context::SOURCE_VARS
+        .iter()
+        .zip(context::VARS)
+        .filter(|(_, v)| !context::SECRET.contains(v))
+        .map(|(s, _)| *s);
+    let mut vars: Vec<&'static str> = Vec::new();
+    for v in ALL_SET
+        .iter()
+        .chain(UNSET)
+        .copied()
+        .chain(["AWS_REGION", "AWS_DEFAULT_REGION", context::REF_VAR])
+        .chain(carried)
+    {
+        if !vars.contains(&v) {
+            vars.push(v);
+        }
+    }
+    vars
+}
+
 /// Shell code that removes every variable elhaz sets (`use --clear`).
 pub fn render_clear(shell: ShellKind) -> String {
     let mut out: String = ALL_SET.iter().map(|v| unset_line(shell, v)).collect();

@@ -20,6 +20,19 @@ use crate::fsutil::{ensure_private_dir, open_private};
 pub(crate) const MAX_BYTES: u64 = 5 * 1024 * 1024;
 pub(crate) const BACKUPS: usize = 3;
 
+/// Targets that write whole requests at trace level, headers included. The SDK redacts
+/// `Authorization` and `x-amz-security-token` but not, for one, the SSO portal's
+/// `x-amz-sso_bearer_token`: their TRACE events are dropped whatever ELHAZ_LOG asks.
+const REQUEST_DUMPERS: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http_client",
+    "aws_sigv4",
+    "hyper",
+    "hyper_util",
+    "h2",
+];
+
 fn filter(verbose: u8, default: &str) -> EnvFilter {
     if let Ok(f) = std::env::var("ELHAZ_LOG")
         && let Ok(f) = EnvFilter::try_new(f)
@@ -33,11 +46,17 @@ fn filter(verbose: u8, default: &str) -> EnvFilter {
     })
 }
 
-/// The SDK's runtime traces every request with its headers (SigV4 session tokens, the
-/// SSO portal's bearer token): those events are dropped whatever ELHAZ_LOG asks.
-fn no_sdk_trace<S: tracing::Subscriber>() -> impl tracing_subscriber::Layer<S> {
+/// Drops the TRACE events of [`REQUEST_DUMPERS`]. A layer rather than `target=debug`
+/// directives: a directive would also turn those targets' debug output on where the
+/// filter had them off (every command's stderr).
+fn no_request_dumps<S: tracing::Subscriber>() -> impl tracing_subscriber::Layer<S> {
     tracing_subscriber::filter::filter_fn(|m| {
-        !(*m.level() == tracing::Level::TRACE && m.target().starts_with("aws_smithy"))
+        *m.level() != tracing::Level::TRACE
+            || !REQUEST_DUMPERS.iter().any(|t| {
+                m.target()
+                    .strip_prefix(t)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+            })
     })
 }
 
@@ -48,7 +67,7 @@ pub fn init_cli(verbose: u8) {
         .with_writer(io::stderr)
         .with_target(false)
         .finish()
-        .with(no_sdk_trace())
+        .with(no_request_dumps())
         .try_init();
 }
 
@@ -79,7 +98,7 @@ pub(crate) fn init_daemon(
         .with_ansi(false)
         .with_target(false)
         .finish()
-        .with(no_sdk_trace())
+        .with(no_request_dumps())
         .try_init();
     Ok(guard)
 }

@@ -9,6 +9,7 @@ fn main() {
     // Before any thread: remember the outer session, then drop credentials it injected
     // so they are never used as source credentials.
     elhaz::cmd::set_outer_session(std::env::var("ELHAZ_SESSION").ok());
+    elhaz::cmd::set_outer_expires(std::env::var("ELHAZ_EXPIRES_AT").ok());
     // The caller's source context, once, before the scrub: inside a session it comes
     // from the ELHAZ_SOURCE_* the session carries, never from what was injected.
     elhaz::credentials::context::SourceContext::capture();

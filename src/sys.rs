@@ -83,3 +83,38 @@ pub(crate) fn peer_uid(sock: &impl AsFd) -> io::Result<u32> {
         .map(|c| c.uid())
         .map_err(io::Error::from)
 }
+
+/// Stderr pointed at /dev/null until dropped, then put back: for work whose own
+/// messages (a spinner, "started the daemon", log lines) must not reach a terminal
+/// that only wants its outcome. (POSIX `dup`/`dup2`: the same on every Unix.)
+pub(crate) struct StderrMuted(Option<std::os::fd::OwnedFd>);
+
+/// Mutes stderr (see [`StderrMuted`]); does nothing when /dev/null cannot be opened.
+pub(crate) fn mute_stderr() -> StderrMuted {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return StderrMuted(None);
+    };
+    // SAFETY: dup of fd 2 returns a new descriptor that only this guard owns (or -1).
+    let saved = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
+    if saved < 0 {
+        return StderrMuted(None);
+    }
+    // SAFETY: `saved` is a fresh descriptor of ours.
+    let saved = unsafe { OwnedFd::from_raw_fd(saved) };
+    // SAFETY: dup2 onto fd 2 of a descriptor we hold open.
+    if unsafe { libc::dup2(null.as_raw_fd(), 2) } < 0 {
+        return StderrMuted(None);
+    }
+    StderrMuted(Some(saved))
+}
+
+impl Drop for StderrMuted {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        if let Some(saved) = &self.0 {
+            // SAFETY: puts the saved descriptor back on fd 2; `saved` closes after.
+            unsafe { libc::dup2(saved.as_raw_fd(), 2) };
+        }
+    }
+}

@@ -12,7 +12,7 @@ pub(crate) mod login;
 pub(crate) mod output;
 pub(crate) mod prompt;
 pub(crate) mod shell;
-pub(crate) mod sso;
+pub mod sso;
 pub(crate) mod use_;
 pub(crate) mod whoami;
 
@@ -49,6 +49,19 @@ pub fn set_outer_session(v: Option<String>) {
 /// The elhaz session this process runs inside, if any.
 pub fn outer_session() -> Option<&'static str> {
     OUTER_SESSION.get().and_then(|s| s.as_deref())
+}
+
+static OUTER_EXPIRES: OnceLock<Option<String>> = OnceLock::new();
+
+/// Records ELHAZ_EXPIRES_AT as it was when elhaz started (before it is scrubbed): the
+/// hook's refresh compares what it gets with the credentials the shell has.
+pub fn set_outer_expires(v: Option<String>) {
+    let _ = OUTER_EXPIRES.set(v);
+}
+
+/// The outer session's ELHAZ_EXPIRES_AT, as the caller had it (not checked).
+pub(crate) fn outer_expires() -> Option<&'static str> {
+    OUTER_EXPIRES.get().and_then(|s| s.as_deref())
 }
 
 impl Context {
@@ -136,8 +149,9 @@ pub fn not_implemented(what: &str) -> Error {
 pub fn run(cli: Cli) -> Result<i32> {
     // `hook` and `completions` print fixed text: they must work whatever the
     // environment holds (a bad ELHAZ_REFRESH_WINDOW must not break a shell's rc file).
+    // `hook --refresh` builds its own context and makes a bad setting its warning.
     let command = match cli.command {
-        Command::Hook(a) => return hook::run(a),
+        Command::Hook(a) => return hook::run(a, cli.global),
         Command::Completions(a) => return completions::run(a),
         other => other,
     };
@@ -151,8 +165,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Whoami(a) => whoami::run(a, &ctx),
         Command::Use(a) => use_::run(a, &ctx),
         Command::Login(a) => login::run(a, &ctx),
-        Command::Sso(c) => sso::run(c, &ctx),
         Command::Config(c) => config::run(c, &ctx),
         Command::Daemon(c) => daemon::run(c, &ctx),
+        Command::Sso(c) => sso::run(c, &ctx),
     }
 }

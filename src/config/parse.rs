@@ -35,8 +35,14 @@ pub fn parse_config(text: &str, path: &Path) -> Result<Config> {
         ))
     })?;
     let problems = config.validate();
-    if !problems.is_empty() {
-        return Err(Error::config(format!("{shown}: {}", problems.join("; "))));
+    if let Some(first) = problems.first() {
+        let line = line_of_key(text, first)
+            .map(|l| format!(":{l}"))
+            .unwrap_or_default();
+        return Err(Error::config(format!(
+            "{shown}{line}: {}",
+            problems.join("; ")
+        )));
     }
     Ok(config)
 }
@@ -156,6 +162,37 @@ fn key_path_at(text: &str, line: usize, column: usize) -> (String, Option<String
     (parents.join("."), key)
 }
 
+/// The 1-based line of the key a validation problem starts with (`AssumeRole.Policy is
+/// not valid JSON` → the line of `Policy:` inside `AssumeRole:`), or of the closest
+/// enclosing mapping that is written; None when the problem names no written key.
+fn line_of_key(text: &str, problem: &str) -> Option<usize> {
+    let wanted: Vec<&str> = problem
+        .split([' ', ':'])
+        .next()
+        .unwrap_or_default()
+        .split('.')
+        .collect();
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    let mut best: Option<(usize, usize)> = None; // (depth matched, line)
+    for (i, l) in text.lines().enumerate() {
+        let Some((indent, key)) = line_key(l) else {
+            continue;
+        };
+        while stack.last().is_some_and(|(d, _)| *d >= indent) {
+            stack.pop();
+        }
+        stack.push((indent, key));
+        let path: Vec<&str> = stack.iter().map(|(_, k)| k.as_str()).collect();
+        if path.len() <= wanted.len()
+            && path == wanted[..path.len()]
+            && best.is_none_or(|(depth, _)| path.len() > depth)
+        {
+            best = Some((path.len(), i + 1));
+        }
+    }
+    best.map(|(_, line)| line)
+}
+
 /// `(indent, key)` of a block mapping line such as `  - Key: a` (indent 4, `Key`).
 fn line_key(line: &str) -> Option<(usize, String)> {
     let mut indent = 0;
@@ -233,6 +270,25 @@ mod tests {
         );
         assert_eq!(key_path_at(text, 1, 1), (String::new(), None));
         assert_eq!(key_path_at(text, 99, 1), (String::new(), None));
+    }
+
+    #[test]
+    fn problems_point_at_the_line_of_their_key() {
+        let text = "# c\nAssumeRole:\n  RoleArn: x\n  Policy: '{'\nSTS:\n  region_name: a\n";
+        assert_eq!(
+            line_of_key(text, "AssumeRole.Policy is not valid JSON"),
+            Some(4)
+        );
+        assert_eq!(line_of_key(text, "AssumeRole.TokenCode needs it"), Some(2));
+        assert_eq!(
+            line_of_key(text, "AssumeRole and X are both present"),
+            Some(2)
+        );
+        assert_eq!(line_of_key(text, "STS.aws_access_key_id and"), Some(5));
+        assert_eq!(
+            line_of_key(text, "missing AssumeRole.RoleArn: a config"),
+            None
+        );
     }
 
     #[test]

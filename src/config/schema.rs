@@ -1,4 +1,5 @@
-//! The elhaz config file: the original's YAML schema, plus AssumeRoleWithWebIdentity.
+//! The elhaz config file: the original's YAML schema, plus AssumeRoleWithWebIdentity
+//! and AssumeRoleWithSAML.
 //! Unknown keys are errors, as in the original. Types and their checks only: it must
 //! not know of files, STS or the command line.
 
@@ -22,6 +23,12 @@ pub struct Config {
         skip_serializing_if = "Option::is_none"
     )]
     pub web_identity: Option<WebIdentity>,
+    #[serde(
+        rename = "AssumeRoleWithSAML",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub saml: Option<Saml>,
     #[serde(rename = "STS", default, skip_serializing_if = "Option::is_none")]
     pub sts: Option<StsClient>,
     #[serde(rename = "MFA", default, skip_serializing_if = "Option::is_none")]
@@ -113,6 +120,33 @@ pub struct WebIdentity {
     pub policy_arns: Option<Vec<PolicyArn>>,
 }
 
+/// The parameters of STS AssumeRoleWithSAML (not in the original): the assertion comes
+/// from a command or a file, afresh at each refresh.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct Saml {
+    pub role_arn: String,
+    pub principal_arn: String,
+    #[serde(
+        rename = "SAMLAssertionCommand",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub assertion_command: Option<Command>,
+    #[serde(
+        rename = "SAMLAssertionFile",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub assertion_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_arns: Option<Vec<PolicyArn>>,
+}
+
 /// How to build the STS client (boto3's client arguments).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -194,6 +228,7 @@ impl Config {
             .as_ref()
             .map(|a| a.role_arn.as_str())
             .or(self.web_identity.as_ref().map(|w| w.role_arn.as_str()))
+            .or(self.saml.as_ref().map(|s| s.role_arn.as_str()))
     }
 
     /// The region commands should use: Session.region_name, else STS.region_name.
@@ -212,41 +247,30 @@ impl Config {
     /// Returns one message per problem, each naming the key.
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        match (&self.assume_role, &self.web_identity) {
-            (None, None) => problems.push(
-                "missing AssumeRole.RoleArn: a config needs AssumeRole (or AssumeRoleWithWebIdentity) with a RoleArn"
+        let blocks: Vec<&str> = [
+            self.assume_role.as_ref().map(|_| "AssumeRole"),
+            self.web_identity
+                .as_ref()
+                .map(|_| "AssumeRoleWithWebIdentity"),
+            self.saml.as_ref().map(|_| "AssumeRoleWithSAML"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match blocks.as_slice() {
+            [] => problems.push(
+                "missing AssumeRole.RoleArn: a config needs AssumeRole (or AssumeRoleWithWebIdentity, or AssumeRoleWithSAML) with a RoleArn"
                     .to_string(),
             ),
-            (Some(_), Some(_)) => problems.push(
-                "AssumeRole and AssumeRoleWithWebIdentity are both present; keep exactly one".into(),
-            ),
-            _ => {}
+            [_] => {}
+            [a, b] => problems.push(format!(
+                "{a} and {b} are both present; keep exactly one"
+            )),
+            [a, b, c] => problems.push(format!(
+                "{a}, {b} and {c} are all present; keep exactly one"
+            )),
+            _ => unreachable!("three role sections at most"),
         }
-        let check_role = |problems: &mut Vec<String>,
-                          section: &str,
-                          arn: &str,
-                          rsn: Option<&str>,
-                          dur: Option<i64>| {
-            if arn.trim().is_empty() {
-                problems.push(format!("{section}.RoleArn is empty"));
-            } else if !arn.starts_with("arn:") {
-                problems.push(format!(
-                    "{section}.RoleArn {arn:?} is not an ARN (expected arn:aws:iam::ACCOUNT:role/NAME)"
-                ));
-            }
-            if let Some(name) = rsn
-                && let Err(e) = check_session_name(name)
-            {
-                problems.push(format!("{section}.RoleSessionName {name:?}: {e}"));
-            }
-            if let Some(d) = dur
-                && !(900..=43200).contains(&d)
-            {
-                problems.push(format!(
-                    "{section}.DurationSeconds {d} is out of range: STS takes 900 to 43200"
-                ));
-            }
-        };
         if let Some(a) = &self.assume_role {
             check_role(
                 &mut problems,
@@ -284,6 +308,9 @@ impl Config {
                 _ => {}
             }
         }
+        if let Some(saml) = &self.saml {
+            check_saml(&mut problems, saml);
+        }
         if let Some(s) = &self.session
             && s.aws_access_key_id.is_some() != s.aws_secret_access_key.is_some()
         {
@@ -305,6 +332,66 @@ impl Config {
             problems.push("MFA.command is an empty list".into());
         }
         problems
+    }
+}
+
+/// The checks every role section shares: the ARN, the session name, the duration.
+fn check_role(
+    problems: &mut Vec<String>,
+    section: &str,
+    arn: &str,
+    rsn: Option<&str>,
+    dur: Option<i64>,
+) {
+    if arn.trim().is_empty() {
+        problems.push(format!("{section}.RoleArn is empty"));
+    } else if !arn.starts_with("arn:") {
+        problems.push(format!(
+            "{section}.RoleArn {arn:?} is not an ARN (expected arn:aws:iam::ACCOUNT:role/NAME)"
+        ));
+    }
+    if let Some(name) = rsn
+        && let Err(e) = check_session_name(name)
+    {
+        problems.push(format!("{section}.RoleSessionName {name:?}: {e}"));
+    }
+    if let Some(d) = dur
+        && !(900..=43200).contains(&d)
+    {
+        problems.push(format!(
+            "{section}.DurationSeconds {d} is out of range: STS takes 900 to 43200"
+        ));
+    }
+}
+
+/// AssumeRoleWithSAML: a SAML provider ARN, and the assertion from exactly one place.
+fn check_saml(problems: &mut Vec<String>, saml: &Saml) {
+    const S: &str = "AssumeRoleWithSAML";
+    check_role(problems, S, &saml.role_arn, None, saml.duration_seconds);
+    let p = saml.principal_arn.trim();
+    if p.is_empty() {
+        problems.push(format!("{S}.PrincipalArn is empty"));
+    } else if !(p.starts_with("arn:") && p.contains(":saml-provider/")) {
+        problems.push(format!(
+            "{S}.PrincipalArn {p:?} is not a SAML provider ARN (expected arn:aws:iam::ACCOUNT:saml-provider/NAME)"
+        ));
+    }
+    match (&saml.assertion_command, &saml.assertion_file) {
+        (None, None) => problems.push(format!(
+            "{S} needs SAMLAssertionCommand or SAMLAssertionFile"
+        )),
+        (Some(_), Some(_)) => problems.push(format!(
+            "{S}: give SAMLAssertionCommand or SAMLAssertionFile, not both"
+        )),
+        (Some(Command::Argv(argv)), None) if argv.is_empty() => {
+            problems.push(format!("{S}.SAMLAssertionCommand is an empty list"))
+        }
+        _ => {}
+    }
+    if let Some(p) = &saml.policy
+        && serde_json::from_str::<serde_json::Value>(p).is_err()
+    {
+        problems.push(format!("{S}.Policy is not valid JSON"));
     }
 }
 

@@ -1,8 +1,8 @@
 //! The credential engine: NAME → temporary credentials, through STS AssumeRole (elhaz
-//! configs and role profiles), AssumeRoleWithWebIdentity, IAM Identity Center (our
-//! `sso` module: token cache, renewal, portal), or aws-config's own profile provider
-//! (credential_process, web identity profiles, longer chains). It owns the STS calls and
-//! how their parameters are built. It must not know of the daemon, the socket, the
+//! configs and role profiles), AssumeRoleWithWebIdentity, AssumeRoleWithSAML, IAM
+//! Identity Center (our `sso` module: token cache, renewal, portal), or aws-config's
+//! own profile provider (credential_process, web identity profiles, longer chains).
+//! It owns the STS calls and how their parameters are built. It must not know of the daemon, the socket, the
 //! terminal beyond the MFA prompt it is allowed, or this process's own environment:
 //! every source comes from the caller's context.
 
@@ -21,10 +21,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::sts_error::{StsCall, map_sdk_error, map_source_error, no_source_error};
-use super::{Credentials, StsTarget, mfa, now};
+use super::{Credentials, StsTarget, external, mfa, now};
 use crate::config::profiles::{AwsProfile, AwsProfiles};
 use crate::config::schema::{
-    AssumeRole, Command, Config, PolicyArn, ProvidedContext, SourceSession, StsClient, Tag, Verify,
+    AssumeRole, Config, PolicyArn, ProvidedContext, Saml, SourceSession, StsClient, Tag, Verify,
     WebIdentity,
 };
 use crate::config::{Source, Store, resolve};
@@ -132,6 +132,10 @@ impl Engine {
             let credentials = assume_web_identity(web, &sdk, &target).await?;
             return Ok(fetched(credentials, target));
         }
+        if let Some(saml) = &config.saml {
+            let credentials = assume_saml(saml, &sdk, &target).await?;
+            return Ok(fetched(credentials, target));
+        }
         let Some(ar) = &config.assume_role else {
             return Err(Error::config(format!(
                 "{shown}: missing AssumeRole.RoleArn"
@@ -200,8 +204,8 @@ impl Engine {
             ..StsTarget::default()
         };
 
-        // A role with a source profile: aws-config ignores mfa_serial and
-        // duration_seconds, so elhaz makes the final AssumeRole itself.
+        // A role with a source profile or a credential_source: aws-config ignores
+        // mfa_serial and duration_seconds, so elhaz makes the final AssumeRole itself.
         let credentials = match (&profile.role_arn, &profile.source_profile) {
             (Some(role_arn), Some(source_name)) if source_name != &profile.name => {
                 let source = match sso_chain(&profiles, source_name) {
@@ -214,14 +218,21 @@ impl Engine {
                         .await
                         .map_err(|e| map_source_error(&e, &profiles, Some(source_name), true))?,
                 };
-                let mut request = RoleRequest::from_profile(profile, role_arn)?;
-                if let Some(serial) = &profile.mfa_serial {
-                    let code = self
-                        .profile_mfa_code(profile, role_arn, source_name, serial, token_code)
-                        .await?;
-                    request.mfa = Some((serial, code));
-                }
-                request.send(&sdk, &target, source).await?
+                let request = RoleRequest::from_profile(profile, role_arn)?;
+                self.profile_role(request, profile, source_name, token_code)
+                    .await?
+                    .send(&sdk, &target, source)
+                    .await?
+            }
+            (Some(role_arn), None) if profile.credential_source.is_some() => {
+                let named = profile.credential_source.as_deref().unwrap_or_default();
+                let source = named_source(named, profile, ctx).await?;
+                let request = RoleRequest::from_profile(profile, role_arn)?;
+                let from = format!("credential_source {named}");
+                self.profile_role(request, profile, &from, token_code)
+                    .await?
+                    .send(&sdk, &target, source)
+                    .await?
             }
             // IAM Identity Center: our token cache, renewal and portal call.
             _ if profile.kind() == "sso" => sso_credentials(profile, ctx).await?,
@@ -235,6 +246,23 @@ impl Engine {
             source: "profile",
             sts: target,
         })
+    }
+
+    /// The MFA code, when the profile names an `mfa_serial`, added to its request.
+    async fn profile_role<'a>(
+        &self,
+        mut request: RoleRequest<'a>,
+        profile: &'a AwsProfile,
+        source: &str,
+        token_code: Option<&Sensitive>,
+    ) -> Result<RoleRequest<'a>> {
+        if let Some(serial) = &profile.mfa_serial {
+            let code = self
+                .profile_mfa_code(profile, request.role_arn, source, serial, token_code)
+                .await?;
+            request.mfa = Some((serial, code));
+        }
+        Ok(request)
     }
 
     /// The MFA code for a role profile: the caller's, else the terminal's. A profile has
@@ -257,9 +285,15 @@ impl Engine {
             let name = crate::config::store::validate_name(&profile.name)
                 .map(|_| profile.name.as_str())
                 .unwrap_or("NAME");
+            // A config with no Session.profile takes the caller's environment keys, as
+            // credential_source Environment does.
+            let profile_flag = match source_name.strip_prefix("credential_source ") {
+                Some(_) => String::new(),
+                None => format!(" --profile {source_name}"),
+            };
             e.with_hint(format!(
                 "run it from a terminal, or make a config whose MFA.command prints the code: \
-                 elhaz config add {name} --profile {source_name} --role-arn {role_arn} \
+                 elhaz config add {name}{profile_flag} --role-arn {role_arn} \
                  --serial-number {serial} --mfa-command 'ykman oath accounts code -s ACCOUNT'"
             ))
         })
@@ -569,15 +603,67 @@ async fn config_source(
     })
 }
 
+/// The credentials a profile's `credential_source` names: the caller's environment
+/// keys, the instance metadata service or the container endpoint.
+async fn named_source(
+    named: &str,
+    profile: &AwsProfile,
+    ctx: &SourceContext,
+) -> Result<aws_credential_types::Credentials> {
+    let failed = |e: CredentialsError| {
+        Error::auth(format!(
+            "profile {}: credential_source {named} gave no credentials: {}",
+            profile.name,
+            crate::error::chain(&e)
+        ))
+    };
+    match named {
+        "Environment" => {
+            let (Some(id), Some(secret)) = (
+                ctx.get("AWS_ACCESS_KEY_ID"),
+                ctx.get("AWS_SECRET_ACCESS_KEY"),
+            ) else {
+                return Err(Error::auth(format!(
+                    "profile {}: credential_source Environment, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set",
+                    profile.name
+                ))
+                .with_hint("export the source keys, or name a source_profile instead"));
+            };
+            Ok(aws_credential_types::Credentials::new(
+                id,
+                secret,
+                ctx.get("AWS_SESSION_TOKEN").map(str::to_string),
+                None,
+                "Environment",
+            ))
+        }
+        "Ec2InstanceMetadata" => aws_config::imds::credentials::ImdsCredentialsProvider::builder()
+            .build()
+            .provide_credentials()
+            .await
+            .map_err(failed),
+        "EcsContainer" => aws_config::ecs::EcsCredentialsProvider::builder()
+            .build()
+            .provide_credentials()
+            .await
+            .map_err(failed),
+        other => Err(Error::config(format!(
+            "profile {}: credential_source {other:?} is not one of Environment, Ec2InstanceMetadata, EcsContainer",
+            profile.name
+        ))),
+    }
+}
+
 /// AssumeRoleWithWebIdentity for a config's AssumeRoleWithWebIdentity section.
 async fn assume_web_identity(
     web: &WebIdentity,
     sdk: &aws_config::SdkConfig,
     target: &StsTarget,
 ) -> Result<Credentials> {
-    let token = web_identity_token(
+    let token = external::read(
         web.web_identity_token_file.as_deref(),
         web.web_identity_token_command.as_ref(),
+        &external::WEB_IDENTITY,
     )
     .await?;
     let client = sts_client(sdk, target, None);
@@ -688,6 +774,79 @@ fn sdk_credentials(c: &Credentials, provider: &'static str) -> aws_credential_ty
         Some(SystemTime::from(c.expiration)),
         provider,
     )
+}
+
+/// AssumeRoleWithSAML for a config's AssumeRoleWithSAML section: an unsigned call, as
+/// the SDKs make it, with an assertion fetched afresh.
+async fn assume_saml(
+    saml: &Saml,
+    sdk: &aws_config::SdkConfig,
+    target: &StsTarget,
+) -> Result<Credentials> {
+    let assertion = external::read(
+        saml.assertion_file.as_deref(),
+        saml.assertion_command.as_ref(),
+        &external::SAML,
+    )
+    .await?;
+    check_assertion(&assertion, saml)?;
+    let mut b = aws_sdk_sts::config::Builder::from(sdk).region(Region::new(target.region.clone()));
+    b.set_credentials_provider(None);
+    if let Some(url) = &target.endpoint_url {
+        b = b.endpoint_url(url);
+    }
+    let client = aws_sdk_sts::Client::from_conf(b.build());
+    let issued = now();
+    let mut req = client
+        .assume_role_with_saml()
+        .role_arn(&saml.role_arn)
+        .principal_arn(&saml.principal_arn)
+        .saml_assertion(assertion.expose());
+    if let Some(d) = saml.duration_seconds {
+        req = req.duration_seconds(d as i32);
+    }
+    if let Some(p) = &saml.policy {
+        req = req.policy(p);
+    }
+    for arn in saml.policy_arns.iter().flatten() {
+        req = req.policy_arns(PolicyDescriptorType::builder().arn(arn.arn()).build());
+    }
+    let out = req
+        .send()
+        .await
+        .map_err(|e| map_sdk_error(e, StsCall::Saml(&saml.role_arn), target))?;
+    convert(out.credentials(), issued, &saml.role_arn)
+}
+
+/// What STS would refuse with a bare 400 (or moto with a 500 page) is said here, naming
+/// where the assertion came from: it must be base64 of a SAML Response.
+fn check_assertion(assertion: &Sensitive, saml: &Saml) -> Result<()> {
+    let from = match (&saml.assertion_file, &saml.assertion_command) {
+        (Some(f), _) => format!("SAMLAssertionFile {f}"),
+        (None, Some(c)) => format!("SAMLAssertionCommand `{}`", external::shown(c)),
+        (None, None) => "the SAML assertion".into(),
+    };
+    let compact: zeroize::Zeroizing<String> = zeroize::Zeroizing::new(
+        assertion
+            .expose()
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect(),
+    );
+    let decoded = aws_smithy_types::base64::decode(compact.as_str())
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| {
+            Error::auth(format!(
+                "{from} did not print a SAML assertion: expected the base64 SAMLResponse"
+            ))
+        })?;
+    let text = String::from_utf8_lossy(&decoded);
+    if !(text.contains("Response") && text.contains("Assertion")) {
+        return Err(Error::auth(format!(
+            "{from} did not print a SAML assertion: the base64 decodes to no SAML Response"
+        )));
+    }
+    Ok(())
 }
 
 /// Credentials from aws-config's own profile provider (SSO, credential_process, web
@@ -812,66 +971,6 @@ fn convert(
         OffsetDateTime::from(expiry),
         issued,
     ))
-}
-
-async fn web_identity_token(file: Option<&str>, command: Option<&Command>) -> Result<Sensitive> {
-    if let Some(path) = file {
-        let text = tokio::fs::read_to_string(path).await.map_err(|e| {
-            Error::io(
-                crate::error::Kind::Config,
-                "AssumeRoleWithWebIdentity: cannot read WebIdentityTokenFile",
-                Path::new(path),
-                &e,
-            )
-        })?;
-        let token = text.trim();
-        if token.is_empty() {
-            return Err(Error::config(format!(
-                "AssumeRoleWithWebIdentity: WebIdentityTokenFile {path} is empty"
-            )));
-        }
-        return Ok(Sensitive::new(token));
-    }
-    let Some(cmd) = command else {
-        return Err(Error::config(
-            "AssumeRoleWithWebIdentity needs WebIdentityTokenFile or WebIdentityTokenCommand",
-        ));
-    };
-    let (prog, args): (String, Vec<String>) = match cmd {
-        Command::Shell(s) => ("sh".into(), vec!["-c".into(), s.clone()]),
-        Command::Argv(v) => match v.split_first() {
-            Some((p, a)) => (p.clone(), a.to_vec()),
-            None => return Err(Error::config("WebIdentityTokenCommand is an empty list")),
-        },
-    };
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(&prog)
-            .args(&args)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .map_err(|_| Error::auth("WebIdentityTokenCommand timed out after 30s"))?
-    .map_err(|e| {
-        Error::config(format!(
-            "cannot run WebIdentityTokenCommand: {}",
-            crate::error::io_reason(&e)
-        ))
-    })?;
-    if !out.status.success() {
-        return Err(Error::auth(format!(
-            "WebIdentityTokenCommand exited with {}",
-            out.status
-        )));
-    }
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if token.is_empty() {
-        return Err(Error::auth("WebIdentityTokenCommand printed no token"));
-    }
-    Ok(Sensitive::new(token))
 }
 
 /// `elhaz-<user>-<unix time>`, within STS rules: at most 64 of `[\w+=,.@-]`.

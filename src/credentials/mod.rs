@@ -4,6 +4,7 @@
 
 pub mod context;
 pub(crate) mod engine;
+pub(crate) mod external;
 pub(crate) mod gate;
 pub(crate) mod mfa;
 pub(crate) mod policy;

@@ -17,6 +17,7 @@ use crate::error::{Error, Kind, chain, tidy};
 pub(crate) enum StsCall<'a> {
     AssumeRole(&'a str),
     WebIdentity(&'a str),
+    Saml(&'a str),
     GetCallerIdentity,
 }
 
@@ -25,6 +26,7 @@ impl StsCall<'_> {
         match self {
             StsCall::AssumeRole(r) => format!("AssumeRole {r}"),
             StsCall::WebIdentity(r) => format!("AssumeRoleWithWebIdentity {r}"),
+            StsCall::Saml(r) => format!("AssumeRoleWithSAML {r}"),
             StsCall::GetCallerIdentity => "GetCallerIdentity".into(),
         }
     }

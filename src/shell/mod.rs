@@ -1,6 +1,7 @@
 //! The shells elhaz writes for: which one it is (one kind, one detector), how a value
 //! is quoted for it, the lines that set and unset a variable, the prompt hook
-//! (`elhaz hook`) and the rc text that `elhaz shell` starts a shell with.
+//! (`elhaz hook`), the code its `elhaz use` evals to save and restore variables and
+//! the hook's own state, and the rc text that `elhaz shell` starts a shell with.
 //!
 //! It owns text only: it must not know credentials, the daemon, the config or how a
 //! process is started; callers hand it names and values.
@@ -78,6 +79,12 @@ impl ShellKind {
     }
 }
 
+/// The hook's own variables (the same name in every shell; never exported), which
+/// the binary sets in the code the hook evals: no refresh before this time (unix
+/// seconds), and what the last warnings were (opaque to the scripts).
+pub(crate) const RETRY_AT: &str = "_ELHAZ_RETRY_AT";
+pub(crate) const WARNED: &str = "_ELHAZ_WARNED";
+
 pub(crate) const BASH_HOOK: &str = include_str!("../../shell/elhaz.bash");
 pub(crate) const ZSH_HOOK: &str = include_str!("../../shell/elhaz.zsh");
 pub(crate) const FISH_HOOK: &str = include_str!("../../shell/elhaz.fish");
@@ -118,6 +125,107 @@ pub(crate) fn unset_line(shell: ShellKind, key: &str) -> String {
         ShellKind::Fish => format!("set -e {key};\n"),
         _ => format!("unset {key};\n"),
     }
+}
+
+/// A shell variable of this shell only (global, not exported), for eval inside the
+/// hook's functions: the hook's own state, such as `_ELHAZ_RETRY_AT`.
+pub(crate) fn set_global(shell: ShellKind, key: &str, value: &str) -> String {
+    match shell {
+        ShellKind::Fish => format!("set -g {key} {};\n", quote_fish(value)),
+        // Not a bare assignment: `warn_create_global` would complain of it.
+        ShellKind::Zsh => format!("typeset -g {key}={};\n", quote_posix(value)),
+        _ => format!("{key}={};\n", quote_posix(value)),
+    }
+}
+
+/// `use NAME`'s first part, for the hook's `elhaz` function to eval: unless a `use`
+/// before did, saves each of `vars` in an unexported copy (or that it was unset)
+/// and, given `keys` (a `use` outside any session), their values as the source keys
+/// the hook hands to the binary, unless the shell holds some already.
+pub(crate) fn stash(shell: ShellKind, vars: &[&str], keys: &[&str]) -> String {
+    let mut out = String::new();
+    let fish = shell == ShellKind::Fish;
+    let g = if shell == ShellKind::Zsh {
+        "typeset -g "
+    } else {
+        ""
+    };
+    out.push_str(if fish {
+        "if not set -q _elhaz_stashed\nset -g _elhaz_stashed 1\n"
+    } else {
+        "if [[ -z ${_ELHAZ_STASHED-} ]]; then\n"
+    });
+    if !fish {
+        out.push_str(&format!("{g}_ELHAZ_STASHED=1\n"));
+    }
+    for v in vars {
+        out.push_str(&if fish {
+            format!("set -e _elhaz_old_{v}; set -q {v}; and set -g _elhaz_old_{v} ${v}\n")
+        } else {
+            format!("unset _ELHAZ_OLD_{v}; [[ -z ${{{v}+x}} ]] || {g}_ELHAZ_OLD_{v}=\"${v}\"\n")
+        });
+    }
+    if !keys.is_empty() {
+        out.push_str(if fish {
+            "if not set -q _elhaz_src\nset -g _elhaz_src use\n"
+        } else {
+            "if [[ -z ${_ELHAZ_SRC-} ]]; then\n"
+        });
+        if !fish {
+            out.push_str(&format!("{g}_ELHAZ_SRC=use\n"));
+        }
+        for k in keys {
+            out.push_str(&if fish {
+                format!("set -g _elhaz_src_{k} \"${k}\"\n")
+            } else {
+                format!("{g}_ELHAZ_SRC_{k}=\"${{{k}-}}\"\n")
+            });
+        }
+        out.push_str(if fish { "end\n" } else { "fi\n" });
+    }
+    out.push_str(if fish { "end\n" } else { "fi\n" });
+    out
+}
+
+/// `use --clear`, for the hook's `elhaz` function to eval: puts back each of `vars`
+/// as the first `use` saved it (or unsets it) and forgets the source keys that `use`
+/// saved; with nothing saved, runs `clear` (shell code that unsets).
+pub(crate) fn unstash_or(shell: ShellKind, vars: &[&str], keys: &[&str], clear: &str) -> String {
+    let fish = shell == ShellKind::Fish;
+    let mut out = String::from(if fish {
+        "if set -q _elhaz_stashed\n"
+    } else {
+        "if [[ -n ${_ELHAZ_STASHED-} ]]; then\n"
+    });
+    for v in vars {
+        out.push_str(&if fish {
+            format!(
+                "if set -q _elhaz_old_{v}; set -gx {v} $_elhaz_old_{v}; else; set -e {v}; end; set -e _elhaz_old_{v}\n"
+            )
+        } else {
+            format!(
+                "if [[ -n ${{_ELHAZ_OLD_{v}+x}} ]]; then export {v}=\"$_ELHAZ_OLD_{v}\"; else unset {v}; fi; unset _ELHAZ_OLD_{v}\n"
+            )
+        });
+    }
+    let saved: Vec<String> = keys
+        .iter()
+        .map(|k| match shell {
+            ShellKind::Fish => format!(" _elhaz_src_{k}"),
+            _ => format!(" _ELHAZ_SRC_{k}"),
+        })
+        .collect();
+    let saved = saved.concat();
+    out.push_str(&if fish {
+        format!(
+            "set -e _elhaz_stashed\nif test \"$_elhaz_src\" = use\nset -e _elhaz_src{saved}\nend\nelse\n{clear}end\n"
+        )
+    } else {
+        format!(
+            "unset _ELHAZ_STASHED\nif [[ ${{_ELHAZ_SRC-}} == use ]]; then unset _ELHAZ_SRC{saved}; fi\nelse\n{clear}fi\n"
+        )
+    });
+    out
 }
 
 /// fish's `set` keeps the previous $status, and `set -e` of an unset variable makes it

@@ -65,7 +65,7 @@ pub(crate) async fn role_credentials(
             if let SdkError::ServiceError(se) = &e
                 && se.err().is_unauthorized_exception()
             {
-                return super::token::login_required(session, true);
+                return super::token::login_required(session);
             }
             failed(
                 &format!("GetRoleCredentials for {account}/{role}"),

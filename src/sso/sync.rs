@@ -1,2 +1,649 @@
-//! Placeholder: the marked block of generated profiles in the AWS config file
-//! arrives with `elhaz sso sync`.
+//! The profiles `elhaz sso sync` keeps in the AWS config file: one per account and
+//! role, inside a block of its own per SSO session,
+//!
+//! ```text
+//! # BEGIN elhaz sso sync: corp
+//! # Written by `elhaz sso sync corp`: changes between these two lines are replaced.
+//!
+//! [profile dev-administratoraccess]
+//! sso_session = corp
+//! ...
+//! # END elhaz sso sync: corp
+//! ```
+//!
+//! Only the block changes; every byte outside it stays as it was. Names are the account
+//! name and the role, lowercased, with anything but `a-z 0-9 -` turned into `-`. When
+//! entries of two accounts would get the same name, they get their account id appended;
+//! an entry keeps the name the block already gives it while that is still one of its
+//! names. A name that a profile outside the block, the credentials file or an elhaz
+//! config already uses is skipped, never shadowed.
+//! It knows the file's text and nothing of the portal or the terminal.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use super::accounts::AccountRole;
+use super::session::SsoSession;
+use crate::error::{Error, Kind, Result, display_path};
+
+/// What the block of a session is delimited by.
+fn markers(label: &str) -> (String, String) {
+    (
+        format!("# BEGIN elhaz sso sync: {label}"),
+        format!("# END elhaz sso sync: {label}"),
+    )
+}
+
+/// A profile name made of `parts`: lowercase ASCII letters, digits and single dashes.
+pub(crate) fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    out
+}
+
+/// One profile as the block holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Section {
+    name: String,
+    fields: BTreeMap<String, String>,
+    /// Its lines as they are in the file (header included, trailing blank lines not).
+    raw: String,
+}
+
+/// The names of the profiles a config-file text defines (`[default]`, `[profile X]`,
+/// and the bare `[X]` some tools write).
+pub(crate) fn profile_names(text: &str) -> BTreeSet<String> {
+    text.lines().filter_map(header_name).collect()
+}
+
+/// The profile a section header line names, if it is a profile's header.
+fn header_name(line: &str) -> Option<String> {
+    let inner = line.trim().strip_prefix('[')?;
+    let inner = inner[..inner.find(']')?].trim();
+    match inner.split_once(char::is_whitespace) {
+        Some(("profile", name)) => Some(name.trim().to_string()),
+        Some(_) => None,
+        None if inner.is_empty() => None,
+        None => Some(inner.to_string()),
+    }
+}
+
+/// Where the block is in the text: the byte range from its BEGIN line to the end of its
+/// END line, or None.
+fn find_block(text: &str, label: &str, file: &Path) -> Result<Option<(usize, usize)>> {
+    let (begin, end) = markers(label);
+    let mut start: Option<(usize, usize)> = None;
+    let mut found = None;
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let bare = line.trim_end_matches(['\n', '\r']).trim_end();
+        let at = format!("{}:{}", display_path(file), i + 1);
+        if bare == begin {
+            if start.is_some() || found.is_some() {
+                return Err(broken(&at, "a second", &begin));
+            }
+            start = Some((offset, i + 1));
+        } else if bare == end {
+            let Some((s, _)) = start.take() else {
+                return Err(broken(&at, "an", &end).with_hint(format!(
+                    "remove that line, or put `{begin}` before the block"
+                )));
+            };
+            found = Some((s, offset + line.len()));
+        }
+        offset += line.len();
+    }
+    if let Some((_, line)) = start {
+        let at = format!("{}:{line}", display_path(file));
+        return Err(
+            Error::config(format!("{at}: `{begin}` has no `{end}` after it"))
+                .with_hint(format!("add `{end}` where the generated profiles end")),
+        );
+    }
+    Ok(found)
+}
+
+fn broken(at: &str, which: &str, line: &str) -> Error {
+    Error::config(format!(
+        "{at}: {which} `{line}` line; the file is not as elhaz left it"
+    ))
+    .with_hint("keep one BEGIN and one END line per session, in that order")
+}
+
+/// The profiles inside a block's text.
+fn parse_block(block: &str) -> Vec<Section> {
+    let mut sections: Vec<Section> = Vec::new();
+    for line in block.split_inclusive('\n') {
+        if let Some(name) = header_name(line) {
+            sections.push(Section {
+                name,
+                fields: BTreeMap::new(),
+                raw: String::new(),
+            });
+        } else if line.trim_start().starts_with("# END elhaz sso sync: ") {
+            break;
+        }
+        let Some(s) = sections.last_mut() else {
+            continue;
+        };
+        s.raw.push_str(line);
+        if let Some((k, v)) = line.split_once('=') {
+            s.fields.insert(k.trim().to_string(), v.trim().to_string());
+        }
+    }
+    for s in &mut sections {
+        let kept = s.raw.trim_end().len();
+        s.raw.truncate(kept);
+        s.raw.push('\n');
+    }
+    sections
+}
+
+/// A profile the portal lists now, with the name it gets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) name: String,
+    pub(crate) role: AccountRole,
+}
+
+/// What a sync changes.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    pub(crate) before: String,
+    pub(crate) after: String,
+    /// The profiles written from the portal's list, by name.
+    pub(crate) written: Vec<Entry>,
+    /// Names that were not in the block before.
+    pub(crate) added: Vec<String>,
+    /// Names the block held that the portal no longer lists: removed with --prune…
+    pub(crate) removed: Vec<String>,
+    /// …and kept without it.
+    pub(crate) kept: Vec<String>,
+    /// (name, where it is already used): not written.
+    pub(crate) skipped: Vec<(String, String)>,
+}
+
+/// Options of one sync.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Options {
+    pub(crate) prefix: Option<String>,
+    pub(crate) prune: bool,
+}
+
+/// The names each (account, role) gets, in `roles`' order.
+fn assign_names(roles: &[AccountRole], old: &[Section], prefix: Option<&str>) -> Vec<String> {
+    let base = |r: &AccountRole| {
+        let account = match normalise(&r.account_name) {
+            a if a.is_empty() => r.account_id.clone(),
+            a => a,
+        };
+        let role = match normalise(&r.role_name) {
+            n if n.is_empty() => "role".to_string(),
+            n => n,
+        };
+        normalise(&format!("{}-{account}-{role}", prefix.unwrap_or_default()))
+    };
+    let bases: Vec<String> = roles.iter().map(base).collect();
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for b in &bases {
+        *count.entry(b).or_default() += 1;
+    }
+    // What the block already calls an entry, if that is still one of its names (the
+    // base, or the base with the account id or a number appended): it keeps it, so a
+    // name changes only when the account or role does.
+    let held = |r: &AccountRole, b: &str| -> Option<String> {
+        let suffixed = |name: &str| {
+            name.strip_prefix(b)
+                .and_then(|t| t.strip_prefix('-'))
+                .is_some_and(|t| {
+                    !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit() || c == b'-')
+                })
+        };
+        old.iter()
+            .find(|s| {
+                s.fields.get("sso_account_id") == Some(&r.account_id)
+                    && s.fields.get("sso_role_name") == Some(&r.role_name)
+                    && (s.name == b || suffixed(&s.name))
+            })
+            .map(|s| s.name.clone())
+    };
+    // A shared name across accounts: the others get their account id appended.
+    let mut accounts: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (r, b) in roles.iter().zip(&bases) {
+        accounts.entry(b).or_default().insert(&r.account_id);
+    }
+    let mut holder = vec![false; roles.len()];
+    let mut names: Vec<String> = roles
+        .iter()
+        .zip(&bases)
+        .zip(&mut holder)
+        .map(|((r, b), holder)| {
+            if let Some(name) = held(r, b) {
+                *holder = true;
+                name
+            } else if count[b.as_str()] == 1 || accounts[b.as_str()].len() == 1 {
+                b.clone()
+            } else {
+                normalise(&format!("{b}-{}", r.account_id))
+            }
+        })
+        .collect();
+    // Anything still shared (roles of one account differing only in case or
+    // punctuation): a holder keeps the name, the others get -2, -3, … in order.
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    let mut order: Vec<usize> = (0..roles.len()).collect();
+    order.sort_by_key(|&i| !holder[i]);
+    for i in order {
+        if !used.insert(names[i].clone()) {
+            let mut n = 2;
+            while used.contains(&format!("{}-{n}", names[i])) {
+                n += 1;
+            }
+            names[i] = format!("{}-{n}", names[i]);
+            used.insert(names[i].clone());
+        }
+    }
+    names
+}
+
+/// Why an entry cannot be written as it is (a portal that sends what AWS never does
+/// must not be able to add lines to the file).
+fn unwritable(r: &AccountRole) -> Option<String> {
+    let id_ok = r.account_id.len() == 12 && r.account_id.bytes().all(|b| b.is_ascii_digit());
+    let role_ok = (1..=128).contains(&r.role_name.len())
+        && r.role_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    match (id_ok, role_ok) {
+        (true, true) => None,
+        (false, _) => Some(format!(
+            "the portal sent an invalid account id {:?}",
+            r.account_id
+        )),
+        (true, false) => Some(format!(
+            "the portal sent an invalid role name {:?}",
+            r.role_name
+        )),
+    }
+}
+
+/// The text of one generated profile.
+fn render(entry: &Entry, session: &SsoSession) -> String {
+    let r = &entry.role;
+    let mut s = format!("[profile {}]\n", entry.name);
+    match &session.name {
+        Some(name) => s.push_str(&format!("sso_session = {name}\n")),
+        None => s.push_str(&format!(
+            "sso_start_url = {}\nsso_region = {}\n",
+            session.start_url, session.region
+        )),
+    }
+    s.push_str(&format!(
+        "sso_account_id = {}\nsso_role_name = {}\nregion = {}\n",
+        r.account_id, r.role_name, session.region
+    ));
+    s
+}
+
+/// Computes the new text of the config file. `taken` maps names used outside the
+/// block (another file, an elhaz config) to where they are.
+pub(crate) fn plan(
+    text: &str,
+    file: &Path,
+    session: &SsoSession,
+    roles: &[AccountRole],
+    taken: &BTreeMap<String, String>,
+    opts: &Options,
+) -> Result<Plan> {
+    let label = session.label();
+    let range = find_block(text, label, file)?;
+    let (head, old_block, tail) = match range {
+        Some((s, e)) => (&text[..s], &text[s..e], &text[e..]),
+        None => (text, "", ""),
+    };
+    let old = parse_block(old_block);
+    let outside = profile_names(&format!("{head}{tail}"));
+    let where_taken = |name: &str| -> Option<String> {
+        if outside.contains(name) {
+            Some(format!(
+                "a profile outside the block in {}",
+                display_path(file)
+            ))
+        } else {
+            taken.get(name).cloned()
+        }
+    };
+
+    let mut sorted = roles.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let names = assign_names(&sorted, &old, opts.prefix.as_deref());
+    let mut plan = Plan {
+        before: text.to_string(),
+        ..Plan::default()
+    };
+    let mut sections: BTreeMap<String, String> = BTreeMap::new();
+    for (name, role) in names.into_iter().zip(sorted) {
+        if let Some(why) = unwritable(&role) {
+            plan.skipped.push((name, why));
+            continue;
+        }
+        if let Some(why) = where_taken(&name) {
+            plan.skipped
+                .push((name, format!("the name is already {why}")));
+            continue;
+        }
+        let entry = Entry { name, role };
+        sections.insert(entry.name.clone(), render(&entry, session));
+        plan.written.push(entry);
+    }
+    let skipped: BTreeSet<&str> = plan.skipped.iter().map(|(n, _)| n.as_str()).collect();
+    for s in &old {
+        if sections.contains_key(&s.name) || skipped.contains(s.name.as_str()) {
+            continue;
+        }
+        if where_taken(&s.name).is_some() || opts.prune {
+            plan.removed.push(s.name.clone());
+        } else {
+            plan.kept.push(s.name.clone());
+            sections.insert(s.name.clone(), s.raw.clone());
+        }
+    }
+    let old_names: BTreeSet<&str> = old.iter().map(|s| s.name.as_str()).collect();
+    plan.added = plan
+        .written
+        .iter()
+        .filter(|e| !old_names.contains(e.name.as_str()))
+        .map(|e| e.name.clone())
+        .collect();
+    plan.written.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let (begin, end) = markers(label);
+    let mut block = format!(
+        "{begin}\n# Written by `elhaz sso sync {label}`: changes between these two lines are replaced.\n"
+    );
+    for s in sections.values() {
+        block.push('\n');
+        block.push_str(s);
+    }
+    block.push_str(&end);
+    block.push('\n');
+
+    let mut after = String::with_capacity(text.len() + block.len() + 2);
+    after.push_str(head);
+    if range.is_none() && !head.is_empty() {
+        if !head.ends_with('\n') {
+            after.push('\n');
+        }
+        after.push('\n');
+    }
+    after.push_str(&block);
+    after.push_str(tail);
+    plan.after = after;
+    Ok(plan)
+}
+
+/// Writes `data` to `path` atomically (a temp file in the same directory, renamed over
+/// it), keeping its mode; a symlink is followed, so it stays a link. A file that does
+/// not exist is created 0600, in a 0700 directory if that is missing too. `before` is
+/// what the file held when it was read: if it changed meanwhile, nothing is written.
+pub(crate) fn write_keeping_mode(path: &Path, data: &str, before: &str) -> Result<()> {
+    let (target, mode) = match fs::canonicalize(path) {
+        Ok(t) => {
+            let mode = fs::metadata(&t)
+                .map_err(|e| Error::io(Kind::Config, "cannot read", path, &e))?
+                .permissions()
+                .mode()
+                & 0o7777;
+            (t, mode)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (path.to_path_buf(), 0o600),
+        Err(e) => return Err(Error::io(Kind::Config, "cannot read", path, &e)),
+    };
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    crate::fsutil::ensure_private_dir(dir, Kind::Config)?;
+    let fail = |e: &std::io::Error| Error::io(Kind::Config, "cannot write", path, e);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".elhaz-sync-")
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(|e| fail(&e))?;
+    tmp.write_all(data.as_bytes()).map_err(|e| fail(&e))?;
+    // fchmod is not subject to the umask: the file gets exactly the old mode.
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(|e| fail(&e))?;
+    tmp.as_file().sync_all().map_err(|e| fail(&e))?;
+    let now = match fs::read(&target) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(Kind::Config, "cannot read", path, &e)),
+    };
+    if now != before.as_bytes() {
+        return Err(Error::config(format!(
+            "{} changed while elhaz was syncing; nothing written",
+            display_path(path)
+        ))
+        .with_hint("run the command again"));
+    }
+    tmp.persist(&target).map_err(|e| fail(&e.error))?;
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// A unified diff of two texts (3 lines of context), with `name` in the headers; empty
+/// when they are equal.
+pub(crate) fn unified_diff(before: &str, after: &str, name: &str) -> String {
+    if before == after {
+        return String::new();
+    }
+    similar::TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(3)
+        .header(name, &format!("{name} (after elhaz sso sync)"))
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> SsoSession {
+        SsoSession::named(
+            "corp",
+            "https://corp.awsapps.com/start",
+            "eu-west-1",
+            Vec::new(),
+        )
+    }
+
+    fn role(name: &str, id: &str, role: &str) -> AccountRole {
+        AccountRole {
+            account_name: name.into(),
+            account_id: id.into(),
+            role_name: role.into(),
+        }
+    }
+
+    fn run(text: &str, roles: &[AccountRole], opts: &Options) -> Plan {
+        plan(
+            text,
+            Path::new("/x/config"),
+            &session(),
+            roles,
+            &BTreeMap::new(),
+            opts,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn names_are_lowercase_ascii_with_single_dashes() {
+        assert_eq!(normalise("My Account (Prod)"), "my-account-prod");
+        assert_eq!(normalise("--A__b..C--"), "a-b-c");
+        assert_eq!(normalise("Ünïcode"), "n-code");
+        assert_eq!(normalise("日本"), "");
+    }
+
+    #[test]
+    fn same_names_get_the_account_id_and_the_holder_keeps_its_name() {
+        let roles = [
+            role("Dev", "111111111111", "Admin"),
+            role("dev", "222222222222", "Admin"),
+        ];
+        let p = run("", &roles, &Options::default());
+        let names: Vec<&str> = p.written.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["dev-admin-111111111111", "dev-admin-222222222222"]);
+
+        // A block written when only 222… existed: it keeps the plain name.
+        let one = run("", &roles[1..], &Options::default());
+        let two = run(&one.after, &roles, &Options::default());
+        let names: Vec<&str> = two.written.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["dev-admin", "dev-admin-111111111111"]);
+
+        // Names stay when the other account goes: 111… keeps its suffix, and a sync
+        // from scratch of the same list would give the plain name.
+        let three = run(&two.after, &roles[..1], &Options::default());
+        let names: Vec<&str> = three.written.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["dev-admin-111111111111"]);
+        assert_eq!(three.kept, ["dev-admin"]);
+        assert!(three.added.is_empty());
+        let fresh = run("", &roles[..1], &Options::default());
+        assert_eq!(fresh.written[0].name, "dev-admin");
+    }
+
+    #[test]
+    fn roles_that_differ_only_in_punctuation_are_numbered() {
+        let roles = [
+            role("Dev", "111111111111", "Admin.Access"),
+            role("Dev", "111111111111", "Admin_Access"),
+        ];
+        let p = run("", &roles, &Options::default());
+        let names: Vec<&str> = p.written.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["dev-admin-access", "dev-admin-access-2"]);
+    }
+
+    #[test]
+    fn a_block_without_its_end_is_refused_with_the_line() {
+        let text = "[default]\nregion = x\n# BEGIN elhaz sso sync: corp\n[profile a]\n";
+        let e = plan(
+            text,
+            Path::new("/x/config"),
+            &session(),
+            &[],
+            &BTreeMap::new(),
+            &Options::default(),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("/x/config:3"), "{}", e.message);
+        assert_eq!(e.exit_code(), 3);
+    }
+
+    #[test]
+    fn a_write_creates_a_private_file_follows_links_and_keeps_modes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+
+        let fresh = tmp.path().join("new/aws/config");
+        write_keeping_mode(&fresh, "[default]\n", "").unwrap();
+        assert_eq!(fs::read_to_string(&fresh).unwrap(), "[default]\n");
+        assert_eq!(mode(&fresh), 0o600);
+        assert_eq!(mode(fresh.parent().unwrap()), 0o700);
+
+        // A dotfiles-style link stays a link; its target gets the text, keeping 0644.
+        let real = tmp.path().join("dotfiles-config");
+        fs::write(&real, "old\n").unwrap();
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o644)).unwrap();
+        let link = tmp.path().join("config");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_keeping_mode(&link, "new\n", "old\n").unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read_to_string(&real).unwrap(), "new\n");
+        assert_eq!(mode(&real), 0o644);
+
+        // Changed since it was read: nothing written.
+        let e = write_keeping_mode(&link, "newer\n", "old\n").unwrap_err();
+        assert!(e.message.contains("changed while"), "{}", e.message);
+        assert_eq!(fs::read_to_string(&real).unwrap(), "new\n");
+        let left = fs::read_dir(tmp.path()).unwrap().count();
+        assert_eq!(left, 3, "no temp file left");
+    }
+
+    #[test]
+    fn a_legacy_profile_session_writes_its_start_url_and_region() {
+        let legacy = SsoSession::legacy("corp", "https://corp.awsapps.com/start", "eu-west-1");
+        let p = plan(
+            "",
+            Path::new("/x/config"),
+            &legacy,
+            &[role("Dev", "111111111111", "Admin")],
+            &BTreeMap::new(),
+            &Options::default(),
+        )
+        .unwrap();
+        assert!(
+            p.after.contains(
+                "[profile dev-admin]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\nsso_account_id = 111111111111\n"
+            ),
+            "{}",
+            p.after
+        );
+        assert!(!p.after.contains("sso_session"));
+    }
+
+    #[test]
+    fn what_the_portal_sends_cannot_add_lines_to_the_file() {
+        let roles = [
+            role(
+                "Dev",
+                "111111111111",
+                "Admin\n[profile evil]\ncredential_process = sh",
+            ),
+            role("Dev\n[x]", "1111\n", "Admin"),
+            role("Ok", "222222222222", "ReadOnly"),
+        ];
+        let p = run("", &roles, &Options::default());
+        assert_eq!(p.skipped.len(), 2, "{:?}", p.skipped);
+        assert!(
+            !p.after.contains("evil") && !p.after.contains("[x]"),
+            "{}",
+            p.after
+        );
+        assert_eq!(profile_names(&p.after).len(), 1, "{}", p.after);
+    }
+
+    #[test]
+    fn the_diff_is_unified() {
+        let d = unified_diff("a\nb\nc\n", "a\nB\nc\nd\n", "f");
+        assert_eq!(
+            d,
+            "--- f\n+++ f (after elhaz sso sync)\n@@ -1,3 +1,4 @@\n a\n-b\n+B\n c\n+d\n"
+        );
+        let d = unified_diff("", "x\n", "f");
+        assert!(d.contains("@@ -0,0 +1 @@\n+x\n"), "{d}");
+    }
+}

@@ -23,17 +23,13 @@ const RENEW_WAIT: Duration = Duration::from_secs(45);
 const LOGIN_PREFIX: &str = "; run: elhaz sso login ";
 
 /// The error that says the user must log in again: exit 5, and the command that does
-/// it. `expired`: there was a token (else: none at all).
-pub(crate) fn login_required(session: &SsoSession, expired: bool) -> Error {
+/// it. One wording whether the token expired, was revoked or was never there: the fix
+/// is the same, and scripts match one line.
+pub(crate) fn login_required(session: &SsoSession) -> Error {
     let what = session.described();
-    let state = match (expired, &session.name) {
-        (true, _) => "has expired",
-        (false, Some(_)) => "is not logged in",
-        (false, None) => "is missing",
-    };
     Error::new(
         Kind::SsoLoginRequired,
-        format!("{what} {state}{LOGIN_PREFIX}{}", session.label()),
+        format!("{what} has expired{LOGIN_PREFIX}{}", session.label()),
     )
 }
 
@@ -52,7 +48,7 @@ pub(crate) fn login_label(err: &Error) -> Option<&str> {
 pub(crate) async fn access_token(session: &SsoSession) -> Result<SecretString> {
     let now = super::now();
     let Some(tok) = cache::read(session)? else {
-        return Err(login_required(session, false));
+        return Err(login_required(session));
     };
     let left = tok.remaining_secs(now);
     if left > RENEW_BEFORE_SECS {
@@ -73,7 +69,7 @@ pub(crate) async fn access_token(session: &SsoSession) -> Result<SecretString> {
     if left > MIN_LEFT_SECS {
         return Ok(tok.access_token);
     }
-    Err(login_required(session, true))
+    Err(login_required(session))
 }
 
 /// Renews the token with its refresh token, once for every process: under the
@@ -91,18 +87,18 @@ async fn renew(session: &SsoSession) -> Result<SecretString> {
     };
     let now = super::now();
     let Some(tok) = cache::read(session)? else {
-        return Err(login_required(session, false));
+        return Err(login_required(session));
     };
     if tok.remaining_secs(now) > RENEW_BEFORE_SECS {
         return Ok(tok.access_token);
     }
     if !tok.renewable(now) {
-        return Err(login_required(session, true));
+        return Err(login_required(session));
     }
     let (Some(id), Some(secret), Some(refresh)) =
         (&tok.client_id, &tok.client_secret, &tok.refresh_token)
     else {
-        return Err(login_required(session, true));
+        return Err(login_required(session));
     };
     let reg = Registration {
         client_id: id.clone(),
@@ -124,11 +120,7 @@ async fn renew(session: &SsoSession) -> Result<SecretString> {
             .iter()
             .any(|c| e.message.contains(c));
             tracing::warn!(session = session.label(), error = %e.message, "SSO token renewal refused");
-            return Err(if refused {
-                login_required(session, true)
-            } else {
-                e
-            });
+            return Err(if refused { login_required(session) } else { e });
         }
         Err(TokenError::Pending | TokenError::SlowDown) => {
             return Err(Error::auth(format!(
@@ -206,7 +198,7 @@ mod tests {
     #[test]
     fn the_login_error_names_the_command_and_survives_the_wire() {
         let s = SsoSession::named("corp", "https://c/start", "us-east-1", vec![]);
-        let e = login_required(&s, true);
+        let e = login_required(&s);
         assert_eq!(e.exit_code(), 5);
         assert_eq!(
             e.message,
@@ -216,8 +208,8 @@ mod tests {
         assert_eq!(login_label(&back), Some("corp"));
         let legacy = SsoSession::legacy("old", "https://o/start", "us-east-1");
         assert_eq!(
-            login_required(&legacy, false).message,
-            "SSO login of profile 'old' is missing; run: elhaz sso login old"
+            login_required(&legacy).message,
+            "SSO login of profile 'old' has expired; run: elhaz sso login old"
         );
         assert_eq!(
             login_label(&Error::auth("x; run: elhaz sso login corp")),

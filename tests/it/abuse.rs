@@ -1055,10 +1055,7 @@ echo "K2=$AWS_ACCESS_KEY_ID"
             .flat_map(|f| std::fs::read(f).unwrap())
             .collect();
         assert!(
-            contains(
-                &all,
-                "\"export\", \"prod\", \"-f\", \"env\", \"--shell\", \"bash\""
-            ),
+            contains(&all, "\"hook\", \"bash\", \"--refresh\""),
             "strace saw the hook's refresh"
         );
     }
@@ -1095,4 +1092,54 @@ echo "K2=$AWS_ACCESS_KEY_ID"
         seen.samples,
         trace_files.len()
     );
+}
+
+/// The SDK logs each request's headers at trace level, and a source session's token
+/// travels in one (`x-amz-security-token`; the SSO portal's bearer token likewise):
+/// even at `ELHAZ_LOG=trace`, neither stderr nor the daemon log may show it.
+#[tokio::test(flavor = "multi_thread")]
+async fn trace_logging_shows_no_secret_a_request_header_carries() {
+    let (_sts, mut t) = TestEnv::with_role(Duration::from_secs(3600)).await;
+    let token = "SourceSessionToken0123456789abcdef";
+    t.set("AWS_SESSION_TOKEN", token);
+    for filter in [
+        "trace",
+        "aws_smithy_runtime=trace,aws_sigv4=trace,hyper=trace",
+    ] {
+        t.set("ELHAZ_LOG", filter);
+        let local = local(&t, &["export", "prod"]);
+        ok(&local);
+        assert!(
+            text(&local.stderr).contains("DEBUG"),
+            "the SDK logs: {filter}"
+        );
+        assert!(
+            !text(&local.stderr).contains(token),
+            "the source session token is on stderr at ELHAZ_LOG={filter}"
+        );
+        t.stop_daemon();
+        ok(&run(&t, &["export", "prod"]));
+        assert!(
+            !log_text(&t).contains(token),
+            "the source session token is in the daemon log at ELHAZ_LOG={filter}"
+        );
+    }
+}
+
+/// The same for the SSO portal, whose access token travels in `x-amz-sso_bearer_token`,
+/// a header the SDK does not redact itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn trace_logging_shows_no_sso_access_token() {
+    let portal = FakePortal::start(&[("Dev", "111111111111", &["ReadOnly"])]).await;
+    let mut t = sso_user(&portal.uri(), 3600);
+    for filter in ["trace", "aws_smithy_runtime=trace,hyper=trace"] {
+        t.set("ELHAZ_LOG", filter);
+        let o = run(&t, &["sso", "roles", "corp"]);
+        ok(&o);
+        assert!(text(&o.stderr).contains("DEBUG"), "the SDK logs: {filter}");
+        assert!(
+            !text(&o.stderr).contains(SSO_TOKEN),
+            "the SSO access token is on stderr at ELHAZ_LOG={filter}"
+        );
+    }
 }

@@ -267,7 +267,7 @@ fn bad_config_files_name_file_line_and_key_and_change_nothing() {
         (
             "unknown section",
             format!("{ROLE_PREFIX}Sessions:\n  region_name: eu-west-1\n"),
-            "{F}:3:1: unknown field 'Sessions', expected one of AssumeRole, AssumeRoleWithWebIdentity, STS, MFA, Session, Meta",
+            "{F}:3:1: unknown field 'Sessions', expected one of AssumeRole, AssumeRoleWithWebIdentity, AssumeRoleWithSAML, STS, MFA, Session, Meta",
         ),
         (
             "unknown key in a tag",
@@ -327,17 +327,17 @@ fn bad_config_files_name_file_line_and_key_and_change_nothing() {
         (
             "missing AssumeRole",
             "Meta:\n  description: no role\n".into(),
-            "{F}: missing AssumeRole.RoleArn: a config needs AssumeRole (or AssumeRoleWithWebIdentity) with a RoleArn",
+            "{F}: missing AssumeRole.RoleArn: a config needs AssumeRole (or AssumeRoleWithWebIdentity, or AssumeRoleWithSAML) with a RoleArn",
         ),
         (
             "RoleArn that is not an ARN",
             "AssumeRole:\n  RoleArn: Admin\n".into(),
-            "{F}: AssumeRole.RoleArn \"Admin\" is not an ARN (expected arn:aws:iam::ACCOUNT:role/NAME)",
+            "{F}:2: AssumeRole.RoleArn \"Admin\" is not an ARN (expected arn:aws:iam::ACCOUNT:role/NAME)",
         ),
         (
             "duration out of range",
             format!("{ROLE_PREFIX}  DurationSeconds: 60\n"),
-            "{F}: AssumeRole.DurationSeconds 60 is out of range: STS takes 900 to 43200",
+            "{F}:3: AssumeRole.DurationSeconds 60 is out of range: STS takes 900 to 43200",
         ),
     ];
     let t = TestEnv::new();

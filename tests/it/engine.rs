@@ -28,13 +28,6 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// `elhaz --no-daemon ARGS...`.
-fn local(t: &TestEnv, args: &[&str]) -> Output {
-    let mut a = vec!["--no-daemon"];
-    a.extend_from_slice(args);
-    t.cmd().args(&a).output().unwrap()
-}
-
 /// The same, in a new session: no controlling terminal, so /dev/tty cannot be opened.
 fn local_without_tty(t: &TestEnv, args: &[&str]) -> Output {
     let mut c = t.std_cmd();
@@ -47,34 +40,6 @@ fn local_without_tty(t: &TestEnv, args: &[&str]) -> Output {
         });
     }
     c.output().unwrap()
-}
-
-/// The JSON of a successful `export` (fails the test with stderr otherwise).
-fn export_json(o: &Output) -> Value {
-    assert!(o.status.success(), "export failed: {}", stderr(o));
-    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
-}
-
-fn expiry_unix(v: &Value) -> i64 {
-    let s = v["expiry_time"].as_str().unwrap();
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .unwrap()
-        .unix_timestamp()
-}
-
-/// Asserts a failure with `code` whose stderr holds `message`.
-fn assert_fails(o: &Output, code: i32, message: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
-    assert!(
-        err.contains(message),
-        "expected {message:?} in stderr:\n{err}"
-    );
-    assert!(
-        stdout(o).is_empty(),
-        "nothing on stdout on failure: {}",
-        stdout(o)
-    );
 }
 
 /// Each STS request for `action`: its form body and the access key id it was signed
@@ -392,7 +357,7 @@ async fn portal_calls(portal: &MockServer) -> usize {
 }
 
 const SSO_EXPIRED: &str = "SSO session 'my-sso' has expired; run: elhaz sso login my-sso";
-const SSO_MISSING: &str = "SSO session 'my-sso' is not logged in; run: elhaz sso login my-sso";
+const SSO_MISSING: &str = SSO_EXPIRED;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_valid_sso_token_serves_the_profile_as_a_name() {
@@ -494,7 +459,7 @@ async fn a_legacy_sso_profile_names_the_profile_to_log_in() {
     assert_fails(
         &o,
         5,
-        "SSO login of profile 'legacy' is missing; run: elhaz sso login legacy",
+        "SSO login of profile 'legacy' has expired; run: elhaz sso login legacy",
     );
     // Once logged in (the cache is keyed by the start URL), the same profile works.
     sso_cache(
@@ -1038,6 +1003,82 @@ async fn a_profile_with_mfa_serial_and_no_terminal_fails_clearly() {
     let calls = sts.calls("AssumeRole").await;
     assert_eq!(calls[0]["TokenCode"], "161803");
     assert_eq!(calls[0]["SerialNumber"], MFA_SERIAL);
+}
+
+/// A role profile whose source is `credential_source = Environment`: the caller's
+/// environment keys sign the AssumeRole, which carries the profile's MFA and duration.
+fn credential_source_env(sts: &FakeSts) -> TestEnv {
+    let t = TestEnv::with_sts(&sts.uri());
+    t.write_aws_config(&format!(
+        "[profile envrole]\nrole_arn = {ROLE_ARN}\ncredential_source = Environment\nmfa_serial = {MFA_SERIAL}\nduration_seconds = 7200\n\n\
+         [profile envplain]\nrole_arn = {ROLE_ARN}\ncredential_source = Environment\nduration_seconds = 7200\n"
+    ));
+    t
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credential_source_environment_honours_mfa_serial_and_duration_seconds() {
+    use expectrl::Expect;
+    let sts = FakeSts::start(Duration::from_secs(7200)).await;
+    let t = credential_source_env(&sts);
+    // In-process and through the daemon alike: the code is asked on the terminal (the
+    // daemon's client names the session, the engine the device).
+    for (i, (args, prompt)) in [
+        (&["--no-daemon", "export", "envrole"][..], MFA_SERIAL),
+        (&["export", "envrole"], "envrole"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut cmd = t.std_cmd();
+        cmd.args(*args);
+        let mut p = expectrl::Session::spawn(cmd).unwrap();
+        p.set_expect_timeout(Some(Duration::from_secs(20)));
+        p.expect(format!("MFA code for {prompt}: ").as_str())
+            .unwrap_or_else(|e| panic!("elhaz {args:?} asked for no code: {e}"));
+        p.send_line(format!("27182{i}")).unwrap();
+        p.expect(format!("ASIAFAKE00000000000{}", i + 1).as_str())
+            .unwrap();
+    }
+    let calls = signed(&sts, "AssumeRole").await;
+    assert_eq!(calls.len(), 2);
+    for (i, (body, akid, _)) in calls.iter().enumerate() {
+        assert_eq!(body["RoleArn"], ROLE_ARN);
+        assert_eq!(body["SerialNumber"], MFA_SERIAL);
+        assert_eq!(body["TokenCode"], format!("27182{i}"));
+        assert_eq!(body["DurationSeconds"], "7200");
+        assert_eq!(akid, SOURCE_KEY, "signed by the caller's environment keys");
+    }
+
+    // Without MFA, duration_seconds alone is sent too.
+    export_json(&local(&t, &["export", "envplain"]));
+    let calls = signed(&sts, "AssumeRole").await;
+    assert_eq!(calls[2].0["DurationSeconds"], "7200");
+    assert_eq!(calls[2].1, SOURCE_KEY);
+    assert!(!calls[2].0.contains_key("SerialNumber"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credential_source_environment_without_keys_or_terminal_says_what_to_do() {
+    let sts = FakeSts::start(Duration::from_secs(3600)).await;
+    let mut t = credential_source_env(&sts);
+    let o = local_without_tty(&t, &["export", "envrole"]);
+    assert_fails(&o, 5, &format!("an MFA code is needed for {MFA_SERIAL}"));
+    assert!(
+        stderr(&o).contains(&format!(
+            "elhaz config add envrole --role-arn {ROLE_ARN} --serial-number {MFA_SERIAL} --mfa-command"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    t.unset("AWS_ACCESS_KEY_ID").unset("AWS_SECRET_ACCESS_KEY");
+    let o = local(&t, &["export", "envplain"]);
+    assert_fails(
+        &o,
+        5,
+        "profile envplain: credential_source Environment, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set",
+    );
+    assert!(sts.calls("AssumeRole").await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

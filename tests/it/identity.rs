@@ -383,6 +383,28 @@ async fn a_session_shell_refreshes_after_the_daemon_restarted_from_inside_it() {
     );
     let signers = sts.signers("AssumeRole").await[before..].to_vec();
     assert_eq!(signers, [KP1], "signed by p1's key, not [default]'s");
+    // The same through the command the hook runs (`hook bash --refresh`, which reads
+    // the session from the environment), after another stop.
+    let mut stop = t.std_cmd();
+    stop.env_clear().envs(&session).args(["daemon", "stop"]);
+    ok(&stop.output().unwrap());
+    let before = sts.signers("AssumeRole").await.len();
+    // Credentials issued in a later second expire later: "newer" to the hook.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let mut refresh = t.std_cmd();
+    refresh
+        .env_clear()
+        .envs(&session)
+        .args(["--client-timeout", "2", "hook", "bash", "--refresh"]);
+    let out = refresh.output().unwrap();
+    ok(&out);
+    assert!(out.stderr.is_empty(), "no warning: {}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("unset "),
+        "the hook evals this"
+    );
+    let signers = sts.signers("AssumeRole").await[before..].to_vec();
+    assert_eq!(signers, [KP1], "the hook's refresh: signed by p1's key");
     // And the next terminal, outside any session, still gets its own.
     let (_, outside) = signed_by(
         &sts,

@@ -212,14 +212,15 @@ impl User {
         );
     }
 
-    /// Whether an `elhaz export` of this user (a hook refreshing) is running.
-    fn export_running(&self) -> bool {
+    /// Whether an `elhaz hook SHELL --refresh` of this user (a hook refreshing) is
+    /// running.
+    fn refresh_running(&self) -> bool {
         let home = format!("HOME={}", self.t.home.display());
         std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
             let dir = e.path();
             let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
             let environ = std::fs::read(dir.join("environ")).unwrap_or_default();
-            cmdline.split(|b| *b == 0).any(|a| a == b"export")
+            cmdline.split(|b| *b == 0).any(|a| a == b"--refresh")
                 && environ.split(|b| *b == 0).any(|v| v == home.as_bytes())
         })
     }
@@ -465,17 +466,20 @@ fn each_hook_script_passes_its_shells_checker() {
 fn the_bash_hook_runs_clean_under_errexit_nounset_and_pipefail() {
     let dir = tempfile::tempdir().unwrap();
     let called = dir.path().join("called");
-    // A stand-in binary: records each call and fails, as elhaz does when the daemon
-    // is unreachable.
+    // elhaz behind a recorder of each call, with a daemon it cannot reach (its socket
+    // directory is a file).
     let fake = dir.path().join("fake-elhaz");
     std::fs::write(
         &fake,
         format!(
-            "#!/bin/sh\necho \"$*\" >> '{}'\necho 'elhaz: cannot reach the daemon' >&2\necho 'hint: start it' >&2\nexit 4\n",
-            called.display()
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            called.display(),
+            bin().display()
         ),
     )
     .unwrap();
+    let not_a_dir = dir.path().join("not-a-dir");
+    std::fs::write(&not_a_dir, "").unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let script = format!(
         r#"eval "$('{bin}' hook bash)"
@@ -514,6 +518,7 @@ echo "due, failing twice: ok"
         .env_clear()
         .env("PATH", test_path())
         .env("HOME", dir.path())
+        .env("ELHAZ_SOCKET_PATH", not_a_dir.join("daemon.sock"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -533,17 +538,141 @@ echo "due, failing twice: ok"
         1,
         "only the due refresh calls elhaz, and the second prompt waits: {calls:?}"
     );
+    // The refresh the hook evals, with a short wait and bash's code; the session and
+    // the hook's state come from the shell's variables, never a secret in argv.
     assert!(
-        calls.starts_with("--client-timeout 2 export prod -f env --shell bash"),
+        calls.starts_with("--client-timeout 2 hook bash --refresh --warned"),
         "{calls:?}"
     );
     // One line: the reason, not the hint; nothing from the bad values.
-    assert_eq!(
-        stderr.lines().collect::<Vec<_>>(),
-        ["elhaz: cannot refresh prod, keeping the current credentials: cannot reach the daemon"],
+    let lines: Vec<_> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr: {stderr}");
+    assert!(
+        lines[0].starts_with(
+            "elhaz: cannot refresh prod, keeping the current credentials: cannot connect to the daemon"
+        ),
         "stderr: {stderr}"
     );
 }
+
+/// The code `elhaz hook SHELL --refresh` prints, run by the hook in each shell with
+/// its strict modes on (bash and zsh: errexit, nounset, pipefail): a due refresh
+/// (the daemon having dropped the session, so that it fetches newer credentials)
+/// applies them and lets the next attempt come when due; a malformed
+/// ELHAZ_REFRESH_WINDOW breaks neither `elhaz hook` nor the prompt, and is one
+/// warning, not one per attempt, with the shell's credentials kept.
+fn a_due_refresh_applies_and_a_bad_setting_is_one_warning(sh: Sh) {
+    let u = User::new(sh, Duration::from_secs(3600));
+    let script = match sh {
+        Sh::Bash | Sh::Zsh => {
+            let (strict, hook) = match sh {
+                Sh::Bash => ("set -eu -o pipefail", "eval \"$(elhaz hook bash)\""),
+                _ => (
+                    "setopt err_exit no_unset pipe_fail",
+                    "eval \"$(elhaz hook zsh)\"",
+                ),
+            };
+            format!(
+                r#"{strict}
+{hook}
+elhaz use prod
+k1=$AWS_ACCESS_KEY_ID
+elhaz daemon remove prod 2>/dev/null
+sleep 1
+export ELHAZ_REFRESH_AT=1
+_elhaz_hook
+echo "@<$k1|$AWS_ACCESS_KEY_ID|$_ELHAZ_RETRY_AT|$ELHAZ_REFRESH_AT>@"
+export ELHAZ_REFRESH_WINDOW=soon
+{hook}
+for i in 1 2; do
+  export ELHAZ_REFRESH_AT=1
+  _ELHAZ_RETRY_AT=0
+  _elhaz_hook
+  echo "@<$AWS_ACCESS_KEY_ID|$_ELHAZ_RETRY_AT>@"
+done
+"#
+            )
+        }
+        Sh::Fish => r#"elhaz hook fish | source
+elhaz use prod; or exit 9
+set k1 $AWS_ACCESS_KEY_ID
+elhaz daemon remove prod 2>/dev/null
+sleep 1
+set -gx ELHAZ_REFRESH_AT 1
+_elhaz_hook
+echo "@<$k1|$AWS_ACCESS_KEY_ID|$_ELHAZ_RETRY_AT|$ELHAZ_REFRESH_AT>@"
+set -gx ELHAZ_REFRESH_WINDOW soon
+elhaz hook fish | source
+for i in 1 2
+  set -gx ELHAZ_REFRESH_AT 1
+  set -g _ELHAZ_RETRY_AT 0
+  _elhaz_hook
+  echo "@<$AWS_ACCESS_KEY_ID|$_ELHAZ_RETRY_AT>@"
+end
+"#
+        .to_string(),
+    };
+    let args: &[&str] = match sh {
+        Sh::Bash => &["--norc", "--noprofile", "-c"],
+        Sh::Zsh => &["-f", "-c"],
+        Sh::Fish => &["--no-config", "-c"],
+    };
+    let started = unix_now();
+    let out =
+        u.t.program(sh.path())
+            .args(args)
+            .arg(&script)
+            .output()
+            .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{}: {stdout}\n{stderr}", sh.name());
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("@<")?.strip_suffix(">@"))
+        .map(|l| l.split('|').collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "{}: {stdout}\n{stderr}", sh.name());
+    let (k1, k2) = (rows[0][0], rows[0][1]);
+    assert!(
+        k1.starts_with("ASIAFAKE") && k2.starts_with("ASIAFAKE"),
+        "{rows:?}"
+    );
+    assert_ne!(k1, k2, "{}: the due refresh applied new keys", sh.name());
+    assert_eq!(
+        rows[0][2],
+        "0",
+        "{}: the next attempt may come when due",
+        sh.name()
+    );
+    assert!(
+        rows[0][3].parse::<i64>().unwrap() > started + 3000,
+        "{}: a new ELHAZ_REFRESH_AT: {rows:?}",
+        sh.name()
+    );
+    for row in &rows[1..] {
+        assert_eq!(row[0], k2, "{}: the credentials are kept", sh.name());
+        let retry: i64 = row[1].parse().unwrap();
+        assert!(
+            retry > started + 30,
+            "{}: no retry at once: {row:?}",
+            sh.name()
+        );
+    }
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.contains("started the daemon"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}: one warning: {lines:?}", sh.name());
+    assert!(
+        lines[0].starts_with("elhaz: cannot refresh prod, keeping the current credentials: ")
+            && lines[0].contains("ELHAZ_REFRESH_WINDOW"),
+        "{}: {stderr}",
+        sh.name()
+    );
+    assert_eq!(u.assume_role_calls(), 2, "use, then the one refresh");
+}
+
+per_shell!(a_due_refresh_applies_and_a_bad_setting_is_one_warning);
 
 #[test]
 fn sourcing_the_hook_three_times_installs_one_hook_in_each_shell() {
@@ -677,11 +806,11 @@ fn refresh_end_to_end(sh: Sh) {
         after.len() > before,
         "the refresh runs elhaz (which strace must see)"
     );
+    let refresh = format!("\"hook\", \"{}\", \"--refresh\"", sh.name());
     assert!(
-        after[before..]
-            .iter()
-            .any(|l| l.contains("\"export\", \"prod\"")),
-        "the hook ran `elhaz export prod`: {:?}",
+        after[before..].iter().any(|l| l.contains(&refresh)),
+        "the hook ran `elhaz hook {} --refresh`: {:?}",
+        sh.name(),
         &after[before..]
     );
     assert!(elhaz_lines(&out).is_empty(), "no warning: {out}");
@@ -1121,7 +1250,7 @@ fn ctrl_c_during_a_refresh(sh: Sh) {
         _ => "export ELHAZ_REFRESH_AT=1",
     });
     assert!(
-        wait_until(TIMEOUT, || u.export_running()),
+        wait_until(TIMEOUT, || u.refresh_running()),
         "{}: the hook did not start a refresh",
         sh.name()
     );
@@ -1140,7 +1269,7 @@ fn ctrl_c_during_a_refresh(sh: Sh) {
         sh.name(),
         interrupted.elapsed()
     );
-    assert!(!u.export_running());
+    assert!(!u.refresh_running());
     kill(pid, nix::sys::signal::Signal::SIGCONT);
     p.send_line("exit");
     assert_eq!(p.exit_code(), 0);

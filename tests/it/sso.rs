@@ -14,6 +14,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::sso::*;
+// sso_portal's helpers of the same names are for its own tests.
+use crate::support::sso::{iso_in, sso_user};
 use crate::support::*;
 
 fn stderr(o: &Output) -> String {
@@ -417,7 +419,7 @@ async fn sso_profiles_get_role_credentials_from_our_code_daemon_or_not() {
         assert_fails(
             &o,
             5,
-            "elhaz: SSO session 'corp' is not logged in; run: elhaz sso login corp",
+            "elhaz: SSO session 'corp' has expired; run: elhaz sso login corp",
         );
     }
     seeded(&t, &fake, "tok-1", 3600, false);
@@ -512,7 +514,7 @@ async fn sso_profiles_get_role_credentials_from_our_code_daemon_or_not() {
     assert_fails(
         &o,
         5,
-        "elhaz: SSO session 'corp' is not logged in; run: elhaz sso login corp",
+        "elhaz: SSO session 'corp' has expired; run: elhaz sso login corp",
     );
     t.stop_daemon();
 }
@@ -720,7 +722,7 @@ async fn logout_ends_the_session_at_the_portal_and_removes_the_cache_file() {
     assert_fails(
         &o,
         5,
-        "elhaz: SSO session 'corp' is not logged in; run: elhaz sso login corp",
+        "elhaz: SSO session 'corp' has expired; run: elhaz sso login corp",
     );
     // --all: every cached session.
     seeded(&t, &fake, "a", 3600, false);

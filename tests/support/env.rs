@@ -295,6 +295,13 @@ pub fn run(t: &TestEnv, args: &[&str]) -> std::process::Output {
     t.cmd().args(args).output().unwrap()
 }
 
+/// `elhaz --no-daemon ARGS...`.
+pub fn local(t: &TestEnv, args: &[&str]) -> std::process::Output {
+    let mut a = vec!["--no-daemon"];
+    a.extend_from_slice(args);
+    t.cmd().args(&a).output().unwrap()
+}
+
 /// The daemon's log so far ("" before it has one).
 pub fn log_text(t: &TestEnv) -> String {
     std::fs::read_to_string(t.log()).unwrap_or_default()

@@ -12,6 +12,7 @@ pub mod moto;
 pub mod procs;
 pub mod pty;
 pub mod sso;
+pub mod sso_portal;
 pub mod sts;
 pub mod text;
 pub mod users;
@@ -25,6 +26,8 @@ pub use moto::*;
 pub use procs::*;
 #[allow(unused_imports)]
 pub use pty::*;
+#[allow(unused_imports)]
+pub use sso_portal::*;
 #[allow(unused_imports)]
 pub use sts::*;
 #[allow(unused_imports)]

@@ -175,9 +175,13 @@ impl wiremock::Respond for StsResponder {
             iso(expiry)
         );
         let body = match action.as_str() {
-            "AssumeRole" | "AssumeRoleWithWebIdentity" => {
+            "AssumeRole" | "AssumeRoleWithWebIdentity" | "AssumeRoleWithSAML" => {
                 let role = f.get("RoleArn").cloned().unwrap_or_default();
-                let session = f.get("RoleSessionName").cloned().unwrap_or_default();
+                // SAML takes the session name from the assertion; the fake has one.
+                let session = f
+                    .get("RoleSessionName")
+                    .cloned()
+                    .unwrap_or_else(|| "saml-user".into());
                 let rname = role.rsplit('/').next().unwrap_or("role");
                 format!(
                     "<{action}Response xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><{action}Result>{creds}<AssumedRoleUser><AssumedRoleId>AROAFAKE:{session}</AssumedRoleId><Arn>arn:aws:sts::123456789012:assumed-role/{rname}/{session}</Arn></AssumedRoleUser></{action}Result><ResponseMetadata><RequestId>r-{n}</RequestId></ResponseMetadata></{action}Response>"

@@ -80,3 +80,31 @@ pub fn ok(out: &std::process::Output) {
         text(&out.stderr)
     );
 }
+
+/// The JSON of a successful `export` (fails the test with stderr otherwise).
+pub fn export_json(o: &std::process::Output) -> serde_json::Value {
+    assert!(o.status.success(), "export failed: {}", text(&o.stderr));
+    serde_json::from_str(&text(&o.stdout)).unwrap_or_else(|e| panic!("{e}: {}", text(&o.stdout)))
+}
+
+pub fn expiry_unix(v: &serde_json::Value) -> i64 {
+    let s = v["expiry_time"].as_str().unwrap();
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .unix_timestamp()
+}
+
+/// Asserts a failure with `code` whose stderr holds `message`.
+pub fn assert_fails(o: &std::process::Output, code: i32, message: &str) {
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
+    assert!(
+        err.contains(message),
+        "expected {message:?} in stderr:\n{err}"
+    );
+    assert!(
+        text(&o.stdout).is_empty(),
+        "nothing on stdout on failure: {}",
+        text(&o.stdout)
+    );
+}

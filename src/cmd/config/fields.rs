@@ -37,10 +37,19 @@ fn touches_role(f: &ConfigFields) -> bool {
 /// Applies the flags to a config (creating sections as needed).
 pub(super) fn apply_fields(config: &mut Config, f: &ConfigFields) -> Result<()> {
     if touches_role(f) {
-        if config.web_identity.is_some() && config.assume_role.is_none() {
-            return Err(Error::config(
-                "this config uses AssumeRoleWithWebIdentity; edit it with: elhaz config update NAME --editor",
-            ));
+        let other = if config.web_identity.is_some() {
+            Some("AssumeRoleWithWebIdentity")
+        } else if config.saml.is_some() {
+            Some("AssumeRoleWithSAML")
+        } else {
+            None
+        };
+        if let Some(section) = other
+            && config.assume_role.is_none()
+        {
+            return Err(Error::config(format!(
+                "this config uses {section}; edit it with: elhaz config update NAME --editor"
+            )));
         }
         apply_role(
             config.assume_role.get_or_insert_with(AssumeRole::default),

@@ -1,23 +1,87 @@
-//! Placeholder for `elhaz sso roles` (the accounts and roles a session may use).
+//! `elhaz sso roles [NAME] [--json]`: every account and role the SSO session can use,
+//! as a table or JSON.
+
+use std::process::ExitCode;
 
 use clap::Args;
 
 use crate::cmd::Context;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::sso::accounts::{self, AccountRole};
+use crate::sso::session::{self, SsoSession};
+use crate::sso::{portal, token};
 
 #[derive(Debug, Args)]
 pub struct RolesArgs {
-    /// The SSO session
+    /// The SSO session: an [sso-session] name, or a profile that uses one
     #[arg(value_name = "NAME")]
     pub name: Option<String>,
 
-    /// Print JSON
+    /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
 }
 
-pub(crate) fn run(_ctx: &Context, _args: &RolesArgs) -> Result<std::process::ExitCode> {
-    Err(Error::usage(
-        "elhaz sso roles is not available in this build",
-    ))
+/// The session's accounts and roles, with a spinner on a terminal.
+pub(crate) fn fetch(session: &SsoSession) -> Result<Vec<AccountRole>> {
+    let label = session.label();
+    crate::spinner::spin(
+        &format!("listing the accounts and roles of {label}"),
+        || {
+            crate::broker::runtime()?.block_on(async {
+                let token = token::access_token(session).await?;
+                let client = portal::client(session);
+                accounts::list(session, &client, &token).await
+            })
+        },
+    )
+}
+
+/// `text` with control characters shown as `?`.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+pub(crate) fn run(ctx: &Context, args: &RolesArgs) -> Result<ExitCode> {
+    let session = session::resolve(ctx, args.name.as_deref())?;
+    let roles = fetch(&session)?;
+    if args.json {
+        crate::cmd::print_json(&serde_json::to_value(&roles).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if roles.is_empty() {
+        eprintln!(
+            "elhaz: SSO session '{}' has no accounts or roles assigned",
+            session.label()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Names come from the portal: no control character reaches the terminal.
+    let roles: Vec<AccountRole> = roles
+        .into_iter()
+        .map(|r| AccountRole {
+            account_name: printable(&r.account_name),
+            account_id: printable(&r.account_id),
+            role_name: printable(&r.role_name),
+        })
+        .collect();
+    let width = |f: fn(&AccountRole) -> &str, min: usize| {
+        roles
+            .iter()
+            .map(|r| f(r).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(min)
+    };
+    let (wn, wi) = (width(|r| &r.account_name, 7), width(|r| &r.account_id, 10));
+    println!("{:<wn$}  {:<wi$}  ROLE", "ACCOUNT", "ACCOUNT ID");
+    for r in &roles {
+        println!(
+            "{:<wn$}  {:<wi$}  {}",
+            r.account_name, r.account_id, r.role_name
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,31 +1,122 @@
-//! Placeholder for `elhaz sso sync` (one AWS CLI profile per account and role).
+//! `elhaz sso sync [NAME] [--prefix P] [--dry-run] [--prune]`: one AWS CLI profile per
+//! account and role of the SSO session, in the caller's AWS config file.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
 
 use clap::Args;
 
 use crate::cmd::Context;
-use crate::error::{Error, Result};
+use crate::context::SourceContext;
+use crate::error::{Error, Kind, Result, display_path};
+use crate::sso::session;
+use crate::sso::sync::{self, Options, Plan};
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// The SSO session
+    /// The SSO session: an [sso-session] name, or a profile that uses one
     #[arg(value_name = "NAME")]
     pub name: Option<String>,
 
-    /// Prefix of the generated profile names
+    /// Put P in front of every profile name (P-account-role)
     #[arg(long, value_name = "P")]
     pub prefix: Option<String>,
 
-    /// Print the change as a diff, write nothing
+    /// Print the change as a diff and write nothing
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Remove the block's profiles that no longer exist
+    /// Remove the profiles the portal no longer lists (kept by default)
     #[arg(long)]
     pub prune: bool,
 }
 
-pub(crate) fn run(_ctx: &Context, _args: &SyncArgs) -> Result<std::process::ExitCode> {
-    Err(Error::usage(
-        "elhaz sso sync is not available in this build",
-    ))
+pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitCode> {
+    let session = session::resolve(ctx, args.name.as_deref())?;
+    let file = SourceContext::caller().config_file();
+    let text = match std::fs::read(&file) {
+        Ok(b) => String::from_utf8(b)
+            .map_err(|_| Error::config(format!("{}: is not UTF-8 text", display_path(&file))))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io(Kind::Config, "cannot read", &file, &e)),
+    };
+    let roles = super::roles::fetch(&session)?;
+    let opts = Options {
+        prefix: args.prefix.clone(),
+        prune: args.prune,
+    };
+    let plan = sync::plan(&text, &file, &session, &roles, &taken(ctx)?, &opts)?;
+    report(&plan, args, &display_path(&file), session.label());
+    if args.dry_run {
+        print!(
+            "{}",
+            sync::unified_diff(&plan.before, &plan.after, &display_path(&file))
+        );
+        eprintln!("elhaz: dry run: nothing written");
+    } else if plan.after != plan.before {
+        sync::write_keeping_mode(&file, &plan.after, &plan.before)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Profile names already used elsewhere: the shared credentials file and elhaz
+/// configs (which win over a profile of the same name in every elhaz command).
+fn taken(ctx: &Context) -> Result<BTreeMap<String, String>> {
+    let mut taken = BTreeMap::new();
+    let creds = SourceContext::caller().credentials_file();
+    if let Ok(text) = std::fs::read_to_string(&creds) {
+        for n in sync::profile_names(&text) {
+            taken.insert(n, format!("a profile in {}", display_path(&creds)));
+        }
+    }
+    let store = ctx.store();
+    for n in store.names().unwrap_or_default() {
+        taken.insert(
+            n,
+            format!("an elhaz config in {}", display_path(store.dir())),
+        );
+    }
+    Ok(taken)
+}
+
+/// What the sync did (or would do), on stderr.
+fn report(plan: &Plan, args: &SyncArgs, file: &str, label: &str) {
+    let wrote = if args.dry_run { "would write" } else { "wrote" };
+    for (name, why) in &plan.skipped {
+        eprintln!("elhaz: warning: skipped profile {name}: {why}");
+    }
+    if plan
+        .skipped
+        .iter()
+        .any(|(_, why)| why.starts_with("the name"))
+    {
+        eprintln!("hint: pick another prefix with --prefix, or rename the other one");
+    }
+    if !plan.kept.is_empty() {
+        eprintln!(
+            "elhaz: kept {} profile(s) this sync no longer writes: {} (--prune removes them)",
+            plan.kept.len(),
+            plan.kept.join(", ")
+        );
+    }
+    if plan.after == plan.before {
+        eprintln!(
+            "elhaz: {file} is up to date ({} profiles for SSO session '{}')",
+            plan.written.len(),
+            label
+        );
+        return;
+    }
+    for n in &plan.added {
+        eprintln!("+ {n}");
+    }
+    for n in &plan.removed {
+        eprintln!("- {n}");
+    }
+    eprintln!(
+        "elhaz: {wrote} {} profiles to {file} ({} added, {} removed)",
+        plan.written.len() + plan.kept.len(),
+        plan.added.len(),
+        plan.removed.len()
+    );
 }
