@@ -67,6 +67,19 @@ impl Asking {
         self.answer(name, || self.0.credentials(name, min_remaining))
     }
 
+    /// The same for the prompt hook: an MFA code may be asked, but an SSO session that
+    /// needs a login is an error at once, never a wait for someone's login nor a login
+    /// offered at every prompt.
+    pub(crate) fn credentials_at_prompt(&self, name: &str, min_remaining: i64) -> Result<Served> {
+        loop {
+            match self.0.credentials(name, min_remaining)? {
+                Outcome::Done(t) => return Ok(t),
+                Outcome::MfaRequired(err) => self.add_with_code(name, err)?,
+                Outcome::SsoLoginRequired(err) => return Err(err),
+            }
+        }
+    }
+
     /// STS GetCallerIdentity as NAME.
     pub(crate) fn whoami(&self, name: &str) -> Result<Identity> {
         self.answer(name, || self.0.whoami(name))

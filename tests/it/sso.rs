@@ -706,6 +706,42 @@ async fn a_process_waiting_for_someone_elses_login_gives_up_after_a_bounded_wait
     let _ = login.wait();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_prompt_hook_never_waits_for_a_login_in_progress() {
+    let fake = FakeSso::start().await;
+    let t = sso_user(&fake);
+    seeded(&t, &fake, "old-token", -60, false);
+    fake.st().pending_forever = true;
+    let mut login = t.std_cmd();
+    login
+        .args(["sso", "login", "corp", "--use-device-code", "--no-browser"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut login = login.spawn().unwrap();
+    assert!(wait_until(Duration::from_secs(20), || fake
+        .count("StartDeviceAuthorization", "")
+        == 1));
+    // A shell inside `elhaz shell dev` reaches its refresh time while someone logs in.
+    let mut c = t.std_cmd();
+    c.env("ELHAZ_SESSION", "dev")
+        .env("ELHAZ_EXPIRES_AT", (unix_now() + 60).to_string())
+        .args(["--client-timeout", "2", "hook", "bash", "--refresh"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (status, _out, err) = output_within(c.spawn().unwrap(), Duration::from_secs(15));
+    assert!(
+        status.is_some(),
+        "the hook's refresh waited for the login: {err}"
+    );
+    assert!(
+        err.contains("SSO session 'corp' has expired; run: elhaz sso login corp"),
+        "{err}"
+    );
+    let _ = login.kill();
+    let _ = login.wait();
+    t.stop_daemon();
+}
+
 // ---------------------------------------------------------------------------
 // Logout
 
