@@ -24,6 +24,18 @@ pub(crate) enum Outcome<T> {
     /// The daemon needs an MFA code for the session: add it with one (see
     /// [`Broker::add`]) and ask again. The error says so, for when nobody can be asked.
     MfaRequired(Error),
+    /// The caller's SSO session must be logged in again (by this user, in the command
+    /// layer: the daemon never opens a browser). The error says so, with the command.
+    SsoLoginRequired(Error),
+}
+
+/// An engine or daemon error that is an outcome: the SSO login it needs.
+fn sso_outcome<T>(r: Result<T>) -> Result<Outcome<T>> {
+    match r {
+        Ok(t) => Ok(Outcome::Done(t)),
+        Err(e) if e.kind == Kind::SsoLoginRequired => Ok(Outcome::SsoLoginRequired(e)),
+        Err(e) => Err(e),
+    }
 }
 
 /// Where credentials come from: the daemon (started when needed), or this process.
@@ -128,10 +140,10 @@ impl Broker {
         let Broker::InProcess { engine } = self else {
             return self.credentials_from_daemon(name, min_remaining);
         };
-        let fetched = runtime()?.block_on(engine.fetch(name, None, SourceContext::caller()))?;
-        Ok(Outcome::Done(Served {
-            credentials: fetched.credentials,
-            region: fetched.region,
+        let fetched = runtime()?.block_on(engine.fetch(name, None, SourceContext::caller()));
+        sso_outcome(fetched.map(|f| Served {
+            credentials: f.credentials,
+            region: f.region,
         }))
     }
 
@@ -150,6 +162,7 @@ impl Broker {
             match self.add(name, None) {
                 Ok(Outcome::Done(())) => {}
                 Ok(Outcome::MfaRequired(e)) => return Ok(Outcome::MfaRequired(e)),
+                Ok(Outcome::SsoLoginRequired(e)) => return Ok(Outcome::SsoLoginRequired(e)),
                 // 409: someone added it meanwhile.
                 Err(e) if e.kind == Kind::Usage => {}
                 Err(e) => return Err(e),
@@ -161,7 +174,7 @@ impl Broker {
             if err.kind == Kind::MfaRequired {
                 return Ok(Outcome::MfaRequired(err));
             }
-            return Err(err);
+            return sso_outcome(Err(err));
         }
         let served = parse_credentials(resp.data.as_ref());
         resp.wipe();
@@ -178,7 +191,7 @@ impl Broker {
         if err.kind == Kind::MfaRequired && token.is_none() {
             return Ok(Outcome::MfaRequired(err));
         }
-        Err(err)
+        sso_outcome(Err(err))
     }
 
     /// GetCallerIdentity as NAME.
@@ -187,14 +200,20 @@ impl Broker {
             Broker::InProcess { engine } => {
                 let rt = runtime()?;
                 let ctx = SourceContext::caller();
-                let fetched = rt.block_on(engine.fetch(name, None, ctx))?;
+                let fetched = match sso_outcome(rt.block_on(engine.fetch(name, None, ctx)))? {
+                    Outcome::Done(f) => f,
+                    Outcome::MfaRequired(e) => return Ok(Outcome::MfaRequired(e)),
+                    Outcome::SsoLoginRequired(e) => return Ok(Outcome::SsoLoginRequired(e)),
+                };
                 rt.block_on(engine.whoami(&fetched.credentials, &fetched.sts, ctx))
                     .map(Outcome::Done)
             }
             Broker::Daemon { .. } => {
                 // Make sure the session is there (adds it, or says it needs MFA).
-                if let Outcome::MfaRequired(e) = self.credentials(name, 0)? {
-                    return Ok(Outcome::MfaRequired(e));
+                match self.credentials(name, 0)? {
+                    Outcome::MfaRequired(e) => return Ok(Outcome::MfaRequired(e)),
+                    Outcome::SsoLoginRequired(e) => return Ok(Outcome::SsoLoginRequired(e)),
+                    Outcome::Done(_) => {}
                 }
                 let resp = self.request("whoami", |c| c.whoami(self.caller(), name))?;
                 resp.into_data("whoami").map(Outcome::Done)

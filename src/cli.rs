@@ -178,7 +178,7 @@ The hook refreshes the credentials at the prompt before they expire.")]
     #[command(subcommand)]
     Daemon(DaemonCommand),
 
-    /// IAM Identity Center: accounts, roles and profiles
+    /// IAM Identity Center: log in and out, list roles, write profiles
     #[command(subcommand)]
     Sso(crate::cmd::sso::SsoCommand),
 }

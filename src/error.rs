@@ -21,13 +21,16 @@ pub enum Kind {
     Auth,
     /// An MFA code is needed and this process cannot ask for one (the daemon).
     MfaRequired,
+    /// An SSO session must be logged in again, and this process cannot do it (the
+    /// daemon, or a caller without a terminal).
+    SsoLoginRequired,
+    /// The user pressed Ctrl-C at a prompt or during a wait (an SSO login): exit 130,
+    /// as a shell reports SIGINT, and nothing more is said.
+    Interrupted,
     /// The command to run exists but cannot be executed.
     NotExecutable,
     /// The command to run was not found.
     NotFound,
-    /// The user pressed Ctrl-C at a prompt: exit 130, as a shell reports SIGINT, and
-    /// say nothing.
-    Interrupted,
 }
 
 impl Kind {
@@ -40,9 +43,10 @@ impl Kind {
             Kind::Daemon => "daemon",
             Kind::Auth => "auth",
             Kind::MfaRequired => "mfa_required",
+            Kind::SsoLoginRequired => "sso_login_required",
+            Kind::Interrupted => "interrupted",
             Kind::NotExecutable => "not_executable",
             Kind::NotFound => "not_found",
-            Kind::Interrupted => "interrupted",
         }
     }
 
@@ -55,9 +59,10 @@ impl Kind {
             "daemon" => Kind::Daemon,
             "auth" => Kind::Auth,
             "mfa_required" => Kind::MfaRequired,
+            "sso_login_required" => Kind::SsoLoginRequired,
+            "interrupted" => Kind::Interrupted,
             "not_executable" => Kind::NotExecutable,
             "not_found" => Kind::NotFound,
-            "interrupted" => Kind::Interrupted,
             _ => Kind::Other,
         }
     }
@@ -68,10 +73,10 @@ impl Kind {
             Kind::Usage => 2,
             Kind::Config => 3,
             Kind::Daemon => 4,
-            Kind::Auth | Kind::MfaRequired => 5,
+            Kind::Auth | Kind::MfaRequired | Kind::SsoLoginRequired => 5,
+            Kind::Interrupted => 130,
             Kind::NotExecutable => 126,
             Kind::NotFound => 127,
-            Kind::Interrupted => 130,
         }
     }
 }
@@ -243,6 +248,8 @@ mod tests {
             Kind::Daemon,
             Kind::Auth,
             Kind::MfaRequired,
+            Kind::SsoLoginRequired,
+            Kind::Interrupted,
             Kind::NotExecutable,
             Kind::NotFound,
         ];

@@ -38,7 +38,8 @@ fn main() {
     let code = match elhaz::cmd::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            if e.kind != elhaz::error::Kind::Interrupted {
+            // Ctrl-C at a prompt says nothing: the user knows.
+            if !(e.kind == elhaz::error::Kind::Interrupted && e.message.is_empty()) {
                 eprintln!("elhaz: {e}");
             }
             e.exit_code()

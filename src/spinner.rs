@@ -56,3 +56,33 @@ pub(crate) fn suspend<T>(f: impl FnOnce() -> T) -> T {
 pub(crate) fn suspend_prompt(f: &mut dyn FnMut()) {
     suspend(f)
 }
+
+/// A spinner shown at once (on a terminal) until dropped, for waits whose text is
+/// known only once they start (an SSO login's code). It does not take the place of
+/// [`spin`]'s spinner.
+pub(crate) struct Shown(Option<ProgressBar>);
+
+impl Shown {
+    pub(crate) fn start(message: &str) -> Shown {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() || std::env::var_os("ELHAZ_NO_SPINNER").is_some() {
+            return Shown(None);
+        }
+        let pb = ProgressBar::new_spinner();
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        pb.set_message(message.to_string());
+        pb.enable_steady_tick(Duration::from_millis(100));
+        Shown(Some(pb))
+    }
+}
+
+impl Drop for Shown {
+    fn drop(&mut self) {
+        if let Some(pb) = self.0.take() {
+            pb.finish_and_clear();
+        }
+    }
+}

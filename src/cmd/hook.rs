@@ -63,11 +63,12 @@ fn refresh(shell: ShellKind, global: GlobalArgs, warned: &str) {
 }
 
 /// NAME's credentials with at least `min` seconds left, as the session environment,
-/// with their expiry (unix seconds). Asks on the terminal only for an MFA code.
+/// with their expiry (unix seconds). Asks on the terminal only for an MFA code (an
+/// expired SSO session is the warning, at once).
 fn fetch(name: &str, global: GlobalArgs, min: i64) -> Result<(SessionEnv, i64)> {
     let ctx = Context::new(global)?;
     crate::credentials::mfa::set_prompt_guard(crate::spinner::suspend_prompt);
-    let served = ctx.broker().credentials(name, min)?;
+    let served = ctx.broker().credentials_at_prompt(name, min)?;
     let env = SessionEnv::build(
         name,
         Delivery::Static(&served.credentials),

@@ -42,7 +42,7 @@ pub(crate) fn name_or_pick(store: &Store, name: Option<&str>) -> Result<String> 
 /// Esc is `cancelled` (exit 2), followed by `what` (its consequence).
 pub(crate) fn prompt_error(e: inquire::InquireError, what: &str) -> Error {
     match e {
-        inquire::InquireError::OperationInterrupted => Error::new(Kind::Interrupted, "interrupted"),
+        inquire::InquireError::OperationInterrupted => Error::new(Kind::Interrupted, ""),
         inquire::InquireError::OperationCanceled => Error::usage(format!("cancelled; {what}")),
         e => Error::usage(format!("cannot prompt: {e}; {what}")),
     }
@@ -104,6 +104,19 @@ impl Asking {
         self.answer(name, || self.0.credentials(name, min_remaining))
     }
 
+    /// The same for the prompt hook: an MFA code may be asked, but an SSO session that
+    /// needs a login is an error at once, never a wait for someone's login nor a login
+    /// offered at every prompt.
+    pub(crate) fn credentials_at_prompt(&self, name: &str, min_remaining: i64) -> Result<Served> {
+        loop {
+            match self.0.credentials(name, min_remaining)? {
+                Outcome::Done(t) => return Ok(t),
+                Outcome::MfaRequired(err) => self.add_with_code(name, err)?,
+                Outcome::SsoLoginRequired(err) => return Err(err),
+            }
+        }
+    }
+
     /// STS GetCallerIdentity as NAME.
     pub(crate) fn whoami(&self, name: &str) -> Result<Identity> {
         self.answer(name, || self.0.whoami(name))
@@ -111,19 +124,38 @@ impl Asking {
 
     /// `daemon add NAME`, asking for an MFA code when the daemon needs one.
     pub(crate) fn add(&self, name: &str) -> Result<()> {
+        let asked = std::time::SystemTime::now();
         match self.0.add(name, None)? {
             Outcome::Done(()) => Ok(()),
             Outcome::MfaRequired(err) => self.add_with_code(name, err),
+            Outcome::SsoLoginRequired(err) => {
+                crate::cmd::sso::offer_login(err, asked)?;
+                match self.0.add(name, None)? {
+                    Outcome::Done(()) => Ok(()),
+                    Outcome::MfaRequired(err) => self.add_with_code(name, err),
+                    Outcome::SsoLoginRequired(err) => Err(err),
+                }
+            }
         }
     }
 
     /// Runs `ask` until it is done, asking for an MFA code each time the daemon needs
-    /// one.
+    /// one, and waiting for (or offering) an SSO login when the session needs one: at
+    /// most twice, so a login that does not take ends in its error.
     fn answer<T>(&self, name: &str, ask: impl Fn() -> Result<Outcome<T>>) -> Result<T> {
+        let mut logins = 0;
         loop {
+            let asked = std::time::SystemTime::now();
             match ask()? {
                 Outcome::Done(t) => return Ok(t),
                 Outcome::MfaRequired(err) => self.add_with_code(name, err)?,
+                Outcome::SsoLoginRequired(err) => {
+                    logins += 1;
+                    if logins > 2 {
+                        return Err(err);
+                    }
+                    crate::cmd::sso::offer_login(err, asked)?;
+                }
             }
         }
     }
@@ -138,7 +170,7 @@ impl Asking {
         let code: Sensitive = mfa::code_from_tty(name)?;
         match self.0.add(name, Some(&code))? {
             Outcome::Done(()) => Ok(()),
-            Outcome::MfaRequired(err) => Err(err),
+            Outcome::MfaRequired(err) | Outcome::SsoLoginRequired(err) => Err(err),
         }
     }
 }

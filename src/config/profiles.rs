@@ -60,9 +60,9 @@ impl AwsProfile {
     /// The command that logs this profile's SSO session in, if it uses SSO directly.
     pub(crate) fn sso_login_command(&self) -> Option<String> {
         if let Some(s) = &self.sso_session {
-            Some(format!("aws sso login --sso-session {s}"))
+            Some(format!("elhaz sso login {s}"))
         } else if self.sso_start_url.is_some() {
-            Some(format!("aws sso login --profile {}", self.name))
+            Some(format!("elhaz sso login {}", self.name))
         } else {
             None
         }

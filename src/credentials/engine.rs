@@ -1,6 +1,7 @@
 //! The credential engine: NAME → temporary credentials, through STS AssumeRole (elhaz
-//! configs and role profiles), AssumeRoleWithWebIdentity, AssumeRoleWithSAML, or
-//! aws-config's own profile provider (SSO, credential_process, web identity profiles).
+//! configs and role profiles), AssumeRoleWithWebIdentity, AssumeRoleWithSAML, IAM
+//! Identity Center (our `sso` module: token cache, renewal, portal), or aws-config's
+//! own profile provider (credential_process, web identity profiles, longer chains).
 //! It owns the STS calls and how their parameters are built. It must not know of the daemon, the socket, the
 //! terminal beyond the MFA prompt it is allowed, or this process's own environment:
 //! every source comes from the caller's context.
@@ -140,7 +141,7 @@ impl Engine {
                 "{shown}: missing AssumeRole.RoleArn"
             )));
         };
-        let source = config_source(&sts_params, &session, &sdk, ctx).await?;
+        let source = config_source(&sts_params, &session, &sdk, &target, ctx).await?;
         let mfa_code = match &ar.serial_number {
             Some(serial) => Some(self.mfa_code(config, serial, token_code).await?),
             None => None,
@@ -207,13 +208,16 @@ impl Engine {
         // mfa_serial and duration_seconds, so elhaz makes the final AssumeRole itself.
         let credentials = match (&profile.role_arn, &profile.source_profile) {
             (Some(role_arn), Some(source_name)) if source_name != &profile.name => {
-                let source = ProfileFileCredentialsProvider::builder()
-                    .profile_files(ctx.profile_files())
-                    .profile_name(source_name)
-                    .build()
-                    .provide_credentials()
-                    .await
-                    .map_err(|e| map_source_error(&e, &profiles, Some(source_name), true))?;
+                let source = match sso_chain(&profiles, source_name) {
+                    Some((hops, root)) => sso_chain_source(&hops, root, &sdk, &target, ctx).await?,
+                    None => ProfileFileCredentialsProvider::builder()
+                        .profile_files(ctx.profile_files())
+                        .profile_name(source_name)
+                        .build()
+                        .provide_credentials()
+                        .await
+                        .map_err(|e| map_source_error(&e, &profiles, Some(source_name), true))?,
+                };
                 let request = RoleRequest::from_profile(profile, role_arn)?;
                 self.profile_role(request, profile, source_name, token_code)
                     .await?
@@ -230,8 +234,10 @@ impl Engine {
                     .send(&sdk, &target, source)
                     .await?
             }
-            // Everything else (SSO, credential_process, web identity,
-            // credential_source): aws-config's profile provider.
+            // IAM Identity Center: our token cache, renewal and portal call.
+            _ if profile.kind() == "sso" => sso_credentials(profile, ctx).await?,
+            // Everything else (credential_process, web identity, credential_source):
+            // aws-config's profile provider.
             _ => profile_provider_credentials(profile, &profiles, ctx).await?,
         };
         Ok(Fetched {
@@ -520,6 +526,7 @@ async fn config_source(
     sts_params: &StsClient,
     session: &SourceSession,
     sdk: &aws_config::SdkConfig,
+    target: &StsTarget,
     ctx: &SourceContext,
 ) -> Result<aws_credential_types::Credentials> {
     let static_keys = match (
@@ -541,6 +548,18 @@ async fn config_source(
             "elhaz-config",
         ));
     }
+    // A profile whose chain ends at an SSO profile as the source (named, or the
+    // caller's profile when no keys are in its environment): our own SSO code, as for
+    // the profile itself.
+    let profiles = AwsProfiles::load_in(ctx).await.unwrap_or_default();
+    let start = match &session.profile_name {
+        Some(p) => Some(p.as_str()),
+        None if ctx.get("AWS_ACCESS_KEY_ID").is_none() => Some(ctx.profile()),
+        None => None,
+    };
+    if let Some((hops, root)) = start.and_then(|p| sso_chain(&profiles, p)) {
+        return sso_chain_source(&hops, root, sdk, target, ctx).await;
+    }
     let provider: SharedCredentialsProvider = match &session.profile_name {
         Some(p) => SharedCredentialsProvider::new(
             ProfileFileCredentialsProvider::builder()
@@ -552,7 +571,6 @@ async fn config_source(
             .credentials_provider()
             .ok_or_else(|| Error::auth("no source credentials: the default chain is empty"))?,
     };
-    let profiles = AwsProfiles::load_in(ctx).await.unwrap_or_default();
     let named = session.profile_name.is_some();
     let start = session
         .profile_name
@@ -673,6 +691,89 @@ async fn assume_web_identity(
         .await
         .map_err(|e| map_sdk_error(e, StsCall::WebIdentity(&web.role_arn), target))?;
     convert(out.credentials(), issued, &web.role_arn)
+}
+
+/// An SSO profile's role credentials: a valid access token for its session (renewed
+/// silently when it can be; else the typed "log in" error), then the portal's
+/// GetRoleCredentials for its account and role.
+async fn sso_credentials(profile: &AwsProfile, ctx: &SourceContext) -> Result<Credentials> {
+    use secrecy::ExposeSecret;
+    let session = crate::sso::session::resolve_in(ctx, Some(&profile.name)).await?;
+    let (Some(account), Some(role)) = (&profile.sso_account_id, &profile.sso_role_name) else {
+        return Err(Error::config(format!(
+            "profile {} uses IAM Identity Center but lacks sso_account_id or sso_role_name",
+            profile.name
+        ))
+        .with_hint(format!(
+            "add both to [profile {}], or generate profiles: elhaz sso sync {}",
+            profile.name,
+            session.label()
+        )));
+    };
+    let token = crate::sso::token::access_token(&session).await?;
+    let issued = now();
+    let rc = crate::sso::portal::role_credentials(&session, &token, account, role).await?;
+    Ok(Credentials::new(
+        rc.access_key_id,
+        rc.secret_access_key.expose_secret(),
+        rc.session_token.expose_secret(),
+        rc.expiration,
+        issued,
+    ))
+}
+
+/// The profiles from `name` down to the SSO profile its `source_profile` chain ends at,
+/// through role profiles only: (the role profiles, `name` first; the SSO profile).
+/// None for any other chain (keys, credential_process, credential_source…).
+fn sso_chain<'p>(
+    profiles: &'p AwsProfiles,
+    name: &str,
+) -> Option<(Vec<&'p AwsProfile>, &'p AwsProfile)> {
+    let mut hops = Vec::new();
+    let mut cur = profiles.get(name)?;
+    loop {
+        if cur.kind() == "sso" {
+            return Some((hops, cur));
+        }
+        if cur.kind() != "role" || cur.credential_source.is_some() || hops.len() >= 16 {
+            return None;
+        }
+        let next = cur.source_profile.as_deref().filter(|s| *s != cur.name)?;
+        hops.push(cur);
+        cur = profiles.get(next)?;
+    }
+}
+
+/// The credentials at the top of an [`sso_chain`], every hop made here: the SSO
+/// role's credentials (our token cache, renewal and portal call), then one AssumeRole
+/// per role profile on the way back up.
+async fn sso_chain_source(
+    hops: &[&AwsProfile],
+    root: &AwsProfile,
+    sdk: &aws_config::SdkConfig,
+    target: &StsTarget,
+    ctx: &SourceContext,
+) -> Result<aws_credential_types::Credentials> {
+    let mut creds = sdk_credentials(&sso_credentials(root, ctx).await?, "elhaz-sso");
+    for p in hops.iter().rev() {
+        let role = p.role_arn.as_deref().unwrap_or_default();
+        let c = RoleRequest::from_profile(p, role)?
+            .send(sdk, target, creds)
+            .await?;
+        creds = sdk_credentials(&c, "elhaz-chain");
+    }
+    Ok(creds)
+}
+
+/// Our credentials in the SDK's type, to sign a further call.
+fn sdk_credentials(c: &Credentials, provider: &'static str) -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new(
+        c.access_key_id.clone(),
+        c.secret_access_key().to_string(),
+        Some(c.session_token().to_string()),
+        Some(SystemTime::from(c.expiration)),
+        provider,
+    )
 }
 
 /// AssumeRoleWithSAML for a config's AssumeRoleWithSAML section: an unsigned call, as

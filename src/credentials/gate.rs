@@ -46,9 +46,12 @@ pub(crate) fn fresh(policy: &Policy, c: &Credentials, requested: i64) -> bool {
 }
 
 /// The failure, if it happened at `at` less than the back-off ago.
+/// An SSO session that needs a login is never backed off: the check is local (the
+/// token cache), and the user's login must take effect at the next request.
 pub(crate) fn recent(at: Option<Instant>, error: Option<&Error>) -> Option<&Error> {
     at.filter(|t| t.elapsed() < Duration::from_secs(FAILURE_BACKOFF_SECS as u64))
         .and(error)
+        .filter(|e| e.kind != crate::error::Kind::SsoLoginRequired)
 }
 
 /// The decision for a request: `satisfied` says whether what is held will do;

@@ -60,7 +60,7 @@ where
             let err = Error::auth(format!("{what} failed: {code}: {message}"));
             match code {
                 "ExpiredToken" | "ExpiredTokenException" => err.with_hint(
-                    "the source credentials have expired: renew them (aws sso login, or new keys) and retry",
+                    "the source credentials have expired: renew them (elhaz sso login NAME, or new keys) and retry",
                 ),
                 "AccessDenied" | "AccessDeniedException" => err.with_hint(
                     "check the role's trust policy and the source identity: aws sts get-caller-identity",
@@ -151,7 +151,10 @@ pub(crate) fn map_source_error(
                 Some(s) => format!("SSO session '{s}'"),
                 None => format!("SSO login of profile '{}'", p.name),
             };
-            return Error::auth(format!("{what} has expired or is missing; run: {login}"));
+            return Error::new(
+                Kind::SsoLoginRequired,
+                format!("{what} has expired; run: {login}"),
+            );
         }
         return Error::auth(format!(
             "SSO credentials for profile '{}' failed: {text}",

@@ -1,19 +1,136 @@
-//! The portal client (placeholder): the session's region, AWS_ENDPOINT_URL_SSO.
+//! The SSO portal (aws-sdk-sso) at `portal.sso.<region>.amazonaws.com` or
+//! `AWS_ENDPOINT_URL_SSO`: GetRoleCredentials (a token → one account-role's
+//! credentials) and Logout. The account listing lives in `accounts`.
+
+use std::time::Duration;
 
 use aws_sdk_sso::config::{BehaviorVersion, Region};
+use aws_sdk_sso::error::{ProvideErrorMetadata, SdkError};
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
 
-use super::session::SsoSession;
+use super::SsoSession;
+use crate::error::{Error, Result, tidy};
 
-pub(crate) fn client(session: &SsoSession) -> aws_sdk_sso::Client {
-    let mut b = aws_sdk_sso::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(session.region.clone()));
-    if let Some(url) = std::env::var("AWS_ENDPOINT_URL_SSO")
-        .ok()
-        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-        .filter(|u| !u.is_empty())
-    {
-        b = b.endpoint_url(url);
+/// The portal endpoint: AWS_ENDPOINT_URL_SSO, else the region's.
+pub(crate) fn endpoint(session: &SsoSession) -> String {
+    match std::env::var("AWS_ENDPOINT_URL_SSO") {
+        Ok(u) if !u.is_empty() => u.trim_end_matches('/').to_string(),
+        _ => format!("https://portal.sso.{}.amazonaws.com", session.region),
     }
-    aws_sdk_sso::Client::from_conf(b.build())
+}
+
+/// A portal client for the session's region (and the endpoint override).
+pub(crate) fn client(session: &SsoSession) -> aws_sdk_sso::Client {
+    let conf = aws_sdk_sso::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(session.region.clone()))
+        .endpoint_url(endpoint(session))
+        .retry_config(aws_sdk_sso::config::retry::RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            aws_sdk_sso::config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .operation_timeout(Duration::from_secs(35))
+                .build(),
+        )
+        .build();
+    aws_sdk_sso::Client::from_conf(conf)
+}
+
+/// One account-role's credentials from the portal.
+pub(crate) struct RoleCredentials {
+    pub(crate) access_key_id: String,
+    pub(crate) secret_access_key: SecretString,
+    pub(crate) session_token: SecretString,
+    pub(crate) expiration: OffsetDateTime,
+}
+
+/// GetRoleCredentials for `account`/`role` with `token`. A token the portal refuses
+/// is a login the user must make again (the [`super::token::login_required`] error).
+pub(crate) async fn role_credentials(
+    session: &SsoSession,
+    token: &SecretString,
+    account: &str,
+    role: &str,
+) -> Result<RoleCredentials> {
+    let out = client(session)
+        .get_role_credentials()
+        .access_token(token.expose_secret())
+        .account_id(account)
+        .role_name(role)
+        .send()
+        .await
+        .map_err(|e| {
+            if let SdkError::ServiceError(se) = &e
+                && se.err().is_unauthorized_exception()
+            {
+                return super::token::login_required(session);
+            }
+            failed(
+                &format!("GetRoleCredentials for {account}/{role}"),
+                session,
+                e,
+            )
+        })?;
+    let Some(c) = out.role_credentials() else {
+        return Err(Error::auth(format!(
+            "the SSO portal gave no credentials for {account}/{role}"
+        )));
+    };
+    let (Some(id), Some(secret), Some(st)) =
+        (c.access_key_id(), c.secret_access_key(), c.session_token())
+    else {
+        return Err(Error::auth(format!(
+            "the SSO portal gave incomplete credentials for {account}/{role}"
+        )));
+    };
+    // roleCredentials.expiration is in milliseconds since the epoch.
+    let expiration = OffsetDateTime::from_unix_timestamp_nanos(
+        i128::from(c.expiration()) * 1_000_000,
+    )
+    .map_err(|_| {
+        Error::auth(format!(
+            "the SSO portal gave a bad expiration for {account}/{role}: {}",
+            c.expiration()
+        ))
+    })?;
+    Ok(RoleCredentials {
+        access_key_id: id.to_string(),
+        secret_access_key: SecretString::from(secret.to_string()),
+        session_token: SecretString::from(st.to_string()),
+        expiration,
+    })
+}
+
+/// The portal's Logout: the token and the sessions it opened end on the AWS side.
+pub(crate) async fn logout(session: &SsoSession, token: &SecretString) -> Result<()> {
+    client(session)
+        .logout()
+        .access_token(token.expose_secret())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| failed("Logout", session, e))
+}
+
+fn failed<E, R>(call: &str, session: &SsoSession, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let at = endpoint(session);
+    match &err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            let code = e.code().unwrap_or("Unknown");
+            let msg = e.message().map(|m| format!(": {m}")).unwrap_or_default();
+            Error::auth(format!("SSO portal {call} at {at} failed: {code}{msg}"))
+        }
+        _ => Error::auth(format!(
+            "SSO portal {call} at {at} failed: {}",
+            tidy(&crate::error::chain(&err))
+        ))
+        .with_hint("check the network, the session's sso_region, and AWS_ENDPOINT_URL_SSO"),
+    }
 }

@@ -468,12 +468,12 @@ mod tests {
     use super::*;
 
     fn session() -> SsoSession {
-        SsoSession {
-            name: Some("corp".into()),
-            start_url: "https://corp.awsapps.com/start".into(),
-            region: "eu-west-1".into(),
-            scopes: Vec::new(),
-        }
+        SsoSession::named(
+            "corp",
+            "https://corp.awsapps.com/start",
+            "eu-west-1",
+            Vec::new(),
+        )
     }
 
     fn role(name: &str, id: &str, role: &str) -> AccountRole {
@@ -595,10 +595,7 @@ mod tests {
 
     #[test]
     fn a_legacy_profile_session_writes_its_start_url_and_region() {
-        let legacy = SsoSession {
-            name: None,
-            ..session()
-        };
+        let legacy = SsoSession::legacy("corp", "https://corp.awsapps.com/start", "eu-west-1");
         let p = plan(
             "",
             Path::new("/x/config"),

@@ -1,86 +1,219 @@
-//! A valid access token from the AWS CLI token cache (placeholder: no renewal).
+//! A valid access token for a session, the way a user lives with it: the cached one
+//! while it has time left; near its expiry, renewed silently with the refresh token
+//! (CreateToken, grant `refresh_token`) under a lock shared by every process, so N
+//! concurrent requests renew once; otherwise the typed "log in again" error, which the
+//! command layer turns into one login for all the processes waiting.
 
-use secrecy::SecretString;
+use std::time::Duration;
 
-use super::session::SsoSession;
-use crate::error::{Error, Result};
+use secrecy::{ExposeSecret, SecretString};
 
-/// A valid access token for the session, else exit 5 with `elhaz sso login LABEL`.
-pub(crate) async fn access_token(session: &SsoSession) -> Result<SecretString> {
-    use sha1_smol_free::hex_sha1;
-    let label = session.label();
-    let expired = || {
-        Error::auth(format!(
-            "SSO session '{label}' has expired; run: elhaz sso login {label}"
-        ))
-    };
-    let home = crate::fsutil::home_dir()?;
-    let file = home
-        .join(".aws/sso/cache")
-        .join(format!("{}.json", hex_sha1(label)));
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return Err(expired());
-    };
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| expired())?;
-    let expires = v["expiresAt"].as_str().unwrap_or_default();
-    let fmt = time::format_description::well_known::Rfc3339;
-    let Ok(at) = time::OffsetDateTime::parse(expires, &fmt) else {
-        return Err(expired());
-    };
-    match v["accessToken"].as_str() {
-        Some(t) if at > time::OffsetDateTime::now_utc() => Ok(SecretString::from(t.to_string())),
-        _ => Err(expired()),
-    }
+use super::SsoSession;
+use super::cache::{self, CachedToken, LockKind, Registration};
+use super::oidc::{self, Grant, TokenError};
+use crate::error::{Error, Kind, Result};
+
+/// A token with less than this left is renewed when it can be (botocore's window).
+const RENEW_BEFORE_SECS: i64 = 15 * 60;
+/// A token that cannot be renewed is used while it has this much left.
+const MIN_LEFT_SECS: i64 = 30;
+/// How long a process waits for another one's renewal.
+const RENEW_WAIT: Duration = Duration::from_secs(45);
+
+const LOGIN_PREFIX: &str = "; run: elhaz sso login ";
+
+/// The error that says the user must log in again: exit 5, and the command that does
+/// it. One wording whether the token expired, was revoked or was never there: the fix
+/// is the same, and scripts match one line.
+pub(crate) fn login_required(session: &SsoSession) -> Error {
+    let what = session.described();
+    Error::new(
+        Kind::SsoLoginRequired,
+        format!("{what} has expired{LOGIN_PREFIX}{}", session.label()),
+    )
 }
 
-/// SHA-1 of the cache file's name (placeholder; the real module has its own).
-mod sha1_smol_free {
-    pub(super) fn hex_sha1(s: &str) -> String {
-        let mut h: [u32; 5] = [0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0];
-        let mut m = s.as_bytes().to_vec();
-        let bits = (m.len() as u64) * 8;
-        m.push(0x80);
-        while m.len() % 64 != 56 {
-            m.push(0);
-        }
-        m.extend_from_slice(&bits.to_be_bytes());
-        for chunk in m.chunks(64) {
-            let mut w = [0u32; 80];
-            for i in 0..16 {
-                w[i] = u32::from_be_bytes([
-                    chunk[4 * i],
-                    chunk[4 * i + 1],
-                    chunk[4 * i + 2],
-                    chunk[4 * i + 3],
-                ]);
+/// The session label a [`login_required`] error names (also after the daemon's wire).
+pub(crate) fn login_label(err: &Error) -> Option<&str> {
+    if err.kind != Kind::SsoLoginRequired {
+        return None;
+    }
+    let i = err.message.rfind(LOGIN_PREFIX)?;
+    let label = err.message[i + LOGIN_PREFIX.len()..].lines().next()?.trim();
+    (!label.is_empty()).then_some(label)
+}
+
+/// A valid access token for the session: renewed silently when it can be; otherwise
+/// Err with exit 5 and the hint `elhaz sso login LABEL` (the terminal layer offers login).
+pub(crate) async fn access_token(session: &SsoSession) -> Result<SecretString> {
+    let now = super::now();
+    let Some(tok) = cache::read(session)? else {
+        return Err(login_required(session));
+    };
+    let left = tok.remaining_secs(now);
+    if left > RENEW_BEFORE_SECS {
+        return Ok(tok.access_token);
+    }
+    if session.name.is_some() && tok.renewable(now) {
+        match renew(session).await {
+            Ok(t) => return Ok(t),
+            Err(e) if e.kind == Kind::SsoLoginRequired || left <= MIN_LEFT_SECS => {
+                return Err(e);
             }
-            for i in 16..80 {
-                w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
-            }
-            let [mut a, mut b, mut c, mut d, mut e] = h;
-            for (i, wi) in w.iter().enumerate() {
-                let (f, k) = match i {
-                    0..=19 => ((b & c) | (!b & d), 0x5A827999),
-                    20..=39 => (b ^ c ^ d, 0x6ED9EBA1),
-                    40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1BBCDC),
-                    _ => (b ^ c ^ d, 0xCA62C1D6),
-                };
-                let t = a
-                    .rotate_left(5)
-                    .wrapping_add(f)
-                    .wrapping_add(e)
-                    .wrapping_add(k)
-                    .wrapping_add(*wi);
-                e = d;
-                d = c;
-                c = b.rotate_left(30);
-                b = a;
-                a = t;
-            }
-            for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
-                *x = x.wrapping_add(y);
+            Err(e) => {
+                tracing::warn!(session = session.label(), error = %e.message, "SSO token renewal failed; using the current token");
+                return Ok(tok.access_token);
             }
         }
-        h.iter().map(|x| format!("{x:08x}")).collect()
+    }
+    if left > MIN_LEFT_SECS {
+        return Ok(tok.access_token);
+    }
+    Err(login_required(session))
+}
+
+/// Renews the token with its refresh token, once for every process: under the
+/// session's renew lock, and only if nobody renewed it meanwhile.
+async fn renew(session: &SsoSession) -> Result<SecretString> {
+    let Some(_held) = cache::lock(session, LockKind::Renew, RENEW_WAIT).await? else {
+        return Err(Error::auth(format!(
+            "{} is being renewed by another process that has not finished in {}s",
+            session.described(),
+            RENEW_WAIT.as_secs()
+        ))
+        .with_hint(
+            "try again; if it persists, log in again: ".to_string() + &session.login_command(),
+        ));
+    };
+    let now = super::now();
+    let Some(tok) = cache::read(session)? else {
+        return Err(login_required(session));
+    };
+    if tok.remaining_secs(now) > RENEW_BEFORE_SECS {
+        return Ok(tok.access_token);
+    }
+    if !tok.renewable(now) {
+        return Err(login_required(session));
+    }
+    let (Some(id), Some(secret), Some(refresh)) =
+        (&tok.client_id, &tok.client_secret, &tok.refresh_token)
+    else {
+        return Err(login_required(session));
+    };
+    let reg = Registration {
+        client_id: id.clone(),
+        client_secret: secret.clone(),
+        expires_at: tok.registration_expires_at.unwrap_or(now),
+    };
+    let issued = match oidc::create_token(session, &reg, Grant::Refresh(refresh)).await {
+        Ok(t) => t,
+        Err(TokenError::Failed(e)) => {
+            // A refresh token that is expired or revoked, or a client that is gone:
+            // only a new login helps.
+            let refused = [
+                "InvalidGrantException",
+                "ExpiredTokenException",
+                "InvalidClientException",
+                "UnauthorizedClientException",
+                "AccessDeniedException",
+            ]
+            .iter()
+            .any(|c| e.message.contains(c));
+            tracing::warn!(session = session.label(), error = %e.message, "SSO token renewal refused");
+            return Err(if refused { login_required(session) } else { e });
+        }
+        Err(TokenError::Pending | TokenError::SlowDown) => {
+            return Err(Error::auth(format!(
+                "SSO OIDC at {} asked to wait while renewing {}",
+                oidc::endpoint(session),
+                session.described()
+            )));
+        }
+    };
+    let access = issued.access_token.clone();
+    let renewed = CachedToken {
+        access_token: issued.access_token,
+        expires_at: issued.expires_at,
+        // The rotated refresh token, else the one we had.
+        refresh_token: issued.refresh_token.or_else(|| tok.refresh_token.clone()),
+        ..tok
+    };
+    cache::write(session, &renewed)?;
+    tracing::info!(
+        session = session.label(),
+        expires = %cache::format_time(renewed.expires_at),
+        "renewed the SSO token"
+    );
+    Ok(access)
+}
+
+/// Stores a token a login produced: the cache file the AWS CLI and botocore read.
+pub(crate) fn store_login(
+    session: &SsoSession,
+    reg: &Registration,
+    token: oidc::Token,
+) -> Result<CachedToken> {
+    // Keys a previous entry had that we do not know stay.
+    let other = cache::read(session)
+        .ok()
+        .flatten()
+        .map(|t| t.other)
+        .unwrap_or_default();
+    let entry = CachedToken {
+        start_url: session.start_url.clone(),
+        region: session.region.clone(),
+        access_token: token.access_token,
+        expires_at: token.expires_at,
+        client_id: Some(reg.client_id.clone()),
+        client_secret: Some(reg.client_secret.clone()),
+        registration_expires_at: Some(reg.expires_at),
+        refresh_token: token.refresh_token,
+        other,
+    };
+    cache::write(session, &entry)?;
+    Ok(entry)
+}
+
+/// Whether the cached token is good for another minute without a renewal (what a
+/// process that waited for another's login checks).
+pub(crate) fn is_fresh(session: &SsoSession) -> bool {
+    cache::read(session).ok().flatten().is_some_and(|t| {
+        t.remaining_secs(super::now()) > 60 && !t.access_token.expose_secret().is_empty()
+    })
+}
+
+/// Whether the session's cache file was written at or after `t`.
+pub(crate) fn written_since(session: &SsoSession, t: std::time::SystemTime) -> bool {
+    cache::path(session)
+        .ok()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .and_then(|m| m.modified().ok())
+        .is_some_and(|m| m >= t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_login_error_names_the_command_and_survives_the_wire() {
+        let s = SsoSession::named("corp", "https://c/start", "us-east-1", vec![]);
+        let e = login_required(&s);
+        assert_eq!(e.exit_code(), 5);
+        assert_eq!(
+            e.message,
+            "SSO session 'corp' has expired; run: elhaz sso login corp"
+        );
+        let back = Error::new(Kind::parse(e.kind.as_str()), e.message.clone());
+        assert_eq!(login_label(&back), Some("corp"));
+        let legacy = SsoSession::legacy("old", "https://o/start", "us-east-1");
+        assert_eq!(
+            login_required(&legacy).message,
+            "SSO login of profile 'old' has expired; run: elhaz sso login old"
+        );
+        assert_eq!(
+            login_label(&Error::auth("x; run: elhaz sso login corp")),
+            None
+        );
     }
 }

@@ -356,8 +356,8 @@ async fn portal_calls(portal: &MockServer) -> usize {
     portal.received_requests().await.unwrap_or_default().len()
 }
 
-const SSO_EXPIRED: &str =
-    "SSO session 'my-sso' has expired or is missing; run: aws sso login --sso-session my-sso";
+const SSO_EXPIRED: &str = "SSO session 'my-sso' has expired; run: elhaz sso login my-sso";
+const SSO_MISSING: &str = SSO_EXPIRED;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_valid_sso_token_serves_the_profile_as_a_name() {
@@ -445,7 +445,7 @@ async fn a_missing_sso_token_says_which_login_to_run() {
     );
     for name in ["my-sso-profile", "via-sso"] {
         let o = local(&t, &["export", name]);
-        assert_fails(&o, 5, SSO_EXPIRED);
+        assert_fails(&o, 5, SSO_MISSING);
     }
     assert!(sts.calls("AssumeRole").await.is_empty());
 }
@@ -459,7 +459,7 @@ async fn a_legacy_sso_profile_names_the_profile_to_log_in() {
     assert_fails(
         &o,
         5,
-        "SSO login of profile 'legacy' has expired or is missing; run: aws sso login --profile legacy",
+        "SSO login of profile 'legacy' has expired; run: elhaz sso login legacy",
     );
     // Once logged in (the cache is keyed by the start URL), the same profile works.
     sso_cache(
@@ -474,7 +474,8 @@ async fn a_legacy_sso_profile_names_the_profile_to_log_in() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_the_portal_refuses_says_which_login_to_run() {
-    // Legacy profiles are not checked for expiry locally: the portal refuses the token.
+    // An expired legacy token is not sent; one the portal refuses (revoked before its
+    // expiry) asks for the same login.
     let sts = FakeSts::start(Duration::from_secs(3600)).await;
     let portal = sso_portal().await;
     let t = sso_env(&sts, &portal);
@@ -484,7 +485,15 @@ async fn a_token_the_portal_refuses_says_which_login_to_run() {
     assert_fails(
         &o,
         5,
-        "SSO login of profile 'legacy' has expired or is missing; run: aws sso login --profile legacy",
+        "SSO login of profile 'legacy' has expired; run: elhaz sso login legacy",
+    );
+    assert_eq!(portal_calls(&portal).await, 0);
+    sso_cache_token(&t, url, url, 3600, "revoked-legacy");
+    let o = local(&t, &["export", "legacy"]);
+    assert_fails(
+        &o,
+        5,
+        "SSO login of profile 'legacy' has expired; run: elhaz sso login legacy",
     );
     assert_eq!(portal_calls(&portal).await, 1);
     // The same for an sso-session token revoked before its expiry.

@@ -253,12 +253,16 @@ fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
     let sso = user(sts);
     expired_sso(&sso);
     cases.push(
-        case("an expired SSO token", sso, &["exec", "via-sso", "--", "true"])
-            .via_daemon()
-            .fails(
-                5,
-                "elhaz: SSO session 'my-sso' has expired or is missing; run: aws sso login --sso-session my-sso",
-            ),
+        case(
+            "an expired SSO token",
+            sso,
+            &["exec", "via-sso", "--", "true"],
+        )
+        .via_daemon()
+        .fails(
+            5,
+            "elhaz: SSO session 'my-sso' has expired; run: elhaz sso login my-sso",
+        ),
     );
 
     let t = user(sts);

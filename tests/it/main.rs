@@ -27,5 +27,6 @@ mod saml;
 mod server;
 mod share;
 mod shell;
+mod sso;
 mod sso_portal;
 mod untrusted;

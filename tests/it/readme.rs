@@ -241,9 +241,10 @@ fn the_exit_code_table_lists_every_code_elhaz_uses() {
         Kind::Daemon,
         Kind::Auth,
         Kind::MfaRequired,
+        Kind::SsoLoginRequired,
+        Kind::Interrupted,
         Kind::NotExecutable,
         Kind::NotFound,
-        Kind::Interrupted,
     ];
     // A new Kind does not compile until it is listed above.
     for k in kinds {
@@ -254,9 +255,10 @@ fn the_exit_code_table_lists_every_code_elhaz_uses() {
             | Kind::Daemon
             | Kind::Auth
             | Kind::MfaRequired
+            | Kind::SsoLoginRequired
+            | Kind::Interrupted
             | Kind::NotExecutable
-            | Kind::NotFound
-            | Kind::Interrupted => {}
+            | Kind::NotFound => {}
         }
     }
     let text = readme();

@@ -11,6 +11,7 @@ pub mod gate;
 pub mod moto;
 pub mod procs;
 pub mod pty;
+pub mod sso;
 pub mod sso_portal;
 pub mod sts;
 pub mod text;

@@ -1,29 +1,334 @@
-//! `elhaz sso`: IAM Identity Center (placeholder with the portal's commands only).
+//! `elhaz sso login|logout|roles|sync`, and the login a terminal command offers when
+//! its SSO session has expired: one login for every process waiting on the session
+//! (the others wait for it, boundedly), never one per process.
 
 pub(crate) mod roles;
 pub(crate) mod sync;
 
-use clap::Subcommand;
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
 
 use super::Context;
-use crate::error::Result;
+use crate::context::SourceContext;
+use crate::error::{Error, Kind, Result};
+use crate::sso::cache::{self, LockKind};
+use crate::sso::login::{self, Flow, Options};
+use crate::sso::{SsoSession, session, token};
 
+/// `elhaz sso ...`
 #[derive(Debug, Subcommand)]
 pub enum SsoCommand {
-    /// List every account and role the SSO session can use
+    /// Log in to an IAM Identity Center session (PKCE in a browser, or a device code)
+    #[command(after_help = "Examples:
+  elhaz sso login corp                     # a browser on this machine
+  elhaz sso login corp --use-device-code   # over SSH: a URL and a code
+  elhaz sso login corp && elhaz sso sync corp
+
+NAME is an [sso-session NAME] of ~/.aws/config, a profile naming one, or a legacy
+profile with sso_start_url and sso_region. The token goes to the AWS CLI's cache
+(~/.aws/sso/cache), so the AWS CLI v2 and botocore use it too.")]
+    Login(SsoLoginArgs),
+
+    /// Log out: the portal's Logout, then the cached token removed
+    #[command(after_help = "Examples:
+  elhaz sso logout corp
+  elhaz sso logout --all")]
+    Logout(SsoLogoutArgs),
+
+    /// List the accounts and roles the session may use
     Roles(roles::RolesArgs),
-    /// Write one AWS CLI profile per account and role into the AWS config file
+
+    /// Write one AWS CLI profile per account and role into ~/.aws/config
     Sync(sync::SyncArgs),
 }
 
-pub(crate) fn run(c: SsoCommand, ctx: &Context) -> Result<i32> {
-    let code = match c {
-        SsoCommand::Roles(a) => roles::run(ctx, &a)?,
-        SsoCommand::Sync(a) => sync::run(ctx, &a)?,
-    };
-    Ok(if code == std::process::ExitCode::SUCCESS {
+#[derive(Debug, Args)]
+pub struct SsoLoginArgs {
+    /// The SSO session (a picker opens when omitted on a terminal)
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Log in with a URL and a code to confirm (the default over SSH or without a display)
+    #[arg(long)]
+    pub use_device_code: bool,
+
+    /// Print the URL instead of starting a browser
+    #[arg(long)]
+    pub no_browser: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SsoLogoutArgs {
+    /// The SSO session (a picker opens when omitted on a terminal)
+    #[arg(value_name = "NAME", conflicts_with = "all")]
+    pub name: Option<String>,
+
+    /// Log out of every session in the token cache
+    #[arg(long)]
+    pub all: bool,
+}
+
+pub(crate) fn run(cmd: SsoCommand, ctx: &Context) -> Result<i32> {
+    match cmd {
+        SsoCommand::Login(a) => run_login(&a, ctx),
+        SsoCommand::Logout(a) => run_logout(&a, ctx),
+        SsoCommand::Roles(a) => roles::run(ctx, &a).map(exit_code),
+        SsoCommand::Sync(a) => sync::run(ctx, &a).map(exit_code),
+    }
+}
+
+fn exit_code(c: std::process::ExitCode) -> i32 {
+    if c == std::process::ExitCode::SUCCESS {
         0
     } else {
         1
-    })
+    }
+}
+
+/// NAME, else the only session, else a picker on a terminal.
+pub(crate) fn pick(ctx: &Context, name: Option<&str>) -> Result<SsoSession> {
+    if name.is_some() {
+        return session::resolve(ctx, name);
+    }
+    let items = session::labels(SourceContext::caller())?;
+    if items.len() <= 1 || !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return session::resolve(ctx, None);
+    }
+    let width = items.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let shown: Vec<String> = items
+        .iter()
+        .map(|(n, d)| format!("{n:<width$}  {d}"))
+        .collect();
+    let choice = inquire::Select::new("Which SSO session?", shown.clone())
+        .prompt()
+        .map_err(|e| Error::usage(format!("no SSO session chosen: {e}")))?;
+    let i = shown.iter().position(|s| *s == choice).unwrap_or(0);
+    session::resolve(ctx, Some(&items[i].0))
+}
+
+/// Prints what the user must do, and spins while the login waits.
+struct Terminal {
+    spinner: std::cell::RefCell<Option<crate::spinner::Shown>>,
+}
+
+impl login::Ui for Terminal {
+    fn show(&self, url: &str, code: Option<&str>, opened: bool) {
+        let mut err = std::io::stderr().lock();
+        let _ = match (code, opened) {
+            (Some(code), _) => writeln!(
+                err,
+                "elhaz: {} {url}\nelhaz: and confirm this code: {code}",
+                if opened {
+                    "opened your browser at"
+                } else {
+                    "open this URL in any browser:"
+                }
+            ),
+            (None, true) => writeln!(
+                err,
+                "elhaz: opened your browser to sign in; if it did not open, visit:\n  {url}"
+            ),
+            (None, false) => writeln!(
+                err,
+                "elhaz: open this URL in a browser on this machine to sign in:\n  {url}"
+            ),
+        };
+        drop(err);
+        let msg = match code {
+            Some(c) => format!("waiting for the sign-in (code {c})"),
+            None => "waiting for the sign-in in the browser".to_string(),
+        };
+        *self.spinner.borrow_mut() = Some(crate::spinner::Shown::start(&msg));
+    }
+}
+
+/// Logs `session` in (the caller holds its login lock) and says so.
+fn log_in(session: &SsoSession, opts: Options) -> Result<()> {
+    let ui = Terminal {
+        spinner: std::cell::RefCell::new(None),
+    };
+    let rt = crate::broker::runtime()?;
+    let got = rt.block_on(login::login(session, opts, &ui));
+    drop(ui);
+    let entry = got?;
+    eprintln!(
+        "elhaz: logged in to {}; the token is valid until {}",
+        session
+            .described()
+            .replacen("SSO login of profile", "the SSO login of profile", 1),
+        cache::format_time(entry.expires_at)
+    );
+    Ok(())
+}
+
+fn run_login(args: &SsoLoginArgs, ctx: &Context) -> Result<i32> {
+    let session = pick(ctx, args.name.as_deref())?;
+    let opts = Options {
+        flow: if args.use_device_code {
+            Flow::Device
+        } else {
+            Flow::for_this_machine()
+        },
+        open_browser: !args.no_browser,
+        timeout: login::default_timeout()?,
+    };
+    // One login at a time per session; processes waiting for a login wait on this.
+    let rt = crate::broker::runtime()?;
+    let held = match cache::try_lock(&session, LockKind::Login)? {
+        Some(h) => h,
+        None => {
+            eprintln!(
+                "elhaz: another login of {} is in progress; waiting for it",
+                session.described()
+            );
+            rt.block_on(cache::lock(&session, LockKind::Login, opts.timeout))?
+                .ok_or_else(|| {
+                    Error::auth(format!(
+                        "another login of {} did not finish within {}s",
+                        session.described(),
+                        opts.timeout.as_secs()
+                    ))
+                })?
+        }
+    };
+    drop(rt);
+    log_in(&session, opts)?;
+    drop(held);
+    Ok(0)
+}
+
+fn run_logout(args: &SsoLogoutArgs, ctx: &Context) -> Result<i32> {
+    let rt = crate::broker::runtime()?;
+    if args.all {
+        let dir = cache::dir()?;
+        let mut n = 0;
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e.flatten().collect::<Vec<_>>(),
+            Err(_) => Vec::new(),
+        };
+        for e in entries {
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".json") || name.starts_with("elhaz-client-") {
+                continue;
+            }
+            let Ok(Some(tok)) = cache::read_path(&path) else {
+                continue;
+            };
+            let s = SsoSession::named(&name, &tok.start_url, &tok.region, Vec::new());
+            if let Err(err) = rt.block_on(crate::sso::portal::logout(&s, &tok.access_token)) {
+                eprintln!("elhaz: warning: {}", err.message);
+            }
+            cache::remove(&path)?;
+            n += 1;
+        }
+        eprintln!("elhaz: logged out of {n} SSO session(s)");
+        return Ok(0);
+    }
+    let session = pick(ctx, args.name.as_deref())?;
+    let path = cache::path(&session)?;
+    let Some(tok) = cache::read(&session)? else {
+        cache::remove(&path)?;
+        eprintln!("elhaz: {} was not logged in", session.described());
+        return Ok(0);
+    };
+    if tok.remaining_secs(crate::sso::now()) > 0
+        && let Err(err) = rt.block_on(crate::sso::portal::logout(&session, &tok.access_token))
+    {
+        eprintln!(
+            "elhaz: warning: {}; removing the cached token anyway",
+            err.message
+        );
+    }
+    cache::remove(&path)?;
+    eprintln!("elhaz: logged out of {}", session.described());
+    Ok(0)
+}
+
+/// How long a process waits for another process's login of its session.
+fn login_wait() -> Result<Duration> {
+    login::default_timeout()
+}
+
+/// Whether this process can ask the user something.
+fn on_terminal() -> bool {
+    std::io::stderr().is_terminal() && std::fs::File::open("/dev/tty").is_ok()
+}
+
+/// The answer to a credentials request made at `asked` that needs an SSO login
+/// (`err`): wait for a login another process is making; else, on a terminal, offer
+/// one; else `err`. Ok(()) means: ask again.
+pub(crate) fn offer_login(err: Error, asked: std::time::SystemTime) -> Result<()> {
+    let Some(label) = token::login_label(&err) else {
+        return Err(err);
+    };
+    let Ok(session) = session::resolve_blocking(SourceContext::caller(), Some(label)) else {
+        return Err(err);
+    };
+    let rt = crate::broker::runtime()?;
+    let Some(held) = cache::try_lock(&session, LockKind::Login)? else {
+        // Someone is logging in: wait for them, then ask again.
+        let limit = login_wait()?;
+        crate::spinner::suspend(|| {
+            eprintln!(
+                "elhaz: waiting for the login of {} in progress elsewhere",
+                session.described()
+            )
+        });
+        return match rt.block_on(cache::lock(&session, LockKind::Login, limit))? {
+            Some(_) => Ok(()),
+            None => {
+                let waited = format!(
+                    " and the login in progress elsewhere did not finish within {}s",
+                    limit.as_secs()
+                );
+                let mut message = err.message.clone();
+                message.insert_str(message.find("; run: ").unwrap_or(message.len()), &waited);
+                Err(Error::new(Kind::SsoLoginRequired, message))
+            }
+        };
+    };
+    // A login (or renewal) may have finished since we asked.
+    if token::is_fresh(&session) && token::written_since(&session, asked) {
+        return Ok(());
+    }
+    drop(rt);
+    if !on_terminal() {
+        return Err(err);
+    }
+    let question = match err.message.find("; run: ") {
+        Some(i) => format!("{}. Log in now? [Y/n] ", &err.message[..i]),
+        None => "Log in now? [Y/n] ".to_string(),
+    };
+    if !crate::spinner::suspend(|| ask_yes(&question))? {
+        return Err(err);
+    }
+    let opts = Options {
+        flow: Flow::for_this_machine(),
+        open_browser: true,
+        timeout: login::default_timeout()?,
+    };
+    let out = crate::spinner::suspend(|| log_in(&session, opts));
+    drop(held);
+    out
+}
+
+/// Asks `question` on the terminal; yes unless the answer starts with n.
+fn ask_yes(question: &str) -> Result<bool> {
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|e| Error::other(format!("cannot open the terminal: {e}")))?;
+    let mut w = &tty;
+    let _ = w.write_all(question.as_bytes());
+    let _ = w.flush();
+    let mut line = String::new();
+    std::io::BufReader::new(&tty)
+        .read_line(&mut line)
+        .map_err(|e| Error::other(format!("cannot read the terminal: {e}")))?;
+    let a = line.trim().to_lowercase();
+    Ok(!a.starts_with('n'))
 }
