@@ -490,6 +490,7 @@ fn list_rows(store: &Store) -> Result<(Vec<Value>, Vec<Error>)> {
             "role_arn": p.role_arn,
             "region": p.region,
             "shadowed": names.contains(&p.name),
+            "source_only": !p.is_name(),
         }));
     }
     Ok((rows, refused))
@@ -522,6 +523,9 @@ fn print_table(rows: &[Value]) {
             }
             if r["shadowed"] == json!(true) {
                 d.push_str(" (hidden by the config of the same name)");
+            }
+            if r["source_only"] == json!(true) {
+                d.push_str(" (source only, not a NAME)");
             }
             d
         } else {

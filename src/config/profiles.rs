@@ -48,6 +48,13 @@ impl AwsProfile {
         }
     }
 
+    /// Whether elhaz serves this profile as a NAME: one that yields temporary
+    /// credentials (a role, SSO, a credential_process, web identity). A profile with
+    /// long-term keys only is a source for others, never a NAME.
+    pub(crate) fn is_name(&self) -> bool {
+        matches!(self.kind(), "role" | "sso" | "process" | "web-identity")
+    }
+
     /// What a picker or a listing shows next to the name.
     pub(crate) fn summary(&self) -> String {
         match (&self.role_arn, &self.sso_account_id, &self.sso_role_name) {

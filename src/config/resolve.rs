@@ -66,9 +66,9 @@ pub(crate) fn unknown_name(store: &Store, profiles: &AwsProfiles, name: &str) ->
 /// Config names then profile names, deduplicated (a config hides a same-named profile).
 pub(crate) fn all_names(store: &Store, profiles: &AwsProfiles) -> Vec<String> {
     let mut names = store.names().unwrap_or_default();
-    for p in profiles.names() {
-        if !names.iter().any(|n| n == p) {
-            names.push(p.to_string());
+    for p in profiles.profiles.values().filter(|p| p.is_name()) {
+        if !names.iter().any(|n| n == &p.name) {
+            names.push(p.name.clone());
         }
     }
     names
@@ -91,7 +91,7 @@ pub(crate) fn choices(store: &Store) -> Result<Vec<(String, String)>> {
             .unwrap_or_else(|e| format!("(invalid: {})", e.message));
         items.push((n, format!("config   {detail}")));
     }
-    for p in profiles.profiles.values() {
+    for p in profiles.profiles.values().filter(|p| p.is_name()) {
         if !items.iter().any(|(n, _)| n == &p.name) {
             items.push((p.name.clone(), format!("profile  {}", p.summary())));
         }

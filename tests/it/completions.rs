@@ -66,7 +66,11 @@ fn names_complete_live_from_configs_and_profiles() {
     let t = TestEnv::new();
     t.role_config("prod", "");
     t.role_config("preview", "");
-    t.write_aws_config("[profile prod-sso]\nsso_session = s\n[profile dev]\nregion = eu-west-1\n");
+    // prod-keys holds long-term keys only: a source for other profiles, not a NAME.
+    t.write_aws_config(
+        "[profile prod-sso]\nsso_session = s\n[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/Dev\nsource_profile = prod-keys\n\
+         [profile prod-keys]\naws_access_key_id = AKIAKEYSONLY00000000\naws_secret_access_key = x\n",
+    );
     let out = t
         .cmd()
         .env("COMPLETE", "fish")

@@ -722,11 +722,11 @@ fn config_list_shows_aws_cli_profiles() {
         "NAME        KIND      DETAIL\n\
          prod        config    arn:aws:iam::123456789012:role/Admin\n\
          staging     config    staging account\n\
-         default     profile   other\n\
+         default     profile   other (source only, not a NAME)\n\
          dev         profile   sso\n\
          prod        profile   role arn:aws:iam::333333333333:role/FromProfile (hidden by the config of the same name)\n\
          production  profile   role arn:aws:iam::222222222222:role/Deploy\n\
-         static      profile   keys\n"
+         static      profile   keys (source only, not a NAME)\n"
     );
 
     let rows = json_out(&run(&t, &["config", "list", "--json"]));
@@ -749,6 +749,8 @@ fn config_list_shows_aws_cli_profiles() {
     assert_eq!(dev["shadowed"], false);
     assert_eq!(find("production", "profile")["profile_type"], "role");
     assert_eq!(find("static", "profile")["profile_type"], "keys");
+    assert_eq!(find("static", "profile")["source_only"], true);
+    assert_eq!(find("dev", "profile")["source_only"], false);
     assert_eq!(find("prod", "profile")["shadowed"], true);
     assert_eq!(rows.as_array().unwrap().len(), 7);
 }
@@ -777,13 +779,14 @@ async fn names_resolve_to_a_config_before_a_profile() {
     );
     assert!(o.stdout.is_empty());
 
-    // No NAME and no terminal: the names, and exit 2.
+    // No NAME and no terminal: the names, and exit 2. Profiles that only hold keys
+    // (or nothing) are sources, never offered as names.
     for args in [&["config", "get"][..], &["--no-daemon", "export"]] {
         let o = run(&t, args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert_eq!(
             first_line(&o),
-            "elhaz: no NAME given; choose one of: prod, default, dev, production, static",
+            "elhaz: no NAME given; choose one of: prod, dev, production",
             "{args:?}"
         );
     }
