@@ -16,10 +16,7 @@ fn main() {
     elhaz::env::scrub_injected();
 
     // `COMPLETE=bash elhaz -- ...`: the completion scripts ask here (names live).
-    clap_complete::CompleteEnv::with_factory(|| {
-        <elhaz::cli::Cli as clap::CommandFactory>::command()
-    })
-    .complete();
+    elhaz::cmd::answer_completion_request();
 
     let cli = elhaz::cli::Cli::parse();
     let daemon_run = matches!(

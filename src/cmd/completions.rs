@@ -3,15 +3,102 @@
 //! the CLI and config and profile names complete live (the NAME completer is in
 //! `cli`). It must not know of credentials or the daemon.
 
-use clap_complete::env::{Bash, Elvish, EnvCompleter, Fish, Powershell, Zsh};
+use std::ffi::OsString;
+
+use clap_complete::env::{Bash, Elvish, EnvCompleter, Fish, Powershell, Shells, Zsh};
 
 use crate::cli::CompletionsArgs;
 use crate::error::{Error, Result};
 
+/// Answers the completion scripts (`COMPLETE=SHELL elhaz -- WORDS...`) and exits; does
+/// nothing when COMPLETE is not set.
+pub fn answer_completion_request() {
+    clap_complete::CompleteEnv::with_factory(<crate::cli::Cli as clap::CommandFactory>::command)
+        .shells(Shells(&[&BashWithKinds, &Elvish, &Fish, &Powershell, &Zsh]))
+        .complete();
+}
+
+/// clap_complete's bash, with what each candidate is (`config`, `profile (sso)`, a
+/// flag's help) shown beside it when bash lists several, as zsh and fish show it.
+/// Bash has no place for a description: the listed words carry it, padded into a
+/// column, and a single candidate is the bare word, which bash inserts.
+struct BashWithKinds;
+
+impl EnvCompleter for BashWithKinds {
+    fn name(&self) -> &'static str {
+        Bash.name()
+    }
+
+    fn is(&self, name: &str) -> bool {
+        Bash.is(name)
+    }
+
+    fn write_registration(
+        &self,
+        var: &str,
+        name: &str,
+        bin: &str,
+        completer: &str,
+        buf: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        Bash.write_registration(var, name, bin, completer, buf)
+    }
+
+    fn write_complete(
+        &self,
+        cmd: &mut clap::Command,
+        args: Vec<OsString>,
+        current_dir: Option<&std::path::Path>,
+        buf: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        let index: usize = std::env::var("_CLAP_COMPLETE_INDEX")
+            .ok()
+            .and_then(|i| i.parse().ok())
+            .unwrap_or_default();
+        let ifs = std::env::var("_CLAP_IFS").unwrap_or_else(|_| "\n".into());
+        let found = clap_complete::engine::complete(cmd, args, index, current_dir)?;
+        let words: Vec<String> = found
+            .iter()
+            .map(|c| c.get_value().to_string_lossy().into_owned())
+            .collect();
+        let helps: Vec<Option<String>> = found
+            .iter()
+            .map(|c| {
+                c.get_help().map(|h| {
+                    let h = h.to_string();
+                    let first = h.lines().next().unwrap_or_default().trim();
+                    match first.char_indices().nth(60) {
+                        Some((at, _)) => format!("{}…", &first[..at]),
+                        None => first.to_string(),
+                    }
+                })
+            })
+            .collect();
+        write!(buf, "{}", bash_words(&words, &helps).join(&ifs))
+    }
+}
+
+/// The COMPREPLY words: bare when there is one, else each padded to a column and
+/// followed by its description in parentheses.
+fn bash_words(words: &[String], helps: &[Option<String>]) -> Vec<String> {
+    if words.len() < 2 {
+        return words.to_vec();
+    }
+    let width = words.iter().map(|w| w.chars().count()).max().unwrap_or(0);
+    words
+        .iter()
+        .zip(helps)
+        .map(|(w, h)| match h.as_deref().filter(|h| !h.is_empty()) {
+            Some(h) => format!("{w:<width$}  ({h})"),
+            None => w.clone(),
+        })
+        .collect()
+}
+
 /// The registration script for `shell`, as checked in under completions/.
 pub(crate) fn generate(shell: clap_complete::Shell) -> Result<String> {
     let completer: &dyn EnvCompleter = match shell {
-        clap_complete::Shell::Bash => &Bash,
+        clap_complete::Shell::Bash => &BashWithKinds,
         clap_complete::Shell::Zsh => &Zsh,
         clap_complete::Shell::Fish => &Fish,
         clap_complete::Shell::Elvish => &Elvish,
@@ -46,4 +133,25 @@ fn zsh_autoloadable(script: String) -> String {
 pub(crate) fn run(args: CompletionsArgs) -> Result<i32> {
     print!("{}", generate(args.shell)?);
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bash_lists_kinds_beside_several_words_and_inserts_one_bare() {
+        let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            bash_words(&w(&["prod"]), &[Some("config".into())]),
+            ["prod"]
+        );
+        assert_eq!(
+            bash_words(
+                &w(&["prod", "prod-sso"]),
+                &[Some("config".into()), Some("profile (sso)".into())]
+            ),
+            ["prod      (config)", "prod-sso  (profile (sso))"]
+        );
+    }
 }

@@ -3,6 +3,8 @@
 //! prompts, spins and prints; nothing below it knows the terminal.
 
 pub(crate) mod completions;
+
+pub use completions::answer_completion_request;
 pub(crate) mod config;
 pub(crate) mod daemon;
 pub(crate) mod exec;

@@ -158,10 +158,8 @@ fn shell_with_completions(sh: Sh, t: &TestEnv) -> Pty {
         Sh::Bash => {
             let mut c = t.program("bash");
             c.args(["--norc", "--noprofile", "-i"]);
-            let setup = format!(
-                "PS1='PROMPT> '; source {}; bind -x '\"\\C-t\": echo \"[[$READLINE_LINE]]\"'",
-                dir.join("elhaz.bash").display()
-            );
+            // The README's line, in a bash without the bash-completion package.
+            let setup = "PS1='PROMPT> '; source <(elhaz completions bash); bind -x '\"\\C-t\": echo \"[[$READLINE_LINE]]\"'".to_string();
             (c, setup)
         }
         Sh::Zsh => {
@@ -236,6 +234,14 @@ fn tab_in_a_real_shell(sh: Sh) {
             ));
         }
     }
+    // Each with what it is, in bash too.
+    for kind in ["config", "sso"] {
+        if !shown.contains(kind) {
+            p.fail(&format!(
+                "TAB on `elhaz exec pr` did not say which is a {kind}: {shown:?}"
+            ));
+        }
+    }
     p.cancel_line();
 
     // Live: a config made after the shell started completes at once.
@@ -292,7 +298,15 @@ fn one_completion_call_takes_a_few_milliseconds() {
             .split(['\u{b}', '\n'])
             .filter(|s| !s.is_empty())
             .collect();
-        assert_eq!(names, ["preview", "prod", "prod-sso"], "{out:?}");
+        assert_eq!(
+            names,
+            [
+                "preview   (config)",
+                "prod      (config)",
+                "prod-sso  (profile (sso))"
+            ],
+            "{out:?}"
+        );
         times.push(took);
     }
     times.sort();

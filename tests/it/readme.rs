@@ -193,7 +193,7 @@ fn every_marked_readme_command_runs_and_prints_what_the_readme_shows() {
         "elhaz config list",
         "elhaz daemon status",
         "elhaz daemon logs",
-        "elhaz completions bash",
+        "echo 'source <(elhaz completions bash)'",
         "elhaz completions zsh",
         "elhaz completions fish",
     ] {
