@@ -198,16 +198,6 @@ impl SessionEnv {
         }
     }
 
-    /// Applies it to a command about to be spawned.
-    pub fn apply(&self, cmd: &mut std::process::Command) {
-        for v in self.unset.iter().chain(&self.child_unset) {
-            cmd.env_remove(v);
-        }
-        for (k, v) in &self.set {
-            cmd.env(k, v);
-        }
-    }
-
     /// The full environment of a child: ours, with this applied.
     pub fn child_env(&self) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
         let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()

@@ -153,10 +153,6 @@ pub fn color_stdout() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-pub fn not_implemented(what: &str) -> Error {
-    Error::usage(format!("{what} is not implemented yet"))
-}
-
 /// Runs the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     // `hook` and `completions` print fixed text: they must work whatever the
