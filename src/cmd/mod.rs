@@ -31,7 +31,7 @@ use crate::credentials::policy::Policy;
 use crate::daemon::client::Client;
 use crate::daemon::start::DaemonArgs;
 use crate::error::display_path;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use prompt::Asking;
 
 /// What every command may need, resolved once from the global flags.
