@@ -30,8 +30,8 @@ use crate::credentials::Served;
 use crate::credentials::policy::Policy;
 use crate::daemon::client::Client;
 use crate::daemon::start::DaemonArgs;
-use crate::error::display_path;
 use crate::error::Result;
+use crate::error::display_path;
 use prompt::Asking;
 
 /// What every command may need, resolved once from the global flags.

@@ -107,16 +107,7 @@ pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
 
 /// `2026-11-24T07:12:14+00:00`: the original's `expiry_time`.
 pub(crate) fn iso8601_offset(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{}+00:00", crate::duration::utc_seconds(t))
 }
 
 /// Parses RFC 3339 / ISO 8601 with an offset (`Z` or `+00:00`).

@@ -146,16 +146,7 @@ impl CachedToken {
 
 /// `%Y-%m-%dT%H:%M:%SZ` in UTC, as botocore writes it.
 pub(crate) fn format_time(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{}Z", crate::duration::utc_seconds(t))
 }
 
 /// An ISO-8601 time as the AWS CLI versions write it: `…Z`, `…+00:00`, fractions, or

@@ -16,6 +16,27 @@ pub(crate) mod token;
 
 pub(crate) use session::SsoSession;
 
+/// What both SSO clients (OIDC and portal) share: the session's region, `endpoint`,
+/// three attempts, and the time-outs of elhaz's STS calls.
+pub(crate) fn sdk_config(session: &SsoSession, endpoint: String) -> aws_types::SdkConfig {
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    use std::time::Duration;
+    aws_types::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(session.region.clone()))
+        .endpoint_url(endpoint)
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .operation_timeout(Duration::from_secs(35))
+                .build(),
+        )
+        .build()
+}
+
 /// Now, in UTC (one clock for the module).
 pub(crate) fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()

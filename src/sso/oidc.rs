@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_ssooidc::config::{BehaviorVersion, Region};
 use aws_sdk_ssooidc::error::{ProvideErrorMetadata, SdkError};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -27,20 +26,7 @@ pub(crate) fn endpoint(session: &SsoSession) -> String {
 }
 
 fn client(session: &SsoSession) -> aws_sdk_ssooidc::Client {
-    let conf = aws_sdk_ssooidc::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(session.region.clone()))
-        .endpoint_url(endpoint(session))
-        .retry_config(aws_sdk_ssooidc::config::retry::RetryConfig::standard().with_max_attempts(3))
-        .timeout_config(
-            aws_sdk_ssooidc::config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .operation_timeout(Duration::from_secs(35))
-                .build(),
-        )
-        .build();
-    aws_sdk_ssooidc::Client::from_conf(conf)
+    aws_sdk_ssooidc::Client::new(&super::sdk_config(session, endpoint(session)))
 }
 
 /// A token CreateToken issued.

@@ -2,9 +2,6 @@
 //! `AWS_ENDPOINT_URL_SSO`: GetRoleCredentials (a token → one account-role's
 //! credentials) and Logout. The account listing lives in `accounts`.
 
-use std::time::Duration;
-
-use aws_sdk_sso::config::{BehaviorVersion, Region};
 use aws_sdk_sso::error::{ProvideErrorMetadata, SdkError};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -22,20 +19,7 @@ pub(crate) fn endpoint(session: &SsoSession) -> String {
 
 /// A portal client for the session's region (and the endpoint override).
 pub(crate) fn client(session: &SsoSession) -> aws_sdk_sso::Client {
-    let conf = aws_sdk_sso::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(session.region.clone()))
-        .endpoint_url(endpoint(session))
-        .retry_config(aws_sdk_sso::config::retry::RetryConfig::standard().with_max_attempts(3))
-        .timeout_config(
-            aws_sdk_sso::config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .operation_timeout(Duration::from_secs(35))
-                .build(),
-        )
-        .build();
-    aws_sdk_sso::Client::from_conf(conf)
+    aws_sdk_sso::Client::new(&super::sdk_config(session, endpoint(session)))
 }
 
 /// One account-role's credentials from the portal.
