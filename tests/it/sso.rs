@@ -673,6 +673,21 @@ async fn twenty_requests_with_an_expired_session_make_exactly_one_login() {
     t.stop_daemon();
 }
 
+/// A device-code login held open (the fake answers authorization_pending forever):
+/// it holds the session's login until killed.
+fn login_that_never_completes(t: &TestEnv, fake: &FakeSso) -> std::process::Child {
+    let mut login = t.std_cmd();
+    login
+        .args(["sso", "login", "corp", "--use-device-code", "--no-browser"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let login = login.spawn().unwrap();
+    assert!(wait_until(Duration::from_secs(20), || fake
+        .count("StartDeviceAuthorization", "")
+        == 1));
+    login
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_process_waiting_for_someone_elses_login_gives_up_after_a_bounded_wait() {
     let fake = FakeSso::start().await;
@@ -680,15 +695,7 @@ async fn a_process_waiting_for_someone_elses_login_gives_up_after_a_bounded_wait
     seeded(&t, &fake, "old-token", -60, false);
     fake.st().pending_forever = true;
     // A login that never completes holds the session's login.
-    let mut login = t.std_cmd();
-    login
-        .args(["sso", "login", "corp", "--use-device-code", "--no-browser"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut login = login.spawn().unwrap();
-    assert!(wait_until(Duration::from_secs(20), || fake
-        .count("StartDeviceAuthorization", "")
-        == 1));
+    let mut login = login_that_never_completes(&t, &fake);
     t.set("ELHAZ_SSO_LOGIN_TIMEOUT", "2");
     let o = run_detached(&t, &["--no-daemon", "export", "dev"]);
     assert!(
@@ -712,15 +719,7 @@ async fn the_prompt_hook_never_waits_for_a_login_in_progress() {
     let t = sso_user(&fake);
     seeded(&t, &fake, "old-token", -60, false);
     fake.st().pending_forever = true;
-    let mut login = t.std_cmd();
-    login
-        .args(["sso", "login", "corp", "--use-device-code", "--no-browser"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut login = login.spawn().unwrap();
-    assert!(wait_until(Duration::from_secs(20), || fake
-        .count("StartDeviceAuthorization", "")
-        == 1));
+    let mut login = login_that_never_completes(&t, &fake);
     // A shell inside `elhaz shell dev` reaches its refresh time while someone logs in.
     let mut c = t.std_cmd();
     c.env("ELHAZ_SESSION", "dev")
