@@ -1,6 +1,6 @@
 //! The broker: "NAME's credentials for this caller", from the daemon (started when
 //! none answers) or from the engine in this process (--no-daemon). Returns typed
-//! outcomes ([`Outcome::MfaRequired`] when the daemon needs a code) and never touches
+//! outcomes ([`Outcome::MfaRequired`] when a code is needed) and never touches
 //! a terminal: the command layer prompts, retries, spins and prints. Knows nothing of
 //! clap or of how answers are shown.
 
@@ -38,6 +38,14 @@ fn sso_outcome<T>(r: Result<T>) -> Result<Outcome<T>> {
     }
 }
 
+/// The same for the engine in this process, which also needs MFA codes asked for.
+fn engine_outcome<T>(r: Result<T>) -> Result<Outcome<T>> {
+    match r {
+        Err(e) if e.kind == Kind::MfaRequired => Ok(Outcome::MfaRequired(e)),
+        r => sso_outcome(r),
+    }
+}
+
 /// Where credentials come from: the daemon (started when needed), or this process.
 pub(crate) enum Broker {
     Daemon {
@@ -48,6 +56,8 @@ pub(crate) enum Broker {
     },
     InProcess {
         engine: Engine,
+        /// The MFA code given with [`Broker::add`], for the next fetch.
+        code: std::sync::Mutex<Option<Sensitive>>,
     },
 }
 
@@ -67,10 +77,22 @@ impl Broker {
         }
     }
 
-    /// The engine in this process; it may ask for MFA codes on the terminal itself.
+    /// The engine in this process.
     pub(crate) fn in_process(store: Store) -> Broker {
         Broker::InProcess {
-            engine: Engine::new(store, true),
+            engine: Engine::new(store),
+            code: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The MFA code [`Broker::add`] left for this process's engine, taken once.
+    fn take_code(&self) -> Option<Sensitive> {
+        match self {
+            Broker::InProcess { code, .. } => code
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+            Broker::Daemon { .. } => None,
         }
     }
 
@@ -137,11 +159,13 @@ impl Broker {
     }
 
     fn credentials_inner(&self, name: &str, min_remaining: i64) -> Result<Outcome<Served>> {
-        let Broker::InProcess { engine } = self else {
+        let Broker::InProcess { engine, .. } = self else {
             return self.credentials_from_daemon(name, min_remaining);
         };
-        let fetched = runtime()?.block_on(engine.fetch(name, None, SourceContext::caller()));
-        sso_outcome(fetched.map(|f| Served {
+        let code = self.take_code();
+        let fetched =
+            runtime()?.block_on(engine.fetch(name, code.as_ref(), SourceContext::caller()));
+        engine_outcome(fetched.map(|f| Served {
             credentials: f.credentials,
             region: f.region,
         }))
@@ -181,8 +205,15 @@ impl Broker {
         served.map(Outcome::Done)
     }
 
-    /// `add`: puts NAME in the daemon (with an MFA code, when given).
+    /// `add`: puts NAME in the daemon (with an MFA code, when given). In this process
+    /// there is nothing to add to: the code is kept for the next fetch.
     pub(crate) fn add(&self, name: &str, token: Option<&Sensitive>) -> Result<Outcome<()>> {
+        if let Broker::InProcess { code, .. } = self {
+            *code
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = token.cloned();
+            return Ok(Outcome::Done(()));
+        }
         let resp = self.request("add", |c| c.add(self.caller(), name, token))?;
         if resp.ok {
             return Ok(Outcome::Done(()));
@@ -197,14 +228,16 @@ impl Broker {
     /// GetCallerIdentity as NAME.
     pub(crate) fn whoami(&self, name: &str) -> Result<Outcome<Identity>> {
         match self {
-            Broker::InProcess { engine } => {
+            Broker::InProcess { engine, .. } => {
                 let rt = runtime()?;
                 let ctx = SourceContext::caller();
-                let fetched = match sso_outcome(rt.block_on(engine.fetch(name, None, ctx)))? {
-                    Outcome::Done(f) => f,
-                    Outcome::MfaRequired(e) => return Ok(Outcome::MfaRequired(e)),
-                    Outcome::SsoLoginRequired(e) => return Ok(Outcome::SsoLoginRequired(e)),
-                };
+                let code = self.take_code();
+                let fetched =
+                    match engine_outcome(rt.block_on(engine.fetch(name, code.as_ref(), ctx)))? {
+                        Outcome::Done(f) => f,
+                        Outcome::MfaRequired(e) => return Ok(Outcome::MfaRequired(e)),
+                        Outcome::SsoLoginRequired(e) => return Ok(Outcome::SsoLoginRequired(e)),
+                    };
                 rt.block_on(engine.whoami(&fetched.credentials, &fetched.sts, ctx))
                     .map(Outcome::Done)
             }

@@ -337,7 +337,7 @@ fn run_foreground(ctx: &Context) -> Result<i32> {
             tracing::warn!(error = %e, "cannot {what}");
         }
     }
-    let engine = Engine::new(crate::config::Store::new(config_dir), false);
+    let engine = Engine::new(crate::config::Store::new(config_dir));
     let cache = Cache::new(
         engine,
         ctx.policy,

@@ -166,8 +166,15 @@ impl Asking {
         if !tty_available() {
             return Err(err);
         }
-        eprintln!("elhaz: {}", err.message);
-        let code: Sensitive = mfa::code_from_tty(name)?;
+        // The session, and the device when the error names it.
+        let label = match mfa::serial_of(&err) {
+            Some(serial) => format!("{name} ({serial})"),
+            None => {
+                eprintln!("elhaz: {}", err.message);
+                name.to_string()
+            }
+        };
+        let code: Sensitive = mfa::code_from_tty(&label)?;
         match self.0.add(name, Some(&code))? {
             Outcome::Done(()) => Ok(()),
             Outcome::MfaRequired(err) | Outcome::SsoLoginRequired(err) => Err(err),

@@ -2,9 +2,10 @@
 //! configs and role profiles), AssumeRoleWithWebIdentity, AssumeRoleWithSAML, IAM
 //! Identity Center (our `sso` module: token cache, renewal, portal), or aws-config's
 //! own profile provider (credential_process, web identity profiles, longer chains).
-//! It owns the STS calls and how their parameters are built. It must not know of the daemon, the socket, the
-//! terminal beyond the MFA prompt it is allowed, or this process's own environment:
-//! every source comes from the caller's context.
+//! It owns the STS calls and how their parameters are built. It must not know of the
+//! daemon, the socket, the terminal (an MFA code it needs and was not given is an
+//! `MfaRequired` error, asked for by the command layer), or this process's own
+//! environment: every source comes from the caller's context.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -60,15 +61,13 @@ pub struct Identity {
 #[derive(Debug, Clone)]
 pub(crate) struct Engine {
     store: Store,
-    /// Whether an MFA code may be asked for on the terminal (never in the daemon).
-    interactive: bool,
 }
 
 const DEFAULT_REGION: &str = "us-east-1";
 
 impl Engine {
-    pub(crate) fn new(store: Store, interactive: bool) -> Self {
-        Engine { store, interactive }
+    pub(crate) fn new(store: Store) -> Self {
+        Engine { store }
     }
 
     pub(crate) fn store(&self) -> &Store {
@@ -177,14 +176,10 @@ impl Engine {
         self.ask_mfa(serial).await
     }
 
+    /// No code at hand: the caller must ask for one (the command layer does, on a
+    /// terminal) and fetch again with it.
     async fn ask_mfa(&self, serial: &str) -> Result<Sensitive> {
-        if !self.interactive {
-            return Err(mfa::no_tty(serial));
-        }
-        let serial = serial.to_string();
-        tokio::task::spawn_blocking(move || mfa::code_from_tty(&serial))
-            .await
-            .map_err(|e| Error::other(format!("MFA prompt failed: {e}")))?
+        Err(mfa::no_tty(serial))
     }
 
     async fn fetch_profile(

@@ -104,10 +104,21 @@ pub(crate) fn code_from_tty(serial: &str) -> Result<Sensitive> {
 }
 
 /// The error when a code is needed and nobody can be asked.
+/// The device a [`no_tty`] error names (the error may have come from the daemon).
+pub(crate) fn serial_of(err: &Error) -> Option<&str> {
+    err.message
+        .strip_prefix(NO_TTY_HEAD)?
+        .strip_suffix(NO_TTY_TAIL)
+}
+
+const NO_TTY_HEAD: &str = "an MFA code is needed for ";
+const NO_TTY_TAIL: &str = ", and there is no terminal to ask on";
+
+/// An MFA code is needed for `serial` and this process cannot ask for it.
 pub(crate) fn no_tty(serial: &str) -> Error {
     Error::new(
         Kind::MfaRequired,
-        format!("an MFA code is needed for {serial}, and there is no terminal to ask on"),
+        format!("{NO_TTY_HEAD}{serial}{NO_TTY_TAIL}"),
     )
     .with_hint(
         "set MFA.command in the config (e.g. ykman oath accounts code -s NAME), or run the command from a terminal",

@@ -955,7 +955,7 @@ async fn a_profile_with_mfa_serial_asks_on_the_terminal_and_sends_the_code() {
     cmd.args(["--no-daemon", "export", "mfa"]);
     let mut p = expectrl::Session::spawn(cmd).unwrap();
     p.set_expect_timeout(Some(Duration::from_secs(20)));
-    p.expect(format!("MFA code for {MFA_SERIAL}").as_str())
+    p.expect(format!("MFA code for mfa ({MFA_SERIAL}): ").as_str())
         .unwrap();
     p.send_line("314159").unwrap();
     p.expect("ASIAFAKE000000000001").unwrap();
@@ -1021,11 +1021,12 @@ async fn credential_source_environment_honours_mfa_serial_and_duration_seconds()
     use expectrl::Expect;
     let sts = FakeSts::start(Duration::from_secs(7200)).await;
     let t = credential_source_env(&sts);
-    // In-process and through the daemon alike: the code is asked on the terminal (the
-    // daemon's client names the session, the engine the device).
-    for (i, (args, prompt)) in [
-        (&["--no-daemon", "export", "envrole"][..], MFA_SERIAL),
-        (&["export", "envrole"], "envrole"),
+    // In-process and through the daemon alike: the code is asked on the terminal, for
+    // the session and its device.
+    let prompt = format!("envrole ({MFA_SERIAL})");
+    for (i, args) in [
+        &["--no-daemon", "export", "envrole"][..],
+        &["export", "envrole"],
     ]
     .iter()
     .enumerate()
