@@ -5,7 +5,7 @@
 //! laptop's daemon shares: the laptop is this test's user, with a fake STS.
 
 use std::fs::File;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -304,7 +304,7 @@ async fn the_aws_cli_on_a_remote_host_gets_the_shared_role_through_ssh_forwardin
     let path = remote_path(&t, &remote);
 
     // On the laptop: share prod, and forward its socket to the remote host's HOME.
-    let local = share_dir(&t).join("prod.sock");
+    let local = t.home.join(".elhaz/prod.sock");
     share(&t, "prod", &local, &[]);
     let forwarded = remote.home.join(".elhaz/laptop.sock");
     let forward = format!("{}:{}", forwarded.display(), local.display());
@@ -347,14 +347,19 @@ async fn the_aws_cli_on_a_remote_host_gets_the_shared_role_through_ssh_forwardin
         [session_key.as_str()]
     );
 
-    // The session's socket file stays on the remote host; the next session replaces it
+    // The socket sshd made is the remote user's alone (and root's), and it stays on the
+    // remote host after the session; the next session replaces it
     // (StreamLocalBindUnlink) and is served the same cached session.
-    assert!(
-        std::fs::symlink_metadata(&forwarded).is_ok(),
-        "sshd removed {} at the end of the session: this test no longer shows why \
-         StreamLocalBindUnlink is needed",
-        forwarded.display()
-    );
+    let left = std::fs::symlink_metadata(&forwarded).unwrap_or_else(|e| {
+        panic!(
+            "sshd removed {} at the end of the session ({e}): this test no longer shows \
+             why StreamLocalBindUnlink is needed",
+            forwarded.display()
+        )
+    });
+    assert!(left.file_type().is_socket(), "{left:?}");
+    assert_eq!(left.mode() & 0o777, 0o600, "{left:?}");
+    assert_eq!(left.uid(), remote.uid, "{left:?}");
     let (code, out, err) = sshd.ssh(&t, Some(&forward), &aws);
     assert_eq!(
         code,
