@@ -247,33 +247,51 @@ fn remote_path(t: &TestEnv, remote: &Remote) -> String {
     }
     let aws = which_on_path("aws").expect("the aws CLI is needed: .ci/deps installs it");
     let venv_bin = aws.parent().unwrap();
-    if !runs_as(remote, &aws) {
-        // The venv's python may be out of the remote user's reach (a python built under
-        // /root): the system python runs the same CLI from the venv's packages.
-        let site = std::fs::read_dir(venv_bin.with_file_name("lib"))
-            .unwrap()
-            .map(|e| e.unwrap().path().join("site-packages"))
-            .find(|p| p.is_dir())
-            .expect("no site-packages in the venv");
-        let wrapper = dir.join("aws");
-        std::fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\nPYTHONPATH='{}' exec /usr/bin/python3 '{}' \"$@\"\n",
-                site.display(),
-                aws.display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert!(
-            runs_as(remote, &wrapper),
-            "{REMOTE_USER} cannot run {} (nor with /usr/bin/python3): every directory \
-             down to the checkout's .ci/venv must be traversable by other users",
-            aws.display()
-        );
+    // The checkout (and so the venv) may be out of the remote user's reach, under a
+    // 0700 home, and the venv's python may be too (a python built under /root). The
+    // system python runs the same CLI from the venv's packages, linked (not copied:
+    // they weigh hundreds of MB) into the test's own traversable directory.
+    let site = std::fs::read_dir(venv_bin.with_file_name("lib"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("site-packages"))
+        .find(|p| p.is_dir())
+        .expect("no site-packages in the venv");
+    let linked = dir.join("site-packages");
+    let cp = |flags: &str| {
+        Command::new("cp")
+            .arg(flags)
+            .arg(&site)
+            .arg(&linked)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !cp("-al") {
+        let _ = std::fs::remove_dir_all(&linked);
+        assert!(cp("-a"), "cannot copy {} for {REMOTE_USER}", site.display());
     }
-    format!("{}:{}:/usr/bin:/bin", dir.display(), venv_bin.display())
+    // New directories only: the files are the venv's own (hard links), already 0644.
+    let _ = Command::new("find")
+        .arg(&linked)
+        .args(["-type", "d", "-exec", "chmod", "755", "{}", "+"])
+        .status();
+    std::fs::copy(&aws, dir.join("aws.py")).unwrap();
+    let wrapper = dir.join("aws");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nPYTHONPATH='{}' exec /usr/bin/python3 '{}' \"$@\"\n",
+            linked.display(),
+            dir.join("aws.py").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(
+        runs_as(remote, &wrapper),
+        "{REMOTE_USER} cannot run the aws CLI with /usr/bin/python3 from {}",
+        linked.display()
+    );
+    format!("{}:/usr/bin:/bin", dir.display())
 }
 
 /// Whether the remote user can run `program --version`.
