@@ -115,7 +115,8 @@ fn shared_socket(
                 crate::error::display_path(socket)
             ))
             .with_hint(
-                "share a session on it, outside the sandbox: elhaz daemon share NAME --socket PATH",
+                "share a session on it, outside the sandbox: elhaz daemon share NAME --socket PATH \
+                 (or the ssh session that forwarded it has ended: run ssh -R again)",
             ));
         }
         Err(Failure::Error(e)) => return Err(e),

@@ -654,7 +654,10 @@ fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
             &["export", "--socket", shared.to_str().unwrap()],
         )
         .fails(4, "elhaz: nothing serves the shared socket ~/shared.sock")
-        .hint("share a session on it, outside the sandbox: elhaz daemon share NAME --socket PATH"),
+        .hint(
+            "share a session on it, outside the sandbox: elhaz daemon share NAME --socket PATH \
+             (or the ssh session that forwarded it has ended: run ssh -R again)",
+        ),
     );
     cases
 }
