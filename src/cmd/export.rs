@@ -101,6 +101,16 @@ fn shared_socket(
     min: i64,
     ctx: &Context,
 ) -> Result<(String, Served)> {
+    // `credential_process = elhaz export --socket ~/...` reaches us with no shell to
+    // expand the `~`: expand it here, as the shell would.
+    let expanded;
+    let socket = match (socket.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) if !home.is_empty() => {
+            expanded = Path::new(&home).join(rest);
+            expanded.as_path()
+        }
+        _ => socket,
+    };
     // One connection, the request itself: a probe first would be a second connection
     // (and, for a refused uid, a second refusal in the daemon's log), and would call a
     // socket this user may not open (0600) "nothing serves".

@@ -326,13 +326,13 @@ async fn the_aws_cli_on_a_remote_host_gets_the_shared_role_through_ssh_forwardin
     share(&t, "prod", &local, &[]);
     let forwarded = remote.home.join(".elhaz/laptop.sock");
     let forward = format!("{}:{}", forwarded.display(), local.display());
-    // On the remote host: an AWS profile whose credential_process asks that socket.
-    remote.aws_config(&format!(
+    // On the remote host: an AWS profile whose credential_process asks that socket,
+    // written as the README writes it (`~`, which no shell expands there).
+    remote.aws_config(
         "[profile laptop]\n\
-         credential_process = elhaz export --socket {} -f credential-process\n\
+         credential_process = elhaz export --socket ~/.elhaz/laptop.sock -f credential-process\n\
          region = us-east-1\n",
-        forwarded.display()
-    ));
+    );
     let aws = format!(
         "PATH={path} AWS_ENDPOINT_URL_STS={} AWS_EC2_METADATA_DISABLED=true \
          aws sts get-caller-identity --profile laptop --output json",
