@@ -48,29 +48,37 @@ pub(crate) fn prompt_error(e: inquire::InquireError, what: &str) -> Error {
     }
 }
 
-/// Asks a yes/no question on the terminal, in its own line editing: Ctrl-U, Ctrl-W and
-/// Backspace edit, Ctrl-C ends elhaz (130). An empty answer is `default`.
+/// Asks a yes/no question on the terminal (/dev/tty, whatever stdin is), in the
+/// terminal's own line editing: Ctrl-U, Ctrl-W and Backspace edit, Ctrl-C ends elhaz
+/// (130). An empty answer is `default`; end of input is no.
 pub(crate) fn confirm(question: &str, default: bool) -> Result<bool> {
     use std::io::{BufRead, Write};
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|e| Error::usage(format!("cannot open the terminal to ask: {e}")))?;
     let choices = if default { "[Y/n]" } else { "[y/N]" };
+    let mut reader = std::io::BufReader::new(&tty);
     loop {
-        eprint!("{question} {choices} ");
-        let _ = std::io::stderr().flush();
+        let mut w = &tty;
+        let _ = write!(w, "{question} {choices} ");
+        let _ = w.flush();
         let mut line = String::new();
-        let n = std::io::stdin()
-            .lock()
+        let n = reader
             .read_line(&mut line)
             .map_err(|e| Error::usage(format!("cannot read the answer: {e}")))?;
         if n == 0 {
-            // End of input (Ctrl-D): nothing was agreed to.
-            eprintln!();
+            let _ = writeln!(w);
             return Ok(false);
         }
         match line.trim().to_ascii_lowercase().as_str() {
             "" => return Ok(default),
             "y" | "yes" => return Ok(true),
             "n" | "no" => return Ok(false),
-            _ => eprintln!("elhaz: answer y or n"),
+            _ => {
+                let _ = writeln!(w, "elhaz: answer y or n");
+            }
         }
     }
 }

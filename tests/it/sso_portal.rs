@@ -540,3 +540,29 @@ async fn the_roles_table_shows_no_control_character_a_portal_sent() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["account_name"], "Ops\u{1b}]0;owned\u{7}\n");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_an_expired_session_offers_the_login_before_listing() {
+    let portal = FakePortal::start(ROLES).await;
+    let mut t = sso_user(&portal.uri(), -60);
+    t.set("TERM", "xterm");
+    let mut cmd = t.std_cmd();
+    cmd.args(["sso", "roles", "corp"]);
+    let mut p = Pty::spawn(
+        cmd,
+        "elhaz sso roles",
+        120,
+        std::time::Duration::from_secs(20),
+    );
+    p.expect("SSO session 'corp' has expired. Log in now? [Y/n]");
+    // Declined: the same error as without a terminal, and the portal is not asked.
+    p.send_line("n");
+    assert_eq!(p.wait_exit(), 5, "{}", p.transcript);
+    assert!(
+        p.transcript
+            .contains("SSO session 'corp' has expired; run: elhaz sso login corp"),
+        "{}",
+        p.transcript
+    );
+    assert!(portal.calls("/assignment/accounts").await.is_empty());
+}

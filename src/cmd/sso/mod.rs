@@ -5,7 +5,7 @@
 pub(crate) mod roles;
 pub(crate) mod sync;
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -299,10 +299,10 @@ pub(crate) fn offer_login(err: Error, asked: std::time::SystemTime) -> Result<()
         return Err(err);
     }
     let question = match err.message.find("; run: ") {
-        Some(i) => format!("{}. Log in now? [Y/n] ", &err.message[..i]),
-        None => "Log in now? [Y/n] ".to_string(),
+        Some(i) => format!("{}. Log in now?", &err.message[..i]),
+        None => "Log in now?".to_string(),
     };
-    if !crate::spinner::suspend(|| ask_yes(&question))? {
+    if !crate::spinner::suspend(|| crate::cmd::prompt::confirm(&question, true))? {
         return Err(err);
     }
     let opts = Options {
@@ -313,22 +313,4 @@ pub(crate) fn offer_login(err: Error, asked: std::time::SystemTime) -> Result<()
     let out = crate::spinner::suspend(|| log_in(&session, opts));
     drop(held);
     out
-}
-
-/// Asks `question` on the terminal; yes unless the answer starts with n.
-fn ask_yes(question: &str) -> Result<bool> {
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(|e| Error::other(format!("cannot open the terminal: {e}")))?;
-    let mut w = &tty;
-    let _ = w.write_all(question.as_bytes());
-    let _ = w.flush();
-    let mut line = String::new();
-    std::io::BufReader::new(&tty)
-        .read_line(&mut line)
-        .map_err(|e| Error::other(format!("cannot read the terminal: {e}")))?;
-    let a = line.trim().to_lowercase();
-    Ok(!a.starts_with('n'))
 }

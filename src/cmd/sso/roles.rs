@@ -24,6 +24,18 @@ pub struct RolesArgs {
 
 /// The session's accounts and roles, with a spinner on a terminal.
 pub(crate) fn fetch(session: &SsoSession) -> Result<Vec<AccountRole>> {
+    let asked = std::time::SystemTime::now();
+    match fetch_once(session) {
+        // An expired session: on a terminal, the login is offered, as for credentials.
+        Err(e) if e.kind == crate::error::Kind::SsoLoginRequired => {
+            super::offer_login(e, asked)?;
+            fetch_once(session)
+        }
+        r => r,
+    }
+}
+
+fn fetch_once(session: &SsoSession) -> Result<Vec<AccountRole>> {
     let label = session.label();
     crate::spinner::spin(
         &format!("listing the accounts and roles of {label}"),
