@@ -76,7 +76,7 @@ pub(crate) fn login_command(label: &str) -> String {
 }
 
 /// Resolves NAME (or the only session when None) from the caller's AWS config file.
-pub(crate) fn resolve(_ctx: &crate::cmd::Context, name: Option<&str>) -> Result<SsoSession> {
+pub(crate) fn resolve(name: Option<&str>) -> Result<SsoSession> {
     resolve_blocking(SourceContext::caller(), name)
 }
 

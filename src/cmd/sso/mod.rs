@@ -72,9 +72,9 @@ pub struct SsoLogoutArgs {
 
 pub(crate) fn run(cmd: SsoCommand, ctx: &Context) -> Result<i32> {
     match cmd {
-        SsoCommand::Login(a) => run_login(&a, ctx),
-        SsoCommand::Logout(a) => run_logout(&a, ctx),
-        SsoCommand::Roles(a) => roles::run(ctx, &a).map(exit_code),
+        SsoCommand::Login(a) => run_login(&a),
+        SsoCommand::Logout(a) => run_logout(&a),
+        SsoCommand::Roles(a) => roles::run(&a).map(exit_code),
         SsoCommand::Sync(a) => sync::run(ctx, &a).map(exit_code),
     }
 }
@@ -88,13 +88,13 @@ fn exit_code(c: std::process::ExitCode) -> i32 {
 }
 
 /// NAME, else the only session, else a picker on a terminal.
-pub(crate) fn pick(ctx: &Context, name: Option<&str>) -> Result<SsoSession> {
+pub(crate) fn pick(name: Option<&str>) -> Result<SsoSession> {
     if name.is_some() {
-        return session::resolve(ctx, name);
+        return session::resolve(name);
     }
     let items = session::labels(SourceContext::caller())?;
     if items.len() <= 1 || !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        return session::resolve(ctx, None);
+        return session::resolve(None);
     }
     let width = items.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
     let shown: Vec<String> = items
@@ -103,9 +103,9 @@ pub(crate) fn pick(ctx: &Context, name: Option<&str>) -> Result<SsoSession> {
         .collect();
     let choice = inquire::Select::new("Which SSO session?", shown.clone())
         .prompt()
-        .map_err(|e| Error::usage(format!("no SSO session chosen: {e}")))?;
+        .map_err(|e| crate::cmd::prompt::prompt_error(e, "no SSO session chosen"))?;
     let i = shown.iter().position(|s| *s == choice).unwrap_or(0);
-    session::resolve(ctx, Some(&items[i].0))
+    session::resolve(Some(&items[i].0))
 }
 
 /// Prints what the user must do, and spins while the login waits.
@@ -163,8 +163,8 @@ fn log_in(session: &SsoSession, opts: Options) -> Result<()> {
     Ok(())
 }
 
-fn run_login(args: &SsoLoginArgs, ctx: &Context) -> Result<i32> {
-    let session = pick(ctx, args.name.as_deref())?;
+fn run_login(args: &SsoLoginArgs) -> Result<i32> {
+    let session = pick(args.name.as_deref())?;
     let opts = Options {
         flow: if args.use_device_code {
             Flow::Device
@@ -199,7 +199,7 @@ fn run_login(args: &SsoLoginArgs, ctx: &Context) -> Result<i32> {
     Ok(0)
 }
 
-fn run_logout(args: &SsoLogoutArgs, ctx: &Context) -> Result<i32> {
+fn run_logout(args: &SsoLogoutArgs) -> Result<i32> {
     let rt = crate::broker::runtime()?;
     if args.all {
         let dir = cache::dir()?;
@@ -227,7 +227,7 @@ fn run_logout(args: &SsoLogoutArgs, ctx: &Context) -> Result<i32> {
         eprintln!("elhaz: logged out of {n} SSO session(s)");
         return Ok(0);
     }
-    let session = pick(ctx, args.name.as_deref())?;
+    let session = pick(args.name.as_deref())?;
     let path = cache::path(&session)?;
     let Some(tok) = cache::read(&session)? else {
         cache::remove(&path)?;

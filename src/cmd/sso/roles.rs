@@ -5,10 +5,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::cmd::Context;
 use crate::error::Result;
 use crate::sso::accounts::{self, AccountRole};
-use crate::sso::session::{self, SsoSession};
+use crate::sso::session::SsoSession;
 use crate::sso::{portal, token};
 
 #[derive(Debug, Args)]
@@ -56,8 +55,8 @@ fn printable(text: &str) -> String {
         .collect()
 }
 
-pub(crate) fn run(ctx: &Context, args: &RolesArgs) -> Result<ExitCode> {
-    let session = session::resolve(ctx, args.name.as_deref())?;
+pub(crate) fn run(args: &RolesArgs) -> Result<ExitCode> {
+    let session = super::pick(args.name.as_deref())?;
     let roles = fetch(&session)?;
     if args.json {
         crate::cmd::print_json(&serde_json::to_value(&roles).unwrap_or_default());

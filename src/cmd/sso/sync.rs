@@ -9,7 +9,6 @@ use clap::Args;
 use crate::cmd::Context;
 use crate::context::SourceContext;
 use crate::error::{Error, Kind, Result, display_path};
-use crate::sso::session;
 use crate::sso::sync::{self, Options, Plan};
 
 #[derive(Debug, Args)]
@@ -32,7 +31,7 @@ pub struct SyncArgs {
 }
 
 pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitCode> {
-    let session = session::resolve(ctx, args.name.as_deref())?;
+    let session = super::pick(args.name.as_deref())?;
     let file = SourceContext::caller().config_file();
     let text = match std::fs::read(&file) {
         Ok(b) => String::from_utf8(b)
