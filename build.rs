@@ -9,5 +9,6 @@ fn main() {
     // bitmap instead of 24-byte RELA entries at every start.
     if os == "linux" && env == "gnu" {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+        println!("cargo:rustc-link-arg-bins=-no-pie");
     }
 }
