@@ -21,6 +21,27 @@ fn main() {
     if linker_accepts("-Wl,--icf=all") {
         println!("cargo:rustc-link-arg-bins=-Wl,--icf=all");
     }
+    // Unwinding tables (.eh_frame, 1.1 MB) serve only unwinding and backtraces. The
+    // release binary unwinds nothing (panic = "abort", and main.rs's panic hook exits
+    // the process before that anyway), and being stripped its backtraces have no
+    // names to show: the linker drops them there. Debug builds keep their backtraces.
+    let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");
+    if release && let Some(script) = no_unwind_tables_script() {
+        let arg = format!("-Wl,-T,{}", script.display());
+        if linker_accepts(&arg) {
+            println!("cargo:rustc-link-arg-bins={arg}");
+        }
+    }
+}
+
+/// A linker script that only discards the unwinding tables (INSERT keeps the default
+/// layout for everything else).
+fn no_unwind_tables_script() -> Option<PathBuf> {
+    let path = PathBuf::from(std::env::var_os("OUT_DIR")?).join("no-unwind-tables.ld");
+    let script =
+        "SECTIONS {\n  /DISCARD/ : { *(.eh_frame) *(.eh_frame_hdr) }\n}\nINSERT AFTER .text;\n";
+    std::fs::write(&path, script).ok()?;
+    Some(path)
 }
 
 /// Whether rustc, with the flags this build uses, links a trivial program when given
