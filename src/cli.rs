@@ -89,7 +89,9 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
-/// A NAME given as a positional argument or, as in the original, with -n/--name.
+// A NAME given as a positional argument or, as in the original, with -n/--name. A
+// plain comment: with deferred subcommands, a doc comment here would become the
+// `about` of every command that flattens this.
 #[derive(Debug, Clone, Default, Args)]
 pub struct NameArg {
     /// The config or AWS CLI profile (a picker opens when omitted on a terminal)
@@ -115,6 +117,7 @@ impl NameArg {
 // Parsed once per process: the size of the largest variant does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Run a command with fresh credentials in its environment
     #[command(after_help = "Examples:
@@ -391,6 +394,7 @@ pub struct CompletionsArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ConfigCommand {
     /// Create a config from flags, a file, prompts or $EDITOR
     #[command(after_help = "Examples:
@@ -460,7 +464,8 @@ pub struct ConfigRemoveArgs {
     pub yes: bool,
 }
 
-/// The fields a config can be built from. Every flag maps to one YAML key.
+// The fields a config can be built from. Every flag maps to one YAML key. (A plain
+// comment, as on NameArg.)
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConfigFields {
     /// AssumeRole.RoleArn: the role to assume
@@ -563,6 +568,7 @@ pub struct ConfigUpdateArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum DaemonCommand {
     /// Start the daemon in the background (waits up to 5 s for its socket)
     Start,

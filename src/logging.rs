@@ -55,8 +55,14 @@ fn cap() -> tracing_subscriber::filter::Targets {
         .with_targets(REQUEST_DUMPERS.iter().map(|t| (*t, LevelFilter::DEBUG)))
 }
 
-/// Stderr logging for the CLI.
+/// Stderr logging for the CLI. Without -v or ELHAZ_LOG the filter would let through
+/// only elhaz's error events, and the CLI has none (the panic hook's duplicates the
+/// message the default hook has printed): no subscriber is installed then, which
+/// saves building one at every start.
 pub fn init_cli(verbose: u8) {
+    if verbose == 0 && std::env::var_os("ELHAZ_LOG").is_none() {
+        return;
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter(verbose, "elhaz=error"))
         .with_writer(io::stderr)

@@ -2,7 +2,7 @@
 //! injected, parses the command line, sets up logging and runs the command. Everything
 //! else is in the library.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() {
     quiet_stdout_failures();
@@ -18,7 +18,7 @@ fn main() {
     // `COMPLETE=bash elhaz -- ...`: the completion scripts ask here (names live).
     elhaz::cmd::answer_completion_request();
 
-    let cli = elhaz::cli::Cli::parse();
+    let cli = parse();
     let daemon_run = matches!(
         cli.command,
         elhaz::cli::Command::Daemon(elhaz::cli::DaemonCommand::Run)
@@ -43,6 +43,20 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// The command line, as `Cli::parse()` reads it, except that clap's command tree is
+/// not freed afterwards: this process runs one command and exits, and dropping the
+/// tree (hundreds of small allocations) would be a measurable part of its start.
+fn parse() -> elhaz::cli::Cli {
+    let mut command = elhaz::cli::Cli::command();
+    let mut matches = command
+        .try_get_matches_from_mut(std::env::args_os())
+        .unwrap_or_else(|e| e.exit());
+    let cli = elhaz::cli::Cli::from_arg_matches_mut(&mut matches)
+        .unwrap_or_else(|e| e.format(&mut command).exit());
+    std::mem::forget(command);
+    cli
 }
 
 /// print!/println! panic when stdout cannot be written ("failed printing to stdout:

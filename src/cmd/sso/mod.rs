@@ -19,6 +19,7 @@ use crate::sso::{SsoSession, session, token};
 
 /// `elhaz sso ...`
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum SsoCommand {
     /// Log in to an IAM Identity Center session (PKCE in a browser, or a device code)
     #[command(after_help = "Examples:
