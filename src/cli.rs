@@ -34,8 +34,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Flags shared by every command; the CLI forwards them to a daemon it starts.
+/// Flags shared by every command; the CLI forwards them to a daemon it starts. In
+/// every command's help they come last, under their own heading, as cargo's do.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Directory holding one NAME.yaml per config [default: ~/.elhaz/configs]
     #[arg(long, global = true, env = "ELHAZ_CONFIG_DIR", value_name = "DIR")]

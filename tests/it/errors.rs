@@ -850,3 +850,46 @@ fn a_daemon_that_cannot_start_is_reported_at_once_not_after_the_start_timeout() 
         "took {took:?}: the client waited for a socket no daemon would open"
     );
 }
+
+#[test]
+fn every_commands_help_keeps_the_global_flags_under_their_own_heading() {
+    let t = TestEnv::new();
+    let globals = [
+        "--config-dir",
+        "--socket-path",
+        "--logging-path",
+        "--client-timeout",
+        "--no-daemon",
+    ];
+    for args in [
+        &["exec"][..],
+        &["shell"],
+        &["export"],
+        &["whoami"],
+        &["use"],
+        &["login"],
+        &["config", "add"],
+        &["config", "list"],
+        &["daemon", "status"],
+        &["daemon", "share"],
+        &["sso", "login"],
+        &["sso", "sync"],
+    ] {
+        let out = t.cmd().args(args).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let help = text(&out.stdout);
+        let (own, global) = help
+            .split_once("\nGlobal options:\n")
+            .unwrap_or_else(|| panic!("{args:?}: no 'Global options:' heading in\n{help}"));
+        for flag in globals {
+            assert!(
+                !own.contains(flag),
+                "{args:?}: {flag} is among the command's own options"
+            );
+            assert!(global.contains(flag), "{args:?}: {flag} is not listed");
+        }
+    }
+    // The command's own flags come first.
+    let help = text(&t.cmd().args(["exec", "--help"]).output().unwrap().stdout);
+    assert!(help.find("--server").unwrap() < help.find("Global options:").unwrap());
+}
