@@ -41,3 +41,35 @@ pub(crate) fn sdk_config(session: &SsoSession, endpoint: String) -> aws_types::S
 pub(crate) fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }
+
+/// An SSO API call's failure as a user reads it: which API and call, where, and what
+/// it said; `endpoint_var` is the variable that moves the endpoint.
+pub(crate) fn call_failed<E, R>(
+    api: &str,
+    call: &str,
+    at: &str,
+    endpoint_var: &str,
+    err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> crate::error::Error
+where
+    E: aws_sdk_sso::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use crate::error::Error;
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match &err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            let code = e.code().unwrap_or("Unknown");
+            let msg = e.message().map(|m| format!(": {m}")).unwrap_or_default();
+            Error::auth(format!("{api} {call} at {at} failed: {code}{msg}"))
+        }
+        _ => Error::auth(format!(
+            "{api} {call} at {at} failed: {}",
+            crate::error::tidy(&crate::error::chain(&err))
+        ))
+        .with_hint(format!(
+            "check the network, the session's sso_region, and {endpoint_var}"
+        )),
+    }
+}

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::SsoSession;
 use super::cache::Registration;
-use crate::error::{Error, Result, tidy};
+use crate::error::{Error, Result};
 
 /// The device-code grant type, as OIDC names it.
 pub(crate) const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -191,24 +191,16 @@ pub(crate) async fn create_token(
     }
 }
 
-/// An OIDC call's failure as a user reads it: which call, where, and what it said.
 fn failed<E, R>(call: &str, session: &SsoSession, err: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let at = endpoint(session);
-    match &err {
-        SdkError::ServiceError(se) => {
-            let e = se.err();
-            let code = e.code().unwrap_or("Unknown");
-            let msg = e.message().map(|m| format!(": {m}")).unwrap_or_default();
-            Error::auth(format!("SSO OIDC {call} at {at} failed: {code}{msg}"))
-        }
-        _ => Error::auth(format!(
-            "SSO OIDC {call} at {at} failed: {}",
-            tidy(&crate::error::chain(&err))
-        ))
-        .with_hint("check the network, the session's sso_region, and AWS_ENDPOINT_URL_SSO_OIDC"),
-    }
+    super::call_failed(
+        "SSO OIDC",
+        call,
+        &endpoint(session),
+        "AWS_ENDPOINT_URL_SSO_OIDC",
+        err,
+    )
 }

@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
 use super::SsoSession;
-use crate::error::{Error, Result, tidy};
+use crate::error::{Error, Result};
 
 /// The portal endpoint: AWS_ENDPOINT_URL_SSO, else the region's.
 pub(crate) fn endpoint(session: &SsoSession) -> String {
@@ -103,18 +103,11 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let at = endpoint(session);
-    match &err {
-        SdkError::ServiceError(se) => {
-            let e = se.err();
-            let code = e.code().unwrap_or("Unknown");
-            let msg = e.message().map(|m| format!(": {m}")).unwrap_or_default();
-            Error::auth(format!("SSO portal {call} at {at} failed: {code}{msg}"))
-        }
-        _ => Error::auth(format!(
-            "SSO portal {call} at {at} failed: {}",
-            tidy(&crate::error::chain(&err))
-        ))
-        .with_hint("check the network, the session's sso_region, and AWS_ENDPOINT_URL_SSO"),
-    }
+    super::call_failed(
+        "SSO portal",
+        call,
+        &endpoint(session),
+        "AWS_ENDPOINT_URL_SSO",
+        err,
+    )
 }
