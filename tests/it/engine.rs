@@ -1018,7 +1018,6 @@ fn credential_source_env(sts: &FakeSts) -> TestEnv {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn credential_source_environment_honours_mfa_serial_and_duration_seconds() {
-    use expectrl::Expect;
     let sts = FakeSts::start(Duration::from_secs(7200)).await;
     let t = credential_source_env(&sts);
     // In-process and through the daemon alike: the code is asked on the terminal, for
@@ -1033,13 +1032,16 @@ async fn credential_source_environment_honours_mfa_serial_and_duration_seconds()
     {
         let mut cmd = t.std_cmd();
         cmd.args(*args);
-        let mut p = expectrl::Session::spawn(cmd).unwrap();
-        p.set_expect_timeout(Some(Duration::from_secs(20)));
-        p.expect(format!("MFA code for {prompt}: ").as_str())
-            .unwrap_or_else(|e| panic!("elhaz {args:?} asked for no code: {e}"));
-        p.send_line(format!("27182{i}")).unwrap();
-        p.expect(format!("ASIAFAKE00000000000{}", i + 1).as_str())
-            .unwrap();
+        let mut p = Pty::spawn(
+            cmd,
+            &format!("elhaz {args:?}"),
+            120,
+            Duration::from_secs(20),
+        );
+        p.expect(&format!("MFA code for {prompt}: "));
+        p.send_line(&format!("27182{i}"));
+        p.expect(&format!("ASIAFAKE00000000000{}", i + 1));
+        assert_eq!(p.wait_exit(), 0, "{}", p.transcript);
     }
     let calls = signed(&sts, "AssumeRole").await;
     assert_eq!(calls.len(), 2);
