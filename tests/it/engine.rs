@@ -948,17 +948,15 @@ async fn a_role_profile_is_assumed_with_its_duration_seconds() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_profile_with_mfa_serial_asks_on_the_terminal_and_sends_the_code() {
-    use expectrl::Expect;
     let sts = FakeSts::start(Duration::from_secs(3600)).await;
     let t = profile_env(&sts);
     let mut cmd = t.std_cmd();
     cmd.args(["--no-daemon", "export", "mfa"]);
-    let mut p = expectrl::Session::spawn(cmd).unwrap();
-    p.set_expect_timeout(Some(Duration::from_secs(20)));
-    p.expect(format!("MFA code for mfa ({MFA_SERIAL}): ").as_str())
-        .unwrap();
-    p.send_line("314159").unwrap();
-    p.expect("ASIAFAKE000000000001").unwrap();
+    let mut p = Pty::spawn(cmd, "elhaz export mfa", 120, Duration::from_secs(20));
+    p.expect(&format!("MFA code for mfa ({MFA_SERIAL}): "));
+    p.send_line("314159");
+    p.expect("ASIAFAKE000000000001");
+    assert_eq!(p.wait_exit(), 0, "{}", p.transcript);
     let calls = sts.calls("AssumeRole").await;
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0]["SerialNumber"], MFA_SERIAL);
