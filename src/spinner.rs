@@ -52,11 +52,6 @@ pub(crate) fn suspend<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// [`suspend`] in the shape credentials::mfa's prompt guard takes.
-pub(crate) fn suspend_prompt(f: &mut dyn FnMut()) {
-    suspend(f)
-}
-
 /// A spinner shown at once (on a terminal) until dropped, for waits whose text is
 /// known only once they start (an SSO login's code). It does not take the place of
 /// [`spin`]'s spinner.

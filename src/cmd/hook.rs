@@ -67,7 +67,6 @@ fn refresh(shell: ShellKind, global: GlobalArgs, warned: &str) {
 /// expired SSO session is the warning, at once).
 fn fetch(name: &str, global: GlobalArgs, min: i64) -> Result<(SessionEnv, i64)> {
     let ctx = Context::new(global)?;
-    crate::credentials::mfa::set_prompt_guard(crate::spinner::suspend_prompt);
     let served = ctx.broker().credentials_at_prompt(name, min)?;
     let env = SessionEnv::build(
         name,

@@ -164,7 +164,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         other => other,
     };
     let ctx = Context::new(cli.global)?;
-    crate::credentials::mfa::set_prompt_guard(crate::spinner::suspend_prompt);
     match command {
         Command::Hook(_) | Command::Completions(_) => unreachable!("handled above"),
         Command::Exec(a) => exec::run(a, &ctx),

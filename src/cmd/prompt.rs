@@ -83,6 +83,20 @@ pub(crate) fn confirm(question: &str, default: bool) -> Result<bool> {
     }
 }
 
+/// An MFA code typed on the terminal, masked, with the spinner out of the way. Ctrl-C
+/// restores the terminal and ends elhaz quietly with 130.
+fn typed_code(label: &str) -> Result<Sensitive> {
+    let typed = crate::spinner::suspend(|| {
+        inquire::Password::new(&format!("MFA code for {label}:"))
+            .without_confirmation()
+            .with_display_mode(inquire::PasswordDisplayMode::Masked)
+            .prompt()
+    })
+    .map(zeroize::Zeroizing::new)
+    .map_err(|e| prompt_error(e, "no MFA code was given"))?;
+    mfa::check_code(&typed, "the MFA code typed")
+}
+
 /// Whether there is a terminal to ask an MFA code on.
 fn tty_available() -> bool {
     std::fs::File::open("/dev/tty").is_ok()
@@ -182,7 +196,7 @@ impl Asking {
                 name.to_string()
             }
         };
-        let code: Sensitive = mfa::code_from_tty(&label)?;
+        let code: Sensitive = typed_code(&label)?;
         match self.0.add(name, Some(&code))? {
             Outcome::Done(()) => Ok(()),
             Outcome::MfaRequired(err) | Outcome::SsoLoginRequired(err) => Err(err),

@@ -1,6 +1,6 @@
-//! MFA codes: from `MFA.command`, or typed on the controlling terminal. Codes are never
-//! logged or echoed. Knows nothing of what else the command layer shows on the
-//! terminal: it keeps that out of the prompt's way through [`set_prompt_guard`].
+//! MFA codes: from `MFA.command`, the check every code passes, and the error that asks
+//! the command layer for one (it prompts; nothing here touches the terminal). Codes are
+//! never logged or echoed.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use crate::sensitive::Sensitive;
 
 pub(crate) const DEFAULT_TIMEOUT_SECS: u64 = 30;
 
-fn check_code(code: &str, from: &str) -> Result<Sensitive> {
+pub(crate) fn check_code(code: &str, from: &str) -> Result<Sensitive> {
     let code = code.trim();
     if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
         Ok(Sensitive::new(code))
@@ -48,62 +48,6 @@ pub(crate) async fn code_from_command(
     )
 }
 
-/// Runs a prompt with whatever the command layer shows on the terminal (a spinner)
-/// out of its way.
-pub(crate) type PromptGuard = fn(&mut dyn FnMut());
-
-static PROMPT_GUARD: std::sync::OnceLock<PromptGuard> = std::sync::OnceLock::new();
-
-/// Sets the [`PromptGuard`] every terminal prompt runs under (once per process).
-pub(crate) fn set_prompt_guard(guard: PromptGuard) {
-    let _ = PROMPT_GUARD.set(guard);
-}
-
-/// Runs `f` under the prompt guard, if one is set.
-fn guarded<T>(f: impl FnOnce() -> T) -> T {
-    let mut f = Some(f);
-    let mut out = None;
-    let mut run = || {
-        if let Some(f) = f.take() {
-            out = Some(f());
-        }
-    };
-    match PROMPT_GUARD.get() {
-        Some(guard) => guard(&mut run),
-        None => run(),
-    }
-    // A guard that did not run the prompt: run it here.
-    match out {
-        Some(v) => v,
-        None => {
-            let f = f.take().expect("the prompt ran or is still here");
-            f()
-        }
-    }
-}
-
-/// Asks for the code on the controlling terminal, masked.
-pub(crate) fn code_from_tty(serial: &str) -> Result<Sensitive> {
-    if std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .is_err()
-    {
-        return Err(no_tty(serial));
-    }
-    let code = guarded(|| rpassword::prompt_password(format!("MFA code for {serial}: "))).map_err(
-        |e| {
-            Error::auth(format!(
-                "cannot read the MFA code: {}",
-                crate::error::io_reason(&e)
-            ))
-        },
-    )?;
-    check_code(&code, "the MFA code typed")
-}
-
-/// The error when a code is needed and nobody can be asked.
 /// The device a [`no_tty`] error names (the error may have come from the daemon).
 pub(crate) fn serial_of(err: &Error) -> Option<&str> {
     err.message
@@ -114,7 +58,8 @@ pub(crate) fn serial_of(err: &Error) -> Option<&str> {
 const NO_TTY_HEAD: &str = "an MFA code is needed for ";
 const NO_TTY_TAIL: &str = ", and there is no terminal to ask on";
 
-/// An MFA code is needed for `serial` and this process cannot ask for it.
+/// The error when a code is needed and nobody can be asked: an MFA code is needed for
+/// `serial` and this process cannot ask for it.
 pub(crate) fn no_tty(serial: &str) -> Error {
     Error::new(
         Kind::MfaRequired,

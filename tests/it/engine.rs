@@ -1240,3 +1240,41 @@ async fn verify_false_is_refused_before_any_call() {
     assert_fails(&o, 3, "STS.verify: false is refused");
     assert!(sts.calls("AssumeRole").await.is_empty());
 }
+
+/// Ctrl-C at the MFA prompt ends elhaz with 130 and gives the terminal back as it was:
+/// the prompt hides what is typed, and a process killed mid-prompt used to leave the
+/// user's shell with echo off.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_at_the_mfa_prompt_leaves_the_terminal_echoing() {
+    let sts = FakeSts::start(Duration::from_secs(3600)).await;
+    let t = profile_env(&sts);
+    for args in ["--no-daemon export mfa", "export mfa"] {
+        let mut cmd = t.program("bash");
+        cmd.env("TERM", "xterm").args([
+            "--norc",
+            "-c",
+            &format!(
+                "stty echo; {} {args}; echo \"rc=$?\"; stty -a | tr ' ' '\\n' | grep -x -e echo -e -echo",
+                bin().display()
+            ),
+        ]);
+        let mut p = Pty::spawn(cmd, &format!("elhaz {args}"), 120, Duration::from_secs(20));
+        p.expect(&format!("MFA code for mfa ({MFA_SERIAL}):"));
+        p.settle();
+        p.send("\x03");
+        p.expect("rc=130");
+        let after = p.collect(Duration::from_millis(500));
+        assert!(
+            after.split_whitespace().any(|w| w == "echo"),
+            "{args}: the terminal was left without echo: {after:?}"
+        );
+        // Nothing said about the interruption (the daemon's start is announced).
+        let said: Vec<&str> = p
+            .transcript
+            .lines()
+            .filter(|l| l.contains("elhaz:") && !l.contains("started the daemon"))
+            .collect();
+        assert!(said.is_empty(), "{args}: {said:?}");
+    }
+    assert!(sts.calls("AssumeRole").await.is_empty());
+}
