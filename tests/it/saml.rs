@@ -91,29 +91,37 @@ fn moto_gives_the_saml_role_through_exec_from_a_command_and_from_a_file() {
         &format!("SAMLAssertionFile: {}", file.display()),
         "",
     );
+    // The aws CLI, given the credentials by exec, asks moto who it is (moto answers
+    // from the key that signed): the same role through the daemon, without it, and
+    // from a --server child's container endpoint.
     for (name, session) in [("saml", "alice@corp"), ("saml-file", "bob@corp")] {
-        // The aws CLI, given the credentials by exec, asks moto who it is.
-        let o = t
-            .std_cmd()
-            .args([
-                "exec",
-                name,
-                "--",
-                "aws",
-                "sts",
-                "get-caller-identity",
-                "--output",
-                "json",
-            ])
-            .output()
-            .unwrap();
-        ok(&o);
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert_eq!(
-            v["Arn"],
-            format!("arn:aws:sts::123456789012:assumed-role/SamlRole/{session}"),
-            "{name}"
-        );
+        for how in [
+            &["exec"][..],
+            &["--no-daemon", "exec"],
+            &["exec", "--server"],
+        ] {
+            let o = t
+                .std_cmd()
+                .args(how)
+                .args([
+                    name,
+                    "--",
+                    "aws",
+                    "sts",
+                    "get-caller-identity",
+                    "--output",
+                    "json",
+                ])
+                .output()
+                .unwrap();
+            ok(&o);
+            let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(
+                v["Arn"],
+                format!("arn:aws:sts::123456789012:assumed-role/SamlRole/{session}"),
+                "{name} {how:?}"
+            );
+        }
     }
     let before = unix_now();
     let v = export_json(&local(&t, &["export", "saml"]));
