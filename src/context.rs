@@ -143,7 +143,7 @@ static SERVED_REF: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None
 
 /// The hex form of a keyed hash.
 pub(crate) fn hex(hash: &[u8; 32]) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(hash)
 }
 
 /// The context reference this process started with (inside a session only).
