@@ -25,17 +25,23 @@ pub(crate) fn name_or_pick(store: &Store, name: Option<&str>) -> Result<String> 
             names.join(", ")
         )));
     }
+    let idx = pick_one("Which session?", &items, "no NAME chosen")?;
+    Ok(items.swap_remove(idx).0)
+}
+
+/// A picker over `(name, what it is)` items, shown in two columns; the index chosen.
+/// Ctrl-C is the quiet 130; Esc is `cancelled; {none}`.
+pub(crate) fn pick_one(question: &str, items: &[(String, String)], none: &str) -> Result<usize> {
     let width = items.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
     let labels: Vec<String> = items
         .iter()
         .map(|(n, d)| format!("{n:<width$}  {d}"))
         .collect();
-    let choice = inquire::Select::new("Which session?", labels.clone())
+    let choice = inquire::Select::new(question, labels.clone())
         .with_page_size(15)
         .prompt()
-        .map_err(|e| prompt_error(e, "no NAME chosen"))?;
-    let idx = labels.iter().position(|l| *l == choice).unwrap_or(0);
-    Ok(items.swap_remove(idx).0)
+        .map_err(|e| prompt_error(e, none))?;
+    Ok(labels.iter().position(|l| *l == choice).unwrap_or(0))
 }
 
 /// What a failed prompt means: Ctrl-C ends elhaz quietly with 130, as shells expect;

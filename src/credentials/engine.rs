@@ -693,7 +693,7 @@ async fn assume_web_identity(
 /// GetRoleCredentials for its account and role.
 async fn sso_credentials(profile: &AwsProfile, ctx: &SourceContext) -> Result<Credentials> {
     use secrecy::ExposeSecret;
-    let session = crate::sso::session::resolve_in(ctx, Some(&profile.name)).await?;
+    let session = crate::sso::session::resolve_blocking(ctx, Some(&profile.name))?;
     let (Some(account), Some(role)) = (&profile.sso_account_id, &profile.sso_role_name) else {
         return Err(Error::config(format!(
             "profile {} uses IAM Identity Center but lacks sso_account_id or sso_role_name",

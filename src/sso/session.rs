@@ -80,27 +80,10 @@ pub(crate) fn resolve(name: Option<&str>) -> Result<SsoSession> {
     resolve_blocking(SourceContext::caller(), name)
 }
 
-/// [`resolve`] in a given caller context, for code without a runtime.
+/// [`resolve`] in a given caller context (the engine's, the daemon's). A small file
+/// read at once, in or out of a runtime.
 pub(crate) fn resolve_blocking(ctx: &SourceContext, name: Option<&str>) -> Result<SsoSession> {
     let text = read_config(ctx)?;
-    Sections::parse(&text).resolve(ctx, name)
-}
-
-/// [`resolve`] in a given caller context (the engine's, the daemon's).
-pub(crate) async fn resolve_in(ctx: &SourceContext, name: Option<&str>) -> Result<SsoSession> {
-    let path = ctx.config_file();
-    let text = match tokio::fs::read_to_string(&path).await {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            return Err(Error::io(
-                crate::error::Kind::Config,
-                "cannot read",
-                &path,
-                &e,
-            ));
-        }
-    };
     Sections::parse(&text).resolve(ctx, name)
 }
 

@@ -97,15 +97,7 @@ pub(crate) fn pick(name: Option<&str>) -> Result<SsoSession> {
     if items.len() <= 1 || !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         return session::resolve(None);
     }
-    let width = items.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
-    let shown: Vec<String> = items
-        .iter()
-        .map(|(n, d)| format!("{n:<width$}  {d}"))
-        .collect();
-    let choice = inquire::Select::new("Which SSO session?", shown.clone())
-        .prompt()
-        .map_err(|e| crate::cmd::prompt::prompt_error(e, "no SSO session chosen"))?;
-    let i = shown.iter().position(|s| *s == choice).unwrap_or(0);
+    let i = crate::cmd::prompt::pick_one("Which SSO session?", &items, "no SSO session chosen")?;
     session::resolve(Some(&items[i].0))
 }
 
