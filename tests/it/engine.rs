@@ -85,10 +85,6 @@ fn write_credentials(t: &TestEnv, text: &str) {
     std::fs::write(t.home.join(".aws/credentials"), text).unwrap();
 }
 
-fn daemon_log(t: &TestEnv) -> String {
-    std::fs::read_to_string(t.log()).unwrap_or_default()
-}
-
 // ---------------------------------------------------------------------------
 // AssumeRole parameters
 
@@ -653,14 +649,15 @@ async fn through_the_daemon_mfa_codes_reach_sts_but_never_the_log() {
         &format!("MFA.command `{}` exited with status 7", fail.display()),
     );
 
-    let log = daemon_log(&t);
+    let log = log_text(&t);
     assert!(
         log.contains("request"),
         "the daemon logged the requests: {log}"
     );
+    let logged = log_untimed(&t);
     for code in ["864209", "531086", "fakesecret1xyz", "faketoken1xyz"] {
         assert!(
-            !log.contains(code),
+            !logged.contains(code),
             "secret {code} in the daemon log:\n{log}"
         );
         assert!(!stderr(&o).contains(code));

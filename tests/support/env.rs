@@ -302,6 +302,16 @@ pub fn local(t: &TestEnv, args: &[&str]) -> std::process::Output {
     t.cmd().args(&a).output().unwrap()
 }
 
+/// The daemon's log without each line's timestamp, to search for a secret: the
+/// microseconds of a timestamp may spell any six-digit MFA code.
+pub fn log_untimed(t: &TestEnv) -> String {
+    log_text(t)
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The daemon's log so far ("" before it has one).
 pub fn log_text(t: &TestEnv) -> String {
     std::fs::read_to_string(t.log()).unwrap_or_default()
