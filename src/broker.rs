@@ -164,10 +164,11 @@ impl Broker {
         };
         let code = self.take_code();
         let fetched =
-            runtime()?.block_on(engine.fetch(name, code.as_ref(), SourceContext::caller()));
+            runtime()?.block_on(engine.fetch(name, code.as_ref(), SourceContext::caller(), &[]));
         engine_outcome(fetched.map(|f| Served {
             credentials: f.credentials,
             region: f.region,
+            notes: Vec::new(),
         }))
     }
 
@@ -233,7 +234,7 @@ impl Broker {
                 let ctx = SourceContext::caller();
                 let code = self.take_code();
                 let fetched =
-                    match engine_outcome(rt.block_on(engine.fetch(name, code.as_ref(), ctx)))? {
+                    match engine_outcome(rt.block_on(engine.fetch(name, code.as_ref(), ctx, &[])))? {
                         Outcome::Done(f) => f,
                         Outcome::MfaRequired(e) => return Ok(Outcome::MfaRequired(e)),
                         Outcome::SsoLoginRequired(e) => return Ok(Outcome::SsoLoginRequired(e)),
@@ -308,5 +309,6 @@ pub(crate) fn parse_credentials(data: Option<&Value>) -> Result<Served> {
     Ok(Served {
         credentials: Credentials::new(&c.access_key, &c.secret_key, &c.token, expiry, issued),
         region: c.region.clone(),
+        notes: c.notes.clone().unwrap_or_default(),
     })
 }

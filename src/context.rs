@@ -26,8 +26,9 @@ pub const INJECTED: &[&str] = &[
     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
 ];
 
-/// Every variable that selects or holds source credentials, in a fixed order.
-pub(crate) const VARS: &[&str] = &[
+/// The variables that select or hold source credentials and that an elhaz session
+/// carries as `ELHAZ_SOURCE_*` (see [`SOURCE_VARS`]), in a fixed order.
+pub(crate) const CARRIED: &[&str] = &[
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
     "AWS_CONFIG_FILE",
@@ -42,12 +43,68 @@ pub(crate) const VARS: &[&str] = &[
     "AWS_DEFAULT_REGION",
 ];
 
+/// Every variable of the caller's context: [`CARRIED`], then those that decide where
+/// and how the source credentials and STS are reached (endpoints, TLS, proxies,
+/// partitions' endpoint variants, the container and instance metadata providers).
+/// A daemon started days ago with other values must answer with the caller's, as
+/// `--no-daemon` does, so they travel with every request like the sources.
+pub(crate) const VARS: &[&str] = &[
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    // Where STS, SSO and the portal are.
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_SSO",
+    "AWS_ENDPOINT_URL_SSO_OIDC",
+    "AWS_ENDPOINT_URL_EKS",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+    "AWS_STS_REGIONAL_ENDPOINTS",
+    // How they are reached.
+    "AWS_CA_BUNDLE",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    // The last resorts of the default chain.
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+];
+
+/// Context variables whose values are never shown (Debug, `daemon status`): proxy
+/// URLs may hold a password.
+const SHOWN_REDACTED: &[&str] = &[
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+];
+
 /// The ones that hold secrets: never exported into a session, never logged, never
 /// shown; they travel only over the peer-checked socket.
 pub(crate) const SECRET: &[&str] = &[
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
 ];
 
 /// The ones an elhaz session sets or unsets: inside a session their values are
@@ -60,6 +117,9 @@ pub(crate) const SESSION_MANAGED: &[&str] = &[
     "AWS_DEFAULT_REGION",
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
+    // What `exec --server` gives its child: the child's endpoint, never a source.
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
 ];
 
 /// Set in a session the daemon served: which of the daemon's source contexts served
@@ -89,7 +149,7 @@ pub(crate) fn source_var(var: &str) -> String {
     format!("{SOURCE_PREFIX}{var}")
 }
 
-/// `ELHAZ_SOURCE_<var>` for each of [`VARS`], in the same order.
+/// `ELHAZ_SOURCE_<var>` for each of [`CARRIED`], in the same order.
 pub(crate) const SOURCE_VARS: &[&str] = &[
     "ELHAZ_SOURCE_AWS_PROFILE",
     "ELHAZ_SOURCE_AWS_DEFAULT_PROFILE",
@@ -126,7 +186,7 @@ impl fmt::Debug for SourceContext {
         let mut m = f.debug_map();
         for (i, v) in &self.vars {
             let k = VARS[*i];
-            if SECRET.contains(&k) {
+            if SECRET.contains(&k) || SHOWN_REDACTED.contains(&k) {
                 m.entry(&k, &"***");
             } else {
                 m.entry(&k, v);
@@ -169,6 +229,29 @@ pub(crate) fn served_ref() -> Option<String> {
         .or_else(|| caller_ref().map(str::to_string))
 }
 static DAEMON_KEY: OnceLock<[u8; 32]> = OnceLock::new();
+
+/// HMAC-SHA256 of `bytes` under a random key that lives and dies with this process:
+/// what names a context or an identity in the daemon's cache, never the secret in it,
+/// and nothing that could be checked against a guess outside this process.
+pub(crate) fn keyed(bytes: &[u8]) -> [u8; 32] {
+    use hmac::{KeyInit, Mac};
+    let key = DAEMON_KEY.get_or_init(|| {
+        let mut k = [0u8; 32];
+        // Without randomness the key is still per process (pid and time), and the
+        // hash still never holds the secret itself.
+        if getrandom::fill(&mut k).is_err() {
+            let seed = format!("{}:{:?}", std::process::id(), std::time::SystemTime::now());
+            for (i, b) in seed.bytes().enumerate() {
+                k[i % 32] ^= b;
+            }
+        }
+        k
+    });
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(bytes);
+    mac.finalize().into_bytes().into()
+}
 
 impl SourceContext {
     /// Builds a context from a lookup of the environment. `in_session`: ELHAZ_SESSION
@@ -295,27 +378,15 @@ impl SourceContext {
     /// a random per-process key, so the cache holds no secret and no hash that could be
     /// checked against a guess outside this process.
     pub(crate) fn keyed_hash(&self) -> [u8; 32] {
-        use hmac::{KeyInit, Mac};
-        let key = DAEMON_KEY.get_or_init(|| {
-            let mut k = [0u8; 32];
-            // Without randomness the key is still per process (pid and time), and the
-            // hash still never holds the secret itself.
-            if getrandom::fill(&mut k).is_err() {
-                let seed = format!("{}:{:?}", std::process::id(), std::time::SystemTime::now());
-                for (i, b) in seed.bytes().enumerate() {
-                    k[i % 32] ^= b;
-                }
-            }
-            k
-        });
-        let mut mac =
-            hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+        let mut bytes = Vec::with_capacity(256);
         for (i, v) in &self.vars {
-            mac.update(&(*i as u32).to_be_bytes());
-            mac.update(&(v.len() as u64).to_be_bytes());
-            mac.update(v.as_bytes());
+            bytes.extend_from_slice(&(*i as u32).to_be_bytes());
+            bytes.extend_from_slice(&(v.len() as u64).to_be_bytes());
+            bytes.extend_from_slice(v.as_bytes());
         }
-        mac.finalize().into_bytes().into()
+        let h = keyed(&bytes);
+        bytes.zeroize();
+        h
     }
 
     /// The profile the SDK starts from: AWS_PROFILE, else AWS_DEFAULT_PROFILE, else
@@ -376,6 +447,12 @@ impl SourceContext {
     /// context variable replaced by the caller's (or removed). Variables that are not
     /// about the source (endpoints, retries, HOME) stay this process's.
     pub(crate) fn sdk_env(&self) -> aws_types::os_shim_internal::Env {
+        self.sdk_env_without(&[])
+    }
+
+    /// The same, without the variables `without` (to leave only some of the SDK's
+    /// default providers something to find).
+    pub(crate) fn sdk_env_without(&self, without: &[&str]) -> aws_types::os_shim_internal::Env {
         // vars_os: a variable that is not UTF-8 is skipped, never a panic.
         let mut map: HashMap<String, String> = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
@@ -383,6 +460,9 @@ impl SourceContext {
             .collect();
         for (i, v) in &self.vars {
             map.insert(VARS[*i].to_string(), v.clone());
+        }
+        for k in without {
+            map.remove(*k);
         }
         // Credentials an outer session injected are never a source.
         if std::env::var_os("ELHAZ_SESSION").is_some() {

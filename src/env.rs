@@ -176,7 +176,7 @@ impl SessionEnv {
             Some(r) => self.set.push((context::REF_VAR, r)),
             None => self.unset.push(context::REF_VAR),
         }
-        for (i, var) in context::VARS.iter().enumerate() {
+        for (i, var) in context::CARRIED.iter().enumerate() {
             let source = context::SOURCE_VARS[i];
             if context::SECRET.contains(var) {
                 self.child_unset.push(source);
@@ -232,7 +232,7 @@ impl SessionEnv {
 pub(crate) fn use_changes() -> Vec<&'static str> {
     let carried = context::SOURCE_VARS
         .iter()
-        .zip(context::VARS)
+        .zip(context::CARRIED)
         .filter(|(_, v)| !context::SECRET.contains(v))
         .map(|(s, _)| *s);
     let mut vars: Vec<&'static str> = Vec::new();

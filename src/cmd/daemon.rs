@@ -328,6 +328,7 @@ fn run_foreground(ctx: &Context) -> Result<i32> {
 
     let _lock = take_lock(&socket)?;
     let _guard = crate::logging::init_daemon(&log, ctx.global.verbose)?;
+    crate::credentials::external::capture_stderr();
     for (what, r) in [
         ("close inherited descriptors", closed),
         ("make the process non-dumpable", undumpable),

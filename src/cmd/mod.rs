@@ -111,9 +111,11 @@ impl Context {
     /// NAME's credentials with at least `min_remaining` seconds left, from the broker,
     /// with a spinner on a terminal while it takes time.
     pub fn credentials(&self, name: &str, min_remaining: i64) -> Result<Served> {
-        crate::spinner::spin(&format!("getting credentials for {name}"), || {
+        let served = crate::spinner::spin(&format!("getting credentials for {name}"), || {
             self.broker().credentials(name, min_remaining)
-        })
+        })?;
+        relay_notes(&served);
+        Ok(served)
     }
 
     /// STS GetCallerIdentity as NAME, with the same spinner.
@@ -175,5 +177,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Config(c) => config::run(c, &ctx),
         Command::Daemon(c) => daemon::run(c, &ctx),
         Command::Sso(c) => sso::run(c, &ctx),
+    }
+}
+
+/// What the daemon's helpers said on stderr, on ours (escaped again: it came over a
+/// socket).
+pub(crate) fn relay_notes(served: &Served) {
+    for note in &served.notes {
+        eprintln!("elhaz: {}", crate::logging::escape_controls(note));
     }
 }

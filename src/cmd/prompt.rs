@@ -132,16 +132,18 @@ impl Asking {
         self.answer(name, || self.0.credentials(name, min_remaining))
     }
 
-    /// The same for the prompt hook: an MFA code may be asked, but an SSO session that
-    /// needs a login is an error at once, never a wait for someone's login nor a login
-    /// offered at every prompt.
+    /// The same for the prompt hook, which never reads the terminal nor waits for a
+    /// person: an MFA code or an SSO login it would need is an error at once, naming
+    /// the command that asks for it.
     pub(crate) fn credentials_at_prompt(&self, name: &str, min_remaining: i64) -> Result<Served> {
-        loop {
-            match self.0.credentials(name, min_remaining)? {
-                Outcome::Done(t) => return Ok(t),
-                Outcome::MfaRequired(err) => self.add_with_code(name, err)?,
-                Outcome::SsoLoginRequired(err) => return Err(err),
-            }
+        match self.0.credentials(name, min_remaining)? {
+            Outcome::Done(t) => Ok(t),
+            Outcome::MfaRequired(err) => Err(Error::new(
+                crate::error::Kind::MfaRequired,
+                format!("{name} needs an MFA code to refresh; run: elhaz use {name}"),
+            )
+            .with_hint(err.hint.unwrap_or_default())),
+            Outcome::SsoLoginRequired(err) => Err(err),
         }
     }
 

@@ -8,6 +8,7 @@ use aws_types::os_shim_internal::Fs;
 
 use crate::context::SourceContext;
 use crate::error::{Error, Result};
+use crate::sensitive::Sensitive;
 
 /// What elhaz needs to know of one profile.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,9 +29,59 @@ pub(crate) struct AwsProfile {
     pub credential_process: Option<String>,
     pub web_identity_token_file: Option<String>,
     pub has_static_keys: bool,
+    /// The section header that defines it.
+    pub defined_at: Option<Origin>,
+    /// Every effective key with its value (secrets redacted in Debug).
+    keys: BTreeMap<String, (Sensitive, Option<Origin>)>,
+}
+
+/// Where a profile or one of its keys is written: a file and a 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub path: std::path::PathBuf,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", crate::error::display_path(&self.path), self.line)
+    }
+}
+
+/// A profile's static keys.
+#[derive(Debug, Clone)]
+pub(crate) struct StaticKeys {
+    pub access_key_id: String,
+    pub secret_access_key: Sensitive,
+    pub session_token: Option<Sensitive>,
 }
 
 impl AwsProfile {
+    /// Any key of the profile.
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.keys.get(key).map(|(v, _)| v.expose())
+    }
+
+    /// Where a key's value is written.
+    pub(crate) fn origin(&self, key: &str) -> Option<&Origin> {
+        self.keys.get(key).and_then(|(_, o)| o.as_ref())
+    }
+
+    /// Every effective key and value, in key order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.keys.iter().map(|(k, (v, _))| (k.as_str(), v.expose()))
+    }
+
+    /// aws_access_key_id and aws_secret_access_key (and aws_session_token), when both
+    /// of the first two are there.
+    pub(crate) fn static_keys(&self) -> Option<StaticKeys> {
+        Some(StaticKeys {
+            access_key_id: self.get("aws_access_key_id")?.to_string(),
+            secret_access_key: Sensitive::new(self.get("aws_secret_access_key")?),
+            session_token: self.get("aws_session_token").map(Sensitive::new),
+        })
+    }
+
     /// A one-word description of how the profile gets credentials.
     pub(crate) fn kind(&self) -> &'static str {
         if self.role_arn.is_some() && self.web_identity_token_file.is_some() {
@@ -80,6 +131,9 @@ impl AwsProfile {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AwsProfiles {
     pub profiles: BTreeMap<String, AwsProfile>,
+    /// Whether the config file exists.
+    pub config_exists: bool,
+    pub config_path: std::path::PathBuf,
 }
 
 impl AwsProfiles {
@@ -112,6 +166,10 @@ impl AwsProfiles {
                 continue;
             };
             let get = |k: &str| p.get(k).map(str::to_string);
+            let keys = KNOWN
+                .iter()
+                .filter_map(|k| Some((k.to_string(), (Sensitive::new(p.get(k)?), None))))
+                .collect();
             profiles.insert(
                 name.to_string(),
                 AwsProfile {
@@ -131,10 +189,17 @@ impl AwsProfiles {
                     credential_process: get("credential_process"),
                     web_identity_token_file: get("web_identity_token_file"),
                     has_static_keys: p.get("aws_access_key_id").is_some(),
+                    defined_at: None,
+                    keys,
                 },
             );
         }
-        Ok(AwsProfiles { profiles })
+        let config_path = ctx.config_file();
+        Ok(AwsProfiles {
+            profiles,
+            config_exists: config_path.exists(),
+            config_path,
+        })
     }
 
     /// The same, for code without a runtime.
@@ -145,6 +210,11 @@ impl AwsProfiles {
             .block_on(Self::load())
     }
 
+    /// The `endpoint_url` of `service` in the `[services NAME]` section.
+    pub(crate) fn service_endpoint(&self, _services: &str, _service: &str) -> Option<String> {
+        None
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<&AwsProfile> {
         self.profiles.get(name)
     }
@@ -153,3 +223,11 @@ impl AwsProfiles {
         self.profiles.keys().map(String::as_str)
     }
 }
+
+const KNOWN: &[&str] = &[
+    "role_arn", "source_profile", "credential_source", "mfa_serial", "duration_seconds",
+    "external_id", "role_session_name", "region", "sso_session", "sso_start_url",
+    "sso_region", "sso_account_id", "sso_role_name", "credential_process",
+    "web_identity_token_file", "aws_access_key_id", "aws_secret_access_key",
+    "aws_session_token", "endpoint_url", "services", "ca_bundle", "source_identity",
+];

@@ -12,22 +12,22 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::BehaviorVersion;
 use aws_config::Region;
-use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_credential_types::provider::error::CredentialsError;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_sts::types::PolicyDescriptorType;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::sts_error::{StsCall, map_sdk_error, map_source_error, no_source_error};
+use super::chain::{Got, Hop, Walk};
+use super::sources::{self, Use};
+use super::sts_error::{StsCall, map_sdk_error};
 use super::{Credentials, StsTarget, external, mfa, now};
 use crate::config::profiles::{AwsProfile, AwsProfiles};
 use crate::config::schema::{
     AssumeRole, Config, PolicyArn, ProvidedContext, Saml, SourceSession, StsClient, Tag, Verify,
     WebIdentity,
 };
+use crate::config::store::validate_name;
 use crate::config::{Source, Store, resolve};
 use crate::context::SourceContext;
 use crate::duration::Seconds;
@@ -44,6 +44,10 @@ pub(crate) struct Fetched {
     pub source: &'static str,
     /// Where GetCallerIdentity goes for these credentials.
     pub sts: StsTarget,
+    /// The intermediate hops' credentials, for the next refresh of the same session.
+    pub hops: Vec<Hop>,
+    /// What helpers said on stderr while these were fetched in the daemon.
+    pub notes: Vec<String>,
 }
 
 /// GetCallerIdentity's answer, with the original's key names.
@@ -63,7 +67,7 @@ pub(crate) struct Engine {
     store: Store,
 }
 
-const DEFAULT_REGION: &str = "us-east-1";
+pub(crate) const DEFAULT_REGION: &str = "us-east-1";
 
 impl Engine {
     pub(crate) fn new(store: Store) -> Self {
@@ -76,20 +80,43 @@ impl Engine {
 
     /// Fetches fresh credentials for NAME, with the sources of the caller context
     /// `ctx` and nothing else (never this process's own environment). `token_code` is
-    /// an MFA code the caller already has (typed in the client, sent with `daemon add`).
+    /// an MFA code the caller already has (typed in the client, sent with `daemon add`);
+    /// `reuse`, the intermediate hops of the session's last fetch.
     pub(crate) async fn fetch(
         &self,
         name: &str,
         token_code: Option<&Sensitive>,
         ctx: &SourceContext,
+        reuse: &[Hop],
+    ) -> Result<Fetched> {
+        if let Some(e) = external::loop_of(name) {
+            return Err(e);
+        }
+        let mut names = external::inherited_names();
+        names.push(name.to_string());
+        external::RESOLVING
+            .scope(names, self.fetch_inner(name, token_code, ctx, reuse))
+            .await
+    }
+
+    async fn fetch_inner(
+        &self,
+        name: &str,
+        token_code: Option<&Sensitive>,
+        ctx: &SourceContext,
+        reuse: &[Hop],
     ) -> Result<Fetched> {
         let source = resolve(&self.store, name, ctx).await?;
+        let profiles = AwsProfiles::load_in(ctx).await?;
         let fetched = match source {
             Source::Config(config) => {
                 let path = self.store.path(name)?;
-                self.fetch_config(&config, &path, token_code, ctx).await
+                self.fetch_config(&config, &path, token_code, ctx, &profiles, reuse)
+                    .await
             }
-            Source::Profile(profile) => self.fetch_profile(&profile, token_code, ctx).await,
+            Source::Profile(profile) => {
+                fetch_profile(&profile, token_code, ctx, &profiles, reuse).await
+            }
         }?;
         // Credentials dead on arrival (a skewed clock here, or at the source) are an
         // error, never served: the caller retries after its back-off.
@@ -105,54 +132,135 @@ impl Engine {
         Ok(fetched)
     }
 
+    /// The bytes that decide which identity NAME gives this caller (see
+    /// [`sources::describe`]): the config file as it is now and the plan of its source,
+    /// or the profile's plan, plus where STS is and its partition. Two callers with the
+    /// same bytes get the same identity; a changed file gives other bytes.
+    pub(crate) async fn identity(&self, name: &str, ctx: &SourceContext) -> Result<Vec<u8>> {
+        let mut out: Vec<u8> = Vec::with_capacity(512);
+        let profiles = AwsProfiles::load_in(ctx).await?;
+        let (s, n) = (self.store.clone(), name.to_string());
+        let text = tokio::task::spawn_blocking(move || -> Result<Option<String>> {
+            if validate_name(&n).is_ok() && s.exists(&n)? {
+                return s.load_text(&n).map(Some);
+            }
+            Ok(None)
+        })
+        .await
+        .map_err(|e| Error::other(format!("reading config {name:?} failed: {e}")))??;
+        let region = match text {
+            Some(text) => {
+                out.extend_from_slice(b"config\0");
+                out.extend_from_slice(text.as_bytes());
+                let config = crate::config::parse::parse_config(&text, &self.store.path(name)?)?;
+                let session = config.session.clone().unwrap_or_default();
+                let sts_keys = config.sts.as_ref().is_some_and(|s| s.aws_access_key_id.is_some());
+                let uses_source = config.assume_role.is_some()
+                    && !sts_keys
+                    && session.aws_access_key_id.is_none();
+                if uses_source {
+                    match &session.profile_name {
+                        Some(p) => {
+                            let chain = sources::plan(&profiles, p, Use::Source)
+                                .map_err(|e| in_config(e, &self.store, name))?;
+                            sources::describe(&chain, ctx, &mut out);
+                        }
+                        None => {
+                            let d = sources::default_source(&profiles, ctx)?;
+                            sources::describe_default(&d, ctx, &mut out);
+                        }
+                    }
+                }
+                config.region().map(str::to_string)
+            }
+            None => {
+                let Some(p) = profiles.get(name) else {
+                    return Err(resolve(&self.store, name, ctx).await.err().unwrap_or_else(
+                        || Error::config(format!("no config or AWS profile named {name:?}")),
+                    ));
+                };
+                out.extend_from_slice(b"profile\0");
+                let chain = sources::plan(&profiles, name, Use::Name)?;
+                sources::describe(&chain, ctx, &mut out);
+                p.region.clone()
+            }
+        };
+        let region = region
+            .as_deref()
+            .or(ctx.get("AWS_REGION"))
+            .or(ctx.get("AWS_DEFAULT_REGION"));
+        out.extend_from_slice(sources::partition(region).as_bytes());
+        for var in crate::context::VARS.iter().skip(crate::context::CARRIED.len()) {
+            if var.starts_with("AWS_CONTAINER") || var.starts_with("AWS_EC2") {
+                continue;
+            }
+            out.push(0);
+            out.extend_from_slice(var.as_bytes());
+            out.push(b'=');
+            out.extend_from_slice(ctx.get(var).unwrap_or("").as_bytes());
+        }
+        Ok(out)
+    }
+
     async fn fetch_config(
         &self,
         config: &Config,
         path: &Path,
         token_code: Option<&Sensitive>,
         ctx: &SourceContext,
+        profiles: &AwsProfiles,
+        reuse: &[Hop],
     ) -> Result<Fetched> {
         let shown = crate::error::display_path(path);
         let sts_params = config.sts.clone().unwrap_or_default();
         let session = config.session.clone().unwrap_or_default();
-        let ca_bundle = ca_bundle_of(&sts_params, path)?;
+        let ca_bundle = ca_bundle_of(&sts_params, path)?.or_else(|| ctx_ca_bundle(ctx, None));
         let (sdk, target, profile_region) =
-            config_sdk(&sts_params, &session, ca_bundle, ctx).await?;
+            config_sdk(&sts_params, &session, ca_bundle.clone(), ctx, profiles).await?;
         // The region commands get: the config's or its source profile's, never the
         // environment's (through the daemon that would be whoever started it).
-        let fetched = |credentials, sts| Fetched {
+        let region = config.region().map(str::to_string).or(profile_region);
+        let mut walk = Walk {
+            ctx,
+            profiles,
+            sdk: &sdk,
+            ca_bundle,
+            region: region.clone(),
+            token_code: None,
+            reuse,
+            made: Vec::new(),
+        };
+        let credentials = if let Some(web) = &config.web_identity {
+            assume_web_identity(web, &sdk, &target).await?
+        } else if let Some(saml) = &config.saml {
+            assume_saml(saml, &sdk, &target).await?
+        } else {
+            let Some(ar) = &config.assume_role else {
+                return Err(Error::config(format!(
+                    "{shown}: missing AssumeRole.RoleArn"
+                )));
+            };
+            let source = config_source(&sts_params, &session, &mut walk, &self.store, path).await?;
+            let mfa_code = match &ar.serial_number {
+                Some(serial) => Some(self.mfa_code(config, serial, token_code).await?),
+                None => None,
+            };
+            RoleRequest::from_config(ar, mfa_code, &shown)
+                .send(&sdk, &target, source)
+                .await?
+        };
+        Ok(Fetched {
             credentials,
-            region: config.region().map(str::to_string).or(profile_region),
+            region,
             source: "config",
-            sts,
-        };
-
-        if let Some(web) = &config.web_identity {
-            let credentials = assume_web_identity(web, &sdk, &target).await?;
-            return Ok(fetched(credentials, target));
-        }
-        if let Some(saml) = &config.saml {
-            let credentials = assume_saml(saml, &sdk, &target).await?;
-            return Ok(fetched(credentials, target));
-        }
-        let Some(ar) = &config.assume_role else {
-            return Err(Error::config(format!(
-                "{shown}: missing AssumeRole.RoleArn"
-            )));
-        };
-        let source = config_source(&sts_params, &session, &sdk, &target, ctx).await?;
-        let mfa_code = match &ar.serial_number {
-            Some(serial) => Some(self.mfa_code(config, serial, token_code).await?),
-            None => None,
-        };
-        let credentials = RoleRequest::from_config(ar, mfa_code, &shown)
-            .send(&sdk, &target, source)
-            .await?;
-        Ok(fetched(credentials, target))
+            sts: target,
+            hops: walk.made,
+            notes: Vec::new(),
+        })
     }
 
     /// The MFA code for a config: the caller's, the config's TokenCode, MFA.command, or
-    /// the terminal.
+    /// the typed "ask for one" error (the command layer asks on a terminal).
     async fn mfa_code(
         &self,
         config: &Config,
@@ -173,125 +281,7 @@ impl Engine {
         if let Some(cmd) = &mfa.command {
             return mfa::code_from_command(cmd, mfa.timeout).await;
         }
-        self.ask_mfa(serial).await
-    }
-
-    /// No code at hand: the caller must ask for one (the command layer does, on a
-    /// terminal) and fetch again with it.
-    async fn ask_mfa(&self, serial: &str) -> Result<Sensitive> {
         Err(mfa::no_tty(serial))
-    }
-
-    async fn fetch_profile(
-        &self,
-        profile: &AwsProfile,
-        token_code: Option<&Sensitive>,
-        ctx: &SourceContext,
-    ) -> Result<Fetched> {
-        let profiles = AwsProfiles::load_in(ctx).await?;
-        let mut loader = base_loader(None, ctx)?.profile_name(&profile.name);
-        if let Some(r) = &profile.region {
-            loader = loader.region(Region::new(r.clone()));
-        }
-        let sdk = loader.load().await;
-        let target = StsTarget {
-            region: sdk_region(&sdk),
-            ..StsTarget::default()
-        };
-
-        // A role with a source profile or a credential_source: aws-config ignores
-        // mfa_serial and duration_seconds, so elhaz makes the final AssumeRole itself.
-        let credentials = match (&profile.role_arn, &profile.source_profile) {
-            (Some(role_arn), Some(source_name)) if source_name != &profile.name => {
-                let source = match sso_chain(&profiles, source_name) {
-                    Some((hops, root)) => sso_chain_source(&hops, root, &sdk, &target, ctx).await?,
-                    None => ProfileFileCredentialsProvider::builder()
-                        .profile_files(ctx.profile_files())
-                        .profile_name(source_name)
-                        .build()
-                        .provide_credentials()
-                        .await
-                        .map_err(|e| map_source_error(&e, &profiles, Some(source_name), true))?,
-                };
-                let request = RoleRequest::from_profile(profile, role_arn)?;
-                self.profile_role(request, profile, source_name, token_code)
-                    .await?
-                    .send(&sdk, &target, source)
-                    .await?
-            }
-            (Some(role_arn), None) if profile.credential_source.is_some() => {
-                let named = profile.credential_source.as_deref().unwrap_or_default();
-                let source = named_source(named, profile, ctx).await?;
-                let request = RoleRequest::from_profile(profile, role_arn)?;
-                let from = format!("credential_source {named}");
-                self.profile_role(request, profile, &from, token_code)
-                    .await?
-                    .send(&sdk, &target, source)
-                    .await?
-            }
-            // IAM Identity Center: our token cache, renewal and portal call.
-            _ if profile.kind() == "sso" => sso_credentials(profile, ctx).await?,
-            // Everything else (credential_process, web identity, credential_source):
-            // aws-config's profile provider.
-            _ => profile_provider_credentials(profile, &profiles, ctx).await?,
-        };
-        Ok(Fetched {
-            credentials,
-            region: profile.region.clone(),
-            source: "profile",
-            sts: target,
-        })
-    }
-
-    /// The MFA code, when the profile names an `mfa_serial`, added to its request.
-    async fn profile_role<'a>(
-        &self,
-        mut request: RoleRequest<'a>,
-        profile: &'a AwsProfile,
-        source: &str,
-        token_code: Option<&Sensitive>,
-    ) -> Result<RoleRequest<'a>> {
-        if let Some(serial) = &profile.mfa_serial {
-            let code = self
-                .profile_mfa_code(profile, request.role_arn, source, serial, token_code)
-                .await?;
-            request.mfa = Some((serial, code));
-        }
-        Ok(request)
-    }
-
-    /// The MFA code for a role profile: the caller's, else the terminal's. A profile has
-    /// no MFA.command, so a refusal says how to make a config that has one.
-    async fn profile_mfa_code(
-        &self,
-        profile: &AwsProfile,
-        role_arn: &str,
-        source_name: &str,
-        serial: &str,
-        token_code: Option<&Sensitive>,
-    ) -> Result<Sensitive> {
-        if let Some(c) = token_code {
-            return Ok(c.clone());
-        }
-        self.ask_mfa(serial).await.map_err(|e| {
-            if e.kind != crate::error::Kind::MfaRequired {
-                return e;
-            }
-            let name = crate::config::store::validate_name(&profile.name)
-                .map(|_| profile.name.as_str())
-                .unwrap_or("NAME");
-            // A config with no Session.profile takes the caller's environment keys, as
-            // credential_source Environment does.
-            let profile_flag = match source_name.strip_prefix("credential_source ") {
-                Some(_) => String::new(),
-                None => format!(" --profile {source_name}"),
-            };
-            e.with_hint(format!(
-                "run it from a terminal, or make a config whose MFA.command prints the code: \
-                 elhaz config add {name}{profile_flag} --role-arn {role_arn} \
-                 --serial-number {serial} --mfa-command 'ykman oath accounts code -s ACCOUNT'"
-            ))
-        })
     }
 
     /// STS GetCallerIdentity with `creds` (`ctx`: the caller context the SDK's
@@ -307,13 +297,7 @@ impl Engine {
             .no_credentials()
             .load()
             .await;
-        let source = aws_credential_types::Credentials::new(
-            creds.access_key_id.clone(),
-            creds.secret_access_key().to_string(),
-            Some(creds.session_token().to_string()),
-            Some(SystemTime::from(creds.expiration)),
-            "elhaz",
-        );
+        let source = sdk_credentials(creds, "elhaz");
         let out = sts_client(&sdk, target, Some(source))
             .get_caller_identity()
             .send()
@@ -327,16 +311,111 @@ impl Engine {
     }
 }
 
+/// An error about a config's `Session.profile_name`, with the config file named.
+fn in_config(mut e: Error, store: &Store, name: &str) -> Error {
+    if e.kind == crate::error::Kind::Config
+        && let Ok(path) = store.path(name)
+    {
+        e.message = format!(
+            "{}: Session.profile_name: {}",
+            crate::error::display_path(&path),
+            e.message
+        );
+    }
+    e
+}
+
+/// A profile as NAME: its plan, every hop made here.
+async fn fetch_profile(
+    profile: &AwsProfile,
+    token_code: Option<&Sensitive>,
+    ctx: &SourceContext,
+    profiles: &AwsProfiles,
+    reuse: &[Hop],
+) -> Result<Fetched> {
+    let chain = sources::plan(profiles, &profile.name, Use::Name)?;
+    if let Some(call) = chain.served_by_elhaz() {
+        return Err(served_name_error(profile, &call));
+    }
+    let ca_bundle = ctx_ca_bundle(ctx, Some(profile));
+    let sdk = base_loader(ca_bundle.as_deref(), ctx)?.load().await;
+    let mut walk = Walk {
+        ctx,
+        profiles,
+        sdk: &sdk,
+        ca_bundle,
+        region: profile.region.clone(),
+        token_code,
+        reuse,
+        made: Vec::new(),
+    };
+    let target = walk.target(Some(profile));
+    let credentials = match walk.run(&chain, true).await? {
+        Got::Temporary(c) => c,
+        Got::LongTerm(_) => {
+            return Err(Error::config(format!(
+                "profile {:?} gives long-term keys only; elhaz serves temporary credentials",
+                profile.name
+            ))
+            .with_hint(format!(
+                "make a role config that uses it: elhaz config add NAME --profile {} --role-arn ARN",
+                profile.name
+            )));
+        }
+    };
+    Ok(Fetched {
+        credentials,
+        region: profile.region.clone(),
+        source: "profile",
+        sts: target,
+        hops: walk.made,
+        notes: Vec::new(),
+    })
+}
+
+/// A profile NAME whose `credential_process` runs elhaz: itself (a loop), or another
+/// NAME (use that one).
+fn served_name_error(profile: &AwsProfile, call: &sources::ElhazCall) -> Error {
+    let at = match profile.origin("credential_process") {
+        Some(o) => format!("profile {} ({o})", profile.name),
+        None => format!("profile {}", profile.name),
+    };
+    match call.name.as_deref() {
+        Some(n) if n == profile.name => Error::config(format!(
+            "{at} loops: its credential_process asks elhaz for {n}, which is this profile"
+        ))
+        .with_hint(format!(
+            "make a config named {n} (elhaz config add {n} --role-arn ARN), which wins over the profile, or remove the credential_process line"
+        )),
+        Some(n) => Error::config(format!(
+            "{at} only passes on what elhaz serves for {n}"
+        ))
+        .with_hint(format!("use {n} directly: elhaz exec {n} -- ...")),
+        None => Error::config(format!(
+            "{at} loops: its credential_process runs elhaz without a NAME"
+        ))
+        .with_hint("name what it should serve: credential_process = elhaz export NAME -f credential-process"),
+    }
+}
+
+/// The CA bundle the caller's context names (AWS_CA_BUNDLE, else the profile's
+/// `ca_bundle`).
+fn ctx_ca_bundle(ctx: &SourceContext, profile: Option<&AwsProfile>) -> Option<String> {
+    ctx.get("AWS_CA_BUNDLE")
+        .map(str::to_string)
+        .or_else(|| profile.and_then(|p| p.get("ca_bundle")).map(str::to_string))
+}
+
 /// One AssumeRole call, as a config or a role profile asks for it: the single place
 /// where its parameters become an STS request.
-struct RoleRequest<'a> {
+pub(super) struct RoleRequest<'a> {
     role_arn: &'a str,
     /// None: a generated `elhaz-<user>-<time>`.
     session_name: Option<&'a str>,
     duration_secs: Option<i32>,
     external_id: Option<&'a str>,
     /// The MFA device's serial and the code for it.
-    mfa: Option<(&'a str, Sensitive)>,
+    pub(super) mfa: Option<(&'a str, Sensitive)>,
     source_identity: Option<&'a str>,
     policy: Option<&'a str>,
     policy_arns: &'a [PolicyArn],
@@ -367,7 +446,7 @@ impl<'a> RoleRequest<'a> {
     }
 
     /// A role profile (`role_arn` with a `source_profile`), without its MFA code.
-    fn from_profile(profile: &'a AwsProfile, role_arn: &'a str) -> Result<Self> {
+    pub(super) fn from_profile(profile: &'a AwsProfile, role_arn: &'a str) -> Result<Self> {
         let duration_secs = match &profile.duration_seconds {
             Some(d) => {
                 let secs: Seconds = d.parse().map_err(|e| {
@@ -397,7 +476,7 @@ impl<'a> RoleRequest<'a> {
     }
 
     /// Calls AssumeRole with `source` as the caller; the credentials STS returns.
-    async fn send(
+    pub(super) async fn send(
         self,
         sdk: &aws_config::SdkConfig,
         target: &StsTarget,
@@ -472,34 +551,35 @@ async fn config_sdk(
     session: &SourceSession,
     ca_bundle: Option<String>,
     ctx: &SourceContext,
+    profiles: &AwsProfiles,
 ) -> Result<(aws_config::SdkConfig, StsTarget, Option<String>)> {
-    let mut loader = base_loader(ca_bundle.as_deref(), ctx)?;
-    if let Some(p) = &session.profile_name {
-        loader = loader.profile_name(p);
-    }
     // STS.region_name, Session.region_name, then Session.profile_name's region: all
-    // before the environment's, which may be an outer session's (aws-config's own
-    // chain would put AWS_REGION before the profile).
-    let profile_region = match &session.profile_name {
-        Some(p) => AwsProfiles::load_in(ctx)
-            .await
-            .ok()
-            .and_then(|ps| ps.get(p).and_then(|p| p.region.clone())),
-        None => None,
-    };
-    let explicit_region = sts_params
+    // before the environment's, which may be an outer session's; then the caller's
+    // region, then the selected profile's (as the SDKs would).
+    let named = session.profile_name.as_deref().and_then(|p| profiles.get(p));
+    let profile_region = named.and_then(|p| p.region.clone());
+    let selected = profiles.get(ctx.profile());
+    let region = sts_params
         .region_name
         .clone()
         .or(session.region_name.clone())
-        .or(profile_region.clone());
-    if let Some(r) = &explicit_region {
-        loader = loader.region(Region::new(r.clone()));
-    }
-    let sdk = loader.load().await;
-    let region = sdk_region(&sdk);
-    let endpoint_url = sts_params.endpoint_url.clone().or_else(|| {
-        (sts_params.use_ssl == Some(false)).then(|| format!("http://sts.{region}.amazonaws.com"))
-    });
+        .or(profile_region.clone())
+        .or_else(|| ctx.get("AWS_REGION").map(str::to_string))
+        .or_else(|| ctx.get("AWS_DEFAULT_REGION").map(str::to_string))
+        .or_else(|| selected.and_then(|p| p.region.clone()))
+        .unwrap_or_else(|| DEFAULT_REGION.to_string());
+    let sdk = base_loader(ca_bundle.as_deref(), ctx)?
+        .region(Region::new(region.clone()))
+        .load()
+        .await;
+    let endpoint_url = sts_params
+        .endpoint_url
+        .clone()
+        .or_else(|| {
+            (sts_params.use_ssl == Some(false))
+                .then(|| format!("http://sts.{region}.amazonaws.com"))
+        })
+        .or_else(|| sources::sts_endpoint(ctx, profiles, named.or(selected)));
     let target = StsTarget {
         region,
         endpoint_url,
@@ -508,21 +588,14 @@ async fn config_sdk(
     Ok((sdk, target, profile_region))
 }
 
-/// The region the SDK settled on, else us-east-1.
-fn sdk_region(sdk: &aws_config::SdkConfig) -> String {
-    sdk.region()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| DEFAULT_REGION.to_string())
-}
-
 /// A config's source credentials: STS static keys, Session static keys,
 /// Session.profile_name, else the default chain, all in the caller's context.
 async fn config_source(
     sts_params: &StsClient,
     session: &SourceSession,
-    sdk: &aws_config::SdkConfig,
-    target: &StsTarget,
-    ctx: &SourceContext,
+    walk: &mut Walk<'_>,
+    store: &Store,
+    path: &Path,
 ) -> Result<aws_credential_types::Credentials> {
     let static_keys = match (
         &sts_params.aws_access_key_id,
@@ -543,114 +616,26 @@ async fn config_source(
             "elhaz-config",
         ));
     }
-    // A profile whose chain ends at an SSO profile as the source (named, or the
-    // caller's profile when no keys are in its environment): our own SSO code, as for
-    // the profile itself.
-    let profiles = AwsProfiles::load_in(ctx).await.unwrap_or_default();
-    let start = match &session.profile_name {
-        Some(p) => Some(p.as_str()),
-        None if ctx.get("AWS_ACCESS_KEY_ID").is_none() => Some(ctx.profile()),
-        None => None,
-    };
-    if let Some((hops, root)) = start.and_then(|p| sso_chain(&profiles, p)) {
-        return sso_chain_source(&hops, root, sdk, target, ctx).await;
-    }
-    let provider: SharedCredentialsProvider = match &session.profile_name {
-        Some(p) => SharedCredentialsProvider::new(
-            ProfileFileCredentialsProvider::builder()
-                .profile_files(ctx.profile_files())
-                .profile_name(p)
-                .build(),
-        ),
-        None => sdk
-            .credentials_provider()
-            .ok_or_else(|| Error::auth("no source credentials: the default chain is empty"))?,
-    };
-    let named = session.profile_name.is_some();
-    let start = session
-        .profile_name
-        .clone()
-        .unwrap_or_else(|| ctx.profile().to_string());
-    provider.provide_credentials().await.map_err(|e| {
-        // The default chain found nothing: say what it tried, in the caller's
-        // context, never blaming a profile that is not there.
-        if !named && matches!(e, CredentialsError::CredentialsNotLoaded(_)) {
-            return no_source_error(ctx, &profiles);
+    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("NAME");
+    let got = match &session.profile_name {
+        Some(p) => {
+            let chain =
+                sources::plan(walk.profiles, p, Use::Source).map_err(|e| in_config(e, store, name))?;
+            if let Some(call) = chain.served_by_elhaz() {
+                return Err(in_config(sources::served_source_error(&chain, &call), store, name));
+            }
+            walk.run(&chain, false).await?
         }
-        // Nothing in the caller's environment or files, so the error is from the last
-        // resorts (container or instance metadata): still say what was tried first.
-        let nothing_local = !named
-            && profiles.get(&start).is_none()
-            && ["AWS_ACCESS_KEY_ID", "AWS_ROLE_ARN"]
-                .iter()
-                .all(|v| ctx.get(v).is_none());
-        if nothing_local {
-            let said = crate::error::tidy(&crate::error::chain(&e));
-            let mut err = no_source_error(ctx, &profiles);
-            err.message = format!(
-                "{}; the last resort (container or instance metadata) said: {said}",
-                err.message
-            );
-            return err;
+        None => {
+            let d = sources::default_source(walk.profiles, walk.ctx)?;
+            walk.default_chain(&d).await?
         }
-        let start = (named || profiles.get(&start).is_some()).then_some(start.as_str());
-        map_source_error(&e, &profiles, start, named)
-    })
-}
-
-/// The credentials a profile's `credential_source` names: the caller's environment
-/// keys, the instance metadata service or the container endpoint.
-async fn named_source(
-    named: &str,
-    profile: &AwsProfile,
-    ctx: &SourceContext,
-) -> Result<aws_credential_types::Credentials> {
-    let failed = |e: CredentialsError| {
-        Error::auth(format!(
-            "profile {}: credential_source {named} gave no credentials: {}",
-            profile.name,
-            crate::error::chain(&e)
-        ))
     };
-    match named {
-        "Environment" => {
-            let (Some(id), Some(secret)) = (
-                ctx.get("AWS_ACCESS_KEY_ID"),
-                ctx.get("AWS_SECRET_ACCESS_KEY"),
-            ) else {
-                return Err(Error::auth(format!(
-                    "profile {}: credential_source Environment, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set",
-                    profile.name
-                ))
-                .with_hint("export the source keys, or name a source_profile instead"));
-            };
-            Ok(aws_credential_types::Credentials::new(
-                id,
-                secret,
-                ctx.get("AWS_SESSION_TOKEN").map(str::to_string),
-                None,
-                "Environment",
-            ))
-        }
-        "Ec2InstanceMetadata" => aws_config::imds::credentials::ImdsCredentialsProvider::builder()
-            .build()
-            .provide_credentials()
-            .await
-            .map_err(failed),
-        "EcsContainer" => aws_config::ecs::EcsCredentialsProvider::builder()
-            .build()
-            .provide_credentials()
-            .await
-            .map_err(failed),
-        other => Err(Error::config(format!(
-            "profile {}: credential_source {other:?} is not one of Environment, Ec2InstanceMetadata, EcsContainer",
-            profile.name
-        ))),
-    }
+    Ok(got.signer())
 }
 
 /// AssumeRoleWithWebIdentity for a config's AssumeRoleWithWebIdentity section.
-async fn assume_web_identity(
+pub(super) async fn assume_web_identity(
     web: &WebIdentity,
     sdk: &aws_config::SdkConfig,
     target: &StsTarget,
@@ -688,80 +673,8 @@ async fn assume_web_identity(
     convert(out.credentials(), issued, &web.role_arn)
 }
 
-/// An SSO profile's role credentials: a valid access token for its session (renewed
-/// silently when it can be; else the typed "log in" error), then the portal's
-/// GetRoleCredentials for its account and role.
-async fn sso_credentials(profile: &AwsProfile, ctx: &SourceContext) -> Result<Credentials> {
-    use secrecy::ExposeSecret;
-    let session = crate::sso::session::resolve_blocking(ctx, Some(&profile.name))?;
-    let (Some(account), Some(role)) = (&profile.sso_account_id, &profile.sso_role_name) else {
-        return Err(Error::config(format!(
-            "profile {} uses IAM Identity Center but lacks sso_account_id or sso_role_name",
-            profile.name
-        ))
-        .with_hint(format!(
-            "add both to [profile {}], or generate profiles: elhaz sso sync {}",
-            profile.name,
-            session.label()
-        )));
-    };
-    let token = crate::sso::token::access_token(&session).await?;
-    let issued = now();
-    let rc = crate::sso::portal::role_credentials(&session, &token, account, role).await?;
-    Ok(Credentials::new(
-        rc.access_key_id,
-        rc.secret_access_key.expose_secret(),
-        rc.session_token.expose_secret(),
-        rc.expiration,
-        issued,
-    ))
-}
-
-/// The profiles from `name` down to the SSO profile its `source_profile` chain ends at,
-/// through role profiles only: (the role profiles, `name` first; the SSO profile).
-/// None for any other chain (keys, credential_process, credential_source…).
-fn sso_chain<'p>(
-    profiles: &'p AwsProfiles,
-    name: &str,
-) -> Option<(Vec<&'p AwsProfile>, &'p AwsProfile)> {
-    let mut hops = Vec::new();
-    let mut cur = profiles.get(name)?;
-    loop {
-        if cur.kind() == "sso" {
-            return Some((hops, cur));
-        }
-        if cur.kind() != "role" || cur.credential_source.is_some() || hops.len() >= 16 {
-            return None;
-        }
-        let next = cur.source_profile.as_deref().filter(|s| *s != cur.name)?;
-        hops.push(cur);
-        cur = profiles.get(next)?;
-    }
-}
-
-/// The credentials at the top of an [`sso_chain`], every hop made here: the SSO
-/// role's credentials (our token cache, renewal and portal call), then one AssumeRole
-/// per role profile on the way back up.
-async fn sso_chain_source(
-    hops: &[&AwsProfile],
-    root: &AwsProfile,
-    sdk: &aws_config::SdkConfig,
-    target: &StsTarget,
-    ctx: &SourceContext,
-) -> Result<aws_credential_types::Credentials> {
-    let mut creds = sdk_credentials(&sso_credentials(root, ctx).await?, "elhaz-sso");
-    for p in hops.iter().rev() {
-        let role = p.role_arn.as_deref().unwrap_or_default();
-        let c = RoleRequest::from_profile(p, role)?
-            .send(sdk, target, creds)
-            .await?;
-        creds = sdk_credentials(&c, "elhaz-chain");
-    }
-    Ok(creds)
-}
-
 /// Our credentials in the SDK's type, to sign a further call.
-fn sdk_credentials(c: &Credentials, provider: &'static str) -> aws_credential_types::Credentials {
+pub(super) fn sdk_credentials(c: &Credentials, provider: &'static str) -> aws_credential_types::Credentials {
     aws_credential_types::Credentials::new(
         c.access_key_id.clone(),
         c.secret_access_key().to_string(),
@@ -844,56 +757,19 @@ fn check_assertion(assertion: &Sensitive, saml: &Saml) -> Result<()> {
     Ok(())
 }
 
-/// Credentials from aws-config's own profile provider (SSO, credential_process, web
-/// identity, credential_source); long-term keys are refused.
-async fn profile_provider_credentials(
-    profile: &AwsProfile,
-    profiles: &AwsProfiles,
-    ctx: &SourceContext,
-) -> Result<Credentials> {
-    let issued = now();
-    let creds = ProfileFileCredentialsProvider::builder()
-        .profile_files(ctx.profile_files())
-        .profile_name(&profile.name)
-        .build()
-        .provide_credentials()
-        .await
-        .map_err(|e| map_source_error(&e, profiles, Some(&profile.name), true))?;
-    let Some(expiry) = creds.expiry() else {
-        return Err(Error::config(format!(
-            "profile {:?} gives long-term keys only; elhaz serves temporary credentials",
-            profile.name
-        ))
-        .with_hint(format!(
-            "make a role config that uses it: elhaz config add NAME --profile {} --role-arn ARN",
-            profile.name
-        )));
-    };
-    let Some(token) = creds.session_token() else {
-        return Err(Error::auth(format!(
-            "profile {:?} gave credentials without a session token",
-            profile.name
-        )));
-    };
-    Ok(Credentials::new(
-        creds.access_key_id(),
-        creds.secret_access_key(),
-        token,
-        OffsetDateTime::from(expiry),
-        issued,
-    ))
-}
-
 /// The loader every STS client starts from: standard retries (3 attempts) and
 /// timeouts. ELHAZ_STS_TIMEOUT sets the per-attempt timeout (default 10 s). The SDK sees
 /// the caller context's variables, never this process's own (see
 /// [`SourceContext::sdk_env`]).
-fn base_loader(ca_bundle: Option<&str>, ctx: &SourceContext) -> Result<aws_config::ConfigLoader> {
+pub(super) fn base_loader(ca_bundle: Option<&str>, ctx: &SourceContext) -> Result<aws_config::ConfigLoader> {
     let attempt = Seconds::from_env("ELHAZ_STS_TIMEOUT")?
         .map(|s| s.duration())
         .unwrap_or(Duration::from_secs(10));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .env(ctx.sdk_env())
+        // The AWS files are ours to read (configparser semantics, [DEFAULT]): regions
+        // and endpoints are decided before the loader, which must not read them again.
+        .profile_files(no_profile_files())
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()
@@ -903,14 +779,33 @@ fn base_loader(ca_bundle: Option<&str>, ctx: &SourceContext) -> Result<aws_confi
                 .build(),
         );
     if let Some(path) = ca_bundle {
-        loader = loader.http_client(ca_bundle_client(path)?);
+        loader = loader.http_client(http_client(path)?);
     }
     Ok(loader)
 }
 
-/// An HTTPS client that trusts only the CA bundle at `path` (STS.verify).
-fn ca_bundle_client(path: &str) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient> {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+/// Empty AWS files for the SDK's loader.
+fn no_profile_files() -> aws_runtime::env_config::file::EnvConfigFiles {
+    use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+    EnvConfigFiles::builder()
+        .with_contents(EnvConfigFileKind::Config, "")
+        .with_contents(EnvConfigFileKind::Credentials, "")
+        .build()
+}
+
+/// An HTTPS client that trusts only the CA bundle at `path` (STS.verify,
+/// AWS_CA_BUNDLE). Like the SDK's own client, it uses no proxy.
+fn http_client(path: &str) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(ca_bundle_context(path)?)
+        .build_https())
+}
+
+/// TLS settings that trust only the CA bundle at `path`.
+fn ca_bundle_context(path: &str) -> Result<aws_smithy_http_client::tls::TlsContext> {
+    use aws_smithy_http_client::tls::{TlsContext, TrustStore};
     let pem = std::fs::read(path).map_err(|e| {
         Error::io(
             crate::error::Kind::Config,
@@ -926,14 +821,10 @@ fn ca_bundle_client(path: &str) -> Result<aws_smithy_runtime_api::client::http::
             "STS.verify: {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
         )));
     }
-    let ctx = TlsContext::builder()
+    TlsContext::builder()
         .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
         .build()
-        .map_err(|e| Error::config(format!("STS.verify: {path}: {e}")))?;
-    Ok(aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(ctx)
-        .build_https())
+        .map_err(|e| Error::config(format!("STS.verify: {path}: {e}")))
 }
 
 fn sts_client(

@@ -13,6 +13,50 @@ use crate::config::schema::Command;
 use crate::error::{Error, Kind, Result, io_reason};
 use crate::sensitive::Sensitive;
 
+/// The variable that tells an elhaz started by a helper which NAMEs the elhaz that
+/// runs the helper is resolving: asked for one of them, it is a loop and says so at
+/// once, instead of waiting on a daemon that waits on it.
+pub(crate) const RESOLVING_VAR: &str = "ELHAZ_RESOLVING";
+
+tokio::task_local! {
+    /// The NAMEs the current fetch resolves (outermost first), for [`RESOLVING_VAR`].
+    pub(crate) static RESOLVING: Vec<String>;
+    /// What helpers of the current fetch said on stderr, when it is captured.
+    pub(crate) static NOTES: std::cell::RefCell<Vec<String>>;
+}
+
+/// In the daemon, a helper's stderr reaches no terminal: it is captured, logged and
+/// relayed to the caller instead.
+static CAPTURE_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Capture helpers' stderr from now on (the daemon calls it at boot).
+pub(crate) fn capture_stderr() {
+    CAPTURE_STDERR.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The most of a helper's stderr relayed.
+const MAX_STDERR: u64 = 4096;
+
+/// The NAMEs this process was started to resolve, by an elhaz that runs it as a helper.
+pub(crate) fn inherited_names() -> Vec<String> {
+    std::env::var(RESOLVING_VAR)
+        .map(|v| v.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// The loop error when `name` is one that the elhaz running this process as a helper
+/// is resolving.
+pub(crate) fn loop_of(name: &str) -> Option<Error> {
+    let names = inherited_names();
+    names.iter().any(|n| n == name).then(|| {
+        Error::config(format!(
+            "{name} loops: its source runs elhaz for {name} again (resolving {})",
+            names.join(" → ")
+        ))
+        .with_hint("credentials elhaz serves are never a source: point the credential_process or source at the keys, SSO or helper that the NAME uses")
+    })
+}
+
 /// How long a token or assertion command may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// The most a token or assertion command may print (assertions run to tens of KiB).
@@ -105,6 +149,16 @@ impl Run {
     /// our stderr, and returns what it printed if it succeeded in time. On time-out the
     /// command and everything it started are killed.
     pub(crate) async fn output(&self, command: &Command) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        self.output_with(command, None).await
+    }
+
+    /// The same, with the caller context's variables (set or removed) in the
+    /// command's environment, as an SDK running a `credential_process` gives it.
+    pub(crate) async fn output_with(
+        &self,
+        command: &Command,
+        ctx: Option<&crate::context::SourceContext>,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
         let (label, shown) = (self.label, shown(command));
         let mut cmd = match command {
             Command::Shell(s) => {
@@ -121,17 +175,33 @@ impl Run {
                 c
             }
         };
+        helper_env(&mut cmd, ctx);
         // Not `output()`: tokio's pipes stderr too, and a helper's prompt must reach
-        // the terminal.
+        // the terminal (in the daemon, there is none: captured and relayed).
+        let capture = CAPTURE_STDERR.load(std::sync::atomic::Ordering::Relaxed);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if capture {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|e| {
             Error::config(format!("cannot run {label} `{shown}`: {}", io_reason(&e)))
         })?;
         let mut stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take();
         let pid = child.id();
+        let said = tokio::spawn(async move {
+            let mut text = Vec::new();
+            if let Some(mut e) = stderr {
+                let _ = (&mut e).take(MAX_STDERR).read_to_end(&mut text).await;
+                // Drain the rest, so the helper never blocks on a full pipe.
+                let _ = tokio::io::copy(&mut e, &mut tokio::io::sink()).await;
+            }
+            text
+        });
         let run = async {
             let mut out = zeroize::Zeroizing::new(Vec::new());
             let _ = (&mut stdout)
@@ -141,20 +211,33 @@ impl Run {
             let status = child.wait().await;
             (out, status)
         };
-        let (out, status) = tokio::time::timeout(self.timeout, run).await.map_err(|_| {
+        let relay = |said: Vec<u8>| relay_stderr(label, &shown, &said);
+        let finished = tokio::time::timeout(self.timeout, run).await;
+        if finished.is_err()
+            && let Some(pid) = pid
+        {
             // `sh -c` forks: killing the shell alone would leave e.g. a `sleep` or
             // a `ykman` waiting for a touch, holding our stderr open.
-            if let Some(pid) = pid {
-                kill_tree(pid);
+            kill_tree(pid);
+        }
+        let note = relay(said.await.unwrap_or_default());
+        let with_note = |e: Error| match &note {
+            Some(n) => {
+                let mut e = e;
+                e.message = format!("{}; it said: {n}", e.message);
+                e
             }
+            None => e,
+        };
+        let (out, status) = finished.map_err(|_| {
             let e = Error::auth(format!(
                 "{label} `{shown}` timed out after {}s",
                 self.timeout.as_secs()
             ));
-            match self.timeout_hint {
+            with_note(match self.timeout_hint {
                 Some(h) => e.with_hint(h),
                 None => e,
-            }
+            })
         })?;
         let status =
             status.map_err(|e| Error::auth(format!("{label} `{shown}`: {}", io_reason(&e))))?;
@@ -163,10 +246,46 @@ impl Run {
                 Some(c) => format!("exited with status {c}"),
                 None => "was killed by a signal".to_string(),
             };
-            return Err(Error::auth(format!("{label} `{shown}` {how}")));
+            return Err(with_note(Error::auth(format!("{label} `{shown}` {how}"))));
         }
         Ok(out)
     }
+}
+
+/// A helper's environment: the caller context's variables where one is given, never
+/// a kept source key (`ELHAZ_SOURCE_*` secrets), and the NAMEs being resolved.
+fn helper_env(cmd: &mut tokio::process::Command, ctx: Option<&crate::context::SourceContext>) {
+    use crate::context;
+    for k in context::SECRET {
+        cmd.env_remove(context::source_var(k));
+    }
+    if let Some(ctx) = ctx {
+        for v in context::VARS {
+            match ctx.get(v) {
+                Some(val) => cmd.env(v, val),
+                None => cmd.env_remove(v),
+            };
+        }
+    }
+    match RESOLVING.try_with(|n| n.join("\n")) {
+        Ok(names) => cmd.env(RESOLVING_VAR, names),
+        Err(_) => cmd.env_remove(RESOLVING_VAR),
+    };
+}
+
+/// What a helper said on stderr (captured in the daemon): logged, kept for the
+/// caller, control characters escaped; None when it said nothing.
+fn relay_stderr(label: &str, shown: &str, said: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(said);
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let text = crate::logging::escape_controls(text).into_owned();
+    tracing::info!(helper = %label, command = %shown, stderr = %text, "a helper wrote on stderr");
+    let note = format!("{label} `{shown}`: {text}");
+    let _ = NOTES.try_with(|n| n.borrow_mut().push(note));
+    Some(text)
 }
 
 async fn run(cmd: &Command, names: &Names) -> Result<Sensitive> {

@@ -90,6 +90,7 @@ mod tests {
     fn served(remaining: i64, lifetime: i64) -> Served {
         let t = now();
         Served {
+            notes: Vec::new(),
             credentials: Credentials::new(
                 "AKIA",
                 "secret",

@@ -2,11 +2,13 @@
 //! is served, the refresh policy and gate, and the engine that gets them from STS.
 //! Nothing here knows of sockets, commands, shells or the terminal's output.
 
+pub(crate) mod chain;
 pub(crate) mod engine;
 pub(crate) mod external;
 pub(crate) mod gate;
 pub(crate) mod mfa;
 pub(crate) mod policy;
+pub(crate) mod sources;
 pub(crate) mod sts_error;
 
 use std::fmt;
@@ -22,6 +24,8 @@ pub(crate) use engine::{Engine, Fetched, Identity};
 pub struct Served {
     pub credentials: Credentials,
     pub region: Option<String>,
+    /// What helpers said on stderr in the daemon while it fetched these (escaped).
+    pub notes: Vec<String>,
 }
 
 /// A set of temporary credentials. Debug never shows the secret key or the token; both

@@ -5,13 +5,12 @@
 
 use std::error::Error as StdError;
 
-use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 
 use super::StsTarget;
 use crate::config::profiles::AwsProfiles;
 use crate::context::SourceContext;
-use crate::error::{Error, Kind, chain, connect_reason, tidy};
+use crate::error::{Error, chain, connect_reason, tidy};
 
 /// Which STS call failed, for the message.
 pub(crate) enum StsCall<'a> {
@@ -110,78 +109,6 @@ where
             "check STS.endpoint_url and AWS_ENDPOINT_URL_STS: they must name an STS endpoint",
         ),
         _ => Error::auth(format!("{what} failed: {}", chain(&err))),
-    }
-}
-
-/// Maps a failure of the source credentials (profile, SSO, default chain).
-/// `start` is the profile the chain starts from.
-pub(crate) fn map_source_error(
-    err: &CredentialsError,
-    profiles: &AwsProfiles,
-    start: Option<&str>,
-    named: bool,
-) -> Error {
-    let text = tidy(&chain(err));
-    // Find the SSO profile at the end of the source_profile chain.
-    let mut sso = None;
-    let mut cur = start.map(str::to_string);
-    let mut hops = 0;
-    while let Some(name) = cur.take() {
-        let Some(p) = profiles.get(&name) else { break };
-        if p.sso_session.is_some() || p.sso_start_url.is_some() {
-            sso = Some(p.clone());
-            break;
-        }
-        hops += 1;
-        if hops > 16 {
-            break;
-        }
-        cur = p.source_profile.clone().filter(|s| s != &name);
-    }
-    if let Some(p) = sso {
-        let lower = text.to_lowercase();
-        let token_problem = lower.contains("sso token")
-            || lower.contains("sso/cache")
-            || lower.contains("unauthorizedexception")
-            || lower.contains("session token not found or invalid")
-            || lower.contains("has expired");
-        if token_problem {
-            let login = p.sso_login_command().unwrap_or_default();
-            let what = match &p.sso_session {
-                Some(s) => format!("SSO session '{s}'"),
-                None => format!("SSO login of profile '{}'", p.name),
-            };
-            return Error::new(
-                Kind::SsoLoginRequired,
-                format!("{what} has expired; run: {login}"),
-            );
-        }
-        return Error::auth(format!(
-            "SSO credentials for profile '{}' failed: {text}",
-            p.name
-        ));
-    }
-    match err {
-        // The SDK's answer lists every provider it tried, over several lines: say it
-        // in one.
-        CredentialsError::CredentialsNotLoaded(_) if !named => Error::auth(
-            "no source credentials found: none in the environment, the AWS CLI files, web \
-             identity, or container or instance metadata",
-        )
-        .with_hint(
-            "set Session.profile_name in the config (elhaz config update NAME --profile P), export AWS_PROFILE, or run: aws configure",
-        ),
-        CredentialsError::InvalidConfiguration(_) => match start {
-            Some(p) => Error::new(Kind::Config, format!("AWS profile {p} is not valid: {text}")),
-            None => Error::new(Kind::Config, format!("the AWS CLI config is not valid: {text}")),
-        },
-        // Never a profile that does not exist (the implied "default" may not).
-        _ => match start {
-            Some(p) => Error::auth(format!(
-                "cannot get source credentials from profile {p}: {text}"
-            )),
-            None => Error::auth(format!("cannot get source credentials: {text}")),
-        },
     }
 }
 

@@ -1,8 +1,12 @@
-//! The daemon's sessions: an LRU of sessions keyed by (name, caller context), each
-//! refreshed single-flight (one STS call however many ask) and in the background ahead
-//! of expiry, following the refresh policy. The key holds a keyed hash of the context,
-//! never a secret; the session keeps the context itself (in memory, wiped on drop) to
-//! refresh from the same sources. Whether to serve, refresh or back off is the refresh
+//! The daemon's sessions: an LRU of sessions keyed by (name, what decides its
+//! identity), each refreshed single-flight (one STS call however many ask) and in the
+//! background ahead of expiry, following the refresh policy. What decides the identity
+//! is the engine's ([`Engine::identity`]): the config or profile as the files hold it
+//! now and the sources the caller's context resolves to, so callers whose sources are
+//! the same share one session (and one MFA prompt), and an edited config or profile
+//! gets a new one at the next request. The key holds a keyed hash, never a secret; the
+//! session keeps the first caller's context (in memory, wiped on drop) to refresh from
+//! the same sources. Whether to serve, refresh or back off is the refresh
 //! gate's (credentials::gate); the cache knows nothing of sockets or of the wire.
 
 use std::sync::{Arc, Mutex};
@@ -31,14 +35,17 @@ pub(crate) enum Need {
     Force,
 }
 
-/// A session's place in the cache: its name and the keyed hash of its context.
+/// A session's place in the cache: its name and the keyed hash of its identity.
 type Key = (String, [u8; 32]);
 
 pub(crate) struct Session {
     name: String,
     /// The caller context it was made for: every refresh uses these sources.
     context: SourceContext,
+    /// The keyed hash of its identity (its key).
     hash: [u8; 32],
+    /// The keyed hash of `context` (for `ELHAZ_CONTEXT_REF`).
+    context_hash: [u8; 32],
     state: Mutex<State>,
     flight: tokio::sync::Mutex<()>,
     task: Mutex<Option<AbortHandle>>,
@@ -67,6 +74,7 @@ impl Session {
             name: name.to_string(),
             context: context.clone(),
             hash,
+            context_hash: context.keyed_hash(),
             state: Mutex::new(State::default()),
             flight: tokio::sync::Mutex::new(()),
             task: Mutex::new(None),
@@ -109,28 +117,64 @@ impl Cache {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The session (NAME, context), marked as most recently used.
-    fn get(&self, name: &str, ctx: &SourceContext) -> Option<Arc<Session>> {
-        let key = (name.to_string(), ctx.keyed_hash());
-        self.sessions().get(&key).cloned()
+    /// The key of NAME for this caller: the keyed hash of what decides its identity
+    /// now (an unknown NAME, or a config or profile that cannot be read, is an error).
+    async fn key(&self, name: &str, ctx: &SourceContext) -> Result<Key> {
+        let mut bytes = Box::pin(self.engine.identity(name, ctx)).await?;
+        let hash = crate::context::keyed(&bytes);
+        zeroize::Zeroize::zeroize(&mut bytes);
+        Ok((name.to_string(), hash))
     }
 
-    /// The session (NAME, context), created (empty) when missing. The bool says
-    /// whether it is new.
-    fn get_or_insert(&self, name: &str, ctx: &SourceContext) -> (Arc<Session>, bool) {
-        let key = (name.to_string(), ctx.keyed_hash());
+    /// The session (NAME, identity), marked as most recently used.
+    async fn get(&self, name: &str, ctx: &SourceContext) -> Result<Option<Arc<Session>>> {
+        let key = self.key(name, ctx).await?;
+        Ok(self.sessions().get(&key).cloned())
+    }
+
+    /// The session (NAME, identity), created (empty) when missing. The bool says
+    /// whether it is new. A new one replaces the sessions of NAME that this same
+    /// caller context made before its config or profile changed.
+    async fn get_or_insert(
+        &self,
+        name: &str,
+        ctx: &SourceContext,
+    ) -> Result<(Arc<Session>, bool)> {
+        let key = self.key(name, ctx).await?;
         let mut sessions = self.sessions();
         if let Some(s) = sessions.get(&key) {
-            return (s.clone(), false);
+            return Ok((s.clone(), false));
         }
         let s = Session::new(name, ctx, key.1);
+        let stale: Vec<Key> = sessions
+            .iter()
+            .filter(|(k, old)| k.0 == name && old.context_hash == s.context_hash)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in stale {
+            if let Some(old) = sessions.pop(&k) {
+                tracing::info!(session = %name, "the config or profile changed: a new session replaces the old one");
+                old.stop();
+            }
+        }
         if let Some((evicted_key, evicted)) = sessions.push(key.clone(), s.clone())
             && evicted_key != key
         {
             tracing::info!(session = %evicted_key.0, "session evicted (cache full)");
             evicted.stop();
         }
-        (s, true)
+        Ok((s, true))
+    }
+
+    /// Drops `session` from the cache.
+    fn drop_session(&self, session: &Arc<Session>) {
+        let mut sessions = self.sessions();
+        let key = (session.name.clone(), session.hash);
+        if sessions.peek(&key).is_some_and(|s| Arc::ptr_eq(s, session)) {
+            sessions.pop(&key);
+        }
+        drop(sessions);
+        session.stop();
     }
 
     /// Drops an entry that never got credentials (a failed add).
@@ -153,7 +197,7 @@ impl Cache {
         token: Option<Sensitive>,
         ctx: &SourceContext,
     ) -> Result<()> {
-        let (session, new) = self.get_or_insert(name, ctx);
+        let (session, new) = self.get_or_insert(name, ctx).await?;
         if !new && token.is_none() && session.state().current.is_some() {
             return Err(Error::new(
                 Kind::Usage,
@@ -178,9 +222,9 @@ impl Cache {
         ctx: &SourceContext,
     ) -> Result<Option<Fetched>> {
         let session = if autoadd {
-            self.get_or_insert(name, ctx).0
+            self.get_or_insert(name, ctx).await?.0
         } else {
-            match self.get(name, ctx) {
+            match self.get(name, ctx).await? {
                 Some(s) => s,
                 None => return Ok(None),
             }
@@ -196,7 +240,7 @@ impl Cache {
         name: &str,
         ctx: &SourceContext,
     ) -> Result<Option<Fetched>> {
-        let Some(session) = self.get(name, ctx) else {
+        let Some(session) = self.get(name, ctx).await? else {
             return Ok(None);
         };
         self.ensure(&session, Need::Force, None).await.map(Some)
@@ -295,7 +339,7 @@ impl Cache {
         let sessions = self.sessions();
         sessions
             .iter()
-            .find(|(k, _)| crate::context::hex(&k.1) == hex)
+            .find(|(_, s)| crate::context::hex(&s.context_hash) == hex)
             .map(|(_, s)| s.context.clone())
     }
 
@@ -344,14 +388,20 @@ impl Cache {
         };
 
         tracing::info!(session = %session.name, "refreshing");
+        let reuse = current.as_ref().map(|f| f.hops.clone()).unwrap_or_default();
         // Boxed: the SDK's futures are large, and inline they would make every
         // request's future (moved at each spawn) as large, cached answers included.
-        match Box::pin(
-            self.engine
-                .fetch(&session.name, token.as_ref(), &session.context),
-        )
-        .await
-        {
+        let fetch = self
+            .engine
+            .fetch(&session.name, token.as_ref(), &session.context, &reuse);
+        let notes = std::cell::RefCell::new(Vec::new());
+        let result = Box::pin(crate::credentials::external::NOTES.scope(notes, async {
+            let r = fetch.await;
+            let said = crate::credentials::external::NOTES.with(|n| n.take());
+            (r, said)
+        }))
+        .await;
+        match with_notes(result) {
             Ok(fetched) => {
                 let first = {
                     let mut st = session.state();
@@ -429,6 +479,14 @@ impl Cache {
                 let (Some(cache), Some(session)) = (cache.upgrade(), weak.upgrade()) else {
                     return;
                 };
+                // A config or profile that changed (or went) since: this session is
+                // no longer what its NAME means, and is dropped instead of refreshed.
+                let now_key = cache.key(&session.name, &session.context).await;
+                if now_key.as_ref().ok().map(|k| k.1) != Some(session.hash) {
+                    tracing::info!(session = %session.name, "the config or profile changed: session dropped");
+                    cache.drop_session(&session);
+                    return;
+                }
                 let _ = cache
                     .ensure(&session, Need::Advisory(threshold), None)
                     .await;
@@ -439,6 +497,18 @@ impl Cache {
         {
             old.abort();
         }
+    }
+}
+
+/// What helpers said on stderr during a fetch, put where the caller sees it: on the
+/// credentials (relayed to the client), or in the error.
+fn with_notes((result, notes): (Result<Fetched>, Vec<String>)) -> Result<Fetched> {
+    match result {
+        Ok(mut f) => {
+            f.notes = notes;
+            Ok(f)
+        }
+        Err(e) => Err(e),
     }
 }
 

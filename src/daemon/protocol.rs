@@ -607,6 +607,14 @@ pub(crate) struct CredentialsData {
         skip_serializing_if = "Option::is_none"
     )]
     pub context_ref: Option<String>,
+    /// What helpers (MFA.command, credential_process, SAML or token commands) said on
+    /// stderr while the daemon fetched these, control characters escaped.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub notes: Option<Vec<String>>,
 }
 
 impl fmt::Debug for CredentialsData {

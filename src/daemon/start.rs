@@ -155,8 +155,11 @@ fn wait_for_socket(socket: &Path, deadline: Instant) -> bool {
 /// session no secret at all (they reached us as per-command assignments only).
 fn pass_caller_context(cmd: &mut std::process::Command) {
     let caller = SourceContext::caller();
-    for (i, var) in context::VARS.iter().enumerate() {
-        cmd.env_remove(context::SOURCE_VARS[i]);
+    for source in context::SOURCE_VARS {
+        cmd.env_remove(source);
+    }
+    cmd.env_remove(crate::credentials::external::RESOLVING_VAR);
+    for var in context::VARS {
         match caller.get(var) {
             Some(_) if context::SECRET.contains(var) && SourceContext::captured_in_session() => {
                 cmd.env_remove(var);

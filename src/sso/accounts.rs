@@ -96,10 +96,8 @@ pub(crate) async fn list(
 
 /// The portal's URL, for messages.
 fn endpoint(session: &SsoSession) -> String {
-    std::env::var("AWS_ENDPOINT_URL_SSO")
-        .ok()
-        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-        .filter(|u| !u.is_empty())
+    session
+        .portal_override()
         .unwrap_or_else(|| format!("https://portal.sso.{}.amazonaws.com", session.region))
 }
 

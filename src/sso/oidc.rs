@@ -19,9 +19,9 @@ const CLIENT_NAME: &str = "elhaz";
 
 /// The OIDC endpoint: AWS_ENDPOINT_URL_SSO_OIDC, else the region's.
 pub(crate) fn endpoint(session: &SsoSession) -> String {
-    match std::env::var("AWS_ENDPOINT_URL_SSO_OIDC") {
-        Ok(u) if !u.is_empty() => u.trim_end_matches('/').to_string(),
-        _ => format!("https://oidc.{}.amazonaws.com", session.region),
+    match session.oidc_override() {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => format!("https://oidc.{}.amazonaws.com", session.region),
     }
 }
 

@@ -11,9 +11,9 @@ use crate::error::{Error, Result};
 
 /// The portal endpoint: AWS_ENDPOINT_URL_SSO, else the region's.
 pub(crate) fn endpoint(session: &SsoSession) -> String {
-    match std::env::var("AWS_ENDPOINT_URL_SSO") {
-        Ok(u) if !u.is_empty() => u.trim_end_matches('/').to_string(),
-        _ => format!("https://portal.sso.{}.amazonaws.com", session.region),
+    match session.portal_override() {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => format!("https://portal.sso.{}.amazonaws.com", session.region),
     }
 }
 

@@ -19,6 +19,10 @@ pub(crate) struct SsoSession {
     pub(crate) scopes: Vec<String>,
     /// What a user types to name it (the session name, or the legacy profile's name).
     label: String,
+    /// The caller's `AWS_ENDPOINT_URL_SSO_OIDC` and `AWS_ENDPOINT_URL_SSO` (or
+    /// `AWS_ENDPOINT_URL`), when a daemon works for a caller whose variables are not
+    /// its own; None: this process's environment decides.
+    pub(crate) endpoints: Option<(Option<String>, Option<String>)>,
 }
 
 impl SsoSession {
@@ -30,6 +34,7 @@ impl SsoSession {
             region: region.to_string(),
             scopes,
             label: name.to_string(),
+            endpoints: None,
         }
     }
 
@@ -41,6 +46,7 @@ impl SsoSession {
             region: region.to_string(),
             scopes: Vec::new(),
             label: profile.to_string(),
+            endpoints: None,
         }
     }
 
@@ -61,6 +67,43 @@ impl SsoSession {
         match &self.name {
             Some(n) => format!("SSO session '{n}'"),
             None => format!("SSO login of profile '{}'", self.label),
+        }
+    }
+
+    /// The same session, reached where the caller's context says (its OIDC and portal
+    /// endpoint variables), whatever this process's own environment holds.
+    pub(crate) fn for_caller(mut self, ctx: &SourceContext) -> Self {
+        let ignore = ctx
+            .get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let pick = |var: &str| {
+            (!ignore)
+                .then(|| ctx.get(var).or_else(|| ctx.get("AWS_ENDPOINT_URL")))
+                .flatten()
+                .map(|u| u.trim_end_matches('/').to_string())
+        };
+        self.endpoints = Some((pick("AWS_ENDPOINT_URL_SSO_OIDC"), pick("AWS_ENDPOINT_URL_SSO")));
+        self
+    }
+
+    /// The OIDC endpoint override in force for this session, if any.
+    pub(crate) fn oidc_override(&self) -> Option<String> {
+        match &self.endpoints {
+            Some((oidc, _)) => oidc.clone(),
+            None => std::env::var("AWS_ENDPOINT_URL_SSO_OIDC")
+                .ok()
+                .filter(|u| !u.is_empty()),
+        }
+    }
+
+    /// The portal endpoint override in force for this session, if any.
+    pub(crate) fn portal_override(&self) -> Option<String> {
+        match &self.endpoints {
+            Some((_, portal)) => portal.clone(),
+            None => std::env::var("AWS_ENDPOINT_URL_SSO")
+                .ok()
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+                .filter(|u| !u.is_empty()),
         }
     }
 

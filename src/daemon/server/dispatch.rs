@@ -33,6 +33,7 @@ pub(super) fn credentials_data(env: &Envelope, f: &Fetched) -> CredentialsData {
         source: ext.then(|| f.source.to_string()),
         region: if ext { f.region.clone() } else { None },
         context_ref: None,
+        notes: (ext && !f.notes.is_empty()).then(|| f.notes.clone()),
     }
 }
 
