@@ -159,6 +159,11 @@ impl Broker {
     }
 
     fn credentials_inner(&self, name: &str, min_remaining: i64) -> Result<Outcome<Served>> {
+        // Run by a helper of an elhaz that resolves NAME: a loop, said at once (the
+        // daemon would wait on the very fetch that waits on us).
+        if let Some(e) = crate::credentials::external::loop_of(name) {
+            return Err(e);
+        }
         let Broker::InProcess { engine, .. } = self else {
             return self.credentials_from_daemon(name, min_remaining);
         };
@@ -209,6 +214,9 @@ impl Broker {
     /// `add`: puts NAME in the daemon (with an MFA code, when given). In this process
     /// there is nothing to add to: the code is kept for the next fetch.
     pub(crate) fn add(&self, name: &str, token: Option<&Sensitive>) -> Result<Outcome<()>> {
+        if let Some(e) = crate::credentials::external::loop_of(name) {
+            return Err(e);
+        }
         if let Broker::InProcess { code, .. } = self {
             *code
                 .lock()
@@ -228,13 +236,17 @@ impl Broker {
 
     /// GetCallerIdentity as NAME.
     pub(crate) fn whoami(&self, name: &str) -> Result<Outcome<Identity>> {
+        if let Some(e) = crate::credentials::external::loop_of(name) {
+            return Err(e);
+        }
         match self {
             Broker::InProcess { engine, .. } => {
                 let rt = runtime()?;
                 let ctx = SourceContext::caller();
                 let code = self.take_code();
                 let fetched =
-                    match engine_outcome(rt.block_on(engine.fetch(name, code.as_ref(), ctx, &[])))? {
+                    match engine_outcome(rt.block_on(engine.fetch(name, code.as_ref(), ctx, &[])))?
+                    {
                         Outcome::Done(f) => f,
                         Outcome::MfaRequired(e) => return Ok(Outcome::MfaRequired(e)),
                         Outcome::SsoLoginRequired(e) => return Ok(Outcome::SsoLoginRequired(e)),

@@ -91,12 +91,7 @@ pub(crate) const VARS: &[&str] = &[
 
 /// Context variables whose values are never shown (Debug, `daemon status`): proxy
 /// URLs may hold a password.
-const SHOWN_REDACTED: &[&str] = &[
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-];
+const SHOWN_REDACTED: &[&str] = &["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
 
 /// The ones that hold secrets: never exported into a session, never logged, never
 /// shown; they travel only over the peer-checked socket.

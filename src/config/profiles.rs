@@ -44,7 +44,12 @@ pub(crate) struct Origin {
 
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", crate::error::display_path(&self.path), self.line)
+        write!(
+            f,
+            "{}:{}",
+            crate::error::display_path(&self.path),
+            self.line
+        )
     }
 }
 
@@ -225,9 +230,26 @@ impl AwsProfiles {
 }
 
 const KNOWN: &[&str] = &[
-    "role_arn", "source_profile", "credential_source", "mfa_serial", "duration_seconds",
-    "external_id", "role_session_name", "region", "sso_session", "sso_start_url",
-    "sso_region", "sso_account_id", "sso_role_name", "credential_process",
-    "web_identity_token_file", "aws_access_key_id", "aws_secret_access_key",
-    "aws_session_token", "endpoint_url", "services", "ca_bundle", "source_identity",
+    "role_arn",
+    "source_profile",
+    "credential_source",
+    "mfa_serial",
+    "duration_seconds",
+    "external_id",
+    "role_session_name",
+    "region",
+    "sso_session",
+    "sso_start_url",
+    "sso_region",
+    "sso_account_id",
+    "sso_role_name",
+    "credential_process",
+    "web_identity_token_file",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "endpoint_url",
+    "services",
+    "ca_bundle",
+    "source_identity",
 ];

@@ -84,9 +84,10 @@ impl Walk<'_> {
             let key = format!("{}\u{0}{role}", hop.name);
             let is_final = last_is_final && i + 1 == chain.hops.len();
             if !is_final
-                && let Some(h) = self.reuse.iter().find(|h| {
-                    h.key == key && h.credentials.remaining_secs(now()) > REUSE_MIN_SECS
-                })
+                && let Some(h) = self
+                    .reuse
+                    .iter()
+                    .find(|h| h.key == key && h.credentials.remaining_secs(now()) > REUSE_MIN_SECS)
             {
                 tracing::debug!(profile = %hop.name, "reusing the hop's credentials");
                 self.made.push(h.clone());
@@ -119,10 +120,16 @@ impl Walk<'_> {
         let name = crate::config::store::validate_name(&hop.name)
             .map(|_| hop.name.as_str())
             .unwrap_or("NAME");
-        let source = hop.source_profile.as_deref().unwrap_or("SRC");
+        // A config with no Session.profile takes the caller's environment keys, as
+        // credential_source Environment does.
+        let profile_flag = match (&hop.credential_source, &hop.source_profile) {
+            (Some(_), _) => String::new(),
+            (None, Some(s)) => format!(" --profile {s}"),
+            (None, None) => " --profile SRC".into(),
+        };
         Err(mfa::no_tty(serial).with_hint(format!(
             "run it from a terminal, or make a config whose MFA.command prints the code: \
-             elhaz config add {name} --profile {source} --role-arn {role} \
+             elhaz config add {name}{profile_flag} --role-arn {role} \
              --serial-number {serial} --mfa-command 'ykman oath accounts code -s ACCOUNT'"
         )))
     }
@@ -145,7 +152,9 @@ impl Walk<'_> {
             Root::Process(p) => credential_process(p, self.ctx).await,
             Root::WebIdentity(p) => {
                 let target = self.target(Some(p));
-                web_identity_profile(p, self.sdk, &target).await.map(Got::Temporary)
+                web_identity_profile(p, self.sdk, &target)
+                    .await
+                    .map(Got::Temporary)
             }
             Root::Named(p) => {
                 let named = p.credential_source.as_deref().unwrap_or_default();
@@ -297,10 +306,12 @@ async fn web_identity_profile(
 /// An SSO profile's role credentials: a valid access token for its session (renewed
 /// silently when it can be; else the typed "log in" error), then the portal's
 /// GetRoleCredentials for its account and role.
-pub(crate) async fn sso_credentials(profile: &AwsProfile, ctx: &SourceContext) -> Result<Credentials> {
+pub(crate) async fn sso_credentials(
+    profile: &AwsProfile,
+    ctx: &SourceContext,
+) -> Result<Credentials> {
     use secrecy::ExposeSecret;
-    let session =
-        crate::sso::session::resolve_blocking(ctx, Some(&profile.name))?.for_caller(ctx);
+    let session = crate::sso::session::resolve_blocking(ctx, Some(&profile.name))?.for_caller(ctx);
     let (Some(account), Some(role)) = (&profile.sso_account_id, &profile.sso_role_name) else {
         return Err(Error::config(format!(
             "profile {} uses IAM Identity Center but lacks sso_account_id or sso_role_name",

@@ -148,49 +148,57 @@ impl Engine {
         })
         .await
         .map_err(|e| Error::other(format!("reading config {name:?} failed: {e}")))??;
-        let region = match text {
-            Some(text) => {
-                out.extend_from_slice(b"config\0");
-                out.extend_from_slice(text.as_bytes());
-                let config = crate::config::parse::parse_config(&text, &self.store.path(name)?)?;
-                let session = config.session.clone().unwrap_or_default();
-                let sts_keys = config.sts.as_ref().is_some_and(|s| s.aws_access_key_id.is_some());
-                let uses_source = config.assume_role.is_some()
-                    && !sts_keys
-                    && session.aws_access_key_id.is_none();
-                if uses_source {
-                    match &session.profile_name {
-                        Some(p) => {
-                            let chain = sources::plan(&profiles, p, Use::Source)
-                                .map_err(|e| in_config(e, &self.store, name))?;
-                            sources::describe(&chain, ctx, &mut out);
-                        }
-                        None => {
-                            let d = sources::default_source(&profiles, ctx)?;
-                            sources::describe_default(&d, ctx, &mut out);
+        let region =
+            match text {
+                Some(text) => {
+                    out.extend_from_slice(b"config\0");
+                    out.extend_from_slice(text.as_bytes());
+                    let config =
+                        crate::config::parse::parse_config(&text, &self.store.path(name)?)?;
+                    let session = config.session.clone().unwrap_or_default();
+                    let sts_keys = config
+                        .sts
+                        .as_ref()
+                        .is_some_and(|s| s.aws_access_key_id.is_some());
+                    let uses_source = config.assume_role.is_some()
+                        && !sts_keys
+                        && session.aws_access_key_id.is_none();
+                    if uses_source {
+                        match &session.profile_name {
+                            Some(p) => {
+                                let chain = sources::plan(&profiles, p, Use::Source)
+                                    .map_err(|e| in_config(e, &self.store, name))?;
+                                sources::describe(&chain, ctx, &mut out);
+                            }
+                            None => {
+                                let d = sources::default_source(&profiles, ctx)?;
+                                sources::describe_default(&d, ctx, &mut out);
+                            }
                         }
                     }
+                    config.region().map(str::to_string)
                 }
-                config.region().map(str::to_string)
-            }
-            None => {
-                let Some(p) = profiles.get(name) else {
-                    return Err(resolve(&self.store, name, ctx).await.err().unwrap_or_else(
-                        || Error::config(format!("no config or AWS profile named {name:?}")),
-                    ));
-                };
-                out.extend_from_slice(b"profile\0");
-                let chain = sources::plan(&profiles, name, Use::Name)?;
-                sources::describe(&chain, ctx, &mut out);
-                p.region.clone()
-            }
-        };
+                None => {
+                    let Some(p) = profiles.get(name) else {
+                        return Err(resolve(&self.store, name, ctx).await.err().unwrap_or_else(
+                            || Error::config(format!("no config or AWS profile named {name:?}")),
+                        ));
+                    };
+                    out.extend_from_slice(b"profile\0");
+                    let chain = sources::plan(&profiles, name, Use::Name)?;
+                    sources::describe(&chain, ctx, &mut out);
+                    p.region.clone()
+                }
+            };
         let region = region
             .as_deref()
             .or(ctx.get("AWS_REGION"))
             .or(ctx.get("AWS_DEFAULT_REGION"));
         out.extend_from_slice(sources::partition(region).as_bytes());
-        for var in crate::context::VARS.iter().skip(crate::context::CARRIED.len()) {
+        for var in crate::context::VARS
+            .iter()
+            .skip(crate::context::CARRIED.len())
+        {
             if var.starts_with("AWS_CONTAINER") || var.starts_with("AWS_EC2") {
                 continue;
             }
@@ -556,7 +564,10 @@ async fn config_sdk(
     // STS.region_name, Session.region_name, then Session.profile_name's region: all
     // before the environment's, which may be an outer session's; then the caller's
     // region, then the selected profile's (as the SDKs would).
-    let named = session.profile_name.as_deref().and_then(|p| profiles.get(p));
+    let named = session
+        .profile_name
+        .as_deref()
+        .and_then(|p| profiles.get(p));
     let profile_region = named.and_then(|p| p.region.clone());
     let selected = profiles.get(ctx.profile());
     let region = sts_params
@@ -619,10 +630,14 @@ async fn config_source(
     let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("NAME");
     let got = match &session.profile_name {
         Some(p) => {
-            let chain =
-                sources::plan(walk.profiles, p, Use::Source).map_err(|e| in_config(e, store, name))?;
+            let chain = sources::plan(walk.profiles, p, Use::Source)
+                .map_err(|e| in_config(e, store, name))?;
             if let Some(call) = chain.served_by_elhaz() {
-                return Err(in_config(sources::served_source_error(&chain, &call), store, name));
+                return Err(in_config(
+                    sources::served_source_error(&chain, &call),
+                    store,
+                    name,
+                ));
             }
             walk.run(&chain, false).await?
         }
@@ -674,7 +689,10 @@ pub(super) async fn assume_web_identity(
 }
 
 /// Our credentials in the SDK's type, to sign a further call.
-pub(super) fn sdk_credentials(c: &Credentials, provider: &'static str) -> aws_credential_types::Credentials {
+pub(super) fn sdk_credentials(
+    c: &Credentials,
+    provider: &'static str,
+) -> aws_credential_types::Credentials {
     aws_credential_types::Credentials::new(
         c.access_key_id.clone(),
         c.secret_access_key().to_string(),
@@ -761,7 +779,10 @@ fn check_assertion(assertion: &Sensitive, saml: &Saml) -> Result<()> {
 /// timeouts. ELHAZ_STS_TIMEOUT sets the per-attempt timeout (default 10 s). The SDK sees
 /// the caller context's variables, never this process's own (see
 /// [`SourceContext::sdk_env`]).
-pub(super) fn base_loader(ca_bundle: Option<&str>, ctx: &SourceContext) -> Result<aws_config::ConfigLoader> {
+pub(super) fn base_loader(
+    ca_bundle: Option<&str>,
+    ctx: &SourceContext,
+) -> Result<aws_config::ConfigLoader> {
     let attempt = Seconds::from_env("ELHAZ_STS_TIMEOUT")?
         .map(|s| s.duration())
         .unwrap_or(Duration::from_secs(10));

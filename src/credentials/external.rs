@@ -40,7 +40,12 @@ const MAX_STDERR: u64 = 4096;
 /// The NAMEs this process was started to resolve, by an elhaz that runs it as a helper.
 pub(crate) fn inherited_names() -> Vec<String> {
     std::env::var(RESOLVING_VAR)
-        .map(|v| v.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
+        .map(|v| {
+            v.lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 

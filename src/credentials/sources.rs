@@ -297,7 +297,10 @@ pub(crate) fn elhaz_call(command: &str) -> Option<ElhazCall> {
     let words = shlex::split(command)?;
     let mut it = words.iter().map(String::as_str).peekable();
     while let Some(w) = it.peek() {
-        if *w == "env" || w.ends_with("/env") || w.contains('=') || (w.starts_with('-') && *w != "-")
+        if *w == "env"
+            || w.ends_with("/env")
+            || w.contains('=')
+            || (w.starts_with('-') && *w != "-")
         {
             it.next();
         } else {
@@ -312,7 +315,9 @@ pub(crate) fn elhaz_call(command: &str) -> Option<ElhazCall> {
     let export = args.iter().position(|a| *a == "export");
     let mut call = ElhazCall {
         name: None,
-        socket: args.iter().any(|a| *a == "--socket" || a.starts_with("--socket=")),
+        socket: args
+            .iter()
+            .any(|a| *a == "--socket" || a.starts_with("--socket=")),
     };
     let mut rest = args[export.map_or(args.len(), |i| i + 1)..].iter();
     while let Some(a) = rest.next() {
@@ -448,7 +453,11 @@ pub(crate) fn sts_endpoint(
         .map(str::to_string)
         .or(services)
         .or_else(|| ctx.get("AWS_ENDPOINT_URL").map(str::to_string))
-        .or_else(|| profile.and_then(|p| p.get("endpoint_url")).map(str::to_string))
+        .or_else(|| {
+            profile
+                .and_then(|p| p.get("endpoint_url"))
+                .map(str::to_string)
+        })
 }
 
 /// The partition a region is in, for the session key: the same role in another
@@ -473,12 +482,15 @@ mod tests {
         let c = elhaz_call("elhaz export prod -f credential-process").unwrap();
         assert_eq!(c.name.as_deref(), Some("prod"));
         assert!(!c.socket);
-        let c = elhaz_call("/usr/local/bin/elhaz --config-dir /x export -f credential-process -n p2")
-            .unwrap();
+        let c =
+            elhaz_call("/usr/local/bin/elhaz --config-dir /x export -f credential-process -n p2")
+                .unwrap();
         assert_eq!(c.name.as_deref(), Some("p2"));
-        let c = elhaz_call("env AWS_PROFILE= elhaz export --format credential-process prod").unwrap();
+        let c =
+            elhaz_call("env AWS_PROFILE= elhaz export --format credential-process prod").unwrap();
         assert_eq!(c.name.as_deref(), Some("prod"));
-        let c = elhaz_call("elhaz export --socket ~/.elhaz/laptop.sock -f credential-process").unwrap();
+        let c =
+            elhaz_call("elhaz export --socket ~/.elhaz/laptop.sock -f credential-process").unwrap();
         assert!(c.socket);
         assert_eq!(c.name, None);
         assert_eq!(elhaz_call("aws-vault export --format=json prod"), None);

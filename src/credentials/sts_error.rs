@@ -35,8 +35,6 @@ fn endpoint(target: &StsTarget) -> String {
     target
         .endpoint_url
         .clone()
-        .or_else(|| std::env::var("AWS_ENDPOINT_URL_STS").ok())
-        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
         .unwrap_or_else(|| format!("https://sts.{}.amazonaws.com", target.region))
 }
 

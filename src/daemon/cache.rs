@@ -126,20 +126,19 @@ impl Cache {
         Ok((name.to_string(), hash))
     }
 
-    /// The session (NAME, identity), marked as most recently used.
+    /// The session (NAME, identity), marked as most recently used. A NAME that does
+    /// not resolve now has no session (the protocol's "not cached").
     async fn get(&self, name: &str, ctx: &SourceContext) -> Result<Option<Arc<Session>>> {
-        let key = self.key(name, ctx).await?;
+        let Ok(key) = self.key(name, ctx).await else {
+            return Ok(None);
+        };
         Ok(self.sessions().get(&key).cloned())
     }
 
     /// The session (NAME, identity), created (empty) when missing. The bool says
     /// whether it is new. A new one replaces the sessions of NAME that this same
     /// caller context made before its config or profile changed.
-    async fn get_or_insert(
-        &self,
-        name: &str,
-        ctx: &SourceContext,
-    ) -> Result<(Arc<Session>, bool)> {
+    async fn get_or_insert(&self, name: &str, ctx: &SourceContext) -> Result<(Arc<Session>, bool)> {
         let key = self.key(name, ctx).await?;
         let mut sessions = self.sessions();
         if let Some(s) = sessions.get(&key) {

@@ -82,7 +82,10 @@ impl SsoSession {
                 .flatten()
                 .map(|u| u.trim_end_matches('/').to_string())
         };
-        self.endpoints = Some((pick("AWS_ENDPOINT_URL_SSO_OIDC"), pick("AWS_ENDPOINT_URL_SSO")));
+        self.endpoints = Some((
+            pick("AWS_ENDPOINT_URL_SSO_OIDC"),
+            pick("AWS_ENDPOINT_URL_SSO"),
+        ));
         self
     }
 

@@ -569,7 +569,9 @@ async fn single_flight_holds_per_context_and_the_cache_bound_counts_sessions() {
     t.set("ELHAZ_MAX_DAEMON_CACHE_SIZE", "2");
     ok(&run(&t, &[], &["daemon", "start"]));
     let t = std::sync::Arc::new(t);
-    let context = |key: &str| json!({ "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": "s" });
+    // Our client sends every context variable it has, the STS endpoint included.
+    let endpoint = sts.uri();
+    let context = move |key: &str| json!({ "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": "s", "AWS_ENDPOINT_URL_STS": endpoint });
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(40));
     let threads: Vec<_> = (0..40)
         .map(|i| {

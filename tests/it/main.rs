@@ -23,6 +23,7 @@ mod identity;
 mod login;
 mod quoting;
 mod readme;
+mod real_configs;
 mod remote;
 mod saml;
 mod server;

@@ -16,6 +16,7 @@ pub mod sso_portal;
 pub mod sts;
 pub mod text;
 pub mod users;
+pub mod world;
 
 // Each user of the harness takes what it needs.
 #[allow(unused_imports)]

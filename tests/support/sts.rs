@@ -199,3 +199,82 @@ impl wiremock::Respond for StsResponder {
         }
     }
 }
+
+/// One call the fake answered: its action, the role it asked for, who signed it, the
+/// region of the signature, the key it issued, and its form.
+#[derive(Debug, Clone)]
+pub struct StsCall {
+    pub action: String,
+    pub role: String,
+    pub signer: String,
+    pub region: String,
+    pub issued: String,
+    pub form: BTreeMap<String, String>,
+}
+
+impl FakeSts {
+    /// Every call so far, in order, with the key each one issued (the fake issues
+    /// `ASIAFAKE<n>` for its n-th answered POST; these tests inject no fault).
+    pub async fn log(&self) -> Vec<StsCall> {
+        let reqs = self.server.received_requests().await.unwrap_or_default();
+        let mut n = 0;
+        let mut out = Vec::new();
+        for r in reqs.iter().filter(|r| r.method.as_str() == "POST") {
+            n += 1;
+            let f = form(&String::from_utf8_lossy(&r.body));
+            let auth = r
+                .headers
+                .get("authorization")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            let scope = auth
+                .split("Credential=")
+                .nth(1)
+                .and_then(|s| s.split(',').next())
+                .unwrap_or_default();
+            let mut parts = scope.split('/');
+            let signer = parts.next().unwrap_or_default().to_string();
+            let region = parts.nth(1).unwrap_or_default().to_string();
+            out.push(StsCall {
+                action: f.get("Action").cloned().unwrap_or_default(),
+                role: f
+                    .get("RoleArn")
+                    .map(|a| a.rsplit('/').next().unwrap_or_default().to_string())
+                    .unwrap_or_default(),
+                signer,
+                region,
+                issued: format!("ASIAFAKE{n:012}"),
+                form: f,
+            });
+        }
+        out
+    }
+
+    /// The calls from `from` on as `ROLE<-SIGNER`, where SIGNER is the role whose
+    /// issued key signed the call, or the key itself when no call issued it (a source
+    /// key); `GetCallerIdentity<-SIGNER` for identity calls.
+    pub async fn chain_since(&self, from: usize) -> Vec<String> {
+        let log = self.log().await;
+        log.iter()
+            .skip(from)
+            .map(|c| {
+                let by = log
+                    .iter()
+                    .find(|o| o.issued == c.signer && !o.role.is_empty())
+                    .map(|o| o.role.clone())
+                    .unwrap_or_else(|| c.signer.clone());
+                let what = if c.role.is_empty() {
+                    &c.action
+                } else {
+                    &c.role
+                };
+                format!("{what}<-{by}")
+            })
+            .collect()
+    }
+
+    /// How many calls the fake has answered.
+    pub async fn count(&self) -> usize {
+        self.log().await.len()
+    }
+}
