@@ -57,6 +57,8 @@ pub(crate) struct Walk<'a> {
     pub(crate) reuse: &'a [Hop],
     /// The intermediate credentials made or reused so far.
     pub(crate) made: Vec<Hop>,
+    /// The start URL of the SSO login at the root, once used.
+    pub(crate) sso: Option<String>,
 }
 
 impl Walk<'_> {
@@ -148,7 +150,11 @@ impl Walk<'_> {
                     "profile-keys",
                 )))
             }
-            Root::Sso(p) => sso_credentials(p, self.ctx).await.map(Got::Temporary),
+            Root::Sso(p) => {
+                let (c, start_url) = sso_credentials(p, self.ctx).await?;
+                self.sso = Some(start_url);
+                Ok(Got::Temporary(c))
+            }
             Root::Process(p) => credential_process(p, self.ctx).await,
             Root::WebIdentity(p) => {
                 let target = self.target(Some(p));
@@ -309,7 +315,7 @@ async fn web_identity_profile(
 pub(crate) async fn sso_credentials(
     profile: &AwsProfile,
     ctx: &SourceContext,
-) -> Result<Credentials> {
+) -> Result<(Credentials, String)> {
     use secrecy::ExposeSecret;
     let session = crate::sso::session::resolve_blocking(ctx, Some(&profile.name))?.for_caller(ctx);
     let (Some(account), Some(role)) = (&profile.sso_account_id, &profile.sso_role_name) else {
@@ -326,13 +332,14 @@ pub(crate) async fn sso_credentials(
     let token = crate::sso::token::access_token(&session).await?;
     let issued = now();
     let rc = crate::sso::portal::role_credentials(&session, &token, account, role).await?;
-    Ok(Credentials::new(
+    let c = Credentials::new(
         rc.access_key_id,
         rc.secret_access_key.expose_secret(),
         rc.session_token.expose_secret(),
         rc.expiration,
         issued,
-    ))
+    );
+    Ok((c, session.start_url))
 }
 
 /// The largest answer read from a `credential_process`.

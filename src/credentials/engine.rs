@@ -48,6 +48,8 @@ pub(crate) struct Fetched {
     pub hops: Vec<Hop>,
     /// What helpers said on stderr while these were fetched in the daemon.
     pub notes: Vec<String>,
+    /// The start URL of the IAM Identity Center login they come from, if any.
+    pub sso: Option<String>,
 }
 
 /// GetCallerIdentity's answer, with the original's key names.
@@ -237,6 +239,7 @@ impl Engine {
             token_code: None,
             reuse,
             made: Vec::new(),
+            sso: None,
         };
         let credentials = if let Some(web) = &config.web_identity {
             assume_web_identity(web, &sdk, &target).await?
@@ -264,6 +267,7 @@ impl Engine {
             sts: target,
             hops: walk.made,
             notes: Vec::new(),
+            sso: walk.sso,
         })
     }
 
@@ -356,6 +360,7 @@ async fn fetch_profile(
         token_code,
         reuse,
         made: Vec::new(),
+        sso: None,
     };
     let target = walk.target(Some(profile));
     let credentials = match walk.run(&chain, true).await? {
@@ -378,6 +383,7 @@ async fn fetch_profile(
         sts: target,
         hops: walk.made,
         notes: Vec::new(),
+        sso: walk.sso,
     })
 }
 

@@ -262,6 +262,28 @@ impl Cache {
         !keys.is_empty()
     }
 
+    /// Forgets every session whose credentials came from the SSO login at `start_url`
+    /// (from any SSO login when None); how many went.
+    pub(crate) fn forget_sso(&self, start_url: Option<&str>) -> usize {
+        let mut sessions = self.sessions();
+        let keys: Vec<Key> = sessions
+            .iter()
+            .filter(|(_, s)| {
+                let st = s.state();
+                let sso = st.current.as_ref().and_then(|f| f.sso.as_deref());
+                sso.is_some() && (start_url.is_none() || sso == start_url)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &keys {
+            if let Some(s) = sessions.pop(k) {
+                tracing::info!(session = %s.name, "forgotten: its SSO session was logged out");
+                s.stop();
+            }
+        }
+        keys.len()
+    }
+
     /// Names, least to most recently used (as the original lists them), each once
     /// however many caller contexts hold it.
     pub(crate) fn list(&self) -> Vec<String> {

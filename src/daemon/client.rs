@@ -150,6 +150,17 @@ impl Client {
         self.send(Envelope::new(Caller::default(), Request::Kill {}))
     }
 
+    /// `forget`: drops the sessions that came from the SSO login at `start_url` (all
+    /// SSO logins when None).
+    pub fn forget_sso(&self, start_url: Option<&str>) -> Result<Response, Failure> {
+        self.send(Envelope::new(
+            Caller::ext(),
+            Request::Forget {
+                sso_start_url: start_url.map(str::to_string),
+            },
+        ))
+    }
+
     /// `status`: the daemon, its sessions and shares.
     pub fn status(&self) -> Result<Response, Failure> {
         self.send(Envelope::new(Caller::default(), Request::Status {}))

@@ -255,6 +255,17 @@ pub enum Request {
         )]
         socket: Option<PathBuf>,
     },
+    /// Forgets every session whose credentials come from the IAM Identity Center
+    /// login at `sso_start_url` (every SSO login when absent): `sso logout` does, as
+    /// `aws sso logout` clears its role credentials too.
+    Forget {
+        #[serde(
+            default,
+            deserialize_with = "lenient",
+            skip_serializing_if = "Option::is_none"
+        )]
+        sso_start_url: Option<String>,
+    },
     /// An action this daemon does not know (answered 400).
     #[serde(skip)]
     Unknown(String),
@@ -272,6 +283,7 @@ const ACTIONS: &[&str] = &[
     "status",
     "share",
     "unshare",
+    "forget",
 ];
 
 impl Request {
@@ -288,6 +300,7 @@ impl Request {
             Request::Status {} => "status",
             Request::Share { .. } => "share",
             Request::Unshare { .. } => "unshare",
+            Request::Forget { .. } => "forget",
             Request::Unknown(a) => a,
         }
     }

@@ -368,3 +368,36 @@ async fn what_helpers_say_on_stderr_reaches_the_caller_through_the_daemon() {
     );
     assert_eq!(w.since(m).await, s(&["FromHelper<-AKIAHELPERWORLD00003"]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sso_logout_forgets_the_role_credentials_it_gave_in_the_daemon_too() {
+    let fake = crate::support::sso::FakeSso::start().await;
+    let mut w = World::new(GROUP).await;
+    w.add_sso(&fake);
+    let dev = crate::support::sso::key_for("111122223333", "Dev");
+    w.start_foreign_daemon();
+    let m = w.mark().await;
+    ok(&w.run(&[], &["export", "corp-dev"]));
+    ok(&w.run(&[], &["export", "on-sso"]));
+    ok(&w.run(&[], &["export", "demo"]));
+    assert_eq!(
+        w.since(m).await,
+        s(&[&format!("OnSso<-{dev}"), "Demo<-AKIADEFAULTWORLD0001"])
+    );
+    let o = w.run(&[], &["sso", "logout", "corp"]);
+    ok(&o);
+    assert!(
+        text(&o.stderr).contains("forgot 2 session(s)"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Neither the SSO profile nor the role chained on it is served any more; what
+    // did not come from SSO still is.
+    for name in ["corp-dev", "on-sso"] {
+        let o = w.run(&[], &["export", name]);
+        assert_fails(&o, 5, "elhaz sso login corp");
+    }
+    let m = w.mark().await;
+    ok(&w.run(&[], &["export", "demo"]));
+    assert_eq!(w.since(m).await.len(), 0, "demo stays cached");
+}

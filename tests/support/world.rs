@@ -133,6 +133,46 @@ web_identity_token_file = {}
         );
     }
 
+    /// IAM Identity Center beside the rest: `[sso-session corp]` at the fake, a synced
+    /// profile `corp-dev` (111122223333/Dev) and `on-sso`, a role chained on it; a live
+    /// login in the token cache.
+    pub fn add_sso(&mut self, fake: &super::sso::FakeSso) {
+        use super::sso::{START_URL, iso_in, write_cache};
+        self.t.set("AWS_ENDPOINT_URL_SSO_OIDC", &fake.oidc.uri());
+        self.t.set("AWS_ENDPOINT_URL_SSO", &fake.portal.uri());
+        let mut cfg = std::fs::read_to_string(self.t.home.join(".aws/config")).unwrap();
+        cfg.push_str(&format!(
+            "
+[sso-session corp]
+sso_start_url = {START_URL}
+sso_region = us-east-1
+sso_registration_scopes = sso:account:access
+
+[profile corp-dev]
+sso_session = corp
+sso_account_id = 111122223333
+sso_role_name = Dev
+region = eu-west-1
+
+[profile on-sso]
+role_arn = arn:aws:iam::777777777777:role/OnSso
+source_profile = corp-dev
+"
+        ));
+        self.t.write_aws_config(&cfg);
+        fake.seed_access("world-token");
+        write_cache(
+            &self.t,
+            "corp",
+            &serde_json::json!({
+                "startUrl": START_URL,
+                "region": "us-east-1",
+                "accessToken": "world-token",
+                "expiresAt": iso_in(8 * 3600),
+            }),
+        );
+    }
+
     /// An executable script in the world's home.
     pub fn script(&self, name: &str, body: &str) -> PathBuf {
         let p = self.t.home.join(name);

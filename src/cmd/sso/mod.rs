@@ -74,7 +74,7 @@ pub struct SsoLogoutArgs {
 pub(crate) fn run(cmd: SsoCommand, ctx: &Context) -> Result<i32> {
     match cmd {
         SsoCommand::Login(a) => run_login(&a),
-        SsoCommand::Logout(a) => run_logout(&a),
+        SsoCommand::Logout(a) => run_logout(&a, ctx),
         SsoCommand::Roles(a) => roles::run(&a).map(exit_code),
         SsoCommand::Sync(a) => sync::run(ctx, &a).map(exit_code),
     }
@@ -192,7 +192,35 @@ fn run_login(args: &SsoLoginArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn run_logout(args: &SsoLogoutArgs) -> Result<i32> {
+/// Tells a running daemon (never starting one) to forget the sessions that came from
+/// the login at `start_url` (every SSO login when None).
+fn forget_in_daemon(ctx: &Context, start_url: Option<&str>) {
+    match ctx.client().forget_sso(start_url) {
+        Ok(r) if r.ok => {
+            let n = r
+                .data
+                .as_ref()
+                .and_then(|d| d["forgotten"].as_u64())
+                .unwrap_or(0);
+            if n > 0 {
+                eprintln!("elhaz: the daemon forgot {n} session(s) that came from it");
+            }
+        }
+        Ok(r) => eprintln!(
+            "elhaz: warning: the daemon did not forget its sessions: {}",
+            r.error().message
+        ),
+        Err(crate::daemon::client::Failure::NotRunning) => {}
+        Err(crate::daemon::client::Failure::Error(e)) => {
+            eprintln!(
+                "elhaz: warning: the daemon did not forget its sessions: {}",
+                e.message
+            )
+        }
+    }
+}
+
+fn run_logout(args: &SsoLogoutArgs, ctx: &Context) -> Result<i32> {
     let rt = crate::broker::runtime()?;
     if args.all {
         let dir = cache::dir()?;
@@ -218,6 +246,7 @@ fn run_logout(args: &SsoLogoutArgs) -> Result<i32> {
             n += 1;
         }
         eprintln!("elhaz: logged out of {n} SSO session(s)");
+        forget_in_daemon(ctx, None);
         return Ok(0);
     }
     let session = pick(args.name.as_deref())?;
@@ -225,6 +254,7 @@ fn run_logout(args: &SsoLogoutArgs) -> Result<i32> {
     let Some(tok) = cache::read(&session)? else {
         cache::remove(&path)?;
         eprintln!("elhaz: {} was not logged in", session.described());
+        forget_in_daemon(ctx, Some(&session.start_url));
         return Ok(0);
     };
     if tok.remaining_secs(crate::sso::now()) > 0
@@ -237,6 +267,7 @@ fn run_logout(args: &SsoLogoutArgs) -> Result<i32> {
     }
     cache::remove(&path)?;
     eprintln!("elhaz: logged out of {}", session.described());
+    forget_in_daemon(ctx, Some(&session.start_url));
     Ok(0)
 }
 

@@ -168,6 +168,10 @@ pub(super) async fn dispatch(env: Envelope, shared: &Arc<Shared>) -> Response {
             }
         }
         Request::Unshare { socket } => unshare(&env, socket.as_deref(), shared),
+        Request::Forget { sso_start_url } => {
+            let n = cache.forget_sso(sso_start_url.as_deref());
+            Response::with(id, &serde_json::json!({ "forgotten": n }))
+        }
         // Answered before dispatch (see `handle`).
         Request::Kill {} => Response::ok(id, None),
         Request::Unknown(other) => Response::err(
