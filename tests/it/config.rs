@@ -64,6 +64,15 @@ Meta:
   description: 'Production admin: break glass only'
 "#;
 
+/// A user who has the source profile FULL names (`corp-sso`): a config is saved only
+/// with a source profile that exists.
+#[track_caller]
+fn full_user() -> TestEnv {
+    let t = TestEnv::new();
+    t.write_aws_config("[profile corp-sso]\nregion = eu-central-1\n");
+    t
+}
+
 const ROLE_PREFIX: &str = "AssumeRole:\n  RoleArn: arn:aws:iam::123456789012:role/Admin\n";
 
 fn stdout(o: &Output) -> String {
@@ -146,7 +155,7 @@ fn entries(dir: &Path) -> Vec<String> {
 
 #[test]
 fn fully_populated_config_round_trips() {
-    let t = TestEnv::new();
+    let t = full_user();
     let input = t.home.join("full.yaml");
     std::fs::write(&input, FULL).unwrap();
     let expected = yaml_value(FULL);
@@ -340,7 +349,7 @@ fn bad_config_files_name_file_line_and_key_and_change_nothing() {
             "{F}:3: AssumeRole.DurationSeconds 60 is out of range: STS takes 900 to 43200",
         ),
     ];
-    let t = TestEnv::new();
+    let t = full_user();
     t.role_config("keep", "");
     let elhaz = t.home.join(".elhaz");
     let input = t.home.join("in.yaml");
@@ -626,7 +635,7 @@ fn concurrent_updates_from_8_processes_all_land() {
 
 #[test]
 fn written_files_are_0600_in_0700_directories() {
-    let t = TestEnv::new();
+    let t = full_user();
     // umask 0: whatever is private is so because elhaz made it so.
     let run0 = |args: &[&str]| {
         let mut c = t.std_cmd();
