@@ -442,7 +442,11 @@ fn ask_profile(current: Option<String>) -> Result<Option<String>> {
     } else {
         format!(
             "empty: the default chain; profiles: {}",
-            profiles.names().collect::<Vec<_>>().join(", ")
+            profiles
+                .names()
+                .map(crate::logging::escape_controls)
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     };
     let keep = current.clone();

@@ -3,6 +3,8 @@
 //! when a typo is near one; and the did-you-mean every check of a name shares. Text
 //! only: it must not know of files, profiles or the command line.
 
+use crate::logging::escape_controls;
+
 /// The partitions an IAM ARN may name (botocore's and the AWS SDK's `partitions.json`).
 pub(crate) const PARTITIONS: &[&str] = &[
     "aws",
@@ -107,13 +109,14 @@ pub(crate) fn closest<'a>(
     scored.into_iter().take(3).map(|(_, c)| c).collect()
 }
 
-/// `; did you mean: a, b?`, or nothing when no name is close.
+/// `; did you mean: a, b?`, or nothing when no name is close. The names come from
+/// files: their control characters are shown escaped, never sent to the terminal.
 pub(crate) fn did_you_mean(close: &[&str]) -> String {
     if close.is_empty() {
-        String::new()
-    } else {
-        format!("; did you mean: {}?", close.join(", "))
+        return String::new();
     }
+    let shown: Vec<_> = close.iter().map(|n| escape_controls(n)).collect();
+    format!("; did you mean: {}?", shown.join(", "))
 }
 
 /// A region name: `PREFIX-DIRECTION-N` for one of the partitions' prefixes.
@@ -235,7 +238,8 @@ fn iam_arn(s: &str, kind: Resource) -> Result<(), String> {
         ));
     }
     let aws_managed = matches!(kind, Resource::Policy) && *account == "aws";
-    if !aws_managed && !(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())) {
+    let twelve_digits = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    if !(aws_managed || twelve_digits) {
         return not(format!("the account must be 12 digits, not {account:?}"));
     }
     let Some(path_and_name) = resource.strip_prefix(kind.prefix()) else {
@@ -352,5 +356,11 @@ mod tests {
         let names = ["prod", "production", "dev", "staging"];
         assert_eq!(closest("prdo", names), ["prod", "production"]);
         assert!(closest("zzz", names).is_empty());
+        assert_eq!(did_you_mean(&[]), "");
+        // A name from a file never reaches the terminal as control characters.
+        assert_eq!(
+            did_you_mean(&["a\x1b[2Jb", "c"]),
+            "; did you mean: a\\x1b[2Jb, c?"
+        );
     }
 }

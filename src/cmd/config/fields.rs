@@ -209,33 +209,34 @@ pub(super) fn missing_profile(profile: &str, profiles: &AwsProfiles) -> Option<S
 /// ARNs and regions against what AWS accepts, `--profile` against the caller's AWS
 /// files. The error names the flag and the value, and how to give a good one.
 pub(super) fn check_flags(f: &ConfigFields) -> Result<()> {
+    const ROLE: &str = "arn:aws:iam::ACCOUNT:role/NAME";
+    const MFA: &str = "arn:aws:iam::ACCOUNT:mfa/NAME";
+    const POLICY: &str = "arn:aws:iam::ACCOUNT:policy/NAME";
     let arns = [
         (
             "--role-arn",
             f.role_arn.as_deref(),
             check::role_arn as Check,
+            ROLE,
         ),
         (
             "--serial-number",
             f.serial_number.as_deref(),
             check::mfa_serial,
+            MFA,
         ),
     ]
     .into_iter()
-    .chain(
-        f.policy_arns
-            .iter()
-            .map(|a| ("--policy-arn", Some(a.as_str()), check::policy_arn as Check)),
-    );
-    for (flag, value, check) in arns {
+    .chain(f.policy_arns.iter().map(|a| {
+        let check = check::policy_arn as Check;
+        ("--policy-arn", Some(a.as_str()), check, POLICY)
+    }));
+    for (flag, value, check, example) in arns {
         if let Some(v) = value
             && let Err(why) = check(v)
         {
-            let example = why.rsplit_once("(expected ").map_or("", |(_, e)| e);
-            return Err(Error::config(format!("{flag} {why}")).with_hint(format!(
-                "run it again with {flag} {}",
-                example.trim_end_matches(')')
-            )));
+            return Err(Error::config(format!("{flag} {why}"))
+                .with_hint(format!("run it again with {flag} {example}")));
         }
     }
     for (flag, value) in [("--region", &f.region), ("--sts-region", &f.sts_region)] {
@@ -271,7 +272,10 @@ pub(super) fn profile_hint(profile: &str, profiles: &AwsProfiles) -> String {
         "create it: aws configure --profile {shown} (or aws configure sso --profile {shown})"
     );
     match check::closest(profile, profiles.names()).first() {
-        Some(p) => format!("run it again with --profile {p}; or {create}"),
+        Some(p) => format!(
+            "run it again with --profile {}; or {create}",
+            crate::logging::escape_controls(p)
+        ),
         None => create,
     }
 }
