@@ -1387,3 +1387,23 @@ fn interactive_update_keeps_a_vanished_source_profile_but_takes_no_new_unknown_o
         json!({"profile_name": "gone", "region_name": "eu-west-2"})
     );
 }
+
+#[test]
+fn the_editor_is_reopened_for_a_source_profile_that_does_not_exist() {
+    let mut t = user_with_profiles();
+    let before = snapshot(&t.home);
+    // The user names the role, uncomments the template's Session and names a profile
+    // with a typo.
+    t.set(
+        "EDITOR",
+        "sed -i 's/CHANGE-ME/Deploy/; s/^# Session:/Session:/; s/^#   profile_name: my-sso/  profile_name: my-ssso/'",
+    );
+    let mut p = on_terminal(&t, &["config", "add", "new", "--editor"]);
+    p.expect_screen(
+        "Session.profile_name: no AWS profile \"my-ssso\" in ~/.aws/config; did you mean: my-sso?",
+    );
+    p.expect("Edit again?");
+    p.send_line("n");
+    assert_eq!(p.wait_exit(), 3, "{}", p.transcript);
+    assert_eq!(snapshot(&t.home), before, "nothing written");
+}
