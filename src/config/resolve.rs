@@ -17,7 +17,9 @@ pub(crate) enum Source {
 }
 
 /// Resolves NAME: the config `<dir>/NAME.yaml` if there is one, else the AWS profile
-/// of the caller context's files.
+/// of the caller context's files. A config whose Session.profile_name is not a profile
+/// of those files is a config error here, before anything asks AWS (the engine calls
+/// this first, so it needs no check of its own).
 /// The config file is read on a blocking thread: a slow or stuck file system never
 /// holds up the daemon's other requests.
 pub(crate) async fn resolve(store: &Store, name: &str, ctx: &SourceContext) -> Result<Source> {
