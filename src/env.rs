@@ -12,18 +12,70 @@ use crate::shell::{ShellKind, end_line, set_line, unset_line};
 
 pub(crate) mod chain;
 
-/// Removed from every environment elhaz builds, so that no other credential source
-/// beats ours.
+/// Removed from every environment elhaz builds (exec, shell, `export -f env`, `use`, and
+/// --server children), so that no other credential provider beats the one elhaz gives.
+/// Each selects or authorises a provider in botocore (`credentials.py`,
+/// `configprovider.py`), the aws CLI or the AWS SDKs (the Rust SDK's `aws-config`
+/// environment, profile, web identity and ecs providers); why, per variable:
 pub const UNSET: &[&str] = &[
+    // The profile every SDK starts from (botocore reads AWS_DEFAULT_PROFILE first). Its
+    // keys, role_arn, credential_process, sso_* or login_session come before the
+    // container endpoint, and tools that take a named profile over the environment
+    // would use it beside our keys.
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
+    // botocore's EnvProvider takes it before AWS_SESSION_TOKEN: a stale token would go
+    // with our keys.
     "AWS_SECURITY_TOKEN",
+    // botocore's OriginalEC2Provider (the EC2 tools' key file), tried before the
+    // container endpoint.
     "AWS_CREDENTIAL_FILE",
+    // aws-sdk-go v1: makes it read the shared config (role_arn, sso, credential_process).
     "AWS_SDK_LOAD_CONFIG",
+    // The container provider (ECS, EKS Pod Identity): the caller's own endpoint. A
+    // --server child is given ours (the full URI and the token) instead.
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    // ECS's task endpoint: botocore and the Rust SDK take it before the full URI.
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    // EKS Pod Identity's token file: botocore, the aws CLI, the JS and Rust SDKs read the
+    // token from it before the token variable, and would send the pod's token to our
+    // endpoint (403).
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    // The old names of the env keys (aws-sdk-go v1, the Java SDK v1, minio-go, s3cmd):
+    // read when AWS_ACCESS_KEY_ID is absent, as in a --server child, and by some first.
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_KEY",
+    // Web identity from the environment (botocore's AssumeRoleWithWebIdentityProvider,
+    // the Rust SDK's WebIdentityTokenCredentialsProvider): before the container
+    // endpoint, and used beside keys by tools set up for it (Terraform's
+    // assume_role_with_web_identity). The caller's values go on as ELHAZ_SOURCE_*.
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_SESSION_NAME",
+    // botocore's and the Rust SDK's env providers give it to the env keys as their
+    // account: account-based endpoints (DynamoDB) would name the caller's account while
+    // the role's keys sign.
+    "AWS_ACCOUNT_ID",
 ];
+
+// Left as the caller has them, on purpose:
+// - AWS_CREDENTIAL_EXPIRATION: botocore reads it with the env keys; exec sets ours, and
+//   a --server child has it removed with the keys (below).
+// - AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE: the env keys come before every
+//   profile, and an exec child may name another profile on purpose; a --server child
+//   gets copies without credentials (`chain`).
+// - BOTO_CONFIG: botocore's BotoProvider comes after the env keys; a --server child
+//   gets /dev/null when a boto file holds keys (see `boto_config_has_keys`).
+// - AWS_EC2_METADATA_DISABLED, AWS_EC2_METADATA_SERVICE_ENDPOINT(_MODE),
+//   AWS_EC2_METADATA_V1_DISABLED, AWS_METADATA_SERVICE_TIMEOUT/NUM_ATTEMPTS,
+//   AWS_IMDS_USE_IPV6: instance metadata is the last provider of every chain, after
+//   the env keys and the container endpoint, and no chain falls through to it when
+//   they fail; a child may still use IMDS for other things (its region, identity).
+// - AWS_LOGIN_CACHE_DIRECTORY (botocore's and the Rust SDK's login provider), the SSO
+//   token cache: read only for a profile's login_session or sso_session.
+// - SECRET_ACCESS_KEY: the Rust SDK's fallback for AWS_SECRET_ACCESS_KEY, read only
+//   beside AWS_ACCESS_KEY_ID, which exec sets with the secret and --server removes.
 
 /// Everything elhaz may set; `use --clear` removes these.
 pub const ALL_SET: &[&str] = &[
@@ -61,15 +113,6 @@ const CHAIN_OVERRIDES: &[(&str, &str)] = &[
     (
         "AWS_SHARED_CREDENTIALS_FILE",
         "ELHAZ_SOURCE_AWS_SHARED_CREDENTIALS_FILE",
-    ),
-    ("AWS_ROLE_ARN", "ELHAZ_SOURCE_AWS_ROLE_ARN"),
-    (
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "ELHAZ_SOURCE_AWS_WEB_IDENTITY_TOKEN_FILE",
-    ),
-    (
-        "AWS_ROLE_SESSION_NAME",
-        "ELHAZ_SOURCE_AWS_ROLE_SESSION_NAME",
     ),
 ];
 
@@ -125,16 +168,14 @@ impl SessionEnv {
                         set.push((source, caller));
                     }
                 }
-                unset.extend([
-                    "AWS_ROLE_ARN",
-                    "AWS_WEB_IDENTITY_TOKEN_FILE",
-                    "AWS_ROLE_SESSION_NAME",
-                ]);
                 set.push(("AWS_CONFIG_FILE", files.config.display().to_string()));
                 set.push((
                     "AWS_SHARED_CREDENTIALS_FILE",
                     files.credentials.display().to_string(),
                 ));
+                if boto_config_has_keys() {
+                    set.push(("BOTO_CONFIG", "/dev/null".to_string()));
+                }
                 credentials
             }
         };
@@ -223,6 +264,39 @@ impl SessionEnv {
         out.push_str(end_line(shell));
         out
     }
+}
+
+/// Whether a boto config file that botocore reads holds AWS keys: BOTO_CONFIG, else
+/// /etc/boto.cfg and ~/.boto. botocore's BotoProvider takes `[Credentials]`
+/// aws_access_key_id from it before the container endpoint, so a --server child must
+/// not see it. Broader than configparser (any line of the section counts), never
+/// narrower; a file without keys (gsutil's own settings) stays the child's.
+fn boto_config_has_keys() -> bool {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let files: Vec<std::path::PathBuf> = match std::env::var("BOTO_CONFIG") {
+        Ok(p) => match (p.strip_prefix("~/"), &home) {
+            (Some(rest), Some(h)) => vec![h.join(rest)],
+            _ => vec![p.into()],
+        },
+        Err(_) => ["/etc/boto.cfg".into()]
+            .into_iter()
+            .chain(home.map(|h| h.join(".boto")))
+            .collect(),
+    };
+    files.iter().any(|f| {
+        let Ok(text) = std::fs::read_to_string(f) else {
+            return false;
+        };
+        let mut in_credentials = false;
+        text.lines().map(str::trim).any(|l| {
+            if let Some(section) = l.strip_prefix('[') {
+                in_credentials = section.trim_end_matches(']').trim() == "Credentials";
+                return false;
+            }
+            let key = l.split(['=', ':']).next().unwrap_or_default();
+            in_credentials && key.trim().eq_ignore_ascii_case("aws_access_key_id")
+        })
+    })
 }
 
 /// Every variable a `use` may set or unset, which the hook's stash saves before the

@@ -9,10 +9,10 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use self::fields::{apply_fields, has_fields};
+use self::fields::{apply_fields, check_flags, has_fields};
 use super::{Context, obscure, print_json};
 use crate::cli::{ConfigAddArgs, ConfigCommand, ConfigFields, ConfigUpdateArgs};
-use crate::config::parse::parse_config;
+use crate::config::parse::{line_of_key, parse_config};
 use crate::config::schema::Config;
 use crate::config::store::validate_name;
 use crate::config::{AwsProfiles, Store};
@@ -84,9 +84,10 @@ fn prompt_error(e: inquire::InquireError) -> Error {
     super::prompt::prompt_error(e, "nothing was changed")
 }
 
-/// Reads a config from PATH or stdin (`-`).
-fn read_file(path: &Path) -> Result<Config> {
-    if path == Path::new("-") {
+/// Reads a config from PATH or stdin (`-`); also says where its Session.profile_name
+/// is written (`file:line`), for [`check_new_profile`].
+fn read_file(path: &Path) -> Result<(Config, String)> {
+    let (text, path) = if path == Path::new("-") {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text).map_err(|e| {
             Error::config(format!(
@@ -94,11 +95,51 @@ fn read_file(path: &Path) -> Result<Config> {
                 crate::error::io_reason(&e)
             ))
         })?;
-        return parse_config(&text, Path::new("<stdin>"));
+        (text, Path::new("<stdin>"))
+    } else {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(Kind::Config, "cannot read", path, &e))?;
+        (text, path)
+    };
+    let config = parse_config(&text, path)?;
+    Ok((config, profile_at(path, &text)))
+}
+
+/// `file:line` of Session.profile_name in a config's text (`file` alone when the line
+/// is not known).
+fn profile_at(path: &Path, text: &str) -> String {
+    let line = line_of_key(text, "Session.profile_name")
+        .map(|l| format!(":{l}"))
+        .unwrap_or_default();
+    format!("{}{line}", display_path(path))
+}
+
+/// The source profile of a config about to be saved, when this save brings it (it
+/// differs from `before`): refused, with where it is written (`at`), when the caller's
+/// AWS files have no such profile. A profile kept from before is not checked again: a
+/// change of another field never fails on it.
+fn check_new_profile(config: &Config, before: Option<&str>, at: &str) -> Result<()> {
+    let Some(profile) = config
+        .session
+        .as_ref()
+        .and_then(|s| s.profile_name.as_deref())
+    else {
+        return Ok(());
+    };
+    if Some(profile) == before {
+        return Ok(());
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::io(Kind::Config, "cannot read", path, &e))?;
-    parse_config(&text, path)
+    let profiles = AwsProfiles::load_blocking()?;
+    match fields::missing_profile(profile, &profiles) {
+        None => Ok(()),
+        Some(why) => Err(Error::config(format!("{at}: Session.profile_name: {why}"))
+            .with_hint(fields::profile_hint(profile, &profiles))),
+    }
+}
+
+/// The Session.profile_name of a config.
+fn profile_of(config: &Config) -> Option<String> {
+    config.session.as_ref()?.profile_name.clone()
 }
 
 fn add(a: ConfigAddArgs, store: &Store) -> Result<i32> {
@@ -120,6 +161,7 @@ fn add(a: ConfigAddArgs, store: &Store) -> Result<i32> {
         }
     };
     let path = store.path(&name)?;
+    check_flags(&a.fields)?;
     let mut overwrite = a.force;
     if !overwrite && store.exists(&name)? && !path.is_dir() {
         if interactive() {
@@ -135,11 +177,12 @@ fn add(a: ConfigAddArgs, store: &Store) -> Result<i32> {
         }
     }
     let config = if let Some(file) = &a.from_file {
-        let mut c = read_file(file)?;
+        let (mut c, at) = read_file(file)?;
         apply_fields(&mut c, &a.fields)?;
+        check_new_profile(&c, a.fields.profile.as_deref(), &at)?;
         c
     } else if a.editor {
-        edit_until_valid(store, &name, &template())?
+        edit_until_valid(store, &name, &template(), None)?
     } else if has_fields(&a.fields) {
         let mut c = Config::default();
         apply_fields(&mut c, &a.fields)?;
@@ -175,9 +218,17 @@ fn update(a: ConfigUpdateArgs, store: &Store) -> Result<i32> {
     validate_name(&name)?;
     // Fails early, with the usual message, when the config is missing or invalid.
     let current_text = store.load_text(&name)?;
+    check_flags(&a.fields)?;
+    // The source profile it names now (none when it does not parse): kept, it is not
+    // checked again.
+    let before = parse_config(&current_text, &store.path(&name)?)
+        .ok()
+        .and_then(|c| profile_of(&c));
     let path = if let Some(file) = &a.from_file {
-        let mut replacement = read_file(file)?;
+        let (mut replacement, at) = read_file(file)?;
         apply_fields(&mut replacement, &a.fields)?;
+        let kept = a.fields.profile.as_deref().or(before.as_deref());
+        check_new_profile(&replacement, kept, &at)?;
         store.replace(&name, &replacement)?
     } else if a.editor || (!has_fields(&a.fields) && interactive()) {
         if !a.editor {
@@ -197,7 +248,7 @@ fn update(a: ConfigUpdateArgs, store: &Store) -> Result<i32> {
                 });
             }
         }
-        let edited = edit_until_valid(store, &name, &current_text)?;
+        let edited = edit_until_valid(store, &name, &current_text, before.as_deref())?;
         store.replace(&name, &edited)?
     } else if has_fields(&a.fields) {
         let fields = a.fields.clone();
@@ -258,7 +309,12 @@ AssumeRole:\n  RoleArn: arn:aws:iam::123456789012:role/CHANGE-ME\n  # RoleSessio
 /// Opens $VISUAL/$EDITOR on `initial` until the text is a valid config, or the user
 /// gives up (then nothing is changed). The file lives in the config directory (0600,
 /// 0700 directory) and is removed afterwards.
-fn edit_until_valid(store: &Store, name: &str, initial: &str) -> Result<Config> {
+fn edit_until_valid(
+    store: &Store,
+    name: &str,
+    initial: &str,
+    before_profile: Option<&str>,
+) -> Result<Config> {
     if !interactive() {
         return Err(Error::usage("--editor needs a terminal"));
     }
@@ -305,12 +361,14 @@ fn edit_until_valid(store: &Store, name: &str, initial: &str) -> Result<Config> 
                 "{name}: the file was not changed; nothing was saved"
             )));
         }
-        let parsed = parse_config(&text, &store.path(name)?).and_then(|c| {
+        let path = store.path(name)?;
+        let parsed = parse_config(&text, &path).and_then(|c| {
             if c.role_arn().is_some_and(|a| a.ends_with(PLACEHOLDER_ROLE)) {
                 return Err(Error::config(format!(
                     "{name}: AssumeRole.RoleArn is still the template's {PLACEHOLDER_ROLE}"
                 )));
             }
+            check_new_profile(&c, before_profile, &profile_at(&path, &text))?;
             Ok(c)
         });
         match parsed {
@@ -336,7 +394,7 @@ fn prompt_new(store: &Store, name: &str) -> Result<Config> {
     .prompt()
     .map_err(prompt_error)?;
     if how == "Open $EDITOR" {
-        return edit_until_valid(store, name, &template());
+        return edit_until_valid(store, name, &template(), None);
     }
     let fields = prompt_fields(None)?;
     let mut c = Config::default();
@@ -344,32 +402,66 @@ fn prompt_new(store: &Store, name: &str) -> Result<Config> {
     Ok(c)
 }
 
+/// One prompt whose answer is checked as it is given: a bad one is asked again at once,
+/// with the reason, so a typo never costs the answers given before it. Empty, or the
+/// current value unchanged, is None (keep).
+fn ask(
+    label: &str,
+    cur: Option<String>,
+    help: &str,
+    check: impl Fn(&str) -> std::result::Result<(), String> + Clone + 'static,
+) -> Result<Option<String>> {
+    let mut t = inquire::Text::new(label)
+        .with_help_message(help)
+        .with_validator(move |s: &str| {
+            Ok(match check(s.trim()) {
+                Ok(()) => inquire::validator::Validation::Valid,
+                Err(why) => inquire::validator::Validation::Invalid(why.into()),
+            })
+        });
+    let cur = cur.unwrap_or_default();
+    if !cur.is_empty() {
+        t = t.with_initial_value(&cur);
+    }
+    let v = t.prompt().map_err(prompt_error)?;
+    Ok(Some(v.trim().to_string()).filter(|s| !s.is_empty() && *s != cur))
+}
+
+/// The source profile prompt: one of the caller's AWS profiles (listed in its help),
+/// or empty for the default chain. The current one may stay as it is.
+fn ask_profile(current: Option<String>) -> Result<Option<String>> {
+    let profiles = AwsProfiles::load_blocking().unwrap_or_default();
+    let help = if profiles.profiles.is_empty() {
+        let config = crate::context::SourceContext::caller().config_file();
+        let missing = if config.exists() {
+            String::new()
+        } else {
+            format!(": {} does not exist", display_path(&config))
+        };
+        format!("empty: the default credential chain (there are no AWS profiles{missing})")
+    } else {
+        format!(
+            "empty: the default chain; profiles: {}",
+            profiles
+                .names()
+                .map(crate::logging::escape_controls)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let keep = current.clone();
+    ask("Source AWS profile:", current, &help, move |s: &str| {
+        if s.is_empty() || Some(s) == keep.as_deref() {
+            return Ok(());
+        }
+        fields::missing_profile(s, &profiles).map_or(Ok(()), Err)
+    })
+}
+
 /// Asks for the common fields; empty answers keep what is there.
 fn prompt_fields(current: Option<&Config>) -> Result<ConfigFields> {
     let ar = current.and_then(|c| c.assume_role.clone());
     let session = current.and_then(|c| c.session.clone()).unwrap_or_default();
-    // Each answer is checked at its own prompt, which asks again with the reason: a
-    // typo never costs the answers given before it.
-    let ask = |label: &str,
-               cur: Option<String>,
-               help: &str,
-               check: fields::Check|
-     -> Result<Option<String>> {
-        let mut t = inquire::Text::new(label)
-            .with_help_message(help)
-            .with_validator(move |s: &str| {
-                Ok(match check(s.trim()) {
-                    Ok(()) => inquire::validator::Validation::Valid,
-                    Err(why) => inquire::validator::Validation::Invalid(why.into()),
-                })
-            });
-        let cur = cur.unwrap_or_default();
-        if !cur.is_empty() {
-            t = t.with_initial_value(&cur);
-        }
-        let v = t.prompt().map_err(prompt_error)?;
-        Ok(Some(v.trim().to_string()).filter(|s| !s.is_empty() && *s != cur))
-    };
     let role_arn = ask(
         "Role ARN:",
         ar.as_ref().map(|a| a.role_arn.clone()),
@@ -380,21 +472,7 @@ fn prompt_fields(current: Option<&Config>) -> Result<ConfigFields> {
             fields::role_arn
         },
     )?;
-    let profiles = AwsProfiles::load_blocking().unwrap_or_default();
-    let profile_help = if profiles.profiles.is_empty() {
-        "empty: the default credential chain".to_string()
-    } else {
-        format!(
-            "empty: the default chain; profiles: {}",
-            profiles.names().collect::<Vec<_>>().join(", ")
-        )
-    };
-    let profile = ask(
-        "Source AWS profile:",
-        session.profile_name.clone(),
-        &profile_help,
-        fields::anything,
-    )?;
+    let profile = ask_profile(session.profile_name.clone())?;
     let region = ask(
         "Region:",
         session.region_name.clone(),

@@ -23,7 +23,9 @@ pub(crate) fn run(mut args: ExecArgs, ctx: &Context) -> Result<i32> {
     // NAME, then CMD, then STS: each mistake is named before anything costs a call.
     if let Err(e) = ctx.check_name(&name) {
         let dashes = raw.iter().any(|a| a == "--");
-        if dashes || args.name_flag.is_some() || e.kind != crate::error::Kind::Config {
+        // A config of that name exists: the error is about what it holds.
+        let a_config = ctx.store().exists(&name).unwrap_or(false);
+        if dashes || a_config || args.name_flag.is_some() || e.kind != crate::error::Kind::Config {
             return Err(e);
         }
         // `elhaz exec terraform plan`: NAME forgotten, CMD taken for it.

@@ -1,6 +1,7 @@
 //! Configs: the YAML schema, the store on disk, AWS CLI profiles, and how a NAME is
 //! resolved to one of them. Nothing here calls STS, talks to the daemon or prints.
 
+pub(crate) mod check;
 pub mod parse;
 pub(crate) mod schema;
 pub(crate) mod store;

@@ -165,7 +165,7 @@ fn key_path_at(text: &str, line: usize, column: usize) -> (String, Option<String
 /// The 1-based line of the key a validation problem starts with (`AssumeRole.Policy is
 /// not valid JSON` → the line of `Policy:` inside `AssumeRole:`), or of the closest
 /// enclosing mapping that is written; None when the problem names no written key.
-fn line_of_key(text: &str, problem: &str) -> Option<usize> {
+pub(crate) fn line_of_key(text: &str, problem: &str) -> Option<usize> {
     let wanted: Vec<&str> = problem
         .split([' ', ':'])
         .next()

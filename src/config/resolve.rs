@@ -1,11 +1,13 @@
 //! NAME → an elhaz config or an AWS CLI profile. An elhaz config wins. Knows nothing
 //! of the terminal: the command layer picks a NAME when none is given.
 
+use super::check::{closest, did_you_mean};
+use super::parse::line_of_key;
 use super::profiles::{AwsProfile, AwsProfiles};
 use super::schema::Config;
 use super::store::{Store, validate_name};
 use crate::context::SourceContext;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, display_path};
 
 /// What a NAME stands for.
 #[derive(Debug, Clone)]
@@ -15,7 +17,9 @@ pub(crate) enum Source {
 }
 
 /// Resolves NAME: the config `<dir>/NAME.yaml` if there is one, else the AWS profile
-/// of the caller context's files.
+/// of the caller context's files. A config whose Session.profile_name is not a profile
+/// of those files is a config error here, before anything asks AWS (the engine calls
+/// this first, so it needs no check of its own).
 /// The config file is read on a blocking thread: a slow or stuck file system never
 /// holds up the daemon's other requests.
 pub(crate) async fn resolve(store: &Store, name: &str, ctx: &SourceContext) -> Result<Source> {
@@ -29,6 +33,12 @@ pub(crate) async fn resolve(store: &Store, name: &str, ctx: &SourceContext) -> R
     .await
     .map_err(|e| Error::other(format!("reading config {name:?} failed: {e}")))??;
     if let Some(c) = config {
+        if let Some(profile) = c.session.as_ref().and_then(|s| s.profile_name.as_deref()) {
+            let profiles = AwsProfiles::load_in(ctx).await?;
+            if let Some(why) = missing_source_profile(profile, &profiles, ctx) {
+                return Err(source_profile_error(store, name, &why).await);
+            }
+        }
         return Ok(Source::Config(Box::new(c)));
     }
     let profiles = AwsProfiles::load_in(ctx).await?;
@@ -44,20 +54,63 @@ pub(crate) async fn resolve(store: &Store, name: &str, ctx: &SourceContext) -> R
     Err(unknown_name(store, &profiles, name))
 }
 
+/// Why `profile` cannot be a config's source profile (Session.profile_name) for the
+/// caller context `ctx`, whose AWS files hold `profiles`: where it was looked for (and
+/// which file does not exist), and the closest names. None when it is one of them.
+pub(crate) fn missing_source_profile(
+    profile: &str,
+    profiles: &AwsProfiles,
+    ctx: &SourceContext,
+) -> Option<String> {
+    if profiles.get(profile).is_some() {
+        return None;
+    }
+    let (config, credentials) = (ctx.config_file(), ctx.credentials_file());
+    let (config_shown, credentials_shown) = (display_path(&config), display_path(&credentials));
+    let place = match (config.exists(), credentials.exists()) {
+        (true, true) => format!(" in {config_shown} or {credentials_shown}"),
+        (true, false) => format!(" in {config_shown}"),
+        (false, true) => format!(" in {credentials_shown} (and {config_shown} does not exist)"),
+        (false, false) => format!(": there is no AWS config file ({config_shown} does not exist)"),
+    };
+    let close = closest(profile, profiles.names());
+    Some(format!(
+        "no AWS profile {profile:?}{place}{}",
+        did_you_mean(&close)
+    ))
+}
+
+/// A config whose Session.profile_name names no profile, met when it is used: the
+/// file and line, why, and the command that fixes it.
+async fn source_profile_error(store: &Store, name: &str, why: &str) -> Error {
+    let (s, n) = (store.clone(), name.to_string());
+    let at = tokio::task::spawn_blocking(move || {
+        let path = s.path(&n).ok()?;
+        let line = s
+            .load_text(&n)
+            .ok()
+            .and_then(|text| line_of_key(&text, "Session.profile_name"))
+            .map(|l| format!(":{l}"))
+            .unwrap_or_default();
+        Some(format!("{}{line}", display_path(&path)))
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| format!("config {name}"));
+    Error::config(format!("{at}: Session.profile_name: {why}")).with_hint(format!(
+        "name a profile that exists: elhaz config update {name} --profile PROFILE (list them: elhaz config list)"
+    ))
+}
+
 /// "no config or AWS profile named X", with the closest names and the fix.
 pub(crate) fn unknown_name(store: &Store, profiles: &AwsProfiles, name: &str) -> Error {
     let candidates = all_names(store, profiles);
-    let mut scored: Vec<(f64, &String)> = candidates
-        .iter()
-        .map(|c| (strsim::jaro_winkler(name, c), c))
-        .filter(|(s, _)| *s > 0.7)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let close: Vec<&str> = scored.iter().take(3).map(|(_, c)| c.as_str()).collect();
-    let mut msg = format!("no config or AWS profile named {name:?}");
-    if !close.is_empty() {
-        msg.push_str(&format!("; did you mean: {}?", close.join(", ")));
-    }
+    let close = closest(name, candidates.iter().map(String::as_str));
+    let msg = format!(
+        "no config or AWS profile named {name:?}{}",
+        did_you_mean(&close)
+    );
     Error::config(msg).with_hint(format!(
         "list them: elhaz config list; or create it: elhaz config add {name} --role-arn ARN"
     ))

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::check;
 use crate::sensitive::Sensitive;
 
 /// One config file, `<config-dir>/<NAME>.yaml`.
@@ -282,6 +283,12 @@ impl Config {
             if a.token_code.is_some() && a.serial_number.is_none() {
                 problems.push("AssumeRole.TokenCode needs AssumeRole.SerialNumber".into());
             }
+            if let Some(serial) = &a.serial_number
+                && let Err(why) = check::mfa_serial(serial)
+            {
+                problems.push(format!("AssumeRole.SerialNumber {why}"));
+            }
+            check_policy_arns(&mut problems, "AssumeRole", a.policy_arns.as_deref());
             if let Some(p) = &a.policy
                 && serde_json::from_str::<serde_json::Value>(p).is_err()
             {
@@ -307,10 +314,16 @@ impl Config {
                 ),
                 _ => {}
             }
+            check_policy_arns(
+                &mut problems,
+                "AssumeRoleWithWebIdentity",
+                w.policy_arns.as_deref(),
+            );
         }
         if let Some(saml) = &self.saml {
             check_saml(&mut problems, saml);
         }
+        check_regions(&mut problems, self);
         if let Some(s) = &self.session
             && s.aws_access_key_id.is_some() != s.aws_secret_access_key.is_some()
         {
@@ -349,6 +362,8 @@ fn check_role(
         problems.push(format!(
             "{section}.RoleArn {arn:?} is not an ARN (expected arn:aws:iam::ACCOUNT:role/NAME)"
         ));
+    } else if let Err(why) = check::role_arn(arn) {
+        problems.push(format!("{section}.RoleArn {why}"));
     }
     if let Some(name) = rsn
         && let Err(e) = check_session_name(name)
@@ -364,6 +379,39 @@ fn check_role(
     }
 }
 
+/// `SECTION.PolicyArns`: each a managed policy ARN.
+fn check_policy_arns(problems: &mut Vec<String>, section: &str, arns: Option<&[PolicyArn]>) {
+    for a in arns.unwrap_or_default() {
+        if let Err(why) = check::policy_arn(a.arn()) {
+            problems.push(format!("{section}.PolicyArns {why}"));
+        }
+    }
+}
+
+/// Session.region_name and STS.region_name: regions AWS has, or would name so.
+fn check_regions(problems: &mut Vec<String>, config: &Config) {
+    let regions = [
+        (
+            "Session.region_name",
+            config
+                .session
+                .as_ref()
+                .and_then(|s| s.region_name.as_deref()),
+        ),
+        (
+            "STS.region_name",
+            config.sts.as_ref().and_then(|s| s.region_name.as_deref()),
+        ),
+    ];
+    for (key, region) in regions {
+        if let Some(r) = region
+            && let Err(why) = check::region(r)
+        {
+            problems.push(format!("{key} {why}"));
+        }
+    }
+}
+
 /// AssumeRoleWithSAML: a SAML provider ARN, and the assertion from exactly one place.
 fn check_saml(problems: &mut Vec<String>, saml: &Saml) {
     const S: &str = "AssumeRoleWithSAML";
@@ -371,11 +419,10 @@ fn check_saml(problems: &mut Vec<String>, saml: &Saml) {
     let p = saml.principal_arn.trim();
     if p.is_empty() {
         problems.push(format!("{S}.PrincipalArn is empty"));
-    } else if !(p.starts_with("arn:") && p.contains(":saml-provider/")) {
-        problems.push(format!(
-            "{S}.PrincipalArn {p:?} is not a SAML provider ARN (expected arn:aws:iam::ACCOUNT:saml-provider/NAME)"
-        ));
+    } else if let Err(why) = check::saml_provider_arn(p) {
+        problems.push(format!("{S}.PrincipalArn {why}"));
     }
+    check_policy_arns(problems, S, saml.policy_arns.as_deref());
     match (&saml.assertion_command, &saml.assertion_file) {
         (None, None) => problems.push(format!(
             "{S} needs SAMLAssertionCommand or SAMLAssertionFile"

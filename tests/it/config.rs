@@ -64,6 +64,15 @@ Meta:
   description: 'Production admin: break glass only'
 "#;
 
+/// A user who has the source profile FULL names (`corp-sso`): a config is saved only
+/// with a source profile that exists.
+#[track_caller]
+fn full_user() -> TestEnv {
+    let t = TestEnv::new();
+    t.write_aws_config("[profile corp-sso]\nregion = eu-central-1\n");
+    t
+}
+
 const ROLE_PREFIX: &str = "AssumeRole:\n  RoleArn: arn:aws:iam::123456789012:role/Admin\n";
 
 fn stdout(o: &Output) -> String {
@@ -146,7 +155,7 @@ fn entries(dir: &Path) -> Vec<String> {
 
 #[test]
 fn fully_populated_config_round_trips() {
-    let t = TestEnv::new();
+    let t = full_user();
     let input = t.home.join("full.yaml");
     std::fs::write(&input, FULL).unwrap();
     let expected = yaml_value(FULL);
@@ -339,8 +348,38 @@ fn bad_config_files_name_file_line_and_key_and_change_nothing() {
             format!("{ROLE_PREFIX}  DurationSeconds: 60\n"),
             "{F}:3: AssumeRole.DurationSeconds 60 is out of range: STS takes 900 to 43200",
         ),
+        (
+            "a region typo",
+            format!("{ROLE_PREFIX}Session:\n  region_name: eu-wst-1\n"),
+            "{F}:4: Session.region_name \"eu-wst-1\" is not an AWS region; did you mean: eu-west-1, eu-west-2, eu-west-3?",
+        ),
+        (
+            "an STS region with a space",
+            format!("{ROLE_PREFIX}STS:\n  endpoint_url: https://sts.eu-west-1.amazonaws.com\n  region_name: eu west\n"),
+            "{F}:5: STS.region_name \"eu west\" is not an AWS region; did you mean: eu-west-1, eu-west-2, eu-west-3?",
+        ),
+        (
+            "a role ARN whose account is not 12 digits",
+            "AssumeRole:\n  RoleArn: arn:aws:iam::12345:role/X\n".into(),
+            "{F}:2: AssumeRole.RoleArn \"arn:aws:iam::12345:role/X\" is not a role ARN: the account must be 12 digits, not \"12345\" (expected arn:aws:iam::ACCOUNT:role/NAME)",
+        ),
+        (
+            "a web identity role ARN in an unknown partition",
+            "AssumeRoleWithWebIdentity:\n  RoleArn: arn:aws-eu:iam::123456789012:role/X\n  WebIdentityTokenFile: /t\n".into(),
+            "{F}:2: AssumeRoleWithWebIdentity.RoleArn \"arn:aws-eu:iam::123456789012:role/X\" is not a role ARN: the partition is \"aws-eu\", not one of aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc (expected arn:aws:iam::ACCOUNT:role/NAME)",
+        ),
+        (
+            "a role where the MFA device goes",
+            format!("{ROLE_PREFIX}  SerialNumber: arn:aws:iam::123456789012:role/me\n"),
+            "{F}:3: AssumeRole.SerialNumber \"arn:aws:iam::123456789012:role/me\" is not an MFA device ARN: the resource must start with \"mfa/\", not \"role/me\" (expected arn:aws:iam::ACCOUNT:mfa/NAME)",
+        ),
+        (
+            "a policy ARN without its account",
+            format!("{ROLE_PREFIX}  PolicyArns:\n  - arn:aws:iam::aws:policy/ReadOnlyAccess\n  - arn:aws:iam:::policy/X\n"),
+            "{F}:3: AssumeRole.PolicyArns \"arn:aws:iam:::policy/X\" is not a managed policy ARN: the account must be 12 digits, not \"\" (expected arn:aws:iam::ACCOUNT:policy/NAME)",
+        ),
     ];
-    let t = TestEnv::new();
+    let t = full_user();
     t.role_config("keep", "");
     let elhaz = t.home.join(".elhaz");
     let input = t.home.join("in.yaml");
@@ -626,7 +665,7 @@ fn concurrent_updates_from_8_processes_all_land() {
 
 #[test]
 fn written_files_are_0600_in_0700_directories() {
-    let t = TestEnv::new();
+    let t = full_user();
     // umask 0: whatever is private is so because elhaz made it so.
     let run0 = |args: &[&str]| {
         let mut c = t.std_cmd();
@@ -994,4 +1033,377 @@ fn interactive_add_checks_each_answer_at_its_prompt_and_keeps_the_others() {
     );
     assert_eq!(v["AssumeRole"]["DurationSeconds"], 7200, "{yaml}");
     assert_eq!(v["Session"]["region_name"], "eu-west-1", "{yaml}");
+}
+
+// ---------------------------------------------------------------------------
+// What a config names is checked when it is saved: the region, the ARNs, the source
+// profile. Nothing is written when one is wrong.
+
+/// A user whose AWS config has the profiles `my-sso` and `dev`, and config `prod`.
+#[track_caller]
+fn user_with_profiles() -> TestEnv {
+    let t = TestEnv::new();
+    t.write_aws_config(
+        "[profile my-sso]\nsso_session = corp\nsso_account_id = 111111111111\nsso_role_name = Dev\n\n\
+         [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n\n\
+         [profile dev]\nregion = eu-west-1\n",
+    );
+    t.role_config("prod", "");
+    t
+}
+
+const BAD_ACCOUNT: &str = "arn:aws:iam::12345:role/X";
+
+#[test]
+fn flags_naming_a_bad_region_arn_or_source_profile_are_refused_and_nothing_is_written() {
+    let t = user_with_profiles();
+    let before = snapshot(&t.home);
+    let regions = "did you mean: eu-west-1, eu-west-2, eu-west-3?";
+    // (flag, value, first line after "elhaz: ", hint after "hint: ")
+    let cases: &[(&str, &str, String, &str)] = &[
+        (
+            "--region",
+            "eu-wst-1",
+            format!("--region \"eu-wst-1\" is not an AWS region; {regions}"),
+            "run it again with --region eu-west-1",
+        ),
+        (
+            "--region",
+            "eu west",
+            format!("--region \"eu west\" is not an AWS region; {regions}"),
+            "run it again with --region eu-west-1",
+        ),
+        (
+            "--sts-region",
+            "us-est-1",
+            "--sts-region \"us-est-1\" is not an AWS region; did you mean: us-east-1, us-west-1, us-east-2?".into(),
+            "run it again with --sts-region us-east-1",
+        ),
+        (
+            "--role-arn",
+            BAD_ACCOUNT,
+            format!("--role-arn \"{BAD_ACCOUNT}\" is not a role ARN: the account must be 12 digits, not \"12345\" (expected arn:aws:iam::ACCOUNT:role/NAME)"),
+            "run it again with --role-arn arn:aws:iam::ACCOUNT:role/NAME",
+        ),
+        (
+            "--role-arn",
+            "arn:aws:iam::123456789012:user/X",
+            "--role-arn \"arn:aws:iam::123456789012:user/X\" is not a role ARN: the resource must start with \"role/\", not \"user/X\" (expected arn:aws:iam::ACCOUNT:role/NAME)".into(),
+            "run it again with --role-arn arn:aws:iam::ACCOUNT:role/NAME",
+        ),
+        (
+            "--role-arn",
+            "arn:aws-gov:iam::123456789012:role/X",
+            "--role-arn \"arn:aws-gov:iam::123456789012:role/X\" is not a role ARN: the partition is \"aws-gov\", not one of aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc (expected arn:aws:iam::ACCOUNT:role/NAME)".into(),
+            "run it again with --role-arn arn:aws:iam::ACCOUNT:role/NAME",
+        ),
+        (
+            "--serial-number",
+            "arn:aws:iam::12345:mfa/me",
+            "--serial-number \"arn:aws:iam::12345:mfa/me\" is not an MFA device ARN: the account must be 12 digits, not \"12345\" (expected arn:aws:iam::ACCOUNT:mfa/NAME)".into(),
+            "run it again with --serial-number arn:aws:iam::ACCOUNT:mfa/NAME",
+        ),
+        (
+            "--policy-arn",
+            "arn:aws:iam::aws:polcy/ReadOnlyAccess",
+            "--policy-arn \"arn:aws:iam::aws:polcy/ReadOnlyAccess\" is not a managed policy ARN: the resource must start with \"policy/\", not \"polcy/ReadOnlyAccess\" (expected arn:aws:iam::ACCOUNT:policy/NAME)".into(),
+            "run it again with --policy-arn arn:aws:iam::ACCOUNT:policy/NAME",
+        ),
+        (
+            "--profile",
+            "my-ssso",
+            "--profile: no AWS profile \"my-ssso\" in ~/.aws/config; did you mean: my-sso?".into(),
+            "run it again with --profile my-sso; or create it: aws configure --profile my-ssso (or aws configure sso --profile my-ssso)",
+        ),
+    ];
+    for (flag, value, first, hint) in cases {
+        for head in [
+            &["config", "add", "new", "--role-arn", ROLE_ARN][..],
+            &["config", "update", "prod"],
+        ] {
+            let mut args = head.to_vec();
+            if *flag == "--role-arn" {
+                args.retain(|a| *a != "--role-arn" && *a != ROLE_ARN);
+            }
+            args.extend([*flag, *value]);
+            let o = run(&t, &args);
+            assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+            assert_eq!(
+                stderr(&o),
+                format!("elhaz: {first}\nhint: {hint}\n"),
+                "{args:?}"
+            );
+            assert!(o.stdout.is_empty(), "{args:?}");
+        }
+    }
+    assert_eq!(snapshot(&t.home), before, "something was written");
+
+    // What AWS does accept is saved: a role under a path, the sovereign and China
+    // partitions, AWS managed policies, a hardware MFA serial, an existing profile.
+    ok(&run(
+        &t,
+        &[
+            "config",
+            "add",
+            "good",
+            "--role-arn",
+            "arn:aws:iam::123456789012:role/team/Deploy",
+            "--region",
+            "eusc-de-east-1",
+            "--sts-region",
+            "cn-northwest-1",
+            "--policy-arn",
+            "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess",
+            "--serial-number",
+            "GAHT12345678",
+            "--profile",
+            "dev",
+        ],
+    ));
+    ok(&run(
+        &t,
+        &[
+            "config",
+            "update",
+            "good",
+            "--role-arn",
+            "arn:aws-us-gov:iam::123456789012:role/X",
+            "--region",
+            "us-gov-west-1",
+            "--profile",
+            "my-sso",
+        ],
+    ));
+    let v = json_out(&run(&t, &["config", "get", "good"]));
+    assert_eq!(v["Session"]["profile_name"], "my-sso", "{v}");
+    assert_eq!(v["Session"]["region_name"], "us-gov-west-1", "{v}");
+}
+
+#[test]
+fn a_source_profile_without_any_aws_config_file_says_the_file_is_missing() {
+    let t = TestEnv::new();
+    t.role_config("prod", "");
+    let before = snapshot(&t.home);
+    for args in [
+        &[
+            "config",
+            "add",
+            "new",
+            "--role-arn",
+            ROLE_ARN,
+            "--profile",
+            "my-sso",
+        ][..],
+        &["config", "update", "prod", "--profile", "my-sso"],
+    ] {
+        let o = run(&t, args);
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o),
+            "elhaz: --profile: no AWS profile \"my-sso\": there is no AWS config file (~/.aws/config does not exist)\n\
+             hint: create it: aws configure --profile my-sso (or aws configure sso --profile my-sso)\n",
+            "{args:?}"
+        );
+    }
+    assert_eq!(snapshot(&t.home), before, "something was written");
+    // Only credentials: the profile is looked for there, and the missing config said.
+    std::fs::write(
+        t.home.join(".aws/credentials"),
+        "[keys]\naws_access_key_id = AKIAKEYS\naws_secret_access_key = s\n",
+    )
+    .unwrap();
+    let o = run(&t, &["config", "update", "prod", "--profile", "key"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(
+        first_line(&o),
+        "elhaz: --profile: no AWS profile \"key\" in ~/.aws/credentials (and ~/.aws/config does not exist); did you mean: keys?"
+    );
+    // A profile with keys only is a source like any other.
+    ok(&run(&t, &["config", "update", "prod", "--profile", "keys"]));
+}
+
+#[test]
+fn a_file_bringing_a_missing_source_profile_is_refused_with_its_line() {
+    let t = user_with_profiles();
+    let input = t.home.join("in.yaml");
+    std::fs::write(
+        &input,
+        format!("{ROLE_PREFIX}Session:\n  region_name: eu-west-1\n  profile_name: my-ssso\n"),
+    )
+    .unwrap();
+    let before = snapshot(&t.home);
+    for args in [
+        &["config", "add", "new", "--from-file"][..],
+        &["config", "update", "prod", "--from-file"],
+    ] {
+        let mut args = args.to_vec();
+        args.push(input.to_str().unwrap());
+        let o = run(&t, &args);
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o),
+            "elhaz: ~/in.yaml:5: Session.profile_name: no AWS profile \"my-ssso\" in ~/.aws/config; did you mean: my-sso?\n\
+             hint: run it again with --profile my-sso; or create it: aws configure --profile my-ssso (or aws configure sso --profile my-ssso)\n",
+            "{args:?}"
+        );
+    }
+    assert_eq!(snapshot(&t.home), before, "something was written");
+    // The flag beats the file, as for every field.
+    let mut args = vec!["config", "add", "new", "--profile", "my-sso", "--from-file"];
+    args.push(input.to_str().unwrap());
+    ok(&run(&t, &args));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_config_whose_source_profile_is_gone_loads_but_is_a_config_error_when_used() {
+    let sts = FakeSts::start(std::time::Duration::from_secs(3600)).await;
+    let mut t = TestEnv::with_sts(&sts.uri());
+    t.write_aws_config("[profile my-sso]\nregion = eu-west-1\n");
+    // Written by hand (or the profile removed since): loading it is as before.
+    t.write_config(
+        "prod",
+        &format!("{ROLE_PREFIX}Session:\n  region_name: eu-west-1\n  profile_name: my-ssso\n"),
+    );
+    let o = run(&t, &["config", "get", "prod"]);
+    ok(&o);
+    assert_eq!(json_out(&o)["Session"]["profile_name"], "my-ssso");
+    // A change of another field keeps it, unchecked.
+    ok(&run(&t, &["config", "update", "prod", "--duration", "1h"]));
+
+    // Rewritten by the update: DurationSeconds first, so profile_name is on line 6.
+    let want = "elhaz: ~/.elhaz/configs/prod.yaml:6: Session.profile_name: no AWS profile \"my-ssso\" in ~/.aws/config; did you mean: my-sso?\n\
+                hint: name a profile that exists: elhaz config update prod --profile PROFILE (list them: elhaz config list)\n";
+    for args in [
+        &["--no-daemon", "exec", "prod", "--", "true"][..],
+        &["exec", "prod", "true"],
+        &["export", "prod"],
+        &["whoami", "prod"],
+        &["exec", "--server", "prod", "--", "true"],
+    ] {
+        let o = run(&t, args);
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+        // Through the daemon the first line is its start's.
+        let err = stderr(&o);
+        let err = err
+            .lines()
+            .filter(|l| !l.starts_with("elhaz: started the daemon"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>();
+        assert_eq!(err, want, "{args:?}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+    // The profile files of the caller decide, as for every source.
+    t.stop_daemon();
+    let elsewhere = t.dir.path().join("other-aws-config");
+    std::fs::write(
+        &elsewhere,
+        "[profile my-ssso]\naws_access_key_id = AKIAOTHER\naws_secret_access_key = s\n",
+    )
+    .unwrap();
+    t.set("AWS_CONFIG_FILE", elsewhere.to_str().unwrap());
+    ok(&run(&t, &["--no-daemon", "export", "prod"]));
+    assert_eq!(sts.calls("AssumeRole").await.len(), 1);
+}
+
+#[test]
+fn interactive_add_asks_again_for_a_bad_arn_profile_or_region_with_the_reason() {
+    let t = user_with_profiles();
+    let mut p = on_terminal(&t, &["config", "add", "new"]);
+    p.expect("Create new:");
+    p.settle();
+    p.send("\r"); // Answer prompts
+    p.expect_screen("Role ARN:");
+    p.settle();
+    p.send_line(BAD_ACCOUNT);
+    p.expect_screen("the account must be 12 digits, not \"12345\"");
+    p.send(&"\x7f".repeat(BAD_ACCOUNT.len()));
+    p.send_line("arn:aws:iam::123456789012:role/team/Deploy");
+    // The source profile prompt lists the profiles there are.
+    p.expect_screen("Source AWS profile:");
+    p.expect_screen("profiles: dev, my-sso");
+    p.settle();
+    p.send_line("my-ssso");
+    p.expect_screen("no AWS profile \"my-ssso\" in ~/.aws/config; did you mean: my-sso?");
+    p.send(&"\x7f".repeat("my-ssso".len()));
+    p.send_line("my-sso");
+    p.expect_screen("Region:");
+    p.settle();
+    p.send_line("eu-wst-1");
+    p.expect_screen("\"eu-wst-1\" is not an AWS region; did you mean: eu-west-1");
+    p.send(&"\x7f".repeat("eu-wst-1".len()));
+    p.send_line("eu-west-1");
+    p.expect_screen("Duration:");
+    p.settle();
+    p.send_line("");
+    p.expect_screen("MFA device ARN:");
+    p.settle();
+    p.send_line("arn:aws:iam::123456789012:mfa");
+    p.expect_screen("is not an MFA device ARN");
+    p.send(&"\x7f".repeat("arn:aws:iam::123456789012:mfa".len()));
+    p.send_line("");
+    p.expect_screen("Description:");
+    p.settle();
+    p.send_line("");
+    assert_eq!(p.wait_exit(), 0, "{}", p.transcript);
+    let v = json_out(&run(&t, &["config", "get", "new"]));
+    assert_eq!(
+        v,
+        json!({
+            "AssumeRole": {"RoleArn": "arn:aws:iam::123456789012:role/team/Deploy"},
+            "Session": {"profile_name": "my-sso", "region_name": "eu-west-1"},
+        })
+    );
+}
+
+#[test]
+fn interactive_update_keeps_a_vanished_source_profile_but_takes_no_new_unknown_one() {
+    let t = user_with_profiles();
+    t.write_config(
+        "old",
+        &format!("{ROLE_PREFIX}Session:\n  profile_name: gone\n"),
+    );
+    let mut p = on_terminal(&t, &["config", "update", "old"]);
+    p.expect("Update old:");
+    p.settle();
+    p.send("\r"); // Answer prompts
+    p.expect_screen("Role ARN:");
+    p.settle();
+    p.send_line("");
+    p.expect_screen("Source AWS profile:");
+    p.settle();
+    // Kept as it is: not asked again.
+    p.send_line("");
+    p.expect_screen("Region:");
+    p.settle();
+    p.send_line("eu-west-2");
+    for _ in 0..3 {
+        p.settle();
+        p.send_line("");
+    }
+    assert_eq!(p.wait_exit(), 0, "{}", p.transcript);
+    let v = json_out(&run(&t, &["config", "get", "old"]));
+    assert_eq!(
+        v["Session"],
+        json!({"profile_name": "gone", "region_name": "eu-west-2"})
+    );
+}
+
+#[test]
+fn the_editor_is_reopened_for_a_source_profile_that_does_not_exist() {
+    let mut t = user_with_profiles();
+    let before = snapshot(&t.home);
+    // The user names the role, uncomments the template's Session and names a profile
+    // with a typo.
+    t.set(
+        "EDITOR",
+        "sed -i 's/CHANGE-ME/Deploy/; s/^# Session:/Session:/; s/^#   profile_name: my-sso/  profile_name: my-ssso/'",
+    );
+    let mut p = on_terminal(&t, &["config", "add", "new", "--editor"]);
+    p.expect_screen(
+        "Session.profile_name: no AWS profile \"my-ssso\" in ~/.aws/config; did you mean: my-sso?",
+    );
+    p.expect("Edit again?");
+    p.send_line("n");
+    assert_eq!(p.wait_exit(), 3, "{}", p.transcript);
+    assert_eq!(snapshot(&t.home), before, "nothing written");
 }

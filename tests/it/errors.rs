@@ -446,6 +446,93 @@ fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
         .hint("change it: elhaz config update prod; or replace it: elhaz config add prod --force"),
     );
     cases.push(
+        case("config add with a region typo", user(sts), &[
+            "config", "add", "new", "--role-arn", PROD, "--region", "eu-wst-1",
+        ])
+        .fails(
+            3,
+            r#"elhaz: --region "eu-wst-1" is not an AWS region; did you mean: eu-west-1, eu-west-2, eu-west-3?"#,
+        )
+        .hint("run it again with --region eu-west-1"),
+    );
+    cases.push(
+        case(
+            "config add with a role ARN whose account is not 12 digits",
+            user(sts),
+            &["config", "add", "new", "--role-arn", "arn:aws:iam::12345:role/X"],
+        )
+        .fails(
+            3,
+            r#"elhaz: --role-arn "arn:aws:iam::12345:role/X" is not a role ARN: the account must be 12 digits, not "12345" (expected arn:aws:iam::ACCOUNT:role/NAME)"#,
+        )
+        .hint("run it again with --role-arn arn:aws:iam::ACCOUNT:role/NAME"),
+    );
+    let t = user(sts);
+    t.write_aws_config("[profile my-sso]\nregion = eu-west-1\n");
+    cases.push(
+        case("config add with a source profile that does not exist", t, &[
+            "config", "add", "new", "--role-arn", PROD, "--profile", "my-ssso",
+        ])
+        .fails(
+            3,
+            r#"elhaz: --profile: no AWS profile "my-ssso" in ~/.aws/config; did you mean: my-sso?"#,
+        )
+        .hint("run it again with --profile my-sso; or create it: aws configure --profile my-ssso (or aws configure sso --profile my-ssso)"),
+    );
+    cases.push(
+        case(
+            "config add with a source profile and no AWS config file",
+            user(sts),
+            &["config", "add", "new", "--role-arn", PROD, "--profile", "my-sso"],
+        )
+        .fails(
+            3,
+            r#"elhaz: --profile: no AWS profile "my-sso": there is no AWS config file (~/.aws/config does not exist)"#,
+        )
+        .hint("create it: aws configure --profile my-sso (or aws configure sso --profile my-sso)"),
+    );
+    let t = user(sts);
+    t.write_config(
+        "typo",
+        &format!("AssumeRole:\n  RoleArn: {PROD}\nSession:\n  region_name: eu-wst-1\n"),
+    );
+    cases.push(
+        case("a config file with a region typo", t, &[
+            "--no-daemon", "exec", "typo", "--", "true",
+        ])
+        .fails(
+            3,
+            r#"elhaz: ~/.elhaz/configs/typo.yaml:4: Session.region_name "eu-wst-1" is not an AWS region; did you mean: eu-west-1, eu-west-2, eu-west-3?"#,
+        )
+        .hint("fix it: elhaz config update typo --editor"),
+    );
+    for (what, args, daemon) in [
+        (
+            "a config whose source profile does not exist, in this process",
+            &["--no-daemon", "exec", "gone", "--", "true"][..],
+            false,
+        ),
+        (
+            "a config whose source profile does not exist, through the daemon",
+            &["export", "gone"],
+            true,
+        ),
+    ] {
+        let t = user(sts);
+        t.write_aws_config("[profile my-sso]\nregion = eu-west-1\n");
+        t.write_config(
+            "gone",
+            &format!("AssumeRole:\n  RoleArn: {PROD}\nSession:\n  profile_name: my-ssso\n"),
+        );
+        let c = case(what, t, args)
+            .fails(
+                3,
+                r#"elhaz: ~/.elhaz/configs/gone.yaml:4: Session.profile_name: no AWS profile "my-ssso" in ~/.aws/config; did you mean: my-sso?"#,
+            )
+            .hint("name a profile that exists: elhaz config update gone --profile PROFILE (list them: elhaz config list)");
+        cases.push(if daemon { c.via_daemon() } else { c });
+    }
+    cases.push(
         case(
             "daemon status when none runs",
             user(sts),

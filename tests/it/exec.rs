@@ -28,6 +28,13 @@ const REMOVED: &[&str] = &[
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_KEY",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_ACCOUNT_ID",
 ];
 
 /// What exec may set (the region pair only when a region is known).
@@ -46,6 +53,9 @@ const SET: &[&str] = &[
     "ELHAZ_SOURCE_AWS_DEFAULT_PROFILE",
     "ELHAZ_SOURCE_AWS_REGION",
     "ELHAZ_SOURCE_AWS_DEFAULT_REGION",
+    "ELHAZ_SOURCE_AWS_ROLE_ARN",
+    "ELHAZ_SOURCE_AWS_WEB_IDENTITY_TOKEN_FILE",
+    "ELHAZ_SOURCE_AWS_ROLE_SESSION_NAME",
     "ELHAZ_CONTEXT_REF",
 ];
 
@@ -129,6 +139,15 @@ async fn exec_child_env_is_exactly_ours_plus_credentials_minus_other_sources() {
         )
         .set("AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-token")
         .set(
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            "/nonexistent/pod-token",
+        )
+        .set("AWS_ACCESS_KEY", "AKIALEGACYALIAS00000")
+        .set("AWS_SECRET_KEY", "legacy-secret")
+        .set("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/Web")
+        .set("AWS_ROLE_SESSION_NAME", "web")
+        .set("AWS_ACCOUNT_ID", "999999999999")
+        .set(
             "SENTINEL_TEXT",
             "keep me: 'q' \"dq\" $HOME \\ \n second line",
         );
@@ -176,6 +195,15 @@ async fn exec_child_env_is_exactly_ours_plus_credentials_minus_other_sources() {
     assert_eq!(get(&child, "ELHAZ_SOURCE_AWS_PROFILE"), Some("src"));
     assert_eq!(get(&child, "ELHAZ_SOURCE_AWS_DEFAULT_PROFILE"), Some("src"));
     assert_eq!(get(&child, "ELHAZ_SOURCE_AWS_REGION"), Some("us-east-1"));
+    assert_eq!(
+        get(&child, "ELHAZ_SOURCE_AWS_ROLE_ARN"),
+        Some("arn:aws:iam::123456789012:role/Web")
+    );
+    // Unset at the source: said so, with an empty value.
+    assert_eq!(
+        get(&child, "ELHAZ_SOURCE_AWS_WEB_IDENTITY_TOKEN_FILE"),
+        Some("")
+    );
     assert!(
         !child
             .keys()

@@ -1046,3 +1046,4 @@ async fn without_the_daemon_an_sts_outage_serves_the_valid_old_credentials_witho
 // What the child's SDK chooses when the user's AWS files and variables point elsewhere.
 
 mod chain;
+mod inherited;

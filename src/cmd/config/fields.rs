@@ -3,9 +3,13 @@
 //! files, prompts or the store.
 
 use crate::cli::ConfigFields;
+use crate::config::AwsProfiles;
+use crate::config::check;
+use crate::config::resolve::missing_source_profile;
 use crate::config::schema::{
     AssumeRole, Command, Config, Meta, Mfa, PolicyArn, SourceSession, StsClient, Tag,
 };
+use crate::context::SourceContext;
 use crate::error::{Error, Result};
 
 /// Whether any field flag was given.
@@ -155,29 +159,21 @@ pub(super) fn role_arn(s: &str) -> std::result::Result<(), String> {
     if s.is_empty() {
         return Err("a role ARN is required".into());
     }
-    role_arn_or_empty(s)
+    check::role_arn(s)
 }
 
 pub(super) fn role_arn_or_empty(s: &str) -> std::result::Result<(), String> {
-    if s.is_empty() || (s.starts_with("arn:") && s.contains(":role/")) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{s:?} is not a role ARN (expected arn:aws:iam::ACCOUNT:role/NAME)"
-        ))
+    if s.is_empty() {
+        return Ok(());
     }
+    check::role_arn(s)
 }
 
 pub(super) fn region(s: &str) -> std::result::Result<(), String> {
-    let ok = s.is_empty()
-        || (s.contains('-')
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{s:?} is not a region name (e.g. eu-west-1)"))
+    if s.is_empty() {
+        return Ok(());
     }
+    check::region(s)
 }
 
 pub(super) fn duration(s: &str) -> std::result::Result<(), String> {
@@ -196,13 +192,90 @@ pub(super) fn duration(s: &str) -> std::result::Result<(), String> {
 
 /// An MFA device: an ARN (`arn:aws:iam::ACCOUNT:mfa/NAME`) or a hardware token's serial.
 pub(super) fn mfa_serial(s: &str) -> std::result::Result<(), String> {
-    let arn = s.starts_with("arn:") && s.contains(":mfa/");
-    let serial = s.len() >= 9 && s.bytes().all(|b| b.is_ascii_alphanumeric());
-    if s.is_empty() || arn || serial {
-        Ok(())
-    } else {
-        Err(format!(
-            "{s:?} is not an MFA device (expected arn:aws:iam::ACCOUNT:mfa/NAME)"
-        ))
+    if s.is_empty() {
+        return Ok(());
+    }
+    check::mfa_serial(s)
+}
+
+/// The source profile a save gives, checked against the caller's AWS files: None when
+/// it is one of their profiles, else why not (where it was looked for, the closest
+/// names).
+pub(super) fn missing_profile(profile: &str, profiles: &AwsProfiles) -> Option<String> {
+    missing_source_profile(profile, profiles, SourceContext::caller())
+}
+
+/// The flags of `config add|update` checked before anything is read or written: the
+/// ARNs and regions against what AWS accepts, `--profile` against the caller's AWS
+/// files. The error names the flag and the value, and how to give a good one.
+pub(super) fn check_flags(f: &ConfigFields) -> Result<()> {
+    const ROLE: &str = "arn:aws:iam::ACCOUNT:role/NAME";
+    const MFA: &str = "arn:aws:iam::ACCOUNT:mfa/NAME";
+    const POLICY: &str = "arn:aws:iam::ACCOUNT:policy/NAME";
+    let arns = [
+        (
+            "--role-arn",
+            f.role_arn.as_deref(),
+            check::role_arn as Check,
+            ROLE,
+        ),
+        (
+            "--serial-number",
+            f.serial_number.as_deref(),
+            check::mfa_serial,
+            MFA,
+        ),
+    ]
+    .into_iter()
+    .chain(f.policy_arns.iter().map(|a| {
+        let check = check::policy_arn as Check;
+        ("--policy-arn", Some(a.as_str()), check, POLICY)
+    }));
+    for (flag, value, check, example) in arns {
+        if let Some(v) = value
+            && let Err(why) = check(v)
+        {
+            return Err(Error::config(format!("{flag} {why}"))
+                .with_hint(format!("run it again with {flag} {example}")));
+        }
+    }
+    for (flag, value) in [("--region", &f.region), ("--sts-region", &f.sts_region)] {
+        if let Some(v) = value
+            && let Err(why) = check::region(v)
+        {
+            let like = check::closest(v, check::REGIONS.iter().copied());
+            return Err(Error::config(format!("{flag} {why}")).with_hint(format!(
+                "run it again with {flag} {}",
+                like.first().unwrap_or(&"REGION (e.g. us-east-1)")
+            )));
+        }
+    }
+    if let Some(p) = &f.profile {
+        let profiles = AwsProfiles::load_blocking()?;
+        if let Some(why) = missing_profile(p, &profiles) {
+            return Err(
+                Error::config(format!("--profile: {why}")).with_hint(profile_hint(p, &profiles))
+            );
+        }
+    }
+    Ok(())
+}
+
+/// How to give a source profile that exists: another one, or this one created.
+pub(super) fn profile_hint(profile: &str, profiles: &AwsProfiles) -> String {
+    // Shown as typed only when it cannot be mistaken for anything else on a terminal.
+    let plain = profile
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_.-@+".contains(&b));
+    let shown = if plain { profile } else { "PROFILE" };
+    let create = format!(
+        "create it: aws configure --profile {shown} (or aws configure sso --profile {shown})"
+    );
+    match check::closest(profile, profiles.names()).first() {
+        Some(p) => format!(
+            "run it again with --profile {}; or {create}",
+            crate::logging::escape_controls(p)
+        ),
+        None => create,
     }
 }
