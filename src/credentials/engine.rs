@@ -27,7 +27,6 @@ use crate::config::schema::{
     AssumeRole, Config, PolicyArn, ProvidedContext, Saml, SourceSession, StsClient, Tag, Verify,
     WebIdentity,
 };
-use crate::config::store::validate_name;
 use crate::config::{Source, Store, resolve};
 use crate::context::SourceContext;
 use crate::duration::Seconds;
@@ -140,58 +139,44 @@ impl Engine {
     /// same bytes get the same identity; a changed file gives other bytes.
     pub(crate) async fn identity(&self, name: &str, ctx: &SourceContext) -> Result<Vec<u8>> {
         let mut out: Vec<u8> = Vec::with_capacity(512);
+        let source = resolve(&self.store, name, ctx).await?;
         let profiles = AwsProfiles::load_in(ctx).await?;
-        let (s, n) = (self.store.clone(), name.to_string());
-        let text = tokio::task::spawn_blocking(move || -> Result<Option<String>> {
-            if validate_name(&n).is_ok() && s.exists(&n)? {
-                return s.load_text(&n).map(Some);
-            }
-            Ok(None)
-        })
-        .await
-        .map_err(|e| Error::other(format!("reading config {name:?} failed: {e}")))??;
-        let region =
-            match text {
-                Some(text) => {
-                    out.extend_from_slice(b"config\0");
-                    out.extend_from_slice(text.as_bytes());
-                    let config =
-                        crate::config::parse::parse_config(&text, &self.store.path(name)?)?;
-                    let session = config.session.clone().unwrap_or_default();
-                    let sts_keys = config
-                        .sts
-                        .as_ref()
-                        .is_some_and(|s| s.aws_access_key_id.is_some());
-                    let uses_source = config.assume_role.is_some()
-                        && !sts_keys
-                        && session.aws_access_key_id.is_none();
-                    if uses_source {
-                        match &session.profile_name {
-                            Some(p) => {
-                                let chain = sources::plan(&profiles, p, Use::Source)
-                                    .map_err(|e| in_config(e, &self.store, name))?;
-                                sources::describe(&chain, ctx, &mut out);
-                            }
-                            None => {
-                                let d = sources::default_source(&profiles, ctx)?;
-                                sources::describe_default(&d, ctx, &mut out);
-                            }
+        let region = match source {
+            Source::Config(config) => {
+                out.extend_from_slice(b"config\0");
+                let text = serde_json::to_vec(&config)
+                    .map_err(|e| Error::other(format!("config {name}: {e}")))?;
+                out.extend_from_slice(&text);
+                let session = config.session.clone().unwrap_or_default();
+                let sts_keys = config
+                    .sts
+                    .as_ref()
+                    .is_some_and(|s| s.aws_access_key_id.is_some());
+                let uses_source = config.assume_role.is_some()
+                    && !sts_keys
+                    && session.aws_access_key_id.is_none();
+                if uses_source {
+                    match &session.profile_name {
+                        Some(p) => {
+                            let chain = sources::plan(&profiles, p, Use::Source)
+                                .map_err(|e| in_config(e, &self.store, name))?;
+                            sources::describe(&chain, ctx, &mut out);
+                        }
+                        None => {
+                            let d = sources::default_source(&profiles, ctx)?;
+                            sources::describe_default(&d, ctx, &mut out);
                         }
                     }
-                    config.region().map(str::to_string)
                 }
-                None => {
-                    let Some(p) = profiles.get(name) else {
-                        return Err(resolve(&self.store, name, ctx).await.err().unwrap_or_else(
-                            || Error::config(format!("no config or AWS profile named {name:?}")),
-                        ));
-                    };
-                    out.extend_from_slice(b"profile\0");
-                    let chain = sources::plan(&profiles, name, Use::Name)?;
-                    sources::describe(&chain, ctx, &mut out);
-                    p.region.clone()
-                }
-            };
+                config.region().map(str::to_string)
+            }
+            Source::Profile(p) => {
+                out.extend_from_slice(b"profile\0");
+                let chain = sources::plan(&profiles, name, Use::Name)?;
+                sources::describe(&chain, ctx, &mut out);
+                p.region.clone()
+            }
+        };
         let region = region
             .as_deref()
             .or(ctx.get("AWS_REGION"))
