@@ -8,6 +8,7 @@
 #![warn(clippy::too_many_lines)]
 
 pub(crate) mod broker;
+pub(crate) mod browser;
 pub(crate) mod child;
 pub mod cli;
 pub mod cmd;

@@ -118,3 +118,45 @@ impl Drop for StderrMuted {
         }
     }
 }
+
+/// Opens and closes of one file, seen through inotify (macOS and the BSDs: kqueue's
+/// `EVFILT_VNODE`, which sees no opens; a fixed wait there).
+pub(crate) struct FileWatch(nix::sys::inotify::Inotify);
+
+impl FileWatch {
+    /// None when the file cannot be watched.
+    pub(crate) fn new(path: &std::path::Path) -> Option<FileWatch> {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let i = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok()?;
+        i.add_watch(
+            path,
+            AddWatchFlags::IN_OPEN
+                | AddWatchFlags::IN_CLOSE_NOWRITE
+                | AddWatchFlags::IN_CLOSE_WRITE,
+        )
+        .ok()?;
+        Some(FileWatch(i))
+    }
+
+    /// The opens and closes since the last call.
+    pub(crate) fn events(&self) -> (usize, usize) {
+        use nix::sys::inotify::AddWatchFlags;
+        let (mut opened, mut closed) = (0, 0);
+        while let Ok(events) = self.0.read_events() {
+            if events.is_empty() {
+                break;
+            }
+            for e in events {
+                if e.mask.contains(AddWatchFlags::IN_OPEN) {
+                    opened += 1;
+                }
+                if e.mask
+                    .intersects(AddWatchFlags::IN_CLOSE_NOWRITE | AddWatchFlags::IN_CLOSE_WRITE)
+                {
+                    closed += 1;
+                }
+            }
+        }
+        (opened, closed)
+    }
+}

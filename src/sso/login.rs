@@ -170,8 +170,11 @@ async fn pkce(
         .append_pair("code_challenge", &challenge(verifier.expose_secret()))
         .finish();
     let url = format!("{}/authorize?{query}", oidc::endpoint(session));
-    let opened = opts.open_browser && open_browser(&url);
-    ui.show(&url, None, opened);
+    let page = opts
+        .open_browser
+        .then(|| crate::browser::open_detached(&url, "IAM Identity Center sign-in"))
+        .flatten();
+    ui.show(&url, None, page.is_some());
 
     let (tx, mut rx) = mpsc::channel::<Result<SecretString>>(1);
     let server = tokio::spawn(serve(listener, state, session.label().to_string(), tx));
@@ -281,7 +284,7 @@ fn callback<B>(req: &Request<B>, state: &str, label: &str) -> Answer {
         let e: String = e.chars().filter(|c| !c.is_control()).take(200).collect();
         return (
             StatusCode::BAD_REQUEST,
-            format!("Sign-in failed: {}", html_escape(&e)),
+            format!("Sign-in failed: {}", crate::browser::escape_html(&e)),
             Some(Err(Error::auth(format!(
                 "the sign-in for SSO session '{label}' failed: {e}"
             )))),
@@ -292,7 +295,7 @@ fn callback<B>(req: &Request<B>, state: &str, label: &str) -> Answer {
             StatusCode::OK,
             format!(
                 "Signed in to SSO session '{}'. You can close this tab and return to the terminal.",
-                html_escape(label)
+                crate::browser::escape_html(label)
             ),
             Some(Ok(c)),
         ),
@@ -322,14 +325,6 @@ fn page_response(status: StatusCode, text: String) -> Response<Full<Bytes>> {
     r
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 async fn device(
     session: &SsoSession,
     opts: Options,
@@ -341,8 +336,11 @@ async fn device(
         .verification_uri_complete
         .clone()
         .unwrap_or_else(|| dev.verification_uri.clone());
-    let opened = opts.open_browser && open_browser(&complete);
-    ui.show(&dev.verification_uri, Some(&dev.user_code), opened);
+    let page = opts
+        .open_browser
+        .then(|| crate::browser::open_detached(&complete, "IAM Identity Center device code"))
+        .flatten();
+    ui.show(&dev.verification_uri, Some(&dev.user_code), page.is_some());
     let limit = dev.expires_in.min(opts.timeout);
     let deadline = tokio::time::Instant::now() + limit;
     let mut interval = dev.interval;
@@ -363,51 +361,6 @@ async fn device(
             ))
             .with_hint(format!("run it again: elhaz sso login {}", session.label())));
         }
-    }
-}
-
-/// Starts the browser on `url` (which holds no token): `$BROWSER`, else xdg-open
-/// or open. False when there is none to start.
-fn open_browser(url: &str) -> bool {
-    let browser = std::env::var("BROWSER")
-        .ok()
-        .filter(|b| !b.trim().is_empty());
-    let mut cmd = match browser {
-        // $BROWSER may hold arguments, and %s for the URL (Python's convention).
-        Some(b) => {
-            let first = b.split(':').next().unwrap_or(&b).to_string();
-            let script = if first.contains("%s") {
-                first.replace("%s", "\"$1\"")
-            } else {
-                format!("{first} \"$1\"")
-            };
-            let mut c = std::process::Command::new("/bin/sh");
-            c.args(["-c", &script, "sh", url]);
-            c
-        }
-        None => {
-            let opener = if cfg!(target_os = "macos") {
-                "open"
-            } else {
-                "xdg-open"
-            };
-            if which::which(opener).is_err() {
-                return false;
-            }
-            let mut c = std::process::Command::new(opener);
-            c.arg(url);
-            c
-        }
-    };
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    match cmd.spawn() {
-        Ok(mut child) => {
-            std::thread::spawn(move || child.wait());
-            true
-        }
-        Err(_) => false,
     }
 }
 

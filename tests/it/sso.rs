@@ -239,6 +239,40 @@ async fn device_code_login_shows_url_and_code_honours_slow_down_and_fills_the_cl
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn no_command_line_holds_the_authorize_or_verification_url() {
+    let fake = FakeSso::start().await;
+    let t = sso_user(&fake);
+    for args in [
+        &["sso", "login", "corp"][..],
+        &["sso", "login", "corp", "--use-device-code"][..],
+    ] {
+        let _ = std::fs::remove_file(t.home.join("browser-argv"));
+        let o = t.cmd().args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        // Another local user reads every argv (/proc/*/cmdline): the browser got a
+        // private page, never the URL with its state, client and redirect.
+        let argv = std::fs::read_to_string(t.home.join("browser-argv")).unwrap();
+        let page = argv.lines().next().unwrap().to_string();
+        assert!(page.starts_with("file://"), "{args:?}: {argv}");
+        for secret in [
+            "state=",
+            "client_id",
+            "redirect_uri",
+            "user_code",
+            "authorize",
+        ] {
+            assert!(!argv.contains(secret), "{args:?}: {secret} in argv: {argv}");
+        }
+        let path = std::path::PathBuf::from(page.trim_start_matches("file://"));
+        assert!(
+            wait_until(Duration::from_secs(10), || !path.exists()),
+            "the page is removed once read: {}",
+            path.display()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn pkce_login_follows_the_browser_to_the_loopback_listener() {
     let fake = FakeSso::start().await;
     let t = sso_user(&fake);
@@ -301,6 +335,10 @@ async fn the_listener_ignores_a_redirect_without_our_state() {
 exec python3 - "$1" <<'PY'
 import sys, urllib.parse, urllib.request
 u = sys.argv[1]
+if u.startswith("file://"):
+    import html, re
+    page = open(urllib.parse.unquote(u[len("file://"):])).read()
+    u = html.unescape(re.search(r'content="0;url=([^"]*)"', page).group(1))
 r = urllib.parse.parse_qs(urllib.parse.urlparse(u).query)["redirect_uri"][0]
 try:
     urllib.request.urlopen(r + "?code=forged&state=wrong")

@@ -576,8 +576,9 @@ sso_role_name = Legacy
     std::fs::write(
         &browser,
         format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> {}/browser-urls\nexec curl -sS -L -o /dev/null \"$1\"\n",
-            t.home.display()
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> {h}/browser-argv\nu=$({page} \"$1\")\nprintf '%s\\n' \"$u\" >> {h}/browser-urls\nexec curl -sS -L -o /dev/null \"$u\"\n",
+            h = t.home.display(),
+            page = PAGE_TARGET
         ),
     )
     .unwrap();
@@ -586,6 +587,10 @@ sso_role_name = Legacy
     t.set("BROWSER", &browser.to_string_lossy());
     t
 }
+
+/// Shell code that prints where a URL given to a browser leads: the URL itself, or
+/// for a `file://` page, where its refresh sends the browser (as a browser follows it).
+pub const PAGE_TARGET: &str = r#"page_target() { case "$1" in file://*) sed -n 's/.*http-equiv="refresh" content="0;url=\([^"]*\)".*/\1/p' "${1#file://}" | sed "s/&amp;/\&/g; s/&#39;/'/g; s/&quot;/\"/g; s/&lt;/</g; s/&gt;/>/g" ;; *) printf '%s' "$1" ;; esac; }; page_target"#;
 
 /// The cache file of `key` (a session name, or a legacy start URL).
 pub fn cache_file(t: &TestEnv, key: &str) -> std::path::PathBuf {
