@@ -531,6 +531,20 @@ impl SourceContext {
     }
 }
 
+/// Removes the `ELHAZ_SOURCE_*` carriers of the secret source variables (the keys the
+/// shell integration hands over for one command) from this process's environment,
+/// once [`SourceContext::capture`] has read them: no child elhaz starts (a browser,
+/// a helper, a `--server` child) inherits them.
+///
+/// # Safety
+/// Must run while this process has a single thread.
+pub unsafe fn forget_source_carriers() {
+    for k in SECRET {
+        // SAFETY: the caller guarantees a single thread.
+        unsafe { std::env::remove_var(source_var(k)) };
+    }
+}
+
 /// Removes the secret source variables (and their `ELHAZ_SOURCE_*` carriers) from this
 /// process's environment, so nothing it spawns inherits them. The daemon calls it
 /// after [`SourceContext::capture`].

@@ -29,3 +29,11 @@ pub mod shell;
 pub(crate) mod spinner;
 pub(crate) mod sso;
 pub(crate) mod sys;
+
+/// Makes this process non-dumpable (no ptrace, no `/proc/PID/{mem,environ}` for other
+/// processes of the user, no core file; see [`sys`]). Unlike a core size limit, it
+/// does not pass on to a command elhaz execs. A failure is ignored here (the daemon
+/// checks its own and says so).
+pub fn harden_process() {
+    let _ = sys::set_not_dumpable();
+}

@@ -13,7 +13,13 @@ fn main() {
     // The caller's source context, once, before the scrub: inside a session it comes
     // from the ELHAZ_SOURCE_* the session carries, never from what was injected.
     elhaz::context::SourceContext::capture();
+    // SAFETY: no thread has been started yet.
+    unsafe { elhaz::context::forget_source_carriers() };
     elhaz::env::scrub_injected();
+    // Its memory may hold source keys for as long as it runs (a `--server` supervisor,
+    // a login waiting for the browser): no other process of this user reads it, and
+    // no core file is written. A command it execs is dumpable again.
+    elhaz::harden_process();
 
     // `COMPLETE=bash elhaz -- ...`: the completion scripts ask here (names live).
     elhaz::cmd::answer_completion_request();

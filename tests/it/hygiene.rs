@@ -757,3 +757,70 @@ async fn idle_connections_on_a_share_do_not_starve_its_real_client() {
     );
     drop(held);
 }
+
+/// The source keys the shell integration hands over for one command never reach
+/// another process: not a `--server` child reading its supervisor's environment or
+/// memory (another process of the same user), not a helper elhaz runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn handed_over_source_keys_reach_no_child_and_no_reader_of_the_supervisor() {
+    assert!(
+        is_root(),
+        "this test runs elhaz as another uid and needs root"
+    );
+    let (_sts, mut t) = TestEnv::with_role(HOUR).await;
+    const KEPT: &str = "AKIAKEPTSOURCEKEY001";
+    const KEPT_SECRET: &str = "kept-source-secret-value";
+    t.set("ELHAZ_SESSION", "outer");
+    t.set("ELHAZ_EXPIRES_AT", &(unix_now() + 3000).to_string());
+    t.set("ELHAZ_REFRESH_AT", &(unix_now() + 2400).to_string());
+    t.set("AWS_ACCESS_KEY_ID", "ASIAINJECTED00000000");
+    t.set("AWS_SECRET_ACCESS_KEY", "injected-secret");
+    t.set("ELHAZ_SOURCE_AWS_ACCESS_KEY_ID", KEPT);
+    t.set("ELHAZ_SOURCE_AWS_SECRET_ACCESS_KEY", KEPT_SECRET);
+    // A helper that writes down what it inherited.
+    let seen_by_helper = t.home.join("helper-env");
+    t.role_config(
+        "mfa",
+        &format!(
+            "  SerialNumber: arn:aws:iam::123456789012:mfa/me\nMFA:\n  command: \"env > {} ; echo 123456\"\n",
+            seen_by_helper.display()
+        ),
+    );
+    chown_tree(&t.home, NOBODY, NOBODY);
+    traversable(&t, &t.home);
+    std::fs::set_permissions(&t.home, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    let probe = t.home.join("probe");
+    let mut c = t.std_cmd();
+    c.args(["--no-daemon", "exec", "--server", "prod", "--", "sh", "-c"])
+        .arg(format!(
+            "cat /proc/$PPID/environ > {p}-environ 2>&1; env > {p}-env",
+            p = probe.display()
+        ))
+        .stdin(Stdio::null());
+    as_user(&mut c, NOBODY, NOBODY);
+    ok(&c.output().unwrap());
+    let mut c = t.std_cmd();
+    c.args(["--no-daemon", "export", "mfa"])
+        .stdin(Stdio::null());
+    as_user(&mut c, NOBODY, NOBODY);
+    ok(&c.output().unwrap());
+
+    for file in [
+        format!("{}-environ", probe.display()),
+        format!("{}-env", probe.display()),
+        seen_by_helper.display().to_string(),
+    ] {
+        let seen = std::fs::read(&file).unwrap_or_default();
+        let seen = String::from_utf8_lossy(&seen);
+        assert!(
+            !seen.contains(KEPT) && !seen.contains(KEPT_SECRET),
+            "{file} holds the handed-over source key:\n{seen}"
+        );
+    }
+    let environ = std::fs::read_to_string(format!("{}-environ", probe.display())).unwrap();
+    assert!(
+        environ.contains("Permission denied"),
+        "the supervisor's environment is closed to the user's other processes: {environ}"
+    );
+}
