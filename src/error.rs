@@ -131,11 +131,14 @@ impl Error {
     }
 }
 
+/// An error as a user reads it: its message, then its hint on a line of its own. Both
+/// may carry text from outside (an STS or portal message, a socket's answer), so
+/// whatever a terminal would obey in them is escaped.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
+        f.write_str(&crate::terminal::escape_controls(&self.message))?;
         if let Some(hint) = &self.hint {
-            write!(f, "\nhint: {hint}")?;
+            write!(f, "\nhint: {}", crate::terminal::escape_controls(hint))?;
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! elhaz: a local AWS temporary-credential broker with shell integration. The library
 //! is the whole program; `main.rs` only parses the command line and sets up the
-//! process. The layers, from the bottom: error, sensitive, fsutil, lock, duration,
+//! process. The layers, from the bottom: terminal, error, sensitive, fsutil, lock, duration,
 //! sys, logging; context (the caller's sources); config; sso; credentials; daemon and
 //! endpoint; env, child and the shells; cli; cmd. A module must import only from
 //! layers below it.
@@ -29,6 +29,7 @@ pub mod shell;
 pub(crate) mod spinner;
 pub(crate) mod sso;
 pub(crate) mod sys;
+pub mod terminal;
 
 /// Makes this process non-dumpable (no ptrace, no `/proc/PID/{mem,environ}` for other
 /// processes of the user, no core file; see [`sys`]). Unlike a core size limit, it

@@ -3,6 +3,7 @@
 //! No secret is ever passed to a log call. It must not know of credentials, configs
 //! or the daemon's protocol.
 
+use crate::terminal::escape_controls;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -102,29 +103,6 @@ pub(crate) fn init_daemon(
         .with(cap())
         .try_init();
     Ok(guard)
-}
-
-/// `text` with every control character (C0, DEL, C1: newline, carriage return, ESC…)
-/// written as an inert escape (`\n`, `\r`, `\t`, `\x1b`, `\u{9b}`), so that it stays on
-/// one line and a terminal shows it instead of obeying it.
-pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x80 && c.is_control() => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
 }
 
 /// A log file that rotates by size: `daemon.log`, `daemon.log.1` … `.N`.

@@ -8,7 +8,7 @@ use elhaz::config::parse::{parse_config, to_yaml};
 use elhaz::context::SourceContext;
 use elhaz::daemon::protocol::Envelope;
 use elhaz::duration::Seconds;
-use elhaz::logging::escape_controls;
+use elhaz::terminal::escape_controls;
 
 /// The daemon's request parser never panics, and what it understood from a line
 /// survives its own wire form (the typed request re-parses to the same value; JSON

@@ -444,7 +444,7 @@ fn ask_profile(current: Option<String>) -> Result<Option<String>> {
             "empty: the default chain; profiles: {}",
             profiles
                 .names()
-                .map(crate::logging::escape_controls)
+                .map(crate::terminal::escape_controls)
                 .collect::<Vec<_>>()
                 .join(", ")
         )

@@ -383,7 +383,7 @@ fn logs(a: &LogsArgs, ctx: &Context) -> Result<i32> {
                     raw.pop();
                 }
                 let text = String::from_utf8_lossy(&raw);
-                Some(crate::logging::escape_controls(&text).into_owned())
+                Some(crate::terminal::escape_controls(&text).into_owned())
             }
         }
     });

@@ -184,6 +184,6 @@ pub fn run(cli: Cli) -> Result<i32> {
 /// socket).
 pub(crate) fn relay_notes(served: &Served) {
     for note in &served.notes {
-        eprintln!("elhaz: {}", crate::logging::escape_controls(note));
+        eprintln!("elhaz: {}", crate::terminal::escape_controls(note));
     }
 }

@@ -3,7 +3,7 @@
 //! when a typo is near one; and the did-you-mean every check of a name shares. Text
 //! only: it must not know of files, profiles or the command line.
 
-use crate::logging::escape_controls;
+use crate::terminal::escape_controls;
 
 /// The partitions an IAM ARN may name (botocore's and the AWS SDK's `partitions.json`).
 pub(crate) const PARTITIONS: &[&str] = &[

@@ -286,7 +286,7 @@ fn relay_stderr(label: &str, shown: &str, said: &[u8]) -> Option<String> {
     if text.is_empty() {
         return None;
     }
-    let text = crate::logging::escape_controls(text).into_owned();
+    let text = crate::terminal::escape_controls(text).into_owned();
     tracing::info!(helper = %label, command = %shown, stderr = %text, "a helper wrote on stderr");
     let note = format!("{label} `{shown}`: {text}");
     let _ = NOTES.try_with(|n| n.borrow_mut().push(note));

@@ -824,3 +824,47 @@ async fn shares_opened_at_once_each_get_their_own_mode() {
     let m = std::fs::metadata(fresh.parent().unwrap()).unwrap().mode() & 0o777;
     assert_eq!(m, 0o700, "the new directory is {m:o}");
 }
+
+/// A socket at a share's path is whoever put it there: what its answer says reaches
+/// the terminal shown, never obeyed (no title change, no screen clear, no text turned
+/// around by a right-to-left override).
+#[test]
+fn a_hostile_share_cannot_drive_the_terminal() {
+    let t = TestEnv::new();
+    let socket = share_dir(&t).join("hostile.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        let (s, _) = listener.accept().unwrap();
+        let mut line = String::new();
+        BufReader::new(&s).read_line(&mut line).unwrap();
+        let req: Value = serde_json::from_str(&line).unwrap();
+        let answer = json!({
+            "version": 1,
+            "request_id": req["request_id"],
+            "ok": false,
+            "error": {
+                "code": 500,
+                "message": "boom \u{1b}]0;pwned\u{7}\u{1b}[2J \u{202e}gnp.exe\u{2028}forged",
+                "kind": "auth",
+                "hint": "\u{1b}[8mhidden",
+            },
+        });
+        (&s).write_all(format!("{answer}\n").as_bytes()).unwrap();
+    });
+    let o = t
+        .cmd()
+        .args(["export", "--socket"])
+        .arg(&socket)
+        .args(["-f", "credential-process"])
+        .output()
+        .unwrap();
+    server.join().unwrap();
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    for bad in ['\u{1b}', '\u{7}', '\u{202e}', '\u{2028}'] {
+        assert!(!err.contains(bad), "{bad:?} reached the terminal: {err:?}");
+    }
+    assert!(err.contains("boom \\x1b]0;pwned\\x07"), "{err:?}");
+    assert!(err.contains("\\u{202e}gnp.exe"), "{err:?}");
+}

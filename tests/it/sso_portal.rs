@@ -521,8 +521,12 @@ async fn generated_profiles_are_names_for_elhaz_the_aws_cli_and_botocore() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_roles_table_shows_no_control_character_a_portal_sent() {
-    let portal =
-        FakePortal::start(&[("666666666666", "Ops\u{1b}]0;owned\u{7}\n", &["Admin"])]).await;
+    let portal = FakePortal::start(&[(
+        "666666666666",
+        "Ops\u{1b}]0;owned\u{7}\n\u{202e}",
+        &["Admin"],
+    )])
+    .await;
     let t = sso_user(&portal.uri(), 3600);
     let out = run(&t, &["sso", "roles", "corp"]);
     ok(&out);
@@ -532,13 +536,17 @@ async fn the_roles_table_shows_no_control_character_a_portal_sent() {
         "{table:?}"
     );
     assert!(
-        table.contains("Ops?]0;owned??  666666666666  Admin"),
+        !table.contains('\u{202e}'),
+        "no right-to-left override: {table:?}"
+    );
+    assert!(
+        table.contains("Ops?]0;owned???  666666666666  Admin"),
         "{table:?}"
     );
     // The JSON keeps the name as sent, escaped by JSON itself.
     let out = run(&t, &["sso", "roles", "corp", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v[0]["account_name"], "Ops\u{1b}]0;owned\u{7}\n");
+    assert_eq!(v[0]["account_name"], "Ops\u{1b}]0;owned\u{7}\n\u{202e}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -274,7 +274,7 @@ pub(super) fn profile_hint(profile: &str, profiles: &AwsProfiles) -> String {
     match check::closest(profile, profiles.names()).first() {
         Some(p) => format!(
             "run it again with --profile {}; or {create}",
-            crate::logging::escape_controls(p)
+            crate::terminal::escape_controls(p)
         ),
         None => create,
     }

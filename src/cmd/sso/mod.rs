@@ -108,6 +108,10 @@ struct Terminal {
 
 impl login::Ui for Terminal {
     fn show(&self, url: &str, code: Option<&str>, opened: bool) {
+        // The URL and the code come from the OIDC service: shown, never obeyed.
+        let url = crate::terminal::escape_controls(url);
+        let code = code.map(crate::terminal::escape_controls);
+        let code = code.as_deref();
         let mut err = std::io::stderr().lock();
         let _ = match (code, opened) {
             (Some(code), _) => writeln!(

@@ -48,10 +48,16 @@ fn fetch_once(session: &SsoSession) -> Result<Vec<AccountRole>> {
     )
 }
 
-/// `text` with control characters shown as `?`.
+/// `text` with what a terminal would obey shown as `?` (keeping the table's columns).
 fn printable(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| {
+            if crate::terminal::is_unsafe_char(c) {
+                '?'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
