@@ -84,6 +84,17 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], kind: Kind) -> Result<()> {
 }
 
 /// Opens (creating, 0600) a file for appending; used for lock files.
+/// The same, refusing a symbolic link at `path` (ELOOP): a lock file is never opened
+/// through a link someone else put there.
+pub(crate) fn open_private_nofollow(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
 pub(crate) fn open_private(path: &Path) -> std::io::Result<File> {
     OpenOptions::new()
         .create(true)

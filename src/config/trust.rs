@@ -30,7 +30,36 @@ fn trusted_owner(uid: u32) -> bool {
     uid == euid() || uid == 0
 }
 
+/// What a checked tree holds, for its messages.
+pub(crate) struct Subject {
+    pub(crate) dir: &'static str,
+    pub(crate) above: &'static str,
+    pub(crate) file: &'static str,
+    /// Why it is refused: "elhaz will not use a config another user could have written".
+    pub(crate) why: &'static str,
+}
+
+/// The config directory and its files.
+pub(crate) const CONFIGS: Subject = Subject {
+    dir: "the config directory",
+    above: "a directory above the config directory",
+    file: "the config file",
+    why: "elhaz will not use a config another user could have written",
+};
+
+/// The IAM Identity Center token cache (`~/.aws/sso/cache`) and its files.
+pub(crate) const SSO_CACHE: Subject = Subject {
+    dir: "the SSO token cache",
+    above: "a directory above the SSO token cache",
+    file: "the SSO token file",
+    why: "elhaz will not use a token another user could have written or swapped",
+};
+
 fn owner_error(path: &Path, meta: &Metadata, what: &str) -> Error {
+    owner_error_as(path, meta, what, CONFIGS.why)
+}
+
+fn owner_error_as(path: &Path, meta: &Metadata, what: &str, why: &str) -> Error {
     let hint = if meta.is_dir() {
         format!(
             "if it is yours, take it back: sudo chown \"$USER\" {}",
@@ -43,7 +72,7 @@ fn owner_error(path: &Path, meta: &Metadata, what: &str) -> Error {
         )
     };
     Error::config(format!(
-        "{}: {what} is owned by uid {}, not by you (uid {}): elhaz will not use a config another user could have written",
+        "{}: {what} is owned by uid {}, not by you (uid {}): {why}",
         display_path(path),
         meta.uid(),
         euid()
@@ -52,8 +81,12 @@ fn owner_error(path: &Path, meta: &Metadata, what: &str) -> Error {
 }
 
 fn writable_error(path: &Path, meta: &Metadata, what: &str) -> Error {
+    writable_error_as(path, meta, what, CONFIGS.why)
+}
+
+fn writable_error_as(path: &Path, meta: &Metadata, what: &str, why: &str) -> Error {
     Error::config(format!(
-        "{}: {what} is writable by other users (mode {:04o}): elhaz will not use a config another user could have written",
+        "{}: {what} is writable by other users (mode {:04o}): {why}",
         display_path(path),
         meta.mode() & 0o7777
     ))
@@ -67,6 +100,11 @@ fn writable_error(path: &Path, meta: &Metadata, what: &str) -> Error {
 /// else can rename or replace what is in it. A directory that cannot be examined is
 /// left for the caller's own open or read to report.
 pub(crate) fn check_dir(dir: &Path) -> Result<()> {
+    check_dir_as(dir, &CONFIGS)
+}
+
+/// The same checks for the tree of `subject`.
+pub(crate) fn check_dir_as(dir: &Path, subject: &Subject) -> Result<()> {
     let Ok(real) = fs::canonicalize(dir) else {
         return Ok(());
     };
@@ -79,20 +117,16 @@ pub(crate) fn check_dir(dir: &Path) -> Result<()> {
         let Ok(meta) = fs::metadata(current) else {
             return Ok(());
         };
-        let what = if first {
-            "the config directory"
-        } else {
-            "a directory above the config directory"
-        };
+        let what = if first { subject.dir } else { subject.above };
         // Name the directory as the user wrote it where that is the same one.
         let shown: &Path = if first { dir } else { current };
         if !trusted_owner(meta.uid()) {
-            return Err(owner_error(shown, &meta, what));
+            return Err(owner_error_as(shown, &meta, what, subject.why));
         }
         let writable = meta.mode() & 0o022 != 0;
         let sticky = meta.mode() & 0o1000 != 0;
         if writable && (first || !sticky) {
-            return Err(writable_error(shown, &meta, what));
+            return Err(writable_error_as(shown, &meta, what, subject.why));
         }
         if home.as_deref() == Some(current) {
             return Ok(());
@@ -103,6 +137,27 @@ pub(crate) fn check_dir(dir: &Path) -> Result<()> {
         }
         first = false;
     }
+}
+
+/// Why a file of `subject`'s tree is refused, looked at through its opened descriptor:
+/// not a regular file, another user's, or writable by others.
+pub(crate) fn check_private_file(path: &Path, meta: &Metadata, subject: &Subject) -> Result<()> {
+    if !meta.is_file() {
+        return Err(Error::config(format!(
+            "{}: {} is {}, not a regular file",
+            display_path(path),
+            subject.file,
+            file_kind(meta)
+        ))
+        .with_hint(format!("move it away: mv {0} {0}.bak", path.display())));
+    }
+    if !trusted_owner(meta.uid()) {
+        return Err(owner_error_as(path, meta, subject.file, subject.why));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(writable_error_as(path, meta, subject.file, subject.why));
+    }
+    Ok(())
 }
 
 /// Why a config file is refused, before anything is read from it.

@@ -166,12 +166,42 @@ pub(crate) fn read(session: &SsoSession) -> Result<Option<CachedToken>> {
     read_path(&path(session)?)
 }
 
+/// The largest token file read (the AWS CLI's are under 4 KiB).
+const MAX_TOKEN_FILE: u64 = 1 << 20;
+
+/// Checks the token cache directory (and those above it, up to the home directory) as
+/// elhaz checks its configs: yours or root's, writable by no one else.
+fn check_dir_of(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(dir) => crate::config::trust::check_dir_as(dir, &crate::config::trust::SSO_CACHE),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn read_path(path: &Path) -> Result<Option<CachedToken>> {
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    check_dir_of(path)?;
+    // Never blocking (a FIFO), never through a symbolic link, checked on the descriptor.
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(Kind::Auth, "cannot read", path, &e)),
     };
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io(Kind::Auth, "cannot read", path, &e))?;
+    crate::config::trust::check_private_file(path, &meta, &crate::config::trust::SSO_CACHE)?;
+    let mut text = Vec::new();
+    (&file)
+        .take(MAX_TOKEN_FILE)
+        .read_to_end(&mut text)
+        .map_err(|e| Error::io(Kind::Auth, "cannot read", path, &e))?;
+    let text = zeroize::Zeroizing::new(text);
     let Ok(v) = serde_json::from_slice::<Value>(&text) else {
         return Ok(None);
     };
@@ -195,6 +225,7 @@ pub(crate) fn write(session: &SsoSession, token: &CachedToken) -> Result<()> {
             m.remove(k);
         }
     }
+    check_dir_of(&path)?;
     let mut bytes = serde_json::to_vec(&v).map_err(|e| Error::other(e.to_string()))?;
     let out = crate::fsutil::write_atomic(&path, &bytes, Kind::Auth);
     zeroize::Zeroize::zeroize(&mut bytes);
@@ -303,7 +334,8 @@ pub(crate) fn try_lock(session: &SsoSession, kind: LockKind) -> Result<Option<He
     let path = lock_path(session, kind)?;
     let parent = path.parent().unwrap_or(Path::new("/"));
     crate::fsutil::ensure_private_dir(parent, Kind::Auth)?;
-    let file = crate::fsutil::open_private(&path)
+    check_dir_of(&path)?;
+    let file = crate::fsutil::open_private_nofollow(&path)
         .map_err(|e| Error::io(Kind::Auth, "cannot open the lock file", &path, &e))?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(f) => Ok(Some(Held { _flock: f })),

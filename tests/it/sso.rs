@@ -1061,3 +1061,62 @@ async fn no_token_or_client_secret_reaches_a_log_even_at_trace() {
         log_text(&t)
     );
 }
+
+/// The token cache is trusted as configs are: a cache directory others can write to,
+/// a token file another user owns, or a lock file that is a link someone put there is
+/// refused with the command that fixes it, and nothing is followed or written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_cache_another_user_could_have_written_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let fake = FakeSso::start().await;
+    let t = sso_user(&fake);
+    seeded(&t, &fake, "tok-1", 3600, false);
+    let file = cache_file(&t, "corp");
+    let dir = file.parent().unwrap().to_path_buf();
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = t
+        .cmd()
+        .args(["--no-daemon", "export", "dev"])
+        .output()
+        .unwrap();
+    assert_fails(
+        &o,
+        3,
+        "elhaz: ~/.aws/sso/cache: the SSO token cache is writable by other users (mode 0777): elhaz will not use a token another user could have written or swapped",
+    );
+    assert!(stderr(&o).contains("chmod go-w"), "{}", stderr(&o));
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    if is_root() {
+        std::os::unix::fs::chown(&file, Some(NOBODY), None).unwrap();
+        let o = t
+            .cmd()
+            .args(["--no-daemon", "export", "dev"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("the SSO token file is owned by uid 65534"),
+            "{}",
+            stderr(&o)
+        );
+        std::os::unix::fs::chown(&file, Some(0), None).unwrap();
+    }
+    assert!(fake.st().role_calls.is_empty(), "no token was used");
+
+    // A token near its expiry is renewed under a lock file: one that is a link is
+    // never followed (the link's target is not created).
+    seeded(&t, &fake, "tok-2", 60, true);
+    let victim = t.dir.path().join("victim");
+    let lock = dir.join(format!(".elhaz-{}.renew.lock", sha1_hex("corp")));
+    std::os::unix::fs::symlink(&victim, &lock).unwrap();
+    // (The renewal fails, and the token, still valid for a minute, is used.)
+    let _ = t
+        .cmd()
+        .args(["--no-daemon", "export", "dev"])
+        .output()
+        .unwrap();
+    assert!(!victim.exists(), "the link was followed");
+    assert!(lock.is_symlink());
+}
