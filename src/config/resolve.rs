@@ -23,6 +23,17 @@ pub(crate) enum Source {
 /// The config file is read on a blocking thread: a slow or stuck file system never
 /// holds up the daemon's other requests.
 pub(crate) async fn resolve(store: &Store, name: &str, ctx: &SourceContext) -> Result<Source> {
+    let profiles = AwsProfiles::load_in(ctx).await?;
+    resolve_in(store, name, ctx, &profiles).await
+}
+
+/// The same, with the caller context's AWS profiles already read.
+pub(crate) async fn resolve_in(
+    store: &Store,
+    name: &str,
+    ctx: &SourceContext,
+    profiles: &AwsProfiles,
+) -> Result<Source> {
     let (s, n) = (store.clone(), name.to_string());
     let config = tokio::task::spawn_blocking(move || -> Result<Option<Config>> {
         if validate_name(&n).is_ok() && s.exists(&n)? {
@@ -33,15 +44,13 @@ pub(crate) async fn resolve(store: &Store, name: &str, ctx: &SourceContext) -> R
     .await
     .map_err(|e| Error::other(format!("reading config {name:?} failed: {e}")))??;
     if let Some(c) = config {
-        if let Some(profile) = c.session.as_ref().and_then(|s| s.profile_name.as_deref()) {
-            let profiles = AwsProfiles::load_in(ctx).await?;
-            if let Some(why) = missing_source_profile(profile, &profiles, ctx) {
-                return Err(source_profile_error(store, name, &why).await);
-            }
+        if let Some(profile) = c.session.as_ref().and_then(|s| s.profile_name.as_deref())
+            && let Some(why) = missing_source_profile(profile, profiles, ctx)
+        {
+            return Err(source_profile_error(store, name, &why).await);
         }
         return Ok(Source::Config(Box::new(c)));
     }
-    let profiles = AwsProfiles::load_in(ctx).await?;
     if let Some(p) = profiles.get(name) {
         return Ok(Source::Profile(Box::new(p.clone())));
     }
@@ -51,7 +60,7 @@ pub(crate) async fn resolve(store: &Store, name: &str, ctx: &SourceContext) -> R
         ));
     }
     validate_name(name)?;
-    Err(unknown_name(store, &profiles, name))
+    Err(unknown_name(store, profiles, name))
 }
 
 /// Why `profile` cannot be a config's source profile (Session.profile_name) for the

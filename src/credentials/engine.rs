@@ -23,11 +23,12 @@ use super::sources::{self, Use};
 use super::sts_error::{StsCall, map_sdk_error};
 use super::{Credentials, StsTarget, external, mfa, now};
 use crate::config::profiles::{AwsProfile, AwsProfiles};
+use crate::config::resolve::resolve_in;
 use crate::config::schema::{
     AssumeRole, Config, PolicyArn, ProvidedContext, Saml, SourceSession, StsClient, Tag, Verify,
     WebIdentity,
 };
-use crate::config::{Source, Store, resolve};
+use crate::config::{Source, Store};
 use crate::context::SourceContext;
 use crate::duration::Seconds;
 use crate::error::{Error, Result};
@@ -107,8 +108,8 @@ impl Engine {
         ctx: &SourceContext,
         reuse: &[Hop],
     ) -> Result<Fetched> {
-        let source = resolve(&self.store, name, ctx).await?;
         let profiles = AwsProfiles::load_in(ctx).await?;
+        let source = resolve_in(&self.store, name, ctx, &profiles).await?;
         let fetched = match source {
             Source::Config(config) => {
                 let path = self.store.path(name)?;
@@ -139,8 +140,8 @@ impl Engine {
     /// same bytes get the same identity; a changed file gives other bytes.
     pub(crate) async fn identity(&self, name: &str, ctx: &SourceContext) -> Result<Vec<u8>> {
         let mut out: Vec<u8> = Vec::with_capacity(512);
-        let source = resolve(&self.store, name, ctx).await?;
         let profiles = AwsProfiles::load_in(ctx).await?;
+        let source = resolve_in(&self.store, name, ctx, &profiles).await?;
         let region = match source {
             Source::Config(config) => {
                 out.extend_from_slice(b"config\0");
