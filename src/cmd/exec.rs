@@ -21,36 +21,28 @@ pub(crate) fn run(mut args: ExecArgs, ctx: &Context) -> Result<i32> {
     }
     let name = ctx.name(args.name())?;
     // NAME, then CMD, then STS: each mistake is named before anything costs a call.
-    if let Err(e) = ctx.check_name(&name) {
-        let dashes = raw.iter().any(|a| a == "--");
-        // A config of that name exists: the error is about what it holds.
-        let a_config = ctx.store().exists(&name).unwrap_or(false);
-        if dashes || a_config || args.name_flag.is_some() || e.kind != crate::error::Kind::Config {
-            return Err(e);
+    // The NAME is checked by what gets its credentials (the daemon or the engine);
+    // only when CMD is not found is it checked here first, so that a wrong NAME is
+    // named before a wrong CMD without reading the configs twice on every run.
+    let program = match find_program(&args.command[0]) {
+        Ok(p) => p,
+        Err(not_found) => {
+            ctx.check_name(&name)
+                .map_err(|e| forgotten_name(e, &name, &args, &raw, ctx))?;
+            return Err(not_found);
         }
-        // `elhaz exec terraform plan`: NAME forgotten, CMD taken for it.
-        let cmd: Vec<String> = std::iter::once(name.clone())
-            .chain(
-                args.command
-                    .iter()
-                    .map(|a| a.to_string_lossy().into_owned()),
-            )
-            .collect();
-        return Err(Error::config(format!(
-            "'{name}' is not a config or profile; did you mean: elhaz exec NAME -- {}?",
-            cmd.join(" ")
-        ))
-        .with_hint("list the names: elhaz config list"));
-    }
-    let program = find_program(&args.command[0])?;
+    };
     let min = i64::try_from(args.min_remaining.0).unwrap_or(DEFAULT_MIN_REMAINING_SECS);
     if args.server {
         let source = endpoint_source(ctx, &name);
         return with_endpoint(&name, args.region.as_deref(), ctx.policy, source, |env| {
             Ok((program, args.command.clone(), env.child_env()))
-        });
+        })
+        .map_err(|e| forgotten_name(e, &name, &args, &raw, ctx));
     }
-    let served = ctx.credentials(&name, min)?;
+    let served = ctx
+        .credentials(&name, min)
+        .map_err(|e| forgotten_name(e, &name, &args, &raw, ctx))?;
     let region = args.region.as_deref().or(served.region.as_deref());
     let env = SessionEnv::build(
         &name,
@@ -59,6 +51,36 @@ pub(crate) fn run(mut args: ExecArgs, ctx: &Context) -> Result<i32> {
         &ctx.policy,
     );
     exec(&program, &args.command, &env.child_env())
+}
+
+/// An unknown NAME where the command line reads as if NAME was forgotten
+/// (`elhaz exec terraform plan`: no `--`, no `-n`, no config of that name): says so,
+/// with the command line it meant. Any other error as it is.
+fn forgotten_name(
+    e: Error,
+    name: &str,
+    args: &ExecArgs,
+    raw: &[std::ffi::OsString],
+    ctx: &Context,
+) -> Error {
+    let unknown = e.kind == crate::error::Kind::Config
+        && e.message.starts_with("no config or AWS profile named");
+    let dashes = raw.iter().any(|a| a == "--");
+    if !unknown || dashes || args.name_flag.is_some() || ctx.store().exists(name).unwrap_or(false) {
+        return e;
+    }
+    let cmd: Vec<String> = std::iter::once(name.to_string())
+        .chain(
+            args.command
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned()),
+        )
+        .collect();
+    Error::config(format!(
+        "'{name}' is not a config or profile; did you mean: elhaz exec NAME -- {}?",
+        cmd.join(" ")
+    ))
+    .with_hint("list the names: elhaz config list")
 }
 
 /// NAME's credentials from the broker, each time the `--server` endpoint needs them.
