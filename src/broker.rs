@@ -271,10 +271,7 @@ impl Broker {
 /// Inside a session, "no source credentials" while the shell shows keys is puzzling:
 /// say that those keys are the session's and never a source.
 fn explain_no_source_in_session(mut err: Error) -> Error {
-    if err.kind == Kind::Auth
-        && err.message.starts_with("no source credentials found")
-        && SourceContext::captured_in_session()
-    {
+    if err.detail == Some(crate::error::Detail::NoSource) && SourceContext::captured_in_session() {
         err.message.push_str(
             " (this shell is inside an elhaz session: the keys it holds are the session's, never a source)",
         );

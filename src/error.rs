@@ -81,12 +81,29 @@ impl Kind {
     }
 }
 
+/// What a caller may act on, carried as data beside the message (and over the
+/// daemon's extended error), never read back out of the text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Detail {
+    /// An MFA code for this device is needed.
+    MfaRequired { serial: String },
+    /// This SSO session (as a user names it: `elhaz sso login SESSION`) must log in.
+    SsoLoginRequired { session: String },
+    /// The caller's context holds no source credentials.
+    NoSource,
+    /// AWS refused with this error code (`AccessDenied`, `ExpiredToken`, ...).
+    Aws { code: String },
+}
+
 /// A user-facing error: one line saying what failed, and an optional hint.
 #[derive(Debug, Clone)]
 pub struct Error {
     pub kind: Kind,
     pub message: String,
     pub hint: Option<String>,
+    /// What a caller may act on, as data.
+    pub detail: Option<Detail>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -97,6 +114,7 @@ impl Error {
             kind,
             message: message.into(),
             hint: None,
+            detail: None,
         }
     }
     pub(crate) fn usage(message: impl Into<String>) -> Self {
@@ -116,6 +134,10 @@ impl Error {
     }
     pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+    pub(crate) fn with_detail(mut self, detail: Detail) -> Self {
+        self.detail = Some(detail);
         self
     }
     pub fn exit_code(&self) -> i32 {

@@ -50,9 +50,10 @@ pub(crate) async fn code_from_command(
 
 /// The device a [`no_tty`] error names (the error may have come from the daemon).
 pub(crate) fn serial_of(err: &Error) -> Option<&str> {
-    err.message
-        .strip_prefix(NO_TTY_HEAD)?
-        .strip_suffix(NO_TTY_TAIL)
+    match &err.detail {
+        Some(crate::error::Detail::MfaRequired { serial }) => Some(serial),
+        _ => None,
+    }
 }
 
 const NO_TTY_HEAD: &str = "an MFA code is needed for ";
@@ -65,6 +66,9 @@ pub(crate) fn no_tty(serial: &str) -> Error {
         Kind::MfaRequired,
         format!("{NO_TTY_HEAD}{serial}{NO_TTY_TAIL}"),
     )
+    .with_detail(crate::error::Detail::MfaRequired {
+        serial: serial.to_string(),
+    })
     .with_hint(
         "set MFA.command in the config (e.g. ykman oath accounts code -s NAME), or run the command from a terminal",
     )

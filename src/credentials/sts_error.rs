@@ -54,7 +54,11 @@ where
             let e = se.err();
             let code = e.code().unwrap_or("Unknown");
             let message = e.message().unwrap_or("no message");
-            let err = Error::auth(format!("{what} failed: {code}: {message}"));
+            let err = Error::auth(format!("{what} failed: {code}: {message}")).with_detail(
+                crate::error::Detail::Aws {
+                    code: code.to_string(),
+                },
+            );
             match code {
                 "ExpiredToken" | "ExpiredTokenException" => err.with_hint(
                     "the source credentials have expired: renew them (elhaz sso login NAME, or new keys) and retry",
@@ -128,5 +132,6 @@ pub(crate) fn no_source_error(ctx: &SourceContext, profiles: &AwsProfiles) -> Er
         "no source credentials found in the caller's environment: {}",
         tried.join("; ")
     ))
+    .with_detail(crate::error::Detail::NoSource)
     .with_hint(fix)
 }

@@ -478,6 +478,14 @@ pub struct ErrorBody {
     /// Extension, sent only to our client: the command that fixes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// Extension, sent only to our client: what it may act on, as data (the MFA
+    /// device, the SSO session to log in, the AWS error code).
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub detail: Option<crate::error::Detail>,
 }
 
 impl ErrorBody {
@@ -488,11 +496,10 @@ impl ErrorBody {
             Some(k) => Kind::parse(k),
             None => kind_of(self.code),
         };
-        let err = Error::new(kind, self.message.clone());
-        match &self.hint {
-            Some(h) => err.with_hint(h.clone()),
-            None => err,
-        }
+        let mut err = Error::new(kind, self.message.clone());
+        err.hint = self.hint.clone();
+        err.detail = self.detail.clone();
+        err
     }
 }
 
@@ -523,6 +530,7 @@ impl Response {
                 message: message.into(),
                 kind: None,
                 hint: None,
+                detail: None,
             }),
         }
     }
@@ -534,6 +542,7 @@ impl Response {
         if extended && let Some(body) = r.error.as_mut() {
             body.kind = Some(err.kind.as_str().to_string());
             body.hint = err.hint.clone();
+            body.detail = err.detail.clone();
         }
         r
     }
@@ -691,6 +700,43 @@ fn wipe_map(m: &mut Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_details_travel_as_data_to_our_client_only() {
+        use crate::error::Detail;
+        let err = crate::credentials::mfa::no_tty("arn:aws:iam::1:mfa/me");
+        // The original's v1 answer: no extension field at all.
+        let v1 = Response::from_error("r", false, 500, &err);
+        let line = String::from_utf8(v1.to_line()).unwrap();
+        assert_eq!(
+            line,
+            format!(
+                "{{\"version\":1,\"request_id\":\"r\",\"ok\":false,\"error\":{{\"code\":500,\"message\":{}}}}}\n",
+                serde_json::to_string(&err.message).unwrap()
+            )
+        );
+        // Ours: the detail, read back as data, not parsed out of the message.
+        let ext = Response::from_error("r", true, 500, &err);
+        let back: Response = serde_json::from_slice(&ext.to_line()).unwrap();
+        let got = back.error();
+        assert_eq!(
+            got.detail,
+            Some(Detail::MfaRequired {
+                serial: "arn:aws:iam::1:mfa/me".into()
+            })
+        );
+        assert_eq!(
+            crate::credentials::mfa::serial_of(&got),
+            Some("arn:aws:iam::1:mfa/me")
+        );
+        let mut renamed = got.clone();
+        renamed.message = "reworded".into();
+        assert_eq!(
+            crate::credentials::mfa::serial_of(&renamed),
+            Some("arn:aws:iam::1:mfa/me"),
+            "the wording is free to change"
+        );
+    }
 
     #[test]
     fn defaults_and_unknown_fields() {

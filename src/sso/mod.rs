@@ -62,7 +62,11 @@ where
             let e = se.err();
             let code = e.code().unwrap_or("Unknown");
             let msg = e.message().map(|m| format!(": {m}")).unwrap_or_default();
-            Error::auth(format!("{api} {call} at {at} failed: {code}{msg}"))
+            Error::auth(format!("{api} {call} at {at} failed: {code}{msg}")).with_detail(
+                crate::error::Detail::Aws {
+                    code: code.to_string(),
+                },
+            )
         }
         _ => Error::auth(format!(
             "{api} {call} at {at} failed: {}",

@@ -20,8 +20,6 @@ const MIN_LEFT_SECS: i64 = 30;
 /// How long a process waits for another one's renewal.
 const RENEW_WAIT: Duration = Duration::from_secs(45);
 
-const LOGIN_PREFIX: &str = "; run: elhaz sso login ";
-
 /// The error that says the user must log in again: exit 5, and the command that does
 /// it. One wording whether the token expired, was revoked or was never there: the fix
 /// is the same, and scripts match one line.
@@ -29,18 +27,23 @@ pub(crate) fn login_required(session: &SsoSession) -> Error {
     let what = session.described();
     Error::new(
         Kind::SsoLoginRequired,
-        format!("{what} has expired{LOGIN_PREFIX}{}", session.label()),
+        format!("{what} has expired; run: {}", session.login_command()),
     )
+    .with_detail(crate::error::Detail::SsoLoginRequired {
+        session: session.label().to_string(),
+    })
 }
 
 /// The session label a [`login_required`] error names (also after the daemon's wire).
 pub(crate) fn login_label(err: &Error) -> Option<&str> {
-    if err.kind != Kind::SsoLoginRequired {
-        return None;
+    match &err.detail {
+        Some(crate::error::Detail::SsoLoginRequired { session })
+            if err.kind == Kind::SsoLoginRequired =>
+        {
+            Some(session)
+        }
+        _ => None,
     }
-    let i = err.message.rfind(LOGIN_PREFIX)?;
-    let label = err.message[i + LOGIN_PREFIX.len()..].lines().next()?.trim();
-    (!label.is_empty()).then_some(label)
 }
 
 /// A valid access token for the session: renewed silently when it can be; otherwise
@@ -118,7 +121,7 @@ async fn renew(session: &SsoSession) -> Result<SecretString> {
                 "AccessDeniedException",
             ]
             .iter()
-            .any(|c| e.message.contains(c));
+            .any(|c| matches!(&e.detail, Some(crate::error::Detail::Aws { code }) if code == c));
             tracing::warn!(session = session.label(), error = %e.message, "SSO token renewal refused");
             return Err(if refused { login_required(session) } else { e });
         }
