@@ -143,7 +143,7 @@ fn read_config(path: &Path) -> Result<String> {
 
 /// Whether an SDK takes a section for the default profile, or botocore gives its keys
 /// to it (`[DEFAULT]`). Case is ignored: broader than any SDK, never narrower.
-fn feeds_default(header: &str) -> bool {
+pub fn feeds_default(header: &str) -> bool {
     header.eq_ignore_ascii_case("default")
         || matches!(aws_ini::named(header, FileKind::Config),
             Named::Profile(n) if n.eq_ignore_ascii_case("default"))
@@ -187,12 +187,16 @@ pub fn sanitize(text: &str, path: &Path) -> Result<String> {
             }
         }
     }
-    Ok(lines
-        .iter()
-        .zip(keep)
-        .filter(|(_, k)| *k)
-        .map(|(l, _)| *l)
-        .collect())
+    let mut out = String::with_capacity(text.len());
+    for (line, kept) in lines.into_iter().zip(keep) {
+        // After a line ended by a lone CR, an LF-only blank line would join it into
+        // one CRLF line: it is left out (a blank line, changing nothing).
+        let joins = out.ends_with('\r') && line.starts_with('\n');
+        if kept && !joins {
+            out.push_str(line);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -279,6 +283,9 @@ output = json
     fn line_breaks_are_python_s_and_kept_as_they_were() {
         let text = "[default]\r\nregion = x\rcredential_process = evil\r\noutput = json";
         assert_eq!(clean(text), "[default]\r\nregion = x\routput = json");
+        // A blank line that would join a CR-ended line once the line between is gone.
+        let text = "[default]\nregion = x\rcredential_process = evil\n\n\noutput = json\n";
+        assert_eq!(clean(text), "[default]\nregion = x\routput = json\n");
     }
 
     #[test]
