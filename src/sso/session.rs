@@ -1,7 +1,8 @@
-//! NAME → the SSO session it means, from the caller's AWS config file: an
-//! `[sso-session NAME]` section, a profile that names one (`sso_session = NAME`), or a
-//! legacy profile with `sso_start_url` and `sso_region`. Errors name the file and line.
-//! The picker (several sessions, no NAME) belongs to the command layer.
+//! NAME → the SSO session it means, from the caller's AWS files as
+//! [`crate::config::profiles`] reads them: an `[sso-session NAME]` section, a profile
+//! that names one (`sso_session = NAME`), or a legacy profile with `sso_start_url` and
+//! `sso_region`. Errors name the file and line. The picker (several sessions, no NAME)
+//! belongs to the command layer.
 
 use crate::config::profiles::{AwsProfile, AwsProfiles, AwsSection, Origin};
 use crate::context::SourceContext;
