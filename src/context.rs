@@ -418,26 +418,6 @@ impl SourceContext {
         }
     }
 
-    /// The two AWS CLI files of this context, explicitly (never found through this
-    /// process's own environment).
-    pub(crate) fn profile_files(&self) -> aws_runtime::env_config::file::EnvConfigFiles {
-        use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
-        let mut b = EnvConfigFiles::builder();
-        // A file named explicitly must exist for the SDK; a missing one counts as empty,
-        // as the SDK's own defaults do.
-        for (kind, path) in [
-            (EnvConfigFileKind::Config, self.config_file()),
-            (EnvConfigFileKind::Credentials, self.credentials_file()),
-        ] {
-            b = if path.exists() {
-                b.with_file(kind, path)
-            } else {
-                b.with_contents(kind, "")
-            };
-        }
-        b.build()
-    }
-
     /// The environment the SDK sees for this context: this process's own, with every
     /// context variable replaced by the caller's (or removed). Variables that are not
     /// about the source (endpoints, retries, HOME) stay this process's.

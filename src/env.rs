@@ -10,7 +10,7 @@ use crate::credentials::policy::Policy;
 use crate::credentials::{Credentials, rfc3339};
 use crate::shell::{ShellKind, end_line, set_line, unset_line};
 
-pub(crate) mod chain;
+pub mod chain;
 
 /// Removed from every environment elhaz builds (exec, shell, `export -f env`, `use`, and
 /// --server children), so that no other credential provider beats the one elhaz gives.

@@ -1,9 +1,9 @@
 //! Private files: directories created 0700, files written 0600 and atomically (temp
-//! file, fsync, rename); and where the home directory is. It knows nothing of what the
-//! files hold.
+//! file, fsync, rename); small files read without ever blocking or reading without end;
+//! and where the home directory is. It knows nothing of what the files hold.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -101,4 +101,86 @@ pub(crate) fn open_private(path: &Path) -> std::io::Result<File> {
         .append(true)
         .mode(0o600)
         .open(path)
+}
+
+/// Why [`read_regular`] read nothing.
+#[derive(Debug)]
+pub(crate) enum Unread {
+    /// The stat, open or read failed (not found, permission denied, …).
+    Io(std::io::Error),
+    /// Not a regular file: what it is instead ("a directory", "a FIFO", …).
+    NotRegular { kind: &'static str, is_dir: bool },
+    /// Larger than the limit.
+    TooLarge,
+    /// Refused by the caller's own check.
+    Refused(Error),
+}
+
+/// A regular file's bytes and metadata, read without ever blocking or reading without
+/// end: `path` is stat'ed first (a device is never opened), opened with O_NONBLOCK (a
+/// FIFO put in its place meanwhile does not hang the open), the opened descriptor is
+/// checked again, and at most `max` bytes are read. A symlink is followed (dotfile
+/// managers use them). `check` sees both metadata, after the regular-file check and
+/// before the size check.
+pub(crate) fn read_regular(
+    path: &Path,
+    max: u64,
+    check: impl Fn(&Metadata) -> Result<()>,
+) -> std::result::Result<(Vec<u8>, Metadata), Unread> {
+    let vet = |meta: &Metadata| {
+        if !meta.is_file() {
+            return Err(Unread::NotRegular {
+                kind: file_kind(meta),
+                is_dir: meta.is_dir(),
+            });
+        }
+        check(meta).map_err(Unread::Refused)?;
+        if meta.len() > max {
+            return Err(Unread::TooLarge);
+        }
+        Ok(())
+    };
+    vet(&fs::metadata(path).map_err(Unread::Io)?)?;
+    let file = open_nonblocking(path).map_err(Unread::Io)?;
+    let meta = file.metadata().map_err(Unread::Io)?;
+    vet(&meta)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    (&file)
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Unread::Io)?;
+    if bytes.len() as u64 > max {
+        return Err(Unread::TooLarge);
+    }
+    Ok((bytes, meta))
+}
+
+/// Opens `path` for reading without blocking on a FIFO or becoming a terminal's
+/// controlling process.
+pub(crate) fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+}
+
+/// What a file that is not a regular one is, for a message.
+pub(crate) fn file_kind(meta: &Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "not a regular file"
+    }
 }

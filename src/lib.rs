@@ -27,7 +27,7 @@ pub mod logging;
 mod sensitive;
 pub mod shell;
 pub(crate) mod spinner;
-pub(crate) mod sso;
+pub mod sso;
 pub(crate) mod sys;
 pub mod terminal;
 

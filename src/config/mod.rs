@@ -1,6 +1,8 @@
-//! Configs: the YAML schema, the store on disk, AWS CLI profiles, and how a NAME is
-//! resolved to one of them. Nothing here calls STS, talks to the daemon or prints.
+//! Configs: the YAML schema, the store on disk, the AWS CLI files (aws_ini) and their
+//! profiles, and how a NAME is resolved to one of them. Nothing here calls STS, talks
+//! to the daemon or prints.
 
+pub mod aws_ini;
 pub(crate) mod check;
 pub mod parse;
 pub(crate) mod schema;

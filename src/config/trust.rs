@@ -5,9 +5,8 @@
 //! blocking or reading without end: regular files only, at most 1 MiB. It must not
 //! know what a config holds.
 
-use std::fs::{self, File, Metadata, OpenOptions};
-use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::fs::{self, Metadata};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
@@ -147,7 +146,7 @@ pub(crate) fn check_private_file(path: &Path, meta: &Metadata, subject: &Subject
             "{}: {} is {}, not a regular file",
             display_path(path),
             subject.file,
-            file_kind(meta)
+            crate::fsutil::file_kind(meta)
         ))
         .with_hint(format!("move it away: mv {0} {0}.bak", path.display())));
     }
@@ -163,23 +162,32 @@ pub(crate) fn check_private_file(path: &Path, meta: &Metadata, subject: &Subject
 /// Why a config file is refused, before anything is read from it.
 fn check_file_meta(path: &Path, meta: &Metadata) -> Result<()> {
     if !meta.is_file() {
-        let kind = file_kind(meta);
-        return Err(Error::config(format!(
-            "{}: is {kind}, not a regular file: elhaz reads configs from regular files only",
-            display_path(path)
-        ))
-        .with_hint(move_away(path)));
+        return Err(not_regular(path, crate::fsutil::file_kind(meta)));
     }
+    check_owner_mode(path, meta)?;
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_large(path));
+    }
+    Ok(())
+}
+
+/// Refuses a config file another user owns or could write.
+fn check_owner_mode(path: &Path, meta: &Metadata) -> Result<()> {
     if !trusted_owner(meta.uid()) {
         return Err(owner_error(path, meta, "the config file"));
     }
     if meta.mode() & 0o022 != 0 {
         return Err(writable_error(path, meta, "the config file"));
     }
-    if meta.len() > MAX_CONFIG_BYTES {
-        return Err(too_large(path));
-    }
     Ok(())
+}
+
+fn not_regular(path: &Path, kind: &str) -> Error {
+    Error::config(format!(
+        "{}: is {kind}, not a regular file: elhaz reads configs from regular files only",
+        display_path(path)
+    ))
+    .with_hint(move_away(path))
 }
 
 fn too_large(path: &Path) -> Error {
@@ -199,61 +207,30 @@ fn move_away(path: &Path) -> String {
     )
 }
 
-fn file_kind(meta: &Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else {
-        "not a regular file"
-    }
-}
-
 /// A config file read with all the checks: what it holds, and its mode bits.
 pub(crate) struct ConfigBytes {
     pub bytes: Vec<u8>,
     pub mode: u32,
 }
 
-/// Opens `path` without blocking (a FIFO), follows a symlink (dotfile managers use
-/// them) but checks what the opened descriptor is, and reads at most 1 MiB. The outer
-/// error is the open's own (not found, permission denied, is a directory); the inner
-/// one is a refusal.
+/// Reads `path` as [`crate::fsutil::read_regular`] does (never blocking, at most 1 MiB),
+/// with the ownership and mode checks. The outer error is the open's own (not found,
+/// permission denied, is a directory); the inner one is a refusal.
 pub(crate) fn read_config(path: &Path) -> std::io::Result<Result<ConfigBytes>> {
-    // stat first, so that a device is never even opened; then the opened descriptor
-    // is checked again, since the name may have changed in between.
-    let meta = fs::metadata(path)?;
-    if meta.is_dir() {
-        return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
+    use crate::fsutil::Unread;
+    match crate::fsutil::read_regular(path, MAX_CONFIG_BYTES, |m| check_owner_mode(path, m)) {
+        Ok((bytes, meta)) => Ok(Ok(ConfigBytes {
+            bytes,
+            mode: meta.mode(),
+        })),
+        Err(Unread::Io(e)) => Err(e),
+        Err(Unread::NotRegular { is_dir: true, .. }) => {
+            Err(std::io::Error::from(std::io::ErrorKind::IsADirectory))
+        }
+        Err(Unread::NotRegular { kind, .. }) => Ok(Err(not_regular(path, kind))),
+        Err(Unread::TooLarge) => Ok(Err(too_large(path))),
+        Err(Unread::Refused(e)) => Ok(Err(e)),
     }
-    if let Err(e) = check_file_meta(path, &meta) {
-        return Ok(Err(e));
-    }
-    let file = open_nonblocking(path)?;
-    let meta = file.metadata()?;
-    if meta.is_dir() {
-        return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
-    }
-    if let Err(e) = check_file_meta(path, &meta) {
-        return Ok(Err(e));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    (&file).take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Ok(Err(too_large(path)));
-    }
-    Ok(Ok(ConfigBytes {
-        bytes,
-        mode: meta.mode(),
-    }))
 }
 
 /// The refusal for config file `path`, if any, without reading it (for listings).
@@ -270,14 +247,7 @@ fn read_meta(path: &Path) -> std::io::Result<Metadata> {
     if !meta.is_file() {
         return Ok(meta);
     }
-    open_nonblocking(path)?.metadata()
-}
-
-fn open_nonblocking(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
+    crate::fsutil::open_nonblocking(path)?.metadata()
 }
 
 static WARNED_READABLE: AtomicBool = AtomicBool::new(false);

@@ -2,19 +2,20 @@
 //! identity variables) before they reach the container endpoint, so a `[default]`
 //! profile with keys, `credential_process`, `role_arn` or `sso_*` would win over the
 //! role the child was started as. The child gets instead an empty credentials file and
-//! a copy of the user's config whose `[default]` has no credential settings; the rest
-//! (region, `s3`, `cli_pager`, other profiles, `sso-session` sections) is kept, and no
-//! profile of the copy holds a secret. Both live in a fresh private directory that is
-//! removed when the child has exited.
+//! a copy of the user's config whose `[default]`, `[profile default]` and `[DEFAULT]`
+//! (whose keys `[default]` inherits) have no credential settings; the rest (region,
+//! `s3`, `cli_pager`, other profiles, `sso-session` sections) is kept, and no profile
+//! of the copy holds a secret. The copy is made of the config reader's
+//! ([`crate::config::aws_ini`]) entries and lines, so what it drops is what the SDKs
+//! would read. Both files live in a fresh private directory that is removed when the
+//! child has exited.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::config::aws_ini::{self, FileKind, Ini, Named};
 use crate::error::{Error, Kind, Result, display_path};
-
-/// The largest config file copied (SDKs read no larger ones in practice).
-const MAX_CONFIG: u64 = 1024 * 1024;
 
 /// Settings that make a profile a credential source; none stays in `[default]`.
 const CREDENTIAL_KEYS: &[&str] = &[
@@ -78,7 +79,7 @@ pub(crate) fn user_config_path() -> Option<PathBuf> {
 /// empty credentials file, 0600 in a fresh 0700 directory.
 pub(crate) fn prepare(source: Option<&Path>) -> Result<ChainFiles> {
     let text = match source {
-        Some(p) => read_config(p)?,
+        Some(p) => sanitize(&read_config(p)?, p)?,
         None => String::new(),
     };
     let base = runtime_dir();
@@ -89,7 +90,7 @@ pub(crate) fn prepare(source: Option<&Path>) -> Result<ChainFiles> {
         .map_err(|e| Error::io(Kind::Other, "cannot create a directory in", &base, &e))?;
     let config = dir.path().join("config");
     let credentials = dir.path().join("credentials");
-    write_private(&config, &sanitize(&text))?;
+    write_private(&config, &text)?;
     write_private(&credentials, "")?;
     Ok(ChainFiles {
         dir,
@@ -126,109 +127,76 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 /// The config file's text; a missing file is an empty one. One that exists but cannot
 /// be read is refused: its `[default]` could hold the setting that would win.
 fn read_config(path: &Path) -> Result<String> {
-    let refuse = |why: String| {
-        Error::config(format!(
-            "cannot read the AWS config file {}: {why}; its [default] profile may hold a credential setting (credential_process, role_arn, sso_session, keys) that would win over the endpoint, so the command would not run as the role",
-            display_path(path)
-        ))
-        .with_hint(format!(
-            "make it a readable regular file (chmod u+r {}), or point AWS_CONFIG_FILE at the one you use",
-            display_path(path)
-        ))
-    };
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
-        Err(e) => return Err(refuse(crate::error::io_reason(&e))),
-    };
-    let meta = file
-        .metadata()
-        .map_err(|e| refuse(crate::error::io_reason(&e)))?;
-    if !meta.is_file() {
-        return Err(refuse("not a regular file".into()));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_CONFIG + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| refuse(crate::error::io_reason(&e)))?;
-    if bytes.len() as u64 > MAX_CONFIG {
-        return Err(refuse("larger than 1 MiB".into()));
-    }
-    String::from_utf8(bytes).map_err(|_| refuse("not UTF-8 text".into()))
+    aws_ini::read_text(path)
+        .map(Option::unwrap_or_default)
+        .map_err(|why| {
+            Error::config(format!(
+                "cannot read the AWS config file {}: {why}; its [default] profile may hold a credential setting (credential_process, role_arn, sso_session, keys) that would win over the endpoint, so the command would not run as the role",
+                display_path(path)
+            ))
+            .with_hint(format!(
+                "make it a readable regular file (chmod u+r {}), or point AWS_CONFIG_FILE at the one you use",
+                display_path(path)
+            ))
+        })
 }
 
-/// The profile a section header names (`[default]`, `[profile x]`), if it is one.
-fn profile_of(header: &str) -> Option<String> {
-    let h = header.trim();
-    if h == "default" {
-        return Some(h.into());
-    }
-    let rest = h.strip_prefix("profile")?;
-    if !rest.starts_with(char::is_whitespace) {
-        return None;
-    }
-    Some(rest.trim().trim_matches(['"', '\'']).to_string())
+/// Whether an SDK takes a section for the default profile, or botocore gives its keys
+/// to it (`[DEFAULT]`). Case is ignored: broader than any SDK, never narrower.
+pub fn feeds_default(header: &str) -> bool {
+    header.eq_ignore_ascii_case("default")
+        || matches!(aws_ini::named(header, FileKind::Config),
+            Named::Profile(n) if n.eq_ignore_ascii_case("default"))
 }
 
-/// The config text with no credential setting in `[default]` and no secret anywhere.
-/// Reads the file as the SDKs' INI parser does: comments are whole lines starting
-/// with `#` or `;`; a line indented deeper than the option above it continues that
-/// option (nested `s3` keys); an option's name is before its first `=` or `:`, case
-/// does not matter. Comments are dropped (one may hold an old key).
-pub(crate) fn sanitize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_default = false;
-    // The indent of the current option line, and whether it (with its continuation
-    // lines) is dropped; None after a header.
-    let mut option: Option<(usize, bool)> = None;
-    for line in text.split_inclusive('\n') {
-        let body = line.trim_end_matches(['\n', '\r']);
-        let trimmed = body.trim();
-        if trimmed.is_empty() {
-            out.push_str(line);
-            continue;
-        }
-        if trimmed.starts_with('#') || trimmed.starts_with(';') {
-            continue;
-        }
-        let indent = body.len() - body.trim_start().len();
-        if let Some((level, dropped)) = option
-            && indent > level
-        {
-            if !dropped {
-                out.push_str(line);
+/// Whether a key makes a profile a credential source (and so may not stay in
+/// `[default]`).
+pub fn is_credential_key(key: &str) -> bool {
+    CREDENTIAL_KEYS.contains(&key) || key.starts_with("sso_") || key.contains("credential")
+}
+
+/// Whether a key holds a secret (and so may stay in no profile).
+pub fn is_secret_key(key: &str) -> bool {
+    SECRET_KEYS.contains(&key)
+}
+
+/// The config text with no credential setting in `[default]`, `[profile default]` or
+/// `[DEFAULT]`, and no secret anywhere, read with the config reader: a setting goes
+/// with its continuation lines. A continuation line is dropped too when another SDK
+/// could read it as a key it must not see (the JS SDK takes an indented
+/// `credential_process` under `[default]` for a key of `[default]`) or as a section
+/// header. Comments are dropped (one may hold an old key); everything else is kept
+/// byte for byte. A file the reader refuses is refused (the error names its line).
+pub fn sanitize(text: &str, path: &Path) -> Result<String> {
+    let ini = Ini::parse(text, path, FileKind::Config)?;
+    let lines = aws_ini::split_lines(text);
+    let mut keep: Vec<bool> = lines
+        .iter()
+        .map(|l| aws_ini::content(l).trim().is_empty())
+        .collect();
+    for section in &ini.sections {
+        keep[section.line - 1] = true;
+        let default = feeds_default(&section.header);
+        let dropped = |key: &str| is_secret_key(key) || (default && is_credential_key(key));
+        for entry in section.entries.iter().filter(|e| !dropped(&e.key)) {
+            for &n in &entry.lines {
+                let line = aws_ini::content(lines[n - 1]);
+                keep[n - 1] = n == entry.first_line
+                    || !(aws_ini::header_of(line).is_some()
+                        || aws_ini::key_value(line).is_some_and(|(k, _)| dropped(&k)));
             }
-            continue;
         }
-        if trimmed.starts_with('[')
-            && let Some(end) = trimmed.rfind(']')
-        {
-            in_default = profile_of(&trimmed[1..end]).as_deref() == Some("default");
-            option = None;
-            out.push_str(line);
-            continue;
-        }
-        let Some(at) = trimmed.find(['=', ':']) else {
-            // Not INI: the SDKs would refuse the whole file; drop the line.
-            option = Some((indent, true));
-            continue;
-        };
-        let key = trimmed[..at].trim().to_ascii_lowercase();
-        let dropped = SECRET_KEYS.contains(&key.as_str())
-            || (in_default
-                && (CREDENTIAL_KEYS.contains(&key.as_str())
-                    || key.starts_with("sso_")
-                    || key.contains("credential")));
-        option = Some((indent, dropped));
-        if !dropped {
+    }
+    let mut out = String::with_capacity(text.len());
+    for (line, kept) in lines.into_iter().zip(keep) {
+        // After a line ended by a lone CR, an LF-only blank line would join it into
+        // one CRLF line: it is left out (a blank line, changing nothing).
+        let joins = out.ends_with('\r') && line.starts_with('\n');
+        if kept && !joins {
             out.push_str(line);
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -264,7 +232,7 @@ sso_region = us-east-1
 credential_process = evil
 output = json
 ";
-        let got = sanitize(text);
+        let got = sanitize(text, Path::new("/u/.aws/config")).unwrap();
         let want = "\
 [default]
 region = eu-west-3
@@ -284,12 +252,67 @@ output = json
         assert_eq!(got, want);
     }
 
+    fn clean(text: &str) -> String {
+        sanitize(text, Path::new("/u/.aws/config")).unwrap()
+    }
+
     #[test]
-    fn profile_names() {
-        assert_eq!(profile_of("default").as_deref(), Some("default"));
-        assert_eq!(profile_of("profile  default ").as_deref(), Some("default"));
-        assert_eq!(profile_of("profile \"a b\"").as_deref(), Some("a b"));
-        assert_eq!(profile_of("profiledefault"), None);
-        assert_eq!(profile_of("sso-session default"), None);
+    fn default_section_keys_go_too_as_botocore_gives_them_to_default() {
+        let text = "[DEFAULT]\ncredential_process = /bin/evil\n    --flag\nregion = eu-west-3\n\
+                    [ default ]\noutput = json\n[profile Default]\nrole_arn = x\nregion = y\n";
+        assert_eq!(
+            clean(text),
+            "[DEFAULT]\nregion = eu-west-3\n[ default ]\noutput = json\n[profile Default]\nregion = y\n"
+        );
+    }
+
+    #[test]
+    fn indented_credential_lines_under_default_go_whatever_they_continue() {
+        let text = "[default]\nregion = eu-west-3\n  credential_process = /bin/evil\n  Role_Arn: arn\n\
+                    s3 =\n    max_concurrent_requests = 3\n    sso_session = x\n\
+                    [profile other]\nregion = a\n  aws_secret_access_key = S\n  credential_process = kept\n\
+                    cli_pager =\n  [default]\n";
+        assert_eq!(
+            clean(text),
+            "[default]\nregion = eu-west-3\ns3 =\n    max_concurrent_requests = 3\n\
+             [profile other]\nregion = a\n  credential_process = kept\ncli_pager =\n"
+        );
+    }
+
+    #[test]
+    fn line_breaks_are_python_s_and_kept_as_they_were() {
+        let text = "[default]\r\nregion = x\rcredential_process = evil\r\noutput = json";
+        assert_eq!(clean(text), "[default]\r\nregion = x\routput = json");
+        // A blank line that would join a CR-ended line once the line between is gone.
+        let text = "[default]\nregion = x\rcredential_process = evil\n\n\noutput = json\n";
+        assert_eq!(clean(text), "[default]\nregion = x\routput = json\n");
+    }
+
+    #[test]
+    fn a_file_the_reader_refuses_is_refused_with_its_line() {
+        let e = sanitize("[default]\nregion = x\nnot a setting\n", Path::new("/u/c")).unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        assert!(e.message.starts_with("/u/c:3: "), "{}", e.message);
+    }
+
+    #[test]
+    fn which_sections_feed_default() {
+        for h in [
+            "default",
+            "DEFAULT",
+            "Default",
+            "profile default",
+            "profile  'default'",
+        ] {
+            assert!(feeds_default(h), "{h}");
+        }
+        for h in [
+            "profiledefault",
+            "sso-session default",
+            "profile x",
+            "services default",
+        ] {
+            assert!(!feeds_default(h), "{h}");
+        }
     }
 }

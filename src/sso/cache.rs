@@ -150,14 +150,18 @@ pub(crate) fn format_time(t: OffsetDateTime) -> String {
 }
 
 /// An ISO-8601 time as the AWS CLI versions write it: `…Z`, `…+00:00`, fractions, or
-/// the old `…UTC` suffix.
+/// the old `…UTC` suffix; in UTC. None for a time [`format_time`] could not write back
+/// (its UTC year outside 0000–9999).
 pub(crate) fn parse_time(s: &str) -> Option<OffsetDateTime> {
     let s = s.trim();
     let fixed = match s.strip_suffix("UTC") {
         Some(rest) => format!("{rest}Z"),
         None => s.to_string(),
     };
-    OffsetDateTime::parse(&fixed, &Rfc3339).ok()
+    OffsetDateTime::parse(&fixed, &Rfc3339)
+        .ok()?
+        .checked_to_offset(time::UtcOffset::UTC)
+        .filter(|t| (0..=9999).contains(&t.year()))
 }
 
 /// Reads the session's cached token: None when there is none (no file, or a file
@@ -202,10 +206,20 @@ pub(crate) fn read_path(path: &Path) -> Result<Option<CachedToken>> {
         .read_to_end(&mut text)
         .map_err(|e| Error::io(Kind::Auth, "cannot read", path, &e))?;
     let text = zeroize::Zeroizing::new(text);
-    let Ok(v) = serde_json::from_slice::<Value>(&text) else {
-        return Ok(None);
-    };
-    Ok(CachedToken::from_json(v))
+    Ok(parse(&text))
+}
+
+/// The token a cache file's bytes hold, if they hold one.
+fn parse(bytes: &[u8]) -> Option<CachedToken> {
+    CachedToken::from_json(serde_json::from_slice::<Value>(bytes).ok()?)
+}
+
+/// What this module makes of a cache file's bytes: the JSON it would write back and
+/// the token's Debug form (for the fuzz target, which checks both).
+#[doc(hidden)]
+pub fn reread(bytes: &[u8]) -> Option<(Value, String)> {
+    let token = parse(bytes)?;
+    Some((token.to_json(), format!("{token:?}")))
 }
 
 /// Writes the session's token: 0600, in a 0700 directory, atomically.
@@ -426,6 +440,12 @@ mod tests {
             );
         }
         assert!(parse_time("tomorrow").is_none());
+        // An offset that takes the time out of what can be written back: no time, never
+        // a panic when the token is written or shown.
+        assert!(parse_time("9999-12-31T23:59:59-01:00").is_none());
+        assert!(parse_time("0000-01-01T00:00:00+01:00").is_none());
+        let t = parse_time("2030-01-02T03:04:05.5+02:00").unwrap();
+        assert_eq!(format_time(t), "2030-01-02T01:04:05Z");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! its logins and prompts. It never touches a terminal itself.
 
 pub(crate) mod accounts;
-pub(crate) mod cache;
+pub mod cache;
 pub(crate) mod login;
 pub(crate) mod oidc;
 pub(crate) mod portal;

@@ -1,10 +1,10 @@
-//! NAME → the SSO session it means, from the caller's AWS config file: an
-//! `[sso-session NAME]` section, a profile that names one (`sso_session = NAME`), or a
-//! legacy profile with `sso_start_url` and `sso_region`. Errors name the file and line.
-//! The picker (several sessions, no NAME) belongs to the command layer.
+//! NAME → the SSO session it means, from the caller's AWS files as
+//! [`crate::config::profiles`] reads them: an `[sso-session NAME]` section, a profile
+//! that names one (`sso_session = NAME`), or a legacy profile with `sso_start_url` and
+//! `sso_region`. Errors name the file and line. The picker (several sessions, no NAME)
+//! belongs to the command layer.
 
-use std::path::Path;
-
+use crate::config::profiles::{AwsProfile, AwsProfiles, AwsSection, Origin};
 use crate::context::SourceContext;
 use crate::error::{Error, Result, display_path};
 
@@ -126,274 +126,146 @@ pub(crate) fn resolve(name: Option<&str>) -> Result<SsoSession> {
     resolve_blocking(SourceContext::caller(), name)
 }
 
-/// [`resolve`] in a given caller context (the engine's, the daemon's). A small file
+/// [`resolve`] in a given caller context (the engine's, the daemon's). Small files
 /// read at once, in or out of a runtime.
 pub(crate) fn resolve_blocking(ctx: &SourceContext, name: Option<&str>) -> Result<SsoSession> {
-    let text = read_config(ctx)?;
-    Sections::parse(&text).resolve(ctx, name)
+    resolve_in(&AwsProfiles::load_sync(ctx)?, name)
 }
 
 /// Every session a user may name (labels), with what it is: the `[sso-session]`
-/// sections, then legacy profiles. Empty when the file has none.
+/// sections, then legacy profiles, in file order. Empty when the file has none.
 pub(crate) fn labels(ctx: &SourceContext) -> Result<Vec<(String, String)>> {
-    let text = read_config(ctx)?;
-    let s = Sections::parse(&text);
+    let ps = AwsProfiles::load_sync(ctx)?;
     let mut out: Vec<(String, String)> = Vec::new();
-    for (name, sec) in &s.sessions {
-        let url = sec.get("sso_start_url").unwrap_or("(no sso_start_url)");
-        out.push((name.clone(), format!("sso-session  {url}")));
+    for s in ps.sso_sessions() {
+        let url = set(s.get("sso_start_url")).unwrap_or("(no sso_start_url)");
+        out.push((s.name.clone(), format!("sso-session  {url}")));
     }
-    for (name, sec) in &s.profiles {
-        if sec.get("sso_session").is_none()
-            && let Some(url) = sec.get("sso_start_url")
-        {
-            out.push((name.clone(), format!("legacy profile  {url}")));
-        }
+    for p in legacy(&ps) {
+        let url = set(p.get("sso_start_url")).unwrap_or_default();
+        out.push((p.name.clone(), format!("legacy profile  {url}")));
     }
     Ok(out)
 }
 
-fn read_config(ctx: &SourceContext) -> Result<String> {
-    let path = ctx.config_file();
-    match std::fs::read_to_string(&path) {
-        Ok(t) => Ok(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(Error::io(
-            crate::error::Kind::Config,
-            "cannot read",
-            &path,
-            &e,
-        )),
-    }
+/// A value, unless it is empty (`key =` sets nothing here).
+fn set(v: Option<&str>) -> Option<&str> {
+    v.filter(|v| !v.is_empty())
 }
 
-/// A section of the config file: its 1-based line and its keys (last one wins).
-#[derive(Debug, Default)]
-struct Section {
-    line: usize,
-    keys: Vec<(String, String, usize)>,
+/// The profiles that log in themselves (`sso_start_url`, no `sso_session`).
+fn legacy(ps: &AwsProfiles) -> impl Iterator<Item = &AwsProfile> {
+    ps.in_file_order()
+        .filter(|p| set(p.get("sso_session")).is_none() && set(p.get("sso_start_url")).is_some())
 }
 
-impl Section {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.keys
-            .iter()
-            .rev()
-            .find(|(k, _, _)| k == key)
-            .map(|(_, v, _)| v.as_str())
-            .filter(|v| !v.is_empty())
-    }
+/// `file:line` of an origin, else the file.
+fn at(origin: Option<&Origin>, file: &str) -> String {
+    origin.map_or_else(|| file.to_string(), ToString::to_string)
 }
 
-/// The profile and sso-session sections of the AWS config file, with line numbers
-/// (the SDK's parser, which the engine uses, keeps none). Only top-level `key = value`
-/// lines are read; nested sub-keys (`s3 =` blocks) are skipped.
-#[derive(Debug, Default)]
-struct Sections {
-    profiles: Vec<(String, Section)>,
-    sessions: Vec<(String, Section)>,
-}
-
-enum Current {
-    None,
-    Profile(usize),
-    Session(usize),
-}
-
-impl Sections {
-    fn parse(text: &str) -> Sections {
-        let mut s = Sections::default();
-        let mut cur = Current::None;
-        for (i, raw) in text.lines().enumerate() {
-            let line = i + 1;
-            let trimmed = raw.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
-                continue;
-            }
-            if let Some(head) = trimmed.strip_prefix('[') {
-                let head = head.split(']').next().unwrap_or("").trim();
-                let words: Vec<&str> = head.split_whitespace().collect();
-                cur = match words.as_slice() {
-                    ["default"] => {
-                        s.profiles.push(("default".into(), Section::at(line)));
-                        Current::Profile(s.profiles.len() - 1)
-                    }
-                    ["profile", name] => {
-                        s.profiles.push(((*name).into(), Section::at(line)));
-                        Current::Profile(s.profiles.len() - 1)
-                    }
-                    ["sso-session", name] => {
-                        s.sessions.push(((*name).into(), Section::at(line)));
-                        Current::Session(s.sessions.len() - 1)
-                    }
-                    _ => Current::None,
-                };
-                continue;
-            }
-            // Indented lines continue a nested value: not a key of the section.
-            if raw.starts_with([' ', '\t']) {
-                continue;
-            }
-            let Some((k, v)) = trimmed.split_once('=') else {
-                continue;
-            };
-            let entry = (k.trim().to_lowercase(), v.trim().to_string(), line);
-            match cur {
-                Current::Profile(i) => s.profiles[i].1.keys.push(entry),
-                Current::Session(i) => s.sessions[i].1.keys.push(entry),
-                Current::None => {}
-            }
-        }
-        s
+fn resolve_in(ps: &AwsProfiles, name: Option<&str>) -> Result<SsoSession> {
+    let file = display_path(&ps.config_path);
+    let Some(name) = name else {
+        return only(ps);
+    };
+    if let Some(sec) = ps.sso_session(name) {
+        return session_of(sec, &file);
     }
-
-    fn session(&self, name: &str) -> Option<&Section> {
-        self.sessions
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, s)| s)
-    }
-
-    fn profile(&self, name: &str) -> Option<&Section> {
-        self.profiles
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, s)| s)
-    }
-
-    fn resolve(&self, ctx: &SourceContext, name: Option<&str>) -> Result<SsoSession> {
-        let path = ctx.config_file();
-        let file = display_path(&path);
-        let Some(name) = name else {
-            return self.only(&path);
-        };
-        if let Some(sec) = self.session(name) {
-            return session_of(name, sec, &file);
-        }
-        if let Some(p) = self.profile(name) {
-            if let Some(s) = p.get("sso_session") {
-                let Some(sec) = self.session(s) else {
-                    let at = p.keys.iter().rev().find(|(k, _, _)| k == "sso_session");
-                    let line = at.map(|(_, _, l)| *l).unwrap_or(p.line);
-                    return Err(Error::config(format!(
-                        "{file}:{line}: profile {name} names sso_session {s}, but there is no [sso-session {s}] section"
-                    ))
-                    .with_hint(format!(
-                        "add it: [sso-session {s}] with sso_start_url and sso_region (aws configure sso-session, or edit {file})"
-                    )));
-                };
-                return session_of(s, sec, &file);
-            }
-            if let Some(url) = p.get("sso_start_url") {
-                let Some(region) = p.get("sso_region") else {
-                    return Err(Error::config(format!(
-                        "{file}:{}: profile {name} has sso_start_url but no sso_region",
-                        p.line
-                    ))
-                    .with_hint(format!(
-                        "add sso_region (the region of your IAM Identity Center, e.g. us-east-1) to [profile {name}] in {file}"
-                    )));
-                };
-                return Ok(SsoSession::legacy(name, url, region));
-            }
-            return Err(Error::config(format!(
-                "{file}:{}: profile {name} does not use IAM Identity Center (no sso_session or sso_start_url)",
-                p.line
-            ))
-            .with_hint(self.known_hint(&file)));
-        }
-        Err(
+    let Some(p) = ps.get(name) else {
+        return Err(
             Error::config(format!("no SSO session or profile named {name} in {file}"))
-                .with_hint(self.known_hint(&file)),
+                .with_hint(known_hint(ps, &file)),
+        );
+    };
+    if let Some(s) = set(p.get("sso_session")) {
+        let Some(sec) = ps.sso_session(s) else {
+            return Err(Error::config(format!(
+                "{}: profile {name} names sso_session {s}, but there is no [sso-session {s}] section",
+                at(p.origin("sso_session"), &file)
+            ))
+            .with_hint(format!(
+                "add it: [sso-session {s}] with sso_start_url and sso_region (aws configure sso-session, or edit {file})"
+            )));
+        };
+        return session_of(sec, &file);
+    }
+    if set(p.get("sso_start_url")).is_some() {
+        return legacy_of(p, &file);
+    }
+    Err(Error::config(format!(
+        "{}: profile {name} does not use IAM Identity Center (no sso_session or sso_start_url)",
+        at(p.defined_at.as_ref(), &file)
+    ))
+    .with_hint(known_hint(ps, &file)))
+}
+
+/// The only session, when NAME is not given.
+fn only(ps: &AwsProfiles) -> Result<SsoSession> {
+    let file = display_path(&ps.config_path);
+    let mut all: Vec<&str> = ps.sso_sessions().map(|s| s.name.as_str()).collect();
+    all.extend(legacy(ps).map(|p| p.name.as_str()));
+    match all.as_slice() {
+        [] => Err(Error::config(format!("no [sso-session] section in {file}"))
+            .with_hint(format!(
+                "add one, e.g.\n  [sso-session corp]\n  sso_start_url = https://corp.awsapps.com/start\n  sso_region = us-east-1\nto {file} (or run: aws configure sso-session)"
+            ))),
+        [one] => resolve_in(ps, Some(one)),
+        many => Err(Error::usage(format!(
+            "several SSO sessions in {file}; name one: {}",
+            many.join(", ")
+        ))),
+    }
+}
+
+fn known_hint(ps: &AwsProfiles, file: &str) -> String {
+    let names: Vec<&str> = ps.sso_sessions().map(|s| s.name.as_str()).collect();
+    if names.is_empty() {
+        format!(
+            "add an [sso-session NAME] section with sso_start_url and sso_region to {file} (or run: aws configure sso-session)"
         )
-    }
-
-    /// The only session, when NAME is not given.
-    fn only(&self, path: &Path) -> Result<SsoSession> {
-        let file = display_path(path);
-        let mut all: Vec<String> = self.sessions.iter().map(|(n, _)| n.clone()).collect();
-        all.dedup();
-        for (n, p) in &self.profiles {
-            if p.get("sso_session").is_none() && p.get("sso_start_url").is_some() {
-                all.push(n.clone());
-            }
-        }
-        match all.as_slice() {
-            [] => Err(Error::config(format!("no [sso-session] section in {file}"))
-                .with_hint(format!(
-                    "add one, e.g.\n  [sso-session corp]\n  sso_start_url = https://corp.awsapps.com/start\n  sso_region = us-east-1\nto {file} (or run: aws configure sso-session)"
-                ))),
-            [one] => self.resolve_by_file(path, one),
-            many => Err(Error::usage(format!(
-                "several SSO sessions in {file}; name one: {}",
-                many.join(", ")
-            ))),
-        }
-    }
-
-    fn resolve_by_file(&self, path: &Path, name: &str) -> Result<SsoSession> {
-        let file = display_path(path);
-        if let Some(sec) = self.session(name) {
-            return session_of(name, sec, &file);
-        }
-        let p = self.profile(name).expect("listed above");
-        match p.get("sso_region") {
-            Some(region) => Ok(SsoSession::legacy(
-                name,
-                p.get("sso_start_url").unwrap_or_default(),
-                region,
-            )),
-            None => Err(Error::config(format!(
-                "{file}:{}: profile {name} has sso_start_url but no sso_region",
-                p.line
-            ))),
-        }
-    }
-
-    fn known_hint(&self, file: &str) -> String {
-        let names: Vec<&str> = self.sessions.iter().map(|(n, _)| n.as_str()).collect();
-        if names.is_empty() {
-            format!(
-                "add an [sso-session NAME] section with sso_start_url and sso_region to {file} (or run: aws configure sso-session)"
-            )
-        } else {
-            format!("the SSO sessions in {file}: {}", names.join(", "))
-        }
+    } else {
+        format!("the SSO sessions in {file}: {}", names.join(", "))
     }
 }
 
-impl Section {
-    fn at(line: usize) -> Section {
-        Section {
-            line,
-            keys: Vec::new(),
-        }
-    }
-}
-
-fn session_of(name: &str, sec: &Section, file: &str) -> Result<SsoSession> {
-    let Some(url) = sec.get("sso_start_url") else {
+/// The session of a legacy profile: its own `sso_start_url` and `sso_region`.
+fn legacy_of(p: &AwsProfile, file: &str) -> Result<SsoSession> {
+    let url = set(p.get("sso_start_url")).unwrap_or_default();
+    let Some(region) = set(p.get("sso_region")) else {
         return Err(Error::config(format!(
-            "{file}:{}: [sso-session {name}] has no sso_start_url",
-            sec.line
+            "{}: profile {} has sso_start_url but no sso_region",
+            at(p.defined_at.as_ref(), file),
+            p.name
+        ))
+        .with_hint(format!(
+            "add sso_region (the region of your IAM Identity Center, e.g. us-east-1) to [profile {}] in {file}",
+            p.name
+        )));
+    };
+    Ok(SsoSession::legacy(&p.name, url, region))
+}
+
+fn session_of(sec: &AwsSection, file: &str) -> Result<SsoSession> {
+    let name = &sec.name;
+    let here = at(sec.defined_at.as_ref(), file);
+    let Some(url) = set(sec.get("sso_start_url")) else {
+        return Err(Error::config(format!(
+            "{here}: [sso-session {name}] has no sso_start_url"
         ))
         .with_hint(format!(
             "add sso_start_url = https://YOUR-PORTAL.awsapps.com/start to [sso-session {name}] in {file}"
         )));
     };
-    let Some(region) = sec.get("sso_region") else {
+    let Some(region) = set(sec.get("sso_region")) else {
         return Err(Error::config(format!(
-            "{file}:{}: [sso-session {name}] has sso_start_url but no sso_region",
-            sec.line
+            "{here}: [sso-session {name}] has sso_start_url but no sso_region"
         ))
         .with_hint(format!(
             "add sso_region (the region of your IAM Identity Center, e.g. us-east-1) to [sso-session {name}] in {file}"
         )));
     };
-    let scopes = sec
-        .get("sso_registration_scopes")
+    let scopes = set(sec.get("sso_registration_scopes"))
         .map(|s| {
             s.split(',')
                 .map(str::trim)
@@ -408,6 +280,7 @@ fn session_of(name: &str, sec: &Section, file: &str) -> Result<SsoSession> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     const CONFIG: &str = "\
 [default]
@@ -437,14 +310,15 @@ sso_session = gone
 sso_start_url = https://half.awsapps.com/start
 ";
 
-    fn ctx() -> SourceContext {
-        SourceContext::from_lookup(false, |k| {
-            (k == "AWS_CONFIG_FILE").then(|| "/home/u/.aws/config".to_string())
-        })
+    /// The profiles of a config file at /home/u/.aws/config.
+    fn profiles(text: &str) -> AwsProfiles {
+        use crate::config::aws_ini::{FileKind, Ini};
+        let config = Ini::parse(text, Path::new("/home/u/.aws/config"), FileKind::Config);
+        AwsProfiles::from_files(&config.unwrap(), &Ini::default())
     }
 
     fn resolve(name: Option<&str>) -> Result<SsoSession> {
-        Sections::parse(CONFIG).resolve(&ctx(), name)
+        resolve_in(&profiles(CONFIG), name)
     }
 
     #[test]
@@ -498,11 +372,9 @@ sso_start_url = https://half.awsapps.com/start
     #[test]
     fn the_only_session_is_taken_without_a_name() {
         let text = "[sso-session solo]\nsso_start_url = https://s/start\nsso_region = us-east-2\n";
-        let s = Sections::parse(text).resolve(&ctx(), None).unwrap();
+        let s = resolve_in(&profiles(text), None).unwrap();
         assert_eq!(s.label(), "solo");
-        let e = Sections::parse("[default]\nregion = x\n")
-            .resolve(&ctx(), None)
-            .unwrap_err();
+        let e = resolve_in(&profiles("[default]\nregion = x\n"), None).unwrap_err();
         assert_eq!(e.message, "no [sso-session] section in /home/u/.aws/config");
     }
 }

@@ -27,6 +27,7 @@ use std::path::Path;
 
 use super::accounts::AccountRole;
 use super::session::SsoSession;
+use crate::config::aws_ini::{self, FileKind, Ini, Named};
 use crate::error::{Error, Kind, Result, display_path};
 
 /// What the block of a session is delimited by.
@@ -63,33 +64,23 @@ struct Section {
     raw: String,
 }
 
-/// The names of the profiles a config-file text defines (`[default]`, `[profile X]`,
-/// and the bare `[X]` some tools write).
-pub(crate) fn profile_names(text: &str) -> BTreeSet<String> {
-    text.lines().filter_map(header_name).collect()
+/// A session's block in the file.
+#[derive(Clone, Copy, Debug)]
+struct Block {
+    /// From the start of its BEGIN line to the end of its END line.
+    bytes: (usize, usize),
+    /// The BEGIN and END lines (1-based).
+    lines: (usize, usize),
 }
 
-/// The profile a section header line names, if it is a profile's header.
-fn header_name(line: &str) -> Option<String> {
-    let inner = line.trim().strip_prefix('[')?;
-    let inner = inner[..inner.find(']')?].trim();
-    match inner.split_once(char::is_whitespace) {
-        Some(("profile", name)) => Some(name.trim().to_string()),
-        Some(_) => None,
-        None if inner.is_empty() => None,
-        None => Some(inner.to_string()),
-    }
-}
-
-/// Where the block is in the text: the byte range from its BEGIN line to the end of its
-/// END line, or None.
-fn find_block(text: &str, label: &str, file: &Path) -> Result<Option<(usize, usize)>> {
+/// Where the block is in the text, or None.
+fn find_block(text: &str, label: &str, file: &Path) -> Result<Option<Block>> {
     let (begin, end) = markers(label);
     let mut start: Option<(usize, usize)> = None;
     let mut found = None;
     let mut offset = 0;
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        let bare = line.trim_end_matches(['\n', '\r']).trim_end();
+    for (i, line) in aws_ini::split_lines(text).into_iter().enumerate() {
+        let bare = aws_ini::content(line).trim_end();
         let at = format!("{}:{}", display_path(file), i + 1);
         if bare == begin {
             if start.is_some() || found.is_some() {
@@ -97,12 +88,15 @@ fn find_block(text: &str, label: &str, file: &Path) -> Result<Option<(usize, usi
             }
             start = Some((offset, i + 1));
         } else if bare == end {
-            let Some((s, _)) = start.take() else {
+            let Some((s, first)) = start.take() else {
                 return Err(broken(&at, "an", &end).with_hint(format!(
                     "remove that line, or put `{begin}` before the block"
                 )));
             };
-            found = Some((s, offset + line.len()));
+            found = Some(Block {
+                bytes: (s, offset + line.len()),
+                lines: (first, i + 1),
+            });
         }
         offset += line.len();
     }
@@ -123,33 +117,48 @@ fn broken(at: &str, which: &str, line: &str) -> Error {
     .with_hint("keep one BEGIN and one END line per session, in that order")
 }
 
-/// The profiles inside a block's text.
-fn parse_block(block: &str) -> Vec<Section> {
-    let mut sections: Vec<Section> = Vec::new();
-    for line in block.split_inclusive('\n') {
-        if let Some(name) = header_name(line) {
-            sections.push(Section {
-                name,
-                fields: BTreeMap::new(),
-                raw: String::new(),
-            });
-        } else if line.trim_start().starts_with("# END elhaz sso sync: ") {
-            break;
-        }
-        let Some(s) = sections.last_mut() else {
+/// The profiles inside the block, as the reader found them: each from its header to
+/// the next header or the END line.
+fn parse_block(ini: &Ini, text: &str, block: Block) -> Vec<Section> {
+    let (begin, end) = block.lines;
+    let lines = aws_ini::split_lines(text);
+    let inside: Vec<&aws_ini::Section> = ini
+        .sections
+        .iter()
+        .filter(|s| s.line > begin && s.line < end)
+        .collect();
+    let mut sections = Vec::new();
+    for (i, s) in inside.iter().enumerate() {
+        let Named::Profile(name) = ini.named(s) else {
             continue;
         };
-        s.raw.push_str(line);
-        if let Some((k, v)) = line.split_once('=') {
-            s.fields.insert(k.trim().to_string(), v.trim().to_string());
-        }
-    }
-    for s in &mut sections {
-        let kept = s.raw.trim_end().len();
-        s.raw.truncate(kept);
-        s.raw.push('\n');
+        let stop = inside.get(i + 1).map_or(end, |next| next.line);
+        let mut raw = lines[s.line - 1..stop - 1].concat().trim_end().to_string();
+        raw.push('\n');
+        let fields = s
+            .entries
+            .iter()
+            .filter(|e| e.first_line < end)
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect();
+        sections.push(Section { name, fields, raw });
     }
     sections
+}
+
+/// The names of the profiles the file defines outside the block (`[default]`,
+/// `[profile X]`, and the bare `[X]` some tools write).
+fn names_outside(ini: &Ini, block: Option<Block>) -> BTreeSet<String> {
+    let (begin, end) = block.map_or((0, 0), |b| b.lines);
+    ini.sections
+        .iter()
+        .filter(|s| s.line < begin || s.line > end)
+        .filter_map(|s| match ini.named(s) {
+            Named::Profile(n) => Some(n),
+            Named::Other if !s.header.contains(char::is_whitespace) => Some(s.header.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A profile the portal lists now, with the name it gets.
@@ -309,13 +318,14 @@ pub(crate) fn plan(
     opts: &Options,
 ) -> Result<Plan> {
     let label = session.label();
-    let range = find_block(text, label, file)?;
-    let (head, old_block, tail) = match range {
-        Some((s, e)) => (&text[..s], &text[s..e], &text[e..]),
-        None => (text, "", ""),
+    let ini = Ini::parse(text, file, FileKind::Config)?;
+    let found = find_block(text, label, file)?;
+    let (head, tail) = match found {
+        Some(Block { bytes: (s, e), .. }) => (&text[..s], &text[e..]),
+        None => (text, ""),
     };
-    let old = parse_block(old_block);
-    let outside = profile_names(&format!("{head}{tail}"));
+    let old = found.map_or_else(Vec::new, |b| parse_block(&ini, text, b));
+    let outside = names_outside(&ini, found);
     let where_taken = |name: &str| -> Option<String> {
         if outside.contains(name) {
             Some(format!(
@@ -384,7 +394,7 @@ pub(crate) fn plan(
 
     let mut after = String::with_capacity(text.len() + block.len() + 2);
     after.push_str(head);
-    if range.is_none() && !head.is_empty() {
+    if found.is_none() && !head.is_empty() {
         if !head.ends_with('\n') {
             after.push('\n');
         }
@@ -482,6 +492,12 @@ mod tests {
             account_id: id.into(),
             role_name: role.into(),
         }
+    }
+
+    /// The profiles a config text defines.
+    fn profile_names(text: &str) -> BTreeSet<String> {
+        let ini = Ini::parse(text, Path::new("/x/config"), FileKind::Config).unwrap();
+        ini.gather().profiles.into_iter().map(|p| p.name).collect()
     }
 
     fn run(text: &str, roles: &[AccountRole], opts: &Options) -> Plan {

@@ -794,6 +794,70 @@ fn config_list_shows_aws_cli_profiles() {
     assert_eq!(rows.as_array().unwrap().len(), 7);
 }
 
+/// A profile that takes `region` and its role's `source_profile` from `[DEFAULT]`
+/// (configparser gives that section's keys to every section): botocore sees a role
+/// profile in eu-west-2 sourced from `static`, and so must elhaz, in its listing and
+/// when it assumes the role.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_profile_inheriting_from_the_default_section_is_seen_as_botocore_sees_it() {
+    let sts = FakeSts::start(std::time::Duration::from_secs(3600)).await;
+    let t = TestEnv::with_sts(&sts.uri());
+    t.write_aws_config(
+        "[DEFAULT]\nregion = eu-west-2\nsource_profile = static\n\n\
+         [profile inherits]\nrole_arn = arn:aws:iam::555555555555:role/Inherited\n",
+    );
+    std::fs::write(
+        t.home.join(".aws/credentials"),
+        "[static]\naws_access_key_id = AKIASTATIC0000000000\naws_secret_access_key = static-secret\n",
+    )
+    .unwrap();
+
+    let python = std::env::current_dir().unwrap().join(".ci/venv/bin/python");
+    let out = t
+        .program(&python)
+        .args([
+            "-c",
+            "import json, botocore.session as s\n\
+             c = s.Session(profile='inherits').get_scoped_config()\n\
+             print(json.dumps({k: c.get(k) for k in ('region', 'role_arn', 'source_profile')}))",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    let botocore: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        botocore,
+        json!({
+            "region": "eu-west-2",
+            "role_arn": "arn:aws:iam::555555555555:role/Inherited",
+            "source_profile": "static",
+        })
+    );
+
+    let rows = json_out(&run(&t, &["config", "list", "--json"]));
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "inherits")
+        .unwrap_or_else(|| panic!("no profile inherits in {rows}"));
+    assert_eq!(row["profile_type"], "role", "{row}");
+    assert_eq!(row["source_only"], false, "{row}");
+    assert_eq!(row["region"], botocore["region"], "{row}");
+    assert_eq!(row["role_arn"], botocore["role_arn"], "{row}");
+
+    // As a NAME: the role is assumed with the source profile's keys.
+    let o = run(&t, &["--no-daemon", "export", "inherits"]);
+    ok(&o);
+    let calls = sts.calls("AssumeRole").await;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        calls[0]["RoleArn"],
+        "arn:aws:iam::555555555555:role/Inherited"
+    );
+    assert_eq!(sts.signers("AssumeRole").await, ["AKIASTATIC0000000000"]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn names_resolve_to_a_config_before_a_profile() {
     let sts = FakeSts::start(std::time::Duration::from_secs(3600)).await;

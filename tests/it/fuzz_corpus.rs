@@ -43,3 +43,13 @@ fn config_corpus() {
 fn duration_corpus() {
     assert!(replay("duration", checks::duration) > 0);
 }
+
+#[test]
+fn aws_ini_corpus() {
+    assert!(replay("aws_ini", checks::aws_ini) > 100);
+}
+
+#[test]
+fn sso_token_cache_corpus() {
+    assert!(replay("sso_token_cache", checks::sso_token_cache) > 100);
+}

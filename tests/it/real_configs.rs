@@ -157,7 +157,7 @@ async fn a_loop_through_elhaz_ends_at_once_with_exit_3() {
     let m = w.mark().await;
     // The profile asks elhaz for itself.
     let o = w.run(&[], &["--no-daemon", "export", "loop"]);
-    assert_fails(&o, 3, "profile loop");
+    assert_fails(&o, 3, "profile loop (~/.aws/config:");
     assert!(text(&o.stderr).contains("loops"), "{}", text(&o.stderr));
     // The same through a wrapper elhaz cannot see into: the inner elhaz knows it is
     // asked for what its caller is resolving, and says so at once, in the daemon too.

@@ -66,6 +66,8 @@ region = us-east-1
 
 [default]
 region = eu-west-1
+s3 =
+    max_concurrent_requests = 20
 
 # A two-hop chain without MFA.
 [profile plain]
@@ -76,8 +78,8 @@ region = eu-west-2
 [profile chain2]
 role_arn = arn:aws:iam::222222222222:role/Chain2
 source_profile = plain
-role_session_name = chain2-session
-external_id = chain2-ext
+role_session_name = chain2-session   # a comment after a value
+external_id: chain2-ext
 
 # aws-vault's pattern: MFA on the first hop of three.
 [profile base]

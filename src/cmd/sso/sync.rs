@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::cmd::Context;
+use crate::config::aws_ini::{self, FileKind, Ini};
 use crate::context::SourceContext;
-use crate::error::{Error, Kind, Result, display_path};
+use crate::error::{Result, display_path};
 use crate::sso::sync::{self, Options, Plan};
 
 #[derive(Debug, Args)]
@@ -33,12 +34,7 @@ pub struct SyncArgs {
 pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitCode> {
     let session = super::pick(args.name.as_deref())?;
     let file = SourceContext::caller().config_file();
-    let text = match std::fs::read(&file) {
-        Ok(b) => String::from_utf8(b)
-            .map_err(|_| Error::config(format!("{}: is not UTF-8 text", display_path(&file))))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::io(Kind::Config, "cannot read", &file, &e)),
-    };
+    let text = aws_ini::load_text(&file, FileKind::Config)?.unwrap_or_default();
     let roles = super::roles::fetch(&session)?;
     let opts = Options {
         prefix: args.prefix.clone(),
@@ -62,11 +58,15 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitCode> {
 /// configs (which win over a profile of the same name in every elhaz command).
 fn taken(ctx: &Context) -> Result<BTreeMap<String, String>> {
     let mut taken = BTreeMap::new();
-    let creds = SourceContext::caller().credentials_file();
-    if let Ok(text) = std::fs::read_to_string(&creds) {
-        for n in sync::profile_names(&text) {
-            taken.insert(n, format!("a profile in {}", display_path(&creds)));
-        }
+    let creds = Ini::load(
+        &SourceContext::caller().credentials_file(),
+        FileKind::Credentials,
+    )?;
+    for p in creds.gather().profiles {
+        taken.insert(
+            p.name,
+            format!("a profile in {}", display_path(&creds.path)),
+        );
     }
     let store = ctx.store();
     for n in store.names().unwrap_or_default() {

@@ -98,15 +98,27 @@ fn env_for(setup: &str) -> TestEnv {
             t.write_aws_config(&user_config("", ""));
         }
         "credential_process" => {
-            let script = t.dir.path().join("creds.sh");
-            std::fs::write(
-                &script,
-                "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"AKIAPROCESSUSER00000\", \"SecretAccessKey\": \"PROCESSSECRET\"}'\n",
-            )
-            .unwrap();
-            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let script = process_script(&t);
             t.write_aws_config(&user_config(
                 &format!("credential_process = {}\n", script.display()),
+                "",
+            ));
+        }
+        // configparser gives [DEFAULT]'s keys to every section, [default] included.
+        "[DEFAULT] credential_process" => {
+            let script = process_script(&t);
+            t.write_aws_config(&format!(
+                "[DEFAULT]\ncredential_process = {}\n\n{}",
+                script.display(),
+                user_config("", "")
+            ));
+        }
+        // Indented, the line continues `region` for botocore; the JS SDK reads it as a
+        // key of [default]. Written `key: value`.
+        "indented credential_process: under [default]" => {
+            let script = process_script(&t);
+            t.write_aws_config(&user_config(
+                &format!("    credential_process: {}\n", script.display()),
                 "",
             ));
         }
@@ -138,6 +150,18 @@ fn env_for(setup: &str) -> TestEnv {
         other => panic!("unknown set-up {other}"),
     }
     t
+}
+
+/// A credential_process helper that prints keys of some other identity.
+fn process_script(t: &TestEnv) -> std::path::PathBuf {
+    let script = t.dir.path().join("creds.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"AKIAPROCESSUSER00000\", \"SecretAccessKey\": \"PROCESSSECRET\"}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
 }
 
 fn check(setup: &str) {
@@ -242,6 +266,16 @@ fn default_keys_in_the_credentials_file_do_not_win_over_the_endpoint() {
 #[test]
 fn a_default_credential_process_does_not_win_over_the_endpoint() {
     check("credential_process");
+}
+
+#[test]
+fn a_credential_process_in_the_default_section_does_not_win_over_the_endpoint() {
+    check("[DEFAULT] credential_process");
+}
+
+#[test]
+fn an_indented_credential_process_under_default_does_not_reach_the_child() {
+    check("indented credential_process: under [default]");
 }
 
 #[test]
