@@ -9,8 +9,8 @@
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
 
-use super::engine::{RoleRequest, sdk_credentials};
 use super::sources::{Chain, DefaultSource, Root, sts_endpoint};
+use super::sts::{RoleRequest, sdk_credentials};
 use super::{Credentials, StsTarget, external, mfa, now};
 use crate::config::profiles::{AwsProfile, AwsProfiles};
 use crate::context::SourceContext;
@@ -69,7 +69,7 @@ impl Walk<'_> {
             .or_else(|| self.region.clone())
             .or_else(|| self.ctx.get("AWS_REGION").map(str::to_string))
             .or_else(|| self.ctx.get("AWS_DEFAULT_REGION").map(str::to_string))
-            .unwrap_or_else(|| super::engine::DEFAULT_REGION.to_string());
+            .unwrap_or_else(|| super::sts::DEFAULT_REGION.to_string());
         StsTarget {
             region,
             endpoint_url: sts_endpoint(self.ctx, self.profiles, profile),
@@ -191,7 +191,7 @@ impl Walk<'_> {
                     role_session_name: ctx.get("AWS_ROLE_SESSION_NAME").map(str::to_string),
                     ..Default::default()
                 };
-                super::engine::assume_web_identity(&web, self.sdk, &target)
+                super::sts::assume_web_identity(&web, self.sdk, &target)
                     .await
                     .map(Got::Temporary)
             }
@@ -206,7 +206,7 @@ async fn sdk_chain(
     ctx: &SourceContext,
     without: &[&str],
 ) -> std::result::Result<aws_credential_types::Credentials, CredentialsError> {
-    let sdk = super::engine::base_loader(None, ctx)
+    let sdk = super::sts::base_loader(None, ctx)
         .map_err(|e| CredentialsError::not_loaded(e.message))?
         .env(ctx.sdk_env_without(without))
         .load()
@@ -306,7 +306,7 @@ async fn web_identity_profile(
         role_session_name: p.role_session_name.clone(),
         ..Default::default()
     };
-    super::engine::assume_web_identity(&web, sdk, target).await
+    super::sts::assume_web_identity(&web, sdk, target).await
 }
 
 /// An SSO profile's role credentials: a valid access token for its session (renewed

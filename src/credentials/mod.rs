@@ -8,7 +8,9 @@ pub(crate) mod external;
 pub(crate) mod gate;
 pub(crate) mod mfa;
 pub(crate) mod policy;
+pub(crate) mod saml;
 pub(crate) mod sources;
+pub(crate) mod sts;
 pub(crate) mod sts_error;
 
 use std::fmt;

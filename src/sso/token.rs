@@ -207,8 +207,13 @@ mod tests {
             e.message,
             "SSO session 'corp' has expired; run: elhaz sso login corp"
         );
-        let back = Error::new(Kind::parse(e.kind.as_str()), e.message.clone());
+        // Through the daemon's extended error: the session travels as data.
+        let wire = crate::daemon::protocol::Response::from_error("r", true, 500, &e);
+        let back = wire.error();
         assert_eq!(login_label(&back), Some("corp"));
+        // Never read out of a message: the same words without the detail name none.
+        let words = Error::new(Kind::parse(e.kind.as_str()), e.message.clone());
+        assert_eq!(login_label(&words), None);
         let legacy = SsoSession::legacy("old", "https://o/start", "us-east-1");
         assert_eq!(
             login_required(&legacy).message,

@@ -169,7 +169,10 @@ fn the_daemon_refreshes_a_saml_session_ahead_of_expiry_by_asking_the_helper_agai
         second["access_key"] != first["access_key"]
     });
     assert!(served_new, "the refreshed session is served: {second}");
-    assert!(unix_now() < expiry_unix(&first), "before the old one expired");
+    assert!(
+        unix_now() < expiry_unix(&first),
+        "before the old one expired"
+    );
     assert_eq!(calls(&counter), 2, "served from the daemon's cache");
 }
 
