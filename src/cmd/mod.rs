@@ -5,6 +5,7 @@
 pub(crate) mod completions;
 
 pub use completions::answer_completion_request;
+pub(crate) mod asking;
 pub(crate) mod config;
 pub(crate) mod daemon;
 pub(crate) mod exec;
@@ -14,7 +15,7 @@ pub(crate) mod login;
 pub(crate) mod output;
 pub(crate) mod prompt;
 pub(crate) mod shell;
-pub mod sso;
+pub(crate) mod sso;
 pub(crate) mod use_;
 pub(crate) mod whoami;
 
@@ -32,7 +33,7 @@ use crate::daemon::client::Client;
 use crate::daemon::start::DaemonArgs;
 use crate::error::Result;
 use crate::error::display_path;
-use prompt::Asking;
+use asking::Asking;
 
 /// What every command may need, resolved once from the global flags.
 pub struct Context {

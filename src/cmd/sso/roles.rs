@@ -3,23 +3,11 @@
 
 use std::process::ExitCode;
 
-use clap::Args;
-
+use crate::cli::RolesArgs;
 use crate::error::Result;
 use crate::sso::accounts::{self, AccountRole};
 use crate::sso::session::SsoSession;
 use crate::sso::{portal, token};
-
-#[derive(Debug, Args)]
-pub struct RolesArgs {
-    /// The SSO session: an [sso-session] name, or a profile that uses one
-    #[arg(value_name = "NAME")]
-    pub name: Option<String>,
-
-    /// Print JSON instead of a table
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// The session's accounts and roles, with a spinner on a terminal.
 pub(crate) fn fetch(session: &SsoSession) -> Result<Vec<AccountRole>> {

@@ -4,32 +4,12 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use clap::Args;
-
+use crate::cli::SyncArgs;
 use crate::cmd::Context;
 use crate::config::aws_ini::{self, FileKind, Ini};
 use crate::context::SourceContext;
 use crate::error::{Result, display_path};
 use crate::sso::sync::{self, Options, Plan};
-
-#[derive(Debug, Args)]
-pub struct SyncArgs {
-    /// The SSO session: an [sso-session] name, or a profile that uses one
-    #[arg(value_name = "NAME")]
-    pub name: Option<String>,
-
-    /// Put P in front of every profile name (P-account-role)
-    #[arg(long, value_name = "P")]
-    pub prefix: Option<String>,
-
-    /// Print the change as a diff and write nothing
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Remove the profiles the portal no longer lists (kept by default)
-    #[arg(long)]
-    pub prune: bool,
-}
 
 pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitCode> {
     let session = super::pick(args.name.as_deref())?;
