@@ -43,25 +43,9 @@ pub(crate) const CARRIED: &[&str] = &[
     "AWS_DEFAULT_REGION",
 ];
 
-/// Every variable of the caller's context: [`CARRIED`], then those that decide where
-/// and how the source credentials and STS are reached (endpoints, TLS, proxies,
-/// partitions' endpoint variants, the container and instance metadata providers).
-/// A daemon started days ago with other values must answer with the caller's, as
-/// `--no-daemon` does, so they travel with every request like the sources.
-pub(crate) const VARS: &[&str] = &[
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_SESSION_NAME",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    // Where STS, SSO and the portal are.
+/// The context variables that say where STS, SSO and the portal are and how they are
+/// reached: part of what decides a session's identity.
+pub(crate) const ENDPOINTS: &[&str] = &[
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_STS",
     "AWS_ENDPOINT_URL_SSO",
@@ -71,7 +55,6 @@ pub(crate) const VARS: &[&str] = &[
     "AWS_USE_FIPS_ENDPOINT",
     "AWS_USE_DUALSTACK_ENDPOINT",
     "AWS_STS_REGIONAL_ENDPOINTS",
-    // How they are reached.
     "AWS_CA_BUNDLE",
     "HTTPS_PROXY",
     "https_proxy",
@@ -79,7 +62,11 @@ pub(crate) const VARS: &[&str] = &[
     "http_proxy",
     "NO_PROXY",
     "no_proxy",
-    // The last resorts of the default chain.
+];
+
+/// The context variables of the default chain's last resorts: the container endpoint
+/// and instance metadata.
+pub(crate) const LAST_RESORT: &[&str] = &[
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
@@ -88,6 +75,32 @@ pub(crate) const VARS: &[&str] = &[
     "AWS_EC2_METADATA_SERVICE_ENDPOINT",
     "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
 ];
+
+const VARS_LEN: usize = CARRIED.len() + ENDPOINTS.len() + LAST_RESORT.len();
+
+/// `parts`, one after the other, in an array of their total length.
+const fn concat<const N: usize>(parts: [&[&'static str]; 3]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let (mut p, mut at) = (0, 0);
+    while p < parts.len() {
+        let mut i = 0;
+        while i < parts[p].len() {
+            out[at] = parts[p][i];
+            at += 1;
+            i += 1;
+        }
+        p += 1;
+    }
+    out
+}
+
+const VARS_ARRAY: [&str; VARS_LEN] = concat([CARRIED, ENDPOINTS, LAST_RESORT]);
+
+/// Every variable of the caller's context, in a fixed order: [`CARRIED`], then
+/// [`ENDPOINTS`] and [`LAST_RESORT`]. A daemon started days ago with other values must
+/// answer with the caller's, as `--no-daemon` does, so they travel with every request
+/// like the sources.
+pub(crate) const VARS: &[&str] = &VARS_ARRAY;
 
 /// Context variables whose values are never shown (Debug, `daemon status`): proxy
 /// URLs may hold a password.

@@ -415,14 +415,7 @@ pub(crate) fn describe_default(source: &DefaultSource, ctx: &SourceContext, out:
             "AWS_WEB_IDENTITY_TOKEN_FILE",
             "AWS_ROLE_SESSION_NAME",
         ],
-        DefaultSource::LastResort => &[
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-            "AWS_EC2_METADATA_DISABLED",
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-        ],
+        DefaultSource::LastResort => crate::context::LAST_RESORT,
     };
     for k in vars {
         out.extend_from_slice(k.as_bytes());

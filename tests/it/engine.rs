@@ -46,30 +46,11 @@ fn local_without_tty(t: &TestEnv, args: &[&str]) -> Output {
 /// with (from `Authorization: AWS4-HMAC-SHA256 Credential=AKID/date/region/sts/...`),
 /// plus the region of the signature scope.
 async fn signed(sts: &FakeSts, action: &str) -> Vec<(BTreeMap<String, String>, String, String)> {
-    sts.server
-        .received_requests()
+    sts.log()
         .await
-        .unwrap_or_default()
-        .iter()
-        .map(|r| {
-            let f = form(&String::from_utf8_lossy(&r.body));
-            let auth = r
-                .headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string();
-            let scope = auth
-                .split("Credential=")
-                .nth(1)
-                .and_then(|s| s.split(',').next())
-                .unwrap_or_default();
-            let mut parts = scope.split('/');
-            let akid = parts.next().unwrap_or_default().to_string();
-            let region = parts.nth(1).unwrap_or_default().to_string();
-            (f, akid, region)
-        })
-        .filter(|(f, _, _)| f.get("Action").map(String::as_str) == Some(action))
+        .into_iter()
+        .filter(|c| c.action == action)
+        .map(|c| (c.form, c.signer, c.region))
         .collect()
 }
 
