@@ -30,8 +30,8 @@ use shares::{Share, ShareSpec};
 use super::cache::Cache;
 use super::lock::check_socket_dir;
 use super::protocol::{
-    BAD_REQUEST, CONFLICT, CredentialsData, Envelope, FORBIDDEN, INTERNAL, MAX_LINE, NOT_FOUND,
-    Named, Request, Response, ShareInfo, StatusData, WireUid, code_of,
+    BAD_REQUEST, CONFLICT, CredentialsData, Envelope, FORBIDDEN, INTERNAL, MAX_ANSWER, MAX_LINE,
+    NOT_FOUND, Named, Request, Response, ShareInfo, StatusData, WireUid, code_of,
 };
 use crate::context::SourceContext;
 use crate::credentials::{Fetched, iso8601_offset};
@@ -291,6 +291,20 @@ async fn handle(mut stream: UnixStream, shared: &Arc<Shared>, scope: Scope) {
         }
     };
     let mut out = response.to_line();
+    if out.len() > MAX_ANSWER + 1 {
+        // Longer than a client reads (it would give up on it): say so instead.
+        tracing::warn!(
+            bytes = out.len(),
+            "an answer longer than clients read was not sent"
+        );
+        out.zeroize();
+        out = Response::err(
+            &response.request_id,
+            INTERNAL,
+            format!("the answer is longer than {} MiB", MAX_ANSWER >> 20),
+        )
+        .to_line();
+    }
     let _ = stream.write_all(&out).await;
     // Credentials do not stay in freed memory.
     out.zeroize();
