@@ -16,6 +16,7 @@ use crate::daemon::client::{Client, Failure};
 use crate::daemon::protocol::Caller;
 use crate::env::{Delivery, SessionEnv, shell_from_env};
 use crate::error::{Error, Result};
+use crate::logging::escape_controls;
 
 /// The variables whose values `--obscure` hides in the env format.
 const OBSCURED_VARS: &[&str] = &[
@@ -132,7 +133,11 @@ fn shared_socket(
         Err(Failure::Error(e)) => return Err(e),
     };
     if !resp.ok {
-        return Err(resp.error());
+        // Whoever serves the share wrote this error: a terminal shows it, never obeys.
+        let mut e = resp.error();
+        e.message = escape_controls(&e.message).into_owned();
+        e.hint = e.hint.map(|h| escape_controls(&h).into_owned());
+        return Err(e);
     }
     let served = parse_credentials(resp.data.as_ref())?;
     Ok((name.unwrap_or("shared").to_string(), served))

@@ -685,6 +685,8 @@ enum Hostile {
     Endless,
     /// An answer that has begun, then a byte a second.
     Drip,
+    /// An error whose message and hint hold terminal escape sequences.
+    Escapes,
 }
 
 /// A test thread serving `path`: each connection gets `how` until the client hangs
@@ -699,6 +701,17 @@ fn hostile_socket(path: &Path, how: Hostile) {
             std::thread::spawn(move || {
                 let mut request = String::new();
                 let _ = BufReader::new(&mut conn).read_line(&mut request);
+                if let Hostile::Escapes = how {
+                    let req: serde_json::Value = serde_json::from_str(&request).unwrap_or_default();
+                    let answer = serde_json::json!({
+                        "version": 1, "request_id": req["request_id"], "ok": false,
+                        "error": {"code": 400, "kind": "config",
+                            "message": "\u{1b}]0;owned\u{7}\u{1b}[2J\rforbidden",
+                            "hint": "\u{1b}[31mrun this\u{1b}[0m"},
+                    });
+                    let _ = conn.write_all(format!("{answer}\n").as_bytes());
+                    return;
+                }
                 let _ = conn.write_all(br#"{"version": 1, "request_id": ""#);
                 match how {
                     Hostile::Endless => {
@@ -709,6 +722,7 @@ fn hostile_socket(path: &Path, how: Hostile) {
                             }
                         }
                     }
+                    Hostile::Escapes => {}
                     Hostile::Drip => {
                         for _ in 0..60 {
                             std::thread::sleep(Duration::from_secs(1));
@@ -845,4 +859,27 @@ fn a_dripping_answer_ends_at_the_client_time_out() {
             "{what}: {took:?} with --client-timeout 2s"
         );
     }
+}
+
+/// A share's error message and hint are written by whoever serves the share: their
+/// control characters reach the terminal escaped, never as escape sequences.
+#[test]
+fn a_shares_error_reaches_the_terminal_escaped() {
+    let t = TestEnv::new();
+    let sock = t.dir.path().join("hostile.sock");
+    hostile_socket(&sock, Hostile::Escapes);
+    let mut share = t.std_cmd();
+    share
+        .args(["export", "--socket"])
+        .arg(&sock)
+        .args(["-f", "credential-process"]);
+    let (status, err, _, _) = run_measured(share, Duration::from_secs(30));
+    let status = status.expect("export --socket ended");
+    assert!(!status.success(), "{err}");
+    assert!(!err.contains('\x1b') && !err.contains('\r'), "{err:?}");
+    assert!(
+        err.contains("\\x1b]0;owned\\x07\\x1b[2J\\rforbidden"),
+        "{err:?}"
+    );
+    assert!(err.contains("\\x1b[31mrun this\\x1b[0m"), "{err:?}");
 }
