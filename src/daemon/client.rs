@@ -258,7 +258,8 @@ impl Client {
     /// time-out (connecting, sending and reading together) and at most
     /// [`MAX_ANSWER`] bytes of it: the other end of a share socket may be anyone's.
     fn send(&self, req: Envelope) -> Result<Response, Failure> {
-        let deadline = Instant::now() + self.timeout;
+        // A time-out of 0 is none, as SO_SNDTIMEO and SO_RCVTIMEO take it.
+        let deadline = (!self.timeout.is_zero()).then(|| Instant::now() + self.timeout);
         if self.own_socket {
             self.check_owner(None)?;
         }
@@ -320,20 +321,28 @@ enum Stop {
     TooLong,
 }
 
-/// The time left until `deadline`; a time-out error once it has passed.
-fn remaining(deadline: Instant) -> std::io::Result<Duration> {
+/// The time left until `deadline` (None: no deadline, no time-out); a time-out error
+/// once it has passed.
+fn remaining(deadline: Option<Instant>) -> std::io::Result<Option<Duration>> {
+    let Some(deadline) = deadline else {
+        return Ok(None);
+    };
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return Err(std::io::Error::from(ErrorKind::TimedOut));
     }
-    Ok(left)
+    Ok(Some(left))
 }
 
 /// Writes all of `buf` before `deadline` (not a time-out per write: a peer that reads
 /// a byte at a time gets no more time for it).
-fn write_all(stream: &mut UnixStream, mut buf: &[u8], deadline: Instant) -> std::io::Result<()> {
+fn write_all(
+    stream: &mut UnixStream,
+    mut buf: &[u8],
+    deadline: Option<Instant>,
+) -> std::io::Result<()> {
     while !buf.is_empty() {
-        stream.set_write_timeout(Some(remaining(deadline)?))?;
+        stream.set_write_timeout(remaining(deadline)?)?;
         match stream.write(buf) {
             Ok(0) => return Err(std::io::Error::from(ErrorKind::WriteZero)),
             Ok(n) => buf = &buf[n..],
@@ -352,12 +361,12 @@ fn read_line(
     stream: &mut UnixStream,
     out: &mut zeroize::Zeroizing<Vec<u8>>,
     limit: usize,
-    deadline: Instant,
+    deadline: Option<Instant>,
 ) -> Result<(), Stop> {
     let mut chunk = zeroize::Zeroizing::new([0u8; 4096]);
     loop {
         let wait = remaining(deadline).map_err(Stop::Io)?;
-        stream.set_read_timeout(Some(wait)).map_err(Stop::Io)?;
+        stream.set_read_timeout(wait).map_err(Stop::Io)?;
         let n = match stream.read(&mut chunk[..]) {
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -419,7 +428,7 @@ mod tests {
         drop(theirs);
         let mut out = zeroize::Zeroizing::new(Vec::with_capacity(2));
         let deadline = Instant::now() + Duration::from_secs(5);
-        read_line(&mut ours, &mut out, limit, deadline).map(|()| out.to_vec())
+        read_line(&mut ours, &mut out, limit, Some(deadline)).map(|()| out.to_vec())
     }
 
     #[test]
@@ -437,7 +446,7 @@ mod tests {
         let (mut ours, _theirs) = UnixStream::pair().unwrap();
         let mut out = zeroize::Zeroizing::new(Vec::new());
         let past = Instant::now() - Duration::from_millis(1);
-        match read_line(&mut ours, &mut out, 10, past) {
+        match read_line(&mut ours, &mut out, 10, Some(past)) {
             Err(Stop::Io(e)) => assert_eq!(e.kind(), ErrorKind::TimedOut),
             _ => panic!("read past the deadline"),
         }
