@@ -1,7 +1,8 @@
 //! Running a child while elhaz stays the parent (for `--server`): the child gets its
 //! own process group, in the terminal's foreground when there is a terminal; the
-//! usual signals sent to elhaz are passed on; job control (Ctrl-Z) works; and elhaz
-//! exits as a shell would report the child: its code, or 128 + signal.
+//! usual signals sent to elhaz are passed on; job control (Ctrl-Z) works; elhaz
+//! exits as a shell would report the child: its code, or 128 + signal; and when elhaz
+//! dies without a chance to say so (SIGKILL), the child gets SIGHUP.
 //!
 //! It must not know credentials or the command line: `crate::launch` hands it the
 //! program, argv and environment.
@@ -86,9 +87,17 @@ fn command(
     cmd.args(argv.iter().skip(1))
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)));
+    let supervisor = nix::unistd::getpid().as_raw();
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
+            // When elhaz dies, even by SIGKILL (no handler runs, the endpoint is gone),
+            // the child gets SIGHUP from the kernel, as when a terminal hangs up: a
+            // command ends, an interactive shell passes it on to its jobs and exits.
+            // PR_SET_PDEATHSIG on the child itself (no intermediate process or pipe):
+            // nothing else stands between elhaz and the child. The thread that forks
+            // (the caller of `run`) waits for the child, so it outlives it.
+            crate::sys::signal_when_parent_dies(libc::SIGHUP, supervisor)?;
             setpgid(Pid::from_raw(0), Pid::from_raw(0)).map_err(std::io::Error::from)?;
             if tty {
                 signal::signal(Signal::SIGTTOU, SigHandler::SigIgn)

@@ -3,14 +3,11 @@
 //! (AWS_CONTAINER_CREDENTIALS_FULL_URI + AWS_CONTAINER_AUTHORIZATION_TOKEN), so a
 //! child can outlive any one set of credentials. When to refresh is the refresh
 //! gate's (credentials::gate); where credentials come from is the caller's `Source`:
-//! it knows nothing of the daemon.
+//! it knows nothing of the daemon. Who gets a connection, and for how long, is
+//! `crate::loopback`'s.
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -34,78 +31,6 @@ type Reply = oneshot::Sender<Result<Served>>;
 pub(crate) struct Endpoint {
     pub uri: String,
     pub token: String,
-}
-
-/// Open connections at most: past this, a new connection closes the oldest idle one,
-/// so idle connections held open by another local user cannot starve the child.
-pub(crate) const MAX_CONNECTIONS: usize = 64;
-
-/// A new connection that has not sent a whole request head within this is closed.
-pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// After the first request, a kept-alive connection may wait this long for its next
-/// request head. Longer than HEADER_READ_TIMEOUT: an SDK that polls every few seconds
-/// reuses its connection, and a server closing it at the same moment fails the poll.
-pub(crate) const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// One open connection: whether a request is in flight, and how to close it.
-struct Open {
-    id: u64,
-    busy: Arc<AtomicBool>,
-    abort: tokio::task::AbortHandle,
-}
-
-/// The open connections, oldest first.
-#[derive(Default)]
-struct Connections {
-    open: Mutex<VecDeque<Open>>,
-    next_id: AtomicU64,
-}
-
-impl Connections {
-    /// Makes room for one more: closes the oldest idle connection when at the cap.
-    fn make_room(&self, open: &mut VecDeque<Open>) {
-        if open.len() < MAX_CONNECTIONS {
-            return;
-        }
-        if let Some(pos) = open.iter().position(|o| !o.busy.load(Ordering::SeqCst))
-            && let Some(oldest) = open.remove(pos)
-        {
-            oldest.abort.abort();
-        }
-    }
-
-    fn forget(&self, id: u64) {
-        if let Ok(mut open) = self.open.lock() {
-            open.retain(|o| o.id != id);
-        }
-    }
-}
-
-/// Removes its connection from the table when the connection's task ends or is
-/// aborted.
-struct Forget(Arc<Connections>, u64);
-
-impl Drop for Forget {
-    fn drop(&mut self) {
-        self.0.forget(self.1);
-    }
-}
-
-/// Marks its connection busy while a request is being answered.
-struct Busy(Arc<AtomicBool>);
-
-impl Busy {
-    fn new(flag: &Arc<AtomicBool>) -> Busy {
-        flag.store(true, Ordering::SeqCst);
-        Busy(flag.clone())
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::SeqCst);
-    }
 }
 
 /// 32 random bytes as hex: the bearer token (256 bits).
@@ -196,66 +121,15 @@ pub(crate) fn start(
         .port();
     let fetcher = Arc::new(Mutex::new(spawn_fetcher(source, initial, policy)));
     let shared = Arc::new((path.clone(), token.clone()));
-    let connections = Arc::new(Connections::default());
-    rt.spawn(async move {
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(c) => c,
-                Err(e) => {
-                    // Out of descriptors, say: wait a little rather than spin.
-                    tracing::warn!(error = %e, "credentials endpoint: accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
+    rt.spawn(crate::loopback::serve(
+        listener,
+        "credentials endpoint",
+        move |req, peer| {
             let shared = shared.clone();
             let fetcher = fetcher.clone();
-            let id = connections.next_id.fetch_add(1, Ordering::SeqCst);
-            let busy = Arc::new(AtomicBool::new(false));
-            let conn_busy = busy.clone();
-            let served = Arc::new(AtomicBool::new(false));
-            let conn_served = served.clone();
-            let forget = Forget(connections.clone(), id);
-            // The table is locked across the spawn, so a connection that ends at once
-            // is forgotten after it is recorded, never before.
-            let Ok(mut open) = connections.open.lock() else {
-                continue;
-            };
-            connections.make_room(&mut open);
-            let task = tokio::spawn(async move {
-                let _forget = forget;
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let shared = shared.clone();
-                    let fetcher = fetcher.clone();
-                    let busy = conn_busy.clone();
-                    conn_served.store(true, Ordering::SeqCst);
-                    async move {
-                        let _busy = Busy::new(&busy);
-                        Ok::<_, Infallible>(handle(req, &shared.0, &shared.1, &fetcher, peer).await)
-                    }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(KEEP_ALIVE_TIMEOUT)
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                let first_head = async {
-                    tokio::time::sleep(HEADER_READ_TIMEOUT).await;
-                    if served.load(Ordering::SeqCst) {
-                        std::future::pending::<()>().await;
-                    }
-                };
-                tokio::select! {
-                    _ = conn => {}
-                    _ = first_head => {}
-                }
-            });
-            open.push_back(Open {
-                id,
-                busy,
-                abort: task.abort_handle(),
-            });
-        }
-    });
+            async move { handle(req, &shared.0, &shared.1, &fetcher, peer).await }
+        },
+    ));
     Ok(Endpoint {
         uri: format!("http://127.0.0.1:{port}{path}"),
         token,

@@ -4,10 +4,13 @@
 //!
 //! Shared by `elhaz exec` and `elhaz shell`. It must not know the command line, the
 //! config or the broker: callers hand it a credentials source and the child to start.
+//! What a killed `--server` run leaves is `leftovers`'.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+mod leftovers;
 
 use crate::credentials::policy::Policy;
 use crate::env::{Delivery, SessionEnv};
@@ -26,8 +29,14 @@ pub(crate) fn with_endpoint(
     mut source: crate::endpoint::Source,
     child: impl FnOnce(&SessionEnv) -> Result<ChildSpec>,
 ) -> Result<i32> {
-    // The child's AWS files; removed when dropped, after the child has exited.
+    // The child's AWS files; removed when dropped, after the child has exited. Should
+    // elhaz be killed instead, the next run removes them: each run records itself in
+    // its directory, and removes those of runs that are gone.
     let files = crate::env::chain::prepare(crate::env::chain::user_config_path().as_deref())?;
+    leftovers::mark(files.dir());
+    if let Some(base) = files.dir().parent() {
+        leftovers::sweep(base, files.dir());
+    }
     let served = source()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

@@ -24,6 +24,7 @@ mod fsutil;
 pub(crate) mod launch;
 mod lock;
 pub mod logging;
+mod loopback;
 mod sensitive;
 pub mod shell;
 pub(crate) mod spinner;

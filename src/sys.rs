@@ -76,6 +76,47 @@ pub(crate) fn cloexec_from_3() {
     let _ = close_range(3, CLOSE_RANGE_CLOEXEC);
 }
 
+/// Has the kernel send `sig` to this process when its parent dies
+/// (`prctl(PR_SET_PDEATHSIG)`), for a child between fork and exec: the setting
+/// survives execve (not into a set-user-ID program), so the program learns that its
+/// supervisor is gone even when that was killed with SIGKILL. The parent is the
+/// thread that forked: it must live as long as the child is supervised. `parent` is
+/// the parent's pid before the fork; if the child was already reparented (the parent
+/// died before this call), fails with ESRCH. Async-signal-safe. (FreeBSD:
+/// `procctl(PROC_PDEATHSIG_CTL)`; macOS has none: a pipe or a kqueue `EVFILT_PROC`.)
+pub(crate) fn signal_when_parent_dies(sig: libc::c_int, parent: libc::pid_t) -> io::Result<()> {
+    // SAFETY: prctl and getppid take integers only.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::getppid() != parent {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+    }
+    Ok(())
+}
+
+/// When process `pid` started, in clock ticks since boot (`/proc/PID/stat`, field
+/// 22): with the pid, it names one process even after the pid is reused. None when
+/// there is no such process (or no /proc). (FreeBSD: `kinfo_proc.ki_start`; macOS:
+/// `proc_pidinfo`'s `pbi_start_tvsec`.)
+pub(crate) fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold anything: count the
+    // fields after its closing one, from field 3.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+/// This process's pid namespace (the inode of `/proc/self/ns/pid`): a pid recorded
+/// in another namespace names another process. None without /proc. (The BSDs and
+/// macOS have no pid namespaces: their jails share the host's pids.)
+pub(crate) fn pid_namespace() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid").ok().map(|m| m.ino())
+}
+
 /// The uid of the process at the other end of a connected Unix socket (`SO_PEERCRED`;
 /// for a client, the uid of the process that listens). (BSD and macOS: `getpeereid`.)
 pub(crate) fn peer_uid(sock: &impl AsFd) -> io::Result<u32> {

@@ -132,6 +132,7 @@ fn shared_socket(
         Err(Failure::Error(e)) => return Err(e),
     };
     if !resp.ok {
+        // Whoever serves the share wrote this error: shown escaped, as every error is.
         return Err(resp.error());
     }
     let served = parse_credentials(resp.data.as_ref())?;

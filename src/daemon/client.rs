@@ -5,13 +5,16 @@
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use zeroize::Zeroize;
 
-use super::protocol::{Caller, Envelope, Request, Response, WireUid};
+use super::protocol::{Caller, Envelope, MAX_ANSWER, Request, Response, WireUid};
 use crate::error::{Error, Kind, Result, display_path};
 use crate::sensitive::Sensitive;
+
+/// The hint of a daemon that does not answer as it should.
+const ASK_THE_DAEMON: &str = "check it: elhaz daemon status; its log: elhaz daemon logs";
 
 /// Why a request did not get an answer.
 #[derive(Debug)]
@@ -192,8 +195,71 @@ impl Client {
         self.send(Envelope::new(Caller::ext(), Request::Unshare { socket }))
     }
 
-    /// Sends one request and reads the one answer.
+    /// What a failed connect means, and what fixes it.
+    fn connect_failure(&self, e: &std::io::Error) -> Failure {
+        let err = Error::io(
+            Kind::Daemon,
+            "cannot connect to the daemon at",
+            &self.socket,
+            e,
+        );
+        Failure::Error(match e.kind() {
+            ErrorKind::NotADirectory => err.with_hint("fix --socket-path (or ELHAZ_SOCKET_PATH)"),
+            _ if self.socket.as_os_str().len() >= 108 => Error::daemon(format!(
+                "the socket path {} is too long: Unix sockets take at most 107 bytes, it has {}",
+                display_path(&self.socket),
+                self.socket.as_os_str().len()
+            ))
+            .with_hint(
+                "use a shorter --socket-path (or ELHAZ_SOCKET_PATH), e.g. under $XDG_RUNTIME_DIR",
+            ),
+            // A daemon so busy (or stopped) that its listen queue stays full.
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => Error::daemon(format!(
+                "the daemon at {} did not accept the connection within {}s",
+                display_path(&self.socket),
+                self.timeout.as_secs()
+            ))
+            .with_hint("check it: elhaz daemon status; restart it: elhaz daemon stop"),
+            ErrorKind::PermissionDenied => err.with_hint(format!(
+                "the socket belongs to another user; check: ls -l {}",
+                self.socket.display()
+            )),
+            _ => err,
+        })
+    }
+
+    /// What a failure while sending or reading means.
+    fn io_failure(&self, e: &std::io::Error) -> Failure {
+        let msg = if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+            format!(
+                "the daemon at {} did not answer within {}s",
+                display_path(&self.socket),
+                self.timeout.as_secs()
+            )
+        } else if matches!(
+            e.kind(),
+            ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
+        ) {
+            format!(
+                "the daemon at {} closed the connection without answering (did it stop?)",
+                display_path(&self.socket)
+            )
+        } else {
+            format!(
+                "talking to the daemon at {}: {}",
+                display_path(&self.socket),
+                crate::error::io_reason(e)
+            )
+        };
+        Failure::Error(Error::daemon(msg).with_hint(ASK_THE_DAEMON))
+    }
+
+    /// Sends one request and reads the one answer, all of it within the client's
+    /// time-out (connecting, sending and reading together) and at most
+    /// [`MAX_ANSWER`] bytes of it: the other end of a share socket may be anyone's.
     fn send(&self, req: Envelope) -> Result<Response, Failure> {
+        // A time-out of 0 is none, as SO_SNDTIMEO and SO_RCVTIMEO take it.
+        let deadline = (!self.timeout.is_zero()).then(|| Instant::now() + self.timeout);
         if self.own_socket {
             self.check_owner(None)?;
         }
@@ -202,81 +268,34 @@ impl Client {
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
                 return Err(Failure::NotRunning);
             }
-            Err(e) => {
-                let err = Error::io(
-                    Kind::Daemon,
-                    "cannot connect to the daemon at",
-                    &self.socket,
-                    &e,
-                );
-                return Err(Failure::Error(match e.kind() {
-                    ErrorKind::NotADirectory => {
-                        err.with_hint("fix --socket-path (or ELHAZ_SOCKET_PATH)")
-                    }
-                    _ if self.socket.as_os_str().len() >= 108 => {
-                        Error::daemon(format!(
-                            "the socket path {} is too long: Unix sockets take at most 107 bytes, it has {}",
-                            display_path(&self.socket),
-                            self.socket.as_os_str().len()
-                        ))
-                        .with_hint("use a shorter --socket-path (or ELHAZ_SOCKET_PATH), e.g. under $XDG_RUNTIME_DIR")
-                    }
-                    // A daemon so busy (or stopped) that its listen queue stays full.
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut => Error::daemon(format!(
-                        "the daemon at {} did not accept the connection within {}s",
-                        display_path(&self.socket),
-                        self.timeout.as_secs()
-                    ))
-                    .with_hint("check it: elhaz daemon status; restart it: elhaz daemon stop"),
-                    ErrorKind::PermissionDenied => err.with_hint(format!(
-                        "the socket belongs to another user; check: ls -l {}",
-                        self.socket.display()
-                    )),
-                    _ => err,
-                }));
-            }
+            Err(e) => return Err(self.connect_failure(&e)),
         };
-        let io = |e: std::io::Error| {
-            let msg = if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
-                format!(
-                    "the daemon at {} did not answer within {}s",
-                    display_path(&self.socket),
-                    self.timeout.as_secs()
-                )
-            } else if matches!(
-                e.kind(),
-                ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
-            ) {
-                format!(
-                    "the daemon at {} closed the connection without answering (did it stop?)",
-                    display_path(&self.socket)
-                )
-            } else {
-                format!(
-                    "talking to the daemon at {}: {}",
-                    display_path(&self.socket),
-                    crate::error::io_reason(&e)
-                )
-            };
-            Failure::Error(
-                Error::daemon(msg)
-                    .with_hint("check it: elhaz daemon status; its log: elhaz daemon logs"),
-            )
-        };
+        let io = |e: std::io::Error| self.io_failure(&e);
         if self.own_socket {
             let uid = crate::sys::peer_uid(&stream).map_err(io)?;
             self.check_owner(Some(uid))?;
         }
-        let _ = stream.set_read_timeout(Some(self.timeout));
-        let _ = stream.set_write_timeout(Some(self.timeout));
         // The request may hold an MFA code and the answer holds credentials: both
-        // buffers are sized up front (no copies left by growing) and zeroized after.
+        // buffers are zeroized after, and the answer's is wiped as it grows.
         let mut line = req.to_line();
-        let sent = stream.write_all(&line);
+        let sent = write_all(&mut stream, &line, deadline);
         line.zeroize();
         sent.map_err(io)?;
         let mut answer = zeroize::Zeroizing::new(Vec::with_capacity(8192));
-        read_line(&mut stream, &mut answer).map_err(io)?;
+        match read_line(&mut stream, &mut answer, MAX_ANSWER, deadline) {
+            Ok(()) => {}
+            Err(Stop::Io(e)) => return Err(io(e)),
+            Err(Stop::TooLong) => {
+                return Err(Failure::Error(
+                    Error::daemon(format!(
+                        "the daemon at {} sent an answer longer than {} MiB: elhaz stopped reading it",
+                        display_path(&self.socket),
+                        MAX_ANSWER >> 20
+                    ))
+                    .with_hint(ASK_THE_DAEMON),
+                ));
+            }
+        }
         if answer.is_empty() {
             return Err(io(std::io::Error::from(ErrorKind::UnexpectedEof)));
         }
@@ -295,24 +314,86 @@ impl Client {
     }
 }
 
-/// Reads up to and including the first newline (or to the end), with no buffer of its
-/// own beyond a zeroized chunk: nothing read is left in freed memory.
-fn read_line(stream: &mut UnixStream, out: &mut Vec<u8>) -> std::io::Result<()> {
+/// Why reading an answer stopped.
+enum Stop {
+    Io(std::io::Error),
+    /// More than the limit, and no newline yet.
+    TooLong,
+}
+
+/// The time left until `deadline` (None: no deadline, no time-out); a time-out error
+/// once it has passed.
+fn remaining(deadline: Option<Instant>) -> std::io::Result<Option<Duration>> {
+    let Some(deadline) = deadline else {
+        return Ok(None);
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(std::io::Error::from(ErrorKind::TimedOut));
+    }
+    Ok(Some(left))
+}
+
+/// Writes all of `buf` before `deadline` (not a time-out per write: a peer that reads
+/// a byte at a time gets no more time for it).
+fn write_all(
+    stream: &mut UnixStream,
+    mut buf: &[u8],
+    deadline: Option<Instant>,
+) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        stream.set_write_timeout(remaining(deadline)?)?;
+        match stream.write(buf) {
+            Ok(0) => return Err(std::io::Error::from(ErrorKind::WriteZero)),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads up to and including the first newline (or to the end), at most `limit` bytes
+/// before it and all before `deadline`: a peer that sends without end, or a byte at a
+/// time, is stopped. Nothing read is left in freed memory: the chunk is zeroized, and
+/// `out` is moved to a larger buffer by hand, its old one wiped.
+fn read_line(
+    stream: &mut UnixStream,
+    out: &mut zeroize::Zeroizing<Vec<u8>>,
+    limit: usize,
+    deadline: Option<Instant>,
+) -> Result<(), Stop> {
     let mut chunk = zeroize::Zeroizing::new([0u8; 4096]);
     loop {
+        let wait = remaining(deadline).map_err(Stop::Io)?;
+        stream.set_read_timeout(wait).map_err(Stop::Io)?;
         let n = match stream.read(&mut chunk[..]) {
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(Stop::Io(e)),
         };
         if n == 0 {
             return Ok(());
         }
-        if let Some(i) = chunk[..n].iter().position(|&b| b == b'\n') {
-            out.extend_from_slice(&chunk[..=i]);
+        let (take, done) = match chunk[..n].iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (n, false),
+        };
+        // The newline is not counted: an answer of exactly `limit` bytes is read.
+        if out.len() + take - usize::from(done) > limit {
+            return Err(Stop::TooLong);
+        }
+        if out.len() + take > out.capacity() {
+            let mut bigger =
+                Vec::with_capacity((out.len() + take).max(out.capacity() * 2).min(limit + 1));
+            bigger.extend_from_slice(out);
+            out.zeroize();
+            **out = bigger;
+        }
+        out.extend_from_slice(&chunk[..take]);
+        if done {
             return Ok(());
         }
-        out.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -334,4 +415,40 @@ fn connect(path: &Path, timeout: Duration) -> std::io::Result<UnixStream> {
     socket::setsockopt(&fd, sockopt::SendTimeout, &tv)?;
     socket::connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr)?;
     Ok(UnixStream::from(fd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `read_line` on what a peer sent (and then closed).
+    fn read(sent: &[u8], limit: usize) -> Result<Vec<u8>, Stop> {
+        let (mut ours, mut theirs) = UnixStream::pair().unwrap();
+        theirs.write_all(sent).unwrap();
+        drop(theirs);
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(2));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        read_line(&mut ours, &mut out, limit, Some(deadline)).map(|()| out.to_vec())
+    }
+
+    #[test]
+    fn an_answer_is_read_up_to_the_limit_and_no_further() {
+        assert_eq!(read(b"abc\nrest", 3).ok().unwrap(), b"abc\n");
+        assert_eq!(read(b"abc", 3).ok().unwrap(), b"abc");
+        assert!(matches!(read(b"abcd\n", 3), Err(Stop::TooLong)));
+        // Grown by hand, many times over, from a buffer of two bytes.
+        let long = [vec![b'x'; 100_000], b"\n".to_vec()].concat();
+        assert_eq!(read(&long, 100_000).ok().unwrap(), long);
+    }
+
+    #[test]
+    fn the_deadline_is_for_the_whole_answer() {
+        let (mut ours, _theirs) = UnixStream::pair().unwrap();
+        let mut out = zeroize::Zeroizing::new(Vec::new());
+        let past = Instant::now() - Duration::from_millis(1);
+        match read_line(&mut ours, &mut out, 10, Some(past)) {
+            Err(Stop::Io(e)) => assert_eq!(e.kind(), ErrorKind::TimedOut),
+            _ => panic!("read past the deadline"),
+        }
+    }
 }

@@ -21,6 +21,13 @@ use crate::sensitive::Sensitive;
 pub const VERSION: u32 = 1;
 /// Longest request line accepted, newline excluded.
 pub const MAX_LINE: usize = 64 * 1024;
+/// Longest answer line a client reads, newline excluded; the daemon sends none longer.
+/// A share's owner (or whoever put a socket at that path) controls the answer, so the
+/// client must stop somewhere. Real answers are far below: credentials are a few KiB
+/// (the session token, and helpers' stderr notes of at most 4 KiB each), `status` is
+/// well under 1 KiB per cached session; 4 MiB is room for thousands of sessions, and
+/// little memory for a client.
+pub const MAX_ANSWER: usize = 4 * 1024 * 1024;
 
 pub const BAD_REQUEST: u16 = 400;
 pub const FORBIDDEN: u16 = 403;

@@ -4,7 +4,6 @@
 //! CLI's cache. What the user must see (the URL, the code) goes through [`Ui`]: the
 //! command layer prints it; this module never touches the terminal.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -219,35 +218,28 @@ async fn pkce(
 }
 
 /// The loopback listener: answers the browser's redirect with a short page and hands
-/// over the code when `state` matches. Anything else gets an error page.
+/// over the code when `state` matches. Anything else gets an error page and changes
+/// nothing. Connections are admitted as `crate::loopback` does for every loopback
+/// listener: a flood of idle ones (any local user can open them) neither exhausts
+/// descriptors nor ends the wait.
 async fn serve(
     listener: tokio::net::TcpListener,
     state: String,
     label: String,
     tx: mpsc::Sender<Result<SecretString>>,
 ) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            return;
-        };
-        let (state, label, tx) = (state.clone(), label.clone(), tx.clone());
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let answer = callback(&req, &state, &label);
-                let tx = tx.clone();
-                async move {
-                    let (status, page, outcome) = answer;
-                    if let Some(o) = outcome {
-                        let _ = tx.send(o).await;
-                    }
-                    Ok::<_, Infallible>(page_response(status, page))
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    let shared = std::sync::Arc::new((state, label));
+    crate::loopback::serve(listener, "sso login listener", move |req, _peer| {
+        let (status, page, outcome) = callback(&req, &shared.0, &shared.1);
+        let tx = tx.clone();
+        async move {
+            if let Some(o) = outcome {
+                let _ = tx.send(o).await;
+            }
+            page_response(status, page)
+        }
+    })
+    .await;
 }
 
 type Answer = (StatusCode, String, Option<Result<SecretString>>);

@@ -1632,3 +1632,52 @@ async fn a_client_with_another_config_dir_is_told_not_served() {
         .assert()
         .success();
 }
+
+/// The original elhaz (0.5.6), installed by .ci/deps in its own venv.
+fn original_elhaz() -> std::path::PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv-original/bin/elhaz");
+    assert!(
+        p.is_file(),
+        "{} is missing: run .ci/deps (it installs the original elhaz 0.5.6 there)",
+        p.display()
+    );
+    p
+}
+
+/// The original client's `daemon stop` sends `kill`, then connects again and again
+/// until nothing answers. A connection it makes while the daemon closes must not be
+/// reset (its client does not catch that): 50 stops in a row of a fresh daemon, all
+/// clean.
+#[test]
+fn the_original_clients_daemon_stop_succeeds_every_time() {
+    let t = TestEnv::new();
+    let original = original_elhaz();
+    let mut failures = Vec::new();
+    for round in 0..50 {
+        t.start_daemon();
+        let pid = t.daemon_pid().expect("the daemon runs");
+        let mut stop = t.program(&original);
+        stop.arg("--socket-path")
+            .arg(t.socket())
+            .arg("--config-dir")
+            .arg(t.config_dir())
+            .args(["daemon", "stop"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let (status, out, err) = output_within(stop.spawn().unwrap(), Duration::from_secs(30));
+        if !status.is_some_and(|s| s.success()) {
+            failures.push(format!("round {round}: {status:?}\n{out}{err}"));
+        }
+        assert!(
+            wait_until(Duration::from_secs(15), || !alive(pid)),
+            "round {round}: the daemon {pid} is still running"
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 50 stops failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -3,7 +3,8 @@
 //! child outlives any one set of credentials. Real consumers (boto3, the aws CLI) must
 //! keep working across several lifetimes; the endpoint must answer only its own child;
 //! the child must behave as under a shell (exit codes, signals, the terminal); nothing
-//! may serve once the child is gone; no secret may reach argv or a log.
+//! may serve once the child is gone; a child whose elhaz is killed hangs up, and the
+//! next run removes the files that left; no secret may reach argv or a log.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -872,6 +873,102 @@ impl Drop for KillOnDrop {
         // SAFETY: kill(2) on a pid this test started.
         unsafe { libc::kill(self.0, libc::SIGKILL) };
     }
+}
+
+// ---------------------------------------------------------------------------
+// elhaz killed with SIGKILL: the child hangs up, the next run cleans up.
+
+/// A user whose `--server` runs keep their files in a private TMPDIR of the test.
+async fn with_private_tmp() -> (FakeSts, TestEnv, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let (sts, mut t) = TestEnv::with_role(HOUR).await;
+    let tmp = t.dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700)).unwrap();
+    t.set("TMPDIR", tmp.to_str().unwrap());
+    (sts, t, tmp)
+}
+
+/// The `elhaz-aws-*` directories in `dir`.
+fn run_dirs(dir: &std::path::Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("elhaz-aws-"))
+        .collect()
+}
+
+/// Starts `exec --server` with a child that waits on stdin; returns it, the child's
+/// pid, and the directory of the child's files.
+fn started(t: &TestEnv, tmp: &std::path::Path) -> (Running, u32, String) {
+    let before = run_dirs(tmp);
+    let run = Running::spawn(exec_server(t, &[], PRINT_AND_WAIT));
+    let child: u32 = run.line("PID ").parse().unwrap();
+    let new: Vec<String> = run_dirs(tmp).difference(&before).cloned().collect();
+    assert_eq!(new.len(), 1, "one directory per run: {new:?}");
+    (run, child, new[0].clone())
+}
+
+/// elhaz killed with SIGKILL (no handler runs, its endpoint is gone): the child it
+/// supervised is told (SIGHUP, as on a hangup) and ends, instead of calling a dead
+/// endpoint for as long as it runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_child_whose_elhaz_is_killed_hangs_up() {
+    let (_sts, t, tmp) = with_private_tmp().await;
+    let (mut run, child, _) = started(&t, &tmp);
+    let _reap = KillOnDrop(child as i32);
+    assert!(pid_alive(child));
+    run.child.kill().unwrap();
+    let _ = run.child.wait();
+    // The child waits on its stdin, which the test still holds open.
+    assert!(
+        wait_until(Duration::from_secs(10), || !pid_alive(child)),
+        "the child {child} still runs 10 s after its elhaz was killed"
+    );
+}
+
+/// The directory of the child's AWS files, left by an elhaz killed with SIGKILL, is
+/// removed by the next `--server` run; the directory of a run still going, one of
+/// another user and one with no record of its owner are left alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_server_run_removes_what_a_killed_one_left() {
+    let (_sts, t, tmp) = with_private_tmp().await;
+    let (mut killed, child, stale) = started(&t, &tmp);
+    let _reap = KillOnDrop(child as i32);
+    killed.child.kill().unwrap();
+    let _ = killed.child.wait();
+    assert!(tmp.join(&stale).is_dir(), "SIGKILL leaves {stale}");
+    let (live, live_child, alive) = started(&t, &tmp);
+    let _reap_live = KillOnDrop(live_child as i32);
+    // Made by hand: one without an owner record, and (as root) another user's with
+    // the killed run's record.
+    let unrecorded = tmp.join("elhaz-aws-unrecorded");
+    std::fs::create_dir(&unrecorded).unwrap();
+    let mut kept = BTreeSet::from([alive.clone(), "elhaz-aws-unrecorded".to_string()]);
+    if is_root() {
+        use std::os::unix::fs::PermissionsExt;
+        let foreign = tmp.join("elhaz-aws-foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o700)).unwrap();
+        if let Ok(record) = std::fs::read(tmp.join(&stale).join("pid")) {
+            std::fs::write(foreign.join("pid"), record).unwrap();
+        }
+        chown_tree(&foreign, NOBODY, NOBODY);
+        kept.insert("elhaz-aws-foreign".into());
+    }
+
+    let out = exec_server(&t, &[], "true")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(run_dirs(&tmp), kept, "{stale} is removed, the others stay");
+
+    // The live run's files were untouched: its child still reads them.
+    let (status, stderr) = live.finish();
+    assert!(status.success(), "{stderr}");
+    kept.remove(&alive);
+    assert_eq!(run_dirs(&tmp), kept);
 }
 
 // ---------------------------------------------------------------------------

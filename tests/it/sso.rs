@@ -368,6 +368,119 @@ PY
     );
 }
 
+/// Another local user holds 1,100 connections open to the PKCE listener (more than
+/// the 1,024 descriptors elhaz runs with here) before the browser comes back; the
+/// redirect that follows still completes the login.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_idle_connections_does_not_stop_the_loopback_listener() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    let fake = FakeSso::start().await;
+    let mut t = sso_user(&fake);
+    t.set("ELHAZ_SSO_LOGIN_TIMEOUT", "60");
+    let mut c = t.std_cmd();
+    c.args(["sso", "login", "corp", "--no-browser"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        c.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 1024,
+                rlim_max: 1024,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            Ok(())
+        });
+    }
+    let mut login = c.spawn().unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    let err = login.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The URL the user is asked to open, and the listener's port in it.
+    let mut shown = Vec::new();
+    let url = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no URL shown: {shown:?}"));
+        shown.push(line.clone());
+        if let Some(u) = line
+            .trim()
+            .strip_prefix(&format!("{}/authorize?", fake.oidc.uri()))
+        {
+            break format!("{}/authorize?{u}", fake.oidc.uri());
+        }
+    };
+    let redirect: u16 = url
+        .split_once("redirect_uri=http%3A%2F%2F127.0.0.1%3A")
+        .and_then(|(_, r)| r.split('%').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no loopback port in {url}"));
+
+    // The flood, from another uid when the tests can switch to one.
+    let mut flood = python(
+        r#"
+import socket, sys
+held = []
+for _ in range(1100):
+    try:
+        held.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5))
+    except OSError:
+        pass
+print("HELD", len(held), flush=True)
+sys.stdin.read()
+"#,
+    );
+    flood
+        .arg(redirect.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    die_with_parent(&mut flood);
+    if is_root() {
+        as_user(&mut flood, NOBODY, NOBODY);
+    }
+    let mut flood = flood.spawn().unwrap();
+    let mut held = String::new();
+    BufReader::new(flood.stdout.take().unwrap())
+        .read_line(&mut held)
+        .unwrap();
+    assert!(held.starts_with("HELD "), "{held}");
+
+    // The browser comes back while the connections are held.
+    let browser = Command::new("curl")
+        .args(["-sS", "-L", "-o", "/dev/null", "--max-time", "20", &url])
+        .output()
+        .unwrap();
+    let (status, _, _) = output_within(login, Duration::from_secs(30));
+    drop(flood.stdin.take());
+    let _ = flood.kill();
+    let _ = flood.wait();
+    // The reader ends with the login's stderr.
+    let rest: Vec<String> =
+        std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(5)).ok()).collect();
+    let all = format!("{}\n{}", shown.join("\n"), rest.join("\n"));
+    let status = status.unwrap_or_else(|| panic!("login still waiting after 30 s: {all}"));
+    assert!(
+        status.success(),
+        "{held}; browser: {}; login: {all}",
+        String::from_utf8_lossy(&browser.stderr)
+    );
+    assert!(!all.contains("listener stopped"), "{all}");
+    assert_eq!(fake.count("CreateToken", "authorization_code"), 1);
+    assert!(
+        fake.st()
+            .access_tokens
+            .contains(read_cache(&t, "corp")["accessToken"].as_str().unwrap())
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_wait_spins_with_the_url_and_the_code_in_view() {
     let fake = FakeSso::start().await;

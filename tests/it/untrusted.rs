@@ -1,6 +1,7 @@
 //! What another local user, or a hostile file, can do to elhaz: configs placed or
 //! owned by another uid, configs that block or never end, leftovers of killed writers,
-//! and an endpoint flooded with idle connections. Each test reproduces the attack.
+//! an endpoint flooded with idle connections, and a socket whose answer never ends or
+//! drips. Each test reproduces the attack.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -671,4 +672,214 @@ async fn a_kept_alive_connection_outlives_the_first_head_timeout() {
             "{what} request: {answer:?}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// A hostile socket where the client expects a daemon or a share.
+
+/// What a hostile server sends after the request line.
+#[derive(Clone, Copy)]
+enum Hostile {
+    /// One line that never ends, as fast as the client reads (256 MiB at most, so that
+    /// a client without a limit hurts the machine no more than that).
+    Endless,
+    /// An answer that has begun, then a byte a second.
+    Drip,
+    /// An error whose message and hint hold terminal escape sequences.
+    Escapes,
+}
+
+/// A test thread serving `path`: each connection gets `how` until the client hangs
+/// up. The socket is the test's (root's, or the tester's own): the daemon client's
+/// owner check passes, as it does for a socket a same-uid process put there.
+fn hostile_socket(path: &Path, how: Hostile) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut request = String::new();
+                let _ = BufReader::new(&mut conn).read_line(&mut request);
+                if let Hostile::Escapes = how {
+                    let req: serde_json::Value = serde_json::from_str(&request).unwrap_or_default();
+                    let answer = serde_json::json!({
+                        "version": 1, "request_id": req["request_id"], "ok": false,
+                        "error": {"code": 400, "kind": "config",
+                            "message": "\u{1b}]0;owned\u{7}\u{1b}[2J\rforbidden",
+                            "hint": "\u{1b}[31mrun this\u{1b}[0m"},
+                    });
+                    let _ = conn.write_all(format!("{answer}\n").as_bytes());
+                    return;
+                }
+                let _ = conn.write_all(br#"{"version": 1, "request_id": ""#);
+                match how {
+                    Hostile::Endless => {
+                        let block = vec![b'a'; 64 * 1024];
+                        for _ in 0..4096 {
+                            if conn.write_all(&block).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Hostile::Escapes => {}
+                    Hostile::Drip => {
+                        for _ in 0..60 {
+                            std::thread::sleep(Duration::from_secs(1));
+                            if conn.write_all(b"a").is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                // Then hold the connection open until the client goes.
+                let _ = std::io::Read::read(&mut conn, &mut [0u8; 1]);
+            });
+        }
+    });
+}
+
+/// Runs `cmd` until it ends (killed after `limit`): its exit status (None: it was
+/// still running), stderr, how long it ran, and its peak resident memory in KiB as
+/// the kernel counted it (wait4's ru_maxrss).
+fn run_measured(
+    mut cmd: Command,
+    limit: Duration,
+) -> (Option<std::process::ExitStatus>, String, Duration, i64) {
+    use std::os::unix::process::ExitStatusExt;
+    let started = std::time::Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
+    let pid = child.id() as libc::pid_t;
+    let mut killed = false;
+    let (status, usage) = loop {
+        let mut status = 0;
+        // SAFETY: wait4 on our own child, with valid pointers.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let got = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if got == pid {
+            break (status, usage);
+        }
+        if !killed && started.elapsed() > limit {
+            let _ = child.kill();
+            killed = true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = started.elapsed();
+    // Reaped by wait4 already: this only tells std so (it fails with ECHILD).
+    let _ = child.wait();
+    let stderr = reader.join().unwrap();
+    let status = (!killed).then(|| std::process::ExitStatus::from_raw(status));
+    (status, stderr, took, usage.ru_maxrss)
+}
+
+/// The client's usual peak: elhaz itself, any command.
+fn usual_peak_kib(t: &TestEnv) -> i64 {
+    let mut c = t.std_cmd();
+    c.args(["export", "--help"]);
+    run_measured(c, Duration::from_secs(20)).3
+}
+
+/// An answer that never ends, on a share socket (`export --socket` checks no owner,
+/// by design) and on the daemon's: the client stops at the protocol's answer limit
+/// with a clear error, and its memory stays within a few MiB of its usual peak.
+#[test]
+fn an_endless_answer_is_cut_off_at_the_answer_limit() {
+    let t = TestEnv::new();
+    let usual = usual_peak_kib(&t);
+    let sock = t.dir.path().join("hostile.sock");
+    hostile_socket(&sock, Hostile::Endless);
+    let mut share = t.std_cmd();
+    share.args(["export", "--socket"]).arg(&sock).args([
+        "-f",
+        "credential-process",
+        "--client-timeout",
+        "20s",
+    ]);
+    let mut daemon = t.std_cmd();
+    daemon
+        .args(["export", "prod", "--client-timeout", "20s", "--socket-path"])
+        .arg(&sock);
+    for (what, cmd) in [("share", share), ("daemon", daemon)] {
+        let (status, err, took, peak) = run_measured(cmd, Duration::from_secs(30));
+        eprintln!(
+            "FIGURE endless answer ({what}): ended in {took:?}, peak {peak} KiB (usual {usual} KiB)"
+        );
+        let status = status.unwrap_or_else(|| panic!("{what}: still reading after 30 s"));
+        assert!(!status.success(), "{what}: {err}");
+        assert!(
+            err.contains("sent an answer longer than 4 MiB: elhaz stopped reading it"),
+            "{what}: {err}"
+        );
+        assert!(
+            peak < usual + 24 * 1024,
+            "{what}: peak RSS {peak} KiB against {usual} KiB usually"
+        );
+    }
+}
+
+/// An answer that drips a byte a second, on a share socket and on the daemon's: the
+/// client's time-out is for the whole answer, so `--client-timeout 2s` ends in about
+/// 2 s, not when the drip stops.
+#[test]
+fn a_dripping_answer_ends_at_the_client_time_out() {
+    let t = TestEnv::new();
+    let sock = t.dir.path().join("hostile.sock");
+    hostile_socket(&sock, Hostile::Drip);
+    let mut share = t.std_cmd();
+    share.args(["export", "--socket"]).arg(&sock).args([
+        "-f",
+        "credential-process",
+        "--client-timeout",
+        "2s",
+    ]);
+    let mut daemon = t.std_cmd();
+    daemon
+        .args(["export", "prod", "--client-timeout", "2s", "--socket-path"])
+        .arg(&sock);
+    for (what, cmd) in [("share", share), ("daemon", daemon)] {
+        let (status, err, took, _) = run_measured(cmd, Duration::from_secs(30));
+        eprintln!("FIGURE dripping answer ({what}): ended in {took:?}");
+        let status = status.unwrap_or_else(|| panic!("{what}: still reading after 30 s"));
+        assert!(!status.success(), "{what}: {err}");
+        assert!(err.contains("did not answer within 2s"), "{what}: {err}");
+        assert!(
+            took < Duration::from_secs(6),
+            "{what}: {took:?} with --client-timeout 2s"
+        );
+    }
+}
+
+/// A share's error message and hint are written by whoever serves the share: their
+/// control characters reach the terminal escaped, never as escape sequences.
+#[test]
+fn a_shares_error_reaches_the_terminal_escaped() {
+    let t = TestEnv::new();
+    let sock = t.dir.path().join("hostile.sock");
+    hostile_socket(&sock, Hostile::Escapes);
+    let mut share = t.std_cmd();
+    share
+        .args(["export", "--socket"])
+        .arg(&sock)
+        .args(["-f", "credential-process"]);
+    let (status, err, _, _) = run_measured(share, Duration::from_secs(30));
+    let status = status.expect("export --socket ended");
+    assert!(!status.success(), "{err}");
+    assert!(!err.contains('\x1b') && !err.contains('\r'), "{err:?}");
+    assert!(
+        err.contains("\\x1b]0;owned\\x07\\x1b[2J\\rforbidden"),
+        "{err:?}"
+    );
+    assert!(err.contains("\\x1b[31mrun this\\x1b[0m"), "{err:?}");
 }

@@ -30,8 +30,8 @@ use shares::{Share, ShareSpec};
 use super::cache::Cache;
 use super::lock::check_socket_dir;
 use super::protocol::{
-    BAD_REQUEST, CONFLICT, CredentialsData, Envelope, FORBIDDEN, INTERNAL, MAX_LINE, NOT_FOUND,
-    Named, Request, Response, ShareInfo, StatusData, WireUid, code_of,
+    BAD_REQUEST, CONFLICT, CredentialsData, Envelope, FORBIDDEN, INTERNAL, MAX_ANSWER, MAX_LINE,
+    NOT_FOUND, Named, Request, Response, ShareInfo, StatusData, WireUid, code_of,
 };
 use crate::context::SourceContext;
 use crate::credentials::{Fetched, iso8601_offset};
@@ -58,6 +58,8 @@ pub(crate) struct ServerOptions {
 struct Shared {
     cache: Arc<Cache>,
     shutdown: Notify,
+    /// True once the daemon no longer listens on its socket (see [`stop_listening`]).
+    closed: tokio::sync::watch::Sender<bool>,
     started: Instant,
     uid: u32,
     socket: PathBuf,
@@ -148,6 +150,7 @@ pub(crate) async fn serve(opts: ServerOptions) -> Result<()> {
     let shared = Arc::new(Shared {
         cache: opts.cache,
         shutdown: Notify::new(),
+        closed: tokio::sync::watch::Sender::new(false),
         started: Instant::now(),
         uid: nix::unistd::getuid().as_raw(),
         socket: opts.socket.clone(),
@@ -189,27 +192,14 @@ pub(crate) async fn serve(opts: ServerOptions) -> Result<()> {
             }
         };
         // Accepted first, then given a slot: a full house of idle connections makes
-        // room for this one (see `admit`).
-        let permit = tokio::select! {
-            p = admit(&shared) => p,
-            _ = shared.shutdown.notified() => break,
-            _ = sigterm.recv() => { tracing::info!("SIGTERM"); break }
-            _ = sigint.recv() => { tracing::info!("SIGINT"); break }
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            handle(stream, &shared, Scope::Full).await;
-            drop(permit);
-        });
+        // room for this one (see `admit`). A stop asked for meanwhile waits for the
+        // next turn: this connection is served, not dropped.
+        spawn_full(stream, &shared).await;
     }
 
     // Graceful: stop listening (shares too), let in-flight requests finish (10 s at
     // most).
-    drop(listener);
-    // Only our own socket: one that replaced it belongs to someone else.
-    if bound.is_some() && file_id(&opts.socket) == bound {
-        let _ = std::fs::remove_file(&opts.socket);
-    }
+    stop_listening(listener, &opts.socket, bound, &shared).await;
     shares::close_all(&shared);
     let _ = tokio::time::timeout(
         Duration::from_secs(10),
@@ -219,6 +209,61 @@ pub(crate) async fn serve(opts: ServerOptions) -> Result<()> {
     tracing::info!("daemon stopped");
     Ok(())
 }
+
+/// Serves a connection of the daemon's own socket once it has a slot.
+async fn spawn_full(stream: UnixStream, shared: &Arc<Shared>) {
+    let permit = admit(shared).await;
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        handle(stream, &shared, Scope::Full).await;
+        drop(permit);
+    });
+}
+
+/// Stops listening, first of all when the daemon stops: the socket file goes (only
+/// our own: one that replaced it belongs to someone else), then the connections
+/// already queued are served rather than reset, then the listener closes. Only then
+/// is a `kill` answered (see [`handle`]): a client that connects again until nothing
+/// answers, as the original's `daemon stop` does, finds no socket instead of having
+/// its connection reset.
+async fn stop_listening(
+    listener: UnixListener,
+    socket: &Path,
+    bound: Option<(u64, u64)>,
+    shared: &Arc<Shared>,
+) {
+    if bound.is_some() && file_id(socket) == bound {
+        let _ = std::fs::remove_file(socket);
+    }
+    // Without its file no connection can join the queue: take what is in it.
+    if let Ok(listener) = listener.into_std() {
+        loop {
+            let stream = match listener.accept() {
+                Ok((s, _)) => s,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::Interrupted | std::io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    continue;
+                }
+                // WouldBlock: the queue is empty.
+                Err(_) => break,
+            };
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            if let Ok(stream) = UnixStream::from_std(stream) {
+                spawn_full(stream, shared).await;
+            }
+        }
+    }
+    shared.closed.send_replace(true);
+}
+
+/// How long a `kill` waits for the listener to close before it answers anyway.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// How often the daemon checks that its socket is still the one it bound.
 pub(crate) const SOCKET_CHECK: Duration = Duration::from_secs(1);
@@ -290,15 +335,42 @@ async fn handle(mut stream: UnixStream, shared: &Arc<Shared>, scope: Scope) {
             }
         }
     };
+    if kill {
+        stop_first(shared).await;
+    }
     let mut out = response.to_line();
+    if out.len() > MAX_ANSWER + 1 {
+        // Longer than a client reads (it would give up on it): say so instead.
+        tracing::warn!(
+            bytes = out.len(),
+            "an answer longer than clients read was not sent"
+        );
+        out.zeroize();
+        out = Response::err(
+            &response.request_id,
+            INTERNAL,
+            format!("the answer is longer than {} MiB", MAX_ANSWER >> 20),
+        )
+        .to_line();
+    }
     let _ = stream.write_all(&out).await;
     // Credentials do not stay in freed memory.
     out.zeroize();
     response.wipe();
     line.zeroize();
     let _ = stream.shutdown().await;
-    if kill {
-        tracing::info!("kill requested");
-        shared.shutdown.notify_one();
+}
+
+/// A `kill`: the daemon stops listening before the answer goes (see
+/// [`stop_listening`]).
+async fn stop_first(shared: &Shared) {
+    tracing::info!("kill requested");
+    let mut closed = shared.closed.subscribe();
+    shared.shutdown.notify_one();
+    if tokio::time::timeout(CLOSE_WAIT, closed.wait_for(|c| *c))
+        .await
+        .is_err()
+    {
+        tracing::warn!("the socket did not close in time: answering the kill anyway");
     }
 }
