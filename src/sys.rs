@@ -109,6 +109,44 @@ pub(crate) fn process_start(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
+/// `pid` and every process below it, listed from `/proc` before anything is done to
+/// them (so orphans cannot escape by being re-parented); only `pid` without /proc.
+/// (FreeBSD: `kinfo_proc` from sysctl `KERN_PROC_PROC`; macOS: `proc_listchildpids`.)
+pub(crate) fn process_tree(pid: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(p) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        let ppid = std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let (_, rest) = stat.rsplit_once(')')?;
+                rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+            });
+        if let Some(ppid) = ppid {
+            parents.push((p, ppid));
+        }
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        for (p, pp) in &parents {
+            if *pp == parent && !tree.contains(p) {
+                tree.push(*p);
+            }
+        }
+        i += 1;
+    }
+    tree
+}
+
 /// This process's pid namespace (the inode of `/proc/self/ns/pid`): a pid recorded
 /// in another namespace names another process. None without /proc. (The BSDs and
 /// macOS have no pid namespaces: their jails share the host's pids.)

@@ -313,42 +313,9 @@ async fn run(cmd: &Command, names: &Names) -> Result<Sensitive> {
     Ok(value)
 }
 
-/// SIGKILLs `pid` and every process below it (found through /proc; where there is
-/// none, only `pid`). The tree is listed before anything is killed, so orphans cannot
-/// escape by being re-parented.
+/// SIGKILLs `pid` and every process below it (see [`crate::sys::process_tree`]).
 fn kill_tree(pid: u32) {
-    let mut parents: Vec<(u32, u32)> = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(p) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        let ppid = std::fs::read_to_string(format!("/proc/{p}/stat"))
-            .ok()
-            .and_then(|stat| {
-                let (_, rest) = stat.rsplit_once(')')?;
-                rest.split_whitespace().nth(1)?.parse::<u32>().ok()
-            });
-        if let Some(ppid) = ppid {
-            parents.push((p, ppid));
-        }
-    }
-    let mut tree = vec![pid];
-    let mut i = 0;
-    while i < tree.len() {
-        let parent = tree[i];
-        for (p, pp) in &parents {
-            if *pp == parent && !tree.contains(p) {
-                tree.push(*p);
-            }
-        }
-        i += 1;
-    }
-    for p in tree {
+    for p in crate::sys::process_tree(pid) {
         if let Ok(p) = i32::try_from(p) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(p),
