@@ -706,7 +706,7 @@ fn hostile_socket(path: &Path, how: Hostile) {
                     let answer = serde_json::json!({
                         "version": 1, "request_id": req["request_id"], "ok": false,
                         "error": {"code": 400, "kind": "config",
-                            "message": "\u{1b}]0;owned\u{7}\u{1b}[2J\rforbidden",
+                            "message": "\u{1b}]0;owned\u{7}\u{1b}[2J\rforbidden \u{202e}gnp.exe\u{2028}",
                             "hint": "\u{1b}[31mrun this\u{1b}[0m"},
                     });
                     let _ = conn.write_all(format!("{answer}\n").as_bytes());
@@ -882,4 +882,9 @@ fn a_shares_error_reaches_the_terminal_escaped() {
         "{err:?}"
     );
     assert!(err.contains("\\x1b[31mrun this\\x1b[0m"), "{err:?}");
+    // Nor text turned around or split by a bidirectional override or line separator.
+    for bad in ['\u{202e}', '\u{2028}'] {
+        assert!(!err.contains(bad), "{bad:?} reached the terminal: {err:?}");
+    }
+    assert!(err.contains("\\u{202e}gnp.exe\\u{2028}"), "{err:?}");
 }
