@@ -383,17 +383,7 @@ async fn a_flood_of_idle_connections_does_not_stop_the_loopback_listener() {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    // SAFETY: setrlimit is async-signal-safe.
-    unsafe {
-        c.pre_exec(|| {
-            let lim = libc::rlimit {
-                rlim_cur: 1024,
-                rlim_max: 1024,
-            };
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-            Ok(())
-        });
-    }
+    limit_fds(&mut c, 1024);
     let mut login = c.spawn().unwrap();
     let (tx, rx) = mpsc::channel::<String>();
     let err = login.stderr.take().unwrap();

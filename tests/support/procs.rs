@@ -72,3 +72,20 @@ pub fn connect_nonblocking(path: &Path) -> Option<UnixStream> {
     connect(fd.as_raw_fd(), &addr).ok()?;
     Some(UnixStream::from(fd))
 }
+
+/// Makes `cmd` run with at most `n` open descriptors (RLIMIT_NOFILE, soft and hard), as
+/// a flood test needs to reach the limit.
+pub fn limit_fds(cmd: &mut std::process::Command, n: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            Ok(())
+        });
+    }
+}
