@@ -9,12 +9,9 @@ use serde_json::{Value, json};
 
 use super::{Context, print_json};
 use crate::cli::{DaemonCommand, JsonFlag, LogsArgs, NameOnly, ShareArgs, UnshareArgs};
-use crate::credentials::Engine;
-use crate::daemon::cache::Cache;
 use crate::daemon::client::Failure;
-use crate::daemon::lock::{lock_holder, lock_is_held, lock_path, take_lock};
+use crate::daemon::lock::{lock_holder, lock_is_held, lock_path};
 use crate::daemon::protocol::{CredentialsData, Named, ShareInfo, StatusData};
-use crate::daemon::server::{ServerOptions, serve};
 use crate::daemon::start::{is_running, start_daemon};
 use crate::duration::human;
 use crate::error::{Error, Kind, Result, display_path};
@@ -314,51 +311,16 @@ fn print_sessions(list: &[Value]) {
 
 /// `daemon run`: the daemon in the foreground.
 fn run_foreground(ctx: &Context) -> Result<i32> {
-    // Before it opens anything: no descriptor a caller left open (a `$(...)` pipe) is
-    // held for the daemon's life; no core file, ptrace or /proc/PID/{mem,environ} read
-    // by other processes of the user; no working directory kept busy (or written to).
-    let closed = crate::sys::close_inherited_fds();
-    let undumpable = crate::sys::set_not_dumpable();
-    let no_core = crate::sys::disable_core_dumps();
-    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let socket = absolute(&ctx.paths.socket);
-    let log = absolute(&ctx.paths.log);
-    let config_dir = absolute(&ctx.paths.config_dir);
-    let _ = std::env::set_current_dir("/");
-
-    let _lock = take_lock(&socket)?;
-    let _guard = crate::logging::init_daemon(&log, ctx.global.verbose)?;
-    crate::credentials::external::capture_stderr();
-    for (what, r) in [
-        ("close inherited descriptors", closed),
-        ("make the process non-dumpable", undumpable),
-        ("disable core files", no_core),
-    ] {
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "cannot {what}");
-        }
-    }
-    let engine = Engine::new(crate::config::Store::new(config_dir));
-    let cache = Cache::new(
-        engine,
-        ctx.policy,
-        ctx.global.max_daemon_cache_size as usize,
-    );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::daemon(format!("cannot start the runtime: {e}")))?;
-    let result = runtime.block_on(serve(ServerOptions {
-        socket,
+    crate::daemon::run::run(crate::daemon::run::RunOptions {
+        socket: ctx.paths.socket.clone(),
+        log: ctx.paths.log.clone(),
+        config_dir: ctx.paths.config_dir.clone(),
+        verbose: ctx.global.verbose,
+        policy: ctx.policy,
+        cache_size: ctx.global.max_daemon_cache_size as usize,
         backlog: ctx.global.max_unix_socket_connections,
-        cache,
-    }));
-    if let Err(e) = &result {
-        tracing::error!(error = %e.message, "daemon failed");
-    }
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    result.map(|_| 0)
+    })
+    .map(|()| 0)
 }
 
 fn logs(a: &LogsArgs, ctx: &Context) -> Result<i32> {

@@ -6,5 +6,6 @@ pub(crate) mod cache;
 pub(crate) mod client;
 pub(crate) mod lock;
 pub mod protocol;
+pub(crate) mod run;
 pub(crate) mod server;
 pub(crate) mod start;
