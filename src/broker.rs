@@ -308,7 +308,7 @@ pub(crate) fn parse_credentials(data: Option<&Value>) -> Result<Served> {
             c.expiry_time
         ))
     })?;
-    let now = crate::credentials::now();
+    let now = crate::duration::now();
     context::set_served_ref(c.context_ref.clone());
     // The original daemon does not send the lifetime: then count from now.
     let issued = match c.lifetime_seconds {

@@ -116,6 +116,11 @@ pub(crate) fn utc_seconds(t: time::OffsetDateTime) -> String {
     )
 }
 
+/// Now, in UTC: the one clock every credential and token time is compared with.
+pub(crate) fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

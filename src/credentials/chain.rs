@@ -6,12 +6,13 @@
 //! again while the hop that needed it is still valid. Also the caller's default
 //! chain. It must not know of the daemon or the terminal.
 
+use crate::duration::now;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
 
 use super::sources::{Chain, DefaultSource, Root, sts_endpoint};
 use super::sts::{RoleRequest, sdk_credentials};
-use super::{Credentials, StsTarget, external, mfa, now};
+use super::{Credentials, StsTarget, external, mfa};
 use crate::config::profiles::{AwsProfile, AwsProfiles};
 use crate::context::SourceContext;
 use crate::error::{Error, Kind, Result};

@@ -7,6 +7,7 @@
 //! `MfaRequired` error, asked for by the command layer), or this process's own
 //! environment: every source comes from the caller's context.
 
+use crate::duration::now;
 use std::path::Path;
 
 use aws_config::Region;
@@ -19,7 +20,7 @@ use super::sts::{
     DEFAULT_REGION, RoleRequest, assume_web_identity, base_loader, sdk_credentials, sts_client,
 };
 use super::sts_error::{StsCall, map_sdk_error};
-use super::{Credentials, StsTarget, external, mfa, now};
+use super::{Credentials, StsTarget, external, mfa};
 use crate::config::profiles::{AwsProfile, AwsProfiles};
 use crate::config::resolve::resolve_in;
 use crate::config::schema::{Config, SourceSession, StsClient, Verify};

@@ -3,11 +3,12 @@
 //! the last 30 s) serve the old credentials while they are still valid". Knows the
 //! refresh policy and the clock; knows nothing of sessions, sockets or HTTP.
 
+use crate::duration::now;
 use std::time::{Duration, Instant};
 
 use super::engine::Fetched;
 use super::policy::{FAILURE_BACKOFF_SECS, Policy};
-use super::{Credentials, Served, now};
+use super::{Credentials, Served};
 use crate::error::{Error, Result};
 
 /// Something that holds credentials (what the cache and the endpoint keep).

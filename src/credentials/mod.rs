@@ -121,10 +121,6 @@ pub(crate) fn parse_time(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).ok()
 }
 
-pub(crate) fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,12 +2,13 @@
 //! the SDKs make it, with an assertion fetched afresh from a command or a file and
 //! checked before it is sent. It knows nothing of the daemon or the terminal.
 
+use crate::duration::now;
 use aws_config::Region;
 use aws_sdk_sts::types::PolicyDescriptorType;
 
 use super::sts::convert;
 use super::sts_error::{StsCall, map_sdk_error};
-use super::{Credentials, StsTarget, external, now};
+use super::{Credentials, StsTarget, external};
 use crate::config::schema::Saml;
 use crate::error::{Error, Result};
 use crate::sensitive::Sensitive;

@@ -3,6 +3,7 @@
 //! from (retries, time-outs, the caller context's variables, a CA bundle), and the
 //! session name elhaz generates. It knows no config file, profile or daemon.
 
+use crate::duration::now;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -14,7 +15,7 @@ use aws_sdk_sts::types::PolicyDescriptorType;
 use time::OffsetDateTime;
 
 use super::sts_error::{StsCall, map_sdk_error};
-use super::{Credentials, StsTarget, external, now};
+use super::{Credentials, StsTarget, external};
 use crate::config::profiles::AwsProfile;
 use crate::config::schema::{AssumeRole, PolicyArn, ProvidedContext, Tag, WebIdentity};
 use crate::context::SourceContext;

@@ -9,6 +9,7 @@
 //! the same sources. Whether to serve, refresh or back off is the refresh
 //! gate's (credentials::gate); the cache knows nothing of sockets or of the wire.
 
+use crate::duration::now;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use tokio::task::AbortHandle;
 use crate::context::SourceContext;
 use crate::credentials::gate::{self, Gate};
 use crate::credentials::policy::{FAILURE_BACKOFF_SECS, Policy};
-use crate::credentials::{Engine, Fetched, Identity, iso8601_offset, now};
+use crate::credentials::{Engine, Fetched, Identity, iso8601_offset};
 use crate::error::{Error, Kind, Result};
 use crate::sensitive::Sensitive;
 

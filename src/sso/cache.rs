@@ -296,7 +296,7 @@ pub(crate) fn registration(session: &SsoSession, flow: &str) -> Option<Registrat
         client_secret: SecretString::from(v.get("clientSecret")?.as_str()?.to_string()),
         expires_at: parse_time(v.get("expiresAt")?.as_str()?)?,
     };
-    (reg.expires_at > super::now() + Duration::from_secs(3600)).then_some(reg)
+    (reg.expires_at > crate::duration::now() + Duration::from_secs(3600)).then_some(reg)
 }
 
 /// Keeps a registration for reuse.

@@ -37,11 +37,6 @@ pub(crate) fn sdk_config(session: &SsoSession, endpoint: String) -> aws_types::S
         .build()
 }
 
-/// Now, in UTC (one clock for the module).
-pub(crate) fn now() -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc()
-}
-
 /// An SSO API call's failure as a user reads it: which API and call, where, and what
 /// it said; `endpoint_var` is the variable that moves the endpoint.
 pub(crate) fn call_failed<E, R>(

@@ -75,7 +75,7 @@ pub(crate) async fn register(
         )));
     };
     let expires_at = OffsetDateTime::from_unix_timestamp(out.client_secret_expires_at())
-        .unwrap_or_else(|_| super::now() + Duration::from_secs(86_400));
+        .unwrap_or_else(|_| crate::duration::now() + Duration::from_secs(86_400));
     Ok(Registration {
         client_id: id.to_string(),
         client_secret: SecretString::from(secret.to_string()),
@@ -164,7 +164,7 @@ pub(crate) async fn create_token(
             .grant_type("refresh_token")
             .refresh_token(rt.expose_secret()),
     };
-    let issued = super::now();
+    let issued = crate::duration::now();
     match req.send().await {
         Ok(out) => {
             let Some(at) = out.access_token() else {

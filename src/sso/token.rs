@@ -49,7 +49,7 @@ pub(crate) fn login_label(err: &Error) -> Option<&str> {
 /// A valid access token for the session: renewed silently when it can be; otherwise
 /// Err with exit 5 and the hint `elhaz sso login LABEL` (the terminal layer offers login).
 pub(crate) async fn access_token(session: &SsoSession) -> Result<SecretString> {
-    let now = super::now();
+    let now = crate::duration::now();
     let Some(tok) = cache::read(session)? else {
         return Err(login_required(session));
     };
@@ -88,7 +88,7 @@ async fn renew(session: &SsoSession) -> Result<SecretString> {
             "try again; if it persists, log in again: ".to_string() + &session.login_command(),
         ));
     };
-    let now = super::now();
+    let now = crate::duration::now();
     let Some(tok) = cache::read(session)? else {
         return Err(login_required(session));
     };
@@ -181,7 +181,7 @@ pub(crate) fn store_login(
 /// process that waited for another's login checks).
 pub(crate) fn is_fresh(session: &SsoSession) -> bool {
     cache::read(session).ok().flatten().is_some_and(|t| {
-        t.remaining_secs(super::now()) > 60 && !t.access_token.expose_secret().is_empty()
+        t.remaining_secs(crate::duration::now()) > 60 && !t.access_token.expose_secret().is_empty()
     })
 }
 

@@ -206,7 +206,7 @@ fn run_logout(args: &SsoLogoutArgs, ctx: &Context) -> Result<i32> {
         forget_in_daemon(ctx, Some(&session.start_url));
         return Ok(0);
     };
-    if tok.remaining_secs(crate::sso::now()) > 0
+    if tok.remaining_secs(crate::duration::now()) > 0
         && let Err(err) = rt.block_on(crate::sso::portal::logout(&session, &tok.access_token))
     {
         eprintln!(
