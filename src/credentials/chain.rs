@@ -318,7 +318,7 @@ pub(crate) async fn sso_credentials(
     ctx: &SourceContext,
 ) -> Result<(Credentials, String)> {
     use secrecy::ExposeSecret;
-    let session = crate::sso::session::resolve_blocking(ctx, Some(&profile.name))?.for_caller(ctx);
+    let session = crate::sso::session::resolve_blocking(ctx, Some(&profile.name))?;
     let (Some(account), Some(role)) = (&profile.sso_account_id, &profile.sso_role_name) else {
         return Err(Error::config(format!(
             "profile {} uses IAM Identity Center but lacks sso_account_id or sso_role_name",

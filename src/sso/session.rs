@@ -72,7 +72,7 @@ impl SsoSession {
 
     /// The same session, reached where the caller's context says (its OIDC and portal
     /// endpoint variables), whatever this process's own environment holds.
-    pub(crate) fn for_caller(mut self, ctx: &SourceContext) -> Self {
+    fn for_caller(mut self, ctx: &SourceContext) -> Self {
         let ignore = ctx
             .get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
@@ -129,7 +129,7 @@ pub(crate) fn resolve(name: Option<&str>) -> Result<SsoSession> {
 /// [`resolve`] in a given caller context (the engine's, the daemon's). Small files
 /// read at once, in or out of a runtime.
 pub(crate) fn resolve_blocking(ctx: &SourceContext, name: Option<&str>) -> Result<SsoSession> {
-    resolve_in(&AwsProfiles::load_sync(ctx)?, name)
+    resolve_in(&AwsProfiles::load_sync(ctx)?, name).map(|s| s.for_caller(ctx))
 }
 
 /// Every session a user may name (labels), with what it is: the `[sso-session]`
