@@ -175,6 +175,8 @@ fn ms(d: Duration) -> f64 {
 /// once and the daemon has not grown.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flood_of_malformed_lines_leaves_the_daemon_fast_and_small() {
+    // Its figures and bounds are timings under a flood: no other test runs meanwhile.
+    let _alone = Turn::alone();
     let (sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let pid = t.daemon_pid().expect("daemon pid");
@@ -316,6 +318,8 @@ async fn a_flood_of_malformed_lines_leaves_the_daemon_fast_and_small() {
 /// reconnecting whenever the daemon drops them) do not keep a real client out.
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_loris_connections_do_not_lock_out_a_real_client() {
+    // Its figures and bounds are timings under a flood: no other test runs meanwhile.
+    let _alone = Turn::alone();
     let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let (warm, _) = timed(
@@ -547,7 +551,8 @@ fn assert_clear_write_error(what: &str, o: &Output, file: &str, reason: &str) {
 }
 
 /// The directory is root's (0755) and elhaz runs as nobody, as when a config dir
-/// belongs to another user; and, where mounting is allowed, a read-only bind mount.
+/// belongs to another user (without root: a directory of 0555); a read-only mount is
+/// the next test.
 #[test]
 fn a_read_only_config_dir_keeps_the_old_file_and_says_which() {
     let t = TestEnv::new();
@@ -586,13 +591,18 @@ fn a_read_only_config_dir_keeps_the_old_file_and_says_which() {
         assert_eq!(std::fs::read(&file).unwrap(), before, "{args:?}");
         assert_eq!(entries(&dir), ["prod.yaml"], "{args:?}");
     }
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
 
-    // A read-only mount, in a mount namespace of its own (nothing to clean up).
-    if !root || which_on_path("unshare").is_none() {
-        eprintln!("SKIPPED read-only mount: needs root and unshare");
-        return;
-    }
+/// A read-only bind mount over the config directory, in a mount namespace of its own
+/// (nothing to clean up).
+#[test]
+#[ignore = "needs root: mounts in a namespace of its own; .ci/check runs it as root"]
+fn a_read_only_mount_keeps_the_old_file_and_says_which() {
+    needs_root();
+    let t = TestEnv::new();
+    let file = t.role_config("prod", "  DurationSeconds: 3600\n");
+    let dir = t.config_dir();
+    let before = std::fs::read(&file).unwrap();
     for (args, name) in writes() {
         let o = Command::new(which_on_path("unshare").unwrap())
             .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
@@ -609,13 +619,7 @@ shift; exec "$@""#,
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        if o.status.code() == Some(99) {
-            eprintln!(
-                "SKIPPED read-only mount: not permitted here: {}",
-                stderr(&o)
-            );
-            return;
-        }
+        assert_ne!(o.status.code(), Some(99), "mounting failed: {}", stderr(&o));
         assert_clear_write_error(
             &format!("{args:?} on a read-only mount"),
             &o,
@@ -627,8 +631,8 @@ shift; exec "$@""#,
     }
 }
 
-/// A full disk: a 16 KiB tmpfs filled up (where mounting is allowed), and always a
-/// file size limit (RLIMIT_FSIZE, SIGXFSZ ignored: the write fails with EFBIG).
+/// A full disk as a file size limit (RLIMIT_FSIZE, SIGXFSZ ignored: the write fails
+/// with EFBIG); a real full file system is the next test.
 #[test]
 fn a_full_disk_keeps_the_old_file_and_says_why() {
     let t = TestEnv::new();
@@ -663,14 +667,18 @@ fn a_full_disk_keeps_the_old_file_and_says_why() {
         assert_eq!(std::fs::read(&file).unwrap(), before, "{args:?}");
         assert_eq!(entries(&dir), ["prod.yaml"], "{args:?}");
     }
+}
 
-    // A real full file system: a 16 KiB tmpfs over the config directory, in a mount
-    // namespace of its own; what is left in it is copied out before it goes.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root || which_on_path("unshare").is_none() {
-        eprintln!("SKIPPED tmpfs: needs root and unshare");
-        return;
-    }
+/// A real full file system: a 16 KiB tmpfs over the config directory, in a mount
+/// namespace of its own; what is left in it is copied out before it goes.
+#[test]
+#[ignore = "needs root: mounts in a namespace of its own; .ci/check runs it as root"]
+fn a_full_tmpfs_keeps_the_old_file_and_says_why() {
+    needs_root();
+    let t = TestEnv::new();
+    let file = t.role_config("prod", "  DurationSeconds: 3600\n");
+    let dir = t.config_dir();
+    let before = std::fs::read(&file).unwrap();
     let saved = t.dir.path().join("saved.yaml");
     std::fs::copy(&file, &saved).unwrap();
     for (args, name) in writes() {
@@ -700,13 +708,7 @@ exit $rc"#,
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        if o.status.code() == Some(99) {
-            eprintln!(
-                "SKIPPED tmpfs: mounting is not permitted here: {}",
-                stderr(&o)
-            );
-            return;
-        }
+        assert_ne!(o.status.code(), Some(99), "mounting failed: {}", stderr(&o));
         assert_ne!(o.status.code(), Some(98), "{}", stderr(&o));
         assert_clear_write_error(
             &format!("{args:?} on a full tmpfs"),

@@ -66,7 +66,6 @@ Meta:
 
 /// A user who has the source profile FULL names (`corp-sso`): a config is saved only
 /// with a source profile that exists.
-#[track_caller]
 fn full_user() -> TestEnv {
     let t = TestEnv::new();
     t.write_aws_config("[profile corp-sso]\nregion = eu-central-1\n");
@@ -1104,7 +1103,6 @@ fn interactive_add_checks_each_answer_at_its_prompt_and_keeps_the_others() {
 // profile. Nothing is written when one is wrong.
 
 /// A user whose AWS config has the profiles `my-sso` and `dev`, and config `prod`.
-#[track_caller]
 fn user_with_profiles() -> TestEnv {
     let t = TestEnv::new();
     t.write_aws_config(

@@ -36,12 +36,10 @@ fn signal(pid: u32, sig: nix::sys::signal::Signal) {
 /// A daemon run by an ordinary user: another process of that same user can neither
 /// open its memory nor read its environment (which holds the source keys), as with
 /// ssh-agent. The same reads work on an ordinary process of that user (the control).
+#[ignore = "needs root: acts as other uids; .ci/check runs it as root"]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemons_memory_and_environment_are_closed_to_the_users_other_processes() {
-    if !is_root() {
-        eprintln!("skipped: running the daemon as another user needs root");
-        return;
-    }
+    needs_root();
     let (_sts, t) = TestEnv::with_role(HOUR).await;
     chown_tree(&t.home, NOBODY, NOBODY);
     traversable(&t, &t.home);
@@ -321,12 +319,10 @@ async fn status_and_stop_find_a_daemon_by_its_lock_when_its_socket_is_gone() {
 
 /// `--socket-path` in a directory another user made (0777): refused, with the path and
 /// the fix, and no daemon and no socket there.
+#[ignore = "needs root: acts as other uids; .ci/check runs it as root"]
 #[test]
 fn a_socket_directory_another_user_made_or_can_write_is_refused() {
-    if !is_root() {
-        eprintln!("skipped: chown to another user needs root");
-        return;
-    }
+    needs_root();
     let t = TestEnv::new();
     t.role_config("prod", "");
     let planted = t.dir.path().join("planted");
@@ -403,12 +399,10 @@ async fn a_share_in_a_directory_others_can_write_is_refused() {
 /// A socket another user placed at the socket path (a directory others can write, such
 /// as a sticky /tmp-like one): the client sends it nothing. Also when the file is
 /// owned by the user but the process listening is another user's.
+#[ignore = "needs root: acts as other uids; .ci/check runs it as root"]
 #[test]
 fn a_socket_another_user_listens_on_gets_nothing_from_the_client() {
-    if !is_root() {
-        eprintln!("skipped: a listener of another user needs root");
-        return;
-    }
+    needs_root();
     let t = TestEnv::new();
     t.role_config("prod", "");
     let shared = t.dir.path().join("tmp");
@@ -617,12 +611,10 @@ async fn forged_lines_and_escapes_from_a_peer_stay_inert_in_the_log() {
 
 /// A refused uid flooding a `--uid` share: a handful of log lines with a count, not a
 /// line per connection (which rotated the whole log away within seconds).
+#[ignore = "needs root: acts as other uids; .ci/check runs it as root"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_user_flooding_a_share_cannot_rotate_the_log_away() {
-    if !is_root() {
-        eprintln!("skipped: connecting as another user needs root");
-        return;
-    }
+    needs_root();
     let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let dir = share_dir(&t);
@@ -762,11 +754,9 @@ async fn idle_connections_on_a_share_do_not_starve_its_real_client() {
 /// another process: not a `--server` child reading its supervisor's environment or
 /// memory (another process of the same user), not a helper elhaz runs.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: acts as other uids; .ci/check runs it as root"]
 async fn handed_over_source_keys_reach_no_child_and_no_reader_of_the_supervisor() {
-    assert!(
-        is_root(),
-        "this test runs elhaz as another uid and needs root"
-    );
+    needs_root();
     let (_sts, mut t) = TestEnv::with_role(HOUR).await;
     const KEPT: &str = "AKIAKEPTSOURCEKEY001";
     const KEPT_SECRET: &str = "kept-source-secret-value";

@@ -10,8 +10,6 @@ use std::time::Duration;
 use crate::support::world::*;
 use crate::support::*;
 
-const GROUP: &str = file!();
-
 fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
@@ -35,7 +33,7 @@ fn with_code(w: &World, args: &[&str], code: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_two_hop_chain_is_signed_hop_by_hop_the_same_three_ways() {
-    let w = World::new(GROUP).await;
+    let w = World::new().await;
     let expected = s(&["Plain<-AKIADEFAULTWORLD0001", "Chain2<-Plain"]);
 
     w.start_foreign_daemon();
@@ -76,7 +74,7 @@ async fn a_two_hop_chain_is_signed_hop_by_hop_the_same_three_ways() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_hops_with_mfa_on_the_first_ask_once_and_refresh_without_asking_again() {
-    let w = World::new(GROUP).await;
+    let w = World::new().await;
     let expected = s(&["Base<-AKIADEFAULTWORLD0001", "Deep<-Base", "Deeper<-Deep"]);
 
     // No terminal: the MFA device of the first hop is named, nothing is printed.
@@ -114,7 +112,7 @@ async fn three_hops_with_mfa_on_the_first_ask_once_and_refresh_without_asking_ag
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_readme_credential_process_recipe_never_calls_itself() {
-    let w = World::new(GROUP).await;
+    let w = World::new().await;
     // The SDK runs `elhaz export prod` with AWS_PROFILE=prod: that selector leads back
     // to elhaz, so the chain goes on as without it, to [default]'s keys.
     let expected = s(&["Admin<-AKIADEFAULTWORLD0001", "GetCallerIdentity<-Admin"]);
@@ -153,7 +151,7 @@ async fn the_readme_credential_process_recipe_never_calls_itself() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_loop_through_elhaz_ends_at_once_with_exit_3() {
-    let w = World::new(GROUP).await;
+    let w = World::new().await;
     let m = w.mark().await;
     // The profile asks elhaz for itself.
     let o = w.run(&[], &["--no-daemon", "export", "loop"]);
@@ -183,7 +181,7 @@ async fn a_loop_through_elhaz_ends_at_once_with_exit_3() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daemon_started_with_other_endpoints_uses_the_callers() {
-    let w = World::new(GROUP).await;
+    let w = World::new().await;
     let other = FakeSts::start(Duration::from_secs(3600)).await;
     w.start_foreign_daemon();
     let m = w.mark().await;
@@ -217,7 +215,7 @@ async fn a_daemon_started_with_other_endpoints_uses_the_callers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_edited_config_or_profile_gets_a_new_session_at_the_next_request() {
-    let w = World::new(GROUP).await;
+    let w = World::new().await;
     w.start_foreign_daemon();
     let m = w.mark().await;
     ok(&w.run(&[], &["export", "demo"]));
@@ -274,7 +272,7 @@ async fn an_edited_config_or_profile_gets_a_new_session_at_the_next_request() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_mfa_prompt_for_one_identity_whatever_else_the_caller_has_set() {
-    let w = World::new(GROUP).await;
+    let w = World::new().await;
     w.start_foreign_daemon();
     let m = w.mark().await;
     with_code(&w, &["export", "prod-mfa"], "111111");
@@ -308,7 +306,7 @@ async fn one_mfa_prompt_for_one_identity_whatever_else_the_caller_has_set() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_prompt_hook_never_asks_for_an_mfa_code() {
-    let w = World::new(GROUP).await;
+    let w = World::new().await;
     w.start_foreign_daemon();
     let old = (unix_now() - 10).to_string();
     let mut cmd = w.t.std_cmd();
@@ -334,7 +332,7 @@ async fn the_prompt_hook_never_asks_for_an_mfa_code() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn what_helpers_say_on_stderr_reaches_the_caller_through_the_daemon() {
-    let w = World::new(GROUP).await;
+    let w = World::new().await;
     w.t.write_config(
         "touch",
         "AssumeRole:\n  RoleArn: arn:aws:iam::123456789012:role/Touch\n  SerialNumber: arn:aws:iam::123456789012:mfa/key\n\
@@ -372,7 +370,7 @@ async fn what_helpers_say_on_stderr_reaches_the_caller_through_the_daemon() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sso_logout_forgets_the_role_credentials_it_gave_in_the_daemon_too() {
     let fake = crate::support::sso::FakeSso::start().await;
-    let mut w = World::new(GROUP).await;
+    let mut w = World::new().await;
     w.add_sso(&fake);
     let dev = crate::support::sso::key_for("111122223333", "Dev");
     w.start_foreign_daemon();

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::panic::Location;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,26 +28,19 @@ pub struct TestEnv {
     pub dir: TempDir,
     pub home: PathBuf,
     pub vars: BTreeMap<String, String>,
-    /// This test file's turn (see `gate`), held as long as the user exists.
+    /// Its turn beside the other tests (see `gate`), held as long as the user exists.
     turn: Turn,
 }
 
 impl Default for TestEnv {
-    #[track_caller]
     fn default() -> Self {
         Self::new()
     }
 }
 
 impl TestEnv {
-    #[track_caller]
     pub fn new() -> TestEnv {
-        TestEnv::in_group(Location::caller().file())
-    }
-
-    /// A user whose tests take turns with those of `group` (a test file; see `gate`).
-    pub fn in_group(group: &'static str) -> TestEnv {
-        let turn = Turn::for_group(group);
+        let turn = Turn::shared();
         let dir = tempfile::Builder::new()
             .prefix("elhaz-t")
             .tempdir()
@@ -76,13 +68,8 @@ impl TestEnv {
     }
 
     /// A test env whose STS is `endpoint`, with static source keys in the environment.
-    #[track_caller]
     pub fn with_sts(endpoint: &str) -> TestEnv {
-        TestEnv::with_sts_in(Location::caller().file(), endpoint)
-    }
-
-    fn with_sts_in(group: &'static str, endpoint: &str) -> TestEnv {
-        let mut t = TestEnv::in_group(group);
+        let mut t = TestEnv::new();
         t.set("AWS_ENDPOINT_URL_STS", endpoint);
         t.set("AWS_ACCESS_KEY_ID", "AKIASOURCEKEY0000000");
         t.set("AWS_SECRET_ACCESS_KEY", "source-secret-key");
@@ -94,15 +81,11 @@ impl TestEnv {
     /// user whose source keys are in the environment and who has config `prod`
     /// assuming ROLE_ARN. Returned in that order, so the user (and its daemon) goes
     /// before the STS it uses.
-    #[track_caller]
-    pub fn with_role(lifetime: Duration) -> impl Future<Output = (FakeSts, TestEnv)> {
-        let group = Location::caller().file();
-        async move {
-            let sts = FakeSts::start(lifetime).await;
-            let t = TestEnv::with_sts_in(group, &sts.uri());
-            t.role_config("prod", "");
-            (sts, t)
-        }
+    pub async fn with_role(lifetime: Duration) -> (FakeSts, TestEnv) {
+        let sts = FakeSts::start(lifetime).await;
+        let t = TestEnv::with_sts(&sts.uri());
+        t.role_config("prod", "");
+        (sts, t)
     }
 
     pub fn set(&mut self, k: &str, v: &str) -> &mut Self {

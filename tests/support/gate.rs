@@ -1,63 +1,96 @@
-//! Which tests may run side by side. The integration tests are one binary, and a test
-//! of one file may be timed or counted against what the tests of another file start
-//! (shells under strace, daemons on a slow STS): as when each file was its own binary,
-//! tests of different files never overlap. Each `TestEnv` holds its file's turn, taken
-//! when it is made and given back when it is dropped; tests of the same file share it.
+//! Which tests may run side by side. The integration tests are one binary; most of them
+//! wait on real time (credential lifetimes, refresh windows, shells under a pty) rather
+//! than on the CPU, and every `TestEnv` is a user of its own (HOME, socket, daemon,
+//! STS), so they run side by side. A test whose bounds are timings under a load it
+//! makes itself (a flood of connections) runs **alone**: it waits until no other test
+//! holds a turn, and no test starts while it runs. The other figures tests print are
+//! indicative; `cargo bench --bench elhaz` measures.
 
-use std::panic::Location;
+use std::cell::Cell;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 struct State {
-    group: Option<&'static str>,
-    holders: usize,
+    /// Turns held side by side.
+    shared: usize,
+    /// A test runs alone (or waits to: no new shared turn starts meanwhile).
+    alone: bool,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
-    group: None,
-    holders: 0,
+    shared: 0,
+    alone: false,
 });
 static FREED: Condvar = Condvar::new();
+
+thread_local! {
+    /// This thread runs a test that holds the lone turn: its own users take no turn.
+    static ALONE_HERE: Cell<bool> = const { Cell::new(false) };
+}
 
 /// Turns longer than this are not waited for: a test that somehow waits on a turn it
 /// holds itself runs late rather than hang the suite.
 const MAX_WAIT: Duration = Duration::from_secs(600);
 
+fn wait_while(mut blocked: impl FnMut(&State) -> bool) -> std::sync::MutexGuard<'static, State> {
+    let deadline = Instant::now() + MAX_WAIT;
+    let mut s = STATE.lock().unwrap_or_else(PoisonError::into_inner);
+    while blocked(&s) && Instant::now() < deadline {
+        s = FREED
+            .wait_timeout(s, Duration::from_millis(500))
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+    s
+}
+
 /// A held turn; dropping it gives it back.
-pub struct Turn(());
+pub struct Turn {
+    kind: Kind,
+}
+
+enum Kind {
+    Shared,
+    Alone,
+    /// Taken on the thread of a test that runs alone: nothing to give back.
+    Nested,
+}
 
 impl Turn {
-    /// Waits until no test of another file holds a turn, then takes one for the
-    /// caller's file.
-    #[track_caller]
-    pub fn take() -> Turn {
-        Turn::for_group(Location::caller().file())
+    /// A turn beside the other tests (what every `TestEnv` holds).
+    pub fn shared() -> Turn {
+        if ALONE_HERE.with(Cell::get) {
+            return Turn { kind: Kind::Nested };
+        }
+        let mut s = wait_while(|s| s.alone);
+        s.shared += 1;
+        Turn { kind: Kind::Shared }
     }
 
-    pub fn for_group(group: &'static str) -> Turn {
-        let deadline = Instant::now() + MAX_WAIT;
-        let mut s = STATE.lock().unwrap_or_else(PoisonError::into_inner);
-        while s.group.is_some_and(|g| g != group) && Instant::now() < deadline {
-            s = FREED
-                .wait_timeout(s, Duration::from_millis(500))
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        if s.holders == 0 {
-            s.group = Some(group);
-        }
-        s.holders += 1;
-        Turn(())
+    /// The lone turn, for a test that measures: taken once the tests running now are
+    /// done; none starts until it is given back. Take it before making the test's users.
+    pub fn alone() -> Turn {
+        let mut s = wait_while(|s| s.alone);
+        s.alone = true;
+        drop(s);
+        let s = wait_while(|s| s.shared > 0);
+        drop(s);
+        ALONE_HERE.with(|a| a.set(true));
+        Turn { kind: Kind::Alone }
     }
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
         let mut s = STATE.lock().unwrap_or_else(PoisonError::into_inner);
-        s.holders -= 1;
-        if s.holders == 0 {
-            s.group = None;
-            FREED.notify_all();
+        match self.kind {
+            Kind::Shared => s.shared -= 1,
+            Kind::Alone => {
+                s.alone = false;
+                ALONE_HERE.with(|a| a.set(false));
+            }
+            Kind::Nested => return,
         }
+        FREED.notify_all();
     }
 }

@@ -548,7 +548,7 @@ pub fn iso_in(secs: i64) -> String {
 /// fake, a display, and a `$BROWSER` that follows the URL (and keeps it in
 /// ~/browser-urls).
 pub fn sso_user(fake: &FakeSso) -> TestEnv {
-    let mut t = TestEnv::in_group("sso");
+    let mut t = TestEnv::new();
     t.set("AWS_ENDPOINT_URL_SSO_OIDC", &fake.oidc.uri());
     t.set("AWS_ENDPOINT_URL_SSO", &fake.portal.uri());
     t.set("DISPLAY", ":0");

@@ -273,9 +273,8 @@ pub fn iso_in(secs: i64) -> String {
 /// A user with `[sso-session corp]` (region eu-west-1) in ~/.aws/config, a token for
 /// it in the AWS CLI's cache valid for `valid_for` seconds (negative: expired), and
 /// the portal at `portal`.
-#[track_caller]
 pub fn sso_user(portal: &str, valid_for: i64) -> TestEnv {
-    let mut t = TestEnv::in_group(std::panic::Location::caller().file());
+    let mut t = TestEnv::new();
     t.set("AWS_ENDPOINT_URL_SSO", portal);
     t.write_aws_config(SSO_SESSION);
     write_token(&t, "corp", valid_for);

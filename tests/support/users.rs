@@ -51,6 +51,17 @@ pub fn is_root() -> bool {
     nix::unistd::getuid().is_root()
 }
 
+/// The first line of a test that acts as other uids. Such a test is marked
+/// `#[ignore = "needs root …"]`, so a run as another user counts it as ignored;
+/// `.ci/check` runs it (`--include-ignored`) as root. Asked for without root, it fails
+/// and says why rather than pass having tested nothing.
+pub fn needs_root() {
+    assert!(
+        is_root(),
+        "this test acts as other uids and needs root: run the suite as root (`.ci/check` does)"
+    );
+}
+
 /// Makes every directory from the test's temp dir down to `dir` traversable by other
 /// users.
 pub fn traversable(t: &crate::support::TestEnv, dir: &Path) {

@@ -24,10 +24,10 @@ pub struct World {
 }
 
 impl World {
-    /// The world, its tests taking turns with those of `group`.
-    pub async fn new(group: &'static str) -> World {
+    /// The world, with a fake STS that sees who signed each call.
+    pub async fn new() -> World {
         let sts = FakeSts::start(std::time::Duration::from_secs(3600)).await;
-        let mut t = TestEnv::in_group(group);
+        let mut t = TestEnv::new();
         t.set("AWS_ENDPOINT_URL_STS", &sts.uri());
         t.set("ELHAZ_NO_SPINNER", "1");
         // elhaz on PATH, as the credential_process recipe expects it.
