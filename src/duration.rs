@@ -117,8 +117,32 @@ pub(crate) fn utc_seconds(t: time::OffsetDateTime) -> String {
 }
 
 /// Now, in UTC: the one clock every credential and token time is compared with.
+/// In the unit tests it follows tokio's clock, so a test on paused time moves the
+/// refresh windows, the back-off and the background refresher together
+/// (`tokio::time::advance`) instead of waiting for credentials to expire.
 pub(crate) fn now() -> time::OffsetDateTime {
+    #[cfg(test)]
+    return test_clock::now();
+    #[cfg(not(test))]
     time::OffsetDateTime::now_utc()
+}
+
+#[cfg(test)]
+mod test_clock {
+    use std::sync::OnceLock;
+
+    /// The wall clock and tokio's clock, read together once.
+    static BASE: OnceLock<(time::OffsetDateTime, std::time::Instant)> = OnceLock::new();
+
+    /// The wall clock moved by as much as tokio's clock (paused or not) has since.
+    pub(super) fn now() -> time::OffsetDateTime {
+        let (wall, at) =
+            BASE.get_or_init(|| (time::OffsetDateTime::now_utc(), std::time::Instant::now()));
+        let since = tokio::time::Instant::now()
+            .into_std()
+            .saturating_duration_since(*at);
+        *wall + since
+    }
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ fn spawn_fetcher(
     let (tx, rx) = mpsc::channel::<Reply>();
     std::thread::spawn(move || {
         let mut cached: Option<Served> = initial;
-        let mut failed: Option<(std::time::Instant, Error)> = None;
+        let mut failed: Option<(tokio::time::Instant, Error)> = None;
         while let Ok(reply) = rx.recv() {
             let failure = gate::recent(failed.as_ref().map(|f| f.0), failed.as_ref().map(|f| &f.1));
             let decision = gate::decide(
@@ -79,7 +79,7 @@ fn spawn_fetcher(
                     }
                     Err(e) => {
                         tracing::warn!(error = %e.message, "credentials endpoint: refresh failed");
-                        failed = Some((std::time::Instant::now(), e.clone()));
+                        failed = Some((tokio::time::Instant::now(), e.clone()));
                         gate::serve_stale(cached.clone(), e)
                     }
                 },

@@ -4,7 +4,9 @@
 //! refresh policy and the clock; knows nothing of sessions, sockets or HTTP.
 
 use crate::duration::now;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: the real one, paused and advanced by hand in unit tests.
+use tokio::time::Instant;
 
 use super::engine::Fetched;
 use super::policy::{FAILURE_BACKOFF_SECS, Policy};
