@@ -176,7 +176,7 @@ fn ms(d: Duration) -> f64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flood_of_malformed_lines_leaves_the_daemon_fast_and_small() {
     // Its figures and bounds are timings under a flood: no other test runs meanwhile.
-    let _alone = Turn::alone();
+    let _alone = gate::Turn::alone();
     let (sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let pid = t.daemon_pid().expect("daemon pid");
@@ -319,7 +319,7 @@ async fn a_flood_of_malformed_lines_leaves_the_daemon_fast_and_small() {
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_loris_connections_do_not_lock_out_a_real_client() {
     // Its figures and bounds are timings under a flood: no other test runs meanwhile.
-    let _alone = Turn::alone();
+    let _alone = gate::Turn::alone();
     let (_sts, t) = TestEnv::with_role(HOUR).await;
     t.start_daemon();
     let (warm, _) = timed(

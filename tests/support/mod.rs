@@ -8,7 +8,6 @@
 
 pub mod env;
 pub mod gate;
-pub use gate::Turn;
 pub mod moto;
 pub mod procs;
 pub mod pty;
