@@ -137,9 +137,10 @@ pub(crate) fn all_names(store: &Store, profiles: &AwsProfiles) -> Vec<String> {
 }
 
 /// The names a NAME may be, each with a one-line description (configs first, then
-/// the profiles no config hides); an error saying how to make one when there is none.
-pub(crate) fn choices(store: &Store) -> Result<Vec<(String, String)>> {
-    let profiles = AwsProfiles::load_blocking().unwrap_or_default();
+/// the profiles of `source`'s AWS files that no config hides); an error saying how to
+/// make one when there is none.
+pub(crate) fn choices(store: &Store, source: &SourceContext) -> Result<Vec<(String, String)>> {
+    let profiles = AwsProfiles::load_sync(source).unwrap_or_default();
     let mut items: Vec<(String, String)> = Vec::new();
     for n in store.names()? {
         let detail = store
