@@ -9,7 +9,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::config::Store;
-use crate::context::{self, SourceContext};
+use crate::context::CallerContext;
 use crate::credentials::{Credentials, Engine, Identity, Served, parse_time};
 use crate::daemon::client::{Client, Failure};
 use crate::daemon::protocol::{Caller, CredentialsData, NOT_FOUND, Response};
@@ -46,8 +46,16 @@ fn engine_outcome<T>(r: Result<T>) -> Result<Outcome<T>> {
     }
 }
 
-/// Where credentials come from: the daemon (started when needed), or this process.
-pub(crate) enum Broker {
+/// Where credentials come from, for whom: the daemon (started when needed), or this
+/// process; for the caller this process started with.
+pub(crate) struct Broker {
+    /// Who asks: what this process captured at start.
+    caller: CallerContext,
+    via: Via,
+}
+
+/// Where a [`Broker`]'s credentials come from.
+enum Via {
     Daemon {
         client: Client,
         start: Option<DaemonArgs>,
@@ -62,37 +70,49 @@ pub(crate) enum Broker {
 }
 
 impl Broker {
-    /// A broker on `client`'s socket; `start` says how to start a daemon when none
-    /// answers (None: never start one, e.g. for a shared socket), and `started` is
-    /// told when it did.
+    /// A broker on `client`'s socket, for `caller`; `start` says how to start a daemon
+    /// when none answers (None: never start one, e.g. for a shared socket), and
+    /// `started` is told when it did.
     pub(crate) fn daemon(
         client: Client,
         start: Option<DaemonArgs>,
         started: fn(&DaemonArgs),
+        caller: CallerContext,
     ) -> Broker {
-        Broker::Daemon {
-            client,
-            start,
-            started,
+        Broker {
+            caller,
+            via: Via::Daemon {
+                client,
+                start,
+                started,
+            },
         }
     }
 
-    /// The engine in this process.
-    pub(crate) fn in_process(store: Store) -> Broker {
-        Broker::InProcess {
-            engine: Engine::new(store),
-            code: std::sync::Mutex::new(None),
+    /// The engine in this process, for `caller`.
+    pub(crate) fn in_process(store: Store, caller: CallerContext) -> Broker {
+        Broker {
+            caller,
+            via: Via::InProcess {
+                engine: Engine::new(store),
+                code: std::sync::Mutex::new(None),
+            },
         }
+    }
+
+    /// The caller it asks for.
+    pub(crate) fn caller_context(&self) -> &CallerContext {
+        &self.caller
     }
 
     /// The MFA code [`Broker::add`] left for this process's engine, taken once.
     fn take_code(&self) -> Option<Sensitive> {
-        match self {
-            Broker::InProcess { code, .. } => code
+        match &self.via {
+            Via::InProcess { code, .. } => code
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .take(),
-            Broker::Daemon { .. } => None,
+            Via::Daemon { .. } => None,
         }
     }
 
@@ -100,19 +120,19 @@ impl Broker {
     /// instead of answering from the wrong configs, and this caller's source context,
     /// so the daemon answers with our sources and not its own.
     pub(crate) fn caller(&self) -> Caller {
-        let mut caller = Caller::ext();
-        if let Broker::Daemon {
+        let mut who = Caller::ext();
+        if let Via::Daemon {
             start: Some(args), ..
-        } = self
+        } = &self.via
         {
-            caller.config_dir = std::path::absolute(&args.config_dir).ok();
-            let ctx = SourceContext::caller();
-            caller.context = Some(ctx.to_json());
-            if !ctx.has_secrets() {
-                caller.context_ref = context::caller_ref().map(str::to_string);
+            who.config_dir = std::path::absolute(&args.config_dir).ok();
+            let source = &self.caller.source;
+            who.context = Some(source.to_json());
+            if !source.has_secrets() {
+                who.context_ref = self.caller.context_ref.clone();
             }
         }
-        caller
+        who
     }
 
     /// Sends a request (`ask` on the daemon's client), starting the daemon once if
@@ -122,11 +142,11 @@ impl Broker {
         action: &str,
         ask: impl Fn(&Client) -> Result<Response, Failure>,
     ) -> Result<Response> {
-        let Broker::Daemon {
+        let Via::Daemon {
             client,
             start,
             started,
-        } = self
+        } = &self.via
         else {
             return Err(Error::usage(format!(
                 "{action} needs the daemon, and --no-daemon is set"
@@ -139,7 +159,7 @@ impl Broker {
                 let Some(args) = start else {
                     return Err(not_running(&client.socket));
                 };
-                if start_daemon(args)? {
+                if start_daemon(args, &self.caller)? {
                     started(args);
                 }
                 match ask(client) {
@@ -155,7 +175,7 @@ impl Broker {
     /// policy at half the lifetime).
     pub(crate) fn credentials(&self, name: &str, min_remaining: i64) -> Result<Outcome<Served>> {
         self.credentials_inner(name, min_remaining)
-            .map_err(explain_no_source_in_session)
+            .map_err(|e| explain_no_source_in_session(e, &self.caller))
     }
 
     fn credentials_inner(&self, name: &str, min_remaining: i64) -> Result<Outcome<Served>> {
@@ -164,16 +184,17 @@ impl Broker {
         if let Some(e) = crate::credentials::external::loop_of(name) {
             return Err(e);
         }
-        let Broker::InProcess { engine, .. } = self else {
+        let Via::InProcess { engine, .. } = &self.via else {
             return self.credentials_from_daemon(name, min_remaining);
         };
         let code = self.take_code();
-        let fetched =
-            runtime()?.block_on(engine.fetch(name, code.as_ref(), SourceContext::caller(), &[]));
+        let source = &self.caller.source;
+        let fetched = runtime()?.block_on(engine.fetch(name, code.as_ref(), source, &[]));
         engine_outcome(fetched.map(|f| Served {
             credentials: f.credentials,
             region: f.region,
             notes: Vec::new(),
+            context_ref: None,
         }))
     }
 
@@ -217,7 +238,7 @@ impl Broker {
         if let Some(e) = crate::credentials::external::loop_of(name) {
             return Err(e);
         }
-        if let Broker::InProcess { code, .. } = self {
+        if let Via::InProcess { code, .. } = &self.via {
             *code
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = token.cloned();
@@ -239,22 +260,21 @@ impl Broker {
         if let Some(e) = crate::credentials::external::loop_of(name) {
             return Err(e);
         }
-        match self {
-            Broker::InProcess { engine, .. } => {
+        match &self.via {
+            Via::InProcess { engine, .. } => {
                 let rt = runtime()?;
-                let ctx = SourceContext::caller();
+                let source = &self.caller.source;
                 let code = self.take_code();
-                let fetched =
-                    match engine_outcome(rt.block_on(engine.fetch(name, code.as_ref(), ctx, &[])))?
-                    {
-                        Outcome::Done(f) => f,
-                        Outcome::MfaRequired(e) => return Ok(Outcome::MfaRequired(e)),
-                        Outcome::SsoLoginRequired(e) => return Ok(Outcome::SsoLoginRequired(e)),
-                    };
-                rt.block_on(engine.whoami(&fetched.credentials, &fetched.sts, ctx))
+                let fetched = rt.block_on(engine.fetch(name, code.as_ref(), source, &[]));
+                let fetched = match engine_outcome(fetched)? {
+                    Outcome::Done(f) => f,
+                    Outcome::MfaRequired(e) => return Ok(Outcome::MfaRequired(e)),
+                    Outcome::SsoLoginRequired(e) => return Ok(Outcome::SsoLoginRequired(e)),
+                };
+                rt.block_on(engine.whoami(&fetched.credentials, &fetched.sts, source))
                     .map(Outcome::Done)
             }
-            Broker::Daemon { .. } => {
+            Via::Daemon { .. } => {
                 // Make sure the session is there (adds it, or says it needs MFA).
                 match self.credentials(name, 0)? {
                     Outcome::MfaRequired(e) => return Ok(Outcome::MfaRequired(e)),
@@ -270,8 +290,8 @@ impl Broker {
 
 /// Inside a session, "no source credentials" while the shell shows keys is puzzling:
 /// say that those keys are the session's and never a source.
-fn explain_no_source_in_session(mut err: Error) -> Error {
-    if err.detail == Some(crate::error::Detail::NoSource) && SourceContext::captured_in_session() {
+fn explain_no_source_in_session(mut err: Error, caller: &CallerContext) -> Error {
+    if err.detail == Some(crate::error::Detail::NoSource) && caller.in_session {
         err.message.push_str(
             " (this shell is inside an elhaz session: the keys it holds are the session's, never a source)",
         );
@@ -291,7 +311,8 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::other(format!("cannot start a runtime: {e}")))
 }
 
-/// Reads the `credentials` data (ours or the original daemon's).
+/// Reads the `credentials` data (ours or the original daemon's), with the context
+/// reference the daemon answered with, for the session built from it.
 pub(crate) fn parse_credentials(data: Option<&Value>) -> Result<Served> {
     let bad = |what: &str| Error::daemon(format!("the daemon sent credentials without {what}"));
     let data = data.ok_or_else(|| bad("data"))?;
@@ -309,7 +330,6 @@ pub(crate) fn parse_credentials(data: Option<&Value>) -> Result<Served> {
         ))
     })?;
     let now = crate::duration::now();
-    context::set_served_ref(c.context_ref.clone());
     // The original daemon does not send the lifetime: then count from now.
     let issued = match c.lifetime_seconds {
         Some(l) => expiry - time::Duration::seconds(l),
@@ -319,5 +339,37 @@ pub(crate) fn parse_credentials(data: Option<&Value>) -> Result<Served> {
         credentials: Credentials::new(&c.access_key, &c.secret_key, &c.token, expiry, issued),
         region: c.region.clone(),
         notes: c.notes.clone().unwrap_or_default(),
+        context_ref: c.context_ref.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The context reference the daemon answered with comes back with the
+    /// credentials, for the session built from them: nothing else keeps it.
+    #[test]
+    fn the_daemons_context_reference_comes_with_its_credentials() {
+        let mut data = serde_json::json!({
+            "access_key": "AKIA",
+            "secret_key": "secret",
+            "token": "token",
+            "expiry_time": "2030-01-01T00:00:00Z",
+        });
+        assert_eq!(parse_credentials(Some(&data)).unwrap().context_ref, None);
+        data["context_ref"] = "ab".into();
+        let served = parse_credentials(Some(&data)).unwrap();
+        assert_eq!(served.context_ref.as_deref(), Some("ab"));
+        let caller = CallerContext {
+            context_ref: Some("cd".into()),
+            ..CallerContext::default()
+        };
+        let carried = crate::env::Carried::of(&caller, &served);
+        assert_eq!(carried.context_ref, Some("ab"));
+        data["context_ref"] = serde_json::Value::Null;
+        let served = parse_credentials(Some(&data)).unwrap();
+        let carried = crate::env::Carried::of(&caller, &served);
+        assert_eq!(carried.context_ref, Some("cd"));
+    }
 }

@@ -3,12 +3,14 @@
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 
 use crate::config::resolve::all_names;
 use crate::config::{AwsProfiles, Paths, Store};
+use crate::context::SourceContext;
 use crate::duration::Seconds;
 
 #[derive(Debug, Parser)]
@@ -632,15 +634,47 @@ pub struct UnshareArgs {
     pub socket: PathBuf,
 }
 
-/// Candidates for NAME: configs (with their description or role) and AWS profiles.
+/// Candidates for NAME, with the AWS files of this process's environment as it is now
+/// ([`completing_names`] puts the caller's captured context in its place).
 fn names(current: &OsStr) -> Vec<CompletionCandidate> {
+    names_in(current, &SourceContext::from_process())
+}
+
+/// The command line for the completion scripts: NAME completed from the AWS files of
+/// `source` (the caller's context captured at start, which inside a session comes
+/// from the `ELHAZ_SOURCE_*` the session carries).
+pub(crate) fn completing_names(source: &SourceContext) -> clap::Command {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    // The deferred subcommands get their arguments here.
+    cmd.build();
+    with_names_in(cmd, &Arc::new(source.clone()))
+}
+
+/// `cmd` and its subcommands, each NAME completer replaced by one reading `source`.
+fn with_names_in(cmd: clap::Command, source: &Arc<SourceContext>) -> clap::Command {
+    cmd.mut_args(|arg| {
+        let is_name = arg.get_value_names() == Some(&["NAME".into()][..]);
+        if !is_name || arg.get::<ArgValueCompleter>().is_none() {
+            return arg;
+        }
+        let source = Arc::clone(source);
+        arg.add(ArgValueCompleter::new(move |current: &OsStr| {
+            names_in(current, &source)
+        }))
+    })
+    .mut_subcommands(|sub| with_names_in(sub, source))
+}
+
+/// Candidates for NAME: configs (with their description or role) and the AWS profiles
+/// of `source`'s files.
+fn names_in(current: &OsStr, source: &SourceContext) -> Vec<CompletionCandidate> {
     let prefix = current.to_string_lossy();
     let dir = std::env::var_os("ELHAZ_CONFIG_DIR").map(Into::into);
     let Ok(paths) = Paths::resolve(dir, None, None) else {
         return Vec::new();
     };
     let store = Store::new(&paths.config_dir);
-    let profiles = AwsProfiles::load_blocking().unwrap_or_default();
+    let profiles = AwsProfiles::load_sync(source).unwrap_or_default();
     let configs = store.names().unwrap_or_default();
     all_names(&store, &profiles)
         .into_iter()
@@ -741,4 +775,32 @@ pub struct SyncArgs {
     /// Remove the profiles the portal no longer lists (kept by default)
     #[arg(long)]
     pub prune: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inside a session the environment's AWS files may be the session's: NAME
+    /// completes from the files of the context it is given (the caller's).
+    #[test]
+    fn names_complete_from_the_given_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        let profile = "[profile only-in-the-callers-file]\ncredential_process = true\n";
+        std::fs::write(&config, profile).unwrap();
+        let config = config.display().to_string();
+        let source =
+            SourceContext::from_lookup(false, |k| (k == "AWS_CONFIG_FILE").then(|| config.clone()));
+        let mut cmd = completing_names(&source);
+        for line in [
+            &["elhaz", "exec", "only-in"][..],
+            &["elhaz", "whoami", "only-in"],
+        ] {
+            let args = line.iter().map(std::ffi::OsString::from).collect();
+            let found = clap_complete::engine::complete(&mut cmd, args, 2, None).unwrap();
+            let values: Vec<_> = found.iter().map(|c| c.get_value().to_owned()).collect();
+            assert_eq!(values, ["only-in-the-callers-file"], "{line:?}");
+        }
+    }
 }

@@ -5,9 +5,9 @@
 //! It owns which variables and values; it must not know shell syntax (that is
 //! `crate::shell`) nor the command line.
 
-use crate::context::{self, SourceContext};
+use crate::context::{self, CallerContext, SourceContext};
 use crate::credentials::policy::Policy;
-use crate::credentials::{Credentials, rfc3339};
+use crate::credentials::{Credentials, Served, rfc3339};
 use crate::shell::{ShellKind, end_line, set_line, unset_line};
 
 pub mod chain;
@@ -116,6 +116,26 @@ const CHAIN_OVERRIDES: &[(&str, &str)] = &[
     ),
 ];
 
+/// What a session carries of its caller, so that elhaz inside it resolves the same
+/// sources: the caller's source context (as `ELHAZ_SOURCE_*`) and the context
+/// reference that names it in the daemon (`ELHAZ_CONTEXT_REF`).
+#[derive(Clone, Copy, Debug)]
+pub struct Carried<'a> {
+    pub source: &'a SourceContext,
+    pub context_ref: Option<&'a str>,
+}
+
+impl<'a> Carried<'a> {
+    /// The caller's, for a session made of what the broker `served`: the context
+    /// reference the daemon answered with, else the one the caller started with.
+    pub(crate) fn of(caller: &'a CallerContext, served: &'a Served) -> Self {
+        Carried {
+            source: &caller.source,
+            context_ref: caller.session_ref(served.context_ref.as_deref()),
+        }
+    }
+}
+
 /// The environment of one session: what to set (in order) and what to unset.
 pub struct SessionEnv {
     pub set: Vec<(&'static str, String)>,
@@ -132,6 +152,7 @@ impl SessionEnv {
         delivery: Delivery<'_>,
         region: Option<&str>,
         policy: &Policy,
+        carried: Carried<'_>,
     ) -> Self {
         let mut set: Vec<(&'static str, String)> = Vec::new();
         let mut unset: Vec<&'static str> = UNSET.to_vec();
@@ -197,7 +218,7 @@ impl SessionEnv {
             unset,
             child_unset: Vec::new(),
         };
-        env.carry_sources(SourceContext::caller());
+        env.carry_sources(carried);
         env
     }
 
@@ -205,16 +226,16 @@ impl SessionEnv {
     /// resolves the same sources): `ELHAZ_SOURCE_V=<caller value>` for every
     /// non-secret context variable the session sets or unsets (and the profile and
     /// region ones always); `ELHAZ_SOURCE_V` unset where the caller has none. Never a
-    /// secret one: those are removed from children. Call again after changing `set`
-    /// or `unset` by hand.
-    pub fn carry_sources(&mut self, caller: &SourceContext) {
-        let mut carried: Vec<&'static str> = context::SOURCE_VARS.to_vec();
-        carried.push(context::REF_VAR);
-        self.set.retain(|(k, _)| !carried.contains(k));
-        self.unset.retain(|k| !carried.contains(k));
-        self.child_unset.retain(|k| !carried.contains(k));
-        match context::served_ref() {
-            Some(r) => self.set.push((context::REF_VAR, r)),
+    /// secret one: those are removed from children. And its context reference, when
+    /// it has one. Call again after changing `set` or `unset` by hand.
+    pub fn carry_sources(&mut self, carried: Carried<'_>) {
+        let mut carriers: Vec<&'static str> = context::SOURCE_VARS.to_vec();
+        carriers.push(context::REF_VAR);
+        self.set.retain(|(k, _)| !carriers.contains(k));
+        self.unset.retain(|k| !carriers.contains(k));
+        self.child_unset.retain(|k| !carriers.contains(k));
+        match carried.context_ref {
+            Some(r) => self.set.push((context::REF_VAR, r.to_string())),
             None => self.unset.push(context::REF_VAR),
         }
         for (i, var) in context::CARRIED.iter().enumerate() {
@@ -229,7 +250,7 @@ impl SessionEnv {
             if !touched {
                 continue;
             }
-            match caller.get(var) {
+            match carried.source.get(var) {
                 Some(v) => self.set.push((source, v.to_string())),
                 // Absent and managed by every session: absent inside it too.
                 None if context::SESSION_MANAGED.contains(var) => self.unset.push(source),
@@ -370,7 +391,10 @@ mod tests {
             unset: vec!["AWS_PROFILE"],
             child_unset: Vec::new(),
         };
-        env.carry_sources(&caller);
+        env.carry_sources(Carried {
+            source: &caller,
+            context_ref: None,
+        });
         let get = |k: &str| {
             env.set
                 .iter()
@@ -390,7 +414,10 @@ mod tests {
             "{rendered}"
         );
         // Idempotent: carrying again replaces, never duplicates.
-        env.carry_sources(&caller);
+        env.carry_sources(Carried {
+            source: &caller,
+            context_ref: None,
+        });
         let n = env
             .set
             .iter()

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 mod leftovers;
 
+use crate::context::CallerContext;
 use crate::credentials::policy::Policy;
-use crate::env::{Delivery, SessionEnv};
+use crate::env::{Carried, Delivery, SessionEnv};
 use crate::error::{Error, Kind, Result};
 
 /// What a supervised child is: program, argv (with argv[0]) and environment.
@@ -21,11 +22,13 @@ pub(crate) type ChildSpec = (PathBuf, Vec<OsString>, Vec<(OsString, OsString)>);
 
 /// `--server`: elhaz stays the parent and serves fresh credentials from `source` on a
 /// loopback container-credentials endpoint while the child runs; the child gets the
-/// endpoint and its token instead of static keys. Returns the child's exit code.
+/// endpoint and its token instead of static keys, and carries `caller`'s source
+/// context. Returns the child's exit code.
 pub(crate) fn with_endpoint(
     name: &str,
     region: Option<&str>,
     policy: Policy,
+    caller: &CallerContext,
     mut source: crate::endpoint::Source,
     child: impl FnOnce(&SessionEnv) -> Result<ChildSpec>,
 ) -> Result<i32> {
@@ -54,6 +57,7 @@ pub(crate) fn with_endpoint(
         },
         region.or(served.region.as_deref()),
         &policy,
+        Carried::of(caller, &served),
     );
     let (program, argv, child_env) = child(&env)?;
     let code = crate::child::run(&rt, &program, &argv, &child_env);

@@ -6,13 +6,11 @@ use clap::{CommandFactory, FromArgMatches};
 
 fn main() {
     quiet_stdout_failures();
-    // Before any thread: remember the outer session, then drop credentials it injected
-    // so they are never used as source credentials.
-    elhaz::cmd::set_outer_session(std::env::var("ELHAZ_SESSION").ok());
-    elhaz::cmd::set_outer_expires(std::env::var("ELHAZ_EXPIRES_AT").ok());
-    // The caller's source context, once, before the scrub: inside a session it comes
-    // from the ELHAZ_SOURCE_* the session carries, never from what was injected.
-    elhaz::context::SourceContext::capture();
+    // Before any thread: the caller's source context and the outer session, once,
+    // before the scrub (inside a session the context comes from the ELHAZ_SOURCE_* the
+    // session carries, never from what was injected); then drop the credentials the
+    // outer session injected so they are never used as source credentials.
+    let caller = elhaz::context::CallerContext::capture();
     // SAFETY: no thread has been started yet.
     unsafe { elhaz::context::forget_source_carriers() };
     elhaz::env::scrub_injected();
@@ -22,7 +20,7 @@ fn main() {
     elhaz::harden_process();
 
     // `COMPLETE=bash elhaz -- ...`: the completion scripts ask here (names live).
-    elhaz::cmd::answer_completion_request();
+    elhaz::cmd::answer_completion_request(&caller);
 
     let cli = parse();
     let daemon_run = matches!(
@@ -38,7 +36,7 @@ fn main() {
     } else {
         elhaz::logging::init_cli(cli.global.verbose);
     }
-    let code = match elhaz::cmd::run(cli) {
+    let code = match elhaz::cmd::run(cli, caller) {
         Ok(code) => code,
         Err(e) => {
             // Ctrl-C at a prompt says nothing: the user knows.

@@ -61,7 +61,7 @@ impl Asking {
             Outcome::Done(()) => Ok(()),
             Outcome::MfaRequired(err) => self.add_with_code(name, err),
             Outcome::SsoLoginRequired(err) => {
-                crate::cmd::sso::offer_login(err, asked)?;
+                crate::cmd::sso::offer_login(err, asked, &self.0.caller_context().source)?;
                 match self.0.add(name, None)? {
                     Outcome::Done(()) => Ok(()),
                     Outcome::MfaRequired(err) => self.add_with_code(name, err),
@@ -86,7 +86,7 @@ impl Asking {
                     if logins > 2 {
                         return Err(err);
                     }
-                    crate::cmd::sso::offer_login(err, asked)?;
+                    crate::cmd::sso::offer_login(err, asked, &self.0.caller_context().source)?;
                 }
             }
         }

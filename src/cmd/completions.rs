@@ -8,12 +8,14 @@ use std::ffi::OsString;
 use clap_complete::env::{Bash, Elvish, EnvCompleter, Fish, Powershell, Shells, Zsh};
 
 use crate::cli::CompletionsArgs;
+use crate::context::CallerContext;
 use crate::error::{Error, Result};
 
 /// Answers the completion scripts (`COMPLETE=SHELL elhaz -- WORDS...`) and exits; does
-/// nothing when COMPLETE is not set.
-pub fn answer_completion_request() {
-    clap_complete::CompleteEnv::with_factory(<crate::cli::Cli as clap::CommandFactory>::command)
+/// nothing when COMPLETE is not set. Profile names come from `caller`'s AWS files.
+pub fn answer_completion_request(caller: &CallerContext) {
+    let source = &caller.source;
+    clap_complete::CompleteEnv::with_factory(|| crate::cli::completing_names(source))
         .shells(Shells(&[&BashWithKinds, &Elvish, &Fish, &Powershell, &Zsh]))
         .complete();
 }

@@ -16,16 +16,18 @@ use crate::config::parse::{line_of_key, parse_config};
 use crate::config::schema::Config;
 use crate::config::store::validate_name;
 use crate::config::{AwsProfiles, Store};
+use crate::context::SourceContext;
 use crate::error::{Error, Kind, Result, display_path};
 
 pub(crate) fn run(cmd: ConfigCommand, ctx: &Context) -> Result<i32> {
     let store = ctx.store();
+    let source = &ctx.caller.source;
     match cmd {
-        ConfigCommand::Add(a) => add(a, &store),
-        ConfigCommand::Update(a) => update(a, &store),
+        ConfigCommand::Add(a) => add(a, &store, source),
+        ConfigCommand::Update(a) => update(a, &store, source),
         ConfigCommand::Get(a) => get(&ctx.name(a.name.get())?, a.obscure, &store),
         ConfigCommand::Meta(a) => meta(&ctx.name(a.name.get())?, &store),
-        ConfigCommand::List(a) => list(&store, a.json),
+        ConfigCommand::List(a) => list(&store, a.json, source),
         ConfigCommand::Remove(a) => remove(&ctx.name(a.name.get())?, a.yes, &store),
     }
 }
@@ -116,9 +118,14 @@ fn profile_at(path: &Path, text: &str) -> String {
 
 /// The source profile of a config about to be saved, when this save brings it (it
 /// differs from `before`): refused, with where it is written (`at`), when the caller's
-/// AWS files have no such profile. A profile kept from before is not checked again: a
-/// change of another field never fails on it.
-fn check_new_profile(config: &Config, before: Option<&str>, at: &str) -> Result<()> {
+/// AWS files (`source`'s) have no such profile. A profile kept from before is not
+/// checked again: a change of another field never fails on it.
+fn check_new_profile(
+    config: &Config,
+    before: Option<&str>,
+    at: &str,
+    source: &SourceContext,
+) -> Result<()> {
     let Some(profile) = config
         .session
         .as_ref()
@@ -129,8 +136,8 @@ fn check_new_profile(config: &Config, before: Option<&str>, at: &str) -> Result<
     if Some(profile) == before {
         return Ok(());
     }
-    let profiles = AwsProfiles::load_blocking()?;
-    match fields::missing_profile(profile, &profiles) {
+    let profiles = AwsProfiles::load_sync(source)?;
+    match fields::missing_profile(profile, &profiles, source) {
         None => Ok(()),
         Some(why) => Err(Error::config(format!("{at}: Session.profile_name: {why}"))
             .with_hint(fields::profile_hint(profile, &profiles))),
@@ -142,7 +149,7 @@ fn profile_of(config: &Config) -> Option<String> {
     config.session.as_ref()?.profile_name.clone()
 }
 
-fn add(a: ConfigAddArgs, store: &Store) -> Result<i32> {
+fn add(a: ConfigAddArgs, store: &Store, source: &SourceContext) -> Result<i32> {
     let name = match a.name.get() {
         Some(n) => n.to_string(),
         None if interactive() => inquire::Text::new("Config name:")
@@ -161,7 +168,7 @@ fn add(a: ConfigAddArgs, store: &Store) -> Result<i32> {
         }
     };
     let path = store.path(&name)?;
-    check_flags(&a.fields)?;
+    check_flags(&a.fields, source)?;
     let mut overwrite = a.force;
     if !overwrite && store.exists(&name)? && !path.is_dir() {
         if interactive() {
@@ -179,10 +186,10 @@ fn add(a: ConfigAddArgs, store: &Store) -> Result<i32> {
     let config = if let Some(file) = &a.from_file {
         let (mut c, at) = read_file(file)?;
         apply_fields(&mut c, &a.fields)?;
-        check_new_profile(&c, a.fields.profile.as_deref(), &at)?;
+        check_new_profile(&c, a.fields.profile.as_deref(), &at, source)?;
         c
     } else if a.editor {
-        edit_until_valid(store, &name, &template(), None)?
+        edit_until_valid(store, &name, &template(), None, source)?
     } else if has_fields(&a.fields) {
         let mut c = Config::default();
         apply_fields(&mut c, &a.fields)?;
@@ -196,7 +203,7 @@ fn add(a: ConfigAddArgs, store: &Store) -> Result<i32> {
         }
         c
     } else if interactive() {
-        prompt_new(store, &name)?
+        prompt_new(store, &name, source)?
     } else {
         return Err(
             Error::usage("config add needs --role-arn ARN, --from-file PATH or --editor")
@@ -210,7 +217,7 @@ fn add(a: ConfigAddArgs, store: &Store) -> Result<i32> {
     Ok(0)
 }
 
-fn update(a: ConfigUpdateArgs, store: &Store) -> Result<i32> {
+fn update(a: ConfigUpdateArgs, store: &Store, source: &SourceContext) -> Result<i32> {
     let name = match a.name.get() {
         Some(n) => n.to_string(),
         None => pick_config(store)?,
@@ -218,7 +225,7 @@ fn update(a: ConfigUpdateArgs, store: &Store) -> Result<i32> {
     validate_name(&name)?;
     // Fails early, with the usual message, when the config is missing or invalid.
     let current_text = store.load_text(&name)?;
-    check_flags(&a.fields)?;
+    check_flags(&a.fields, source)?;
     // The source profile it names now (none when it does not parse): kept, it is not
     // checked again.
     let before = parse_config(&current_text, &store.path(&name)?)
@@ -228,7 +235,7 @@ fn update(a: ConfigUpdateArgs, store: &Store) -> Result<i32> {
         let (mut replacement, at) = read_file(file)?;
         apply_fields(&mut replacement, &a.fields)?;
         let kept = a.fields.profile.as_deref().or(before.as_deref());
-        check_new_profile(&replacement, kept, &at)?;
+        check_new_profile(&replacement, kept, &at, source)?;
         store.replace(&name, &replacement)?
     } else if a.editor || (!has_fields(&a.fields) && interactive()) {
         if !a.editor {
@@ -241,14 +248,14 @@ fn update(a: ConfigUpdateArgs, store: &Store) -> Result<i32> {
             .map_err(prompt_error)?;
             if how == "Answer prompts" {
                 let current = store.load(&name)?;
-                let changed = prompt_fields(Some(&current))?;
+                let changed = prompt_fields(Some(&current), source)?;
                 return finish_update(store, &name, move |mut c| {
                     apply_fields(&mut c, &changed)?;
                     Ok(c)
                 });
             }
         }
-        let edited = edit_until_valid(store, &name, &current_text, before.as_deref())?;
+        let edited = edit_until_valid(store, &name, &current_text, before.as_deref(), source)?;
         store.replace(&name, &edited)?
     } else if has_fields(&a.fields) {
         let fields = a.fields.clone();
@@ -308,12 +315,14 @@ AssumeRole:\n  RoleArn: arn:aws:iam::123456789012:role/CHANGE-ME\n  # RoleSessio
 
 /// Opens $VISUAL/$EDITOR on `initial` until the text is a valid config, or the user
 /// gives up (then nothing is changed). The file lives in the config directory (0600,
-/// 0700 directory) and is removed afterwards.
+/// 0700 directory) and is removed afterwards. A new source profile is checked against
+/// `source`'s AWS files.
 fn edit_until_valid(
     store: &Store,
     name: &str,
     initial: &str,
     before_profile: Option<&str>,
+    source: &SourceContext,
 ) -> Result<Config> {
     if !interactive() {
         return Err(Error::usage("--editor needs a terminal"));
@@ -368,7 +377,7 @@ fn edit_until_valid(
                     "{name}: AssumeRole.RoleArn is still the template's {PLACEHOLDER_ROLE}"
                 )));
             }
-            check_new_profile(&c, before_profile, &profile_at(&path, &text))?;
+            check_new_profile(&c, before_profile, &profile_at(&path, &text), source)?;
             Ok(c)
         });
         match parsed {
@@ -386,7 +395,7 @@ fn edit_until_valid(
 }
 
 /// Prompts for a new config (or the editor).
-fn prompt_new(store: &Store, name: &str) -> Result<Config> {
+fn prompt_new(store: &Store, name: &str, source: &SourceContext) -> Result<Config> {
     let how = inquire::Select::new(
         &format!("Create {name}:"),
         vec!["Answer prompts", "Open $EDITOR"],
@@ -394,9 +403,9 @@ fn prompt_new(store: &Store, name: &str) -> Result<Config> {
     .prompt()
     .map_err(prompt_error)?;
     if how == "Open $EDITOR" {
-        return edit_until_valid(store, name, &template(), None);
+        return edit_until_valid(store, name, &template(), None, source);
     }
-    let fields = prompt_fields(None)?;
+    let fields = prompt_fields(None, source)?;
     let mut c = Config::default();
     apply_fields(&mut c, &fields)?;
     Ok(c)
@@ -427,12 +436,13 @@ fn ask(
     Ok(Some(v.trim().to_string()).filter(|s| !s.is_empty() && *s != cur))
 }
 
-/// The source profile prompt: one of the caller's AWS profiles (listed in its help),
-/// or empty for the default chain. The current one may stay as it is.
-fn ask_profile(current: Option<String>) -> Result<Option<String>> {
-    let profiles = AwsProfiles::load_blocking().unwrap_or_default();
+/// The source profile prompt: one of the caller's AWS profiles (those of `source`'s
+/// files, listed in its help), or empty for the default chain. The current one may
+/// stay as it is.
+fn ask_profile(current: Option<String>, source: &SourceContext) -> Result<Option<String>> {
+    let profiles = AwsProfiles::load_sync(source).unwrap_or_default();
     let help = if profiles.profiles.is_empty() {
-        let config = crate::context::SourceContext::caller().config_file();
+        let config = source.config_file();
         let missing = if config.exists() {
             String::new()
         } else {
@@ -450,16 +460,17 @@ fn ask_profile(current: Option<String>) -> Result<Option<String>> {
         )
     };
     let keep = current.clone();
+    let source = source.clone();
     ask("Source AWS profile:", current, &help, move |s: &str| {
         if s.is_empty() || Some(s) == keep.as_deref() {
             return Ok(());
         }
-        fields::missing_profile(s, &profiles).map_or(Ok(()), Err)
+        fields::missing_profile(s, &profiles, &source).map_or(Ok(()), Err)
     })
 }
 
 /// Asks for the common fields; empty answers keep what is there.
-fn prompt_fields(current: Option<&Config>) -> Result<ConfigFields> {
+fn prompt_fields(current: Option<&Config>, source: &SourceContext) -> Result<ConfigFields> {
     let ar = current.and_then(|c| c.assume_role.clone());
     let session = current.and_then(|c| c.session.clone()).unwrap_or_default();
     let role_arn = ask(
@@ -472,7 +483,7 @@ fn prompt_fields(current: Option<&Config>) -> Result<ConfigFields> {
             fields::role_arn
         },
     )?;
-    let profile = ask_profile(session.profile_name.clone())?;
+    let profile = ask_profile(session.profile_name.clone(), source)?;
     let region = ask(
         "Region:",
         session.region_name.clone(),
@@ -512,9 +523,9 @@ fn prompt_fields(current: Option<&Config>) -> Result<ConfigFields> {
     })
 }
 
-/// `config list`: configs, then AWS CLI profiles, as a table or JSON.
-fn list(store: &Store, as_json: bool) -> Result<i32> {
-    let (rows, refused) = list_rows(store)?;
+/// `config list`: configs, then AWS CLI profiles (`source`'s), as a table or JSON.
+fn list(store: &Store, as_json: bool, source: &SourceContext) -> Result<i32> {
+    let (rows, refused) = list_rows(store, source)?;
     if as_json {
         println!(
             "{}",
@@ -535,9 +546,9 @@ fn list(store: &Store, as_json: bool) -> Result<i32> {
 }
 
 /// One row per config and per profile, and the refusals among the configs.
-fn list_rows(store: &Store) -> Result<(Vec<Value>, Vec<Error>)> {
+fn list_rows(store: &Store, source: &SourceContext) -> Result<(Vec<Value>, Vec<Error>)> {
     let names = store.names()?;
-    let profiles = AwsProfiles::load_blocking()?;
+    let profiles = AwsProfiles::load_sync(source)?;
     let mut rows: Vec<Value> = Vec::new();
     // A config refused for what it is (another user's, writable by others, not a
     // regular file) is listed, and makes the listing fail once it is printed.

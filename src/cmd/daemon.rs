@@ -43,7 +43,7 @@ fn start(ctx: &Context) -> Result<i32> {
         );
         return Ok(0);
     }
-    start_daemon(&ctx.daemon_args())?;
+    start_daemon(&ctx.daemon_args(), &ctx.caller)?;
     eprintln!(
         "elhaz: daemon started (socket {}, log {})",
         display_path(socket),
@@ -319,6 +319,7 @@ fn run_foreground(ctx: &Context) -> Result<i32> {
         policy: ctx.policy,
         cache_size: ctx.global.max_daemon_cache_size as usize,
         backlog: ctx.global.max_unix_socket_connections,
+        context: ctx.caller.source.clone(),
     })
     .map(|()| 0)
 }

@@ -6,7 +6,7 @@
 use super::Context;
 use crate::cli::ExecArgs;
 use crate::credentials::policy::DEFAULT_MIN_REMAINING_SECS;
-use crate::env::{Delivery, SessionEnv};
+use crate::env::{Carried, Delivery, SessionEnv};
 use crate::error::{Error, Result};
 use crate::launch::{exec, find_program, with_endpoint};
 
@@ -35,7 +35,8 @@ pub(crate) fn run(mut args: ExecArgs, ctx: &Context) -> Result<i32> {
     let min = i64::try_from(args.min_remaining.0).unwrap_or(DEFAULT_MIN_REMAINING_SECS);
     if args.server {
         let source = endpoint_source(ctx, &name);
-        return with_endpoint(&name, args.region.as_deref(), ctx.policy, source, |env| {
+        let region = args.region.as_deref();
+        return with_endpoint(&name, region, ctx.policy, &ctx.caller, source, |env| {
             Ok((program, args.command.clone(), env.child_env()))
         })
         .map_err(|e| forgotten_name(e, &name, &args, &raw, ctx));
@@ -49,6 +50,7 @@ pub(crate) fn run(mut args: ExecArgs, ctx: &Context) -> Result<i32> {
         Delivery::Static(&served.credentials),
         region,
         &ctx.policy,
+        Carried::of(&ctx.caller, &served),
     );
     exec(&program, &args.command, &env.child_env())
 }

@@ -14,7 +14,7 @@ use crate::credentials::policy::DEFAULT_MIN_REMAINING_SECS;
 use crate::credentials::{iso8601_offset, rfc3339};
 use crate::daemon::client::{Client, Failure};
 use crate::daemon::protocol::Caller;
-use crate::env::{Delivery, SessionEnv, shell_from_env};
+use crate::env::{Carried, Delivery, SessionEnv, shell_from_env};
 use crate::error::{Error, Result};
 
 /// The variables whose values `--obscure` hides in the env format.
@@ -69,7 +69,9 @@ pub(crate) fn run(args: ExportArgs, ctx: &Context) -> Result<i32> {
         ExportFormat::Env => {
             let shell = args.shell.unwrap_or_else(shell_from_env);
             let region = args.region.as_deref().or(served.region.as_deref());
-            let mut env = SessionEnv::build(&name, Delivery::Static(c), region, &ctx.policy);
+            let carried = Carried::of(&ctx.caller, &served);
+            let mut env =
+                SessionEnv::build(&name, Delivery::Static(c), region, &ctx.policy, carried);
             if args.obscure {
                 for (k, v) in env.set.iter_mut() {
                     if OBSCURED_VARS.contains(k) {

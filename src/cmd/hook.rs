@@ -12,7 +12,8 @@
 
 use super::Context;
 use crate::cli::{GlobalArgs, HookArgs};
-use crate::env::{Delivery, SessionEnv};
+use crate::context::CallerContext;
+use crate::env::{Carried, Delivery, SessionEnv};
 use crate::error::Result;
 use crate::shell::{RETRY_AT, ShellKind, WARNED, current_exe, end_line, hook, set_global};
 
@@ -22,11 +23,12 @@ const RETRY_SECS: i64 = 60;
 /// A "cannot refresh" warning at most this often for one session.
 const WARN_EVERY_SECS: i64 = 300;
 
-pub(crate) fn run(args: HookArgs, global: GlobalArgs) -> Result<i32> {
+pub(crate) fn run(args: HookArgs, global: GlobalArgs, caller: CallerContext) -> Result<i32> {
     if args.refresh {
         refresh(
             args.shell,
             global,
+            caller,
             args.warned.as_deref().unwrap_or_default(),
         );
         return Ok(0);
@@ -37,25 +39,25 @@ pub(crate) fn run(args: HookArgs, global: GlobalArgs) -> Result<i32> {
 
 /// The refresh the hook evals: the session's new variables, or a warning; then the
 /// hook's state. Never fails: whatever goes wrong is the warning, and the shell
-/// keeps its credentials.
-fn refresh(shell: ShellKind, global: GlobalArgs, warned: &str) {
-    let Some(session) = super::outer_session().filter(|s| !s.is_empty()) else {
+/// keeps its credentials. The session is the one `caller` started in.
+fn refresh(shell: ShellKind, global: GlobalArgs, caller: CallerContext, warned: &str) {
+    let Some(session) = caller.outer_session.clone().filter(|s| !s.is_empty()) else {
         return;
     };
-    let old = super::outer_expires().unwrap_or_default();
+    let old = caller.outer_expires.clone().unwrap_or_default();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     // Credentials that outlive these: the daemon refreshes unless it already has
     // newer ones, whatever its own windows are.
-    let min = plain_seconds(old)
+    let min = plain_seconds(&old)
         .filter(|&at| at > now)
         .map_or(1, |at| at - now + 1);
     let got = {
         // What the attempt says on the way (a spinner, "started the daemon", an MFA
         // notice, log lines) is not for the prompt: only the outcome is.
         let _quiet = crate::sys::mute_stderr();
-        fetch(session, global, min)
+        fetch(&session, global, caller, min)
     };
-    let answer = Answer::new(shell, now, session, old, got, &Warned::parse(warned));
+    let answer = Answer::new(shell, now, &session, &old, got, &Warned::parse(warned));
     if let Some(line) = &answer.warning {
         eprintln!("{line}");
     }
@@ -65,14 +67,20 @@ fn refresh(shell: ShellKind, global: GlobalArgs, warned: &str) {
 /// NAME's credentials with at least `min` seconds left, as the session environment,
 /// with their expiry (unix seconds). Asks on the terminal only for an MFA code (an
 /// expired SSO session is the warning, at once).
-fn fetch(name: &str, global: GlobalArgs, min: i64) -> Result<(SessionEnv, i64)> {
-    let ctx = Context::new(global)?;
+fn fetch(
+    name: &str,
+    global: GlobalArgs,
+    caller: CallerContext,
+    min: i64,
+) -> Result<(SessionEnv, i64)> {
+    let ctx = Context::new(global, caller)?;
     let served = ctx.broker().credentials_at_prompt(name, min)?;
     let env = SessionEnv::build(
         name,
         Delivery::Static(&served.credentials),
         served.region.as_deref(),
         &ctx.policy,
+        Carried::of(&ctx.caller, &served),
     );
     Ok((env, served.credentials.expires_unix()))
 }
@@ -224,8 +232,13 @@ mod tests {
             at - time::Duration::HOUR,
         );
         let policy = crate::credentials::policy::Policy::default();
+        let source = crate::context::SourceContext::from_process();
+        let carried = Carried {
+            source: &source,
+            context_ref: None,
+        };
         (
-            SessionEnv::build("prod", Delivery::Static(&c), None, &policy),
+            SessionEnv::build("prod", Delivery::Static(&c), None, &policy, carried),
             expires,
         )
     }

@@ -22,11 +22,11 @@ pub(crate) mod whoami;
 use std::io::IsTerminal;
 
 pub(crate) use output::{obscure, print_json};
-use std::sync::OnceLock;
 
 use crate::broker::Broker;
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::config::{Paths, Store};
+use crate::context::CallerContext;
 use crate::credentials::Served;
 use crate::credentials::policy::Policy;
 use crate::daemon::client::Client;
@@ -35,40 +35,17 @@ use crate::error::Result;
 use crate::error::display_path;
 use asking::Asking;
 
-/// What every command may need, resolved once from the global flags.
+/// What every command may need, resolved once from the global flags, and the caller
+/// main captured at start.
 pub struct Context {
     pub global: GlobalArgs,
     pub paths: Paths,
     pub policy: Policy,
-}
-
-static OUTER_SESSION: OnceLock<Option<String>> = OnceLock::new();
-
-/// Records ELHAZ_SESSION as it was when elhaz started (before it is scrubbed).
-pub fn set_outer_session(v: Option<String>) {
-    let _ = OUTER_SESSION.set(v);
-}
-
-/// The elhaz session this process runs inside, if any.
-pub fn outer_session() -> Option<&'static str> {
-    OUTER_SESSION.get().and_then(|s| s.as_deref())
-}
-
-static OUTER_EXPIRES: OnceLock<Option<String>> = OnceLock::new();
-
-/// Records ELHAZ_EXPIRES_AT as it was when elhaz started (before it is scrubbed): the
-/// hook's refresh compares what it gets with the credentials the shell has.
-pub fn set_outer_expires(v: Option<String>) {
-    let _ = OUTER_EXPIRES.set(v);
-}
-
-/// The outer session's ELHAZ_EXPIRES_AT, as the caller had it (not checked).
-pub(crate) fn outer_expires() -> Option<&'static str> {
-    OUTER_EXPIRES.get().and_then(|s| s.as_deref())
+    pub caller: CallerContext,
 }
 
 impl Context {
-    pub fn new(global: GlobalArgs) -> Result<Context> {
+    pub fn new(global: GlobalArgs, caller: CallerContext) -> Result<Context> {
         let paths = Paths::resolve(
             global.config_dir.clone(),
             global.socket_path.clone(),
@@ -78,6 +55,7 @@ impl Context {
             global,
             paths,
             policy: Policy::from_env()?,
+            caller,
         })
     }
 
@@ -102,10 +80,16 @@ impl Context {
     /// The daemon (started on demand), or the engine in this process with --no-daemon;
     /// asking on the terminal for what it needs.
     pub(crate) fn broker(&self) -> Asking {
+        let caller = self.caller.clone();
         Asking(if self.global.no_daemon {
-            Broker::in_process(self.store())
+            Broker::in_process(self.store(), caller)
         } else {
-            Broker::daemon(self.client(), Some(self.daemon_args()), announce_start)
+            Broker::daemon(
+                self.client(),
+                Some(self.daemon_args()),
+                announce_start,
+                caller,
+            )
         })
     }
 
@@ -128,16 +112,15 @@ impl Context {
 
     /// NAME from the arguments, else a picker on a terminal.
     pub fn name(&self, name: Option<&str>) -> Result<String> {
-        prompt::name_or_pick(&self.store(), name)
+        prompt::name_or_pick(&self.store(), name, &self.caller.source)
     }
 
     /// Whether NAME is a config or a profile of the caller's AWS files, read here
     /// without asking AWS or the daemon: the error names the closest names.
     pub(crate) fn check_name(&self, name: &str) -> Result<()> {
         let store = self.store();
-        let ctx = crate::context::SourceContext::caller();
         crate::broker::runtime()?
-            .block_on(crate::config::resolve(&store, name, ctx))
+            .block_on(crate::config::resolve(&store, name, &self.caller.source))
             .map(|_| ())
     }
 }
@@ -156,17 +139,18 @@ pub fn color_stdout() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// Runs the parsed command line; returns the exit code.
-pub fn run(cli: Cli) -> Result<i32> {
+/// Runs the parsed command line for `caller` (captured at start); returns the exit
+/// code.
+pub fn run(cli: Cli, caller: CallerContext) -> Result<i32> {
     // `hook` and `completions` print fixed text: they must work whatever the
     // environment holds (a bad ELHAZ_REFRESH_WINDOW must not break a shell's rc file).
     // `hook --refresh` builds its own context and makes a bad setting its warning.
     let command = match cli.command {
-        Command::Hook(a) => return hook::run(a, cli.global),
+        Command::Hook(a) => return hook::run(a, cli.global, caller),
         Command::Completions(a) => return completions::run(a),
         other => other,
     };
-    let ctx = Context::new(cli.global)?;
+    let ctx = Context::new(cli.global, caller)?;
     match command {
         Command::Hook(_) | Command::Completions(_) => unreachable!("handled above"),
         Command::Exec(a) => exec::run(a, &ctx),

@@ -5,16 +5,22 @@
 use std::io::IsTerminal;
 
 use crate::config::Store;
+use crate::context::SourceContext;
 use crate::credentials::mfa;
 use crate::error::{Error, Kind, Result};
 use crate::sensitive::Sensitive;
 
-/// NAME from the command line, or a picker on a terminal, or an error listing names.
-pub(crate) fn name_or_pick(store: &Store, name: Option<&str>) -> Result<String> {
+/// NAME from the command line, or a picker on a terminal, or an error listing names
+/// (the configs and the profiles of `source`'s AWS files).
+pub(crate) fn name_or_pick(
+    store: &Store,
+    name: Option<&str>,
+    source: &SourceContext,
+) -> Result<String> {
     if let Some(n) = name {
         return Ok(n.to_string());
     }
-    let mut items = crate::config::resolve::choices(store)?;
+    let mut items = crate::config::resolve::choices(store, source)?;
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         let names: Vec<&str> = items.iter().map(|(n, _)| n.as_str()).collect();
         return Err(Error::usage(format!(

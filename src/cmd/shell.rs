@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use super::Context;
 use crate::cli::ShellArgs;
 use crate::credentials::policy::DEFAULT_MIN_REMAINING_SECS;
-use crate::env::{Delivery, SessionEnv};
+use crate::env::{Carried, Delivery, SessionEnv};
 use crate::error::{Error, Kind, Result};
 use crate::launch::{exec, find_program, with_endpoint};
 use crate::shell::ShellKind;
@@ -38,7 +38,7 @@ fn pick_shell(arg: Option<&Path>) -> Result<PathBuf> {
 }
 
 pub(crate) fn run(args: ShellArgs, ctx: &Context) -> Result<i32> {
-    if let Some(outer) = super::outer_session()
+    if let Some(outer) = ctx.caller.outer_session.as_deref()
         && !args.nested
     {
         return Err(Error::usage(format!(
@@ -55,7 +55,8 @@ pub(crate) fn run(args: ShellArgs, ctx: &Context) -> Result<i32> {
         let owned = name.clone();
         let source: crate::endpoint::Source =
             Box::new(move || broker.credentials(&owned, DEFAULT_MIN_REMAINING_SECS));
-        return with_endpoint(&name, args.region.as_deref(), ctx.policy, source, |env| {
+        let region = args.region.as_deref();
+        return with_endpoint(&name, region, ctx.policy, &ctx.caller, source, |env| {
             let (argv, child_env, keep) = prepare(&shell, &name, env, false, &args.args)?;
             // The rc pipe must stay open until the shell has read it; the child
             // inherits it at spawn, so ours can close after.
@@ -70,6 +71,7 @@ pub(crate) fn run(args: ShellArgs, ctx: &Context) -> Result<i32> {
         Delivery::Static(&served.credentials),
         region,
         &ctx.policy,
+        Carried::of(&ctx.caller, &served),
     );
     let (argv, child_env, _keep) = prepare(&shell, &name, &env, true, &args.args)?;
     let failed = exec(&shell, &argv, &child_env);

@@ -11,7 +11,7 @@
 use super::Context;
 use crate::cli::UseArgs;
 use crate::context;
-use crate::env::{Delivery, SessionEnv, render_clear, use_changes};
+use crate::env::{Carried, Delivery, SessionEnv, render_clear, use_changes};
 use crate::error::{Error, Result};
 use crate::shell::{RETRY_AT, ShellKind, end_line, set_global, stash, unstash_or};
 
@@ -25,8 +25,14 @@ pub(crate) fn run(args: UseArgs, ctx: &Context) -> Result<i32> {
         ));
     }
     let shell = args.shell.unwrap_or_else(ShellKind::from_env);
+    // Outside a session the keys in the environment are the source (see `render`).
+    let outside = ctx
+        .caller
+        .outer_session
+        .as_deref()
+        .is_none_or(str::is_empty);
     if args.clear {
-        print!("{}", render(shell, None));
+        print!("{}", render(shell, None, outside));
         return Ok(0);
     }
     let name = ctx.name(args.name.get())?;
@@ -36,15 +42,17 @@ pub(crate) fn run(args: UseArgs, ctx: &Context) -> Result<i32> {
         Delivery::Static(&served.credentials),
         served.region.as_deref(),
         &ctx.policy,
+        Carried::of(&ctx.caller, &served),
     );
-    print!("{}", render(shell, Some(&env)));
+    print!("{}", render(shell, Some(&env), outside));
     Ok(0)
 }
 
 /// What `--eval` prints: `env` applied (`None`: cleared). In the shells with a hook,
 /// the hook's stash saves first what it changes (or, to clear, puts that back), and
-/// the prompt may refresh the new session as soon as it is due.
-fn render(shell: ShellKind, env: Option<&SessionEnv>) -> String {
+/// the prompt may refresh the new session as soon as it is due. `outside`: this
+/// process runs outside an elhaz session.
+fn render(shell: ShellKind, env: Option<&SessionEnv>, outside: bool) -> String {
     let code = match env {
         Some(env) => env.render(shell),
         None => render_clear(shell),
@@ -54,7 +62,6 @@ fn render(shell: ShellKind, env: Option<&SessionEnv>) -> String {
     }
     // Outside a session the keys in the environment are the source: the stash keeps
     // them for the binary (they are replaced, and a source key is never exported).
-    let outside = super::outer_session().is_none_or(str::is_empty);
     let keys = if outside { context::SECRET } else { &[] };
     let code = match env {
         Some(_) => stash(shell, &use_changes(), keys) + &code,
@@ -88,6 +95,11 @@ mod tests {
         let at = time::OffsetDateTime::now_utc() + time::Duration::HOUR;
         let c = Credentials::new("AKIANEW", "s", "t", at, at - time::Duration::HOUR);
         let policy = crate::credentials::policy::Policy::default();
+        let source = context::SourceContext::from_process();
+        let carried = Carried {
+            source: &source,
+            context_ref: None,
+        };
         let stashed = use_changes();
         let ours = |code: &str| -> Vec<String> {
             touched(code)
@@ -97,8 +109,8 @@ mod tests {
                 .collect()
         };
         for region in [None, Some("eu-west-1")] {
-            let env = SessionEnv::build("prod", Delivery::Static(&c), region, &policy);
-            let code = render(ShellKind::Bash, Some(&env));
+            let env = SessionEnv::build("prod", Delivery::Static(&c), region, &policy, carried);
+            let code = render(ShellKind::Bash, Some(&env), true);
             let (stash, rest) = code.split_at(code.find("\nfi\nunset ").unwrap() + 4);
             let saved: Vec<&str> = stash
                 .lines()
@@ -110,7 +122,7 @@ mod tests {
                 assert!(stashed.contains(&v.as_str()), "use does not save {v}");
             }
         }
-        let clear = render(ShellKind::Bash, None);
+        let clear = render(ShellKind::Bash, None, true);
         let (restore, unset) = clear.split_at(clear.find("\nelse\n").unwrap());
         for v in &stashed {
             assert!(
@@ -139,7 +151,13 @@ mod tests {
         let at = time::OffsetDateTime::now_utc() + time::Duration::HOUR;
         let c = Credentials::new("AKIANEW", "s'x", "t", at, at - time::Duration::HOUR);
         let policy = crate::credentials::policy::Policy::default();
-        let env = SessionEnv::build("prod", Delivery::Static(&c), Some("eu-west-1"), &policy);
+        let source = context::SourceContext::from_process();
+        let carried = Carried {
+            source: &source,
+            context_ref: None,
+        };
+        let region = Some("eu-west-1");
+        let env = SessionEnv::build("prod", Delivery::Static(&c), region, &policy, carried);
         for (shell, program, args) in [
             (ShellKind::Bash, "bash", &["-n"][..]),
             (ShellKind::Zsh, "zsh", &["-n"][..]),
@@ -148,8 +166,8 @@ mod tests {
             let keys = context::SECRET;
             let code = [
                 stash(shell, &use_changes(), keys),
-                render(shell, Some(&env)),
-                render(shell, None),
+                render(shell, Some(&env), true),
+                render(shell, None, true),
             ]
             .concat();
             let dir = tempfile::tempdir().unwrap();
@@ -170,10 +188,13 @@ mod tests {
 
     #[test]
     fn a_shell_without_the_hook_gets_only_the_variables() {
-        let clear = render(ShellKind::Posix, None);
+        let clear = render(ShellKind::Posix, None, true);
         assert_eq!(clear, render_clear(ShellKind::Posix));
         for shell in [ShellKind::Bash, ShellKind::Zsh, ShellKind::Fish] {
-            assert!(render(shell, None).contains("_ELHAZ_RETRY_AT"), "{shell:?}");
+            assert!(
+                render(shell, None, true).contains("_ELHAZ_RETRY_AT"),
+                "{shell:?}"
+            );
         }
     }
 }

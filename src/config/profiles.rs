@@ -274,26 +274,21 @@ impl AwsProfiles {
     /// Loads the files a caller context names (AWS_CONFIG_FILE,
     /// AWS_SHARED_CREDENTIALS_FILE, else the defaults under HOME), on a blocking
     /// thread: a slow file system never holds up a runtime's other tasks.
-    pub(crate) async fn load_in(ctx: &SourceContext) -> Result<AwsProfiles> {
-        let ctx = ctx.clone();
-        tokio::task::spawn_blocking(move || Self::load_sync(&ctx))
+    pub(crate) async fn load_in(source: &SourceContext) -> Result<AwsProfiles> {
+        let source = source.clone();
+        tokio::task::spawn_blocking(move || Self::load_sync(&source))
             .await
             .map_err(|e| {
                 crate::error::Error::other(format!("reading the AWS CLI files failed: {e}"))
             })?
     }
 
-    /// [`Self::load_in`], for code outside a runtime (or that may block).
-    pub(crate) fn load_sync(ctx: &SourceContext) -> Result<AwsProfiles> {
-        let config = Ini::load(&ctx.config_file(), FileKind::Config)?;
-        let credentials = Ini::load(&ctx.credentials_file(), FileKind::Credentials)?;
+    /// [`Self::load_in`], for code outside a runtime (or that may block). Missing
+    /// files count as empty.
+    pub(crate) fn load_sync(source: &SourceContext) -> Result<AwsProfiles> {
+        let config = Ini::load(&source.config_file(), FileKind::Config)?;
+        let credentials = Ini::load(&source.credentials_file(), FileKind::Credentials)?;
         Ok(Self::from_files(&config, &credentials))
-    }
-
-    /// Loads the files of this process's caller context (missing files count as
-    /// empty).
-    pub(crate) fn load_blocking() -> Result<AwsProfiles> {
-        Self::load_sync(SourceContext::caller())
     }
 
     /// The profiles of two parsed files: the credentials file's keys override the

@@ -22,16 +22,16 @@ pub(crate) enum Source {
 /// this first, so it needs no check of its own).
 /// The config file is read on a blocking thread: a slow or stuck file system never
 /// holds up the daemon's other requests.
-pub(crate) async fn resolve(store: &Store, name: &str, ctx: &SourceContext) -> Result<Source> {
-    let profiles = AwsProfiles::load_in(ctx).await?;
-    resolve_in(store, name, ctx, &profiles).await
+pub(crate) async fn resolve(store: &Store, name: &str, caller: &SourceContext) -> Result<Source> {
+    let profiles = AwsProfiles::load_in(caller).await?;
+    resolve_in(store, name, caller, &profiles).await
 }
 
 /// The same, with the caller context's AWS profiles already read.
 pub(crate) async fn resolve_in(
     store: &Store,
     name: &str,
-    ctx: &SourceContext,
+    caller: &SourceContext,
     profiles: &AwsProfiles,
 ) -> Result<Source> {
     let (s, n) = (store.clone(), name.to_string());
@@ -45,7 +45,7 @@ pub(crate) async fn resolve_in(
     .map_err(|e| Error::other(format!("reading config {name:?} failed: {e}")))??;
     if let Some(c) = config {
         if let Some(profile) = c.session.as_ref().and_then(|s| s.profile_name.as_deref())
-            && let Some(why) = missing_source_profile(profile, profiles, ctx)
+            && let Some(why) = missing_source_profile(profile, profiles, caller)
         {
             return Err(source_profile_error(store, name, &why).await);
         }
@@ -64,17 +64,17 @@ pub(crate) async fn resolve_in(
 }
 
 /// Why `profile` cannot be a config's source profile (Session.profile_name) for the
-/// caller context `ctx`, whose AWS files hold `profiles`: where it was looked for (and
+/// caller context `caller`, whose AWS files hold `profiles`: where it was looked for (and
 /// which file does not exist), and the closest names. None when it is one of them.
 pub(crate) fn missing_source_profile(
     profile: &str,
     profiles: &AwsProfiles,
-    ctx: &SourceContext,
+    caller: &SourceContext,
 ) -> Option<String> {
     if profiles.get(profile).is_some() {
         return None;
     }
-    let (config, credentials) = (ctx.config_file(), ctx.credentials_file());
+    let (config, credentials) = (caller.config_file(), caller.credentials_file());
     let (config_shown, credentials_shown) = (display_path(&config), display_path(&credentials));
     let place = match (config.exists(), credentials.exists()) {
         (true, true) => format!(" in {config_shown} or {credentials_shown}"),
@@ -137,9 +137,10 @@ pub(crate) fn all_names(store: &Store, profiles: &AwsProfiles) -> Vec<String> {
 }
 
 /// The names a NAME may be, each with a one-line description (configs first, then
-/// the profiles no config hides); an error saying how to make one when there is none.
-pub(crate) fn choices(store: &Store) -> Result<Vec<(String, String)>> {
-    let profiles = AwsProfiles::load_blocking().unwrap_or_default();
+/// the profiles of `caller`'s AWS files that no config hides); an error saying how to
+/// make one when there is none.
+pub(crate) fn choices(store: &Store, caller: &SourceContext) -> Result<Vec<(String, String)>> {
+    let profiles = AwsProfiles::load_sync(caller).unwrap_or_default();
     let mut items: Vec<(String, String)> = Vec::new();
     for n in store.names()? {
         let detail = store

@@ -94,6 +94,7 @@ mod tests {
         let t = now();
         Served {
             notes: Vec::new(),
+            context_ref: None,
             credentials: Credentials::new(
                 "AKIA",
                 "secret",

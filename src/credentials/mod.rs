@@ -28,6 +28,10 @@ pub struct Served {
     pub region: Option<String>,
     /// What helpers said on stderr in the daemon while it fetched these (escaped).
     pub notes: Vec<String>,
+    /// Which of the daemon's source contexts served these (its `ELHAZ_CONTEXT_REF`),
+    /// for a session built from them to carry; None from the engine in this process,
+    /// or from a daemon that does not say.
+    pub context_ref: Option<String>,
 }
 
 /// A set of temporary credentials. Debug never shows the secret key or the token; both

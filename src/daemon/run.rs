@@ -22,6 +22,9 @@ pub(crate) struct RunOptions {
     pub(crate) policy: Policy,
     pub(crate) cache_size: usize,
     pub(crate) backlog: u32,
+    /// Its own source context, captured at its start: the one a request that carries
+    /// none (the original client's) is answered in.
+    pub(crate) context: crate::context::SourceContext,
 }
 
 /// Runs the daemon until it is told to stop or its socket goes.
@@ -61,6 +64,7 @@ pub(crate) fn run(opts: RunOptions) -> Result<()> {
         socket,
         backlog: opts.backlog,
         cache,
+        context: opts.context,
     }));
     if let Err(e) = &result {
         tracing::error!(error = %e.message, "daemon failed");

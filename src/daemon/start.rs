@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::context::{self, SourceContext};
+use crate::context::{self, CallerContext};
 use crate::error::{Error, Result, display_path};
 
 /// How a daemon the client starts is set up (the CLI's global flags, resolved).
@@ -51,10 +51,10 @@ pub(crate) fn is_running(socket: &Path) -> bool {
     UnixStream::connect(socket).is_ok()
 }
 
-/// Starts `elhaz daemon run` detached (new session, stdio on /dev/null) and waits up to
-/// 5 s for its socket. True when this call started it; false when one was already
-/// answering (or another start won the race).
-pub(crate) fn start_daemon(args: &DaemonArgs) -> Result<bool> {
+/// Starts `elhaz daemon run` detached (new session, stdio on /dev/null), with
+/// `caller`'s source context, and waits up to 5 s for its socket. True when this call
+/// started it; false when one was already answering (or another start won the race).
+pub(crate) fn start_daemon(args: &DaemonArgs, caller: &CallerContext) -> Result<bool> {
     let exe = std::env::current_exe().map_err(|e| {
         Error::daemon(format!(
             "cannot find the elhaz binary to start the daemon: {e}"
@@ -87,7 +87,7 @@ pub(crate) fn start_daemon(args: &DaemonArgs) -> Result<bool> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    pass_caller_context(&mut cmd);
+    pass_caller_context(&mut cmd, caller);
     // SAFETY: setsid and close_range are async-signal-safe; nothing else runs between
     // fork and exec.
     unsafe {
@@ -153,15 +153,14 @@ fn wait_for_socket(socket: &Path, deadline: Instant) -> bool {
 /// The daemon's own context (for clients that send none) is its starter's, spelled
 /// out plainly: no ELHAZ_SOURCE_* carriers, nothing a session injected, and inside a
 /// session no secret at all (they reached us as per-command assignments only).
-fn pass_caller_context(cmd: &mut std::process::Command) {
-    let caller = SourceContext::caller();
+fn pass_caller_context(cmd: &mut std::process::Command, caller: &CallerContext) {
     for source in context::SOURCE_VARS {
         cmd.env_remove(source);
     }
     cmd.env_remove(crate::credentials::external::RESOLVING_VAR);
     for var in context::VARS {
-        match caller.get(var) {
-            Some(_) if context::SECRET.contains(var) && SourceContext::captured_in_session() => {
+        match caller.source.get(var) {
+            Some(_) if context::SECRET.contains(var) && caller.in_session => {
                 cmd.env_remove(var);
             }
             Some(v) => {

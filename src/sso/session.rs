@@ -72,13 +72,13 @@ impl SsoSession {
 
     /// The same session, reached where the caller's context says (its OIDC and portal
     /// endpoint variables), whatever this process's own environment holds.
-    fn for_caller(mut self, ctx: &SourceContext) -> Self {
-        let ignore = ctx
+    fn for_caller(mut self, source: &SourceContext) -> Self {
+        let ignore = source
             .get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let pick = |var: &str| {
             (!ignore)
-                .then(|| ctx.get(var).or_else(|| ctx.get("AWS_ENDPOINT_URL")))
+                .then(|| source.get(var).or_else(|| source.get("AWS_ENDPOINT_URL")))
                 .flatten()
                 .map(|u| u.trim_end_matches('/').to_string())
         };
@@ -121,21 +121,17 @@ pub(crate) fn login_command(label: &str) -> String {
     format!("elhaz sso login {label}")
 }
 
-/// Resolves NAME (or the only session when None) from the caller's AWS config file.
-pub(crate) fn resolve(name: Option<&str>) -> Result<SsoSession> {
-    resolve_blocking(SourceContext::caller(), name)
-}
-
-/// [`resolve`] in a given caller context (the engine's, the daemon's). Small files
-/// read at once, in or out of a runtime.
-pub(crate) fn resolve_blocking(ctx: &SourceContext, name: Option<&str>) -> Result<SsoSession> {
-    resolve_in(&AwsProfiles::load_sync(ctx)?, name).map(|s| s.for_caller(ctx))
+/// Resolves NAME (or the only session when None) from the AWS config file of a caller
+/// context (the command's, the engine's, the daemon's). Small files read at once, in
+/// or out of a runtime.
+pub(crate) fn resolve_blocking(source: &SourceContext, name: Option<&str>) -> Result<SsoSession> {
+    resolve_in(&AwsProfiles::load_sync(source)?, name).map(|s| s.for_caller(source))
 }
 
 /// Every session a user may name (labels), with what it is: the `[sso-session]`
 /// sections, then legacy profiles, in file order. Empty when the file has none.
-pub(crate) fn labels(ctx: &SourceContext) -> Result<Vec<(String, String)>> {
-    let ps = AwsProfiles::load_sync(ctx)?;
+pub(crate) fn labels(source: &SourceContext) -> Result<Vec<(String, String)>> {
+    let ps = AwsProfiles::load_sync(source)?;
     let mut out: Vec<(String, String)> = Vec::new();
     for s in ps.sso_sessions() {
         let url = set(s.get("sso_start_url")).unwrap_or("(no sso_start_url)");

@@ -198,17 +198,22 @@ pub(super) fn mfa_serial(s: &str) -> std::result::Result<(), String> {
     check::mfa_serial(s)
 }
 
-/// The source profile a save gives, checked against the caller's AWS files: None when
-/// it is one of their profiles, else why not (where it was looked for, the closest
-/// names).
-pub(super) fn missing_profile(profile: &str, profiles: &AwsProfiles) -> Option<String> {
-    missing_source_profile(profile, profiles, SourceContext::caller())
+/// The source profile a save gives, checked against the caller's AWS files (`profiles`,
+/// read from `source`'s): None when it is one of their profiles, else why not (where it
+/// was looked for, the closest names).
+pub(super) fn missing_profile(
+    profile: &str,
+    profiles: &AwsProfiles,
+    source: &SourceContext,
+) -> Option<String> {
+    missing_source_profile(profile, profiles, source)
 }
 
 /// The flags of `config add|update` checked before anything is read or written: the
 /// ARNs and regions against what AWS accepts, `--profile` against the caller's AWS
-/// files. The error names the flag and the value, and how to give a good one.
-pub(super) fn check_flags(f: &ConfigFields) -> Result<()> {
+/// files (`source`'s). The error names the flag and the value, and how to give a good
+/// one.
+pub(super) fn check_flags(f: &ConfigFields, source: &SourceContext) -> Result<()> {
     const ROLE: &str = "arn:aws:iam::ACCOUNT:role/NAME";
     const MFA: &str = "arn:aws:iam::ACCOUNT:mfa/NAME";
     const POLICY: &str = "arn:aws:iam::ACCOUNT:policy/NAME";
@@ -251,8 +256,8 @@ pub(super) fn check_flags(f: &ConfigFields) -> Result<()> {
         }
     }
     if let Some(p) = &f.profile {
-        let profiles = AwsProfiles::load_blocking()?;
-        if let Some(why) = missing_profile(p, &profiles) {
+        let profiles = AwsProfiles::load_sync(source)?;
+        if let Some(why) = missing_profile(p, &profiles, source) {
             return Err(
                 Error::config(format!("--profile: {why}")).with_hint(profile_hint(p, &profiles))
             );

@@ -18,9 +18,9 @@ use crate::sso::{SsoSession, session, token};
 
 pub(crate) fn run(cmd: SsoCommand, ctx: &Context) -> Result<i32> {
     match cmd {
-        SsoCommand::Login(a) => run_login(&a),
+        SsoCommand::Login(a) => run_login(&a, &ctx.caller.source),
         SsoCommand::Logout(a) => run_logout(&a, ctx),
-        SsoCommand::Roles(a) => roles::run(&a).map(exit_code),
+        SsoCommand::Roles(a) => roles::run(&a, &ctx.caller.source).map(exit_code),
         SsoCommand::Sync(a) => sync::run(ctx, &a).map(exit_code),
     }
 }
@@ -33,17 +33,18 @@ fn exit_code(c: std::process::ExitCode) -> i32 {
     }
 }
 
-/// NAME, else the only session, else a picker on a terminal.
-pub(crate) fn pick(name: Option<&str>) -> Result<SsoSession> {
+/// NAME, else the only session, else a picker on a terminal; from `source`'s AWS
+/// config file.
+pub(crate) fn pick(name: Option<&str>, source: &SourceContext) -> Result<SsoSession> {
     if name.is_some() {
-        return session::resolve(name);
+        return session::resolve_blocking(source, name);
     }
-    let items = session::labels(SourceContext::caller())?;
+    let items = session::labels(source)?;
     if items.len() <= 1 || !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        return session::resolve(None);
+        return session::resolve_blocking(source, None);
     }
     let i = crate::cmd::prompt::pick_one("Which SSO session?", &items, "no SSO session chosen")?;
-    session::resolve(Some(&items[i].0))
+    session::resolve_blocking(source, Some(&items[i].0))
 }
 
 /// Prints what the user must do, and spins while the login waits.
@@ -105,8 +106,8 @@ fn log_in(session: &SsoSession, opts: Options) -> Result<()> {
     Ok(())
 }
 
-fn run_login(args: &SsoLoginArgs) -> Result<i32> {
-    let session = pick(args.name.as_deref())?;
+fn run_login(args: &SsoLoginArgs, source: &SourceContext) -> Result<i32> {
+    let session = pick(args.name.as_deref(), source)?;
     let opts = Options {
         flow: if args.use_device_code {
             Flow::Device
@@ -198,7 +199,7 @@ fn run_logout(args: &SsoLogoutArgs, ctx: &Context) -> Result<i32> {
         forget_in_daemon(ctx, None);
         return Ok(0);
     }
-    let session = pick(args.name.as_deref())?;
+    let session = pick(args.name.as_deref(), &ctx.caller.source)?;
     let path = cache::path(&session)?;
     let Some(tok) = cache::read(&session)? else {
         cache::remove(&path)?;
@@ -232,12 +233,17 @@ fn on_terminal() -> bool {
 
 /// The answer to a credentials request made at `asked` that needs an SSO login
 /// (`err`): wait for a login another process is making; else, on a terminal, offer
-/// one; else `err`. Ok(()) means: ask again.
-pub(crate) fn offer_login(err: Error, asked: std::time::SystemTime) -> Result<()> {
+/// one; else `err`. Ok(()) means: ask again. The session is the one `err` names, in
+/// `source`'s AWS config file.
+pub(crate) fn offer_login(
+    err: Error,
+    asked: std::time::SystemTime,
+    source: &SourceContext,
+) -> Result<()> {
     let Some(label) = token::login_label(&err) else {
         return Err(err);
     };
-    let Ok(session) = session::resolve_blocking(SourceContext::caller(), Some(label)) else {
+    let Ok(session) = session::resolve_blocking(source, Some(label)) else {
         return Err(err);
     };
     let rt = crate::broker::runtime()?;

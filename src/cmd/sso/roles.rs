@@ -4,18 +4,20 @@
 use std::process::ExitCode;
 
 use crate::cli::RolesArgs;
+use crate::context::SourceContext;
 use crate::error::Result;
 use crate::sso::accounts::{self, AccountRole};
 use crate::sso::session::SsoSession;
 use crate::sso::{portal, token};
 
-/// The session's accounts and roles, with a spinner on a terminal.
-pub(crate) fn fetch(session: &SsoSession) -> Result<Vec<AccountRole>> {
+/// The session's accounts and roles, with a spinner on a terminal (and, when it has
+/// expired, the login offered for it in `source`'s AWS config file).
+pub(crate) fn fetch(session: &SsoSession, source: &SourceContext) -> Result<Vec<AccountRole>> {
     let asked = std::time::SystemTime::now();
     match fetch_once(session) {
         // An expired session: on a terminal, the login is offered, as for credentials.
         Err(e) if e.kind == crate::error::Kind::SsoLoginRequired => {
-            super::offer_login(e, asked)?;
+            super::offer_login(e, asked, source)?;
             fetch_once(session)
         }
         r => r,
@@ -49,9 +51,9 @@ fn printable(text: &str) -> String {
         .collect()
 }
 
-pub(crate) fn run(args: &RolesArgs) -> Result<ExitCode> {
-    let session = super::pick(args.name.as_deref())?;
-    let roles = fetch(&session)?;
+pub(crate) fn run(args: &RolesArgs, source: &SourceContext) -> Result<ExitCode> {
+    let session = super::pick(args.name.as_deref(), source)?;
+    let roles = fetch(&session, source)?;
     if args.json {
         crate::cmd::print_json(&serde_json::to_value(&roles).unwrap_or_default());
         return Ok(ExitCode::SUCCESS);

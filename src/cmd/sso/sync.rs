@@ -7,15 +7,15 @@ use std::process::ExitCode;
 use crate::cli::SyncArgs;
 use crate::cmd::Context;
 use crate::config::aws_ini::{self, FileKind, Ini};
-use crate::context::SourceContext;
 use crate::error::{Result, display_path};
 use crate::sso::sync::{self, Options, Plan};
 
 pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitCode> {
-    let session = super::pick(args.name.as_deref())?;
-    let file = SourceContext::caller().config_file();
+    let source = &ctx.caller.source;
+    let session = super::pick(args.name.as_deref(), source)?;
+    let file = source.config_file();
     let text = aws_ini::load_text(&file, FileKind::Config)?.unwrap_or_default();
-    let roles = super::roles::fetch(&session)?;
+    let roles = super::roles::fetch(&session, source)?;
     let opts = Options {
         prefix: args.prefix.clone(),
         prune: args.prune,
@@ -38,10 +38,7 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitCode> {
 /// configs (which win over a profile of the same name in every elhaz command).
 fn taken(ctx: &Context) -> Result<BTreeMap<String, String>> {
     let mut taken = BTreeMap::new();
-    let creds = Ini::load(
-        &SourceContext::caller().credentials_file(),
-        FileKind::Credentials,
-    )?;
+    let creds = Ini::load(&ctx.caller.source.credentials_file(), FileKind::Credentials)?;
     for p in creds.gather().profiles {
         taken.insert(
             p.name,

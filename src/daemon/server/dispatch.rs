@@ -44,21 +44,21 @@ pub(super) fn credentials_data(env: &Envelope, f: &Fetched) -> CredentialsData {
 /// else, that context supplies them.
 pub(super) fn request_context(
     env: &Envelope,
-    cache: &Cache,
+    shared: &Shared,
 ) -> std::result::Result<SourceContext, Box<Response>> {
-    let ctx = match &env.caller.context {
-        None => return Ok(SourceContext::caller().clone()),
+    let source = match &env.caller.context {
+        None => return Ok(shared.context.clone()),
         Some(v) => SourceContext::from_json(v)
             .map_err(|msg| Box::new(Response::err(&env.request_id, BAD_REQUEST, msg)))?,
     };
-    if !ctx.has_secrets()
+    if !source.has_secrets()
         && let Some(r) = &env.caller.context_ref
-        && let Some(stored) = cache.context_by_ref(r)
-        && stored.same_selectors(&ctx)
+        && let Some(stored) = shared.cache.context_by_ref(r)
+        && stored.same_selectors(&source)
     {
         return Ok(stored);
     }
-    Ok(ctx)
+    Ok(source)
 }
 
 pub(super) fn not_cached(env: &Envelope, name: &str) -> Response {
@@ -112,29 +112,31 @@ pub(super) async fn dispatch(env: Envelope, shared: &Arc<Shared>) -> Response {
         return refused;
     }
     let cache = &shared.cache;
-    let ctx = match request_context(&env, cache) {
+    let source = match request_context(&env, shared) {
         Ok(c) => c,
         Err(r) => return *r,
     };
     let id = env.request_id.as_str();
     match &env.request {
-        Request::Add { token_code, .. } => match cache.add(&name, token_code.clone(), &ctx).await {
-            Ok(()) => Response::with(id, &Named { config: name }),
-            Err(e) => error_response(&env, &e),
-        },
+        Request::Add { token_code, .. } => {
+            match cache.add(&name, token_code.clone(), &source).await {
+                Ok(()) => Response::with(id, &Named { config: name }),
+                Err(e) => error_response(&env, &e),
+            }
+        }
         Request::Credentials {
             autoadd,
             min_remaining_seconds,
             ..
         } => {
             let result = cache
-                .credentials(&name, *min_remaining_seconds, *autoadd, &ctx)
+                .credentials(&name, *min_remaining_seconds, *autoadd, &source)
                 .await;
-            served(&env, &name, &ctx, result)
+            served(&env, &name, &source, result)
         }
         Request::Refresh { .. } => {
-            let result = cache.refresh(&name, &ctx).await;
-            served(&env, &name, &ctx, result)
+            let result = cache.refresh(&name, &source).await;
+            served(&env, &name, &source, result)
         }
         Request::List {} => Response::with(id, &cache.list()),
         Request::Remove { .. } => {
@@ -144,7 +146,7 @@ pub(super) async fn dispatch(env: Envelope, shared: &Arc<Shared>) -> Response {
                 not_cached(&env, &name)
             }
         }
-        Request::Whoami { .. } => match cache.whoami(&name, &ctx).await {
+        Request::Whoami { .. } => match cache.whoami(&name, &source).await {
             Ok(Some(who)) => Response::with(id, &who),
             Ok(None) => not_cached(&env, &name),
             Err(e) => error_response(&env, &e),
@@ -162,7 +164,7 @@ pub(super) async fn dispatch(env: Envelope, shared: &Arc<Shared>) -> Response {
                 whoami: *whoami,
                 uid: uid.as_ref(),
             };
-            match Box::pin(share(asked, shared, ctx)).await {
+            match Box::pin(share(asked, shared, source)).await {
                 Ok(spec) => Response::with(id, &share_info(&spec)),
                 Err((code, e)) => error_with(&env, code, &e),
             }
@@ -186,7 +188,7 @@ pub(super) async fn dispatch(env: Envelope, shared: &Arc<Shared>) -> Response {
 pub(super) fn served(
     env: &Envelope,
     name: &str,
-    ctx: &SourceContext,
+    source: &SourceContext,
     result: Result<Option<Fetched>>,
 ) -> Response {
     match result {
@@ -194,7 +196,7 @@ pub(super) fn served(
             let mut data = credentials_data(env, &f);
             // For a session built from these: which context served it.
             if env.caller.context.is_some() {
-                data.context_ref = Some(crate::context::hex(&ctx.keyed_hash()));
+                data.context_ref = Some(crate::context::hex(&source.keyed_hash()));
             }
             Response::with(&env.request_id, &data)
         }

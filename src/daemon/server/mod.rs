@@ -52,11 +52,16 @@ pub(crate) struct ServerOptions {
     pub socket: PathBuf,
     pub backlog: u32,
     pub cache: Arc<Cache>,
+    /// The daemon's own source context (see [`Shared::context`]).
+    pub context: SourceContext,
 }
 
 /// State shared by every connection.
 struct Shared {
     cache: Arc<Cache>,
+    /// The daemon's own source context, captured at its start: the one a request that
+    /// carries none (the original client's) is answered in.
+    context: SourceContext,
     shutdown: Notify,
     /// True once the daemon no longer listens on its socket (see [`stop_listening`]).
     closed: tokio::sync::watch::Sender<bool>,
@@ -149,6 +154,7 @@ pub(crate) async fn serve(opts: ServerOptions) -> Result<()> {
     watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shared = Arc::new(Shared {
         cache: opts.cache,
+        context: opts.context,
         shutdown: Notify::new(),
         closed: tokio::sync::watch::Sender::new(false),
         started: Instant::now(),

@@ -4,7 +4,8 @@
 //! session carries, never from what elhaz injected); the engine resolves sources from
 //! it and from nothing else; the daemon keys its sessions by a keyed hash of it.
 //! It owns the list of variables that are sources and of those elhaz injects; it must
-//! not know of STS, the daemon or the shells.
+//! not know of STS, the daemon or the shells. What a process captures of its caller
+//! at start, and passes down from there, is a [`CallerContext`] (`caller.rs`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,6 +14,10 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 use zeroize::Zeroize;
+
+mod caller;
+
+pub use caller::CallerContext;
 
 /// Variables that elhaz injected and that must never be taken as source credentials
 /// (removed from our own process when ELHAZ_SESSION says we run inside a session).
@@ -204,38 +209,11 @@ impl fmt::Debug for SourceContext {
     }
 }
 
-static CALLER: OnceLock<SourceContext> = OnceLock::new();
-static CAPTURED_IN_SESSION: OnceLock<bool> = OnceLock::new();
-static CALLER_REF: OnceLock<Option<String>> = OnceLock::new();
-static SERVED_REF: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
-
 /// The hex form of a keyed hash.
 pub(crate) fn hex(hash: &[u8; 32]) -> String {
     hex::encode(hash)
 }
 
-/// The context reference this process started with (inside a session only).
-pub(crate) fn caller_ref() -> Option<&'static str> {
-    CALLER_REF.get().and_then(|r| r.as_deref())
-}
-
-/// Records the context reference the daemon answered with, for the session
-/// environment built next.
-pub(crate) fn set_served_ref(r: Option<String>) {
-    if let Ok(mut s) = SERVED_REF.lock() {
-        *s = r;
-    }
-}
-
-/// The context reference a session built now should carry: the daemon's latest
-/// answer, else the one this process started with.
-pub(crate) fn served_ref() -> Option<String> {
-    SERVED_REF
-        .lock()
-        .ok()
-        .and_then(|s| s.clone())
-        .or_else(|| caller_ref().map(str::to_string))
-}
 static DAEMON_KEY: OnceLock<[u8; 32]> = OnceLock::new();
 
 /// HMAC-SHA256 of `bytes` under a random key that lives and dies with this process:
@@ -300,31 +278,6 @@ impl SourceContext {
                 _ => Some(v),
             }
         })
-    }
-
-    /// Records this process's context. Call first thing in main, before the injected
-    /// credentials are scrubbed and before any thread starts.
-    pub fn capture() {
-        let in_session = std::env::var_os("ELHAZ_SESSION").is_some();
-        let _ = CAPTURED_IN_SESSION.set(in_session);
-        let _ = CALLER_REF.set(
-            in_session
-                .then(|| std::env::var(REF_VAR).ok())
-                .flatten()
-                .filter(|r| r.len() == 64 && r.bytes().all(|b| b.is_ascii_hexdigit())),
-        );
-        let _ = CALLER.set(Self::from_process());
-    }
-
-    /// Whether this process started inside an elhaz session.
-    pub(crate) fn captured_in_session() -> bool {
-        CAPTURED_IN_SESSION.get().copied().unwrap_or(false)
-    }
-
-    /// The context captured at start (see [`capture`](Self::capture)); the
-    /// environment now when nothing was captured (library use, unit tests).
-    pub(crate) fn caller() -> &'static SourceContext {
-        CALLER.get_or_init(Self::from_process)
     }
 
     pub(crate) fn get(&self, var: &str) -> Option<&str> {
@@ -526,7 +479,7 @@ impl SourceContext {
 
 /// Removes the `ELHAZ_SOURCE_*` carriers of the secret source variables (the keys the
 /// shell integration hands over for one command) from this process's environment,
-/// once [`SourceContext::capture`] has read them: no child elhaz starts (a browser,
+/// once [`CallerContext::capture`] has read them: no child elhaz starts (a browser,
 /// a helper, a `--server` child) inherits them.
 ///
 /// # Safety
@@ -540,7 +493,7 @@ pub unsafe fn forget_source_carriers() {
 
 /// Removes the secret source variables (and their `ELHAZ_SOURCE_*` carriers) from this
 /// process's environment, so nothing it spawns inherits them. The daemon calls it
-/// after [`SourceContext::capture`].
+/// after [`CallerContext::capture`].
 ///
 /// # Safety
 /// Must run while this process has a single thread.
