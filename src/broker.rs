@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::config::Store;
 use crate::context::CallerContext;
-use crate::credentials::{Credentials, Engine, Identity, Served, parse_time};
+use crate::credentials::{Credentials, Engine, Identity, Served};
 use crate::daemon::client::{Client, Failure};
 use crate::daemon::protocol::{Caller, CredentialsData, NOT_FOUND, Response};
 use crate::daemon::start::{DaemonArgs, not_running, start_daemon};
@@ -323,7 +323,7 @@ pub(crate) fn parse_credentials(data: Option<&Value>) -> Result<Served> {
             .unwrap_or("data");
         return Err(bad(missing));
     };
-    let expiry: OffsetDateTime = parse_time(&c.expiry_time).ok_or_else(|| {
+    let expiry: OffsetDateTime = crate::times::parse(&c.expiry_time).ok_or_else(|| {
         Error::daemon(format!(
             "the daemon sent a bad expiry_time {:?}",
             c.expiry_time

@@ -101,21 +101,6 @@ pub(crate) fn human(secs: i64) -> String {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS` of `t` in UTC, whole seconds: what the original's expiry
-/// (`+00:00` after it) and the AWS CLI's SSO cache (`Z` after it) both write.
-pub(crate) fn utc_seconds(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 /// Now, in UTC: the one clock every credential and token time is compared with.
 /// In the unit tests it follows tokio's clock, so a test on paused time moves the
 /// refresh windows, the back-off and the background refresher together

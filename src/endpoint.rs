@@ -19,7 +19,8 @@ use tokio::sync::oneshot;
 
 use crate::credentials::gate::{self, Gate};
 use crate::credentials::policy::{DEFAULT_MIN_REMAINING_SECS, Policy};
-use crate::credentials::{Served, rfc3339};
+use crate::credentials::Served;
+use crate::times::zulu;
 use crate::error::{Error, Result};
 
 /// Where credentials come from (the broker), called on a plain thread.
@@ -170,7 +171,7 @@ async fn handle(
                     "AccessKeyId": c.access_key_id,
                     "SecretAccessKey": c.secret_access_key(),
                     "Token": c.session_token(),
-                    "Expiration": rfc3339(c.expiration),
+                    "Expiration": zulu(c.expiration),
                 }),
             )
         }

@@ -7,7 +7,8 @@
 
 use crate::context::{self, CallerContext, SourceContext};
 use crate::credentials::policy::Policy;
-use crate::credentials::{Credentials, Served, rfc3339};
+use crate::credentials::{Credentials, Served};
+use crate::times::zulu;
 use crate::shell::{ShellKind, end_line, set_line, unset_line};
 
 pub mod chain;
@@ -161,7 +162,7 @@ impl SessionEnv {
                 set.push(("AWS_ACCESS_KEY_ID", c.access_key_id.clone()));
                 set.push(("AWS_SECRET_ACCESS_KEY", c.secret_access_key().to_string()));
                 set.push(("AWS_SESSION_TOKEN", c.session_token().to_string()));
-                set.push(("AWS_CREDENTIAL_EXPIRATION", rfc3339(c.expiration)));
+                set.push(("AWS_CREDENTIAL_EXPIRATION", zulu(c.expiration)));
                 c
             }
             Delivery::Container {

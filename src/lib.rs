@@ -30,6 +30,7 @@ pub mod shell;
 pub(crate) mod spinner;
 pub mod sso;
 pub(crate) mod sys;
+pub(crate) mod times;
 pub mod terminal;
 
 /// Makes this process non-dumpable (no ptrace, no `/proc/PID/{mem,environ}` for other

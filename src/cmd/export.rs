@@ -11,7 +11,7 @@ use crate::broker::parse_credentials;
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::credentials::Served;
 use crate::credentials::policy::DEFAULT_MIN_REMAINING_SECS;
-use crate::credentials::{iso8601_offset, rfc3339};
+use crate::times::{with_offset, zulu};
 use crate::daemon::client::{Client, Failure};
 use crate::daemon::protocol::Caller;
 use crate::env::{Carried, Delivery, SessionEnv, shell_from_env};
@@ -46,7 +46,7 @@ pub(crate) fn run(args: ExportArgs, ctx: &Context) -> Result<i32> {
                 "access_key": c.access_key_id,
                 "secret_key": c.secret_access_key(),
                 "token": c.session_token(),
-                "expiry_time": iso8601_offset(c.expiration),
+                "expiry_time": with_offset(c.expiration),
             });
             if args.obscure {
                 obscure(&mut v);
@@ -59,7 +59,7 @@ pub(crate) fn run(args: ExportArgs, ctx: &Context) -> Result<i32> {
                 "AccessKeyId": c.access_key_id,
                 "SecretAccessKey": c.secret_access_key(),
                 "SessionToken": c.session_token(),
-                "Expiration": rfc3339(c.expiration),
+                "Expiration": zulu(c.expiration),
             });
             if args.obscure {
                 obscure(&mut v);

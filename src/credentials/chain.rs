@@ -406,7 +406,7 @@ pub(crate) fn parse_process_output(out: &[u8], origin: &str) -> Result<Got> {
             "credential_process",
         )));
     };
-    let expiry = super::parse_time(&exp)
+    let expiry = crate::times::parse(&exp)
         .ok_or_else(|| bad(format!("an Expiration that is not RFC 3339 ({exp:?})")))?;
     let Some(token) = a.session_token else {
         return Err(bad("an Expiration without a SessionToken".into()));

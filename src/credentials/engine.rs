@@ -119,8 +119,8 @@ impl Engine {
         if fetched.credentials.remaining_secs(at) <= 0 {
             return Err(Error::auth(format!(
                 "the credentials for {name} had already expired when they arrived (expiry {}, this machine's clock says {})",
-                super::rfc3339(fetched.credentials.expiration),
-                super::rfc3339(at)
+                crate::times::zulu(fetched.credentials.expiration),
+                crate::times::zulu(at)
             ))
             .with_hint("check this machine's clock: timedatectl status"));
         }

@@ -17,7 +17,6 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 pub(crate) use engine::{Engine, Fetched, Identity};
 
@@ -93,7 +92,7 @@ impl fmt::Debug for Credentials {
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"***")
             .field("session_token", &"***")
-            .field("expiration", &rfc3339(self.expiration))
+            .field("expiration", &crate::times::zulu(self.expiration))
             .finish()
     }
 }
@@ -104,25 +103,6 @@ pub struct StsTarget {
     pub region: String,
     pub endpoint_url: Option<String>,
     pub ca_bundle: Option<String>,
-}
-
-/// `2026-11-24T07:12:14Z`: what AWS_CREDENTIAL_EXPIRATION and credential_process use.
-pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .unwrap_or(t)
-        .format(&Rfc3339)
-        .unwrap_or_default()
-}
-
-/// `2026-11-24T07:12:14+00:00`: the original's `expiry_time`.
-pub(crate) fn iso8601_offset(t: OffsetDateTime) -> String {
-    format!("{}+00:00", crate::duration::utc_seconds(t))
-}
-
-/// Parses RFC 3339 / ISO 8601 with an offset (`Z` or `+00:00`).
-pub(crate) fn parse_time(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339).ok()
 }
 
 #[cfg(test)]
@@ -146,16 +126,4 @@ mod tests {
         assert_eq!(c.lifetime_secs(), 3600);
     }
 
-    #[test]
-    fn time_formats() {
-        let t = datetime!(2026-11-24 07:12:14.5 UTC);
-        assert_eq!(iso8601_offset(t), "2026-11-24T07:12:14+00:00");
-        assert_eq!(rfc3339(t), "2026-11-24T07:12:14Z");
-        assert_eq!(
-            parse_time("2026-11-24T07:12:14+00:00")
-                .unwrap()
-                .unix_timestamp(),
-            t.unix_timestamp()
-        );
-    }
 }

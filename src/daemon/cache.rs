@@ -26,7 +26,8 @@ use crate::credentials::gate::{self, Gate};
 use crate::credentials::policy::{FAILURE_BACKOFF_SECS, Policy};
 
 use crate::credentials::chain::Hop;
-use crate::credentials::{Credentials, Engine, Fetched, Identity, StsTarget, iso8601_offset};
+use crate::credentials::{Credentials, Engine, Fetched, Identity, StsTarget};
+use crate::times::with_offset;
 use crate::error::{Error, Kind, Result};
 use crate::sensitive::Sensitive;
 
@@ -392,14 +393,14 @@ impl<E: Fetcher> Cache<E> {
                     "name": name,
                     "context": context_id(hash),
                     "source": current.source,
-                    "expiry_time": iso8601_offset(c.expiration),
+                    "expiry_time": with_offset(c.expiration),
                     "remaining_seconds": c.remaining_secs(t),
                     "lifetime_seconds": c.lifetime_secs(),
                     "refresh_count": st.refresh_count,
                 });
                 // Absent fields are omitted, never null (protocol v1).
                 if let Some(at) = st.last_refresh {
-                    entry["last_refresh"] = json!(iso8601_offset(at));
+                    entry["last_refresh"] = json!(with_offset(at));
                 }
                 if let Some(e) = &st.last_error {
                     entry["last_error"] = json!(e.message);
@@ -501,7 +502,7 @@ impl<E: Fetcher> Cache<E> {
                 };
                 tracing::info!(
                     session = %session.name,
-                    expires = %iso8601_offset(fetched.credentials.expiration),
+                    expires = %with_offset(fetched.credentials.expiration),
                     "refreshed"
                 );
                 if first || session.task.lock().map(|t| t.is_none()).unwrap_or(false) {

@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use sha1::Digest;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use crate::times::{self, zulu};
 
 use super::SsoSession;
 use crate::error::{Error, Kind, Result, display_path};
@@ -56,7 +56,7 @@ impl fmt::Debug for CachedToken {
             .field("start_url", &self.start_url)
             .field("region", &self.region)
             .field("access_token", &"***")
-            .field("expires_at", &format_time(self.expires_at))
+            .field("expires_at", &zulu(self.expires_at))
             .field("client_id", &self.client_id)
             .field("has_client_secret", &self.client_secret.is_some())
             .field("has_refresh_token", &self.refresh_token.is_some())
@@ -88,10 +88,10 @@ impl CachedToken {
         let start_url = take("startUrl")?;
         let region = take("region").unwrap_or_default();
         let access_token = SecretString::from(take("accessToken")?);
-        let expires_at = parse_time(&take("expiresAt")?)?;
+        let expires_at = times::parse(&take("expiresAt")?)?;
         let client_id = take("clientId");
         let client_secret = take("clientSecret").map(SecretString::from);
-        let registration_expires_at = take("registrationExpiresAt").and_then(|s| parse_time(&s));
+        let registration_expires_at = take("registrationExpiresAt").and_then(|s| times::parse(&s));
         let refresh_token = take("refreshToken").map(SecretString::from);
         Some(CachedToken {
             start_url,
@@ -122,7 +122,7 @@ impl CachedToken {
             "accessToken",
             Some(self.access_token.expose_secret().to_string()),
         );
-        put("expiresAt", Some(format_time(self.expires_at)));
+        put("expiresAt", Some(zulu(self.expires_at)));
         put("clientId", self.client_id.clone());
         put(
             "clientSecret",
@@ -132,7 +132,7 @@ impl CachedToken {
         );
         put(
             "registrationExpiresAt",
-            self.registration_expires_at.map(format_time),
+            self.registration_expires_at.map(zulu),
         );
         put(
             "refreshToken",
@@ -142,26 +142,6 @@ impl CachedToken {
         );
         Value::Object(m)
     }
-}
-
-/// `%Y-%m-%dT%H:%M:%SZ` in UTC, as botocore writes it.
-pub(crate) fn format_time(t: OffsetDateTime) -> String {
-    format!("{}Z", crate::duration::utc_seconds(t))
-}
-
-/// An ISO-8601 time as the AWS CLI versions write it: `…Z`, `…+00:00`, fractions, or
-/// the old `…UTC` suffix; in UTC. None for a time [`format_time`] could not write back
-/// (its UTC year outside 0000–9999).
-pub(crate) fn parse_time(s: &str) -> Option<OffsetDateTime> {
-    let s = s.trim();
-    let fixed = match s.strip_suffix("UTC") {
-        Some(rest) => format!("{rest}Z"),
-        None => s.to_string(),
-    };
-    OffsetDateTime::parse(&fixed, &Rfc3339)
-        .ok()?
-        .checked_to_offset(time::UtcOffset::UTC)
-        .filter(|t| (0..=9999).contains(&t.year()))
 }
 
 /// Reads the session's cached token: None when there is none (no file, or a file
@@ -268,7 +248,7 @@ impl fmt::Debug for Registration {
         f.debug_struct("Registration")
             .field("client_id", &self.client_id)
             .field("client_secret", &"***")
-            .field("expires_at", &format_time(self.expires_at))
+            .field("expires_at", &zulu(self.expires_at))
             .finish()
     }
 }
@@ -294,7 +274,7 @@ pub(crate) fn registration(session: &SsoSession, flow: &str) -> Option<Registrat
     let reg = Registration {
         client_id: v.get("clientId")?.as_str()?.to_string(),
         client_secret: SecretString::from(v.get("clientSecret")?.as_str()?.to_string()),
-        expires_at: parse_time(v.get("expiresAt")?.as_str()?)?,
+        expires_at: times::parse(v.get("expiresAt")?.as_str()?)?,
     };
     (reg.expires_at > crate::duration::now() + Duration::from_secs(3600)).then_some(reg)
 }
@@ -308,7 +288,7 @@ pub(crate) fn save_registration(
     let v = serde_json::json!({
         "clientId": reg.client_id,
         "clientSecret": reg.client_secret.expose_secret(),
-        "expiresAt": format_time(reg.expires_at),
+        "expiresAt": zulu(reg.expires_at),
     });
     let mut bytes = serde_json::to_vec(&v).map_err(|e| Error::other(e.to_string()))?;
     let out = crate::fsutil::write_atomic(&registration_path(session, flow)?, &bytes, Kind::Auth);
@@ -403,9 +383,9 @@ mod tests {
     #[test]
     fn the_aws_cli_keys_round_trip_and_unknown_keys_stay() {
         let t = token();
-        assert_eq!(format_time(t.expires_at), "2026-11-29T18:00:00Z");
+        assert_eq!(zulu(t.expires_at), "2026-11-29T18:00:00Z");
         assert_eq!(
-            format_time(t.registration_expires_at.unwrap()),
+            zulu(t.registration_expires_at.unwrap()),
             "2027-02-27T18:00:00Z"
         );
         let v = t.to_json();
@@ -423,29 +403,6 @@ mod tests {
         for s in ["at-secret", "cs-secret", "rt-secret"] {
             assert!(!d.contains(s), "{d}");
         }
-    }
-
-    #[test]
-    fn times_in_every_form_the_aws_cli_wrote() {
-        for s in [
-            "2026-11-29T18:00:00Z",
-            "2026-11-29T18:00:00UTC",
-            "2026-11-29T18:00:00+00:00",
-            "2026-11-29T18:00:00.000Z",
-        ] {
-            assert_eq!(
-                format_time(parse_time(s).unwrap()),
-                "2026-11-29T18:00:00Z",
-                "{s}"
-            );
-        }
-        assert!(parse_time("tomorrow").is_none());
-        // An offset that takes the time out of what can be written back: no time, never
-        // a panic when the token is written or shown.
-        assert!(parse_time("9999-12-31T23:59:59-01:00").is_none());
-        assert!(parse_time("0000-01-01T00:00:00+01:00").is_none());
-        let t = parse_time("2030-01-02T03:04:05.5+02:00").unwrap();
-        assert_eq!(format_time(t), "2030-01-02T01:04:05Z");
     }
 
     #[test]

@@ -144,7 +144,7 @@ async fn renew(session: &SsoSession) -> Result<SecretString> {
     cache::write(session, &renewed)?;
     tracing::info!(
         session = session.label(),
-        expires = %cache::format_time(renewed.expires_at),
+        expires = %crate::times::zulu(renewed.expires_at),
         "renewed the SSO token"
     );
     Ok(access)

@@ -101,7 +101,7 @@ fn log_in(session: &SsoSession, opts: Options) -> Result<()> {
         session
             .described()
             .replacen("SSO login of profile", "the SSO login of profile", 1),
-        cache::format_time(entry.expires_at)
+        crate::times::zulu(entry.expires_at)
     );
     Ok(())
 }

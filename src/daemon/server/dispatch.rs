@@ -28,7 +28,7 @@ pub(super) fn credentials_data(env: &Envelope, f: &Fetched) -> CredentialsData {
         access_key: c.access_key_id.clone(),
         secret_key: c.secret_access_key().to_string(),
         token: c.session_token().to_string(),
-        expiry_time: iso8601_offset(c.expiration),
+        expiry_time: crate::times::with_offset(c.expiration),
         lifetime_seconds: ext.then(|| c.lifetime_secs()),
         source: ext.then(|| f.source.to_string()),
         region: if ext { f.region.clone() } else { None },

@@ -34,7 +34,7 @@ use super::protocol::{
     NOT_FOUND, Named, Request, Response, ShareInfo, StatusData, WireUid, code_of,
 };
 use crate::context::SourceContext;
-use crate::credentials::{Fetched, iso8601_offset};
+use crate::credentials::Fetched;
 use crate::error::{Error, Kind, Result, display_path};
 use crate::fsutil::ensure_private_dir;
 
