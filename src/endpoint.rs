@@ -17,11 +17,11 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::credentials::Served;
 use crate::credentials::gate::{self, Gate};
 use crate::credentials::policy::{DEFAULT_MIN_REMAINING_SECS, Policy};
-use crate::credentials::Served;
-use crate::times::zulu;
 use crate::error::{Error, Result};
+use crate::times::zulu;
 
 /// Where credentials come from (the broker), called on a plain thread.
 pub(crate) type Source = Box<dyn FnMut() -> Result<Served> + Send>;

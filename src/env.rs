@@ -8,8 +8,8 @@
 use crate::context::{self, CallerContext, SourceContext};
 use crate::credentials::policy::Policy;
 use crate::credentials::{Credentials, Served};
-use crate::times::zulu;
 use crate::shell::{ShellKind, end_line, set_line, unset_line};
+use crate::times::zulu;
 
 pub mod chain;
 

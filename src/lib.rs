@@ -30,8 +30,8 @@ pub mod shell;
 pub(crate) mod spinner;
 pub mod sso;
 pub(crate) mod sys;
-pub(crate) mod times;
 pub mod terminal;
+pub(crate) mod times;
 
 /// Makes this process non-dumpable (no ptrace, no `/proc/PID/{mem,environ}` for other
 /// processes of the user, no core file; see [`sys`]). Unlike a core size limit, it

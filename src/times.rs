@@ -56,7 +56,11 @@ mod tests {
             "2026-11-24T08:12:14+01:00",
             "2026-11-24T07:12:14.000Z",
         ] {
-            assert_eq!(parse(s).map(zulu).as_deref(), Some("2026-11-24T07:12:14Z"), "{s}");
+            assert_eq!(
+                parse(s).map(zulu).as_deref(),
+                Some("2026-11-24T07:12:14Z"),
+                "{s}"
+            );
         }
         assert!(parse("tomorrow").is_none());
         assert!(parse("9999-12-31T23:59:59-01:00").is_none());

@@ -86,15 +86,15 @@ fn bash_words(words: &[String], helps: &[Option<String>]) -> Vec<String> {
     if words.len() < 2 {
         return words.to_vec();
     }
-    let width = words.iter().map(|w| w.chars().count()).max().unwrap_or(0);
-    words
+    let rows: Vec<Vec<String>> = words
         .iter()
         .zip(helps)
         .map(|(w, h)| match h.as_deref().filter(|h| !h.is_empty()) {
-            Some(h) => format!("{w:<width$}  ({h})"),
-            None => w.clone(),
+            Some(h) => vec![w.clone(), format!("({h})")],
+            None => vec![w.clone()],
         })
-        .collect()
+        .collect();
+    super::table::columns(&rows)
 }
 
 /// The registration script for `shell`, as checked in under completions/.

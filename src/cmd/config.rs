@@ -587,44 +587,49 @@ fn list_rows(store: &Store, source: &SourceContext) -> Result<(Vec<Value>, Vec<E
 
 /// The rows as a NAME / KIND / DETAIL table.
 fn print_table(rows: &[Value]) {
-    let width = rows
-        .iter()
-        .filter_map(|r| r["name"].as_str())
-        .map(str::len)
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    println!("{:<width$}  {:<8}  DETAIL", "NAME", "KIND");
+    let mut table = vec![vec!["NAME".to_string(), "KIND".into(), "DETAIL".into()]];
     for r in rows {
         let name = r["name"].as_str().unwrap_or_default();
         let kind = r["kind"].as_str().unwrap_or_default();
-        let detail = if let Some(e) = r["error"].as_str() {
-            let what = if r["refused"] == json!(true) {
-                "refused"
-            } else {
-                "invalid"
-            };
-            format!("{what}: {e}")
-        } else if kind == "profile" {
-            let mut d = r["profile_type"].as_str().unwrap_or_default().to_string();
-            if let Some(arn) = r["role_arn"].as_str() {
-                d = format!("{d} {arn}");
-            }
-            if r["shadowed"] == json!(true) {
-                d.push_str(" (hidden by the config of the same name)");
-            }
-            if r["source_only"] == json!(true) {
-                d.push_str(" (source only, not a NAME)");
-            }
-            d
+        table.push(vec![
+            name.into(),
+            kind.into(),
+            detail(r, kind).trim().to_string(),
+        ]);
+    }
+    for line in super::table::columns_at_least(&table, &[0, 8]) {
+        println!("{line}");
+    }
+}
+
+/// A row's DETAIL: the refusal, the profile's type and role, or the config's
+/// description.
+fn detail(r: &Value, kind: &str) -> String {
+    if let Some(e) = r["error"].as_str() {
+        let what = if r["refused"] == json!(true) {
+            "refused"
         } else {
-            r["description"]
-                .as_str()
-                .or(r["role_arn"].as_str())
-                .unwrap_or_default()
-                .to_string()
+            "invalid"
         };
-        println!("{name:<width$}  {kind:<8}  {}", detail.trim());
+        format!("{what}: {e}")
+    } else if kind == "profile" {
+        let mut d = r["profile_type"].as_str().unwrap_or_default().to_string();
+        if let Some(arn) = r["role_arn"].as_str() {
+            d = format!("{d} {arn}");
+        }
+        if r["shadowed"] == json!(true) {
+            d.push_str(" (hidden by the config of the same name)");
+        }
+        if r["source_only"] == json!(true) {
+            d.push_str(" (source only, not a NAME)");
+        }
+        d
+    } else {
+        r["description"]
+            .as_str()
+            .or(r["role_arn"].as_str())
+            .unwrap_or_default()
+            .to_string()
     }
 }
 

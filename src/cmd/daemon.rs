@@ -277,23 +277,19 @@ fn print_shares(shares: &[ShareInfo]) {
 }
 
 fn print_sessions(list: &[Value]) {
-    let width = list
+    let rows: Vec<Vec<String>> = list
         .iter()
-        .filter_map(|s| s["name"].as_str())
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
-    for s in list {
-        let name = s["name"].as_str().unwrap_or_default();
-        let left = s["remaining_seconds"].as_i64().unwrap_or(0);
-        let mut line = format!(
-            "{name:<width$}  {}",
-            if left > 0 {
+        .map(|s| {
+            let left = s["remaining_seconds"].as_i64().unwrap_or(0);
+            let left = if left > 0 {
                 format!("{} left", human(left))
             } else {
                 "expired".into()
-            }
-        );
+            };
+            vec![s["name"].as_str().unwrap_or_default().to_string(), left]
+        })
+        .collect();
+    for (s, mut line) in list.iter().zip(super::table::columns(&rows)) {
         // One name fetched from several source contexts: say which is which.
         if list.iter().filter(|o| o["name"] == s["name"]).count() > 1 {
             let context = s["context"].as_str().unwrap_or("?");

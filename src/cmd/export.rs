@@ -11,11 +11,11 @@ use crate::broker::parse_credentials;
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::credentials::Served;
 use crate::credentials::policy::DEFAULT_MIN_REMAINING_SECS;
-use crate::times::{with_offset, zulu};
 use crate::daemon::client::{Client, Failure};
 use crate::daemon::protocol::Caller;
 use crate::env::{Carried, Delivery, SessionEnv, shell_from_env};
 use crate::error::{Error, Result};
+use crate::times::{with_offset, zulu};
 
 /// The variables whose values `--obscure` hides in the env format.
 const OBSCURED_VARS: &[&str] = &[

@@ -16,6 +16,7 @@ pub(crate) mod output;
 pub(crate) mod prompt;
 pub(crate) mod shell;
 pub(crate) mod sso;
+pub(crate) mod table;
 pub(crate) mod use_;
 pub(crate) mod whoami;
 

@@ -35,11 +35,11 @@ pub(crate) fn name_or_pick(
 /// A picker over `(name, what it is)` items, shown in two columns; the index chosen.
 /// Ctrl-C is the quiet 130; Esc is `cancelled; {none}`.
 pub(crate) fn pick_one(question: &str, items: &[(String, String)], none: &str) -> Result<usize> {
-    let width = items.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
-    let labels: Vec<String> = items
+    let rows: Vec<[&str; 2]> = items
         .iter()
-        .map(|(n, d)| format!("{n:<width$}  {d}"))
+        .map(|(n, d)| [n.as_str(), d.as_str()])
         .collect();
+    let labels = super::table::columns(&rows.iter().map(|r| r.to_vec()).collect::<Vec<_>>());
     let choice = inquire::Select::new(question, labels.clone())
         .with_page_size(15)
         .prompt()

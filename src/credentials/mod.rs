@@ -125,5 +125,4 @@ mod tests {
         assert!(!d.contains("tokentokentoken"), "{d}");
         assert_eq!(c.lifetime_secs(), 3600);
     }
-
 }

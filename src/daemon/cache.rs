@@ -27,9 +27,9 @@ use crate::credentials::policy::{FAILURE_BACKOFF_SECS, Policy};
 
 use crate::credentials::chain::Hop;
 use crate::credentials::{Credentials, Engine, Fetched, Identity, StsTarget};
-use crate::times::with_offset;
 use crate::error::{Error, Kind, Result};
 use crate::sensitive::Sensitive;
+use crate::times::with_offset;
 
 /// What the cache asks of the credential engine: what decides NAME's identity for a
 /// caller, fresh credentials, and who they are. The daemon's is the [`Engine`]; the

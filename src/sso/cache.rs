@@ -11,11 +11,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::times::{self, zulu};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use sha1::Digest;
 use time::OffsetDateTime;
-use crate::times::{self, zulu};
 
 use super::SsoSession;
 use crate::error::{Error, Kind, Result, display_path};

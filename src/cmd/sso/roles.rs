@@ -74,21 +74,14 @@ pub(crate) fn run(args: &RolesArgs, source: &SourceContext) -> Result<ExitCode> 
             role_name: printable(&r.role_name),
         })
         .collect();
-    let width = |f: fn(&AccountRole) -> &str, min: usize| {
+    let mut rows = vec![vec!["ACCOUNT", "ACCOUNT ID", "ROLE"]];
+    rows.extend(
         roles
             .iter()
-            .map(|r| f(r).chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(min)
-    };
-    let (wn, wi) = (width(|r| &r.account_name, 7), width(|r| &r.account_id, 10));
-    println!("{:<wn$}  {:<wi$}  ROLE", "ACCOUNT", "ACCOUNT ID");
-    for r in &roles {
-        println!(
-            "{:<wn$}  {:<wi$}  {}",
-            r.account_name, r.account_id, r.role_name
-        );
+            .map(|r| vec![r.account_name.as_str(), &r.account_id, &r.role_name]),
+    );
+    for line in crate::cmd::table::columns(&rows) {
+        println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }
