@@ -1,9 +1,9 @@
 //! elhaz: a local AWS temporary-credential broker with shell integration. The library
 //! is the whole program; `main.rs` only parses the command line and sets up the
-//! process. The layers, from the bottom: terminal, error, sensitive, fsutil, lock, duration,
-//! sys, logging; context (the caller's sources); config; sso; credentials; daemon and
-//! endpoint; env, child and the shells; cli; cmd. A module must import only from
-//! layers below it.
+//! process. The layers, from the bottom: terminal, error, sensitive, fsutil, lock,
+//! duration and times, sys, logging; context (the caller's sources); config; sso;
+//! credentials; daemon and endpoint; env, launch and the shells; broker; cli; cmd. A
+//! module must import only from layers below it.
 #![warn(unreachable_pub)]
 #![warn(clippy::too_many_lines)]
 
