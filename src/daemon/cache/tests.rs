@@ -2,6 +2,8 @@
 //! refresh windows of a one-hour session passed with `advance` instead of waited for.
 
 use super::*;
+use crate::credentials::chain::Hop;
+use crate::credentials::{Credentials, StsTarget};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 const HOUR: i64 = 3600;
