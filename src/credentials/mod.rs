@@ -3,6 +3,7 @@
 //! Nothing here knows of sockets, commands, shells or the terminal's output.
 
 pub(crate) mod chain;
+pub(crate) mod console;
 pub(crate) mod engine;
 pub(crate) mod external;
 pub(crate) mod gate;
