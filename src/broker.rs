@@ -372,4 +372,108 @@ mod tests {
         let carried = crate::env::Carried::of(&caller, &served);
         assert_eq!(carried.context_ref, Some("cd"));
     }
+
+    /// A daemon on a socket in a temp dir that answers each connection with the next
+    /// of `answers` (one JSON line each) and keeps the actions it was asked.
+    fn scripted_daemon(
+        answers: Vec<Value>,
+    ) -> (tempfile::TempDir, Broker, std::sync::mpsc::Receiver<String>) {
+        use std::io::{BufRead, BufReader, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("d.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for answer in answers {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut line = String::new();
+                BufReader::new(&conn).read_line(&mut line).unwrap();
+                let req: Value = serde_json::from_str(&line).unwrap();
+                let mut answer = answer;
+                answer["request_id"] = req["request_id"].clone();
+                tx.send(req["action"].as_str().unwrap_or_default().to_string())
+                    .unwrap();
+                writeln!(conn, "{answer}").unwrap();
+            }
+        });
+        let client = Client::new(&socket, std::time::Duration::from_secs(5));
+        let broker = Broker::daemon(client, None, |_| {}, CallerContext::default());
+        (dir, broker, rx)
+    }
+
+    fn ok(data: Value) -> Value {
+        serde_json::json!({"version": 1, "ok": true, "data": data})
+    }
+
+    fn credentials_data() -> Value {
+        serde_json::json!({
+            "access_key": "ASIAFROMDAEMON",
+            "secret_key": "secret",
+            "token": "token",
+            "expiry_time": "2030-01-01T00:00:00+00:00",
+        })
+    }
+
+    /// The original daemon answers 404 for a session not added yet (it ignores
+    /// `autoadd`): the broker adds it and asks again, as the original client does.
+    #[test]
+    fn a_session_the_original_daemon_does_not_hold_is_added_then_asked_again() {
+        let (_dir, broker, asked) = scripted_daemon(vec![
+            serde_json::json!({"version": 1, "ok": false,
+                "error": {"code": 404, "message": "session not found"}}),
+            ok(Value::Null),
+            ok(credentials_data()),
+        ]);
+        let Outcome::Done(served) = broker.credentials("prod", 0).unwrap() else {
+            panic!("not served");
+        };
+        assert_eq!(served.credentials.access_key_id, "ASIAFROMDAEMON");
+        let actions: Vec<String> = asked.try_iter().collect();
+        assert_eq!(actions, ["credentials", "add", "credentials"]);
+        // Without a lifetime (the original sends none), it counts from now.
+        assert!(served.credentials.lifetime_secs() > 0);
+    }
+
+    /// MFA and SSO answers are outcomes the command layer acts on, with their data
+    /// typed: the serial to ask a code for, the session to log in to.
+    #[test]
+    fn mfa_and_sso_answers_are_typed_outcomes() {
+        let (_dir, broker, _asked) = scripted_daemon(vec![
+            serde_json::json!({"version": 1, "ok": false, "error": {
+                "code": 403, "kind": "mfa_required", "message": "prod needs an MFA code",
+                "detail": {"type": "mfa_required", "serial": "arn:aws:iam::111111111111:mfa/me"}}}),
+            serde_json::json!({"version": 1, "ok": false, "error": {
+                "code": 403, "kind": "sso_login_required", "message": "corp needs a login",
+                "detail": {"type": "sso_login_required", "session": "corp"}}}),
+        ]);
+        match broker.credentials("prod", 0).unwrap() {
+            Outcome::MfaRequired(e) => assert_eq!(
+                e.detail,
+                Some(crate::error::Detail::MfaRequired {
+                    serial: "arn:aws:iam::111111111111:mfa/me".into()
+                })
+            ),
+            other => panic!("{other:?}"),
+        }
+        match broker.credentials("dev", 0).unwrap() {
+            Outcome::SsoLoginRequired(e) => assert_eq!(
+                e.detail,
+                Some(crate::error::Detail::SsoLoginRequired {
+                    session: "corp".into()
+                })
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// What the daemon sends is checked: a bad expiry is the daemon's error, named.
+    #[test]
+    fn a_bad_answer_is_the_daemons_error_and_says_what() {
+        let mut data = credentials_data();
+        data["expiry_time"] = "soon".into();
+        let (_dir, broker, _asked) = scripted_daemon(vec![ok(data)]);
+        let err = broker.credentials("prod", 0).unwrap_err();
+        assert_eq!(err.kind, Kind::Daemon);
+        assert_eq!(err.message, "the daemon sent a bad expiry_time \"soon\"");
+    }
 }
