@@ -10,6 +10,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+mod child;
 mod leftovers;
 
 use crate::context::CallerContext;
@@ -60,7 +61,7 @@ pub(crate) fn with_endpoint(
         Carried::of(caller, &served),
     );
     let (program, argv, child_env) = child(&env)?;
-    let code = crate::child::run(&rt, &program, &argv, &child_env);
+    let code = child::run(&rt, &program, &argv, &child_env);
     // Dropping the runtime closes the listener: nothing serves once the child is gone.
     rt.shutdown_timeout(std::time::Duration::from_millis(200));
     drop(files);

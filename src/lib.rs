@@ -1,6 +1,6 @@
 //! elhaz: a local AWS temporary-credential broker with shell integration. The library
 //! is the whole program; `main.rs` only parses the command line and sets up the
-//! process. The layers, from the bottom: terminal, error, sensitive, fsutil, lock,
+//! process. The layers, from the bottom: terminal, error, sensitive, fsutil,
 //! duration and times, sys, logging; context (the caller's sources); config; sso;
 //! credentials; daemon and endpoint; env, launch and the shells; broker; cli; cmd. A
 //! module must import only from layers below it.
@@ -9,7 +9,6 @@
 
 pub(crate) mod broker;
 pub(crate) mod browser;
-pub(crate) mod child;
 pub mod cli;
 pub mod cmd;
 pub mod config;
@@ -22,12 +21,10 @@ pub mod env;
 pub mod error;
 mod fsutil;
 pub(crate) mod launch;
-mod lock;
 pub mod logging;
 mod loopback;
 mod sensitive;
 pub mod shell;
-pub(crate) mod spinner;
 pub mod sso;
 pub(crate) mod sys;
 pub mod terminal;

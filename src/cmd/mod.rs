@@ -15,6 +15,7 @@ pub(crate) mod login;
 pub(crate) mod output;
 pub(crate) mod prompt;
 pub(crate) mod shell;
+pub(crate) mod spinner;
 pub(crate) mod sso;
 pub(crate) mod table;
 pub(crate) mod use_;
@@ -97,7 +98,7 @@ impl Context {
     /// NAME's credentials with at least `min_remaining` seconds left, from the broker,
     /// with a spinner on a terminal while it takes time.
     pub fn credentials(&self, name: &str, min_remaining: i64) -> Result<Served> {
-        let served = crate::spinner::spin(&format!("getting credentials for {name}"), || {
+        let served = crate::cmd::spinner::spin(&format!("getting credentials for {name}"), || {
             self.broker().credentials(name, min_remaining)
         })?;
         relay_notes(&served);
@@ -106,7 +107,7 @@ impl Context {
 
     /// STS GetCallerIdentity as NAME, with the same spinner.
     pub fn whoami(&self, name: &str) -> Result<crate::credentials::Identity> {
-        crate::spinner::spin(&format!("asking STS who {name} is"), || {
+        crate::cmd::spinner::spin(&format!("asking STS who {name} is"), || {
             self.broker().whoami(name)
         })
     }

@@ -95,7 +95,7 @@ pub(crate) fn confirm(question: &str, default: bool) -> Result<bool> {
 /// An MFA code typed on the terminal, masked, with the spinner out of the way. Ctrl-C
 /// restores the terminal and ends elhaz quietly with 130.
 pub(super) fn typed_code(label: &str) -> Result<Sensitive> {
-    let typed = crate::spinner::suspend(|| {
+    let typed = crate::cmd::spinner::suspend(|| {
         inquire::Password::new(&format!("MFA code for {label}:"))
             .without_confirmation()
             .with_display_mode(inquire::PasswordDisplayMode::Masked)

@@ -17,7 +17,7 @@ use crate::env::{Carried, Delivery, SessionEnv};
 use crate::error::{Error, Kind, Result};
 use crate::launch::{exec, find_program, with_endpoint};
 use crate::shell::ShellKind;
-use crate::shell::launch::{self, Parts};
+use crate::shell::startup::{self, Parts};
 
 /// `--shell`, else $SHELL, else the login shell from passwd, else /bin/sh.
 fn pick_shell(arg: Option<&Path>) -> Result<PathBuf> {
@@ -122,7 +122,7 @@ fn source_seed(shell: ShellKind) -> String {
             (*var, value)
         })
         .collect();
-    launch::source_seed(shell, &keys)
+    startup::source_seed(shell, &keys)
 }
 
 /// The shell's argv and environment: its own startup files, then (with `hook`) the
@@ -161,7 +161,7 @@ fn prepare(
             } else {
                 String::new()
             };
-            let fd = rc_pipe(&launch::bash_rc(parts, &seed))?;
+            let fd = rc_pipe(&startup::bash_rc(parts, &seed))?;
             argv.push("--rcfile".into());
             argv.push(format!("/dev/fd/{}", fd.as_raw_fd()).into());
             argv.push("-i".into());
@@ -180,7 +180,7 @@ fn prepare(
             let fd = seed(ShellKind::Fish)?;
             argv.push("--interactive".into());
             argv.push("--init-command".into());
-            argv.push(launch::fish_init(parts, fd).into());
+            argv.push(startup::fish_init(parts, fd).into());
         }
         ShellKind::Posix if hook => {
             let expires = env
@@ -224,7 +224,7 @@ fn rc_pipe(content: &str) -> Result<OwnedFd> {
     Ok(read)
 }
 
-/// A private ZDOTDIR holding the files `launch::zsh_files` writes; its .zshrc puts
+/// A private ZDOTDIR holding the files `startup::zsh_files` writes; its .zshrc puts
 /// ZDOTDIR back and removes the directory.
 fn zsh_dotdir(parts: Parts<'_>, seed: Option<i32>) -> Result<PathBuf> {
     let base = std::env::var_os("XDG_RUNTIME_DIR")
@@ -237,7 +237,7 @@ fn zsh_dotdir(parts: Parts<'_>, seed: Option<i32>) -> Result<PathBuf> {
         .tempdir_in(&base)
         .map_err(|e| Error::io(Kind::Other, "cannot create a directory in", &base, &e))?
         .keep();
-    for (file, text) in launch::zsh_files(parts, seed) {
+    for (file, text) in startup::zsh_files(parts, seed) {
         let p = dir.join(file);
         std::fs::write(&p, text).map_err(|e| Error::io(Kind::Other, "cannot write", &p, &e))?;
     }

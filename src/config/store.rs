@@ -13,7 +13,9 @@ use super::trust;
 use crate::error::{Error, Kind, Result, display_path};
 use crate::fsutil::ensure_private_dir;
 use crate::fsutil::write_atomic;
-use crate::lock::{DirLock, LockError, lock_dir};
+mod lock;
+
+use lock::{DirLock, LockError, lock_dir};
 
 /// Checks a config name before any path is built from it.
 pub(crate) fn validate_name(name: &str) -> Result<()> {

@@ -6,7 +6,7 @@
 //! It owns text only: it must not know credentials, the daemon, the config or how a
 //! process is started; callers hand it names and values.
 
-pub(crate) mod launch;
+pub(crate) mod startup;
 
 use std::path::Path;
 

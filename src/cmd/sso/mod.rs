@@ -49,7 +49,7 @@ pub(crate) fn pick(name: Option<&str>, source: &SourceContext) -> Result<SsoSess
 
 /// Prints what the user must do, and spins while the login waits.
 struct Terminal {
-    spinner: std::cell::RefCell<Option<crate::spinner::Shown>>,
+    spinner: std::cell::RefCell<Option<crate::cmd::spinner::Shown>>,
 }
 
 impl login::Ui for Terminal {
@@ -83,7 +83,7 @@ impl login::Ui for Terminal {
             Some(c) => format!("waiting for the sign-in (code {c})"),
             None => "waiting for the sign-in in the browser".to_string(),
         };
-        *self.spinner.borrow_mut() = Some(crate::spinner::Shown::start(&msg));
+        *self.spinner.borrow_mut() = Some(crate::cmd::spinner::Shown::start(&msg));
     }
 }
 
@@ -250,7 +250,7 @@ pub(crate) fn offer_login(
     let Some(held) = cache::try_lock(&session, LockKind::Login)? else {
         // Someone is logging in: wait for them, then ask again.
         let limit = login_wait()?;
-        crate::spinner::suspend(|| {
+        crate::cmd::spinner::suspend(|| {
             eprintln!(
                 "elhaz: waiting for the login of {} in progress elsewhere",
                 session.described()
@@ -281,7 +281,7 @@ pub(crate) fn offer_login(
         Some(i) => format!("{}. Log in now?", &err.message[..i]),
         None => "Log in now?".to_string(),
     };
-    if !crate::spinner::suspend(|| crate::cmd::prompt::confirm(&question, true))? {
+    if !crate::cmd::spinner::suspend(|| crate::cmd::prompt::confirm(&question, true))? {
         return Err(err);
     }
     let opts = Options {
@@ -289,7 +289,7 @@ pub(crate) fn offer_login(
         open_browser: true,
         timeout: login::default_timeout()?,
     };
-    let out = crate::spinner::suspend(|| log_in(&session, opts));
+    let out = crate::cmd::spinner::suspend(|| log_in(&session, opts));
     drop(held);
     out
 }

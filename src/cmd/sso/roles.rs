@@ -26,7 +26,7 @@ pub(crate) fn fetch(session: &SsoSession, source: &SourceContext) -> Result<Vec<
 
 fn fetch_once(session: &SsoSession) -> Result<Vec<AccountRole>> {
     let label = session.label();
-    crate::spinner::spin(
+    crate::cmd::spinner::spin(
         &format!("listing the accounts and roles of {label}"),
         || {
             crate::broker::runtime()?.block_on(async {
