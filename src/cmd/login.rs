@@ -31,13 +31,13 @@ pub(crate) fn run(args: LoginArgs, ctx: &Context) -> Result<i32> {
     let endpoint = std::env::var("ELHAZ_FEDERATION_ENDPOINT")
         .ok()
         .filter(|s| !s.is_empty());
-    let login = console::signin_url(
+    let login = crate::broker::runtime()?.block_on(console::signin_url(
         &served.credentials,
         &region,
         endpoint.as_deref(),
         args.duration.map(|d| d.0),
         args.destination.as_deref(),
-    )?;
+    ))?;
     if args.stdout {
         println!("{login}");
         return Ok(0);

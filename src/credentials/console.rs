@@ -40,7 +40,7 @@ fn enc(s: &str) -> String {
 /// The console login URL for `c`: getSigninToken at `endpoint` (the partition's
 /// federation endpoint when None), then `Action=login` towards `destination` (the
 /// console home of `region` when None).
-pub(crate) fn signin_url(
+pub(crate) async fn signin_url(
     c: &Credentials,
     region: &str,
     endpoint: Option<&str>,
@@ -60,7 +60,7 @@ pub(crate) fn signin_url(
         url.push_str(&format!("&SessionDuration={d}"));
     }
     url.push_str(&format!("&Session={}", enc(&session)));
-    let signin_token = get_signin_token(&url, endpoint)?;
+    let signin_token = get_signin_token(&url, endpoint).await?;
     let destination = destination
         .map(str::to_string)
         .unwrap_or_else(|| format!("{console}/console/home?region={region}"));
@@ -72,10 +72,9 @@ pub(crate) fn signin_url(
 }
 
 /// Calls getSigninToken. The URL carries the credentials: it is never logged.
-fn get_signin_token(url: &str, endpoint: &str) -> Result<String> {
-    let rt = crate::broker::runtime()?;
+async fn get_signin_token(url: &str, endpoint: &str) -> Result<String> {
     let fail = |what: String| Error::auth(format!("console sign-in failed at {endpoint}: {what}"));
-    rt.block_on(async {
+    async {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(provider)
@@ -116,7 +115,8 @@ fn get_signin_token(url: &str, endpoint: &str) -> Result<String> {
             .as_str()
             .map(str::to_string)
             .ok_or_else(|| fail("the answer has no SigninToken".into()))
-    })
+    }
+    .await
 }
 
 #[cfg(test)]
