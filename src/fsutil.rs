@@ -1,6 +1,6 @@
 //! Private files: directories created 0700, files written 0600 and atomically (temp
-//! file, fsync, rename); small files read without ever blocking or reading without end;
-//! and where the home directory is. It knows nothing of what the files hold.
+//! file, fsync, rename), or keeping the mode of the file they replace; small files read
+//! without ever blocking or reading without end; and where the home directory is. It knows nothing of what the files hold.
 
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
@@ -182,5 +182,125 @@ pub(crate) fn file_kind(meta: &Metadata) -> &'static str {
         "a block device"
     } else {
         "not a regular file"
+    }
+}
+
+/// Whether this user may replace `path` as [`write_keeping_mode`] does (the file, if
+/// it exists, and its directory, or the closest existing one, writable), asked before
+/// any work whose result would then be lost. Root may write anything.
+pub(crate) fn check_writable(path: &Path, kind: Kind) -> Result<()> {
+    use nix::unistd::{AccessFlags, access};
+    let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let refused =
+        |e: nix::errno::Errno| Error::io(kind, "cannot write", path, &std::io::Error::from(e));
+    if target.exists() {
+        access(&target, AccessFlags::W_OK).map_err(refused)?;
+    }
+    let mut dir = target.parent();
+    while let Some(d) = dir {
+        let d = if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        };
+        if d.exists() {
+            return access(d, AccessFlags::W_OK | AccessFlags::X_OK).map_err(refused);
+        }
+        dir = d.parent();
+    }
+    Ok(())
+}
+
+/// Writes `data` to `path` atomically (a temp file in the same directory, renamed over
+/// it), keeping its mode; a symlink is followed, so it stays a link. A file that does
+/// not exist is created 0600, in a 0700 directory if that is missing too. `before` is
+/// what the file held when it was read: if it changed meanwhile, nothing is written.
+pub(crate) fn write_keeping_mode(path: &Path, data: &str, before: &str) -> Result<()> {
+    let (target, mode) = match fs::canonicalize(path) {
+        Ok(t) => {
+            let mode = fs::metadata(&t)
+                .map_err(|e| Error::io(Kind::Config, "cannot read", path, &e))?
+                .permissions()
+                .mode()
+                & 0o7777;
+            (t, mode)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (path.to_path_buf(), 0o600),
+        Err(e) => return Err(Error::io(Kind::Config, "cannot read", path, &e)),
+    };
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    crate::fsutil::ensure_private_dir(dir, Kind::Config)?;
+    let fail = |e: &std::io::Error| Error::io(Kind::Config, "cannot write", path, e);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".elhaz-")
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(|e| fail(&e))?;
+    tmp.write_all(data.as_bytes()).map_err(|e| fail(&e))?;
+    // fchmod is not subject to the umask: the file gets exactly the old mode.
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(|e| fail(&e))?;
+    tmp.as_file().sync_all().map_err(|e| fail(&e))?;
+    let now = match fs::read(&target) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(Kind::Config, "cannot read", path, &e)),
+    };
+    if now != before.as_bytes() {
+        return Err(Error::config(format!(
+            "{} changed while elhaz was writing it; nothing written",
+            display_path(path)
+        ))
+        .with_hint("run the command again"));
+    }
+    tmp.persist(&target).map_err(|e| fail(&e.error))?;
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_creates_a_private_file_follows_links_and_keeps_modes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+
+        let fresh = tmp.path().join("new/aws/config");
+        write_keeping_mode(&fresh, "[default]\n", "").unwrap();
+        assert_eq!(fs::read_to_string(&fresh).unwrap(), "[default]\n");
+        assert_eq!(mode(&fresh), 0o600);
+        assert_eq!(mode(fresh.parent().unwrap()), 0o700);
+
+        // A dotfiles-style link stays a link; its target gets the text, keeping 0644.
+        let real = tmp.path().join("dotfiles-config");
+        fs::write(&real, "old\n").unwrap();
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o644)).unwrap();
+        let link = tmp.path().join("config");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_keeping_mode(&link, "new\n", "old\n").unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read_to_string(&real).unwrap(), "new\n");
+        assert_eq!(mode(&real), 0o644);
+
+        // Changed since it was read: nothing written.
+        let e = write_keeping_mode(&link, "newer\n", "old\n").unwrap_err();
+        assert!(e.message.contains("changed while"), "{}", e.message);
+        assert_eq!(fs::read_to_string(&real).unwrap(), "new\n");
+        let left = fs::read_dir(tmp.path()).unwrap().count();
+        assert_eq!(left, 3, "no temp file left");
     }
 }

@@ -3,6 +3,19 @@
 
 use super::color_stdout;
 
+/// A unified diff of a file's text before and after `command` (3 lines of context),
+/// with `name` in the headers; empty when they are equal.
+pub(crate) fn unified_diff(before: &str, after: &str, name: &str, command: &str) -> String {
+    if before == after {
+        return String::new();
+    }
+    similar::TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(3)
+        .header(name, &format!("{name} (after {command})"))
+        .to_string()
+}
+
 /// Prints JSON: pretty, coloured on a terminal.
 pub(crate) fn print_json(value: &serde_json::Value) {
     let text = serde_json::to_string_pretty(value).unwrap_or_default();
@@ -85,5 +98,21 @@ pub(crate) fn obscure(value: &mut serde_json::Value) {
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(obscure),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod diff_tests {
+    use super::*;
+
+    #[test]
+    fn the_diff_is_unified() {
+        let d = unified_diff("a\nb\nc\n", "a\nB\nc\nd\n", "f", "elhaz sso sync");
+        assert_eq!(
+            d,
+            "--- f\n+++ f (after elhaz sso sync)\n@@ -1,3 +1,4 @@\n a\n-b\n+B\n c\n+d\n"
+        );
+        let d = unified_diff("", "x\n", "f", "elhaz sso sync");
+        assert!(d.contains("@@ -0,0 +1 @@\n+x\n"), "{d}");
     }
 }

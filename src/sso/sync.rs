@@ -20,15 +20,12 @@
 //! It knows the file's text and nothing of the portal or the terminal.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::accounts::AccountRole;
 use super::session::SsoSession;
 use crate::config::aws_ini::{self, FileKind, Ini, Named};
-use crate::error::{Error, Kind, Result, display_path};
+use crate::error::{Error, Result, display_path};
 
 /// What the block of a session is delimited by.
 fn markers(label: &str) -> (String, String) {
@@ -404,73 +401,6 @@ pub(crate) fn plan(
     after.push_str(tail);
     plan.after = after;
     Ok(plan)
-}
-
-/// Writes `data` to `path` atomically (a temp file in the same directory, renamed over
-/// it), keeping its mode; a symlink is followed, so it stays a link. A file that does
-/// not exist is created 0600, in a 0700 directory if that is missing too. `before` is
-/// what the file held when it was read: if it changed meanwhile, nothing is written.
-pub(crate) fn write_keeping_mode(path: &Path, data: &str, before: &str) -> Result<()> {
-    let (target, mode) = match fs::canonicalize(path) {
-        Ok(t) => {
-            let mode = fs::metadata(&t)
-                .map_err(|e| Error::io(Kind::Config, "cannot read", path, &e))?
-                .permissions()
-                .mode()
-                & 0o7777;
-            (t, mode)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (path.to_path_buf(), 0o600),
-        Err(e) => return Err(Error::io(Kind::Config, "cannot read", path, &e)),
-    };
-    let dir = target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    crate::fsutil::ensure_private_dir(dir, Kind::Config)?;
-    let fail = |e: &std::io::Error| Error::io(Kind::Config, "cannot write", path, e);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".elhaz-sync-")
-        .suffix(".tmp")
-        .permissions(fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)
-        .map_err(|e| fail(&e))?;
-    tmp.write_all(data.as_bytes()).map_err(|e| fail(&e))?;
-    // fchmod is not subject to the umask: the file gets exactly the old mode.
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(|e| fail(&e))?;
-    tmp.as_file().sync_all().map_err(|e| fail(&e))?;
-    let now = match fs::read(&target) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(Error::io(Kind::Config, "cannot read", path, &e)),
-    };
-    if now != before.as_bytes() {
-        return Err(Error::config(format!(
-            "{} changed while elhaz was syncing; nothing written",
-            display_path(path)
-        ))
-        .with_hint("run the command again"));
-    }
-    tmp.persist(&target).map_err(|e| fail(&e.error))?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-/// A unified diff of two texts (3 lines of context), with `name` in the headers; empty
-/// when they are equal.
-pub(crate) fn unified_diff(before: &str, after: &str, name: &str) -> String {
-    if before == after {
-        return String::new();
-    }
-    similar::TextDiff::from_lines(before, after)
-        .unified_diff()
-        .context_radius(3)
-        .header(name, &format!("{name} (after elhaz sso sync)"))
-        .to_string()
 }
 
 #[cfg(test)]

@@ -25,11 +25,16 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitCode> {
     if args.dry_run {
         print!(
             "{}",
-            sync::unified_diff(&plan.before, &plan.after, &display_path(&file))
+            crate::cmd::output::unified_diff(
+                &plan.before,
+                &plan.after,
+                &display_path(&file),
+                "elhaz sso sync"
+            )
         );
         eprintln!("elhaz: dry run: nothing written");
     } else if plan.after != plan.before {
-        sync::write_keeping_mode(&file, &plan.after, &plan.before)?;
+        crate::fsutil::write_keeping_mode(&file, &plan.after, &plan.before)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -98,41 +98,6 @@ fn a_block_without_its_end_is_refused_with_the_line() {
 }
 
 #[test]
-fn a_write_creates_a_private_file_follows_links_and_keeps_modes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
-
-    let fresh = tmp.path().join("new/aws/config");
-    write_keeping_mode(&fresh, "[default]\n", "").unwrap();
-    assert_eq!(fs::read_to_string(&fresh).unwrap(), "[default]\n");
-    assert_eq!(mode(&fresh), 0o600);
-    assert_eq!(mode(fresh.parent().unwrap()), 0o700);
-
-    // A dotfiles-style link stays a link; its target gets the text, keeping 0644.
-    let real = tmp.path().join("dotfiles-config");
-    fs::write(&real, "old\n").unwrap();
-    fs::set_permissions(&real, fs::Permissions::from_mode(0o644)).unwrap();
-    let link = tmp.path().join("config");
-    std::os::unix::fs::symlink(&real, &link).unwrap();
-    write_keeping_mode(&link, "new\n", "old\n").unwrap();
-    assert!(
-        fs::symlink_metadata(&link)
-            .unwrap()
-            .file_type()
-            .is_symlink()
-    );
-    assert_eq!(fs::read_to_string(&real).unwrap(), "new\n");
-    assert_eq!(mode(&real), 0o644);
-
-    // Changed since it was read: nothing written.
-    let e = write_keeping_mode(&link, "newer\n", "old\n").unwrap_err();
-    assert!(e.message.contains("changed while"), "{}", e.message);
-    assert_eq!(fs::read_to_string(&real).unwrap(), "new\n");
-    let left = fs::read_dir(tmp.path()).unwrap().count();
-    assert_eq!(left, 3, "no temp file left");
-}
-
-#[test]
 fn a_legacy_profile_session_writes_its_start_url_and_region() {
     let legacy = SsoSession::legacy("corp", "https://corp.awsapps.com/start", "eu-west-1");
     let p = plan(
@@ -173,15 +138,4 @@ fn what_the_portal_sends_cannot_add_lines_to_the_file() {
         p.after
     );
     assert_eq!(profile_names(&p.after).len(), 1, "{}", p.after);
-}
-
-#[test]
-fn the_diff_is_unified() {
-    let d = unified_diff("a\nb\nc\n", "a\nB\nc\nd\n", "f");
-    assert_eq!(
-        d,
-        "--- f\n+++ f (after elhaz sso sync)\n@@ -1,3 +1,4 @@\n a\n-b\n+B\n c\n+d\n"
-    );
-    let d = unified_diff("", "x\n", "f");
-    assert!(d.contains("@@ -0,0 +1 @@\n+x\n"), "{d}");
 }
