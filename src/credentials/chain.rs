@@ -65,17 +65,13 @@ pub(crate) struct Walk<'a> {
 impl Walk<'_> {
     /// Where STS is for a call made for `profile`.
     pub(crate) fn target(&self, profile: Option<&AwsProfile>) -> StsTarget {
-        let region = profile
-            .and_then(|p| p.region.clone())
-            .or_else(|| self.region.clone())
-            .or_else(|| self.ctx.get("AWS_REGION").map(str::to_string))
-            .or_else(|| self.ctx.get("AWS_DEFAULT_REGION").map(str::to_string))
-            .unwrap_or_else(|| super::sts::DEFAULT_REGION.to_string());
-        StsTarget {
-            region,
-            endpoint_url: sts_endpoint(self.ctx, self.profiles, profile),
-            ca_bundle: self.ca_bundle.clone(),
-        }
+        target_for(
+            self.ctx,
+            self.profiles,
+            profile,
+            self.region.clone(),
+            self.ca_bundle.clone(),
+        )
     }
 
     /// The credentials at the top of `chain`. `last_is_final`: its top hop is the
@@ -433,5 +429,27 @@ impl Classify for serde_json::Error {
             serde_json::error::Category::Data => "wrong fields",
             serde_json::error::Category::Eof => "cut short",
         }
+    }
+}
+
+/// Where STS is for a hop of `profile` (None: the default chain's), in `ctx`: the
+/// profile's region, else `region`, else the caller's.
+pub(crate) fn target_for(
+    ctx: &SourceContext,
+    profiles: &AwsProfiles,
+    profile: Option<&AwsProfile>,
+    region: Option<String>,
+    ca_bundle: Option<String>,
+) -> StsTarget {
+    let region = profile
+        .and_then(|p| p.region.clone())
+        .or(region)
+        .or_else(|| ctx.get("AWS_REGION").map(str::to_string))
+        .or_else(|| ctx.get("AWS_DEFAULT_REGION").map(str::to_string))
+        .unwrap_or_else(|| super::sts::DEFAULT_REGION.to_string());
+    StsTarget {
+        region,
+        endpoint_url: sts_endpoint(ctx, profiles, profile),
+        ca_bundle,
     }
 }

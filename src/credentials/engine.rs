@@ -13,7 +13,7 @@ use std::path::Path;
 use aws_config::Region;
 use serde::{Deserialize, Serialize};
 
-use super::chain::{Got, Hop, Walk};
+use super::chain::{Got, Hop, Walk, target_for};
 use super::saml::assume_saml;
 use super::sources::{self, Use};
 use super::sts::{
@@ -125,6 +125,26 @@ impl Engine {
             .with_hint("check this machine's clock: timedatectl status"));
         }
         Ok(fetched)
+    }
+
+    /// Where NAME's STS is for this caller (the same target its fetch signs for and
+    /// whoami asks), read from the config or profile without calling anyone.
+    pub(crate) async fn sts_target(&self, name: &str, ctx: &SourceContext) -> Result<StsTarget> {
+        let profiles = AwsProfiles::load_in(ctx).await?;
+        match resolve_in(&self.store, name, ctx, &profiles).await? {
+            Source::Config(config) => {
+                let path = self.store.path(name)?;
+                let sts_params = config.sts.clone().unwrap_or_default();
+                let session = config.session.clone().unwrap_or_default();
+                let ca_bundle =
+                    ca_bundle_of(&sts_params, &path)?.or_else(|| ctx_ca_bundle(ctx, None));
+                Ok(config_target(&sts_params, &session, ca_bundle, ctx, &profiles).0)
+            }
+            Source::Profile(profile) => {
+                let ca_bundle = ctx_ca_bundle(ctx, Some(&profile));
+                Ok(target_for(ctx, &profiles, Some(&profile), None, ca_bundle))
+            }
+        }
     }
 
     /// The bytes that decide which identity NAME gives this caller (see
@@ -424,6 +444,24 @@ async fn config_sdk(
     ctx: &SourceContext,
     profiles: &AwsProfiles,
 ) -> Result<(aws_config::SdkConfig, StsTarget, Option<String>)> {
+    let (target, profile_region) =
+        config_target(sts_params, session, ca_bundle.clone(), ctx, profiles);
+    let sdk = base_loader(ca_bundle.as_deref(), ctx)?
+        .region(Region::new(target.region.clone()))
+        .load()
+        .await;
+    Ok((sdk, target, profile_region))
+}
+
+/// Where a config's STS is, and the region of its Session.profile_name (if it names
+/// one).
+fn config_target(
+    sts_params: &StsClient,
+    session: &SourceSession,
+    ca_bundle: Option<String>,
+    ctx: &SourceContext,
+    profiles: &AwsProfiles,
+) -> (StsTarget, Option<String>) {
     // STS.region_name, Session.region_name, then Session.profile_name's region: all
     // before the environment's, which may be an outer session's; then the caller's
     // region, then the selected profile's (as the SDKs would).
@@ -442,10 +480,6 @@ async fn config_sdk(
         .or_else(|| ctx.get("AWS_DEFAULT_REGION").map(str::to_string))
         .or_else(|| selected.and_then(|p| p.region.clone()))
         .unwrap_or_else(|| DEFAULT_REGION.to_string());
-    let sdk = base_loader(ca_bundle.as_deref(), ctx)?
-        .region(Region::new(region.clone()))
-        .load()
-        .await;
     let endpoint_url = sts_params
         .endpoint_url
         .clone()
@@ -459,7 +493,7 @@ async fn config_sdk(
         endpoint_url,
         ca_bundle,
     };
-    Ok((sdk, target, profile_region))
+    (target, profile_region)
 }
 
 /// A config's source credentials: STS static keys, Session static keys,

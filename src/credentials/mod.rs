@@ -4,6 +4,7 @@
 
 pub(crate) mod chain;
 pub(crate) mod console;
+pub mod eks;
 pub(crate) mod engine;
 pub(crate) mod external;
 pub(crate) mod gate;
@@ -48,7 +49,7 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    pub(crate) fn new(
+    pub fn new(
         access_key_id: impl Into<String>,
         secret_access_key: impl Into<String>,
         session_token: impl Into<String>,
