@@ -4,6 +4,7 @@
 
 pub mod aws_ini;
 pub(crate) mod check;
+pub(crate) mod kubeconfig;
 pub mod parse;
 pub(crate) mod schema;
 pub(crate) mod store;
