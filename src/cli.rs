@@ -16,12 +16,14 @@ use crate::duration::Seconds;
 mod complete;
 mod config;
 mod daemon;
+mod eks;
 mod sso;
 
 pub(crate) use complete::completing_names;
 use complete::names;
 pub use config::*;
 pub use daemon::*;
+pub use eks::*;
 pub use sso::*;
 
 #[derive(Debug, Parser)]
@@ -199,6 +201,10 @@ The hook refreshes the credentials at the prompt before they expire.")]
     /// IAM Identity Center: log in and out, list roles, write profiles
     #[command(subcommand)]
     Sso(SsoCommand),
+
+    /// Amazon EKS: kubectl's token from the session, and the kubeconfig entries for it
+    #[command(subcommand)]
+    Eks(EksCommand),
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ pub use completions::answer_completion_request;
 pub(crate) mod asking;
 pub(crate) mod config;
 pub(crate) mod daemon;
+pub(crate) mod eks;
 pub(crate) mod exec;
 pub(crate) mod export;
 pub(crate) mod hook;
@@ -164,6 +165,7 @@ pub fn run(cli: Cli, caller: CallerContext) -> Result<i32> {
         Command::Config(c) => config::run(c, &ctx),
         Command::Daemon(c) => daemon::run(c, &ctx),
         Command::Sso(c) => sso::run(c, &ctx),
+        Command::Eks(c) => eks::run(c, &ctx),
     }
 }
 
