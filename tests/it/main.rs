@@ -13,6 +13,7 @@ mod abuse;
 mod completions;
 mod config;
 mod daemon;
+mod eks;
 mod engine;
 mod errors;
 mod exec;

@@ -1,11 +1,13 @@
 //! Test harness shared by the integration tests (and the benchmarks), one file per
 //! concern: `env` (an isolated user and the binary), `sts` (a fake STS on wiremock),
-//! `moto` (a real one), `pty` (an interactive program under a terminal), `procs`
-//! (processes), `users` (other uids), `text` (terminal and command output) and `gate`
-//! (which tests may run side by side). Everything is re-exported here, so a test says
-//! `use crate::support::*`.
+//! `moto` (a real one), `eks` (a fake EKS API server, and kubectl), `pty` (an
+//! interactive program under a terminal), `procs` (processes), `users` (other uids),
+//! `text` (terminal and command output) and `gate` (which tests may run side by side).
+//! Everything is re-exported here, so a test says `use crate::support::*`; `eks` is
+//! used as `crate::support::eks::*`.
 #![allow(dead_code)]
 
+pub mod eks;
 pub mod env;
 pub mod gate;
 pub mod moto;
