@@ -17,6 +17,7 @@ mod complete;
 mod config;
 mod daemon;
 mod eks;
+mod pin;
 mod sso;
 
 pub(crate) use complete::completing_names;
@@ -24,6 +25,7 @@ use complete::names;
 pub use config::*;
 pub use daemon::*;
 pub use eks::*;
+pub use pin::*;
 pub use sso::*;
 
 #[derive(Debug, Parser)]
@@ -205,6 +207,28 @@ The hook refreshes the credentials at the prompt before they expire.")]
     /// Amazon EKS: kubectl's token from the session, and the kubeconfig entries for it
     #[command(subcommand)]
     Eks(EksCommand),
+
+    /// Trust the project pin (.elhaz.yaml) of DIR, as it is now
+    #[command(after_help = "Examples:
+  elhaz allow
+  elhaz allow ~/src/prod-infra
+
+A pin is obeyed only once allowed; any change to it needs another allow.")]
+    Allow(AllowArgs),
+
+    /// Forget the project pin of DIR: it is no longer obeyed
+    #[command(after_help = "Example:
+  elhaz deny")]
+    Deny(DenyArgs),
+
+    /// Pin NAME to the current directory (writes and allows .elhaz.yaml), or --show the pin here
+    #[command(after_help = "Examples:
+  elhaz pin prod --region eu-west-1
+  elhaz pin --show
+
+Commands without NAME (exec, shell, export, whoami, login, eks token) then use it,
+and the shell hook switches to it on cd.")]
+    Pin(PinArgs),
 }
 
 #[derive(Debug, Args)]

@@ -19,7 +19,9 @@ pub(crate) fn run(mut args: ExecArgs, ctx: &Context) -> Result<i32> {
                 .with_hint("for an interactive shell: elhaz shell NAME"),
         );
     }
-    let name = ctx.name(args.name())?;
+    let chosen = super::pin::choose(ctx, args.name())?;
+    args.region = args.region.take().or(chosen.region);
+    let name = chosen.name;
     // NAME, then CMD, then STS: each mistake is named before anything costs a call.
     // The NAME is checked by what gets its credentials (the daemon or the engine);
     // only when CMD is not found is it checked here first, so that a wrong NAME is

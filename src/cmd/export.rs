@@ -30,10 +30,13 @@ pub(crate) fn run(args: ExportArgs, ctx: &Context) -> Result<i32> {
         (None, ExportFormat::CredentialProcess) => DEFAULT_MIN_REMAINING_SECS,
         (None, _) => 0,
     };
+    let mut pinned_region = None;
     let (name, served) = match &args.socket {
         Some(socket) => shared_socket(socket, args.name.get(), min, ctx)?,
         None => {
-            let name = ctx.name(args.name.get())?;
+            let chosen = super::pin::choose(ctx, args.name.get())?;
+            pinned_region = chosen.region;
+            let name = chosen.name;
             let served = ctx.credentials(&name, min)?;
             (name, served)
         }
@@ -68,7 +71,11 @@ pub(crate) fn run(args: ExportArgs, ctx: &Context) -> Result<i32> {
         }
         ExportFormat::Env => {
             let shell = args.shell.unwrap_or_else(shell_from_env);
-            let region = args.region.as_deref().or(served.region.as_deref());
+            let region = args
+                .region
+                .as_deref()
+                .or(pinned_region.as_deref())
+                .or(served.region.as_deref());
             let carried = Carried::of(&ctx.caller, &served);
             let mut env =
                 SessionEnv::build(&name, Delivery::Static(c), region, &ctx.policy, carried);

@@ -21,11 +21,13 @@ pub(crate) fn run(args: LoginArgs, ctx: &Context) -> Result<i32> {
         ))
         .with_hint("elhaz login NAME --duration 1h"));
     }
-    let name = ctx.name(args.name.get())?;
+    let chosen = super::pin::choose(ctx, args.name.get())?;
+    let name = chosen.name;
     let served = ctx.credentials(&name, DEFAULT_MIN_REMAINING_SECS)?;
     let region = args
         .region
         .clone()
+        .or(chosen.region)
         .or(served.region.clone())
         .unwrap_or_else(|| "us-east-1".into());
     let endpoint = std::env::var("ELHAZ_FEDERATION_ENDPOINT")

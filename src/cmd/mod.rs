@@ -14,6 +14,7 @@ pub(crate) mod export;
 pub(crate) mod hook;
 pub(crate) mod login;
 pub(crate) mod output;
+pub(crate) mod pin;
 pub(crate) mod prompt;
 pub(crate) mod shell;
 pub(crate) mod spinner;
@@ -166,6 +167,9 @@ pub fn run(cli: Cli, caller: CallerContext) -> Result<i32> {
         Command::Daemon(c) => daemon::run(c, &ctx),
         Command::Sso(c) => sso::run(c, &ctx),
         Command::Eks(c) => eks::run(c, &ctx),
+        Command::Allow(a) => pin::allow(a, &ctx),
+        Command::Deny(a) => pin::deny(a, &ctx),
+        Command::Pin(a) => pin::pin(a, &ctx),
     }
 }
 

@@ -47,7 +47,9 @@ pub(crate) fn run(args: ShellArgs, ctx: &Context) -> Result<i32> {
         .with_hint("to switch this shell instead: elhaz use NAME (needs the hook)"));
     }
     let shell = pick_shell(args.shell.as_deref())?;
-    let name = ctx.name(args.name.get())?;
+    let chosen = super::pin::choose(ctx, args.name.get())?;
+    let region_arg = args.region.clone().or(chosen.region);
+    let name = chosen.name;
     if args.server {
         // The endpoint keeps the credentials fresh: no hook, which would replace
         // it with static keys.
@@ -55,7 +57,7 @@ pub(crate) fn run(args: ShellArgs, ctx: &Context) -> Result<i32> {
         let owned = name.clone();
         let source: crate::endpoint::Source =
             Box::new(move || broker.credentials(&owned, DEFAULT_MIN_REMAINING_SECS));
-        let region = args.region.as_deref();
+        let region = region_arg.as_deref();
         return with_endpoint(&name, region, ctx.policy, &ctx.caller, source, |env| {
             let (argv, child_env, keep) = prepare(&shell, &name, env, false, &args.args)?;
             // The rc pipe must stay open until the shell has read it; the child
@@ -65,7 +67,7 @@ pub(crate) fn run(args: ShellArgs, ctx: &Context) -> Result<i32> {
         });
     }
     let served = ctx.credentials(&name, DEFAULT_MIN_REMAINING_SECS)?;
-    let region = args.region.as_deref().or(served.region.as_deref());
+    let region = region_arg.as_deref().or(served.region.as_deref());
     let env = SessionEnv::build(
         &name,
         Delivery::Static(&served.credentials),

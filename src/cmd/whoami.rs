@@ -6,7 +6,7 @@ use crate::cli::WhoamiArgs;
 use crate::error::Result;
 
 pub(crate) fn run(args: WhoamiArgs, ctx: &Context) -> Result<i32> {
-    let name = ctx.name(args.name.get())?;
+    let name = super::pin::choose(ctx, args.name.get())?.name;
     let identity = ctx.whoami(&name)?;
     let mut v = serde_json::to_value(&identity).unwrap_or_default();
     if args.obscure {

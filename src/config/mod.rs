@@ -6,6 +6,7 @@ pub mod aws_ini;
 pub(crate) mod check;
 pub(crate) mod kubeconfig;
 pub mod parse;
+pub(crate) mod pins;
 pub(crate) mod schema;
 pub(crate) mod store;
 pub(crate) mod trust;

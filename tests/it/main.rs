@@ -22,6 +22,7 @@ mod harness;
 mod hygiene;
 mod identity;
 mod login;
+mod pins;
 mod quoting;
 mod readme;
 mod real_configs;
