@@ -8,6 +8,7 @@ _ELHAZ_BIN="${_ELHAZ_BIN:-elhaz}"
 
 _elhaz_hook() {
   local s=$? x=$- now=${EPOCHSECONDS-} at=${ELHAZ_REFRESH_AT-}
+  [[ ${PWD-} == "${_ELHAZ_PWD-}" ]] || _elhaz_pin
   # A `--server` session refreshes through its endpoint.
   [[ -n ${ELHAZ_SESSION-} && -z ${AWS_CONTAINER_AUTHORIZATION_TOKEN-} ]] || return "$s"
   [[ -n $now ]] || \builtin printf -v now '%(%s)T' -1
@@ -23,6 +24,26 @@ _elhaz_hook() {
     [[ $x != *x* ]] || \builtin set -x
   fi
   return "$s"
+}
+
+# A project pin: the nearest .elhaz.yaml up to / or $HOME, found with builtins. Only
+# when it is another file than at the last prompt does the binary decide (switch,
+# restore, or a warning); a cd within the same tree starts no process.
+_elhaz_pin() {
+  local x=$- d=${PWD-} f found=
+  _ELHAZ_PWD=${PWD-}
+  [[ $d != / ]] || d=
+  while :; do
+    f=$d/.elhaz.yaml
+    if [[ -e $f || -L $f ]]; then found=$f && break; fi
+    [[ -n $d && $d != "${HOME-}" ]] || break
+    d=${d%/*}
+  done
+  [[ $found != "${_ELHAZ_PIN-}" ]] || return 0
+  _ELHAZ_PIN=$found
+  { \builtin set +x; } 2>/dev/null # set -x would show the credentials.
+  \builtin eval "$(_elhaz_bin --client-timeout 2 hook bash --pin "$found" --pinned "${_ELHAZ_PINNED-}" --use-tree "${_ELHAZ_USE_TREE-}" --stashed "${_ELHAZ_STASHED-}")"
+  [[ $x != *x* ]] || \builtin set -x
 }
 
 # The source keys this shell keeps (from `elhaz shell`, or from before the first
@@ -48,6 +69,11 @@ elhaz() {
     _elhaz_bin "$@" || rc=$?
   elif out=$(_elhaz_bin use --eval --shell bash "${@:2}"); then
     \builtin eval "$out"
+    # An explicit NAME wins in this pin's tree; --clear ends it, and a pin's own.
+    if [[ ${2-} == --clear ]]; then unset _ELHAZ_USE_TREE _ELHAZ_PINNED; else
+      _ELHAZ_USE_TREE=${_ELHAZ_PIN-}
+      _ELHAZ_PINNED=
+    fi
   else
     rc=$?
   fi

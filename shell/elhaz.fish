@@ -8,6 +8,7 @@
 set -q _ELHAZ_BIN; or set -g _ELHAZ_BIN elhaz
 
 function _elhaz_hook --on-event fish_prompt
+    test "$PWD" = "$_ELHAZ_PWD"; or _elhaz_pin
     # A `--server` session refreshes through its endpoint.
     test -n "$ELHAZ_SESSION"; and not set -q AWS_CONTAINER_AUTHORIZATION_TOKEN; or return
     set -l now (math (builtin path mtime /) + (builtin path mtime --relative /))
@@ -19,6 +20,28 @@ function _elhaz_hook --on-event fish_prompt
         set -g _ELHAZ_RETRY_AT (math $now + 60) # until it answers: Ctrl-C must not retry at once.
         _elhaz_bin --client-timeout 2 hook fish --refresh --warned "$_ELHAZ_WARNED" | source
     end
+end
+
+# A project pin: the nearest .elhaz.yaml up to / or $HOME, found with builtins. Only
+# when it is another file than at the last prompt does the binary decide (switch,
+# restore, or a warning); a cd within the same tree starts no process.
+function _elhaz_pin
+    set -l fish_trace # tracing would show the credentials.
+    set -g _ELHAZ_PWD $PWD
+    set -l d $PWD
+    test "$d" = /; and set d ''
+    set -l found ''
+    while true
+        if test -e "$d/.elhaz.yaml"; or test -L "$d/.elhaz.yaml"
+            set found "$d/.elhaz.yaml"
+            break
+        end
+        test -n "$d"; and test "$d" != "$HOME"; or break
+        set d (string replace -r '/[^/]*$' '' -- "$d")
+    end
+    test "$found" = "$_ELHAZ_PIN"; and return
+    set -g _ELHAZ_PIN $found
+    _elhaz_bin --client-timeout 2 hook fish --pin "$found" --pinned "$_ELHAZ_PINNED" --use-tree "$_ELHAZ_USE_TREE" --stashed "$_elhaz_stashed" | source
 end
 
 # The source keys this shell keeps (from `elhaz shell`, or from before the first
@@ -43,4 +66,13 @@ function elhaz --description 'elhaz, with `use` acting on this shell'
     end
     set -l out (_elhaz_bin use --eval --shell fish $argv[2..-1]); or return
     printf '%s\n' $out | source
+    # An explicit NAME wins in this pin's tree; --clear ends it, and a pin's own.
+    if test "$argv[2]" = --clear
+        set -e _ELHAZ_USE_TREE
+        set -e _ELHAZ_PINNED
+    else
+        set -g _ELHAZ_USE_TREE "$_ELHAZ_PIN"
+        set -g _ELHAZ_PINNED ''
+    end
+    return 0
 end

@@ -9,6 +9,7 @@ zmodload zsh/datetime 2>/dev/null
 
 _elhaz_hook() {
   local s=$?
+  [[ ${PWD-} == "${_ELHAZ_PWD-}" ]] || _elhaz_pin
   # A `--server` session refreshes through its endpoint.
   if [[ -n ${ELHAZ_SESSION-} && -z ${AWS_CONTAINER_AUTHORIZATION_TOKEN-} ]]; then
     \builtin emulate -L zsh -o noxtrace  # xtrace would show the credentials.
@@ -24,6 +25,25 @@ _elhaz_hook() {
     fi
   fi
   return $s
+}
+
+# A project pin: the nearest .elhaz.yaml up to / or $HOME, found with builtins. Only
+# when it is another file than at the last prompt does the binary decide (switch,
+# restore, or a warning); a cd within the same tree starts no process.
+_elhaz_pin() {
+  \builtin emulate -L zsh -o noxtrace  # xtrace would show the credentials.
+  local d=${PWD-} f found=
+  typeset -g _ELHAZ_PWD=${PWD-}
+  [[ $d != / ]] || d=
+  while :; do
+    f=$d/.elhaz.yaml
+    if [[ -e $f || -L $f ]]; then found=$f; break; fi
+    [[ -n $d && $d != "${HOME-}" ]] || break
+    d=${d%/*}
+  done
+  [[ $found != "${_ELHAZ_PIN-}" ]] || return 0
+  typeset -g _ELHAZ_PIN=$found
+  \builtin eval "$(_elhaz_bin --client-timeout 2 hook zsh --pin "$found" --pinned "${_ELHAZ_PINNED-}" --use-tree "${_ELHAZ_USE_TREE-}" --stashed "${_ELHAZ_STASHED-}")"
 }
 
 # The source keys this shell keeps (from `elhaz shell`, or from before the first
@@ -49,6 +69,10 @@ elhaz() {
   local out
   out=$(_elhaz_bin use --eval --shell zsh "${@:2}") || return
   \builtin eval "$out"
+  # An explicit NAME wins in this pin's tree; --clear ends it, and a pin's own.
+  if [[ ${2-} == --clear ]]; then unset _ELHAZ_USE_TREE _ELHAZ_PINNED; else
+    typeset -g _ELHAZ_USE_TREE=${_ELHAZ_PIN-} _ELHAZ_PINNED=
+  fi
 }
 
 # Install once, first among the precmd functions.

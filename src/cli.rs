@@ -389,6 +389,22 @@ pub struct HookArgs {
         allow_hyphen_values = true
     )]
     pub warned: Option<String>,
+
+    /// The nearest pin file, which changed since the last prompt (empty: none)
+    #[arg(long, hide = true, value_name = "PATH", conflicts_with = "refresh")]
+    pub pin: Option<String>,
+
+    /// The NAME a pin switched this shell to (the hook's state)
+    #[arg(long, hide = true, value_name = "NAME", requires = "pin")]
+    pub pinned: Option<String>,
+
+    /// The pin in whose tree `use NAME` was run (the hook's state)
+    #[arg(long, hide = true, value_name = "PATH", requires = "pin")]
+    pub use_tree: Option<String>,
+
+    /// Whether `use` saved this shell's variables: non-empty (the hook's state)
+    #[arg(long, hide = true, value_name = "SET", requires = "pin")]
+    pub stashed: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,10 @@ const RETRY_SECS: i64 = 60;
 const WARN_EVERY_SECS: i64 = 300;
 
 pub(crate) fn run(args: HookArgs, global: GlobalArgs, caller: CallerContext) -> Result<i32> {
+    if let Some(pin) = args.pin.as_deref() {
+        super::follow::run(&args, pin, global, caller);
+        return Ok(0);
+    }
     if args.refresh {
         refresh(
             args.shell,

@@ -11,6 +11,7 @@ pub(crate) mod daemon;
 pub(crate) mod eks;
 pub(crate) mod exec;
 pub(crate) mod export;
+pub(crate) mod follow;
 pub(crate) mod hook;
 pub(crate) mod login;
 pub(crate) mod output;

@@ -52,7 +52,7 @@ pub(crate) fn run(args: UseArgs, ctx: &Context) -> Result<i32> {
 /// the hook's stash saves first what it changes (or, to clear, puts that back), and
 /// the prompt may refresh the new session as soon as it is due. `outside`: this
 /// process runs outside an elhaz session.
-fn render(shell: ShellKind, env: Option<&SessionEnv>, outside: bool) -> String {
+pub(crate) fn render(shell: ShellKind, env: Option<&SessionEnv>, outside: bool) -> String {
     let code = match env {
         Some(env) => env.render(shell),
         None => render_clear(shell),

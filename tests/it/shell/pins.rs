@@ -1,0 +1,173 @@
+//! Project pins in the hooks: the shell follows `cd` into and out of trusted pins'
+//! trees, under a real pty, in bash, zsh and fish. Every switch is checked on who
+//! signed (the shell's key is the one STS issued for the pin's role, from the user's
+//! source key), and strace shows that unchanged prompts and `cd`s within one tree
+//! start no process.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{SOURCE_KEY, Sh, TIMEOUT, User, block_on, elhaz_lines, processes_started};
+use crate::support::*;
+
+/// `~/src/DIR` with a pin naming `name` (and sub-directories `a/b`); allowed when
+/// `allow`.
+fn project(u: &User, dir: &str, body: &str, allow: bool) -> PathBuf {
+    let root = u.t.home.join("src").join(dir);
+    std::fs::create_dir_all(root.join("a/b")).unwrap();
+    std::fs::write(root.join(".elhaz.yaml"), body).unwrap();
+    if allow {
+        let out = u.t.cmd().current_dir(&root).arg("allow").output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    root
+}
+
+/// The user's own shell, interactive, under `strace -f`.
+fn plain_shell_traced(u: &User, sh: Sh, trace: &Path) -> Pty {
+    let strace = which_on_path("strace").expect("strace is installed");
+    let mut cmd = u.t.program(strace);
+    cmd.args(["-f", "-qq", "-e", "trace=execve,clone,clone3,fork,vfork"])
+        .args(["-e", "signal=none", "-o"])
+        .arg(trace)
+        .arg(sh.path())
+        .arg("-i")
+        .current_dir(&u.t.home);
+    Pty::spawn(cmd, &format!("strace {}", sh.name()), 300, TIMEOUT)
+}
+
+/// The role and signer of the last AssumeRole, and the key it issued.
+fn last_assume(u: &User) -> (String, String, String) {
+    let log = block_on(u.sts.log());
+    let c = log
+        .iter()
+        .rev()
+        .find(|c| c.action == "AssumeRole")
+        .expect("an AssumeRole");
+    (c.role.clone(), c.signer.clone(), c.issued.clone())
+}
+
+fn export(sh: Sh, k: &str, v: &str) -> String {
+    match sh {
+        Sh::Fish => format!("set -gx {k} {v}"),
+        _ => format!("export {k}={v}"),
+    }
+}
+
+/// What elhaz said, without what zsh and fish draw before a line that follows a
+/// partial one.
+fn said(out: &str) -> Vec<String> {
+    elhaz_lines(out)
+        .into_iter()
+        .map(|l| l[l.find("elhaz:").unwrap_or_default()..].to_string())
+        .collect()
+}
+
+const SEEN: &[&str] = &["$ELHAZ_SESSION", "$AWS_REGION", "$AWS_ACCESS_KEY_ID"];
+
+fn the_shell_follows_cd_into_and_out_of_pins(sh: Sh) {
+    let u = User::new(sh, Duration::from_secs(3600));
+    u.t.write_config(
+        "prod",
+        "AssumeRole:\n  RoleArn: arn:aws:iam::111111111111:role/Prod\n",
+    );
+    u.t.write_config(
+        "dev",
+        "AssumeRole:\n  RoleArn: arn:aws:iam::222222222222:role/Dev\n",
+    );
+    let prod = project(&u, "prod-infra", "name: prod\nregion: eu-west-3\n", true);
+    let dev = project(&u, "dev-app", "name: dev\n", true);
+    let new = project(&u, "new", "name: prod\n", false);
+    u.write_rc(sh, &format!("{}{}", sh.user_rc(), sh.install_line()));
+    u.t.start_daemon();
+    let trace = u.t.dir.path().join("strace.log");
+    let mut p = plain_shell_traced(&u, sh, &trace);
+    p.prompt();
+    p.run_last(&export(sh, "AWS_REGION", "ca-central-1"));
+    let before = p.values(SEEN);
+    assert_eq!(before, ["", "ca-central-1", ""]);
+
+    // Entering a trusted pin's tree switches, as `use prod` would.
+    let out = p.run_last(&format!("cd {}", prod.join("a").display()));
+    assert_eq!(
+        said(&out),
+        ["elhaz: using prod from ~/src/prod-infra/.elhaz.yaml"],
+        "{}: {out}",
+        sh.name()
+    );
+    let v = p.values(SEEN);
+    let (role, signer, issued) = last_assume(&u);
+    assert_eq!((role.as_str(), signer.as_str()), ("Prod", SOURCE_KEY));
+    assert_eq!(v, ["prod", "eu-west-3", issued.as_str()], "{}", sh.name());
+
+    // Unchanged prompts and cds within the tree: no process, no STS call.
+    let calls = u.assume_role_calls();
+    let n = processes_started(&trace).len();
+    for i in 0..10 {
+        let blank = "\n".repeat(99);
+        p.send_line(&format!("{blank}echo batch{i}"));
+        p.expect(&format!("batch{i}\r\n"));
+        p.prompt();
+    }
+    for i in 0..50 {
+        p.send_line(&format!("cd {}", prod.join("a/b").display()));
+        p.prompt();
+        p.send_line(if i % 2 == 0 { "cd .." } else { "cd ../.." });
+        p.prompt();
+    }
+    p.run_last("true");
+    let after = processes_started(&trace);
+    assert_eq!(
+        after.len(),
+        n,
+        "{}: 1,000 prompts and 100 cds in one tree started {:?}",
+        sh.name(),
+        &after[n..]
+    );
+    assert_eq!(u.assume_role_calls(), calls);
+    assert_eq!(p.value("$ELHAZ_SESSION"), "prod");
+
+    // From one tree straight into another.
+    let out = p.run_last(&format!("cd {}", dev.join("a/b").display()));
+    assert_eq!(
+        said(&out),
+        ["elhaz: using dev from ~/src/dev-app/.elhaz.yaml"]
+    );
+    let (role, signer, issued) = last_assume(&u);
+    assert_eq!((role.as_str(), signer.as_str()), ("Dev", SOURCE_KEY));
+    assert_eq!(p.value("$AWS_ACCESS_KEY_ID"), issued);
+    assert_eq!(p.value("$ELHAZ_SESSION"), "dev");
+
+    // Leaving restores exactly what was there before.
+    let out = p.run_last("cd ~");
+    assert!(said(&out).is_empty(), "{out}");
+    assert_eq!(p.values(SEEN), before, "{}", sh.name());
+
+    // An untrusted pin: one warning with the command, no switch, not again in its tree.
+    let out = p.run_last(&format!("cd {}", new.display()));
+    let wanted = format!(
+        "elhaz: ~/src/new/.elhaz.yaml wants prod (new); run: elhaz allow {}",
+        new.display()
+    );
+    assert_eq!(said(&out), [wanted], "{}", sh.name());
+    assert_eq!(p.values(SEEN), before);
+    let out = p.run_last("cd a");
+    assert!(said(&out).is_empty(), "{out}");
+
+    // An explicit `use` wins inside the tree, until the user leaves it.
+    p.run_last(&format!("cd {}", prod.display()));
+    assert_eq!(p.value("$ELHAZ_SESSION"), "prod");
+    p.run_last("elhaz use dev");
+    assert_eq!(p.value("$ELHAZ_SESSION"), "dev");
+    let n = processes_started(&trace).len();
+    p.run_last("cd a/b");
+    assert_eq!(processes_started(&trace).len(), n, "a cd within the tree");
+    assert_eq!(p.value("$ELHAZ_SESSION"), "dev");
+    p.run_last("cd ~");
+    assert_eq!(p.values(SEEN), before, "{}", sh.name());
+
+    p.send_line("exit");
+    assert_eq!(p.exit_code(), 0);
+}
+
+per_shell!(the_shell_follows_cd_into_and_out_of_pins);
