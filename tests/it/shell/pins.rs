@@ -127,8 +127,17 @@ fn the_shell_follows_cd_into_and_out_of_pins(sh: Sh) {
     assert_eq!(u.assume_role_calls(), calls);
     assert_eq!(p.value("$ELHAZ_SESSION"), "prod");
 
-    // From one tree straight into another.
+    // From one tree straight into another: one call of the binary.
+    let n = processes_started(&trace).len();
     let out = p.run_last(&format!("cd {}", dev.join("a/b").display()));
+    let bin = format!("execve(\"{}\"", bin().display());
+    let calls: Vec<String> = processes_started(&trace)[n..]
+        .iter()
+        .filter(|l| l.contains(&bin))
+        .cloned()
+        .collect();
+    assert_eq!(calls.len(), 1, "{}: {calls:?}", sh.name());
+    assert!(calls[0].contains("\"--pin\""), "{calls:?}");
     assert_eq!(
         said(&out),
         ["elhaz: using dev from ~/src/dev-app/.elhaz.yaml"]
@@ -171,3 +180,125 @@ fn the_shell_follows_cd_into_and_out_of_pins(sh: Sh) {
 }
 
 per_shell!(the_shell_follows_cd_into_and_out_of_pins);
+
+/// The strict modes and tracing a user may have on, in their rc file.
+fn strict(sh: Sh) -> &'static str {
+    match sh {
+        Sh::Bash => "set -euo pipefail\nset -x\n",
+        Sh::Zsh => "setopt errexit nounset pipefail\nsetopt xtrace\n",
+        Sh::Fish => "set -g fish_trace 1\n",
+    }
+}
+
+/// With errexit, nounset, pipefail and tracing on, and source keys exported: the
+/// switches happen, the shell survives each, leaving restores every variable, no
+/// secret is traced, and tracing is still on.
+fn pins_under_strict_modes_and_tracing(sh: Sh) {
+    let u = super::user_with_exported_source(sh);
+    u.t.write_config(
+        "prod",
+        "AssumeRole:\n  RoleArn: arn:aws:iam::111111111111:role/Prod\n",
+    );
+    let prod = project(&u, "prod", "name: prod\nregion: eu-west-3\n", true);
+    let new = project(&u, "new", "name: prod\n", false);
+    u.write_rc(
+        sh,
+        &format!("{}{}{}", sh.user_rc(), sh.install_line(), strict(sh)),
+    );
+    let mut p = u.plain_shell(sh);
+    p.prompt();
+    // No secret is printed before the trace is checked: the probe comes last.
+    let all = ["$AWS_ACCESS_KEY_ID", "$AWS_PROFILE", "$AWS_REGION"];
+    let before = p.values(&all);
+    assert_eq!(before, [super::USER_KEY, "myprof", "eu-north-1"]);
+    let out = p.run_last(&format!("cd {}", prod.join("a").display()));
+    assert!(
+        said(&out).contains(&"elhaz: using prod from ~/src/prod/.elhaz.yaml".to_string()),
+        "{}: {out}",
+        sh.name()
+    );
+    let (role, signer, issued) = last_assume(&u);
+    assert_eq!((role.as_str(), signer.as_str()), ("Prod", super::USER_KEY));
+    assert_eq!(
+        p.values(&["$AWS_ACCESS_KEY_ID", "$AWS_REGION"]),
+        [issued.as_str(), "eu-west-3"]
+    );
+    p.run_last("cd b");
+    p.run_last(&format!("cd {}", new.display()));
+    assert_eq!(p.values(&all), before, "{}: restored", sh.name());
+    p.run_last("cd ~");
+    let (_, check) = super::tracing(sh);
+    assert_eq!(
+        super::grab(&p.run(check)).as_deref(),
+        Some("on"),
+        "{}",
+        sh.name()
+    );
+    for secret in ["fakesecret", "faketoken", super::USER_SECRET] {
+        if p.transcript.contains(secret) {
+            p.fail(&format!("{secret} was traced"));
+        }
+    }
+    if !p.transcript.contains("_elhaz_pin") && sh != Sh::Fish {
+        p.fail("the pin walk was not traced");
+    }
+    let probe = super::probe_script(u.t.dir.path());
+    let seen = super::probed(&mut p, &probe.display().to_string());
+    assert_eq!(
+        seen,
+        [
+            super::USER_KEY,
+            super::USER_SECRET,
+            "unset",
+            "eu-north-1",
+            "unset",
+            "myprof",
+            "unset",
+            "unset",
+            "unset",
+            "unset",
+            "unset"
+        ],
+        "{}: exactly what was there before",
+        sh.name()
+    );
+    p.send_line("exit");
+    assert_eq!(p.exit_code(), 0, "{}: the shell survived", sh.name());
+}
+
+per_shell!(pins_under_strict_modes_and_tracing);
+
+/// An `elhaz shell prod` session is not switched by pins: one warning when a pin
+/// disagrees, then nothing in that tree.
+fn elhaz_shell_sessions_are_not_switched(sh: Sh) {
+    let u = User::new(sh, Duration::from_secs(3600));
+    let dev = project(&u, "dev", "name: dev\n", true);
+    let same = project(&u, "same", "name: prod\n", true);
+    u.write_rc(sh, sh.user_rc());
+    let mut p = u.elhaz_shell(sh, &[]);
+    p.prompt();
+    let key = p.value("$AWS_ACCESS_KEY_ID");
+    let out = p.run_last(&format!("cd {}", dev.display()));
+    assert_eq!(
+        said(&out),
+        ["elhaz: ~/src/dev/.elhaz.yaml wants dev, but this is elhaz shell prod: not switched"],
+        "{}",
+        sh.name()
+    );
+    assert_eq!(
+        p.values(&["$ELHAZ_SESSION", "$AWS_ACCESS_KEY_ID"]),
+        ["prod", key.as_str()]
+    );
+    let out = p.run_last("cd a/b");
+    assert!(said(&out).is_empty(), "{out}");
+    let out = p.run_last(&format!("cd {}", same.display()));
+    assert!(said(&out).is_empty(), "{out}");
+    assert_eq!(
+        p.values(&["$ELHAZ_SESSION", "$AWS_ACCESS_KEY_ID"]),
+        ["prod", key.as_str()]
+    );
+    p.send_line("exit");
+    assert_eq!(p.exit_code(), 0);
+}
+
+per_shell!(elhaz_shell_sessions_are_not_switched);
