@@ -302,3 +302,68 @@ fn elhaz_shell_sessions_are_not_switched(sh: Sh) {
 }
 
 per_shell!(elhaz_shell_sessions_are_not_switched);
+
+/// The nearest pin wins, and a tree reached through a symbolic link is the same
+/// allowed pin.
+fn nested_and_symlinked_pins(sh: Sh) {
+    let u = User::new(sh, Duration::from_secs(3600));
+    u.t.write_config(
+        "prod",
+        "AssumeRole:\n  RoleArn: arn:aws:iam::111111111111:role/Prod\n",
+    );
+    u.t.write_config(
+        "dev",
+        "AssumeRole:\n  RoleArn: arn:aws:iam::222222222222:role/Dev\n",
+    );
+    let mono = project(&u, "mono", "name: prod\n", true);
+    let svc = mono.join("a");
+    std::fs::write(svc.join(".elhaz.yaml"), "name: dev\n").unwrap();
+    let allowed = u.t.cmd().current_dir(&svc).arg("allow").output().unwrap();
+    assert!(allowed.status.success(), "{}", text(&allowed.stderr));
+    let link = u.t.home.join("svc-link");
+    std::os::unix::fs::symlink(&svc, &link).unwrap();
+    u.write_rc(sh, &format!("{}{}", sh.user_rc(), sh.install_line()));
+    let mut p = u.plain_shell(sh);
+    p.prompt();
+    let steps: [(String, &str, Option<&str>); 5] = [
+        (
+            format!("cd {}", mono.display()),
+            "prod",
+            Some("~/src/mono/.elhaz.yaml"),
+        ),
+        ("cd a/b".into(), "dev", Some("~/src/mono/a/.elhaz.yaml")),
+        ("cd ../..".into(), "prod", Some("~/src/mono/.elhaz.yaml")),
+        (
+            format!("cd {}", link.display()),
+            "dev",
+            Some("~/svc-link/.elhaz.yaml"),
+        ),
+        ("cd ~".into(), "", None),
+    ];
+    for (cmd, session, from) in steps {
+        let out = p.run_last(&cmd);
+        let wanted: Vec<String> = from
+            .map(|f| format!("elhaz: using {session} from {f}"))
+            .into_iter()
+            .collect();
+        assert_eq!(said(&out), wanted, "{}: {cmd}", sh.name());
+        assert_eq!(p.value("$ELHAZ_SESSION"), session, "{}: {cmd}", sh.name());
+        if !session.is_empty() {
+            let role = if session == "prod" { "Prod" } else { "Dev" };
+            let key = p.value("$AWS_ACCESS_KEY_ID");
+            let log = block_on(u.sts.log());
+            let issued = log
+                .iter()
+                .find(|c| c.issued == key)
+                .expect("a key STS issued");
+            assert_eq!(
+                (issued.role.as_str(), issued.signer.as_str()),
+                (role, SOURCE_KEY)
+            );
+        }
+    }
+    p.send_line("exit");
+    assert_eq!(p.exit_code(), 0);
+}
+
+per_shell!(nested_and_symlinked_pins);
