@@ -143,7 +143,7 @@ pub(crate) fn allow(args: AllowArgs, ctx: &Context) -> Result<i32> {
 fn region_note(pin: &Pin) -> String {
     pin.region
         .as_deref()
-        .map(|r| format!(", region {r}"))
+        .map(|r| format!(", region {}", escape_controls(r)))
         .unwrap_or_default()
 }
 

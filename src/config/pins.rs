@@ -137,11 +137,18 @@ pub(crate) fn read(path: &Path) -> Result<Pin> {
         ))
         .with_hint(format!("write it here: elhaz pin NAME (in {})", shown_dir(path))));
     };
+    let region = file.region.filter(|r| !r.is_empty());
+    if let Some(r) = &region
+        && let Err(why) = super::check::region(r)
+    {
+        let at = super::parse::line_of_key(text, "region").unwrap_or(1);
+        return Err(Error::config(format!("{shown}:{at}: region: {why}")).with_hint(hint));
+    }
     Ok(Pin {
         path: path.to_path_buf(),
         real,
         name,
-        region: file.region.filter(|r| !r.is_empty()),
+        region,
         name_line: line,
         bytes,
     })

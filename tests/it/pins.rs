@@ -238,6 +238,11 @@ async fn bad_pins_are_refused_with_file_and_line_and_nothing_runs() {
             ".elhaz.yaml:2: the pin names \"prdo\"",
         ),
         ("keys", "name: other\n", "a profile of long-term keys only"),
+        (
+            "region",
+            "name: prod\nregion: moon-1\n",
+            ".elhaz.yaml:2: region: \"moon-1\" is not an AWS region",
+        ),
     ];
     for (dirname, body, wanted) in cases {
         let (_, deep) = project(&w, dirname, body);

@@ -51,6 +51,10 @@ fn bad_pins_are_refused_with_file_and_line() {
         ("", "no name"),
         ("name: [unclosed\n", ":1:"),
         ("name: prod\nname: dev\n", ":2:"),
+        (
+            "name: prod\n\nregion: eu-wst-1\n",
+            ":3: region: \"eu-wst-1\" is not an AWS region; did you mean: eu-west-1",
+        ),
     ] {
         let p = write(t.path(), text);
         let e = read(&p).unwrap_err();
