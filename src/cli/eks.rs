@@ -28,9 +28,10 @@ KUBECONFIG's first path, else ~/.kube/config; other entries are kept.")]
 
 #[derive(Debug, Args)]
 pub struct EksTokenArgs {
-    /// The config or AWS CLI profile whose session signs the token
+    /// The config or AWS CLI profile whose session signs the token [default: the
+    /// trusted project pin of the working directory]
     #[arg(value_name = "NAME", add = ArgValueCompleter::new(names))]
-    pub name: String,
+    pub name: Option<String>,
 
     /// The cluster's name, as EKS knows it
     #[arg(long, value_name = "CLUSTER")]

@@ -111,15 +111,19 @@ fn exec_info() -> (&'static str, bool) {
 /// `eks token`: the ExecCredential, on stdout only when all went well.
 fn token(args: &EksTokenArgs, ctx: &Context) -> Result<i32> {
     let (version, interactive) = exec_info();
+    // Without NAME, the trusted pin of kubectl's working directory (never the picker's
+    // guess: an untrusted pin is an error with the allow command).
+    let chosen = super::pin::choose(ctx, args.name.as_deref())?;
+    let name = chosen.name.as_str();
     let rt = crate::broker::runtime()?;
     let mut target: StsTarget =
-        rt.block_on(Engine::new(ctx.store()).sts_target(&args.name, source(ctx)))?;
-    if let Some(region) = &args.region {
+        rt.block_on(Engine::new(ctx.store()).sts_target(name, source(ctx)))?;
+    if let Some(region) = args.region.as_ref().or(chosen.region.as_ref()) {
         target.region.clone_from(region);
     }
     let endpoint = rt.block_on(eks::sts_endpoint(&target, source(ctx)))?;
     drop(rt);
-    let served = session(ctx, &args.name, interactive)?;
+    let served = session(ctx, name, interactive)?;
     let to = Presign {
         endpoint: &endpoint,
         region: &target.region,

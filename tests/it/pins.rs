@@ -299,3 +299,46 @@ async fn pins_that_are_no_file_huge_or_others_are_refused_like_configs() {
     );
     refused("larger than 64 KiB");
 }
+
+/// kubectl runs `eks token` in the user's working directory: without NAME it signs with
+/// the trusted pin's role, and an untrusted pin is refused with the allow command,
+/// stdout empty (kubectl shows stderr), STS never asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn eks_token_without_name_signs_as_the_trusted_pins_role() {
+    let w = World::new().await;
+    let (_, deep) = project(&w, "k8s", "name: plain\n");
+    let args = ["eks", "token", "--cluster", "demo"];
+    let m = w.mark().await;
+    let o = at(&w, &deep, &args);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(o.stdout.is_empty(), "{}", text(&o.stdout));
+    assert!(stderr(&o).contains("wants plain (new)"), "{}", stderr(&o));
+    assert_eq!(w.since(m).await, Vec::<String>::new());
+
+    ok(&at(&w, &deep, &["allow"]));
+    let m = w.mark().await;
+    let o = at(&w, &deep, &args);
+    ok(&o);
+    says_once(&o, "elhaz: using plain from ~/src/k8s/.elhaz.yaml");
+    assert_eq!(w.since(m).await, ["Plain<-AKIADEFAULTWORLD0001"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let url = crate::support::eks::url_of(v["status"]["token"].as_str().unwrap());
+    let key = crate::support::eks::params_of(&url)
+        .into_iter()
+        .find(|(k, _)| k == "X-Amz-Credential")
+        .unwrap()
+        .1;
+    // The token is signed with the session plain's AssumeRole gave.
+    let o = at(&w, &w.t.home, &["export", "plain"]);
+    ok(&o);
+    let exported: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let session_key = exported["AccessKeyId"]
+        .as_str()
+        .or(exported["access_key"].as_str())
+        .unwrap()
+        .to_string();
+    assert!(
+        key.starts_with(&format!("{session_key}/")),
+        "{key} vs {session_key}"
+    );
+}
