@@ -63,9 +63,8 @@ fn said(out: &str) -> Vec<String> {
         .collect()
 }
 
-const SEEN: &[&str] = &["$ELHAZ_SESSION", "$AWS_REGION", "$AWS_ACCESS_KEY_ID"];
-
-fn the_shell_follows_cd_into_and_out_of_pins(sh: Sh) {
+/// A user with configs prod (111111111111/Prod) and dev (222222222222/Dev).
+fn prod_and_dev(sh: Sh) -> User {
     let u = User::new(sh, Duration::from_secs(3600));
     u.t.write_config(
         "prod",
@@ -75,6 +74,13 @@ fn the_shell_follows_cd_into_and_out_of_pins(sh: Sh) {
         "dev",
         "AssumeRole:\n  RoleArn: arn:aws:iam::222222222222:role/Dev\n",
     );
+    u
+}
+
+const SEEN: &[&str] = &["$ELHAZ_SESSION", "$AWS_REGION", "$AWS_ACCESS_KEY_ID"];
+
+fn the_shell_follows_cd_into_and_out_of_pins(sh: Sh) {
+    let u = prod_and_dev(sh);
     let prod = project(&u, "prod-infra", "name: prod\nregion: eu-west-3\n", true);
     let dev = project(&u, "dev-app", "name: dev\n", true);
     let new = project(&u, "new", "name: prod\n", false);
@@ -306,15 +312,7 @@ per_shell!(elhaz_shell_sessions_are_not_switched);
 /// The nearest pin wins, and a tree reached through a symbolic link is the same
 /// allowed pin.
 fn nested_and_symlinked_pins(sh: Sh) {
-    let u = User::new(sh, Duration::from_secs(3600));
-    u.t.write_config(
-        "prod",
-        "AssumeRole:\n  RoleArn: arn:aws:iam::111111111111:role/Prod\n",
-    );
-    u.t.write_config(
-        "dev",
-        "AssumeRole:\n  RoleArn: arn:aws:iam::222222222222:role/Dev\n",
-    );
+    let u = prod_and_dev(sh);
     let mono = project(&u, "mono", "name: prod\n", true);
     let svc = mono.join("a");
     std::fs::write(svc.join(".elhaz.yaml"), "name: dev\n").unwrap();
