@@ -1,6 +1,6 @@
 //! Project pins at the prompt: `cargo bench --bench pins`. Per-prompt cost of the hook
 //! with pins against the hook before pins (the scripts at ELHAZ_BENCH_BASE_REV,
-//! default `main`, read with `git show`), in the same run, in bash, zsh and fish: with
+//! default 3db2cbd, the last commit before pins, read with `git show`), in the same run, in bash, zsh and fish: with
 //! the working directory unchanged, with a `cd` within one pin's tree, and when
 //! entering or leaving a pin's tree (the one call of the binary). Each figure is a
 //! whole-process run of N prompts minus the same run with `true` in place of the hook,
@@ -8,6 +8,9 @@
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+
+/// The hook scripts before pins.
+const BASE_REV: &str = "3db2cbd";
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -58,7 +61,7 @@ fn per_call(t: &TestEnv, shell: &str, argv: &dyn Fn(&str) -> Vec<String>, calls:
 
 /// The hook scripts before pins, with this binary as theirs.
 fn baseline_hook(dir: &Path, shell: &str, bin: &Path) -> Option<PathBuf> {
-    let rev = std::env::var("ELHAZ_BENCH_BASE_REV").unwrap_or_else(|_| "main".into());
+    let rev = std::env::var("ELHAZ_BENCH_BASE_REV").unwrap_or_else(|_| BASE_REV.into());
     let out = Command::new("git")
         .args(["show", &format!("{rev}:shell/elhaz.{shell}")])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -123,7 +126,7 @@ fn main() {
     };
     println!(
         "hook cost per prompt, before pins ({}) and with pins, same run",
-        std::env::var("ELHAZ_BENCH_BASE_REV").unwrap_or_else(|_| "main".into())
+        std::env::var("ELHAZ_BENCH_BASE_REV").unwrap_or_else(|_| BASE_REV.into())
     );
     println!();
     for shell in ["bash", "zsh", "fish"] {
