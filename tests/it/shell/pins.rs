@@ -181,6 +181,18 @@ fn the_shell_follows_cd_into_and_out_of_pins(sh: Sh) {
     p.run_last("cd ~");
     assert_eq!(p.values(SEEN), before, "{}", sh.name());
 
+    // A pin edited since it was allowed is not followed: a warning, no switch.
+    std::fs::write(prod.join(".elhaz.yaml"), "name: dev\n").unwrap();
+    let calls = u.assume_role_calls();
+    let out = p.run_last(&format!("cd {}", prod.join("a").display()));
+    let wanted = format!(
+        "elhaz: ~/src/prod-infra/.elhaz.yaml wants dev (changed since allowed); run: elhaz allow {}",
+        prod.display()
+    );
+    assert_eq!(said(&out), [wanted], "{}", sh.name());
+    assert_eq!(p.values(SEEN), before, "{}", sh.name());
+    assert_eq!(u.assume_role_calls(), calls, "{}: STS was asked", sh.name());
+
     p.send_line("exit");
     assert_eq!(p.exit_code(), 0);
 }
