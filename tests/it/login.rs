@@ -692,3 +692,51 @@ async fn no_route_to_the_federation_endpoint_says_what_failed_and_where() {
         );
     }
 }
+
+/// Without NAME, in a tree whose pin is allowed, the console opens as the pin's NAME
+/// (its region picks the console page); an untrusted pin is refused before any call.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_name_the_trusted_pin_of_the_directory_signs_in() {
+    let sts = FakeSts::start(HOUR).await;
+    let fed = federation(token_answer()).await;
+    let t = user(&sts, &fed);
+    let project = t.home.join("src/app");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join(".elhaz.yaml"),
+        "name: prod\nregion: eu-west-3\n",
+    )
+    .unwrap();
+    let at = |args: &[&str]| {
+        t.std_cmd()
+            .current_dir(&project)
+            .env("PWD", &project)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = at(&["login", "--stdout"]);
+    exit(&out, 3);
+    assert!(
+        text(&out.stderr).contains("wants prod (new)"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(sts.calls("AssumeRole").await.is_empty());
+    assert!(signin_calls(&fed).await.is_empty());
+
+    exit(&at(&["allow"]), 0);
+    let out = at(&["login", "--stdout"]);
+    let url = one_line(&out);
+    assert_eq!(
+        text(&out.stderr).lines().next(),
+        Some("elhaz: using prod from ~/src/app/.elhaz.yaml")
+    );
+    check_login_url(
+        &url,
+        &fed,
+        "https://console.aws.amazon.com/console/home?region=eu-west-3",
+    );
+    assert_eq!(sts.calls("AssumeRole").await.len(), 1);
+}
