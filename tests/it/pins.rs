@@ -342,3 +342,33 @@ async fn eks_token_without_name_signs_as_the_trusted_pins_role() {
         "{key} vs {session_key}"
     );
 }
+
+/// `elhaz shell` without NAME opens the shell as the trusted pin's NAME.
+#[tokio::test(flavor = "multi_thread")]
+async fn shell_without_name_opens_as_the_trusted_pins_name() {
+    use std::io::Write;
+    let w = World::new().await;
+    let (_, deep) = project(&w, "sh", "name: plain\n");
+    ok(&at(&w, &deep, &["allow"]));
+    let m = w.mark().await;
+    let mut c = w.t.std_cmd();
+    c.current_dir(&deep)
+        .env("PWD", &deep)
+        .env("SHELL", "/bin/sh")
+        .arg("shell")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"printf '%s\\n' \"$ELHAZ_SESSION\"\nexit\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    ok(&o);
+    assert_eq!(text(&o.stdout), "plain\n");
+    says_once(&o, "elhaz: using plain from ~/src/sh/.elhaz.yaml");
+    assert_eq!(w.since(m).await, ["Plain<-AKIADEFAULTWORLD0001"]);
+}
