@@ -1,80 +1,77 @@
 //! Every account and role an SSO session can use: the portal's ListAccounts, then
-//! ListAccountRoles for each account, every page of each, a few accounts at a time.
-//! It knows the portal's API and nothing of the terminal or the config file.
+//! ListAccountRoles for each account, every page of each (100 items a page, the most
+//! the portal allows), a few accounts at a time, every call through one [`Polite`]
+//! (a shared rate limit, retries when the portal throttles). It knows the portal's API
+//! and nothing of the terminal or the config file.
 
 use std::error::Error as StdError;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_sso::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::polite::Polite;
 use super::session::SsoSession;
-use crate::error::{Error, Result, chain, tidy};
+use crate::error::{Error, Kind, Result, chain, tidy};
 
-/// How many accounts' roles are asked for at once: enough to list a large organisation
-/// quickly, few enough to stay under the portal's rate limit (the SDK retries a 429).
+/// How many accounts' roles are asked for at once; the shared rate limit, not this,
+/// decides how fast the portal is asked.
 const IN_FLIGHT: usize = 4;
 
+/// Items asked for a page: the most the portal accepts.
+const PAGE: i32 = 100;
+
 /// One role the user can assume, in one account.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) struct AccountRole {
     pub(crate) account_name: String,
     pub(crate) account_id: String,
     pub(crate) role_name: String,
 }
 
+/// A portal client for listing: no retries of the SDK's own, as [`Polite`] makes them
+/// (each attempt waiting its turn at the rate limit).
+pub(crate) fn client(session: &SsoSession) -> aws_sdk_sso::Client {
+    let shared = super::sdk_config(session, super::portal::endpoint(session));
+    let conf = aws_sdk_sso::config::Builder::from(&shared)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_sso::Client::from_conf(conf)
+}
+
 /// Every (account, role) the token may use, sorted by account name, account id and
-/// role name (the portal's own order is not stable).
+/// role name (the portal's own order is not stable). A failure that is not a login
+/// to make again says how far the listing got.
 pub(crate) async fn list(
     session: &SsoSession,
     client: &aws_sdk_sso::Client,
     token: &SecretString,
+    polite: &Polite,
 ) -> Result<Vec<AccountRole>> {
-    let accounts = client
-        .list_accounts()
-        .access_token(token.expose_secret())
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| portal_error(session, "ListAccounts", e))?;
-
+    let accounts = list_accounts(session, client, token, polite).await?;
+    let total = accounts.len();
+    let done = Arc::new(AtomicUsize::new(0));
     let limit = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut tasks = tokio::task::JoinSet::new();
-    for account in accounts {
-        let Some(id) = account.account_id().map(str::to_string) else {
-            continue;
-        };
-        let name = account
-            .account_name()
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or(&id)
-            .to_string();
-        let (client, token, limit, session) = (
+    for (id, name) in accounts {
+        let (client, token, limit, session, polite, done) = (
             client.clone(),
             token.clone(),
             limit.clone(),
             session.clone(),
+            polite.clone(),
+            done.clone(),
         );
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let roles = client
-                .list_account_roles()
-                .access_token(token.expose_secret())
-                .account_id(&id)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| portal_error(&session, &format!("ListAccountRoles {id}"), e))?;
+            let roles = account_roles(&session, &client, &token, &polite, &id).await?;
+            done.fetch_add(1, Ordering::Relaxed);
             Ok::<_, Error>(
                 roles
                     .into_iter()
-                    .filter_map(|r| r.role_name().map(str::to_string))
                     .map(|role_name| AccountRole {
                         account_name: name.clone(),
                         account_id: id.clone(),
@@ -86,12 +83,126 @@ pub(crate) async fn list(
     }
     let mut all = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        let roles = joined.map_err(|e| Error::other(format!("listing roles failed: {e}")))??;
+        let roles = joined
+            .map_err(|e| Error::other(format!("listing roles failed: {e}")))
+            .and_then(|r| r)
+            .map_err(|e| {
+                let done = done.load(Ordering::Relaxed);
+                stopped(
+                    e,
+                    &format!("listed {} of {} accounts", count(done), count(total)),
+                )
+            })?;
         all.extend(roles);
     }
     all.sort();
     all.dedup();
     Ok(all)
+}
+
+/// Every (account id, account name) of ListAccounts, page after page.
+async fn list_accounts(
+    session: &SsoSession,
+    client: &aws_sdk_sso::Client,
+    token: &SecretString,
+    polite: &Polite,
+) -> Result<Vec<(String, String)>> {
+    let mut accounts = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let out = polite
+            .call(|| {
+                client
+                    .list_accounts()
+                    .access_token(token.expose_secret())
+                    .max_results(PAGE)
+                    .set_next_token(next.clone())
+                    .send()
+            })
+            .await
+            .map_err(|e| {
+                let so_far = format!("found {} accounts", count(accounts.len()));
+                stopped(portal_error(session, "ListAccounts", e), &so_far)
+            })?;
+        for a in out.account_list() {
+            let Some(id) = a.account_id() else { continue };
+            let name = a
+                .account_name()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or(id);
+            accounts.push((id.to_string(), name.to_string()));
+        }
+        next = out
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        if next.is_none() {
+            return Ok(accounts);
+        }
+    }
+}
+
+/// Every role name of ListAccountRoles for account `id`, page after page.
+async fn account_roles(
+    session: &SsoSession,
+    client: &aws_sdk_sso::Client,
+    token: &SecretString,
+    polite: &Polite,
+    id: &str,
+) -> Result<Vec<String>> {
+    let mut roles = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let out = polite
+            .call(|| {
+                client
+                    .list_account_roles()
+                    .access_token(token.expose_secret())
+                    .account_id(id)
+                    .max_results(PAGE)
+                    .set_next_token(next.clone())
+                    .send()
+            })
+            .await
+            .map_err(|e| portal_error(session, &format!("ListAccountRoles {id}"), e))?;
+        roles.extend(
+            out.role_list()
+                .iter()
+                .filter_map(|r| r.role_name().map(str::to_string)),
+        );
+        next = out
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        if next.is_none() {
+            return Ok(roles);
+        }
+    }
+}
+
+/// A listing cut off by `err`: a login to make again stays that; anything else says
+/// how far the listing got (`so_far`).
+fn stopped(err: Error, so_far: &str) -> Error {
+    if err.kind == Kind::SsoLoginRequired {
+        return err;
+    }
+    Error {
+        message: format!("{}; {so_far}", err.message),
+        ..err
+    }
+}
+
+/// `n` with thousands separated by commas, as people read counts: 1,000.
+pub(crate) fn count(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The portal's URL, for messages.
@@ -149,7 +260,10 @@ where
                 "{call} failed: the IAM Identity Center portal at {at} answered {what}"
             ));
             if code == "TooManyRequestsException" {
-                err.with_hint("the portal is throttling; retried 3 times, try again shortly")
+                err.with_hint(format!(
+                    "the portal is throttling; asked {} times, try again shortly or set ELHAZ_SSO_RATE lower",
+                    super::polite::ATTEMPTS
+                ))
             } else {
                 err.with_hint("try again later; check AWS_ENDPOINT_URL_SSO if it is set")
             }
@@ -163,5 +277,20 @@ where
             "{call} failed at the IAM Identity Center portal {at}: {}",
             tidy(&chain(&err))
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_read_with_thousands_separated() {
+        for (n, s) in [
+            (0, "0"),
+            (640, "640"),
+            (1000, "1,000"),
+            (1234567, "1,234,567"),
+        ] {
+            assert_eq!(super::count(n), s);
+        }
     }
 }

@@ -9,6 +9,7 @@ pub(crate) mod accounts;
 pub mod cache;
 pub(crate) mod login;
 pub(crate) mod oidc;
+pub(crate) mod polite;
 pub(crate) mod portal;
 pub(crate) mod session;
 pub(crate) mod sync;

@@ -33,4 +33,5 @@ mod share;
 mod shell;
 mod sso;
 mod sso_portal;
+mod sso_scale;
 mod untrusted;

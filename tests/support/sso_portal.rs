@@ -33,6 +33,39 @@ pub struct PortalState {
     pub roles_delay: Option<Duration>,
     /// When each ListAccountRoles call arrived.
     pub roles_arrivals: Vec<Instant>,
+    /// Items per page, when not the default two.
+    pub page: Option<usize>,
+    /// A token bucket: above its rate, a call gets 429 TooManyRequestsException.
+    pub limit: Option<Bucket>,
+    /// After this many calls answered, every call gets 429 (a portal that stays throttled).
+    pub throttle_after: Option<usize>,
+    /// Calls answered (not throttled), and calls throttled.
+    pub answered: usize,
+    pub throttled: usize,
+}
+
+/// `per_second` tokens a second, at most `burst` saved up.
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    pub per_second: f64,
+    pub burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let earned = now.duration_since(self.last).as_secs_f64() * self.per_second;
+        self.tokens = (self.tokens + earned).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 pub struct FakePortal {
@@ -69,6 +102,49 @@ impl FakePortal {
                 )
             })
             .collect();
+    }
+
+    /// `n` accounts (ids from 100000000000, names `acct-00001`…), each with `roles`,
+    /// listed `page` items a page.
+    pub fn many(&self, n: usize, roles: &[&str], page: usize) {
+        let mut s = self.state.lock().unwrap();
+        s.accounts = (0..n)
+            .map(|i| {
+                (
+                    (100_000_000_000u64 + i as u64).to_string(),
+                    format!("acct-{i:05}"),
+                )
+            })
+            .collect();
+        let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        s.roles = s
+            .accounts
+            .iter()
+            .map(|(id, _)| (id.clone(), roles.clone()))
+            .collect();
+        s.page = Some(page);
+    }
+
+    /// Throttles above `per_second` calls a second, with `burst` calls saved up.
+    pub fn limit(&self, per_second: f64, burst: f64) {
+        self.state.lock().unwrap().limit = Some(Bucket {
+            per_second,
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+        });
+    }
+
+    /// Every call after the next `n` gets 429.
+    pub fn throttle_after(&self, n: usize) {
+        let mut s = self.state.lock().unwrap();
+        s.throttle_after = Some(s.answered + n);
+    }
+
+    /// (calls answered, calls throttled).
+    pub fn counts(&self) -> (usize, usize) {
+        let s = self.state.lock().unwrap();
+        (s.answered, s.throttled)
     }
 
     pub fn delay_roles(&self, d: Duration) {
@@ -129,6 +205,7 @@ fn error(status: u16, kind: &str, message: &str) -> ResponseTemplate {
 fn page(
     items: Vec<serde_json::Value>,
     q: &BTreeMap<String, String>,
+    page_size: Option<usize>,
 ) -> Result<(Vec<serde_json::Value>, Option<String>), &'static str> {
     let start = match q.get("next_token") {
         None => 0,
@@ -141,9 +218,9 @@ fn page(
         },
     };
     let size = match q.get("max_result") {
-        None => PAGE,
+        None => page_size.unwrap_or(PAGE),
         Some(m) => match m.parse::<usize>() {
-            Ok(m) if (1..=100).contains(&m) => m.min(PAGE),
+            Ok(m) if (1..=100).contains(&m) => m.min(page_size.unwrap_or(PAGE)),
             _ => return Err("bad max_result"),
         },
     };
@@ -163,10 +240,32 @@ fn listing(key: &str, list: Vec<serde_json::Value>, next: Option<String>) -> ser
 
 struct PortalResponder(Arc<Mutex<PortalState>>);
 
+impl PortalResponder {
+    /// The portal's 429 when the bucket is empty or the portal stays throttled, and
+    /// the count of what was answered.
+    fn throttle(&self, req: &Request) -> Option<ResponseTemplate> {
+        if !req.url.path().starts_with("/assignment/") {
+            return None;
+        }
+        let mut s = self.0.lock().unwrap();
+        let stuck = s.throttle_after.is_some_and(|n| s.answered >= n);
+        let empty = s.limit.as_mut().is_some_and(|b| !b.take());
+        if stuck || empty {
+            s.throttled += 1;
+            return Some(error(429, "TooManyRequestsException", "Rate exceeded"));
+        }
+        s.answered += 1;
+        None
+    }
+}
+
 impl Respond for PortalResponder {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         if req.url.path() == "/assignment/roles" {
             self.0.lock().unwrap().roles_arrivals.push(Instant::now());
+        }
+        if let Some(too_many) = self.throttle(req) {
+            return too_many;
         }
         let s = self.0.lock().unwrap().clone();
         if let Some(status) = s.fail {
@@ -209,7 +308,7 @@ impl Respond for PortalResponder {
                         })
                     })
                     .collect();
-                match page(items, &q) {
+                match page(items, &q, s.page) {
                     Ok((list, next)) => listing("accountList", list, next),
                     Err(e) => return error(400, "InvalidRequestException", e),
                 }
@@ -225,7 +324,7 @@ impl Respond for PortalResponder {
                     .iter()
                     .map(|r| serde_json::json!({ "roleName": r, "accountId": id }))
                     .collect();
-                match page(items, &q) {
+                match page(items, &q, s.page) {
                     Ok((list, next)) => listing("roleList", list, next),
                     Err(e) => return error(400, "InvalidRequestException", e),
                 }

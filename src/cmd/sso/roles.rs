@@ -7,8 +7,9 @@ use crate::cli::RolesArgs;
 use crate::context::SourceContext;
 use crate::error::Result;
 use crate::sso::accounts::{self, AccountRole};
+use crate::sso::polite::Polite;
 use crate::sso::session::SsoSession;
-use crate::sso::{portal, token};
+use crate::sso::token;
 
 /// The session's accounts and roles, with a spinner on a terminal (and, when it has
 /// expired, the login offered for it in `source`'s AWS config file).
@@ -26,13 +27,14 @@ pub(crate) fn fetch(session: &SsoSession, source: &SourceContext) -> Result<Vec<
 
 fn fetch_once(session: &SsoSession) -> Result<Vec<AccountRole>> {
     let label = session.label();
+    let polite = Polite::from_env()?;
     crate::cmd::spinner::spin(
         &format!("listing the accounts and roles of {label}"),
         || {
             crate::broker::runtime()?.block_on(async {
                 let token = token::access_token(session).await?;
-                let client = portal::client(session);
-                accounts::list(session, &client, &token).await
+                let client = accounts::client(session);
+                accounts::list(session, &client, &token, &polite).await
             })
         },
     )

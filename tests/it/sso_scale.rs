@@ -1,0 +1,136 @@
+//! `elhaz sso roles` and `sso sync` for a large organisation, against the fake portal
+//! with many accounts, pages, and a token-bucket limit that answers 429 above it: every
+//! role listed, no login started for a throttle, and a discovery the portal cuts off
+//! names how far it got and writes nothing.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::support::*;
+
+const ROLES: &[&str] = &["AdministratorAccess", "Billing", "ReadOnly"];
+
+/// A `$BROWSER` that counts its launches in a file; the file's lines are the count.
+fn counting_browser(t: &mut TestEnv) -> PathBuf {
+    let count = t.home.join("browser-launches");
+    let script = t.home.join("count-browser");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho launched >> '{}'\n", count.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    t.set("BROWSER", &script.to_string_lossy());
+    count
+}
+
+fn launches(count: &Path) -> usize {
+    std::fs::read_to_string(count).map_or(0, |s| s.lines().count())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_accounts_under_a_throttling_portal_list_every_role_without_a_login() {
+    let portal = FakePortal::start(&[]).await;
+    portal.many(1000, ROLES, 100);
+    // elhaz is told it may ask faster than the portal answers: the portal throttles.
+    portal.limit(400.0, 20.0);
+    let mut t = sso_user(&portal.uri(), 3600);
+    t.set("ELHAZ_SSO_RATE", "600");
+    let browser = counting_browser(&mut t);
+
+    let out = run(&t, &["sso", "roles", "corp", "--json"]);
+    ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 3000);
+    for i in [0usize, 499, 999] {
+        let id = (100_000_000_000u64 + i as u64).to_string();
+        for role in ROLES {
+            assert!(
+                rows.iter()
+                    .any(|r| r["account_id"] == id.as_str() && r["role_name"] == *role),
+                "{id}/{role} missing"
+            );
+        }
+    }
+    let (_, throttled) = portal.counts();
+    assert!(
+        throttled > 0,
+        "the portal never throttled: the test proves nothing"
+    );
+    assert_eq!(launches(&browser), 0, "a throttle started a login");
+    let err = text(&out.stderr);
+    assert!(!err.contains("expired") && !err.contains("login"), "{err}");
+    for path in ["/assignment/accounts", "/assignment/roles"] {
+        for (q, _) in portal.calls(path).await {
+            assert_eq!(
+                q.get("max_result").map(String::as_str),
+                Some("100"),
+                "{q:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_a_rate_under_the_portals_limit_the_portal_never_throttles() {
+    let portal = FakePortal::start(&[]).await;
+    portal.many(60, ROLES, 100);
+    portal.limit(60.0, 3.0);
+    let mut t = sso_user(&portal.uri(), 3600);
+    t.set("ELHAZ_SSO_RATE", "40");
+
+    let out = run(&t, &["sso", "roles", "corp", "--json"]);
+    ok(&out);
+    let (answered, throttled) = portal.counts();
+    assert_eq!(answered, 61);
+    assert_eq!(throttled, 0, "elhaz asked faster than ELHAZ_SSO_RATE");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_discovery_the_portal_cuts_off_exits_5_naming_its_progress_and_writes_nothing() {
+    let portal = FakePortal::start(&[]).await;
+    portal.many(1000, ROLES, 100);
+    let mut t = sso_user(&portal.uri(), 3600);
+    t.set("ELHAZ_SSO_RATE", "2000");
+    let browser = counting_browser(&mut t);
+    let hand = format!("{SSO_SESSION}\n[profile mine]\nregion = us-east-1\n");
+    t.write_aws_config(&hand);
+
+    for cmd in [&["sso", "roles", "corp"][..], &["sso", "sync", "corp"][..]] {
+        // Ten pages of accounts, 640 accounts' roles, then 429 for good.
+        portal.throttle_after(10 + 640);
+        let out = run(&t, cmd);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{err}");
+        assert!(err.contains("listed 640 of 1,000 accounts"), "{err}");
+        assert!(err.contains("TooManyRequestsException"), "{err}");
+        assert!(err.contains("hint: "), "{err}");
+        assert!(
+            !err.contains("expired") && !err.contains("elhaz sso login"),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
+        assert_eq!(
+            std::fs::read_to_string(t.home.join(".aws/config")).unwrap(),
+            hand
+        );
+        assert_eq!(launches(&browser), 0, "a throttle started a login");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_that_is_not_a_number_is_refused_before_any_call() {
+    let portal = FakePortal::start(&[]).await;
+    portal.many(3, ROLES, 100);
+    let mut t = sso_user(&portal.uri(), 3600);
+    t.set("ELHAZ_SSO_RATE", "fast");
+    let out = run(&t, &["sso", "roles", "corp"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("ELHAZ_SSO_RATE") && err.contains("hint: "),
+        "{err}"
+    );
+    assert_eq!(portal.counts(), (0, 0));
+}
