@@ -65,6 +65,14 @@ pub struct RolesArgs {
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
+
+    /// Use the account/role list cached by an earlier run when younger than this
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub max_age: crate::duration::Seconds,
+
+    /// Ask the portal again, whatever the cache holds
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Args)]
@@ -84,4 +92,12 @@ pub struct SyncArgs {
     /// Remove the profiles the portal no longer lists (kept by default)
     #[arg(long)]
     pub prune: bool,
+
+    /// Use the account/role list cached by an earlier run when younger than this
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub max_age: crate::duration::Seconds,
+
+    /// Ask the portal again, whatever the cache holds
+    #[arg(long)]
+    pub refresh: bool,
 }

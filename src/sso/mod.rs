@@ -7,6 +7,7 @@
 
 pub(crate) mod accounts;
 pub mod cache;
+pub(crate) mod listing;
 pub(crate) mod login;
 pub(crate) mod oidc;
 pub(crate) mod polite;

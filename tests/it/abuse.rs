@@ -1136,7 +1136,7 @@ async fn trace_logging_shows_no_sso_access_token() {
     let mut t = sso_user(&portal.uri(), 3600);
     for filter in ["trace", "aws_smithy_runtime=trace,hyper=trace"] {
         t.set("ELHAZ_LOG", filter);
-        let o = run(&t, &["sso", "roles", "corp"]);
+        let o = run(&t, &["sso", "roles", "corp", "--refresh"]);
         ok(&o);
         assert!(text(&o.stderr).contains("DEBUG"), "the SDK logs: {filter}");
         assert!(

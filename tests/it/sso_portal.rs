@@ -280,7 +280,7 @@ region = eu-west-1
     let tail = "\n# after the block\n[profile later]\nregion = ap-south-1";
     std::fs::write(&path, format!("{first}{tail}")).unwrap();
     portal.set(&ROLES[..2]);
-    sync(&t, &["--prune"]);
+    sync(&t, &["--prune", "--refresh"]);
     let pruned = read(&path);
     assert!(
         pruned.starts_with(&start) && pruned.ends_with(tail),
@@ -315,7 +315,7 @@ async fn profiles_the_portal_dropped_are_kept_unless_pruned() {
         ),
         ROLES[2],
     ]);
-    let out = sync(&t, &[]);
+    let out = sync(&t, &["--refresh"]);
     let err = text(&out.stderr);
     assert!(
         err.contains("kept 1 profile(s) this sync no longer writes: dev-sandbox-billing"),

@@ -134,3 +134,80 @@ async fn a_rate_that_is_not_a_number_is_refused_before_any_call() {
     );
     assert_eq!(portal.counts(), (0, 0));
 }
+
+/// The role names `sso roles --json` printed.
+fn role_rows(out: &std::process::Output) -> usize {
+    ok(out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v.as_array().unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_second_listing_asks_the_portal_nothing_and_refresh_asks_again() {
+    let portal = FakePortal::start(&[]).await;
+    portal.many(250, ROLES, 100);
+    let mut t = sso_user(&portal.uri(), 3600);
+    t.set("ELHAZ_SSO_RATE", "2000");
+
+    assert_eq!(
+        role_rows(&run(&t, &["sso", "roles", "corp", "--json"])),
+        750
+    );
+    let (first, _) = portal.counts();
+    assert_eq!(first, 3 + 250);
+    let cached = t.home.join(".elhaz/cache/sso/corp.json");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&cached), 0o600);
+    assert_eq!(mode(cached.parent().unwrap()), 0o700);
+    assert!(
+        !std::fs::read_to_string(&cached)
+            .unwrap()
+            .contains(SSO_TOKEN)
+    );
+
+    // The second run, and sync, list the same from the cache: no portal call.
+    assert_eq!(
+        role_rows(&run(&t, &["sso", "roles", "corp", "--json"])),
+        750
+    );
+    ok(&run(&t, &["sso", "sync", "corp"]));
+    assert!(
+        std::fs::read_to_string(t.home.join(".aws/config"))
+            .unwrap()
+            .contains("[profile acct-00249-readonly]")
+    );
+    assert_eq!(
+        portal.counts().0,
+        first,
+        "a cached listing asked the portal"
+    );
+
+    // --refresh asks again and sees what changed; so does a cache older than --max-age.
+    portal.many(2, ROLES, 100);
+    assert_eq!(
+        role_rows(&run(&t, &["sso", "roles", "corp", "--json", "--refresh"])),
+        6
+    );
+    assert_eq!(portal.counts().0, first + 3);
+    portal.many(1, ROLES, 100);
+    assert_eq!(
+        role_rows(&run(
+            &t,
+            &["sso", "roles", "corp", "--json", "--max-age", "0"]
+        )),
+        3
+    );
+    assert_eq!(portal.counts().0, first + 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_forgets_the_cached_listing() {
+    let portal = FakePortal::start(&[]).await;
+    portal.many(2, ROLES, 100);
+    let t = sso_user(&portal.uri(), 3600);
+    ok(&run(&t, &["sso", "roles", "corp"]));
+    let cached = t.home.join(".elhaz/cache/sso/corp.json");
+    assert!(cached.exists());
+    run(&t, &["sso", "logout", "corp"]);
+    assert!(!cached.exists(), "logout left the account list");
+}

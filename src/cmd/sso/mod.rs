@@ -195,12 +195,14 @@ fn run_logout(args: &SsoLogoutArgs, ctx: &Context) -> Result<i32> {
             cache::remove(&path)?;
             n += 1;
         }
+        crate::sso::listing::remove_all()?;
         eprintln!("elhaz: logged out of {n} SSO session(s)");
         forget_in_daemon(ctx, None);
         return Ok(0);
     }
     let session = pick(args.name.as_deref(), &ctx.caller.source)?;
     let path = cache::path(&session)?;
+    crate::sso::listing::remove(&session)?;
     let Some(tok) = cache::read(&session)? else {
         cache::remove(&path)?;
         eprintln!("elhaz: {} was not logged in", session.described());

@@ -7,22 +7,40 @@ use crate::cli::RolesArgs;
 use crate::context::SourceContext;
 use crate::error::Result;
 use crate::sso::accounts::{self, AccountRole};
+use crate::sso::listing;
 use crate::sso::polite::Polite;
 use crate::sso::session::SsoSession;
 use crate::sso::token;
 
-/// The session's accounts and roles, with a spinner on a terminal (and, when it has
-/// expired, the login offered for it in `source`'s AWS config file).
-pub(crate) fn fetch(session: &SsoSession, source: &SourceContext) -> Result<Vec<AccountRole>> {
+/// The session's accounts and roles: the list an earlier run cached when it is younger
+/// than `max_age` seconds and `refresh` is not asked, else the portal's, with a spinner
+/// on a terminal (and, when the session has expired, the login offered for it in
+/// `source`'s AWS config file), cached for the next run.
+pub(crate) fn fetch(
+    session: &SsoSession,
+    source: &SourceContext,
+    max_age: u64,
+    refresh: bool,
+) -> Result<Vec<AccountRole>> {
+    if !refresh && let Some(roles) = listing::read(session, max_age) {
+        return Ok(roles);
+    }
     let asked = std::time::SystemTime::now();
-    match fetch_once(session) {
+    let roles = match fetch_once(session) {
         // An expired session: on a terminal, the login is offered, as for credentials.
         Err(e) if e.kind == crate::error::Kind::SsoLoginRequired => {
             super::offer_login(e, asked, source)?;
             fetch_once(session)
         }
         r => r,
+    }?;
+    if let Err(e) = listing::write(session, &roles) {
+        eprintln!(
+            "elhaz: warning: the account list is not cached: {}",
+            e.message
+        );
     }
+    Ok(roles)
 }
 
 fn fetch_once(session: &SsoSession) -> Result<Vec<AccountRole>> {
@@ -55,7 +73,7 @@ fn printable(text: &str) -> String {
 
 pub(crate) fn run(args: &RolesArgs, source: &SourceContext) -> Result<ExitCode> {
     let session = super::pick(args.name.as_deref(), source)?;
-    let roles = fetch(&session, source)?;
+    let roles = fetch(&session, source, args.max_age.0, args.refresh)?;
     if args.json {
         crate::cmd::print_json(&serde_json::to_value(&roles).unwrap_or_default());
         return Ok(ExitCode::SUCCESS);

@@ -15,7 +15,7 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitCode> {
     let session = super::pick(args.name.as_deref(), source)?;
     let file = source.config_file();
     let text = aws_ini::load_text(&file, FileKind::Config)?.unwrap_or_default();
-    let roles = super::roles::fetch(&session, source)?;
+    let roles = super::roles::fetch(&session, source, args.max_age.0, args.refresh)?;
     let opts = Options {
         prefix: args.prefix.clone(),
         prune: args.prune,
