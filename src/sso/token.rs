@@ -21,13 +21,28 @@ const MIN_LEFT_SECS: i64 = 30;
 const RENEW_WAIT: Duration = Duration::from_secs(45);
 
 /// The error that says the user must log in again: exit 5, and the command that does
-/// it. One wording whether the token expired, was revoked or was never there: the fix
-/// is the same, and scripts match one line.
+/// it. One wording whether the token expired or was revoked: the fix is the same, and
+/// scripts match one line (a session never logged in is [`not_logged_in`]).
 pub(crate) fn login_required(session: &SsoSession) -> Error {
-    let what = session.described();
+    needs_login(session, &session.described(), "has expired")
+}
+
+/// [`login_required`] for a session with no token in the cache: never logged in, or
+/// logged out.
+pub(crate) fn not_logged_in(session: &SsoSession) -> Error {
+    if session.name.is_none() {
+        // A legacy profile: its name and its start URL, plainly.
+        let url = crate::terminal::escape_controls(&session.start_url);
+        let what = format!("profile '{}' (SSO start URL {url})", session.label());
+        return needs_login(session, &what, "is not logged in");
+    }
+    needs_login(session, &session.described(), "is not logged in")
+}
+
+fn needs_login(session: &SsoSession, what: &str, state: &str) -> Error {
     Error::new(
         Kind::SsoLoginRequired,
-        format!("{what} has expired; run: {}", session.login_command()),
+        format!("{what} {state}; run: {}", session.login_command()),
     )
     .with_detail(crate::error::Detail::SsoLoginRequired {
         session: session.label().to_string(),
@@ -51,7 +66,7 @@ pub(crate) fn login_label(err: &Error) -> Option<&str> {
 pub(crate) async fn access_token(session: &SsoSession) -> Result<SecretString> {
     let now = crate::duration::now();
     let Some(tok) = cache::read(session)? else {
-        return Err(login_required(session));
+        return Err(not_logged_in(session));
     };
     let left = tok.remaining_secs(now);
     if left > RENEW_BEFORE_SECS {
@@ -90,7 +105,7 @@ async fn renew(session: &SsoSession) -> Result<SecretString> {
     };
     let now = crate::duration::now();
     let Some(tok) = cache::read(session)? else {
-        return Err(login_required(session));
+        return Err(not_logged_in(session));
     };
     if tok.remaining_secs(now) > RENEW_BEFORE_SECS {
         return Ok(tok.access_token);
@@ -218,6 +233,16 @@ mod tests {
         assert_eq!(
             login_required(&legacy).message,
             "SSO login of profile 'old' has expired; run: elhaz sso login old"
+        );
+        let never = not_logged_in(&s);
+        assert_eq!(
+            never.message,
+            "SSO session 'corp' is not logged in; run: elhaz sso login corp"
+        );
+        assert_eq!((never.exit_code(), login_label(&never)), (5, Some("corp")));
+        assert_eq!(
+            not_logged_in(&legacy).message,
+            "profile 'old' (SSO start URL https://o/start) is not logged in; run: elhaz sso login old"
         );
         assert_eq!(
             login_label(&Error::auth("x; run: elhaz sso login corp")),

@@ -353,7 +353,7 @@ async fn kubectl_without_a_terminal_gets_the_mfa_and_sso_fixes_and_never_waits()
         ),
         (
             "corp-dev",
-            "elhaz: SSO session 'corp' has expired",
+            "elhaz: SSO session 'corp' is not logged in",
             "; run: elhaz sso login corp",
         ),
     ] {

@@ -334,7 +334,7 @@ async fn portal_calls(portal: &MockServer) -> usize {
 }
 
 const SSO_EXPIRED: &str = "SSO session 'my-sso' has expired; run: elhaz sso login my-sso";
-const SSO_MISSING: &str = SSO_EXPIRED;
+const SSO_MISSING: &str = "SSO session 'my-sso' is not logged in; run: elhaz sso login my-sso";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_valid_sso_token_serves_the_profile_as_a_name() {
@@ -436,7 +436,7 @@ async fn a_legacy_sso_profile_names_the_profile_to_log_in() {
     assert_fails(
         &o,
         5,
-        "SSO login of profile 'legacy' has expired; run: elhaz sso login legacy",
+        "profile 'legacy' (SSO start URL https://legacy-portal.awsapps.com/start) is not logged in; run: elhaz sso login legacy",
     );
     // Once logged in (the cache is keyed by the start URL), the same profile works.
     sso_cache(

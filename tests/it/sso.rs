@@ -560,7 +560,7 @@ async fn sso_profiles_get_role_credentials_from_our_code_daemon_or_not() {
         assert_fails(
             &o,
             5,
-            "elhaz: SSO session 'corp' has expired; run: elhaz sso login corp",
+            "elhaz: SSO session 'corp' is not logged in; run: elhaz sso login corp",
         );
     }
     seeded(&t, &fake, "tok-1", 3600, false);
@@ -655,7 +655,7 @@ async fn sso_profiles_get_role_credentials_from_our_code_daemon_or_not() {
     assert_fails(
         &o,
         5,
-        "elhaz: SSO session 'corp' has expired; run: elhaz sso login corp",
+        "elhaz: SSO session 'corp' is not logged in; run: elhaz sso login corp",
     );
     t.stop_daemon();
 }
@@ -898,7 +898,7 @@ async fn logout_ends_the_session_at_the_portal_and_removes_the_cache_file() {
     assert_fails(
         &o,
         5,
-        "elhaz: SSO session 'corp' has expired; run: elhaz sso login corp",
+        "elhaz: SSO session 'corp' is not logged in; run: elhaz sso login corp",
     );
     // --all: every cached session.
     seeded(&t, &fake, "a", 3600, false);

@@ -153,7 +153,8 @@ async fn an_expired_missing_or_revoked_token_says_how_to_log_in() {
     std::fs::remove_dir_all(t.home.join(".aws/sso")).unwrap();
     let out = run(&t, &["sso", "roles", "corp"]);
     assert_eq!(out.status.code(), Some(5));
-    assert!(text(&out.stderr).contains(hint), "{}", text(&out.stderr));
+    let never = "SSO session 'corp' is not logged in; run: elhaz sso login corp";
+    assert!(text(&out.stderr).contains(never), "{}", text(&out.stderr));
 
     // A token the portal refuses (revoked, or another session's): its 401 is the same.
     let t = sso_user(&portal.uri(), 3600);
