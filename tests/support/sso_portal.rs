@@ -39,6 +39,8 @@ pub struct PortalState {
     pub limit: Option<Bucket>,
     /// After this many calls answered, every call gets 429 (a portal that stays throttled).
     pub throttle_after: Option<usize>,
+    /// Every call whose number is a multiple of this gets 429, however slowly it comes.
+    pub throttle_every: Option<usize>,
     /// Calls answered (not throttled), and calls throttled.
     pub answered: usize,
     pub throttled: usize,
@@ -133,6 +135,11 @@ impl FakePortal {
             tokens: burst,
             last: Instant::now(),
         });
+    }
+
+    /// Every `n`th call gets 429, besides what the bucket refuses.
+    pub fn throttle_every(&self, n: usize) {
+        self.state.lock().unwrap().throttle_every = Some(n);
     }
 
     /// Every call after the next `n` gets 429.
@@ -250,7 +257,10 @@ impl PortalResponder {
         let mut s = self.0.lock().unwrap();
         let stuck = s.throttle_after.is_some_and(|n| s.answered >= n);
         let empty = s.limit.as_mut().is_some_and(|b| !b.take());
-        if stuck || empty {
+        let nth = s
+            .throttle_every
+            .is_some_and(|n| (s.answered + s.throttled + 1).is_multiple_of(n));
+        if stuck || empty || nth {
             s.throttled += 1;
             return Some(error(429, "TooManyRequestsException", "Rate exceeded"));
         }
