@@ -332,7 +332,8 @@ async fn device(
         .open_browser
         .then(|| crate::browser::open_detached(&complete, "IAM Identity Center device code"))
         .flatten();
-    ui.show(&dev.verification_uri, Some(&dev.user_code), page.is_some());
+    // The URL with the code filled in (one click less), and the code beside it to check.
+    ui.show(&complete, Some(&dev.user_code), page.is_some());
     let limit = dev.expires_in.min(opts.timeout);
     let deadline = tokio::time::Instant::now() + limit;
     let mut interval = dev.interval;

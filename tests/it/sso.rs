@@ -150,10 +150,16 @@ async fn device_code_login_shows_url_and_code_honours_slow_down_and_fills_the_cl
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     assert!(
-        err.contains(&format!("{}/device", fake.oidc.uri())),
-        "the verification URL: {err}"
+        err.contains(&format!(
+            "{}/device?user_code={USER_CODE}\n",
+            fake.oidc.uri()
+        )),
+        "the verification URL with the code filled in: {err}"
     );
-    assert!(err.contains(USER_CODE), "the user code: {err}");
+    assert!(
+        err.contains(&format!("confirm this code: {USER_CODE}")),
+        "the user code beside it: {err}"
+    );
     assert!(
         !t.home.join("browser-urls").exists(),
         "--no-browser starts no browser"
