@@ -3,7 +3,6 @@
 //! kubeconfig NAME --cluster C`: the cluster, user and context entries that run it.
 //! Knows nothing of how a token is signed or how a kubeconfig is parsed.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -143,16 +142,7 @@ fn token(args: &EksTokenArgs, ctx: &Context) -> Result<i32> {
         .to_string()
             + "\n",
     );
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(out.as_bytes())
-        .and_then(|_| stdout.flush())
-        .map_err(|e| {
-            Error::other(format!(
-                "cannot write to stdout: {}",
-                crate::error::io_reason(&e)
-            ))
-        })?;
+    super::output::write_stdout(out.as_bytes())?;
     Ok(0)
 }
 

@@ -1,7 +1,6 @@
 //! `elhaz export NAME -f json|env|credential-process`: prints the credentials, from the
 //! broker or from a shared socket. Knows nothing of the wire format.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde_json::json;
@@ -89,16 +88,7 @@ pub(crate) fn run(args: ExportArgs, ctx: &Context) -> Result<i32> {
             env.render(shell)
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(out.as_bytes())
-        .and_then(|_| stdout.flush())
-        .map_err(|e| {
-            Error::other(format!(
-                "cannot write to stdout: {}",
-                crate::error::io_reason(&e)
-            ))
-        })?;
+    super::output::write_stdout(out.as_bytes())?;
     Ok(0)
 }
 

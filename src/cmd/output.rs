@@ -17,6 +17,22 @@ pub(crate) fn unified_diff(before: &str, after: &str, name: &str, command: &str)
 }
 
 /// Prints JSON: pretty, coloured on a terminal.
+/// Writes `bytes` to stdout and flushes: a closed or full stdout is an error that says
+/// so (a credential answer must not be cut short silently).
+pub(crate) fn write_stdout(bytes: &[u8]) -> crate::error::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|_| stdout.flush())
+        .map_err(|e| {
+            crate::error::Error::other(format!(
+                "cannot write to stdout: {}",
+                crate::error::io_reason(&e)
+            ))
+        })
+}
+
 pub(crate) fn print_json(value: &serde_json::Value) {
     let text = serde_json::to_string_pretty(value).unwrap_or_default();
     if color_stdout() {
