@@ -326,9 +326,12 @@ pub(crate) async fn sso_credentials(
             session.label()
         )));
     };
-    let token = crate::sso::token::access_token(&session).await?;
     let issued = now();
-    let rc = crate::sso::portal::role_credentials(&session, &token, account, role).await?;
+    let rc = crate::sso::token::with_token(&session, |token| {
+        let session = &session;
+        async move { crate::sso::portal::role_credentials(session, &token, account, role).await }
+    })
+    .await?;
     let c = Credentials::new(
         rc.access_key_id,
         rc.secret_access_key.expose_secret(),

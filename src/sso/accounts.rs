@@ -226,15 +226,7 @@ fn unreachable_reason(chain: &str) -> String {
     }
 }
 
-/// The message of an expired or revoked session, with the command that renews it.
-pub(crate) fn expired(session: &SsoSession) -> Error {
-    let label = session.label();
-    Error::auth(format!(
-        "SSO session '{label}' has expired; run: elhaz sso login {label}"
-    ))
-}
-
-/// A portal failure: 401 is an expired or revoked session; anything else names the
+/// A portal failure: 401 is a token the portal refuses (expired or revoked); anything else names the
 /// call, the portal and its answer.
 fn portal_error<E>(session: &SsoSession, call: &str, err: SdkError<E, HttpResponse>) -> Error
 where
@@ -246,7 +238,7 @@ where
             let e = se.err();
             let code = e.code().unwrap_or_default();
             if code == "UnauthorizedException" || code == "ExpiredTokenException" {
-                return expired(session);
+                return super::token::login_required(session);
             }
             let status = Some(format!("HTTP {}", se.raw().status().as_u16()));
             let what = match (code, e.message(), status) {

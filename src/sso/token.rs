@@ -90,19 +90,33 @@ pub(crate) async fn access_token(session: &SsoSession) -> Result<SecretString> {
     Err(login_required(session))
 }
 
+/// `call` with a valid access token for the session. When the portal refuses a token
+/// that still looked valid (it answers 401: revoked, or signed out elsewhere) and the
+/// session has a refresh token, the token is renewed once and `call` asked again; only
+/// then is it a login to make again.
+pub(crate) async fn with_token<T, F, Fut>(session: &SsoSession, mut call: F) -> Result<T>
+where
+    F: FnMut(SecretString) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let token = access_token(session).await?;
+    match call(token.clone()).await {
+        Err(e) if e.kind == Kind::SsoLoginRequired => {
+            tracing::info!(
+                session = session.label(),
+                "the portal refused the SSO token; renewing it once"
+            );
+            let renewed = renew_refused(session, &token).await?;
+            call(renewed).await
+        }
+        answer => answer,
+    }
+}
+
 /// Renews the token with its refresh token, once for every process: under the
 /// session's renew lock, and only if nobody renewed it meanwhile.
 async fn renew(session: &SsoSession) -> Result<SecretString> {
-    let Some(_held) = cache::lock(session, LockKind::Renew, RENEW_WAIT).await? else {
-        return Err(Error::auth(format!(
-            "{} is being renewed by another process that has not finished in {}s",
-            session.described(),
-            RENEW_WAIT.as_secs()
-        ))
-        .with_hint(
-            "try again; if it persists, log in again: ".to_string() + &session.login_command(),
-        ));
-    };
+    let _held = renew_lock(session).await?;
     let now = crate::duration::now();
     let Some(tok) = cache::read(session)? else {
         return Err(not_logged_in(session));
@@ -110,6 +124,44 @@ async fn renew(session: &SsoSession) -> Result<SecretString> {
     if tok.remaining_secs(now) > RENEW_BEFORE_SECS {
         return Ok(tok.access_token);
     }
+    refresh(session, tok).await
+}
+
+/// Renews the token the portal refused (`refused`), whatever time it has left: under
+/// the renew lock, unless another process already replaced it.
+async fn renew_refused(session: &SsoSession, refused: &SecretString) -> Result<SecretString> {
+    let _held = renew_lock(session).await?;
+    let Some(tok) = cache::read(session)? else {
+        return Err(not_logged_in(session));
+    };
+    if tok.access_token.expose_secret() != refused.expose_secret() {
+        return Ok(tok.access_token);
+    }
+    if session.name.is_none() {
+        return Err(login_required(session));
+    }
+    refresh(session, tok).await
+}
+
+/// The session's renew lock, or the error that another renewal holds it too long.
+async fn renew_lock(session: &SsoSession) -> Result<cache::Held> {
+    cache::lock(session, LockKind::Renew, RENEW_WAIT)
+        .await?
+        .ok_or_else(|| {
+            Error::auth(format!(
+                "{} is being renewed by another process that has not finished in {}s",
+                session.described(),
+                RENEW_WAIT.as_secs()
+            ))
+            .with_hint(
+                "try again; if it persists, log in again: ".to_string() + &session.login_command(),
+            )
+        })
+}
+
+/// CreateToken with `tok`'s refresh token; the new token is written to the cache.
+async fn refresh(session: &SsoSession, tok: CachedToken) -> Result<SecretString> {
+    let now = crate::duration::now();
     if !tok.renewable(now) {
         return Err(login_required(session));
     }

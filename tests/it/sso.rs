@@ -729,6 +729,53 @@ async fn a_token_near_expiry_is_renewed_with_the_refresh_token() {
     );
 }
 
+/// The portal answers 401 to a token with hours left (revoked, or signed out in the
+/// browser): the refresh token is tried once, with and without the daemon, and the
+/// role is served without a login; without a refresh token it is the login error.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_the_portal_refuses_is_renewed_once_before_asking_for_a_login() {
+    let fake = FakeSso::start().await;
+    let mut t = sso_user(&fake);
+    let launched = t.home.join("browser-launches");
+    let browser = t.home.join("count-browser");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\necho x >> '{}'\n", launched.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    t.set("BROWSER", &browser.to_string_lossy());
+    for (round, args) in [&["--no-daemon", "export", "dev"][..], &["export", "dev"]]
+        .into_iter()
+        .enumerate()
+    {
+        seeded(&t, &fake, "revoked-token", 4 * 3600, true);
+        fake.st().access_tokens.remove("revoked-token");
+        let o = run_detached(&t, args);
+        assert_eq!(export_key(&o), dev_key(), "{args:?}");
+        assert_eq!(fake.count("CreateToken", "refresh_token"), round + 1);
+        let v = read_cache(&t, "corp");
+        assert_ne!(v["accessToken"], "revoked-token");
+        assert_eq!(
+            fake.st().role_calls.last().unwrap().0,
+            v["accessToken"].as_str().unwrap(),
+            "the portal got the renewed token"
+        );
+    }
+    t.stop_daemon();
+    // No refresh token: the login error, after one refused call and no OIDC call.
+    seeded(&t, &fake, "revoked-token", 4 * 3600, false);
+    fake.st().access_tokens.remove("revoked-token");
+    let o = run_detached(&t, &["--no-daemon", "export", "dev"]);
+    assert_fails(
+        &o,
+        5,
+        "elhaz: SSO session 'corp' has expired; run: elhaz sso login corp",
+    );
+    assert_eq!(fake.count("CreateToken", "refresh_token"), 2);
+    assert!(!launched.exists(), "a refused token opened a browser");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn twenty_concurrent_requests_renew_once_with_or_without_the_daemon() {
     let fake = FakeSso::start().await;

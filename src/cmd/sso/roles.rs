@@ -50,9 +50,12 @@ fn fetch_once(session: &SsoSession) -> Result<Vec<AccountRole>> {
         &format!("listing the accounts and roles of {label}"),
         || {
             crate::broker::runtime()?.block_on(async {
-                let token = token::access_token(session).await?;
                 let client = accounts::client(session);
-                accounts::list(session, &client, &token, &polite).await
+                token::with_token(session, |token| {
+                    let (client, polite) = (&client, &polite);
+                    async move { accounts::list(session, client, &token, polite).await }
+                })
+                .await
             })
         },
     )
