@@ -27,6 +27,9 @@ const OPENERS: &[&str] = if cfg!(target_os = "macos") {
 /// How long the page waits for the browser to read it.
 const PAGE_WAIT: Duration = Duration::from_secs(60);
 
+/// How long a detached browser command has to fail before it counts as opened.
+const SETTLE: Duration = Duration::from_secs(1);
+
 /// After the page was last read, how long it stays for a second reader (xdg-open
 /// looks at a file's type before the browser opens it).
 const PAGE_GRACE: Duration = Duration::from_secs(2);
@@ -122,15 +125,23 @@ pub(crate) fn open_and_wait(url: &str, title: &str) -> Result<String> {
 /// at once.
 pub(crate) fn open_detached(url: &str, title: &str) -> Option<Opened> {
     let page = Page::write(url, title).ok()?;
+    let mut watch = page.watch();
     let (_, mut child) = spawn(&page, true).ok()?;
-    // A command that fails at once (no such browser) is no opened browser.
-    std::thread::sleep(Duration::from_millis(100));
-    if let Ok(Some(status)) = child.try_wait()
-        && !status.success()
-    {
-        return None;
+    // A command that fails (no such browser, no display) is no opened browser: it has
+    // a second to fail, unless the page is read or the command succeeds before.
+    let settle = Instant::now() + SETTLE;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if !status.success() => return None,
+            Ok(Some(_)) => break,
+            Ok(None) => {}
+            Err(_) => return None,
+        }
+        if watch.seen() || Instant::now() >= settle {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
-    let watch = page.watch();
     let page = std::sync::Arc::new(std::sync::Mutex::new(Some(page)));
     let kept = page.clone();
     std::thread::spawn(move || {
@@ -237,17 +248,28 @@ impl PageWatch {
     /// True once the page has been opened and closed, no one has it open, and no one
     /// opened it for PAGE_GRACE.
     fn done(&mut self) -> bool {
-        let Some(w) = &self.watch else {
+        if self.watch.is_none() {
             // No way to watch: leave the browser ten seconds to read it.
             return self.last.elapsed() >= Duration::from_secs(10);
-        };
+        }
+        self.update();
+        self.read_once && self.open <= 0 && self.last.elapsed() >= PAGE_GRACE
+    }
+
+    /// Whether the page has been opened at all.
+    fn seen(&mut self) -> bool {
+        self.update();
+        self.read_once || self.open > 0
+    }
+
+    fn update(&mut self) {
+        let Some(w) = &self.watch else { return };
         let (opened, closed) = w.events();
         if opened + closed > 0 {
             self.open += opened as i64 - closed as i64;
             self.read_once |= closed > 0;
             self.last = Instant::now();
         }
-        self.read_once && self.open <= 0 && self.last.elapsed() >= PAGE_GRACE
     }
 }
 

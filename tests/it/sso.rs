@@ -544,6 +544,39 @@ async fn a_browser_that_never_comes_back_times_out_and_keeps_the_old_token() {
     assert_eq!(std::fs::read(cache_file(&t, "corp")).unwrap(), before);
 }
 
+/// "opened your browser" only when the browser command did not fail: one that fails
+/// after a moment (a browser with no display) gets the plain "open this URL".
+#[tokio::test(flavor = "multi_thread")]
+async fn opened_your_browser_is_said_only_when_the_browser_command_succeeded() {
+    let fake = FakeSso::start().await;
+    let mut t = sso_user(&fake);
+    t.set("ELHAZ_SSO_LOGIN_TIMEOUT", "1");
+    let failing = t.home.join("no-display-browser");
+    std::fs::write(
+        &failing,
+        "#!/bin/sh\nsleep 0.3\necho 'cannot open display' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&failing, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (browser, opened) in [(failing.to_str().unwrap(), false), ("/bin/true", true)] {
+        t.set("BROWSER", browser);
+        let o = t.cmd().args(["sso", "login", "corp"]).output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(5), "{err}");
+        assert_eq!(
+            err.contains("opened your browser"),
+            opened,
+            "{browser}: {err}"
+        );
+        assert_eq!(
+            err.contains("open this URL in a browser on this machine"),
+            !opened,
+            "{browser}: {err}"
+        );
+        assert!(!err.contains("cannot open display"), "{err}");
+    }
+}
+
 /// The loopback port an error names.
 fn port_of(err: &str) -> String {
     let at = "come back to http://127.0.0.1:";
