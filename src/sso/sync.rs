@@ -174,11 +174,16 @@ pub(crate) struct Plan {
     pub(crate) written: Vec<Entry>,
     /// Names that were not in the block before.
     pub(crate) added: Vec<String>,
-    /// Names the block held that the portal no longer lists: removed with --prune…
+    /// Names in the block before and after whose profile changed.
+    pub(crate) changed: Vec<String>,
+    /// Names the block held that are gone from it: the portal no longer lists them
+    /// (with --prune), or the name is now used elsewhere (see `displaced`)…
     pub(crate) removed: Vec<String>,
+    /// (name, where it is now used): removed from the block, as the name is taken.
+    pub(crate) displaced: Vec<(String, String)>,
     /// …and kept without it.
     pub(crate) kept: Vec<String>,
-    /// (name, where it is already used): not written.
+    /// (name, why): not written, and not in the block before.
     pub(crate) skipped: Vec<(String, String)>,
 }
 
@@ -342,6 +347,7 @@ pub(crate) fn plan(
         before: text.to_string(),
         ..Plan::default()
     };
+    let old_names: BTreeSet<&str> = old.iter().map(|s| s.name.as_str()).collect();
     let mut sections: BTreeMap<String, String> = BTreeMap::new();
     for (name, role) in names.into_iter().zip(sorted) {
         if let Some(why) = unwritable(&role) {
@@ -349,27 +355,33 @@ pub(crate) fn plan(
             continue;
         }
         if let Some(why) = where_taken(&name) {
-            plan.skipped
-                .push((name, format!("the name is already {why}")));
+            if !old_names.contains(name.as_str()) {
+                plan.skipped
+                    .push((name, format!("the name is already {why}")));
+            }
             continue;
         }
         let entry = Entry { name, role };
         sections.insert(entry.name.clone(), render(&entry, session));
         plan.written.push(entry);
     }
-    let skipped: BTreeSet<&str> = plan.skipped.iter().map(|(n, _)| n.as_str()).collect();
     for s in &old {
-        if sections.contains_key(&s.name) || skipped.contains(s.name.as_str()) {
+        if let Some(new) = sections.get(&s.name) {
+            if *new != s.raw {
+                plan.changed.push(s.name.clone());
+            }
             continue;
         }
-        if where_taken(&s.name).is_some() || opts.prune {
+        if let Some(why) = where_taken(&s.name) {
+            plan.removed.push(s.name.clone());
+            plan.displaced.push((s.name.clone(), why));
+        } else if opts.prune || plan.skipped.iter().any(|(n, _)| *n == s.name) {
             plan.removed.push(s.name.clone());
         } else {
             plan.kept.push(s.name.clone());
             sections.insert(s.name.clone(), s.raw.clone());
         }
     }
-    let old_names: BTreeSet<&str> = old.iter().map(|s| s.name.as_str()).collect();
     plan.added = plan
         .written
         .iter()

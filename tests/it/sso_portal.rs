@@ -575,3 +575,65 @@ async fn on_a_terminal_an_expired_session_offers_the_login_before_listing() {
     );
     assert!(portal.calls("/assignment/accounts").await.is_empty());
 }
+
+/// The summary counts what the diff shows: a profile whose name an elhaz config now
+/// takes leaves the block, counted as removed and said so; a profile that changed
+/// (the session's region) is counted as changed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sync_summary_counts_what_the_diff_shows() {
+    let portal = FakePortal::start(ROLES).await;
+    let t = sso_user(&portal.uri(), 3600);
+    let path = config_path(&t);
+    sync(&t, &[]);
+    let first = read(&path);
+    assert!(first.contains("[profile prod-readonly]"), "{first}");
+
+    // prod-readonly is now an elhaz config, which every elhaz command uses instead.
+    t.role_config("prod-readonly", "");
+    let dry = sync(&t, &["--dry-run"]);
+    let diff = text(&dry.stdout);
+    let err = text(&dry.stderr);
+    let lines = |mark: &str| diff.lines().filter(|l| l.starts_with(mark)).count();
+    assert_eq!(lines("-[profile "), 1, "{diff}");
+    assert_eq!(lines("+[profile "), 0, "{diff}");
+    assert!(
+        err.contains(
+            "warning: would remove profile prod-readonly from the block: the name is now an elhaz config"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("\n- prod-readonly\n"), "{err}");
+    assert!(
+        err.contains("would write 4 profiles to ~/.aws/config (0 added, 0 changed, 1 removed)"),
+        "{err}"
+    );
+    assert_eq!(read(&path), first);
+    let out = sync(&t, &[]);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("removed profile prod-readonly from the block")
+            && err.contains("wrote 4 profiles to ~/.aws/config (0 added, 0 changed, 1 removed)"),
+        "{err}"
+    );
+    let now = read(&path);
+    assert!(!now.contains("[profile prod-readonly]"), "{now}");
+    assert!(!err.contains("skipped"), "{err}");
+
+    // The session moves region: every profile changes, none is added or removed.
+    std::fs::write(
+        &path,
+        now.replace("sso_region = eu-west-1", "sso_region = eu-north-1"),
+    )
+    .unwrap();
+    let out = sync(&t, &[]);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("wrote 4 profiles to ~/.aws/config (0 added, 4 changed, 0 removed)"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("\n~ ").count() + usize::from(err.starts_with("~ ")),
+        4,
+        "{err}"
+    );
+}

@@ -8,6 +8,7 @@ use crate::cli::SyncArgs;
 use crate::cmd::Context;
 use crate::config::aws_ini::{self, FileKind, Ini};
 use crate::error::{Result, display_path};
+use crate::sso::accounts::count;
 use crate::sso::sync::{self, Options, Plan};
 
 pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitCode> {
@@ -60,16 +61,26 @@ fn taken(ctx: &Context) -> Result<BTreeMap<String, String>> {
     Ok(taken)
 }
 
-/// What the sync did (or would do), on stderr.
+/// What the sync did (or would do), on stderr: one line per profile the diff adds
+/// (`+`), changes (`~`) or removes (`-`), and counts that match them.
 fn report(plan: &Plan, args: &SyncArgs, file: &str, label: &str) {
     let wrote = if args.dry_run { "would write" } else { "wrote" };
+    let removes = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
     for (name, why) in &plan.skipped {
         eprintln!("elhaz: warning: skipped profile {name}: {why}");
     }
-    if plan
-        .skipped
-        .iter()
-        .any(|(_, why)| why.starts_with("the name"))
+    for (name, at) in &plan.displaced {
+        eprintln!("elhaz: warning: {removes} profile {name} from the block: the name is now {at}");
+    }
+    if !plan.displaced.is_empty()
+        || plan
+            .skipped
+            .iter()
+            .any(|(_, why)| why.starts_with("the name"))
     {
         eprintln!("hint: pick another prefix with --prefix, or rename the other one");
     }
@@ -88,16 +99,20 @@ fn report(plan: &Plan, args: &SyncArgs, file: &str, label: &str) {
         );
         return;
     }
-    for n in &plan.added {
-        eprintln!("+ {n}");
-    }
-    for n in &plan.removed {
-        eprintln!("- {n}");
+    for (mark, names) in [
+        ('+', &plan.added),
+        ('~', &plan.changed),
+        ('-', &plan.removed),
+    ] {
+        for n in names {
+            eprintln!("{mark} {n}");
+        }
     }
     eprintln!(
-        "elhaz: {wrote} {} profiles to {file} ({} added, {} removed)",
-        plan.written.len() + plan.kept.len(),
-        plan.added.len(),
-        plan.removed.len()
+        "elhaz: {wrote} {} profiles to {file} ({} added, {} changed, {} removed)",
+        count(plan.written.len() + plan.kept.len()),
+        count(plan.added.len()),
+        count(plan.changed.len()),
+        count(plan.removed.len())
     );
 }
