@@ -1,8 +1,9 @@
 //! Every account and role an SSO session can use: the portal's ListAccounts, then
 //! ListAccountRoles for each account, every page of each (100 items a page, the most
-//! the portal allows), a few accounts at a time, every call through one [`Polite`]
-//! (a shared rate limit, retries when the portal throttles). It knows the portal's API
-//! and nothing of the terminal or the config file.
+//! the portal allows), every call through one [`Polite`] (a shared rate limit, a
+//! window of calls in flight that follows the portal, retries when it throttles), with
+//! its [`Progress`] for whoever shows it. It knows the portal's API and nothing of the
+//! terminal or the config file.
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -17,10 +18,6 @@ use super::polite::Polite;
 use super::session::SsoSession;
 use crate::error::{Error, Kind, Result, chain, tidy};
 
-/// How many accounts' roles are asked for at once; the shared rate limit, not this,
-/// decides how fast the portal is asked.
-const IN_FLIGHT: usize = 4;
-
 /// Items asked for a page: the most the portal accepts.
 const PAGE: i32 = 100;
 
@@ -30,6 +27,35 @@ pub(crate) struct AccountRole {
     pub(crate) account_name: String,
     pub(crate) account_id: String,
     pub(crate) role_name: String,
+}
+
+/// How far a listing got, as it goes.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    /// Accounts found so far (all of them once `listed` counts).
+    pub(crate) accounts: AtomicUsize,
+    /// Whether every page of accounts has come.
+    pub(crate) counted: std::sync::atomic::AtomicBool,
+    /// Accounts whose roles are all listed.
+    pub(crate) listed: AtomicUsize,
+    /// Roles listed so far.
+    pub(crate) roles: AtomicUsize,
+}
+
+impl Progress {
+    /// `accounts 340/1,000, roles 812` (`accounts 300…` while they are being counted).
+    pub(crate) fn line(&self) -> String {
+        let accounts = self.accounts.load(Ordering::Relaxed);
+        if !self.counted.load(Ordering::Relaxed) {
+            return format!("accounts {}…", count(accounts));
+        }
+        format!(
+            "accounts {}/{}, roles {}",
+            count(self.listed.load(Ordering::Relaxed)),
+            count(accounts),
+            count(self.roles.load(Ordering::Relaxed))
+        )
+    }
 }
 
 /// A portal client for listing: no retries of the SDK's own, as [`Polite`] makes them
@@ -50,25 +76,25 @@ pub(crate) async fn list(
     client: &aws_sdk_sso::Client,
     token: &SecretString,
     polite: &Polite,
+    progress: &Arc<Progress>,
 ) -> Result<Vec<AccountRole>> {
-    let accounts = list_accounts(session, client, token, polite).await?;
+    let accounts = list_accounts(session, client, token, polite, progress).await?;
+    progress.counted.store(true, Ordering::Relaxed);
     let total = accounts.len();
-    let done = Arc::new(AtomicUsize::new(0));
-    let limit = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    // Every account at once: the window and the rate limit decide how many calls go.
     let mut tasks = tokio::task::JoinSet::new();
     for (id, name) in accounts {
-        let (client, token, limit, session, polite, done) = (
+        let (client, token, session, polite, progress) = (
             client.clone(),
             token.clone(),
-            limit.clone(),
             session.clone(),
             polite.clone(),
-            done.clone(),
+            progress.clone(),
         );
         tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await;
             let roles = account_roles(&session, &client, &token, &polite, &id).await?;
-            done.fetch_add(1, Ordering::Relaxed);
+            progress.roles.fetch_add(roles.len(), Ordering::Relaxed);
+            progress.listed.fetch_add(1, Ordering::Relaxed);
             Ok::<_, Error>(
                 roles
                     .into_iter()
@@ -87,7 +113,7 @@ pub(crate) async fn list(
             .map_err(|e| Error::other(format!("listing roles failed: {e}")))
             .and_then(|r| r)
             .map_err(|e| {
-                let done = done.load(Ordering::Relaxed);
+                let done = progress.listed.load(Ordering::Relaxed);
                 stopped(
                     e,
                     &format!("listed {} of {} accounts", count(done), count(total)),
@@ -95,6 +121,12 @@ pub(crate) async fn list(
             })?;
         all.extend(roles);
     }
+    tracing::debug!(
+        accounts = total,
+        roles = all.len(),
+        window = polite.window(),
+        "listed the portal's accounts and roles"
+    );
     all.sort();
     all.dedup();
     Ok(all)
@@ -106,6 +138,7 @@ async fn list_accounts(
     client: &aws_sdk_sso::Client,
     token: &SecretString,
     polite: &Polite,
+    progress: &Progress,
 ) -> Result<Vec<(String, String)>> {
     let mut accounts = Vec::new();
     let mut next: Option<String> = None;
@@ -132,6 +165,7 @@ async fn list_accounts(
                 .unwrap_or(id);
             accounts.push((id.to_string(), name.to_string()));
         }
+        progress.accounts.store(accounts.len(), Ordering::Relaxed);
         next = out
             .next_token()
             .filter(|t| !t.is_empty())

@@ -1,16 +1,19 @@
 //! How elhaz asks the IAM Identity Center portal for many things at once: every call
-//! of a run waits its turn at one shared rate limit (10 a second, `ELHAZ_SSO_RATE`),
-//! and a call the portal throttles (429, TooManyRequestsException) or fails (5xx) is
-//! retried after a jittered, doubling pause. Nothing here knows which call it makes.
+//! of a run waits its turn at one shared rate limit (10 a second, `ELHAZ_SSO_RATE`)
+//! and for a place in a window of calls in flight that grows while the portal answers
+//! and halves when it throttles; a call the portal throttles (429,
+//! TooManyRequestsException) or fails (5xx) is retried after a jittered, doubling
+//! pause. Nothing here knows which call it makes.
 
 use std::future::Future;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_sso::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Result};
 
@@ -21,10 +24,15 @@ pub(crate) const ATTEMPTS: u32 = 8;
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
 const LONGEST_PAUSE: Duration = Duration::from_secs(2);
 
-/// The rate limit and retries every portal call of one run shares.
+/// Calls in flight at the start of a run, and at most.
+const FIRST_WINDOW: usize = 4;
+const LARGEST_WINDOW: usize = 64;
+
+/// The rate limit, the window and the retries every portal call of one run shares.
 #[derive(Clone)]
 pub(crate) struct Polite {
     limiter: Arc<DefaultDirectRateLimiter>,
+    window: Arc<Window>,
 }
 
 impl Polite {
@@ -42,7 +50,13 @@ impl Polite {
         let quota = Quota::per_second(per_second).allow_burst(NonZeroU32::MIN);
         Polite {
             limiter: Arc::new(RateLimiter::direct(quota)),
+            window: Arc::new(Window::new(FIRST_WINDOW, LARGEST_WINDOW)),
         }
+    }
+
+    /// How many calls may be in flight now.
+    pub(crate) fn window(&self) -> usize {
+        self.window.size()
     }
 
     /// `call` once its turn comes, again after a pause while the portal throttles or
@@ -58,14 +72,107 @@ impl Polite {
     {
         let mut attempt = 0;
         loop {
+            let slot = Window::enter(&self.window).await;
             self.limiter.until_ready().await;
-            match call().await {
-                Err(e) if attempt + 1 < ATTEMPTS && retriable(&e) => {
+            let answer = call().await;
+            let throttled = matches!(&answer, Err(e) if retriable(e));
+            slot.leave(!throttled);
+            match answer {
+                Err(_) if throttled && attempt + 1 < ATTEMPTS => {
                     tokio::time::sleep(pause(attempt)).await;
                     attempt += 1;
                 }
                 answer => return answer,
             }
+        }
+    }
+}
+
+/// The calls allowed in flight: one more after each window's worth of answers, half
+/// as many when the portal throttles (once for the calls that were in flight then).
+struct Window {
+    places: Arc<Semaphore>,
+    state: Mutex<WindowState>,
+    largest: usize,
+}
+
+struct WindowState {
+    size: usize,
+    /// Answers since the window last grew.
+    answered: usize,
+    /// Places still to take away as calls leave (the window shrank below the calls in
+    /// flight).
+    owed: usize,
+    /// Bumped at each halving: a throttle of a call that entered before it does not
+    /// halve again.
+    era: u64,
+}
+
+/// A call's place in the window.
+struct Slot {
+    window: Arc<Window>,
+    permit: OwnedSemaphorePermit,
+    era: u64,
+}
+
+impl Window {
+    fn new(first: usize, largest: usize) -> Window {
+        Window {
+            places: Arc::new(Semaphore::new(first)),
+            state: Mutex::new(WindowState {
+                size: first,
+                answered: 0,
+                owed: 0,
+                era: 0,
+            }),
+            largest,
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.state.lock().map_or(1, |s| s.size)
+    }
+
+    async fn enter(window: &Arc<Window>) -> Slot {
+        let permit = Arc::clone(&window.places)
+            .acquire_owned()
+            .await
+            .unwrap_or_else(|_| unreachable!("the window's semaphore is never closed"));
+        let era = window.state.lock().map_or(0, |s| s.era);
+        Slot {
+            window: Arc::clone(window),
+            permit,
+            era,
+        }
+    }
+}
+
+impl Slot {
+    /// Leaves the window: `answered` grows it, a throttle halves it.
+    fn leave(self, answered: bool) {
+        let w = &self.window;
+        let Ok(mut s) = w.state.lock() else { return };
+        if answered {
+            s.answered += 1;
+            if s.answered >= s.size && s.size < w.largest {
+                s.size += 1;
+                s.answered = 0;
+                if s.owed > 0 {
+                    s.owed -= 1;
+                } else {
+                    w.places.add_permits(1);
+                }
+            }
+        } else if self.era == s.era && s.size > 1 {
+            let cut = s.size - (s.size / 2).max(1);
+            s.size -= cut;
+            s.answered = 0;
+            s.era += 1;
+            s.owed += cut - w.places.forget_permits(cut);
+        }
+        if s.owed > 0 {
+            s.owed -= 1;
+            self.permit.forget();
         }
     }
 }
@@ -115,6 +222,65 @@ fn pause(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Enters `n` calls, or as many as the window lets in now.
+    async fn enter_all(w: &Arc<Window>, n: usize) -> Vec<Slot> {
+        let mut slots = Vec::new();
+        for _ in 0..n {
+            match tokio::time::timeout(Duration::from_millis(5), Window::enter(w)).await {
+                Ok(s) => slots.push(s),
+                Err(_) => break,
+            }
+        }
+        slots
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_window_grows_while_answered_and_halves_once_per_throttle() {
+        let w = Arc::new(Window::new(4, 10));
+        // Four answers grow it to 5, five more to 6.
+        for _ in 0..9 {
+            Window::enter(&w).await.leave(true);
+        }
+        assert_eq!(w.size(), 6);
+        assert_eq!(enter_all(&w, 20).await.len(), 6, "six places, no more");
+        // Six calls in flight are all throttled: one halving, not six.
+        let slots = enter_all(&w, 6).await;
+        assert_eq!(slots.len(), 6);
+        for s in slots {
+            s.leave(false);
+        }
+        assert_eq!(w.size(), 3);
+        assert_eq!(enter_all(&w, 20).await.len(), 3, "the places went with it");
+        // A throttle after the halving halves again; never below one.
+        for _ in 0..5 {
+            Window::enter(&w).await.leave(false);
+        }
+        assert_eq!(w.size(), 1);
+        assert_eq!(enter_all(&w, 20).await.len(), 1);
+        // And it grows back, up to the largest.
+        for _ in 0..200 {
+            Window::enter(&w).await.leave(true);
+        }
+        assert_eq!(w.size(), 10);
+        assert_eq!(enter_all(&w, 20).await.len(), 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_window_shrunk_below_the_calls_in_flight_lets_none_in_until_they_leave() {
+        let w = Arc::new(Window::new(8, 16));
+        let mut slots = enter_all(&w, 8).await;
+        assert_eq!(slots.len(), 8);
+        slots.pop().unwrap().leave(false);
+        assert_eq!(w.size(), 4);
+        // Seven still in flight, four allowed: three must leave before one enters.
+        for _ in 0..3 {
+            slots.pop().unwrap().leave(true);
+            assert!(enter_all(&w, 1).await.is_empty());
+        }
+        slots.pop().unwrap().leave(true);
+        assert_eq!(enter_all(&w, 1).await.len(), 1);
+    }
 
     #[test]
     fn pauses_double_stay_jittered_and_capped() {

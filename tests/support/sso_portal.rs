@@ -169,6 +169,14 @@ impl FakePortal {
             .unwrap_or(0)
     }
 
+    /// How many ListAccountRoles calls arrived within `window` of the first.
+    pub fn first_roles_calls_within(&self, window: Duration) -> usize {
+        let mut t = self.state.lock().unwrap().roles_arrivals.clone();
+        t.sort();
+        t.first()
+            .map_or(0, |f| t.iter().take_while(|x| **x - *f < window).count())
+    }
+
     pub fn fail_with(&self, status: Option<u16>) {
         self.state.lock().unwrap().fail = status;
     }

@@ -5,8 +5,11 @@ use std::process::ExitCode;
 
 use crate::cli::RolesArgs;
 use crate::context::SourceContext;
-use crate::error::Result;
-use crate::sso::accounts::{self, AccountRole};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::error::{Error, Kind, Result};
+use crate::sso::accounts::{self, AccountRole, Progress};
 use crate::sso::listing;
 use crate::sso::polite::Polite;
 use crate::sso::session::SsoSession;
@@ -43,22 +46,34 @@ pub(crate) fn fetch(
     Ok(roles)
 }
 
+/// The portal's list, with a progress bar on a terminal (cleared when done, and when
+/// Ctrl-C ends the listing: exit 130).
 fn fetch_once(session: &SsoSession) -> Result<Vec<AccountRole>> {
-    let label = session.label();
     let polite = Polite::from_env()?;
-    crate::cmd::spinner::spin(
-        &format!("listing the accounts and roles of {label}"),
-        || {
-            crate::broker::runtime()?.block_on(async {
-                let client = accounts::client(session);
-                token::with_token(session, |token| {
-                    let (client, polite) = (&client, &polite);
-                    async move { accounts::list(session, client, &token, polite).await }
-                })
-                .await
-            })
-        },
-    )
+    let progress = Arc::new(Progress::default());
+    let seen = Arc::clone(&progress);
+    let label = session.label().to_string();
+    let status = move || {
+        let line = seen.line();
+        if !seen.counted.load(Ordering::Relaxed) {
+            return (0, 0, format!("listing the accounts of {label}: {line}"));
+        }
+        let done = seen.listed.load(Ordering::Relaxed) as u64;
+        (done, seen.accounts.load(Ordering::Relaxed) as u64, line)
+    };
+    crate::cmd::spinner::watch(status, || {
+        crate::broker::runtime()?.block_on(async {
+            let client = accounts::client(session);
+            let listing = token::with_token(session, |token| {
+                let (client, polite, progress) = (&client, &polite, &progress);
+                async move { accounts::list(session, client, &token, polite, progress).await }
+            });
+            tokio::select! {
+                listed = listing => listed,
+                _ = tokio::signal::ctrl_c() => Err(Error::new(Kind::Interrupted, "")),
+            }
+        })
+    })
 }
 
 /// `text` with what a terminal would obey shown as `?` (keeping the table's columns).
