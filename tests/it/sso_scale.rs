@@ -213,3 +213,54 @@ async fn logout_forgets_the_cached_listing() {
     run(&t, &["sso", "logout", "corp"]);
     assert!(!cached.exists(), "logout left the account list");
 }
+
+/// On a terminal, discovery shows `accounts N/M, roles R` as it goes; Ctrl-C ends it
+/// with 130 and clears the line (the terminal is left as it was); on a pipe nothing
+/// of it is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn discovery_shows_its_progress_on_a_terminal_and_ctrl_c_clears_it() {
+    let portal = FakePortal::start(&[]).await;
+    portal.many(300, ROLES, 100);
+    portal.delay_roles(std::time::Duration::from_millis(200));
+    let mut t = sso_user(&portal.uri(), 3600);
+    t.set("ELHAZ_SSO_RATE", "20");
+    t.unset("ELHAZ_NO_SPINNER").set("TERM", "xterm");
+    let mut cmd = t.std_cmd();
+    cmd.args(["sso", "roles", "corp"]);
+    let mut p = Pty::spawn(
+        cmd,
+        "elhaz sso roles",
+        120,
+        std::time::Duration::from_secs(30),
+    );
+    p.expect_screen("/300, roles ");
+    p.expect_screen("/300, roles ");
+    p.send("\x03");
+    assert_eq!(p.wait_exit(), 130, "{}", p.transcript);
+    let raw = &p.transcript;
+    let last = raw.rfind("/300, roles ").unwrap();
+    assert!(
+        raw[last..].contains("\x1b[2K"),
+        "the progress line stayed on the screen: {:?}",
+        &raw[last..]
+    );
+    assert!(
+        !screen(&raw[last..]).contains("elhaz:"),
+        "Ctrl-C is quiet: {raw:?}"
+    );
+    assert!(
+        !t.home.join(".elhaz/cache/sso/corp.json").exists(),
+        "a listing cut off was cached"
+    );
+
+    // On a pipe: the table and nothing else.
+    portal.delay_roles(std::time::Duration::from_millis(0));
+    t.set("ELHAZ_SSO_RATE", "2000");
+    let out = run(&t, &["sso", "roles", "corp"]);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("accounts") && !err.contains('\x1b'),
+        "{err:?}"
+    );
+}
