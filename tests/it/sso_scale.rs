@@ -264,3 +264,60 @@ async fn discovery_shows_its_progress_on_a_terminal_and_ctrl_c_clears_it() {
         "{err:?}"
     );
 }
+
+/// 3,000 profiles: a second sync (the portal listing in another order) changes no
+/// byte; --prune with a discovery the portal cuts off changes no byte either; after a
+/// complete one it removes exactly what is no longer listed.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_thousand_profiles_sync_stably_and_prune_only_after_a_complete_discovery() {
+    let portal = FakePortal::start(&[]).await;
+    portal.many(1000, ROLES, 100);
+    let mut t = sso_user(&portal.uri(), 3600);
+    t.set("ELHAZ_SSO_RATE", "2000");
+    let path = t.home.join(".aws/config");
+    ok(&run(&t, &["sso", "sync", "corp"]));
+    let first = std::fs::read(&path).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&first)
+            .matches("[profile acct-")
+            .count(),
+        3000
+    );
+
+    portal.reverse();
+    let out = run(&t, &["sso", "sync", "corp", "--refresh"]);
+    ok(&out);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        first,
+        "a second sync changed bytes"
+    );
+    assert!(
+        text(&out.stderr).contains("up to date (3,000 profiles"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Ten accounts are gone, but the discovery is cut off: nothing is pruned.
+    portal.many(990, ROLES, 100);
+    portal.throttle_after(10 + 500);
+    let out = run(&t, &["sso", "sync", "corp", "--refresh", "--prune"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        first,
+        "a partial discovery pruned"
+    );
+
+    portal.throttle_after(usize::MAX / 2);
+    let out = run(&t, &["sso", "sync", "corp", "--refresh", "--prune"]);
+    ok(&out);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("wrote 2,970 profiles to ~/.aws/config (0 added, 0 changed, 30 removed)"),
+        "{err}"
+    );
+    let now = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+    assert_eq!(now.matches("[profile acct-").count(), 2970);
+    assert!(!now.contains("[profile acct-00990-") && now.contains("[profile acct-00989-"));
+}

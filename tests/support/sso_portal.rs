@@ -127,6 +127,16 @@ impl FakePortal {
         s.page = Some(page);
     }
 
+    /// Lists the same accounts, and each account's roles, in the reverse order (the
+    /// portal's order is not stable).
+    pub fn reverse(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.accounts.reverse();
+        for roles in s.roles.values_mut() {
+            roles.reverse();
+        }
+    }
+
     /// Throttles above `per_second` calls a second, with `burst` calls saved up.
     pub fn limit(&self, per_second: f64, burst: f64) {
         self.state.lock().unwrap().limit = Some(Bucket {

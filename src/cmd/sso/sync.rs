@@ -94,7 +94,7 @@ fn report(plan: &Plan, args: &SyncArgs, file: &str, label: &str) {
     if plan.after == plan.before {
         eprintln!(
             "elhaz: {file} is up to date ({} profiles for SSO session '{}')",
-            plan.written.len(),
+            count(plan.written.len() + plan.kept.len()),
             label
         );
         return;
