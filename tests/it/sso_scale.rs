@@ -214,6 +214,39 @@ async fn logout_forgets_the_cached_listing() {
     assert!(!cached.exists(), "logout left the account list");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_all_forgets_every_sessions_listing() {
+    let portal = FakePortal::start(&[]).await;
+    portal.many(2, ROLES, 100);
+    let t = sso_user(&portal.uri(), 3600);
+    let team = SSO_SESSION.replace("[sso-session corp]", "[sso-session team]");
+    t.write_aws_config(&format!("{SSO_SESSION}{team}"));
+    write_token(&t, "team", 3600);
+    let dir = t.home.join(".elhaz/cache/sso");
+    for s in ["corp", "team"] {
+        ok(&run(&t, &["sso", "roles", s]));
+        assert!(dir.join(format!("{s}.json")).exists());
+    }
+    let out = run(&t, &["sso", "logout", "--all"]);
+    ok(&out);
+    assert!(
+        text(&out.stderr).contains("logged out of 2 SSO session(s)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "logout --all left {left:?}");
+    // And the next listing asks the portal again.
+    let before = portal.counts().0;
+    write_token(&t, "corp", 3600);
+    ok(&run(&t, &["sso", "roles", "corp"]));
+    assert_eq!(portal.counts().0, before + 3);
+}
+
 /// On a terminal, discovery shows `accounts N/M, roles R` as it goes; Ctrl-C ends it
 /// with 130 and clears the line (the terminal is left as it was); on a pipe nothing
 /// of it is written.
