@@ -31,6 +31,8 @@ pub struct PortalState {
     pub fail: Option<u16>,
     /// Answer ListAccountRoles after this long.
     pub roles_delay: Option<Duration>,
+    /// How long every answer takes (a real portal's latency), 429s included.
+    pub all_delay: Option<Duration>,
     /// When each ListAccountRoles call arrived.
     pub roles_arrivals: Vec<Instant>,
     /// Items per page, when not the default two.
@@ -164,6 +166,11 @@ impl FakePortal {
         (s.answered, s.throttled)
     }
 
+    /// Every answer takes `d`.
+    pub fn delay_all(&self, d: Duration) {
+        self.state.lock().unwrap().all_delay = Some(d);
+    }
+
     pub fn delay_roles(&self, d: Duration) {
         self.state.lock().unwrap().roles_delay = Some(d);
     }
@@ -289,6 +296,16 @@ impl PortalResponder {
 
 impl Respond for PortalResponder {
     fn respond(&self, req: &Request) -> ResponseTemplate {
+        let answer = self.answer(req);
+        match self.0.lock().unwrap().all_delay {
+            Some(d) => answer.set_delay(d),
+            None => answer,
+        }
+    }
+}
+
+impl PortalResponder {
+    fn answer(&self, req: &Request) -> ResponseTemplate {
         if req.url.path() == "/assignment/roles" {
             self.0.lock().unwrap().roles_arrivals.push(Instant::now());
         }
