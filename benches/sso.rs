@@ -44,7 +44,11 @@ fn timed(mut c: Command) -> Result<(f64, usize), String> {
     let secs = t.elapsed().as_secs_f64();
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
         return Err(format!("failed after {secs:.1} s: {}", last.trim()));
     }
     Ok((secs, String::from_utf8_lossy(&out.stdout).lines().count()))
@@ -77,7 +81,10 @@ fn main() {
         portal.many(n, ROLES, 100);
         let calls = n.div_ceil(100) + n;
         let floor = calls as f64 / RATE;
-        println!("\n{n} accounts, {} roles: {calls} portal calls, floor {floor:.1} s", n * 3);
+        println!(
+            "\n{n} accounts, {} roles: {calls} portal calls, floor {floor:.1} s",
+            n * 3
+        );
 
         portal.limit(RATE, 5.0);
         let before = portal.counts();

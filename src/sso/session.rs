@@ -61,12 +61,16 @@ impl SsoSession {
         self.name.as_deref().unwrap_or(&self.start_url)
     }
 
-    /// How the user is told about it: `SSO session 'corp'`, or `SSO login of profile
-    /// 'legacy'`.
+    /// How the user is told about it: `SSO session 'corp'`, or for a legacy profile its
+    /// name and start URL, plainly: `profile 'old' (SSO start URL https://…)`.
     pub(crate) fn described(&self) -> String {
         match &self.name {
             Some(n) => format!("SSO session '{n}'"),
-            None => format!("SSO login of profile '{}'", self.label),
+            None => format!(
+                "profile '{}' (SSO start URL {})",
+                self.label,
+                crate::terminal::escape_controls(&self.start_url)
+            ),
         }
     }
 

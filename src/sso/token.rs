@@ -30,12 +30,6 @@ pub(crate) fn login_required(session: &SsoSession) -> Error {
 /// [`login_required`] for a session with no token in the cache: never logged in, or
 /// logged out.
 pub(crate) fn not_logged_in(session: &SsoSession) -> Error {
-    if session.name.is_none() {
-        // A legacy profile: its name and its start URL, plainly.
-        let url = crate::terminal::escape_controls(&session.start_url);
-        let what = format!("profile '{}' (SSO start URL {url})", session.label());
-        return needs_login(session, &what, "is not logged in");
-    }
     needs_login(session, &session.described(), "is not logged in")
 }
 
@@ -284,7 +278,7 @@ mod tests {
         let legacy = SsoSession::legacy("old", "https://o/start", "us-east-1");
         assert_eq!(
             login_required(&legacy).message,
-            "SSO login of profile 'old' has expired; run: elhaz sso login old"
+            "profile 'old' (SSO start URL https://o/start) has expired; run: elhaz sso login old"
         );
         let never = not_logged_in(&s);
         assert_eq!(

@@ -462,7 +462,7 @@ async fn a_token_the_portal_refuses_says_which_login_to_run() {
     assert_fails(
         &o,
         5,
-        "SSO login of profile 'legacy' has expired; run: elhaz sso login legacy",
+        "profile 'legacy' (SSO start URL https://legacy-portal.awsapps.com/start) has expired; run: elhaz sso login legacy",
     );
     assert_eq!(portal_calls(&portal).await, 0);
     sso_cache_token(&t, url, url, 3600, "revoked-legacy");
@@ -470,7 +470,7 @@ async fn a_token_the_portal_refuses_says_which_login_to_run() {
     assert_fails(
         &o,
         5,
-        "SSO login of profile 'legacy' has expired; run: elhaz sso login legacy",
+        "profile 'legacy' (SSO start URL https://legacy-portal.awsapps.com/start) has expired; run: elhaz sso login legacy",
     );
     assert_eq!(portal_calls(&portal).await, 1);
     // The same for an sso-session token revoked before its expiry.

@@ -265,6 +265,40 @@ fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
         ),
     );
 
+    let legacy = user(sts);
+    legacy.write_aws_config(
+        "[profile legacy]\nsso_start_url = https://legacy.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 111122223333\nsso_role_name = ReadOnly\n",
+    );
+    cases.push(
+        case(
+            "a legacy SSO profile never logged in",
+            legacy,
+            &["--no-daemon", "export", "legacy"],
+        )
+        .fails(
+            5,
+            "elhaz: profile 'legacy' (SSO start URL https://legacy.awsapps.com/start) is not logged in; run: elhaz sso login legacy",
+        ),
+    );
+
+    let mut rate = user(sts);
+    rate.set("ELHAZ_SSO_RATE", "fast");
+    rate.write_aws_config(
+        "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n",
+    );
+    cases.push(
+        case(
+            "ELHAZ_SSO_RATE that is not a number",
+            rate,
+            &["sso", "roles", "corp", "--refresh"],
+        )
+        .fails(
+            2,
+            "elhaz: ELHAZ_SSO_RATE is 'fast', not a number of calls a second",
+        )
+        .hint("set ELHAZ_SSO_RATE to a whole number above 0, such as 10, or unset it"),
+    );
+
     let t = user(sts);
     std::fs::write(t.home.join("notadir"), "").unwrap();
     let sock = t.home.join("notadir/daemon.sock");

@@ -244,6 +244,36 @@ async fn device_code_login_shows_url_and_code_honours_slow_down_and_fills_the_cl
     assert_eq!(export_key(&o), dev_key());
 }
 
+/// A legacy profile (start URL in the profile, no sso-session) is named plainly, with
+/// its start URL, in what login and logout say.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_profile_is_named_plainly_at_login_and_logout() {
+    let fake = FakeSso::start().await;
+    let t = sso_user(&fake);
+    let what = "profile 'old' (SSO start URL https://old.awsapps.com/start)";
+    let o = t
+        .cmd()
+        .args(["sso", "login", "old", "--use-device-code", "--no-browser"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "elhaz: logged in to {what}; the token is valid until "
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("SSO login of profile"), "{err}");
+    let o = t.cmd().args(["sso", "logout", "old"]).output().unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("elhaz: logged out of {what}\n")),
+        "{err}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn no_command_line_holds_the_authorize_or_verification_url() {
     let fake = FakeSso::start().await;

@@ -98,9 +98,7 @@ fn log_in(session: &SsoSession, opts: Options) -> Result<()> {
     let entry = got?;
     eprintln!(
         "elhaz: logged in to {}; the token is valid until {}",
-        session
-            .described()
-            .replacen("SSO login of profile", "the SSO login of profile", 1),
+        session.described(),
         crate::times::zulu(entry.expires_at)
     );
     Ok(())
