@@ -620,6 +620,44 @@ fn text_from_files_is_inert_in_fish() {
     text_from_files_is_inert(Sh::Fish);
 }
 
+/// The README's completion block, followed as written by a new user: its commands
+/// run, then each shell, started as a user starts it (reading its rc files),
+/// completes `elhaz exec pre` with no other setup.
+#[test]
+fn the_readme_completion_setup_works_as_written() {
+    let block = crate::readme::marked_blocks(&crate::readme::readme())
+        .into_iter()
+        .find(|b| {
+            b.steps
+                .iter()
+                .any(|s| s.command.starts_with("elhaz completions zsh"))
+        })
+        .expect("a marked README block installs the completions");
+    let t = completion_user();
+    let script: Vec<&str> = block.steps.iter().map(|s| s.command.as_str()).collect();
+    let out = t
+        .program("bash")
+        .args(["--norc", "--noprofile", "-e", "-c", &script.join("\n")])
+        .current_dir(&t.home)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "README.md:{}: {}",
+        block.line,
+        text(&out.stderr)
+    );
+    for sh in [Sh::Bash, Sh::Zsh, Sh::Fish] {
+        let mut p = interactive_shell(sh, &t, true, "");
+        tab_completes(&mut p, "elhaz exec pre", "elhaz exec preview ");
+        tab_completes(
+            &mut p,
+            "elhaz exec prod -- terr",
+            "elhaz exec prod -- terraform ",
+        );
+    }
+}
+
 /// What one TAB costs: the whole `elhaz` process the script starts. Printed, not
 /// asserted (machines differ); the issue asks for under 20 ms.
 #[test]
