@@ -157,9 +157,9 @@ impl Sh {
 /// The bash-completion package's main script (Debian's place; .ci/deps installs it).
 const BASH_COMPLETION: &str = "/usr/share/bash-completion/bash_completion";
 
-/// A user with configs prod and preview, an SSO profile prod-sso and SSO sessions
-/// corp and dev-center and a legacy SSO profile old-sso; `elhaz` and a `terraform`
-/// on PATH, and in HOME (the shells' working directory) a file and a directory.
+/// A user with configs prod and preview, an SSO profile prod-sso, SSO sessions corp
+/// and dev-center and a legacy SSO profile old-sso; `elhaz`, `terraform` and `gitish`
+/// on PATH; in HOME (the shells' working directory) a file and a directory.
 fn completion_user() -> TestEnv {
     let mut t = TestEnv::new();
     t.role_config("prod", "");
@@ -173,10 +173,12 @@ fn completion_user() -> TestEnv {
     );
     let tools = t.home.join("bin");
     std::fs::create_dir_all(&tools).unwrap();
-    let terraform = tools.join("terraform");
-    std::fs::write(&terraform, "#!/bin/sh\nexit 0\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&terraform, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for tool in ["terraform", "gitish"] {
+        let path = tools.join(tool);
+        std::fs::write(&path, "#!/bin/sh\nexit 0\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     std::fs::write(t.home.join("notes-for-elhaz.txt"), "").unwrap();
     std::fs::create_dir_all(t.home.join("elhaz-dir")).unwrap();
     let bin_dir = bin().parent().unwrap().to_path_buf();
@@ -255,26 +257,24 @@ fn interactive_shell(sh: Sh, t: &TestEnv, rc: bool, load: &str) -> Pty {
 }
 
 /// An interactive shell with the checked-in completion script loaded the way the
-/// README says, and a completion of `terraform` (its words: plan, apply) registered
-/// the shell's own way.
+/// README says, and completions of `terraform` (its words: plan, apply) and
+/// `gitish` (status, stash; in bash by a function) registered the shell's own way.
 fn shell_with_completions(sh: Sh, t: &TestEnv) -> Pty {
     let dir = completions_dir();
     let load = match sh {
         // The README's line, in a bash without the bash-completion package.
-        Sh::Bash => {
-            "source <(elhaz completions bash); complete -W 'plan apply' terraform".to_string()
-        }
+        Sh::Bash => format!("source <(elhaz completions bash); {BASH_TOOLS}"),
         // The package loads the file of its user directory at the first TAB.
         Sh::BashCompletion => format!(
-            "mkdir -p ~/.local/share/bash-completion/completions; elhaz completions bash > ~/.local/share/bash-completion/completions/elhaz; source {BASH_COMPLETION}; complete -W 'plan apply' terraform"
+            "mkdir -p ~/.local/share/bash-completion/completions; elhaz completions bash > ~/.local/share/bash-completion/completions/elhaz; source {BASH_COMPLETION}; {BASH_TOOLS}"
         ),
         // _elhaz in $fpath, then compinit: the file is autoloaded at the first TAB.
         Sh::Zsh => format!(
-            "fpath=({} $fpath); autoload -Uz compinit; compinit -u; _tf() {{ compadd plan apply }}; compdef _tf terraform",
+            "fpath=({} $fpath); autoload -Uz compinit; compinit -u; _tf() {{ compadd plan apply }}; compdef _tf terraform; _gi() {{ compadd status stash }}; compdef _gi gitish",
             dir.display()
         ),
         Sh::Fish => format!(
-            "source {}; complete -c terraform -f -a 'plan apply'",
+            "source {}; complete -c terraform -f -a 'plan apply'; complete -c gitish -f -a 'status stash'",
             dir.join("elhaz.fish").display()
         ),
     };
@@ -292,6 +292,10 @@ fn shell_with_completions(sh: Sh, t: &TestEnv) -> Pty {
     }
     p
 }
+
+/// How bash completes the fake tools: by a word list, and by a function (as most
+/// commands' completions do).
+const BASH_TOOLS: &str = "complete -W 'plan apply' terraform; _gi() { COMPREPLY=($(compgen -W 'status stash' -- \"$2\")); }; complete -F _gi gitish";
 
 /// Types `line`, presses TAB, then Ctrl-T: the line as the shell now holds it.
 fn tab_completes(p: &mut Pty, line: &str, want: &str) {
@@ -450,6 +454,11 @@ fn tab_after_dashes(sh: Sh) {
         &mut p,
         "elhaz exec prod -- terraform pl",
         "elhaz exec prod -- terraform plan ",
+    );
+    tab_completes(
+        &mut p,
+        "elhaz exec prod -- gitish stas",
+        "elhaz exec prod -- gitish stash ",
     );
     tab_completes(&mut p, "elhaz exec prod terr", "elhaz exec prod terraform ");
     tab_completes(
