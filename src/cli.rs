@@ -1,16 +1,11 @@
-//! The command line, as clap definitions only, and the live completer for NAME (config
-//! and profile names). Behaviour lives in `cmd/`; nothing here imports from it.
+//! The command line, as clap definitions only, and the live completers for NAME
+//! (configs, profiles, SSO sessions). Behaviour lives in `cmd/`; nothing here imports
+//! from it.
 
-use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 
-use crate::config::resolve::all_names;
-use crate::config::{AwsProfiles, Paths, Store};
-use crate::context::SourceContext;
 use crate::duration::Seconds;
 
 mod complete;
@@ -20,8 +15,8 @@ mod eks;
 mod pin;
 mod sso;
 
+pub(crate) use complete::Completes;
 pub(crate) use complete::completing_names;
-use complete::names;
 pub use config::*;
 pub use daemon::*;
 pub use eks::*;
@@ -114,7 +109,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct NameArg {
     /// The config or AWS CLI profile (a picker opens when omitted on a terminal)
-    #[arg(value_name = "NAME", conflicts_with = "name_flag", add = ArgValueCompleter::new(names))]
+    #[arg(value_name = "NAME", conflicts_with = "name_flag", add = Completes::Names)]
     pub name: Option<String>,
 
     /// The same NAME, spelled as in the original elhaz
@@ -122,7 +117,8 @@ pub struct NameArg {
         short = 'n',
         long = "name",
         value_name = "NAME",
-        hide_short_help = true
+        hide_short_help = true,
+        add = Completes::Names
     )]
     pub name_flag: Option<String>,
 }
@@ -234,11 +230,11 @@ and the shell hook switches to it on cd.")]
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// The config or AWS CLI profile (a picker opens when omitted on a terminal)
-    #[arg(value_name = "NAME", add = ArgValueCompleter::new(names))]
+    #[arg(value_name = "NAME", add = Completes::Names)]
     pub name: Option<String>,
 
     /// The same NAME, spelled as in the original elhaz
-    #[arg(short = 'n', long = "name", value_name = "NAME", hide_short_help = true, add = ArgValueCompleter::new(names))]
+    #[arg(short = 'n', long = "name", value_name = "NAME", hide_short_help = true, add = Completes::Names)]
     pub name_flag: Option<String>,
 
     /// Refresh first unless at least this much lifetime remains (capped at half the lifetime)
@@ -257,7 +253,8 @@ pub struct ExecArgs {
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
-        value_name = "CMD"
+        value_name = "CMD",
+        value_hint = clap::ValueHint::CommandWithArguments
     )]
     pub command: Vec<std::ffi::OsString>,
 }
@@ -307,7 +304,7 @@ pub struct ShellArgs {
     pub server: bool,
 
     /// Arguments passed to the shell, after --
-    #[arg(last = true, value_name = "ARGS")]
+    #[arg(last = true, value_name = "ARGS", value_hint = clap::ValueHint::AnyPath)]
     pub args: Vec<std::ffi::OsString>,
 }
 
@@ -457,6 +454,7 @@ pub struct CompletionsArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::SourceContext;
 
     /// Inside a session the environment's AWS files may be the session's: NAME
     /// completes from the files of the context it is given (the caller's).
@@ -478,6 +476,48 @@ mod tests {
             let found = clap_complete::engine::complete(&mut cmd, args, 2, None).unwrap();
             let values: Vec<_> = found.iter().map(|c| c.get_value().to_owned()).collect();
             assert_eq!(values, ["only-in-the-callers-file"], "{line:?}");
+        }
+    }
+
+    /// sso login, logout, roles and sync complete the SSO sessions of the caller's AWS
+    /// config file (sections and legacy profiles), never configs or other profiles.
+    #[test]
+    fn sso_sessions_complete_from_the_given_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            "[sso-session callers-corp]\nsso_region = us-east-1\nsso_start_url = https://c.awsapps.com/start\n\
+             [profile callers-uses-corp]\nsso_session = callers-corp\n\
+             [profile callers-legacy]\nsso_start_url = https://l.awsapps.com/start\nsso_region = us-east-1\n\
+             [profile callers-role]\nrole_arn = arn:aws:iam::123456789012:role/R\ncredential_source = Environment\n",
+        )
+        .unwrap();
+        let config = config.display().to_string();
+        let source =
+            SourceContext::from_lookup(false, |k| (k == "AWS_CONFIG_FILE").then(|| config.clone()));
+        let mut cmd = completing_names(&source);
+        for sub in ["login", "logout", "roles", "sync"] {
+            let args = ["elhaz", "sso", sub, "callers-"]
+                .iter()
+                .map(std::ffi::OsString::from)
+                .collect();
+            let found = clap_complete::engine::complete(&mut cmd, args, 3, None).unwrap();
+            let got: Vec<_> = found
+                .iter()
+                .map(|c| {
+                    let help = c.get_help().map(|h| h.to_string()).unwrap_or_default();
+                    format!("{} ({help})", c.get_value().to_string_lossy())
+                })
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    "callers-corp (sso-session https://c.awsapps.com/start)",
+                    "callers-legacy (legacy profile https://l.awsapps.com/start)"
+                ],
+                "sso {sub}"
+            );
         }
     }
 }

@@ -26,7 +26,7 @@ pub enum ConfigCommand {
     /// Print a config's Meta section as JSON
     #[command(after_help = "Example:
   elhaz config meta prod")]
-    Meta(NameOnly),
+    Meta(ConfigNameOnly),
 
     /// Delete a config
     #[command(after_help = "Example:
@@ -46,6 +46,62 @@ pub struct NameOnly {
     pub name: NameArg,
 }
 
+// The NAME of an existing config, as a positional argument or with -n/--name: it
+// completes elhaz configs only (an AWS profile is no config to get, change or remove).
+// A plain comment, as on NameArg.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigName {
+    /// The config (a picker opens when omitted on a terminal)
+    #[arg(value_name = "NAME", conflicts_with = "name_flag", add = Completes::Configs)]
+    pub name: Option<String>,
+
+    /// The same NAME, spelled as in the original elhaz
+    #[arg(
+        short = 'n',
+        long = "name",
+        value_name = "NAME",
+        hide_short_help = true,
+        add = Completes::Configs
+    )]
+    pub name_flag: Option<String>,
+}
+
+impl ConfigName {
+    pub fn get(&self) -> Option<&str> {
+        self.name.as_deref().or(self.name_flag.as_deref())
+    }
+}
+
+// The NAME of a config to create: nothing completes it (it is new). A plain comment,
+// as on NameArg.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NewConfigName {
+    /// The new config's name (asked for when omitted on a terminal)
+    #[arg(value_name = "NAME", conflicts_with = "name_flag")]
+    pub name: Option<String>,
+
+    /// The same NAME, spelled as in the original elhaz
+    #[arg(
+        short = 'n',
+        long = "name",
+        value_name = "NAME",
+        hide_short_help = true
+    )]
+    pub name_flag: Option<String>,
+}
+
+impl NewConfigName {
+    pub fn get(&self) -> Option<&str> {
+        self.name.as_deref().or(self.name_flag.as_deref())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigNameOnly {
+    #[command(flatten)]
+    pub name: ConfigName,
+}
+
 #[derive(Debug, Args)]
 pub struct JsonFlag {
     /// Print JSON instead of a table
@@ -56,7 +112,7 @@ pub struct JsonFlag {
 #[derive(Debug, Args)]
 pub struct ConfigGetArgs {
     #[command(flatten)]
-    pub name: NameArg,
+    pub name: ConfigName,
 
     /// Replace sensitive values with ***
     #[arg(long)]
@@ -66,7 +122,7 @@ pub struct ConfigGetArgs {
 #[derive(Debug, Args)]
 pub struct ConfigRemoveArgs {
     #[command(flatten)]
-    pub name: NameArg,
+    pub name: ConfigName,
 
     /// Do not ask for confirmation
     #[arg(short, long)]
@@ -141,7 +197,7 @@ pub struct ConfigFields {
 #[derive(Debug, Args)]
 pub struct ConfigAddArgs {
     #[command(flatten)]
-    pub name: NameArg,
+    pub name: NewConfigName,
 
     #[command(flatten)]
     pub fields: ConfigFields,
@@ -162,7 +218,7 @@ pub struct ConfigAddArgs {
 #[derive(Debug, Args)]
 pub struct ConfigUpdateArgs {
     #[command(flatten)]
-    pub name: NameArg,
+    pub name: ConfigName,
 
     #[command(flatten)]
     pub fields: ConfigFields,

@@ -30,7 +30,7 @@ KUBECONFIG's first path, else ~/.kube/config; other entries are kept.")]
 pub struct EksTokenArgs {
     /// The config or AWS CLI profile whose session signs the token [default: the
     /// trusted project pin of the working directory]
-    #[arg(value_name = "NAME", add = ArgValueCompleter::new(names))]
+    #[arg(value_name = "NAME", add = Completes::Names)]
     pub name: Option<String>,
 
     /// The cluster's name, as EKS knows it
@@ -45,7 +45,7 @@ pub struct EksTokenArgs {
 #[derive(Debug, Args)]
 pub struct EksKubeconfigArgs {
     /// The config or AWS CLI profile that asks EKS and signs kubectl's tokens
-    #[arg(value_name = "NAME", add = ArgValueCompleter::new(names))]
+    #[arg(value_name = "NAME", add = Completes::Names)]
     pub name: String,
 
     /// The cluster's name, as EKS knows it

@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use clap_complete::engine::ArgValueCompleter;
 
-use super::names;
+use super::Completes;
 
 #[derive(Debug, Args)]
 pub struct AllowArgs {
@@ -24,7 +23,7 @@ pub struct DenyArgs {
 #[derive(Debug, Args)]
 pub struct PinArgs {
     /// The config or AWS CLI profile this directory uses (a picker opens when omitted on a terminal)
-    #[arg(value_name = "NAME", add = ArgValueCompleter::new(names), conflicts_with = "show")]
+    #[arg(value_name = "NAME", add = Completes::Names, conflicts_with = "show")]
     pub name: Option<String>,
 
     /// The region the pin sets

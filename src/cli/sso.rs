@@ -33,7 +33,7 @@ profile with sso_start_url and sso_region. The token goes to the AWS CLI's cache
 #[derive(Debug, Args)]
 pub struct SsoLoginArgs {
     /// The SSO session (a picker opens when omitted on a terminal)
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", add = Completes::SsoSessions)]
     pub name: Option<String>,
 
     /// Log in with a URL and a code to confirm (the default over SSH or without a display)
@@ -48,7 +48,7 @@ pub struct SsoLoginArgs {
 #[derive(Debug, Args)]
 pub struct SsoLogoutArgs {
     /// The SSO session (a picker opens when omitted on a terminal)
-    #[arg(value_name = "NAME", conflicts_with = "all")]
+    #[arg(value_name = "NAME", conflicts_with = "all", add = Completes::SsoSessions)]
     pub name: Option<String>,
 
     /// Log out of every session in the token cache
@@ -59,7 +59,7 @@ pub struct SsoLogoutArgs {
 #[derive(Debug, Args)]
 pub struct RolesArgs {
     /// The SSO session: an [sso-session] name, or a profile that uses one
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", add = Completes::SsoSessions)]
     pub name: Option<String>,
 
     /// Print JSON instead of a table
@@ -78,7 +78,7 @@ pub struct RolesArgs {
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     /// The SSO session: an [sso-session] name, or a profile that uses one
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", add = Completes::SsoSessions)]
     pub name: Option<String>,
 
     /// Put P in front of every profile name (P-account-role)

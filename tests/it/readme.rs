@@ -12,24 +12,24 @@ use std::time::Duration;
 const MARK: &str = "<!-- test -->";
 
 #[derive(Debug)]
-struct Step {
-    command: String,
+pub(crate) struct Step {
+    pub(crate) command: String,
     expected: Vec<String>,
 }
 
 #[derive(Debug)]
-struct Block {
+pub(crate) struct Block {
     /// 1-based line of the ```console fence, for messages.
-    line: usize,
-    steps: Vec<Step>,
+    pub(crate) line: usize,
+    pub(crate) steps: Vec<Step>,
 }
 
-fn readme() -> String {
+pub(crate) fn readme() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
 }
 
 /// The marked console blocks, in order.
-fn marked_blocks(text: &str) -> Vec<Block> {
+pub(crate) fn marked_blocks(text: &str) -> Vec<Block> {
     let lines: Vec<&str> = text.lines().collect();
     let mut blocks = Vec::new();
     let mut i = 0;
@@ -195,6 +195,7 @@ fn every_marked_readme_command_runs_and_prints_what_the_readme_shows() {
         "elhaz daemon logs",
         "echo 'source <(elhaz completions bash)'",
         "elhaz completions zsh",
+        "echo 'fpath=(~/.zfunc $fpath)",
         "elhaz completions fish",
     ] {
         assert!(
