@@ -799,15 +799,7 @@ async fn a_token_near_expiry_is_renewed_with_the_refresh_token() {
 async fn a_token_the_portal_refuses_is_renewed_once_before_asking_for_a_login() {
     let fake = FakeSso::start().await;
     let mut t = sso_user(&fake);
-    let launched = t.home.join("browser-launches");
-    let browser = t.home.join("count-browser");
-    std::fs::write(
-        &browser,
-        format!("#!/bin/sh\necho x >> '{}'\n", launched.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
-    t.set("BROWSER", &browser.to_string_lossy());
+    let launched = counting_browser(&mut t);
     for (round, args) in [&["--no-daemon", "export", "dev"][..], &["export", "dev"]]
         .into_iter()
         .enumerate()
@@ -836,7 +828,7 @@ async fn a_token_the_portal_refuses_is_renewed_once_before_asking_for_a_login() 
         "elhaz: SSO session 'corp' has expired; run: elhaz sso login corp",
     );
     assert_eq!(fake.count("CreateToken", "refresh_token"), 2);
-    assert!(!launched.exists(), "a refused token opened a browser");
+    assert_eq!(launches(&launched), 0, "a refused token opened a browser");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,29 +4,11 @@
 //! names how far it got and writes nothing.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::support::*;
 
 const ROLES: &[&str] = &["AdministratorAccess", "Billing", "ReadOnly"];
-
-/// A `$BROWSER` that counts its launches in a file; the file's lines are the count.
-fn counting_browser(t: &mut TestEnv) -> PathBuf {
-    let count = t.home.join("browser-launches");
-    let script = t.home.join("count-browser");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\necho launched >> '{}'\n", count.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    t.set("BROWSER", &script.to_string_lossy());
-    count
-}
-
-fn launches(count: &Path) -> usize {
-    std::fs::read_to_string(count).map_or(0, |s| s.lines().count())
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_accounts_under_a_throttling_portal_list_every_role_without_a_login() {

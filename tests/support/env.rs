@@ -321,3 +321,24 @@ pub fn share(t: &TestEnv, name: &str, socket: &Path, extra: &[&str]) {
         crate::support::text(&o.stderr)
     );
 }
+
+/// Sets `$BROWSER` to a script that counts its launches in a file, and returns the
+/// file: [`launches`] reads the count.
+pub fn counting_browser(t: &mut TestEnv) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let count = t.home.join("browser-launches");
+    let script = t.home.join("count-browser");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho launched >> '{}'\n", count.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    t.set("BROWSER", &script.to_string_lossy());
+    count
+}
+
+/// How many times the [`counting_browser`] was launched.
+pub fn launches(count: &Path) -> usize {
+    std::fs::read_to_string(count).map_or(0, |s| s.lines().count())
+}
