@@ -13,6 +13,7 @@ pub(crate) mod exec;
 pub(crate) mod export;
 pub(crate) mod follow;
 pub(crate) mod hook;
+pub(crate) mod line;
 pub(crate) mod login;
 pub(crate) mod output;
 pub(crate) mod pin;

@@ -33,7 +33,8 @@ pub(crate) fn name_or_pick(
 }
 
 /// A picker over `(name, what it is)` items, shown in two columns; the index chosen.
-/// Ctrl-C is the quiet 130; Esc is `cancelled; {none}`.
+/// Ctrl-C and Esc are the quiet 130 (`none` says what not choosing means, for an
+/// error of the terminal itself).
 pub(crate) fn pick_one(question: &str, items: &[(String, String)], none: &str) -> Result<usize> {
     let rows: Vec<[&str; 2]> = items
         .iter()
@@ -47,12 +48,15 @@ pub(crate) fn pick_one(question: &str, items: &[(String, String)], none: &str) -
     Ok(labels.iter().position(|l| *l == choice).unwrap_or(0))
 }
 
-/// What a failed prompt means: Ctrl-C ends elhaz quietly with 130, as shells expect;
-/// Esc is `cancelled` (exit 2), followed by `what` (its consequence).
+/// What a failed prompt means: Ctrl-C and Esc (and Ctrl-D, which inquire takes as
+/// Esc) end elhaz quietly with 130, as shells expect, and as the text prompts
+/// ([`super::line`]) do; a terminal that cannot be used is an error followed by
+/// `what` (its consequence).
 pub(crate) fn prompt_error(e: inquire::InquireError, what: &str) -> Error {
     match e {
-        inquire::InquireError::OperationInterrupted => Error::new(Kind::Interrupted, ""),
-        inquire::InquireError::OperationCanceled => Error::usage(format!("cancelled; {what}")),
+        inquire::InquireError::OperationInterrupted | inquire::InquireError::OperationCanceled => {
+            Error::new(Kind::Interrupted, "")
+        }
         e => Error::usage(format!("cannot prompt: {e}; {what}")),
     }
 }
@@ -92,17 +96,21 @@ pub(crate) fn confirm(question: &str, default: bool) -> Result<bool> {
     }
 }
 
-/// An MFA code typed on the terminal, masked, with the spinner out of the way. Ctrl-C
-/// restores the terminal and ends elhaz quietly with 130.
+/// An MFA code typed on the terminal, masked, with the spinner out of the way: anything
+/// but 6 digits is refused at the prompt, with the reason, and asked again. Ctrl-C
+/// (or Esc) restores the terminal and ends elhaz quietly with 130.
 pub(super) fn typed_code(label: &str) -> Result<Sensitive> {
+    let question = format!("MFA code for {label}:");
     let typed = crate::cmd::spinner::suspend(|| {
-        inquire::Password::new(&format!("MFA code for {label}:"))
-            .without_confirmation()
-            .with_display_mode(inquire::PasswordDisplayMode::Masked)
-            .prompt()
-    })
-    .map(zeroize::Zeroizing::new)
-    .map_err(|e| prompt_error(e, "no MFA code was given"))?;
+        super::line::Line::new(&question)
+            .masked()
+            .check(|s| {
+                mfa::check_code(s, "the code typed")
+                    .map(|_| ())
+                    .map_err(|_| "an MFA code is 6 digits".to_string())
+            })
+            .ask()
+    })?;
     mfa::check_code(&typed, "the MFA code typed")
 }
 

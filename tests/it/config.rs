@@ -1002,6 +1002,99 @@ fn ctrl_c_at_a_prompt_ends_quietly_with_130_and_changes_nothing() {
 }
 
 #[test]
+fn esc_at_a_prompt_is_the_same_quiet_130_as_ctrl_c() {
+    let t = TestEnv::new();
+    t.role_config("prod", "");
+    t.role_config("dev", "");
+    let before = snapshot(&t.home);
+    // The picker, the config name, the menu of `config add`, and a field's prompt;
+    // Ctrl-C too at the text prompts.
+    let cases: &[(&[&str], &[&str], &str)] = &[
+        (&["exec", "--", "true"], &[], "\x1b"),
+        (&["config", "add"], &[], "\x1b"),
+        (&["config", "add"], &[], "\x03"),
+        (&["config", "add", "new"], &[], "\x1b"),
+        (&["config", "add", "new"], &["\r"], "\x1b"),
+        (&["config", "add", "new"], &["\r"], "\x03"),
+        (
+            &["config", "add", "new"],
+            &["\r", "arn:aws:iam::123456789012:role/X\r"],
+            "\x1b",
+        ),
+    ];
+    for (args, before_key, key) in cases {
+        let mut p = on_terminal(&t, args);
+        p.settle();
+        for step in *before_key {
+            p.send(step);
+            p.settle();
+        }
+        p.send(key);
+        let code = p.wait_exit();
+        assert_eq!(code, 130, "{args:?} then {key:?}: {}", p.transcript);
+        assert!(
+            !p.transcript.contains("cancelled") && !p.transcript.contains("elhaz:"),
+            "{args:?} said something after {key:?}: {}",
+            p.transcript
+        );
+    }
+    assert_eq!(snapshot(&t.home), before, "nothing changed");
+}
+
+/// The keys a shell user's fingers know, at `config add`'s text prompts: Ctrl-W,
+/// Ctrl-A/E and Ctrl-U edit (`2 hours`, Ctrl-U, `2h` is 2h, never `2 hoursu2h`).
+#[test]
+fn text_prompts_edit_their_line_like_the_shell_does() {
+    let t = TestEnv::new();
+    let mut p = on_terminal(&t, &["config", "add", "new"]);
+    p.expect("Create new:");
+    p.settle();
+    p.send("\r"); // Answer prompts
+    p.expect_screen("Role ARN:");
+    p.settle();
+    // Ctrl-W rubs out the word before the cursor (here, all of it).
+    p.send("arn:aws:iam::123456789012:role/Wrong");
+    p.send("\x17");
+    p.send_line("arn:aws:iam::123456789012:role/Deploy");
+    p.expect_screen("Source AWS profile:");
+    p.settle();
+    p.send_line("");
+    p.expect_screen("Region:");
+    p.settle();
+    // Ctrl-A to the start, Ctrl-E back to the end.
+    p.send("west-1");
+    p.send("\x01");
+    p.send("eu-");
+    p.send("\x05");
+    p.send("\r");
+    p.expect_screen("Duration:");
+    p.settle();
+    p.send("2 hours");
+    p.send("\x15");
+    p.send_line("2h");
+    p.expect_screen("MFA device ARN:");
+    p.settle();
+    p.send_line("");
+    p.expect_screen("Description:");
+    p.settle();
+    // Alt-B back over a word, Ctrl-K to the end.
+    p.send("deploys the app now");
+    p.send("\x1bb");
+    p.send("\x0b");
+    p.send("\x7f");
+    p.send("\r");
+    assert_eq!(p.wait_exit(), 0, "{}", p.transcript);
+    let v = yaml_value(&std::fs::read_to_string(t.config_dir().join("new.yaml")).unwrap());
+    assert_eq!(
+        v["AssumeRole"]["RoleArn"], "arn:aws:iam::123456789012:role/Deploy",
+        "{v:?}"
+    );
+    assert_eq!(v["Session"]["region_name"], "eu-west-1", "{v:?}");
+    assert_eq!(v["AssumeRole"]["DurationSeconds"], 7200, "{v:?}");
+    assert_eq!(v["Meta"]["description"], "deploys the app", "{v:?}");
+}
+
+#[test]
 fn the_remove_confirmation_edits_its_line_like_the_shell_does() {
     let t = TestEnv::new();
     t.role_config("prod", "");
