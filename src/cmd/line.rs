@@ -365,7 +365,7 @@ impl<'a> Line<'a> {
             style::Print(format!("{} {text}", self.label))
         )?;
         // A line that fills its last row exactly: the cursor goes to a row of its own.
-        if line_width % cols == 0 {
+        if line_width.is_multiple_of(cols) {
             queue!(tty, style::Print("\r\n"))?;
         }
         let at = width(prefix.chars()) + width(self.shown(&ed.text[..ed.cursor]).chars());

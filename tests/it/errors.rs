@@ -203,7 +203,7 @@ sso_start_url = https://my-sso-portal.awsapps.com/start
     );
 }
 
-fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
+fn table(sts: &str, denying_sts: &str, refusing_sts: &str) -> Vec<Case> {
     let dead_sts = format!("http://127.0.0.1:{}", free_port());
     let add_hint = "elhaz config add new --role-arn arn:aws:iam::123456789012:role/NAME";
     let mut cases = Vec::new();
@@ -678,6 +678,31 @@ fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
         )
         .hint("the daemon has not run with this log path yet: elhaz daemon start"),
     );
+    for (what, daemon) in [
+        ("an MFA code STS refuses, from MFA.command", false),
+        (
+            "an MFA code STS refuses, from MFA.command, in the daemon",
+            true,
+        ),
+    ] {
+        let t = user(refusing_sts);
+        t.role_config(
+            "prod-mfa",
+            "  SerialNumber: arn:aws:iam::123456789012:mfa/me\nMFA:\n  command: echo 000000\n",
+        );
+        let args: &[&str] = if daemon {
+            &["export", "prod-mfa"]
+        } else {
+            &["--no-daemon", "export", "prod-mfa"]
+        };
+        let c = case(what, t, args)
+            .fails(
+                5,
+                format!("elhaz: AssumeRole {PROD} failed: AccessDenied: MultiFactorAuthentication failed with invalid MFA one time pass code."),
+            )
+            .hint("each code is taken once, within its 30 seconds: run the command again with the next one; if every code is refused, check that arn:aws:iam::123456789012:mfa/me is the source identity's device: aws iam list-mfa-devices");
+        cases.push(if daemon { c.via_daemon() } else { c });
+    }
     let t = user(sts);
     t.write_aws_config("[profile dev\nregion = eu-west-1\n");
     cases.push(
@@ -750,7 +775,9 @@ fn outcomes() -> &'static [Outcome] {
         let sts = rt.block_on(FakeSts::start(Duration::from_secs(3600)));
         let denying = rt.block_on(FakeSts::start(Duration::from_secs(3600)));
         denying.set_fault(Fault::Status(403, "AccessDenied"));
-        let cases = table(&sts.uri(), &denying.uri());
+        let refusing = rt.block_on(FakeSts::start(Duration::from_secs(3600)));
+        refusing.refuse_codes(&["000000"]);
+        let cases = table(&sts.uri(), &denying.uri(), &refusing.uri());
         assert!(cases.len() >= 15);
         // Four at a time: each case has its own HOME (and daemon, if any).
         let mut out = Vec::new();
@@ -766,6 +793,7 @@ fn outcomes() -> &'static [Outcome] {
         rt.block_on(async move {
             drop(sts);
             drop(denying);
+            drop(refusing);
         });
         out
     })
