@@ -1400,3 +1400,54 @@ async fn daemon_add_asks_again_for_a_refused_code_and_the_session_then_serves() 
         .collect();
     assert_eq!(codes, ["111111", "444444"]);
 }
+
+/// A config whose source profile is the one that needs the code: the code typed goes
+/// to that profile's AssumeRole, once, instead of the prompt coming back for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_config_whose_source_profile_needs_mfa_asks_once_and_sends_the_code_there() {
+    let sts = FakeSts::start(Duration::from_secs(3600)).await;
+    let t = profile_env(&sts);
+    t.write_config(
+        "via-mfa",
+        "AssumeRole:\n  RoleArn: arn:aws:iam::123456789012:role/Deploy\nSession:\n  profile_name: mfa\n",
+    );
+    for (i, args) in [
+        &["--no-daemon", "export", "via-mfa"][..],
+        &["export", "via-mfa"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut p = mfa_on_terminal(&t, args);
+        p.expect(&format!("({MFA_SERIAL}): "));
+        p.send_line(&format!("55555{i}"));
+        p.expect(&format!("ASIAFAKE{:012}", 2 * i + 2));
+        assert_eq!(p.wait_exit(), 0, "{args:?}: {}", p.transcript);
+        // One prompt: each asked is a line of its own (redrawn in place while typed).
+        let asked = p
+            .transcript
+            .split("\r\n")
+            .filter(|l| l.contains("MFA code for"))
+            .count();
+        assert_eq!(asked, 1, "{}", p.transcript);
+    }
+    let calls = sts.calls("AssumeRole").await;
+    let sent: Vec<(&str, Option<&str>)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c["RoleArn"].as_str(),
+                c.get("TokenCode").map(String::as_str),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (ROLE_ARN, Some("555550")),
+            ("arn:aws:iam::123456789012:role/Deploy", None),
+            (ROLE_ARN, Some("555551")),
+            ("arn:aws:iam::123456789012:role/Deploy", None),
+        ]
+    );
+}
