@@ -108,6 +108,85 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
+/// What each command's own help says of the global options: one line, since
+/// `elhaz --help` and `elhaz help globals` show them in full.
+const COMMAND_HELP: &str = "{before-help}{about-with-newline}
+{usage-heading} {usage}
+
+{all-args}
+
+Global options: see elhaz --help{after-help}";
+
+/// The command line as main parses it: [`Cli`]'s, with the global options shown in
+/// full only at the top (`elhaz --help`) and in `elhaz help globals`; every other
+/// command's help names them in one line. They are still taken anywhere on the line.
+pub fn command() -> clap::Command {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.build();
+    let globals: Vec<clap::Id> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| a.get_id().clone())
+        .collect();
+    for sub in cmd.get_subcommands_mut() {
+        if sub.get_name() != "globals" {
+            quiet_globals(sub, &globals);
+        }
+    }
+    cmd
+}
+
+/// Hides the (propagated) `globals` in `cmd`'s help and its subcommands', and says
+/// where they are instead. `mut_args` keeps the arguments in place: the built command
+/// still parses them.
+fn quiet_globals(cmd: &mut clap::Command, globals: &[clap::Id]) {
+    // clap's own `help` subcommand prints others' help and has none of the globals.
+    if cmd.get_name() == "help" {
+        return;
+    }
+    *cmd = std::mem::take(cmd)
+        .mut_args(|a| {
+            if globals.contains(a.get_id()) {
+                a.hide(true)
+            } else {
+                a
+            }
+        })
+        .help_template(COMMAND_HELP);
+    for sub in cmd.get_subcommands_mut() {
+        quiet_globals(sub, globals);
+    }
+}
+
+/// A mistyped command, with clap's suggestions ranked by edit distance (closest
+/// first) and only the closest kept: `shel` suggests `shell`, not `use`.
+pub fn rank_suggestions(mut err: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let typed = match err.get(ContextKind::InvalidSubcommand) {
+        Some(ContextValue::String(s)) => s.clone(),
+        _ => return err,
+    };
+    let Some(ContextValue::Strings(found)) = err.get(ContextKind::SuggestedSubcommand) else {
+        return err;
+    };
+    let mut ranked: Vec<(usize, String)> = found
+        .iter()
+        .map(|s| (strsim::damerau_levenshtein(&typed, s), s.clone()))
+        .collect();
+    ranked.sort();
+    let best = ranked.first().map(|(d, _)| *d).unwrap_or_default();
+    let closest = ranked
+        .into_iter()
+        .filter(|(d, _)| *d <= best + 1)
+        .map(|(_, s)| s)
+        .collect();
+    err.insert(
+        ContextKind::SuggestedSubcommand,
+        ContextValue::Strings(closest),
+    );
+    err
+}
+
 // A NAME given as a positional argument or, as in the original, with -n/--name. A
 // plain comment: with deferred subcommands, a doc comment here would become the
 // `about` of every command that flattens this.
@@ -207,6 +286,16 @@ The hook refreshes the credentials at the prompt before they expire.")]
     /// Amazon EKS: kubectl's token from the session, and the kubeconfig entries for it
     #[command(subcommand)]
     Eks(EksCommand),
+
+    /// The options every command takes, in full
+    #[command(
+        hide = true,
+        disable_version_flag = true,
+        help_template = "{about-with-newline}\n{all-args}{after-help}",
+        after_help = "Each is given before or after the command (elhaz --no-daemon exec prod, \
+elhaz exec prod --no-daemon), or set in its ELHAZ_* variable."
+    )]
+    Globals,
 
     /// Trust the project pin (.elhaz.yaml) of DIR, as it is now
     #[command(after_help = "Examples:

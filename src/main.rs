@@ -2,7 +2,7 @@
 //! injected, parses the command line, sets up logging and runs the command. Everything
 //! else is in the library.
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 fn main() {
     quiet_stdout_failures();
@@ -53,10 +53,10 @@ fn main() {
 /// not freed afterwards: this process runs one command and exits, and dropping the
 /// tree (hundreds of small allocations) would be a measurable part of its start.
 fn parse() -> elhaz::cli::Cli {
-    let mut command = elhaz::cli::Cli::command();
+    let mut command = elhaz::cli::command();
     let mut matches = command
         .try_get_matches_from_mut(std::env::args_os())
-        .unwrap_or_else(|e| e.exit());
+        .unwrap_or_else(|e| elhaz::cli::rank_suggestions(e).exit());
     let cli = elhaz::cli::Cli::from_arg_matches_mut(&mut matches)
         .unwrap_or_else(|e| e.format(&mut command).exit());
     std::mem::forget(command);

@@ -26,7 +26,7 @@ pub enum ConfigCommand {
     /// Print a config's Meta section as JSON
     #[command(after_help = "Example:
   elhaz config meta prod")]
-    Meta(NameOnly),
+    Meta(ConfigMetaArgs),
 
     /// Delete a config
     #[command(after_help = "Example:
@@ -46,6 +46,59 @@ pub struct NameOnly {
     pub name: NameArg,
 }
 
+// A config's NAME, for the commands that read or change a config file: positional,
+// or -n as in the original. (A plain comment, as on NameArg.)
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigName {
+    /// The config (a picker over the configs opens when omitted on a terminal)
+    #[arg(value_name = "NAME", conflicts_with = "name_flag", add = ArgValueCompleter::new(names))]
+    pub name: Option<String>,
+
+    /// The same NAME, spelled as in the original elhaz
+    #[arg(
+        short = 'n',
+        long = "name",
+        value_name = "NAME",
+        hide_short_help = true
+    )]
+    pub name_flag: Option<String>,
+}
+
+impl ConfigName {
+    pub fn get(&self) -> Option<&str> {
+        self.name.as_deref().or(self.name_flag.as_deref())
+    }
+}
+
+// The NAME of the config `config add` creates. (A plain comment, as on NameArg.)
+#[derive(Debug, Clone, Default, Args)]
+pub struct NewConfigName {
+    /// The new config's name: letters, digits, '_', '-' (asked when omitted on a terminal)
+    #[arg(value_name = "NAME", conflicts_with = "name_flag", add = ArgValueCompleter::new(names))]
+    pub name: Option<String>,
+
+    /// The same NAME, spelled as in the original elhaz
+    #[arg(
+        short = 'n',
+        long = "name",
+        value_name = "NAME",
+        hide_short_help = true
+    )]
+    pub name_flag: Option<String>,
+}
+
+impl NewConfigName {
+    pub fn get(&self) -> Option<&str> {
+        self.name.as_deref().or(self.name_flag.as_deref())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigMetaArgs {
+    #[command(flatten)]
+    pub name: ConfigName,
+}
+
 #[derive(Debug, Args)]
 pub struct JsonFlag {
     /// Print JSON instead of a table
@@ -56,7 +109,7 @@ pub struct JsonFlag {
 #[derive(Debug, Args)]
 pub struct ConfigGetArgs {
     #[command(flatten)]
-    pub name: NameArg,
+    pub name: ConfigName,
 
     /// Replace sensitive values with ***
     #[arg(long)]
@@ -66,7 +119,7 @@ pub struct ConfigGetArgs {
 #[derive(Debug, Args)]
 pub struct ConfigRemoveArgs {
     #[command(flatten)]
-    pub name: NameArg,
+    pub name: ConfigName,
 
     /// Do not ask for confirmation
     #[arg(short, long)]
@@ -141,7 +194,7 @@ pub struct ConfigFields {
 #[derive(Debug, Args)]
 pub struct ConfigAddArgs {
     #[command(flatten)]
-    pub name: NameArg,
+    pub name: NewConfigName,
 
     #[command(flatten)]
     pub fields: ConfigFields,
@@ -162,7 +215,7 @@ pub struct ConfigAddArgs {
 #[derive(Debug, Args)]
 pub struct ConfigUpdateArgs {
     #[command(flatten)]
-    pub name: NameArg,
+    pub name: ConfigName,
 
     #[command(flatten)]
     pub fields: ConfigFields,

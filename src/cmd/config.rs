@@ -27,10 +27,10 @@ pub(crate) fn run(cmd: ConfigCommand, ctx: &Context) -> Result<i32> {
     match cmd {
         ConfigCommand::Add(a) => add(a, &store, source),
         ConfigCommand::Update(a) => update(a, &store, source),
-        ConfigCommand::Get(a) => get(&ctx.name(a.name.get())?, a.obscure, &store),
-        ConfigCommand::Meta(a) => meta(&ctx.name(a.name.get())?, &store),
+        ConfigCommand::Get(a) => get(&config_name(a.name.get(), &store)?, a.obscure, &store),
+        ConfigCommand::Meta(a) => meta(&config_name(a.name.get(), &store)?, &store),
         ConfigCommand::List(a) => list(&store, a.json, source),
-        ConfigCommand::Remove(a) => remove(&ctx.name(a.name.get())?, a.yes, &store),
+        ConfigCommand::Remove(a) => remove(&config_name(a.name.get(), &store)?, a.yes, &store),
     }
 }
 
@@ -278,6 +278,15 @@ fn finish_update(
     let path = store.update(name, change)?;
     eprintln!("elhaz: saved {}", display_path(&path));
     Ok(0)
+}
+
+/// NAME, else a picker over the configs (never profiles: these commands read and
+/// change config files).
+fn config_name(name: Option<&str>, store: &Store) -> Result<String> {
+    match name {
+        Some(n) => Ok(n.to_string()),
+        None => pick_config(store),
+    }
 }
 
 /// A picker over elhaz configs only (for commands that change files).

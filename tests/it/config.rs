@@ -882,13 +882,17 @@ async fn names_resolve_to_a_config_before_a_profile() {
     assert!(o.stdout.is_empty());
 
     // No NAME and no terminal: the names, and exit 2. Profiles that only hold keys
-    // (or nothing) are sources, never offered as names.
-    for args in [&["config", "get"][..], &["--no-daemon", "export"]] {
+    // (or nothing) are sources, never offered as names; `config get` reads config
+    // files, and offers configs only.
+    for (args, names) in [
+        (&["--no-daemon", "export"][..], "prod, dev, production"),
+        (&["config", "get"], "prod"),
+    ] {
         let o = run(&t, args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert_eq!(
             first_line(&o),
-            "elhaz: no NAME given; choose one of: prod, dev, production",
+            format!("elhaz: no NAME given; choose one of: {names}"),
             "{args:?}"
         );
     }

@@ -959,45 +959,158 @@ fn a_daemon_that_cannot_start_is_reported_at_once_not_after_the_start_timeout() 
     );
 }
 
+/// The eight options every command takes, as `--help` shows them.
+const GLOBALS: [&str; 8] = [
+    "--config-dir",
+    "--socket-path",
+    "--logging-path",
+    "--max-unix-socket-connections",
+    "--max-daemon-cache-size",
+    "--client-timeout",
+    "--no-daemon",
+    "--verbose",
+];
+
+/// Every command path (`["config", "add"]`, ...), from the command line's definition.
+fn command_paths(cmd: &clap::Command, above: &[String], out: &mut Vec<Vec<String>>) {
+    for sub in cmd.get_subcommands() {
+        if sub.is_hide_set() || sub.get_name() == "help" {
+            continue;
+        }
+        let mut path = above.to_vec();
+        path.push(sub.get_name().to_string());
+        command_paths(sub, &path, out);
+        out.push(path);
+    }
+}
+
 #[test]
-fn every_commands_help_keeps_the_global_flags_under_their_own_heading() {
+fn global_options_are_in_full_only_in_elhaz_help_and_help_globals() {
     let t = TestEnv::new();
-    let globals = [
-        "--config-dir",
-        "--socket-path",
-        "--logging-path",
-        "--client-timeout",
-        "--no-daemon",
-    ];
-    for args in [
-        &["exec"][..],
-        &["shell"],
-        &["export"],
-        &["whoami"],
-        &["use"],
-        &["login"],
-        &["config", "add"],
-        &["config", "list"],
-        &["daemon", "status"],
-        &["daemon", "share"],
-        &["sso", "login"],
-        &["sso", "sync"],
-    ] {
-        let out = t.cmd().args(args).arg("--help").output().unwrap();
-        assert!(out.status.success(), "{args:?}");
-        let help = text(&out.stdout);
-        let (own, global) = help
-            .split_once("\nGlobal options:\n")
-            .unwrap_or_else(|| panic!("{args:?}: no 'Global options:' heading in\n{help}"));
-        for flag in globals {
-            assert!(
-                !own.contains(flag),
-                "{args:?}: {flag} is among the command's own options"
-            );
-            assert!(global.contains(flag), "{args:?}: {flag} is not listed");
+    let mut paths = Vec::new();
+    command_paths(&elhaz::cli::command(), &[], &mut paths);
+    assert!(paths.len() > 30, "{paths:?}");
+    for path in &paths {
+        for flag in ["--help", "-h"] {
+            let out = t.cmd().args(path).arg(flag).output().unwrap();
+            assert!(out.status.success(), "{path:?} {flag}");
+            let help = text(&out.stdout);
+            for global in GLOBALS {
+                assert!(
+                    !help.contains(global),
+                    "{path:?} {flag} shows {global}:\n{help}"
+                );
+            }
+            // One line, after the command's own options and before its examples.
+            let line = help
+                .find("\nGlobal options: see elhaz --help\n")
+                .unwrap_or_else(|| panic!("{path:?} {flag}: no one-line pointer in\n{help}"));
+            assert!(help.find("--help").unwrap() < line, "{path:?}");
+            if let Some(examples) = help.find("Example") {
+                assert!(line < examples, "{path:?}: {help}");
+            }
         }
     }
-    // The command's own flags come first.
-    let help = text(&t.cmd().args(["exec", "--help"]).output().unwrap().stdout);
-    assert!(help.find("--server").unwrap() < help.find("Global options:").unwrap());
+    // In full: each with what it does and its variable.
+    for args in [
+        &["--help"][..],
+        &["help"],
+        &["help", "globals"],
+        &["globals"],
+    ] {
+        let out = t.cmd().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let help = text(&out.stdout);
+        let full = &help[help
+            .find("Global options:\n")
+            .unwrap_or_else(|| panic!("{args:?}: no heading in\n{help}"))..];
+        for global in GLOBALS {
+            assert!(full.contains(global), "{args:?}: no {global} in\n{help}");
+        }
+        for var in [
+            "ELHAZ_CONFIG_DIR",
+            "ELHAZ_CLIENT_TIMEOUT",
+            "ELHAZ_NO_DAEMON",
+        ] {
+            assert!(full.contains(var), "{args:?}: no {var} in\n{help}");
+        }
+    }
+    // Hidden from the help, still taken after the command.
+    let dir = t.home.join("elsewhere");
+    let out = t
+        .cmd()
+        .args(["config", "list", "--json", "--config-dir"])
+        .arg(&dir)
+        .args(["-v", "--no-daemon"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_mistyped_command_suggests_the_closest_first() {
+    let t = TestEnv::new();
+    for (args, tip) in [
+        (
+            &["shel"][..],
+            "tip: some similar subcommands exist: 'shell', 'help'",
+        ),
+        (
+            &["exce", "prod"],
+            "tip: a similar subcommand exists: 'exec'",
+        ),
+        (
+            &["config", "lst"],
+            "tip: a similar subcommand exists: 'list'",
+        ),
+        (
+            &["daemon", "stat"],
+            "tip: some similar subcommands exist: 'start', 'status'",
+        ),
+    ] {
+        let out = t.cmd().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(&format!("{tip}\n")), "{args:?}:\n{err}");
+    }
+}
+
+#[test]
+fn config_commands_describe_their_name_as_what_they_do_with_it() {
+    let t = TestEnv::new();
+    // As read, whatever the wrapping.
+    let help = |args: &[&str]| {
+        let out = t.cmd().args(args).arg("--help").output().unwrap();
+        text(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let add = help(&["config", "add"]);
+    assert!(
+        add.contains("[NAME] The new config's name: letters, digits, '_', '-' (asked when omitted on a terminal)"),
+        "{add}"
+    );
+    assert!(
+        !add.contains("config or AWS CLI profile") && !add.contains("picker"),
+        "{add}"
+    );
+    for sub in ["get", "meta", "remove", "update"] {
+        let h = help(&["config", sub]);
+        assert!(
+            h.contains(
+                "[NAME] The config (a picker over the configs opens when omitted on a terminal)"
+            ),
+            "config {sub}: {h}"
+        );
+    }
+    // The picker of those offers configs only: without a terminal, the names to choose.
+    let t2 = TestEnv::new();
+    t2.role_config("prod", "");
+    t2.write_aws_config("[profile dev]\nregion = eu-west-1\n");
+    let out = t2.cmd().args(["config", "get"]).output().unwrap();
+    assert_eq!(
+        text(&out.stderr),
+        "elhaz: no NAME given; choose one of: prod\n"
+    );
 }
