@@ -249,6 +249,7 @@ The hook refreshes the credentials at the prompt before they expire.")]
 
     /// Print the prompt hook for a shell, to eval in its rc file
     #[command(after_help = "Examples:
+  eval \"$(elhaz hook)\"          # the shell $SHELL names
   eval \"$(elhaz hook bash)\"     # ~/.bashrc
   eval \"$(elhaz hook zsh)\"      # ~/.zshrc
   elhaz hook fish | source      # ~/.config/fish/config.fish")]
@@ -461,9 +462,9 @@ pub struct WhoamiArgs {
 
 #[derive(Debug, Args)]
 pub struct HookArgs {
-    /// The shell whose hook to print
+    /// The shell whose hook to print [default: $SHELL's]
     #[arg(value_parser = hooked_shell())]
-    pub shell: ShellKind,
+    pub shell: Option<ShellKind>,
 
     /// Print the code that refreshes this shell's session (run by the hook)
     #[arg(long, hide = true)]

@@ -374,7 +374,17 @@ fn table(sts: &str, denying_sts: &str, refusing_sts: &str) -> Vec<Case> {
             user(sts),
             &["hook", "tcsh"],
         )
-        .fails(2, "error: invalid value 'tcsh' for '<SHELL>'"),
+        .fails(2, "error: invalid value 'tcsh' for '[SHELL]'"),
+    );
+    let mut t = user(sts);
+    t.set("SHELL", "/bin/tcsh");
+    cases.push(
+        case("hook without a shell, and $SHELL another shell", t, &["hook"])
+            .fails(
+                2,
+                "elhaz: no shell named, and $SHELL (/bin/tcsh) is none of bash, zsh or fish",
+            )
+            .hint("name the shell whose rc file evals it: eval \"$(elhaz hook bash)\", eval \"$(elhaz hook zsh)\", or elhaz hook fish | source"),
     );
     cases.push(
         case("an invalid duration flag", user(sts), &[
