@@ -187,6 +187,71 @@ pub fn rank_suggestions(mut err: clap::Error) -> clap::Error {
     err
 }
 
+/// The global options' `ELHAZ_*` variables that parsing must not see: those set empty
+/// (unset, as every `ELHAZ_*` variable is when empty) and those whose value their
+/// option refuses. For the first refused one whose option is not among `args` (the
+/// option wins over its variable), the error that names the variable, not the option:
+/// main reports it for every command but `hook` and `completions`, which must work
+/// whatever the environment holds.
+pub fn check_variables(
+    cmd: &clap::Command,
+    args: &[std::ffi::OsString],
+) -> (Vec<std::ffi::OsString>, Option<crate::error::Error>) {
+    let given: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .filter_map(|a| a.to_str())
+        .collect();
+    let (mut unset, mut refused) = (Vec::new(), None);
+    for arg in cmd.get_arguments().filter(|a| a.is_global_set()) {
+        let (Some(var), Some(long)) = (arg.get_env(), arg.get_long()) else {
+            continue;
+        };
+        let Some(value) = std::env::var_os(var) else {
+            continue;
+        };
+        if value.to_string_lossy().trim().is_empty() {
+            unset.push(var.to_os_string());
+            continue;
+        }
+        // The option alone, reading its variable as clap does.
+        let Err(e) = clap::Command::new("elhaz")
+            .arg(arg.clone())
+            .try_get_matches_from(["elhaz"])
+        else {
+            continue;
+        };
+        unset.push(var.to_os_string());
+        let flag = format!("--{long}");
+        let overridden = given
+            .iter()
+            .any(|a| *a == flag || a.strip_prefix(&flag).is_some_and(|r| r.starts_with('=')));
+        if refused.is_none() && !overridden {
+            let why = std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.kind().to_string());
+            let var = var.to_string_lossy();
+            let takes = if matches!(arg.get_action(), clap::ArgAction::SetTrue) {
+                " to 1 or 0 (true or false, yes or no, on or off)".to_string()
+            } else {
+                let default = arg
+                    .get_default_values()
+                    .first()
+                    .map(|d| format!(" (default {})", d.to_string_lossy()))
+                    .unwrap_or_default();
+                format!(" to what {flag} takes{default}")
+            };
+            let shown = crate::terminal::escape_controls(&value.to_string_lossy()).into_owned();
+            refused = Some(
+                crate::error::Error::usage(format!("{var}={shown:?}: {why}"))
+                    .with_hint(format!("set {var}{takes}, or unset it")),
+            );
+        }
+    }
+    (unset, refused)
+}
+
 // A NAME given as a positional argument or, as in the original, with -n/--name. A
 // plain comment: with deferred subcommands, a doc comment here would become the
 // `about` of every command that flattens this.

@@ -376,6 +376,38 @@ fn table(sts: &str, denying_sts: &str, refusing_sts: &str) -> Vec<Case> {
         )
         .fails(2, "error: invalid value 'tcsh' for '[SHELL]'"),
     );
+    for (var, value, first, hint) in [
+        (
+            "ELHAZ_CLIENT_TIMEOUT",
+            "abc",
+            r#"invalid duration "abc": unknown unit 'a' (use s, m, h or d)"#,
+            "to what --client-timeout takes (default 30)",
+        ),
+        (
+            "ELHAZ_MAX_DAEMON_CACHE_SIZE",
+            "0",
+            "0 is not in 1..=4294967295",
+            "to what --max-daemon-cache-size takes (default 10)",
+        ),
+        (
+            "ELHAZ_NO_DAEMON",
+            "maybe",
+            "value was not a boolean",
+            "to 1 or 0 (true or false, yes or no, on or off)",
+        ),
+    ] {
+        let mut t = user(sts);
+        t.set(var, value);
+        cases.push(
+            case(
+                "a global option's variable it refuses",
+                t,
+                &["exec", "prod", "--", "true"],
+            )
+            .fails(2, format!("elhaz: {var}=\"{value}\": {first}"))
+            .hint(format!("set {var} {hint}, or unset it")),
+        );
+    }
     let mut t = user(sts);
     t.set("SHELL", "/bin/tcsh");
     cases.push(
@@ -1055,6 +1087,51 @@ fn global_options_are_in_full_only_in_elhaz_help_and_help_globals() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// A bad (or empty) ELHAZ_* variable of a global option: the hook and the completion
+/// script still print (an rc file must not break), the option given on the command
+/// line wins over it, and an empty one is unset.
+#[test]
+fn a_bad_global_variable_never_breaks_the_hook_and_yields_to_its_option() {
+    let t = TestEnv::new();
+    for (var, value) in [
+        ("ELHAZ_CLIENT_TIMEOUT", "abc"),
+        ("ELHAZ_MAX_UNIX_SOCKET_CONNECTIONS", "many"),
+        ("ELHAZ_NO_DAEMON", "maybe"),
+    ] {
+        for args in [
+            &["hook", "bash"][..],
+            &["hook", "zsh"],
+            &["completions", "fish"],
+        ] {
+            let out = t.cmd().env(var, value).args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{var}={value} elhaz {args:?}: {}",
+                text(&out.stderr)
+            );
+            assert!(!out.stdout.is_empty() && out.stderr.is_empty(), "{args:?}");
+        }
+    }
+    let ok = |env: (&str, &str), args: &[&str]| {
+        let out = t.cmd().env(env.0, env.1).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{env:?} {args:?}: {}",
+            text(&out.stderr)
+        );
+    };
+    ok(
+        ("ELHAZ_CLIENT_TIMEOUT", "abc"),
+        &["config", "list", "--json", "--client-timeout", "3"],
+    );
+    ok(
+        ("ELHAZ_CLIENT_TIMEOUT", "abc"),
+        &["--client-timeout=3", "config", "list", "--json"],
+    );
+    ok(("ELHAZ_CLIENT_TIMEOUT", ""), &["config", "list", "--json"]);
+    ok(("ELHAZ_NO_DAEMON", " "), &["config", "list", "--json"]);
 }
 
 #[test]
