@@ -234,6 +234,27 @@ fn table(sts: &str, denying_sts: &str, refusing_sts: &str) -> Vec<Case> {
         .hint("list them: elhaz config list; or create it: elhaz config add prd --role-arn ARN"),
     );
 
+    for (what, daemon) in [
+        ("AWS_CONFIG_FILE naming no file, in this process", false),
+        ("AWS_CONFIG_FILE naming no file, through the daemon", true),
+    ] {
+        let mut t = user(sts);
+        let missing = t.home.join("nowhere/config");
+        t.set("AWS_CONFIG_FILE", missing.to_str().unwrap());
+        let args: &[&str] = if daemon {
+            &["exec", "x", "--", "true"]
+        } else {
+            &["--no-daemon", "exec", "x", "--", "true"]
+        };
+        let c = case(what, t, args)
+            .fails(
+                3,
+                r#"elhaz: no config or AWS profile named "x": AWS_CONFIG_FILE names ~/nowhere/config, which does not exist"#,
+            )
+            .hint("point AWS_CONFIG_FILE at your AWS file, or unset it for ~/.aws/config; or create x: elhaz config add x --role-arn ARN");
+        cases.push(if daemon { c.via_daemon() } else { c });
+    }
+
     let mut no_keys = user(sts);
     no_keys
         .unset("AWS_ACCESS_KEY_ID")
