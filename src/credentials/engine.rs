@@ -84,10 +84,10 @@ impl Engine {
         ctx: &SourceContext,
         reuse: &[Hop],
     ) -> Result<Fetched> {
-        if let Some(e) = external::loop_of(name) {
+        let mut names = external::resolving_now();
+        if let Some(e) = external::loop_in(&names, name) {
             return Err(e);
         }
-        let mut names = external::inherited_names();
         names.push(name.to_string());
         external::RESOLVING
             .scope(names, self.fetch_inner(name, token_code, ctx, reuse))
