@@ -767,6 +767,19 @@ fn table(sts: &str, denying_sts: &str, refusing_sts: &str) -> Vec<Case> {
         cases.push(if daemon { c.via_daemon() } else { c });
     }
     let t = user(sts);
+    t.write_aws_config(
+        "[profile wrapped]\ncredential_process = sh -c 'exec elhaz export wrapped -f credential-process'\n",
+    );
+    cases.push(
+        case("a credential_process asking elhaz for itself, in sh -c", t, &["export", "wrapped"])
+            .via_daemon()
+            .fails(
+                3,
+                "elhaz: profile wrapped (~/.aws/config:2) loops: its credential_process asks elhaz for wrapped, which is this profile",
+            )
+            .hint("make a config named wrapped (elhaz config add wrapped --role-arn ARN), which wins over the profile, or remove the credential_process line"),
+    );
+    let t = user(sts);
     t.write_aws_config("[profile dev\nregion = eu-west-1\n");
     cases.push(
         case("a broken ~/.aws/config", t, &["config", "list"])
