@@ -4,7 +4,8 @@
 //! Backspace/Ctrl-H and Delete, Ctrl-U and Ctrl-K to kill to either end, Ctrl-W the
 //! word before the cursor, Alt-D the word after it, Ctrl-Y to put back what was last
 //! killed. Enter submits (an answer `check` refuses is shown the reason and kept for
-//! editing); Ctrl-C, Esc, and Ctrl-D on an empty line end elhaz with the quiet 130.
+//! editing); Ctrl-C, Esc, and Ctrl-D on an empty line (unless the question gives the
+//! end of input an answer, as a confirmation's no) end elhaz with the quiet 130.
 //!
 //! inquire draws the pickers; its text input takes every Ctrl key as a letter (Ctrl-U
 //! typed a `u`) and has no key map to change, so text prompts are this small editor,
@@ -31,6 +32,8 @@ pub(crate) struct Line<'a> {
     initial: &'a str,
     masked: bool,
     check: Option<Check<'a>>,
+    /// What Ctrl-D on an empty line answers (None: it leaves, as Ctrl-C does).
+    at_end: Option<&'a str>,
 }
 
 /// What a key did to the line.
@@ -38,8 +41,10 @@ pub(crate) struct Line<'a> {
 enum Step {
     Edit,
     Submit,
-    /// Ctrl-C, Esc, Ctrl-D on an empty line.
+    /// Ctrl-C, Esc.
     Quit,
+    /// Ctrl-D on an empty line: the end of input.
+    End,
 }
 
 /// The text being edited, its cursor (in characters) and the kill buffer.
@@ -166,7 +171,7 @@ impl Editor {
         let end = self.text.len();
         match c {
             'c' | 'g' => return Step::Quit,
-            'd' if self.text.is_empty() => return Step::Quit,
+            'd' if self.text.is_empty() => return Step::End,
             'j' | 'm' => return Step::Submit,
             'a' => self.cursor = 0,
             'e' => self.cursor = end,
@@ -252,7 +257,14 @@ impl<'a> Line<'a> {
             initial: "",
             masked: false,
             check: None,
+            at_end: None,
         }
+    }
+
+    /// What Ctrl-D on an empty line answers, as the end of input (else it leaves).
+    pub(crate) fn at_end_of_input(mut self, answer: &'a str) -> Self {
+        self.at_end = Some(answer);
+        self
     }
 
     /// A line shown under the prompt, in brackets.
@@ -283,7 +295,8 @@ impl<'a> Line<'a> {
     }
 
     /// Asks, and returns the line once submitted and accepted. Ctrl-C, Esc and
-    /// Ctrl-D on an empty line are the quiet [`Kind::Interrupted`].
+    /// Ctrl-D on an empty line (unless [`Line::at_end_of_input`]) are the quiet
+    /// [`Kind::Interrupted`].
     pub(crate) fn ask(self) -> Result<Zeroizing<String>> {
         let cannot =
             |e: std::io::Error| Error::usage(format!("cannot prompt on the terminal: {e}"));
@@ -304,7 +317,13 @@ impl<'a> Line<'a> {
             };
             match step {
                 Step::Edit => {}
-                Step::Quit => {
+                Step::End if self.at_end.is_some() => {
+                    let answer = Editor::new(self.at_end.unwrap_or_default());
+                    self.finish(&mut raw.0, &drawn, Some(&answer))
+                        .map_err(cannot)?;
+                    return Ok(answer.value());
+                }
+                Step::Quit | Step::End => {
                     self.finish(&mut raw.0, &drawn, None).map_err(cannot)?;
                     return Err(Error::new(Kind::Interrupted, ""));
                 }
@@ -509,9 +528,9 @@ mod tests {
             };
             assert_eq!(step, expected, "Ctrl-{c}");
         }
-        // Ctrl-D deletes under the cursor; on an empty line it leaves.
+        // Ctrl-D deletes under the cursor; on an empty line it is the end of input.
         let mut ed = Editor::new("");
-        assert_eq!(ed.key(ctrl('d')), Step::Quit);
+        assert_eq!(ed.key(ctrl('d')), Step::End);
         assert_eq!(
             Editor::new("").key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
             Step::Quit

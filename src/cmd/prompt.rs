@@ -61,38 +61,30 @@ pub(crate) fn prompt_error(e: inquire::InquireError, what: &str) -> Error {
     }
 }
 
-/// Asks a yes/no question on the terminal (/dev/tty, whatever stdin is), in the
-/// terminal's own line editing: Ctrl-U, Ctrl-W and Backspace edit, Ctrl-C ends elhaz
-/// (130). An empty answer is `default`; end of input is no.
+/// Asks a yes/no question on the terminal, its line edited as the text prompts'
+/// ([`super::line`]): an empty answer is `default`, end of input (Ctrl-D) is no, an
+/// answer that is neither yes nor no is asked again; Ctrl-C or Esc ends elhaz (130).
 pub(crate) fn confirm(question: &str, default: bool) -> Result<bool> {
-    use std::io::{BufRead, Write};
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(|e| Error::usage(format!("cannot open the terminal to ask: {e}")))?;
     let choices = if default { "[Y/n]" } else { "[y/N]" };
-    let mut reader = std::io::BufReader::new(&tty);
-    loop {
-        let mut w = &tty;
-        let _ = write!(w, "{question} {choices} ");
-        let _ = w.flush();
-        let mut line = String::new();
-        let n = reader
-            .read_line(&mut line)
-            .map_err(|e| Error::usage(format!("cannot read the answer: {e}")))?;
-        if n == 0 {
-            let _ = writeln!(w);
-            return Ok(false);
-        }
-        match line.trim().to_ascii_lowercase().as_str() {
-            "" => return Ok(default),
-            "y" | "yes" => return Ok(true),
-            "n" | "no" => return Ok(false),
-            _ => {
-                let _ = writeln!(w, "elhaz: answer y or n");
-            }
-        }
+    let label = format!("{question} {choices}");
+    let answer = super::line::Line::new(&label)
+        .check(|s| {
+            yes_or_no(s)
+                .map(|_| ())
+                .ok_or_else(|| "answer y or n".to_string())
+        })
+        .at_end_of_input("n")
+        .ask()?;
+    Ok(yes_or_no(&answer).flatten().unwrap_or(default))
+}
+
+/// A yes/no answer: Some(None) when empty (the default), None when it is neither.
+fn yes_or_no(s: &str) -> Option<Option<bool>> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "" => Some(None),
+        "y" | "yes" => Some(Some(true)),
+        "n" | "no" => Some(Some(false)),
+        _ => None,
     }
 }
 

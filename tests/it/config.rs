@@ -1011,10 +1011,12 @@ fn esc_at_a_prompt_is_the_same_quiet_130_as_ctrl_c() {
     t.role_config("prod", "");
     t.role_config("dev", "");
     let before = snapshot(&t.home);
-    // The picker, the config name, the menu of `config add`, and a field's prompt;
-    // Ctrl-C too at the text prompts.
+    // The picker, the config name, the menu of `config add`, a field's prompt and a
+    // confirmation; Ctrl-C too at the text prompts.
     let cases: &[(&[&str], &[&str], &str)] = &[
         (&["exec", "--", "true"], &[], "\x1b"),
+        (&["config", "remove", "prod"], &[], "\x1b"),
+        (&["config", "remove", "prod"], &["n"], "\x1b"),
         (&["config", "add"], &[], "\x1b"),
         (&["config", "add"], &[], "\x03"),
         (&["config", "add", "new"], &[], "\x1b"),
@@ -1043,6 +1045,12 @@ fn esc_at_a_prompt_is_the_same_quiet_130_as_ctrl_c() {
         );
     }
     assert_eq!(snapshot(&t.home), before, "nothing changed");
+    // As the README's exit code table says.
+    let row = crate::readme::exit_code_row(130);
+    assert!(
+        row.contains("Ctrl-C or Esc at a prompt") && row.contains("nothing is said or changed"),
+        "{row}"
+    );
 }
 
 /// The keys a shell user's fingers know, at `config add`'s text prompts: Ctrl-W,
@@ -1111,6 +1119,17 @@ fn the_remove_confirmation_edits_its_line_like_the_shell_does() {
     p.send_line("y");
     assert_eq!(p.wait_exit(), 0, "{}", p.transcript);
     assert!(!t.config_dir().join("prod.yaml").exists());
+    // Neither yes nor no: asked again, the answer kept for editing; Ctrl-A to its
+    // start. Ctrl-D (end of input) is no: kept.
+    let mut p = on_terminal(&t, &["config", "remove", "dev"]);
+    p.expect("[y/N]");
+    p.send_line("es");
+    p.expect_screen("answer y or n");
+    p.send("\x01y\x05\x15");
+    p.settle();
+    p.send("\x04");
+    assert_eq!(p.wait_exit(), 1, "{}", p.transcript);
+    assert!(p.transcript.contains("kept dev"), "{}", p.transcript);
     // Enter alone takes the default: kept.
     let mut p = on_terminal(&t, &["config", "remove", "dev"]);
     p.expect("[y/N]");
