@@ -122,10 +122,13 @@ impl Asking {
                 if *typed >= CODE_TRIES {
                     return Err(err);
                 }
-                eprintln!(
-                    "elhaz: the MFA code was refused ({reason}); type the current one (try {} of {CODE_TRIES})",
-                    *typed + 1
-                );
+                // Above the prompt, with the spinner out of the way.
+                crate::cmd::spinner::suspend(|| {
+                    eprintln!(
+                        "elhaz: the MFA code was refused ({reason}); type the current one (try {} of {CODE_TRIES})",
+                        *typed + 1
+                    )
+                });
             }
             let code: Sensitive = typed_code(&label)?;
             *typed += 1;
