@@ -121,6 +121,8 @@ impl Broker {
     /// so the daemon answers with our sources and not its own.
     pub(crate) fn caller(&self) -> Caller {
         let mut who = Caller::ext();
+        let resolving = crate::credentials::external::inherited_names();
+        who.resolving = Some(resolving).filter(|n| !n.is_empty());
         if let Via::Daemon {
             start: Some(args), ..
         } = &self.via

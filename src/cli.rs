@@ -103,6 +103,150 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
+/// What each command's own help says of the global options: one line, since
+/// `elhaz --help` and `elhaz help globals` show them in full.
+const COMMAND_HELP: &str = "{before-help}{about-with-newline}
+{usage-heading} {usage}
+
+{all-args}
+
+Global options: see elhaz --help{after-help}";
+
+/// The command line as main parses it: [`Cli`]'s, with the global options shown in
+/// full only at the top (`elhaz --help`) and in `elhaz help globals`; every other
+/// command's help names them in one line. They are still taken anywhere on the line.
+pub fn command() -> clap::Command {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.build();
+    let globals: Vec<clap::Id> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| a.get_id().clone())
+        .collect();
+    for sub in cmd.get_subcommands_mut() {
+        if sub.get_name() != "globals" {
+            quiet_globals(sub, &globals);
+        }
+    }
+    cmd
+}
+
+/// Hides the (propagated) `globals` in `cmd`'s help and its subcommands', and says
+/// where they are instead. `mut_args` keeps the arguments in place: the built command
+/// still parses them.
+fn quiet_globals(cmd: &mut clap::Command, globals: &[clap::Id]) {
+    // clap's own `help` subcommand prints others' help and has none of the globals.
+    if cmd.get_name() == "help" {
+        return;
+    }
+    *cmd = std::mem::take(cmd)
+        .mut_args(|a| {
+            if globals.contains(a.get_id()) {
+                a.hide(true)
+            } else {
+                a
+            }
+        })
+        .help_template(COMMAND_HELP);
+    for sub in cmd.get_subcommands_mut() {
+        quiet_globals(sub, globals);
+    }
+}
+
+/// A mistyped command, with clap's suggestions ranked by edit distance (closest
+/// first) and only the closest kept: `shel` suggests `shell`, not `use`.
+pub fn rank_suggestions(mut err: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let typed = match err.get(ContextKind::InvalidSubcommand) {
+        Some(ContextValue::String(s)) => s.clone(),
+        _ => return err,
+    };
+    let Some(ContextValue::Strings(found)) = err.get(ContextKind::SuggestedSubcommand) else {
+        return err;
+    };
+    let mut ranked: Vec<(usize, String)> = found
+        .iter()
+        .map(|s| (strsim::damerau_levenshtein(&typed, s), s.clone()))
+        .collect();
+    ranked.sort();
+    let best = ranked.first().map(|(d, _)| *d).unwrap_or_default();
+    let closest = ranked
+        .into_iter()
+        .filter(|(d, _)| *d <= best + 1)
+        .map(|(_, s)| s)
+        .collect();
+    err.insert(
+        ContextKind::SuggestedSubcommand,
+        ContextValue::Strings(closest),
+    );
+    err
+}
+
+/// The global options' `ELHAZ_*` variables that parsing must not see: those set empty
+/// (unset, as every `ELHAZ_*` variable is when empty) and those whose value their
+/// option refuses. For the first refused one whose option is not among `args` (the
+/// option wins over its variable), the error that names the variable, not the option:
+/// main reports it for every command but `hook` and `completions`, which must work
+/// whatever the environment holds.
+pub fn check_variables(
+    cmd: &clap::Command,
+    args: &[std::ffi::OsString],
+) -> (Vec<std::ffi::OsString>, Option<crate::error::Error>) {
+    let given: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .filter_map(|a| a.to_str())
+        .collect();
+    let (mut unset, mut refused) = (Vec::new(), None);
+    for arg in cmd.get_arguments().filter(|a| a.is_global_set()) {
+        let (Some(var), Some(long)) = (arg.get_env(), arg.get_long()) else {
+            continue;
+        };
+        let Some(value) = std::env::var_os(var) else {
+            continue;
+        };
+        if value.to_string_lossy().trim().is_empty() {
+            unset.push(var.to_os_string());
+            continue;
+        }
+        // The option alone, reading its variable as clap does.
+        let Err(e) = clap::Command::new("elhaz")
+            .arg(arg.clone())
+            .try_get_matches_from(["elhaz"])
+        else {
+            continue;
+        };
+        unset.push(var.to_os_string());
+        let flag = format!("--{long}");
+        let overridden = given
+            .iter()
+            .any(|a| *a == flag || a.strip_prefix(&flag).is_some_and(|r| r.starts_with('=')));
+        if refused.is_none() && !overridden {
+            let why = std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.kind().to_string());
+            let var = var.to_string_lossy();
+            let takes = if matches!(arg.get_action(), clap::ArgAction::SetTrue) {
+                " to 1 or 0 (true or false, yes or no, on or off)".to_string()
+            } else {
+                let default = arg
+                    .get_default_values()
+                    .first()
+                    .map(|d| format!(" (default {})", d.to_string_lossy()))
+                    .unwrap_or_default();
+                format!(" to what {flag} takes{default}")
+            };
+            let shown = crate::terminal::escape_controls(&value.to_string_lossy()).into_owned();
+            refused = Some(
+                crate::error::Error::usage(format!("{var}={shown:?}: {why}"))
+                    .with_hint(format!("set {var}{takes}, or unset it")),
+            );
+        }
+    }
+    (unset, refused)
+}
+
 // A NAME given as a positional argument or, as in the original, with -n/--name. A
 // plain comment: with deferred subcommands, a doc comment here would become the
 // `about` of every command that flattens this.
@@ -166,6 +310,7 @@ The hook refreshes the credentials at the prompt before they expire.")]
 
     /// Print the prompt hook for a shell, to eval in its rc file
     #[command(after_help = "Examples:
+  eval \"$(elhaz hook)\"          # the shell $SHELL names
   eval \"$(elhaz hook bash)\"     # ~/.bashrc
   eval \"$(elhaz hook zsh)\"      # ~/.zshrc
   elhaz hook fish | source      # ~/.config/fish/config.fish")]
@@ -203,6 +348,16 @@ The hook refreshes the credentials at the prompt before they expire.")]
     /// Amazon EKS: kubectl's token from the session, and the kubeconfig entries for it
     #[command(subcommand)]
     Eks(EksCommand),
+
+    /// The options every command takes, in full
+    #[command(
+        hide = true,
+        disable_version_flag = true,
+        help_template = "{about-with-newline}\n{all-args}{after-help}",
+        after_help = "Each is given before or after the command (elhaz --no-daemon exec prod, \
+elhaz exec prod --no-daemon), or set in its ELHAZ_* variable."
+    )]
+    Globals,
 
     /// Trust the project pin (.elhaz.yaml) of DIR, as it is now
     #[command(after_help = "Examples:
@@ -369,9 +524,9 @@ pub struct WhoamiArgs {
 
 #[derive(Debug, Args)]
 pub struct HookArgs {
-    /// The shell whose hook to print
+    /// The shell whose hook to print [default: $SHELL's]
     #[arg(value_parser = hooked_shell())]
-    pub shell: ShellKind,
+    pub shell: Option<ShellKind>,
 
     /// Print the code that refreshes this shell's session (run by the hook)
     #[arg(long, hide = true)]

@@ -94,6 +94,9 @@ pub enum Detail {
     NoSource,
     /// AWS refused with this error code (`AccessDenied`, `ExpiredToken`, ...).
     Aws { code: String },
+    /// STS refused the MFA code given for this device (a typo, or a code already
+    /// used): a person may type another. `reason` is AWS's code and message.
+    MfaCodeRefused { serial: String, reason: String },
 }
 
 /// A user-facing error: one line saying what failed, and an optional hint.

@@ -2,7 +2,7 @@
 //! injected, parses the command line, sets up logging and runs the command. Everything
 //! else is in the library.
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 fn main() {
     quiet_stdout_failures();
@@ -53,13 +53,33 @@ fn main() {
 /// not freed afterwards: this process runs one command and exits, and dropping the
 /// tree (hundreds of small allocations) would be a measurable part of its start.
 fn parse() -> elhaz::cli::Cli {
-    let mut command = elhaz::cli::Cli::command();
+    let mut command = elhaz::cli::command();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // A global option's variable set empty, or to what the option refuses, is left out
+    // of the parse: the refusal names the variable (not the option), and `hook` and
+    // `completions` work whatever the environment holds.
+    let (unset, refused) = elhaz::cli::check_variables(&command, &args);
+    if !unset.is_empty() {
+        for var in unset {
+            // SAFETY: no thread has been started yet.
+            unsafe { std::env::remove_var(var) };
+        }
+        // clap reads a variable when the command is built: build it again without.
+        command = elhaz::cli::command();
+    }
     let mut matches = command
-        .try_get_matches_from_mut(std::env::args_os())
-        .unwrap_or_else(|e| e.exit());
+        .try_get_matches_from_mut(args)
+        .unwrap_or_else(|e| elhaz::cli::rank_suggestions(e).exit());
     let cli = elhaz::cli::Cli::from_arg_matches_mut(&mut matches)
         .unwrap_or_else(|e| e.format(&mut command).exit());
     std::mem::forget(command);
+    if let Some(e) = refused {
+        use elhaz::cli::Command::{Completions, Hook};
+        if !matches!(cli.command, Hook(_) | Completions(_)) {
+            eprintln!("elhaz: {e}");
+            std::process::exit(e.exit_code());
+        }
+    }
     cli
 }
 

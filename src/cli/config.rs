@@ -51,7 +51,7 @@ pub struct NameOnly {
 // A plain comment, as on NameArg.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConfigName {
-    /// The config (a picker opens when omitted on a terminal)
+    /// The config (a picker over the configs opens when omitted on a terminal)
     #[arg(value_name = "NAME", conflicts_with = "name_flag", add = Completes::Configs)]
     pub name: Option<String>,
 
@@ -76,7 +76,7 @@ impl ConfigName {
 // as on NameArg.
 #[derive(Debug, Clone, Default, Args)]
 pub struct NewConfigName {
-    /// The new config's name (asked for when omitted on a terminal)
+    /// The new config's name: letters, digits, '_', '-' (asked when omitted on a terminal)
     #[arg(value_name = "NAME", conflicts_with = "name_flag")]
     pub name: Option<String>,
 

@@ -21,7 +21,10 @@ pub enum DaemonCommand {
     Add(NameOnly),
     /// Drop a session from the daemon
     Remove(NameOnly),
-    /// Print the daemon's log
+    /// Print the daemon's log (-f: and what it writes next, until Ctrl-C)
+    #[command(after_help = "Examples:
+  elhaz daemon logs --tail 20
+  elhaz daemon logs -f          # as tail -F: follows the log across rotations")]
     Logs(LogsArgs),
     /// Force a refresh of one session
     Refresh(NameOnly),
@@ -41,6 +44,9 @@ pub struct LogsArgs {
     /// Print the first N lines
     #[arg(long, value_name = "N")]
     pub head: Option<usize>,
+    /// After the last lines, print what the daemon writes, until Ctrl-C
+    #[arg(short, long, conflicts_with = "head")]
+    pub follow: bool,
 }
 
 #[derive(Debug, Args)]

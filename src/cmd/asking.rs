@@ -57,14 +57,15 @@ impl Asking {
     /// `daemon add NAME`, asking for an MFA code when the daemon needs one.
     pub(crate) fn add(&self, name: &str) -> Result<()> {
         let asked = std::time::SystemTime::now();
+        let mut typed = 0;
         match self.0.add(name, None)? {
             Outcome::Done(()) => Ok(()),
-            Outcome::MfaRequired(err) => self.add_with_code(name, err),
+            Outcome::MfaRequired(err) => self.add_with_code(name, err, &mut typed),
             Outcome::SsoLoginRequired(err) => {
                 crate::cmd::sso::offer_login(err, asked, &self.0.caller_context().source)?;
                 match self.0.add(name, None)? {
                     Outcome::Done(()) => Ok(()),
-                    Outcome::MfaRequired(err) => self.add_with_code(name, err),
+                    Outcome::MfaRequired(err) => self.add_with_code(name, err, &mut typed),
                     Outcome::SsoLoginRequired(err) => Err(err),
                 }
             }
@@ -72,29 +73,39 @@ impl Asking {
     }
 
     /// Runs `ask` until it is done, asking for an MFA code each time the daemon needs
-    /// one, and waiting for (or offering) an SSO login when the session needs one: at
-    /// most twice, so a login that does not take ends in its error.
+    /// one (again when STS refuses one typed, up to [`CODE_TRIES`] codes), and waiting
+    /// for (or offering) an SSO login when the session needs one: at most twice, so a
+    /// login that does not take ends in its error.
     fn answer<T>(&self, name: &str, ask: impl Fn() -> Result<Outcome<T>>) -> Result<T> {
         let mut logins = 0;
+        let mut typed = 0;
         loop {
             let asked = std::time::SystemTime::now();
-            match ask()? {
-                Outcome::Done(t) => return Ok(t),
-                Outcome::MfaRequired(err) => self.add_with_code(name, err)?,
-                Outcome::SsoLoginRequired(err) => {
+            match ask() {
+                Ok(Outcome::Done(t)) => return Ok(t),
+                Ok(Outcome::MfaRequired(err)) => self.add_with_code(name, err, &mut typed)?,
+                Ok(Outcome::SsoLoginRequired(err)) => {
                     logins += 1;
                     if logins > 2 {
                         return Err(err);
                     }
                     crate::cmd::sso::offer_login(err, asked, &self.0.caller_context().source)?;
                 }
+                // In this process the code goes with the next fetch: its refusal is
+                // the fetch's error.
+                Err(err) if typed > 0 && mfa::refusal_of(&err).is_some() => {
+                    self.add_with_code(name, err, &mut typed)?
+                }
+                Err(err) => return Err(err),
             }
         }
     }
 
     /// Asks for the code on the terminal and adds NAME with it; `err` when there is no
-    /// terminal to ask on.
-    fn add_with_code(&self, name: &str, err: Error) -> Result<()> {
+    /// terminal to ask on. A code STS refuses is asked again, saying why, until
+    /// [`CODE_TRIES`] codes have been `typed` in this command; then the refusal is the
+    /// error.
+    fn add_with_code(&self, name: &str, mut err: Error, typed: &mut u32) -> Result<()> {
         if !tty_available() {
             return Err(err);
         }
@@ -106,10 +117,31 @@ impl Asking {
                 name.to_string()
             }
         };
-        let code: Sensitive = typed_code(&label)?;
-        match self.0.add(name, Some(&code))? {
-            Outcome::Done(()) => Ok(()),
-            Outcome::MfaRequired(err) | Outcome::SsoLoginRequired(err) => Err(err),
+        loop {
+            if let Some(reason) = mfa::refusal_of(&err) {
+                if *typed >= CODE_TRIES {
+                    return Err(err);
+                }
+                // Above the prompt, with the spinner out of the way.
+                crate::cmd::spinner::suspend(|| {
+                    eprintln!(
+                        "elhaz: the MFA code was refused ({reason}); type the current one (try {} of {CODE_TRIES})",
+                        *typed + 1
+                    )
+                });
+            }
+            let code: Sensitive = typed_code(&label)?;
+            *typed += 1;
+            match self.0.add(name, Some(&code)) {
+                Ok(Outcome::Done(())) => return Ok(()),
+                Ok(Outcome::MfaRequired(e) | Outcome::SsoLoginRequired(e)) => return Err(e),
+                Err(e) if mfa::refusal_of(&e).is_some() => err = e,
+                Err(e) => return Err(e),
+            }
         }
     }
 }
+
+/// How many MFA codes one command asks for when STS refuses them (a typo, a code
+/// already used), as a login prompt allows three passwords.
+const CODE_TRIES: u32 = 3;

@@ -27,10 +27,10 @@ pub(crate) fn run(cmd: ConfigCommand, ctx: &Context) -> Result<i32> {
     match cmd {
         ConfigCommand::Add(a) => add(a, &store, source),
         ConfigCommand::Update(a) => update(a, &store, source),
-        ConfigCommand::Get(a) => get(&ctx.name(a.name.get())?, a.obscure, &store),
-        ConfigCommand::Meta(a) => meta(&ctx.name(a.name.get())?, &store),
+        ConfigCommand::Get(a) => get(&config_name(a.name.get(), &store)?, a.obscure, &store),
+        ConfigCommand::Meta(a) => meta(&config_name(a.name.get(), &store)?, &store),
         ConfigCommand::List(a) => list(&store, a.json, source),
-        ConfigCommand::Remove(a) => remove(&ctx.name(a.name.get())?, a.yes, &store),
+        ConfigCommand::Remove(a) => remove(&config_name(a.name.get(), &store)?, a.yes, &store),
     }
 }
 
@@ -154,15 +154,10 @@ fn profile_of(config: &Config) -> Option<String> {
 fn add(a: ConfigAddArgs, store: &Store, source: &SourceContext) -> Result<i32> {
     let name = match a.name.get() {
         Some(n) => n.to_string(),
-        None if interactive() => inquire::Text::new("Config name:")
-            .with_validator(|s: &str| {
-                Ok(match validate_name(s) {
-                    Ok(()) => inquire::validator::Validation::Valid,
-                    Err(e) => inquire::validator::Validation::Invalid(e.message.into()),
-                })
-            })
-            .prompt()
-            .map_err(prompt_error)?,
+        None if interactive() => super::line::Line::new("Config name:")
+            .check(|s| validate_name(s).map_err(|e| e.message))
+            .ask()?
+            .to_string(),
         None => {
             return Err(Error::usage(
                 "config add needs a NAME: elhaz config add NAME --role-arn ARN",
@@ -283,6 +278,15 @@ fn finish_update(
     let path = store.update(name, change)?;
     eprintln!("elhaz: saved {}", display_path(&path));
     Ok(0)
+}
+
+/// NAME, else a picker over the configs (never profiles: these commands read and
+/// change config files).
+fn config_name(name: Option<&str>, store: &Store) -> Result<String> {
+    match name {
+        Some(n) => Ok(n.to_string()),
+        None => pick_config(store),
+    }
 }
 
 /// A picker over elhaz configs only (for commands that change files).
@@ -422,19 +426,12 @@ fn ask(
     help: &str,
     check: impl Fn(&str) -> std::result::Result<(), String> + Clone + 'static,
 ) -> Result<Option<String>> {
-    let mut t = inquire::Text::new(label)
-        .with_help_message(help)
-        .with_validator(move |s: &str| {
-            Ok(match check(s.trim()) {
-                Ok(()) => inquire::validator::Validation::Valid,
-                Err(why) => inquire::validator::Validation::Invalid(why.into()),
-            })
-        });
     let cur = cur.unwrap_or_default();
-    if !cur.is_empty() {
-        t = t.with_initial_value(&cur);
-    }
-    let v = t.prompt().map_err(prompt_error)?;
+    let v = super::line::Line::new(label)
+        .help(help)
+        .initial(&cur)
+        .check(move |s| check(s.trim()))
+        .ask()?;
     Ok(Some(v.trim().to_string()).filter(|s| !s.is_empty() && *s != cur))
 }
 

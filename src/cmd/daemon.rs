@@ -322,45 +322,133 @@ fn run_foreground(ctx: &Context) -> Result<i32> {
 
 fn logs(a: &LogsArgs, ctx: &Context) -> Result<i32> {
     let path = &ctx.paths.log;
-    let file = std::fs::File::open(path).map_err(|e| {
-        let err = Error::io(Kind::Daemon, "cannot read the daemon log", path, &e);
-        if e.kind() == std::io::ErrorKind::NotFound {
-            err.with_hint("the daemon has not run with this log path yet: elhaz daemon start")
-        } else {
-            err
-        }
-    })?;
-    // Lines as text (a bad byte does not end the listing), with any control character
-    // shown escaped: whatever is in the file, printing it cannot drive the terminal.
-    let mut reader = BufReader::new(file);
-    let lines = std::iter::from_fn(move || {
-        let mut raw = Vec::new();
-        match reader.read_until(b'\n', &mut raw) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => {
-                if raw.last() == Some(&b'\n') {
-                    raw.pop();
-                }
-                let text = String::from_utf8_lossy(&raw);
-                Some(crate::terminal::escape_controls(&text).into_owned())
-            }
-        }
-    });
+    let tail = a.tail.unwrap_or(50);
+    if a.follow {
+        return follow_log(path, tail);
+    }
+    let mut log = LogLines::new(std::fs::File::open(path).map_err(|e| log_error(path, &e))?);
+    let lines = std::iter::from_fn(move || log.next(true));
     match a.head {
         Some(n) => lines.take(n).for_each(|l| println!("{l}")),
-        None => {
-            let n = a.tail.unwrap_or(50);
-            let mut ring = std::collections::VecDeque::with_capacity(n.min(10_000));
-            for l in lines {
-                if ring.len() == n {
-                    ring.pop_front();
-                }
-                if n > 0 {
-                    ring.push_back(l);
-                }
-            }
-            ring.iter().for_each(|l| println!("{l}"));
-        }
+        None => last_lines(lines, tail).iter().for_each(|l| println!("{l}")),
     }
     Ok(0)
+}
+
+/// Why the log cannot be read, and what to do when it is not there yet.
+fn log_error(path: &std::path::Path, e: &std::io::Error) -> Error {
+    let err = Error::io(Kind::Daemon, "cannot read the daemon log", path, e);
+    if e.kind() == std::io::ErrorKind::NotFound {
+        err.with_hint("the daemon has not run with this log path yet: elhaz daemon start")
+    } else {
+        err
+    }
+}
+
+/// The last `n` of `lines`.
+fn last_lines(lines: impl Iterator<Item = String>, n: usize) -> std::collections::VecDeque<String> {
+    let mut ring = std::collections::VecDeque::with_capacity(n.min(10_000));
+    for l in lines {
+        if ring.len() == n {
+            ring.pop_front();
+        }
+        if n > 0 {
+            ring.push_back(l);
+        }
+    }
+    ring
+}
+
+/// A log file's lines as text (a bad byte does not end the listing), with any control
+/// character shown escaped: whatever is in the file, printing it cannot drive the
+/// terminal.
+struct LogLines {
+    reader: BufReader<std::fs::File>,
+    /// A line read up to the end of the file, not yet ended.
+    partial: Vec<u8>,
+}
+
+impl LogLines {
+    fn new(file: std::fs::File) -> LogLines {
+        LogLines {
+            reader: BufReader::new(file),
+            partial: Vec::new(),
+        }
+    }
+
+    /// The next whole line; at the end of the file, None, keeping a line not yet
+    /// ended for the next call (or returning it when `last`).
+    fn next(&mut self, last: bool) -> Option<String> {
+        loop {
+            match self.reader.read_until(b'\n', &mut self.partial) {
+                Ok(0) | Err(_) if last && !self.partial.is_empty() => break,
+                Ok(0) | Err(_) => return None,
+                Ok(_) if self.partial.ends_with(b"\n") => {
+                    self.partial.pop();
+                    break;
+                }
+                Ok(_) => {}
+            }
+        }
+        let line = std::mem::take(&mut self.partial);
+        Some(crate::terminal::escape_controls(&String::from_utf8_lossy(&line)).into_owned())
+    }
+
+    /// Whether the file is now shorter than what was read of it (truncated).
+    fn truncated(&mut self, len: u64) -> bool {
+        use std::io::Seek;
+        self.reader.stream_position().is_ok_and(|at| len < at)
+    }
+}
+
+/// `daemon logs -f`: the last `n` lines, then each line the daemon writes, until
+/// Ctrl-C, as `tail -F` does: across rotations (the rest of the old file, then the new
+/// one from its start) and truncation, and waiting for a log not there yet.
+fn follow_log(path: &std::path::Path, n: usize) -> Result<i32> {
+    use std::os::unix::fs::MetadataExt;
+    const POLL: Duration = Duration::from_millis(200);
+    let mut said = false;
+    let file = loop {
+        match std::fs::File::open(path) {
+            Ok(f) => break f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !said {
+                    eprintln!(
+                        "elhaz: waiting for {} (the daemon has not written it yet)",
+                        display_path(path)
+                    );
+                    said = true;
+                }
+                std::thread::sleep(POLL);
+            }
+            Err(e) => return Err(log_error(path, &e)),
+        }
+    };
+    let mut ino = file.metadata().map(|m| m.ino()).unwrap_or_default();
+    let mut log = LogLines::new(file);
+    let first = last_lines(std::iter::from_fn(|| log.next(false)), n);
+    first.iter().for_each(|l| println!("{l}"));
+    loop {
+        while let Some(l) = log.next(false) {
+            println!("{l}");
+        }
+        std::thread::sleep(POLL);
+        match std::fs::metadata(path) {
+            Ok(m) if m.ino() != ino => {
+                while let Some(l) = log.next(true) {
+                    println!("{l}");
+                }
+                if let Ok(f) = std::fs::File::open(path) {
+                    ino = f.metadata().map(|m| m.ino()).unwrap_or_default();
+                    log = LogLines::new(f);
+                }
+            }
+            Ok(m) if log.truncated(m.len()) => {
+                if let Ok(f) = std::fs::File::open(path) {
+                    log = LogLines::new(f);
+                }
+            }
+            _ => {}
+        }
+    }
 }

@@ -39,8 +39,13 @@ enum Step {
     Restore,
 }
 
-pub(crate) fn run(args: &HookArgs, pin: &str, global: GlobalArgs, caller: CallerContext) {
-    let shell = args.shell;
+pub(crate) fn run(
+    args: &HookArgs,
+    shell: ShellKind,
+    pin: &str,
+    global: GlobalArgs,
+    caller: CallerContext,
+) {
     let held = Held {
         pinned: args.pinned.as_deref().unwrap_or_default(),
         use_tree: args.use_tree.as_deref().unwrap_or_default(),

@@ -24,21 +24,46 @@ const RETRY_SECS: i64 = 60;
 const WARN_EVERY_SECS: i64 = 300;
 
 pub(crate) fn run(args: HookArgs, global: GlobalArgs, caller: CallerContext) -> Result<i32> {
+    let shell = match args.shell {
+        Some(shell) => shell,
+        None => shell_of(std::env::var_os("SHELL"))?,
+    };
     if let Some(pin) = args.pin.as_deref() {
-        super::follow::run(&args, pin, global, caller);
+        super::follow::run(&args, shell, pin, global, caller);
         return Ok(0);
     }
     if args.refresh {
         refresh(
-            args.shell,
+            shell,
             global,
             caller,
             args.warned.as_deref().unwrap_or_default(),
         );
         return Ok(0);
     }
-    print!("{}", hook(args.shell, &current_exe()).unwrap_or_default());
+    print!("{}", hook(shell, &current_exe()).unwrap_or_default());
     Ok(0)
+}
+
+/// The shell `elhaz hook` without SHELL is for: the one `$SHELL` names, when it has a
+/// hook; else an error with the three commands.
+fn shell_of(var: Option<std::ffi::OsString>) -> Result<ShellKind> {
+    let program = var.unwrap_or_default();
+    let kind = ShellKind::detect(&program);
+    if kind != ShellKind::Posix {
+        return Ok(kind);
+    }
+    let why = if program.is_empty() {
+        "$SHELL is not set".to_string()
+    } else {
+        format!(
+            "$SHELL ({}) is none of bash, zsh or fish",
+            crate::terminal::escape_controls(&program.to_string_lossy())
+        )
+    };
+    Err(crate::error::Error::usage(format!("no shell named, and {why}")).with_hint(
+        "name the shell whose rc file evals it: eval \"$(elhaz hook bash)\", eval \"$(elhaz hook zsh)\", or elhaz hook fish | source",
+    ))
 }
 
 /// The refresh the hook evals: the session's new variables, or a warning; then the

@@ -13,6 +13,7 @@ pub(crate) mod exec;
 pub(crate) mod export;
 pub(crate) mod follow;
 pub(crate) mod hook;
+pub(crate) mod line;
 pub(crate) mod login;
 pub(crate) mod output;
 pub(crate) mod pin;
@@ -153,11 +154,14 @@ pub fn run(cli: Cli, caller: CallerContext) -> Result<i32> {
     let command = match cli.command {
         Command::Hook(a) => return hook::run(a, cli.global, caller),
         Command::Completions(a) => return completions::run(a),
+        Command::Globals => return print_globals(),
         other => other,
     };
     let ctx = Context::new(cli.global, caller)?;
     match command {
-        Command::Hook(_) | Command::Completions(_) => unreachable!("handled above"),
+        Command::Hook(_) | Command::Completions(_) | Command::Globals => {
+            unreachable!("handled above")
+        }
         Command::Exec(a) => exec::run(a, &ctx),
         Command::Shell(a) => shell::run(a, &ctx),
         Command::Export(a) => export::run(a, &ctx),
@@ -172,6 +176,17 @@ pub fn run(cli: Cli, caller: CallerContext) -> Result<i32> {
         Command::Deny(a) => pin::deny(a, &ctx),
         Command::Pin(a) => pin::pin(a, &ctx),
     }
+}
+
+/// `elhaz globals`: what `elhaz help globals` prints.
+fn print_globals() -> Result<i32> {
+    let mut cmd = crate::cli::command();
+    if let Some(globals) = cmd.find_subcommand_mut("globals") {
+        globals
+            .print_long_help()
+            .map_err(|e| crate::error::Error::other(format!("cannot write to stdout: {e}")))?;
+    }
+    Ok(0)
 }
 
 /// What the daemon's helpers said on stderr, on ours (escaped again: it came over a

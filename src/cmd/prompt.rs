@@ -33,7 +33,8 @@ pub(crate) fn name_or_pick(
 }
 
 /// A picker over `(name, what it is)` items, shown in two columns; the index chosen.
-/// Ctrl-C is the quiet 130; Esc is `cancelled; {none}`.
+/// Ctrl-C and Esc are the quiet 130 (`none` says what not choosing means, for an
+/// error of the terminal itself).
 pub(crate) fn pick_one(question: &str, items: &[(String, String)], none: &str) -> Result<usize> {
     let rows: Vec<[&str; 2]> = items
         .iter()
@@ -47,62 +48,61 @@ pub(crate) fn pick_one(question: &str, items: &[(String, String)], none: &str) -
     Ok(labels.iter().position(|l| *l == choice).unwrap_or(0))
 }
 
-/// What a failed prompt means: Ctrl-C ends elhaz quietly with 130, as shells expect;
-/// Esc is `cancelled` (exit 2), followed by `what` (its consequence).
+/// What a failed prompt means: Ctrl-C and Esc (and Ctrl-D, which inquire takes as
+/// Esc) end elhaz quietly with 130, as shells expect, and as the text prompts
+/// ([`super::line`]) do; a terminal that cannot be used is an error followed by
+/// `what` (its consequence).
 pub(crate) fn prompt_error(e: inquire::InquireError, what: &str) -> Error {
     match e {
-        inquire::InquireError::OperationInterrupted => Error::new(Kind::Interrupted, ""),
-        inquire::InquireError::OperationCanceled => Error::usage(format!("cancelled; {what}")),
+        inquire::InquireError::OperationInterrupted | inquire::InquireError::OperationCanceled => {
+            Error::new(Kind::Interrupted, "")
+        }
         e => Error::usage(format!("cannot prompt: {e}; {what}")),
     }
 }
 
-/// Asks a yes/no question on the terminal (/dev/tty, whatever stdin is), in the
-/// terminal's own line editing: Ctrl-U, Ctrl-W and Backspace edit, Ctrl-C ends elhaz
-/// (130). An empty answer is `default`; end of input is no.
+/// Asks a yes/no question on the terminal, its line edited as the text prompts'
+/// ([`super::line`]): an empty answer is `default`, end of input (Ctrl-D) is no, an
+/// answer that is neither yes nor no is asked again; Ctrl-C or Esc ends elhaz (130).
 pub(crate) fn confirm(question: &str, default: bool) -> Result<bool> {
-    use std::io::{BufRead, Write};
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(|e| Error::usage(format!("cannot open the terminal to ask: {e}")))?;
     let choices = if default { "[Y/n]" } else { "[y/N]" };
-    let mut reader = std::io::BufReader::new(&tty);
-    loop {
-        let mut w = &tty;
-        let _ = write!(w, "{question} {choices} ");
-        let _ = w.flush();
-        let mut line = String::new();
-        let n = reader
-            .read_line(&mut line)
-            .map_err(|e| Error::usage(format!("cannot read the answer: {e}")))?;
-        if n == 0 {
-            let _ = writeln!(w);
-            return Ok(false);
-        }
-        match line.trim().to_ascii_lowercase().as_str() {
-            "" => return Ok(default),
-            "y" | "yes" => return Ok(true),
-            "n" | "no" => return Ok(false),
-            _ => {
-                let _ = writeln!(w, "elhaz: answer y or n");
-            }
-        }
+    let label = format!("{question} {choices}");
+    let answer = super::line::Line::new(&label)
+        .check(|s| {
+            yes_or_no(s)
+                .map(|_| ())
+                .ok_or_else(|| "answer y or n".to_string())
+        })
+        .at_end_of_input("n")
+        .ask()?;
+    Ok(yes_or_no(&answer).flatten().unwrap_or(default))
+}
+
+/// A yes/no answer: Some(None) when empty (the default), None when it is neither.
+fn yes_or_no(s: &str) -> Option<Option<bool>> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "" => Some(None),
+        "y" | "yes" => Some(Some(true)),
+        "n" | "no" => Some(Some(false)),
+        _ => None,
     }
 }
 
-/// An MFA code typed on the terminal, masked, with the spinner out of the way. Ctrl-C
-/// restores the terminal and ends elhaz quietly with 130.
+/// An MFA code typed on the terminal, masked, with the spinner out of the way: anything
+/// but 6 digits is refused at the prompt, with the reason, and asked again. Ctrl-C
+/// (or Esc) restores the terminal and ends elhaz quietly with 130.
 pub(super) fn typed_code(label: &str) -> Result<Sensitive> {
+    let question = format!("MFA code for {label}:");
     let typed = crate::cmd::spinner::suspend(|| {
-        inquire::Password::new(&format!("MFA code for {label}:"))
-            .without_confirmation()
-            .with_display_mode(inquire::PasswordDisplayMode::Masked)
-            .prompt()
-    })
-    .map(zeroize::Zeroizing::new)
-    .map_err(|e| prompt_error(e, "no MFA code was given"))?;
+        super::line::Line::new(&question)
+            .masked()
+            .check(|s| {
+                mfa::check_code(s, "the code typed")
+                    .map(|_| ())
+                    .map_err(|_| "an MFA code is 6 digits".to_string())
+            })
+            .ask()
+    })?;
     mfa::check_code(&typed, "the MFA code typed")
 }
 

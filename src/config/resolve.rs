@@ -8,6 +8,7 @@ use super::schema::Config;
 use super::store::{Store, validate_name};
 use crate::context::SourceContext;
 use crate::error::{Error, Result, display_path};
+use std::path::PathBuf;
 
 /// What a NAME stands for.
 #[derive(Debug, Clone)]
@@ -60,7 +61,7 @@ pub(crate) async fn resolve_in(
         ));
     }
     validate_name(name)?;
-    Err(unknown_name(store, profiles, name))
+    Err(unknown_name(store, profiles, name, caller))
 }
 
 /// Why `profile` cannot be a config's source profile (Session.profile_name) for the
@@ -112,17 +113,52 @@ async fn source_profile_error(store: &Store, name: &str, why: &str) -> Error {
     ))
 }
 
-/// "no config or AWS profile named X", with the closest names and the fix.
-pub(crate) fn unknown_name(store: &Store, profiles: &AwsProfiles, name: &str) -> Error {
+/// "no config or AWS profile named X", with the closest names and the fix; when the
+/// caller points AWS_CONFIG_FILE (or AWS_SHARED_CREDENTIALS_FILE) at a file that is not
+/// there, that is said first, with how to point it right.
+pub(crate) fn unknown_name(
+    store: &Store,
+    profiles: &AwsProfiles,
+    name: &str,
+    caller: &SourceContext,
+) -> Error {
     let candidates = all_names(store, profiles);
     let close = closest(name, candidates.iter().map(String::as_str));
+    let create = format!("elhaz config add {name} --role-arn ARN");
+    if let Some((var, path, default)) = missing_aws_file(caller) {
+        return Error::config(format!(
+            "no config or AWS profile named {name:?}: {var} names {}, which does not exist{}",
+            display_path(&path),
+            did_you_mean(&close)
+        ))
+        .with_hint(format!(
+            "point {var} at your AWS file, or unset it for {}; or create {name}: {create}",
+            display_path(&default)
+        ));
+    }
     let msg = format!(
         "no config or AWS profile named {name:?}{}",
         did_you_mean(&close)
     );
     Error::config(msg).with_hint(format!(
-        "list them: elhaz config list; or create it: elhaz config add {name} --role-arn ARN"
+        "list them: elhaz config list; or create it: {create}"
     ))
+}
+
+/// The AWS file the caller named in a variable (not the default place) that does not
+/// exist: the variable, the file, and the default the variable replaces.
+fn missing_aws_file(caller: &SourceContext) -> Option<(&'static str, PathBuf, PathBuf)> {
+    let home = crate::fsutil::home_dir().ok()?.join(".aws");
+    [
+        ("AWS_CONFIG_FILE", caller.config_file(), home.join("config")),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            caller.credentials_file(),
+            home.join("credentials"),
+        ),
+    ]
+    .into_iter()
+    .find(|(var, path, default)| caller.get(var).is_some() && path != default && !path.exists())
 }
 
 /// Config names then profile names, deduplicated (a config hides a same-named profile).

@@ -84,10 +84,10 @@ impl Engine {
         ctx: &SourceContext,
         reuse: &[Hop],
     ) -> Result<Fetched> {
-        if let Some(e) = external::loop_of(name) {
+        let mut names = external::resolving_now();
+        if let Some(e) = external::loop_in(&names, name) {
             return Err(e);
         }
-        let mut names = external::inherited_names();
         names.push(name.to_string());
         external::RESOLVING
             .scope(names, self.fetch_inner(name, token_code, ctx, reuse))
@@ -229,13 +229,20 @@ impl Engine {
         // The region commands get: the config's or its source profile's, never the
         // environment's (through the daemon that would be whoever started it).
         let region = config.region().map(str::to_string).or(profile_region);
+        // A code the caller typed is for the config's own device; without one, for the
+        // first profile of its source chain that names a device (else that profile
+        // would ask for a code, and get none, for ever).
+        let own_device = config
+            .assume_role
+            .as_ref()
+            .is_some_and(|a| a.serial_number.is_some());
         let mut walk = Walk {
             ctx,
             profiles,
             sdk: &sdk,
             ca_bundle,
             region: region.clone(),
-            token_code: None,
+            token_code: token_code.filter(|_| !own_device),
             reuse,
             made: Vec::new(),
             sso: None,

@@ -52,7 +52,19 @@ pub(crate) fn inherited_names() -> Vec<String> {
 /// The loop error when `name` is one that the elhaz running this process as a helper
 /// is resolving.
 pub(crate) fn loop_of(name: &str) -> Option<Error> {
-    let names = inherited_names();
+    loop_in(&inherited_names(), name)
+}
+
+/// The NAMEs being resolved around this fetch: those of the request the daemon
+/// answers (its caller's chain), else those this process was started to resolve.
+pub(crate) fn resolving_now() -> Vec<String> {
+    RESOLVING
+        .try_with(Vec::clone)
+        .unwrap_or_else(|_| inherited_names())
+}
+
+/// The loop error when `name` is among `names`, the NAMEs being resolved.
+pub(crate) fn loop_in(names: &[String], name: &str) -> Option<Error> {
     names.iter().any(|n| n == name).then(|| {
         Error::config(format!(
             "{name} loops: its source runs elhaz for {name} again (resolving {})",

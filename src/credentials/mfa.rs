@@ -48,10 +48,21 @@ pub(crate) async fn code_from_command(
     )
 }
 
-/// The device a [`no_tty`] error names (the error may have come from the daemon).
+/// The device a [`no_tty`] error, or the refusal of a code, names (the error may have
+/// come from the daemon).
 pub(crate) fn serial_of(err: &Error) -> Option<&str> {
     match &err.detail {
-        Some(crate::error::Detail::MfaRequired { serial }) => Some(serial),
+        Some(crate::error::Detail::MfaRequired { serial })
+        | Some(crate::error::Detail::MfaCodeRefused { serial, .. }) => Some(serial),
+        _ => None,
+    }
+}
+
+/// Why STS refused the MFA code given (AWS's code and message), when it did: a person
+/// may type another.
+pub(crate) fn refusal_of(err: &Error) -> Option<&str> {
+    match &err.detail {
+        Some(crate::error::Detail::MfaCodeRefused { reason, .. }) => Some(reason),
         _ => None,
     }
 }

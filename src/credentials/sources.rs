@@ -291,13 +291,22 @@ const VALUE_FLAGS: &[&str] = &[
 
 /// Whether `command` (as `credential_process` holds it) runs elhaz, and what it asks.
 /// The program is elhaz when its file name is `elhaz`, or when it is this very
-/// executable (found on PATH, or by its path); `env` and `VAR=value` words before it
-/// are looked through.
+/// executable (found on PATH, or by its path); `env`, `exec` and `VAR=value` words
+/// before it are looked through, and so is a shell's `-c 'SCRIPT'` (its first
+/// command). The NAME is the one `export` or `exec` is given.
 pub(crate) fn elhaz_call(command: &str) -> Option<ElhazCall> {
+    elhaz_call_in(command, 0)
+}
+
+/// The shells a `credential_process` may wrap elhaz in (`sh -c 'elhaz export ...'`).
+const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh"];
+
+fn elhaz_call_in(command: &str, depth: usize) -> Option<ElhazCall> {
     let words = shlex::split(command)?;
     let mut it = words.iter().map(String::as_str).peekable();
     while let Some(w) = it.peek() {
         if *w == "env"
+            || *w == "exec"
             || w.ends_with("/env")
             || w.contains('=')
             || (w.starts_with('-') && *w != "-")
@@ -308,11 +317,19 @@ pub(crate) fn elhaz_call(command: &str) -> Option<ElhazCall> {
         }
     }
     let prog = it.next()?;
+    let base = Path::new(prog).file_name().and_then(|f| f.to_str());
+    if base.is_some_and(|b| SHELLS.contains(&b)) {
+        let script = it.skip_while(|w| *w != "-c").nth(1)?;
+        return (depth < 3)
+            .then(|| elhaz_call_in(script, depth + 1))
+            .flatten();
+    }
     if !is_elhaz(prog) {
         return None;
     }
-    let args: Vec<&str> = it.collect();
-    let export = args.iter().position(|a| *a == "export");
+    // What follows `--` is exec's command, never elhaz's.
+    let args: Vec<&str> = it.take_while(|a| *a != "--").collect();
+    let export = args.iter().position(|a| *a == "export" || *a == "exec");
     let mut call = ElhazCall {
         name: None,
         socket: args
@@ -488,6 +505,29 @@ mod tests {
         assert_eq!(c.name, None);
         assert_eq!(elhaz_call("aws-vault export --format=json prod"), None);
         assert_eq!(elhaz_call("/opt/helper 'elhaz export prod'"), None);
+    }
+
+    #[test]
+    fn elhaz_is_recognised_in_a_shell_script_and_in_exec_form() {
+        for (command, name) in [
+            (
+                "sh -c 'elhaz export prod -f credential-process'",
+                Some("prod"),
+            ),
+            (
+                "/bin/bash -c \"exec elhaz export -f credential-process prod\"",
+                Some("prod"),
+            ),
+            ("sh -c 'env A=1 sh -c \"elhaz export p2\"'", Some("p2")),
+            ("elhaz exec prod -- cat /run/creds.json", Some("prod")),
+            ("elhaz exec --server prod -- helper", Some("prod")),
+            ("elhaz exec -- helper prod", None),
+        ] {
+            let c = elhaz_call(command).unwrap_or_else(|| panic!("{command}"));
+            assert_eq!(c.name.as_deref(), name, "{command}");
+        }
+        assert_eq!(elhaz_call("sh -c 'aws-vault export prod'"), None);
+        assert_eq!(elhaz_call("sh /opt/helper.sh"), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sts::types::PolicyDescriptorType;
 use time::OffsetDateTime;
 
-use super::sts_error::{StsCall, map_sdk_error};
+use super::sts_error::{StsCall, map_sdk_error, mfa_code_refused, refused_mfa_code};
 use super::{Credentials, StsTarget, external};
 use crate::config::profiles::AwsProfile;
 use crate::config::schema::{AssumeRole, PolicyArn, ProvidedContext, Tag, WebIdentity};
@@ -144,10 +144,14 @@ impl<'a> RoleRequest<'a> {
             );
         }
         let issued = now();
-        let out = req
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(e, StsCall::AssumeRole(self.role_arn), target))?;
+        let out = req.send().await.map_err(|e| {
+            let refused = refused_mfa_code(&e);
+            let err = map_sdk_error(e, StsCall::AssumeRole(self.role_arn), target);
+            match (&self.mfa, refused) {
+                (Some((serial, _)), Some(reason)) => mfa_code_refused(err, serial, reason),
+                _ => err,
+            }
+        })?;
         convert(out.credentials(), issued, self.role_arn)
     }
 }

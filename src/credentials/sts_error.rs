@@ -114,6 +114,36 @@ where
     }
 }
 
+/// Whether STS refused the MFA code a call carried: AccessDenied with
+/// `MultiFactorAuthentication failed ...` (a wrong code, or one already used); AWS's
+/// code and message when it did.
+pub(crate) fn refused_mfa_code<E, R>(err: &SdkError<E, R>) -> Option<String>
+where
+    E: ProvideErrorMetadata,
+{
+    let SdkError::ServiceError(se) = err else {
+        return None;
+    };
+    let (code, message) = (se.err().code()?, se.err().message()?);
+    (code == "AccessDenied" && message.starts_with("MultiFactorAuthentication failed")).then(|| {
+        let message = crate::terminal::escape_controls(message.trim().trim_end_matches('.'));
+        format!("{code}: {message}")
+    })
+}
+
+/// `err`, the refusal of the MFA code for `serial`, as data a caller that asked a
+/// person for the code acts on (it asks again), with what to do when it cannot.
+pub(crate) fn mfa_code_refused(err: Error, serial: &str, reason: String) -> Error {
+    err.with_detail(crate::error::Detail::MfaCodeRefused {
+        serial: serial.to_string(),
+        reason,
+    })
+    .with_hint(format!(
+        "each code is taken once, within its 30 seconds: run the command again with the next one; \
+         if every code is refused, check that {serial} is the source identity's device: aws iam list-mfa-devices"
+    ))
+}
+
 /// No source credentials at all in the caller's context: what was tried there, and
 /// how to give one.
 pub(crate) fn no_source_error(ctx: &SourceContext, profiles: &AwsProfiles) -> Error {

@@ -134,6 +134,15 @@ pub struct Caller {
         skip_serializing_if = "Option::is_none"
     )]
     pub context_ref: Option<String>,
+    /// The NAMEs the elhaz that runs this client as a helper is resolving (outermost
+    /// first): a fetch for this request passes them on to its own helpers, so that a
+    /// loop through the daemon is found at once instead of waiting on itself.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub resolving: Option<Vec<String>>,
 }
 
 impl Caller {

@@ -882,13 +882,17 @@ async fn names_resolve_to_a_config_before_a_profile() {
     assert!(o.stdout.is_empty());
 
     // No NAME and no terminal: the names, and exit 2. Profiles that only hold keys
-    // (or nothing) are sources, never offered as names.
-    for args in [&["config", "get"][..], &["--no-daemon", "export"]] {
+    // (or nothing) are sources, never offered as names; `config get` reads config
+    // files, and offers configs only.
+    for (args, names) in [
+        (&["--no-daemon", "export"][..], "prod, dev, production"),
+        (&["config", "get"], "prod"),
+    ] {
         let o = run(&t, args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert_eq!(
             first_line(&o),
-            "elhaz: no NAME given; choose one of: prod, dev, production",
+            format!("elhaz: no NAME given; choose one of: {names}"),
             "{args:?}"
         );
     }
@@ -1002,6 +1006,107 @@ fn ctrl_c_at_a_prompt_ends_quietly_with_130_and_changes_nothing() {
 }
 
 #[test]
+fn esc_at_a_prompt_is_the_same_quiet_130_as_ctrl_c() {
+    let t = TestEnv::new();
+    t.role_config("prod", "");
+    t.role_config("dev", "");
+    let before = snapshot(&t.home);
+    // The picker, the config name, the menu of `config add`, a field's prompt and a
+    // confirmation; Ctrl-C too at the text prompts.
+    let cases: &[(&[&str], &[&str], &str)] = &[
+        (&["exec", "--", "true"], &[], "\x1b"),
+        (&["config", "remove", "prod"], &[], "\x1b"),
+        (&["config", "remove", "prod"], &["n"], "\x1b"),
+        (&["config", "add"], &[], "\x1b"),
+        (&["config", "add"], &[], "\x03"),
+        (&["config", "add", "new"], &[], "\x1b"),
+        (&["config", "add", "new"], &["\r"], "\x1b"),
+        (&["config", "add", "new"], &["\r"], "\x03"),
+        (
+            &["config", "add", "new"],
+            &["\r", "arn:aws:iam::123456789012:role/X\r"],
+            "\x1b",
+        ),
+    ];
+    for (args, before_key, key) in cases {
+        let mut p = on_terminal(&t, args);
+        p.settle();
+        for step in *before_key {
+            p.send(step);
+            p.settle();
+        }
+        p.send(key);
+        let code = p.wait_exit();
+        assert_eq!(code, 130, "{args:?} then {key:?}: {}", p.transcript);
+        assert!(
+            !p.transcript.contains("cancelled") && !p.transcript.contains("elhaz:"),
+            "{args:?} said something after {key:?}: {}",
+            p.transcript
+        );
+    }
+    assert_eq!(snapshot(&t.home), before, "nothing changed");
+    // As the README's exit code table says.
+    let row = crate::readme::exit_code_row(130);
+    assert!(
+        row.contains("Ctrl-C or Esc at a prompt") && row.contains("nothing is said or changed"),
+        "{row}"
+    );
+}
+
+/// The keys a shell user's fingers know, at `config add`'s text prompts: Ctrl-W,
+/// Ctrl-A/E and Ctrl-U edit (`2 hours`, Ctrl-U, `2h` is 2h, never `2 hoursu2h`).
+#[test]
+fn text_prompts_edit_their_line_like_the_shell_does() {
+    let t = TestEnv::new();
+    let mut p = on_terminal(&t, &["config", "add", "new"]);
+    p.expect("Create new:");
+    p.settle();
+    p.send("\r"); // Answer prompts
+    p.expect_screen("Role ARN:");
+    p.settle();
+    // Ctrl-W rubs out the word before the cursor (here, all of it).
+    p.send("arn:aws:iam::123456789012:role/Wrong");
+    p.send("\x17");
+    p.send_line("arn:aws:iam::123456789012:role/Deploy");
+    p.expect_screen("Source AWS profile:");
+    p.settle();
+    p.send_line("");
+    p.expect_screen("Region:");
+    p.settle();
+    // Ctrl-A to the start, Ctrl-E back to the end.
+    p.send("west-1");
+    p.send("\x01");
+    p.send("eu-");
+    p.send("\x05");
+    p.send("\r");
+    p.expect_screen("Duration:");
+    p.settle();
+    p.send("2 hours");
+    p.send("\x15");
+    p.send_line("2h");
+    p.expect_screen("MFA device ARN:");
+    p.settle();
+    p.send_line("");
+    p.expect_screen("Description:");
+    p.settle();
+    // Alt-B back over a word, Ctrl-K to the end.
+    p.send("deploys the app now");
+    p.send("\x1bb");
+    p.send("\x0b");
+    p.send("\x7f");
+    p.send("\r");
+    assert_eq!(p.wait_exit(), 0, "{}", p.transcript);
+    let v = yaml_value(&std::fs::read_to_string(t.config_dir().join("new.yaml")).unwrap());
+    assert_eq!(
+        v["AssumeRole"]["RoleArn"], "arn:aws:iam::123456789012:role/Deploy",
+        "{v:?}"
+    );
+    assert_eq!(v["Session"]["region_name"], "eu-west-1", "{v:?}");
+    assert_eq!(v["AssumeRole"]["DurationSeconds"], 7200, "{v:?}");
+    assert_eq!(v["Meta"]["description"], "deploys the app", "{v:?}");
+}
+
+#[test]
 fn the_remove_confirmation_edits_its_line_like_the_shell_does() {
     let t = TestEnv::new();
     t.role_config("prod", "");
@@ -1014,6 +1119,17 @@ fn the_remove_confirmation_edits_its_line_like_the_shell_does() {
     p.send_line("y");
     assert_eq!(p.wait_exit(), 0, "{}", p.transcript);
     assert!(!t.config_dir().join("prod.yaml").exists());
+    // Neither yes nor no: asked again, the answer kept for editing; Ctrl-A to its
+    // start. Ctrl-D (end of input) is no: kept.
+    let mut p = on_terminal(&t, &["config", "remove", "dev"]);
+    p.expect("[y/N]");
+    p.send_line("es");
+    p.expect_screen("answer y or n");
+    p.send("\x01y\x05\x15");
+    p.settle();
+    p.send("\x04");
+    assert_eq!(p.wait_exit(), 1, "{}", p.transcript);
+    assert!(p.transcript.contains("kept dev"), "{}", p.transcript);
     // Enter alone takes the default: kept.
     let mut p = on_terminal(&t, &["config", "remove", "dev"]);
     p.expect("[y/N]");

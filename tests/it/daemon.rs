@@ -1154,6 +1154,57 @@ async fn status_list_and_logs_commands() {
     assert_eq!(stdout(&out).lines().count(), all.len().min(50));
 }
 
+/// Appends `text` to the file at `path`, as the daemon's logger does.
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// `daemon logs -f`, as `tail -F`: the last lines, then each new one as it is written
+/// (a line written in two pieces once whole), across a rotation, until Ctrl-C (130).
+#[test]
+fn daemon_logs_follow_prints_new_lines_across_a_rotation_until_ctrl_c() {
+    let t = TestEnv::new();
+    let dir = t.home.join("logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("daemon.log");
+    let mut cmd = t.std_cmd();
+    cmd.arg("--logging-path")
+        .arg(&log)
+        .args(["daemon", "logs", "-f", "--tail", "1"]);
+    let mut p = Pty::spawn(cmd, "elhaz daemon logs -f", 120, Duration::from_secs(20));
+    // Not there yet: it waits for it.
+    p.expect("elhaz: waiting for ~/logs/daemon.log");
+    append(&log, "old 1\nold 2\n");
+    p.expect("old 2");
+    assert!(!p.transcript.contains("old 1"), "{}", p.transcript);
+    append(&log, "new 3\n");
+    p.expect("new 3");
+    append(&log, "half");
+    p.settle();
+    assert!(
+        !p.transcript.contains("half"),
+        "a line is printed once whole"
+    );
+    append(&log, " a line \x1b[2J\n");
+    p.expect("half a line \\x1b[2J");
+    // Rotated: the old file's last line, then the new file from its start.
+    append(&log, "last of the old file\n");
+    std::fs::rename(&log, dir.join("daemon.log.1")).unwrap();
+    append(&log, "first of the new file\n");
+    p.expect("last of the old file");
+    p.expect("first of the new file");
+    append(&log, "and on\n");
+    p.expect("and on");
+    p.settle();
+    p.send("\x03");
+    assert_eq!(p.wait_exit(), 130, "{}", p.transcript);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_finishes_in_flight_requests_and_removes_the_socket() {
     let sts = FakeSts::start(HOUR).await;

@@ -1256,3 +1256,198 @@ async fn ctrl_c_at_the_mfa_prompt_leaves_the_terminal_echoing() {
     }
     assert!(sts.calls("AssumeRole").await.is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// A typed MFA code STS refuses
+
+/// AWS's words for a wrong or reused code, as elhaz repeats them.
+const REFUSED: &str =
+    "AccessDenied: MultiFactorAuthentication failed with invalid MFA one time pass code";
+
+/// `elhaz ARGS` on a terminal, for the tests of typed MFA codes.
+fn mfa_on_terminal(t: &TestEnv, args: &[&str]) -> Pty {
+    let mut cmd = t.std_cmd();
+    cmd.env("TERM", "xterm").args(args);
+    Pty::spawn(
+        cmd,
+        &format!("elhaz {}", args.join(" ")),
+        120,
+        Duration::from_secs(20),
+    )
+}
+
+/// The profile `mfa` (profile_env) and the config `mfacfg` with the same device.
+fn refusing_env(sts: &FakeSts) -> TestEnv {
+    let t = profile_env(sts);
+    t.write_config(
+        "mfacfg",
+        &format!(
+            "AssumeRole:\n  RoleArn: {ROLE_ARN}\n  SerialNumber: {MFA_SERIAL}\nSession:\n  profile_name: base\n"
+        ),
+    );
+    t
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_mfa_code_is_asked_again_saying_why_in_process_and_through_the_daemon() {
+    let sts = FakeSts::start(Duration::from_secs(3600)).await;
+    sts.refuse_codes(&["111111", "222222"]);
+    let t = refusing_env(&sts);
+    let mut issued = 0;
+    for args in [
+        &["--no-daemon", "export", "mfa"][..],
+        &["export", "mfa"],
+        &["--no-daemon", "export", "mfacfg"],
+        &["export", "mfacfg"],
+    ] {
+        let name = args[args.len() - 1];
+        let mut p = mfa_on_terminal(&t, args);
+        let prompt = format!("MFA code for {name} ({MFA_SERIAL}): ");
+        p.expect(&prompt);
+        p.send_line("111111");
+        p.expect(&format!(
+            "elhaz: the MFA code was refused ({REFUSED}); type the current one (try 2 of 3)"
+        ));
+        p.expect(&prompt);
+        p.send_line("222222");
+        p.expect("(try 3 of 3)");
+        p.expect(&prompt);
+        p.send_line("333333");
+        issued += 1;
+        p.expect(&format!("ASIAFAKE{issued:012}"));
+        assert_eq!(p.wait_exit(), 0, "{args:?}: {}", p.transcript);
+    }
+    let codes: Vec<String> = sts
+        .calls("AssumeRole")
+        .await
+        .iter()
+        .map(|c| c["TokenCode"].clone())
+        .collect();
+    assert_eq!(codes, ["111111", "222222", "333333"].repeat(4));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_refused_mfa_codes_end_in_aws_words_and_ctrl_c_at_a_second_try_is_130() {
+    let sts = FakeSts::start(Duration::from_secs(3600)).await;
+    sts.refuse_codes(&["111111", "222222", "333333"]);
+    let t = refusing_env(&sts);
+    for args in [&["--no-daemon", "export", "mfa"][..], &["export", "mfa"]] {
+        let before = sts.calls("AssumeRole").await.len();
+        let mut p = mfa_on_terminal(&t, args);
+        for code in ["111111", "222222", "333333"] {
+            p.expect(&format!("MFA code for mfa ({MFA_SERIAL}): "));
+            p.send_line(code);
+        }
+        p.expect(&format!("elhaz: AssumeRole {ROLE_ARN} failed: {REFUSED}."));
+        p.expect(&format!("hint: each code is taken once, within its 30 seconds: run the command again with the next one; if every code is refused, check that {MFA_SERIAL} is the source identity's device: aws iam list-mfa-devices"));
+        assert_eq!(p.wait_exit(), 5, "{args:?}: {}", p.transcript);
+        assert!(!p.transcript.contains("try 4"), "{}", p.transcript);
+        assert_eq!(sts.calls("AssumeRole").await.len(), before + 3, "{args:?}");
+
+        // Ctrl-C at the second prompt: 130, and nothing more said or sent.
+        let before = sts.calls("AssumeRole").await.len();
+        let mut p = mfa_on_terminal(&t, args);
+        p.expect(&format!("MFA code for mfa ({MFA_SERIAL}): "));
+        p.send_line("111111");
+        p.expect("(try 2 of 3)");
+        p.expect(&format!("MFA code for mfa ({MFA_SERIAL}): "));
+        p.settle();
+        p.send("\x03");
+        assert_eq!(p.wait_exit(), 130, "{args:?}: {}", p.transcript);
+        let after = p
+            .transcript
+            .split("(try 2 of 3)")
+            .nth(1)
+            .unwrap_or_default();
+        assert!(!after.contains("elhaz:"), "{args:?}: {after:?}");
+        assert_eq!(sts.calls("AssumeRole").await.len(), before + 1, "{args:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_add_asks_again_for_a_refused_code_and_the_session_then_serves() {
+    let sts = FakeSts::start(Duration::from_secs(3600)).await;
+    sts.refuse_codes(&["111111"]);
+    let t = refusing_env(&sts);
+    let mut p = mfa_on_terminal(&t, &["daemon", "add", "mfacfg"]);
+    p.expect(&format!("MFA code for mfacfg ({MFA_SERIAL}): "));
+    p.send_line("111111");
+    p.expect("(try 2 of 3)");
+    p.expect(&format!("MFA code for mfacfg ({MFA_SERIAL}): "));
+    // A code that is not 6 digits is refused at the prompt, before STS sees it.
+    p.send_line("12345");
+    p.expect_screen("an MFA code is 6 digits");
+    p.send("\x15");
+    p.send_line("444444");
+    assert_eq!(p.wait_exit(), 0, "{}", p.transcript);
+    // The daemon serves it now, without a terminal and without another code.
+    let mut c = t.std_cmd();
+    c.args(["export", "mfacfg"]).stdin(Stdio::null());
+    // SAFETY: setsid is async-signal-safe. No controlling terminal: nobody to ask.
+    unsafe {
+        c.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let codes: Vec<String> = sts
+        .calls("AssumeRole")
+        .await
+        .iter()
+        .map(|c| c["TokenCode"].clone())
+        .collect();
+    assert_eq!(codes, ["111111", "444444"]);
+}
+
+/// A config whose source profile is the one that needs the code: the code typed goes
+/// to that profile's AssumeRole, once, instead of the prompt coming back for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_config_whose_source_profile_needs_mfa_asks_once_and_sends_the_code_there() {
+    let sts = FakeSts::start(Duration::from_secs(3600)).await;
+    let t = profile_env(&sts);
+    t.write_config(
+        "via-mfa",
+        "AssumeRole:\n  RoleArn: arn:aws:iam::123456789012:role/Deploy\nSession:\n  profile_name: mfa\n",
+    );
+    for (i, args) in [
+        &["--no-daemon", "export", "via-mfa"][..],
+        &["export", "via-mfa"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut p = mfa_on_terminal(&t, args);
+        p.expect(&format!("({MFA_SERIAL}): "));
+        p.send_line(&format!("55555{i}"));
+        p.expect(&format!("ASIAFAKE{:012}", 2 * i + 2));
+        assert_eq!(p.wait_exit(), 0, "{args:?}: {}", p.transcript);
+        // One prompt: each asked is a line of its own (redrawn in place while typed).
+        let asked = p
+            .transcript
+            .split("\r\n")
+            .filter(|l| l.contains("MFA code for"))
+            .count();
+        assert_eq!(asked, 1, "{}", p.transcript);
+    }
+    let calls = sts.calls("AssumeRole").await;
+    let sent: Vec<(&str, Option<&str>)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c["RoleArn"].as_str(),
+                c.get("TokenCode").map(String::as_str),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (ROLE_ARN, Some("555550")),
+            ("arn:aws:iam::123456789012:role/Deploy", None),
+            (ROLE_ARN, Some("555551")),
+            ("arn:aws:iam::123456789012:role/Deploy", None),
+        ]
+    );
+}

@@ -203,7 +203,7 @@ sso_start_url = https://my-sso-portal.awsapps.com/start
     );
 }
 
-fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
+fn table(sts: &str, denying_sts: &str, refusing_sts: &str) -> Vec<Case> {
     let dead_sts = format!("http://127.0.0.1:{}", free_port());
     let add_hint = "elhaz config add new --role-arn arn:aws:iam::123456789012:role/NAME";
     let mut cases = Vec::new();
@@ -233,6 +233,27 @@ fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
         )
         .hint("list them: elhaz config list; or create it: elhaz config add prd --role-arn ARN"),
     );
+
+    for (what, daemon) in [
+        ("AWS_CONFIG_FILE naming no file, in this process", false),
+        ("AWS_CONFIG_FILE naming no file, through the daemon", true),
+    ] {
+        let mut t = user(sts);
+        let missing = t.home.join("nowhere/config");
+        t.set("AWS_CONFIG_FILE", missing.to_str().unwrap());
+        let args: &[&str] = if daemon {
+            &["exec", "x", "--", "true"]
+        } else {
+            &["--no-daemon", "exec", "x", "--", "true"]
+        };
+        let c = case(what, t, args)
+            .fails(
+                3,
+                r#"elhaz: no config or AWS profile named "x": AWS_CONFIG_FILE names ~/nowhere/config, which does not exist"#,
+            )
+            .hint("point AWS_CONFIG_FILE at your AWS file, or unset it for ~/.aws/config; or create x: elhaz config add x --role-arn ARN");
+        cases.push(if daemon { c.via_daemon() } else { c });
+    }
 
     let mut no_keys = user(sts);
     no_keys
@@ -408,7 +429,49 @@ fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
             user(sts),
             &["hook", "tcsh"],
         )
-        .fails(2, "error: invalid value 'tcsh' for '<SHELL>'"),
+        .fails(2, "error: invalid value 'tcsh' for '[SHELL]'"),
+    );
+    for (var, value, first, hint) in [
+        (
+            "ELHAZ_CLIENT_TIMEOUT",
+            "abc",
+            r#"invalid duration "abc": unknown unit 'a' (use s, m, h or d)"#,
+            "to what --client-timeout takes (default 30)",
+        ),
+        (
+            "ELHAZ_MAX_DAEMON_CACHE_SIZE",
+            "0",
+            "0 is not in 1..=4294967295",
+            "to what --max-daemon-cache-size takes (default 10)",
+        ),
+        (
+            "ELHAZ_NO_DAEMON",
+            "maybe",
+            "value was not a boolean",
+            "to 1 or 0 (true or false, yes or no, on or off)",
+        ),
+    ] {
+        let mut t = user(sts);
+        t.set(var, value);
+        cases.push(
+            case(
+                "a global option's variable it refuses",
+                t,
+                &["exec", "prod", "--", "true"],
+            )
+            .fails(2, format!("elhaz: {var}=\"{value}\": {first}"))
+            .hint(format!("set {var} {hint}, or unset it")),
+        );
+    }
+    let mut t = user(sts);
+    t.set("SHELL", "/bin/tcsh");
+    cases.push(
+        case("hook without a shell, and $SHELL another shell", t, &["hook"])
+            .fails(
+                2,
+                "elhaz: no shell named, and $SHELL (/bin/tcsh) is none of bash, zsh or fish",
+            )
+            .hint("name the shell whose rc file evals it: eval \"$(elhaz hook bash)\", eval \"$(elhaz hook zsh)\", or elhaz hook fish | source"),
     );
     cases.push(
         case("an invalid duration flag", user(sts), &[
@@ -712,6 +775,44 @@ fn table(sts: &str, denying_sts: &str) -> Vec<Case> {
         )
         .hint("the daemon has not run with this log path yet: elhaz daemon start"),
     );
+    for (what, daemon) in [
+        ("an MFA code STS refuses, from MFA.command", false),
+        (
+            "an MFA code STS refuses, from MFA.command, in the daemon",
+            true,
+        ),
+    ] {
+        let t = user(refusing_sts);
+        t.role_config(
+            "prod-mfa",
+            "  SerialNumber: arn:aws:iam::123456789012:mfa/me\nMFA:\n  command: echo 000000\n",
+        );
+        let args: &[&str] = if daemon {
+            &["export", "prod-mfa"]
+        } else {
+            &["--no-daemon", "export", "prod-mfa"]
+        };
+        let c = case(what, t, args)
+            .fails(
+                5,
+                format!("elhaz: AssumeRole {PROD} failed: AccessDenied: MultiFactorAuthentication failed with invalid MFA one time pass code."),
+            )
+            .hint("each code is taken once, within its 30 seconds: run the command again with the next one; if every code is refused, check that arn:aws:iam::123456789012:mfa/me is the source identity's device: aws iam list-mfa-devices");
+        cases.push(if daemon { c.via_daemon() } else { c });
+    }
+    let t = user(sts);
+    t.write_aws_config(
+        "[profile wrapped]\ncredential_process = sh -c 'exec elhaz export wrapped -f credential-process'\n",
+    );
+    cases.push(
+        case("a credential_process asking elhaz for itself, in sh -c", t, &["export", "wrapped"])
+            .via_daemon()
+            .fails(
+                3,
+                "elhaz: profile wrapped (~/.aws/config:2) loops: its credential_process asks elhaz for wrapped, which is this profile",
+            )
+            .hint("make a config named wrapped (elhaz config add wrapped --role-arn ARN), which wins over the profile, or remove the credential_process line"),
+    );
     let t = user(sts);
     t.write_aws_config("[profile dev\nregion = eu-west-1\n");
     cases.push(
@@ -784,7 +885,9 @@ fn outcomes() -> &'static [Outcome] {
         let sts = rt.block_on(FakeSts::start(Duration::from_secs(3600)));
         let denying = rt.block_on(FakeSts::start(Duration::from_secs(3600)));
         denying.set_fault(Fault::Status(403, "AccessDenied"));
-        let cases = table(&sts.uri(), &denying.uri());
+        let refusing = rt.block_on(FakeSts::start(Duration::from_secs(3600)));
+        refusing.refuse_codes(&["000000"]);
+        let cases = table(&sts.uri(), &denying.uri(), &refusing.uri());
         assert!(cases.len() >= 15);
         // Four at a time: each case has its own HOME (and daemon, if any).
         let mut out = Vec::new();
@@ -800,6 +903,7 @@ fn outcomes() -> &'static [Outcome] {
         rt.block_on(async move {
             drop(sts);
             drop(denying);
+            drop(refusing);
         });
         out
     })
@@ -965,45 +1069,203 @@ fn a_daemon_that_cannot_start_is_reported_at_once_not_after_the_start_timeout() 
     );
 }
 
+/// The eight options every command takes, as `--help` shows them.
+const GLOBALS: [&str; 8] = [
+    "--config-dir",
+    "--socket-path",
+    "--logging-path",
+    "--max-unix-socket-connections",
+    "--max-daemon-cache-size",
+    "--client-timeout",
+    "--no-daemon",
+    "--verbose",
+];
+
+/// Every command path (`["config", "add"]`, ...), from the command line's definition.
+fn command_paths(cmd: &clap::Command, above: &[String], out: &mut Vec<Vec<String>>) {
+    for sub in cmd.get_subcommands() {
+        if sub.is_hide_set() || sub.get_name() == "help" {
+            continue;
+        }
+        let mut path = above.to_vec();
+        path.push(sub.get_name().to_string());
+        command_paths(sub, &path, out);
+        out.push(path);
+    }
+}
+
 #[test]
-fn every_commands_help_keeps_the_global_flags_under_their_own_heading() {
+fn global_options_are_in_full_only_in_elhaz_help_and_help_globals() {
     let t = TestEnv::new();
-    let globals = [
-        "--config-dir",
-        "--socket-path",
-        "--logging-path",
-        "--client-timeout",
-        "--no-daemon",
-    ];
-    for args in [
-        &["exec"][..],
-        &["shell"],
-        &["export"],
-        &["whoami"],
-        &["use"],
-        &["login"],
-        &["config", "add"],
-        &["config", "list"],
-        &["daemon", "status"],
-        &["daemon", "share"],
-        &["sso", "login"],
-        &["sso", "sync"],
-    ] {
-        let out = t.cmd().args(args).arg("--help").output().unwrap();
-        assert!(out.status.success(), "{args:?}");
-        let help = text(&out.stdout);
-        let (own, global) = help
-            .split_once("\nGlobal options:\n")
-            .unwrap_or_else(|| panic!("{args:?}: no 'Global options:' heading in\n{help}"));
-        for flag in globals {
-            assert!(
-                !own.contains(flag),
-                "{args:?}: {flag} is among the command's own options"
-            );
-            assert!(global.contains(flag), "{args:?}: {flag} is not listed");
+    let mut paths = Vec::new();
+    command_paths(&elhaz::cli::command(), &[], &mut paths);
+    assert!(paths.len() > 30, "{paths:?}");
+    for path in &paths {
+        for flag in ["--help", "-h"] {
+            let out = t.cmd().args(path).arg(flag).output().unwrap();
+            assert!(out.status.success(), "{path:?} {flag}");
+            let help = text(&out.stdout);
+            for global in GLOBALS {
+                assert!(
+                    !help.contains(global),
+                    "{path:?} {flag} shows {global}:\n{help}"
+                );
+            }
+            // One line, after the command's own options and before its examples.
+            let line = help
+                .find("\nGlobal options: see elhaz --help\n")
+                .unwrap_or_else(|| panic!("{path:?} {flag}: no one-line pointer in\n{help}"));
+            assert!(help.find("--help").unwrap() < line, "{path:?}");
+            if let Some(examples) = help.find("Example") {
+                assert!(line < examples, "{path:?}: {help}");
+            }
         }
     }
-    // The command's own flags come first.
-    let help = text(&t.cmd().args(["exec", "--help"]).output().unwrap().stdout);
-    assert!(help.find("--server").unwrap() < help.find("Global options:").unwrap());
+    // In full: each with what it does and its variable.
+    for args in [
+        &["--help"][..],
+        &["help"],
+        &["help", "globals"],
+        &["globals"],
+    ] {
+        let out = t.cmd().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let help = text(&out.stdout);
+        let full = &help[help
+            .find("Global options:\n")
+            .unwrap_or_else(|| panic!("{args:?}: no heading in\n{help}"))..];
+        for global in GLOBALS {
+            assert!(full.contains(global), "{args:?}: no {global} in\n{help}");
+        }
+        for var in [
+            "ELHAZ_CONFIG_DIR",
+            "ELHAZ_CLIENT_TIMEOUT",
+            "ELHAZ_NO_DAEMON",
+        ] {
+            assert!(full.contains(var), "{args:?}: no {var} in\n{help}");
+        }
+    }
+    // Hidden from the help, still taken after the command.
+    let dir = t.home.join("elsewhere");
+    let out = t
+        .cmd()
+        .args(["config", "list", "--json", "--config-dir"])
+        .arg(&dir)
+        .args(["-v", "--no-daemon"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// A bad (or empty) ELHAZ_* variable of a global option: the hook and the completion
+/// script still print (an rc file must not break), the option given on the command
+/// line wins over it, and an empty one is unset.
+#[test]
+fn a_bad_global_variable_never_breaks_the_hook_and_yields_to_its_option() {
+    let t = TestEnv::new();
+    for (var, value) in [
+        ("ELHAZ_CLIENT_TIMEOUT", "abc"),
+        ("ELHAZ_MAX_UNIX_SOCKET_CONNECTIONS", "many"),
+        ("ELHAZ_NO_DAEMON", "maybe"),
+    ] {
+        for args in [
+            &["hook", "bash"][..],
+            &["hook", "zsh"],
+            &["completions", "fish"],
+        ] {
+            let out = t.cmd().env(var, value).args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{var}={value} elhaz {args:?}: {}",
+                text(&out.stderr)
+            );
+            assert!(!out.stdout.is_empty() && out.stderr.is_empty(), "{args:?}");
+        }
+    }
+    let ok = |env: (&str, &str), args: &[&str]| {
+        let out = t.cmd().env(env.0, env.1).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{env:?} {args:?}: {}",
+            text(&out.stderr)
+        );
+    };
+    ok(
+        ("ELHAZ_CLIENT_TIMEOUT", "abc"),
+        &["config", "list", "--json", "--client-timeout", "3"],
+    );
+    ok(
+        ("ELHAZ_CLIENT_TIMEOUT", "abc"),
+        &["--client-timeout=3", "config", "list", "--json"],
+    );
+    ok(("ELHAZ_CLIENT_TIMEOUT", ""), &["config", "list", "--json"]);
+    ok(("ELHAZ_NO_DAEMON", " "), &["config", "list", "--json"]);
+}
+
+#[test]
+fn a_mistyped_command_suggests_the_closest_first() {
+    let t = TestEnv::new();
+    for (args, tip) in [
+        (
+            &["shel"][..],
+            "tip: some similar subcommands exist: 'shell', 'help'",
+        ),
+        (
+            &["exce", "prod"],
+            "tip: a similar subcommand exists: 'exec'",
+        ),
+        (
+            &["config", "lst"],
+            "tip: a similar subcommand exists: 'list'",
+        ),
+        (
+            &["daemon", "stat"],
+            "tip: some similar subcommands exist: 'start', 'status'",
+        ),
+    ] {
+        let out = t.cmd().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(&format!("{tip}\n")), "{args:?}:\n{err}");
+    }
+}
+
+#[test]
+fn config_commands_describe_their_name_as_what_they_do_with_it() {
+    let t = TestEnv::new();
+    // As read, whatever the wrapping.
+    let help = |args: &[&str]| {
+        let out = t.cmd().args(args).arg("--help").output().unwrap();
+        text(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let add = help(&["config", "add"]);
+    assert!(
+        add.contains("[NAME] The new config's name: letters, digits, '_', '-' (asked when omitted on a terminal)"),
+        "{add}"
+    );
+    assert!(
+        !add.contains("config or AWS CLI profile") && !add.contains("picker"),
+        "{add}"
+    );
+    for sub in ["get", "meta", "remove", "update"] {
+        let h = help(&["config", sub]);
+        assert!(
+            h.contains(
+                "[NAME] The config (a picker over the configs opens when omitted on a terminal)"
+            ),
+            "config {sub}: {h}"
+        );
+    }
+    // The picker of those offers configs only: without a terminal, the names to choose.
+    let t2 = TestEnv::new();
+    t2.role_config("prod", "");
+    t2.write_aws_config("[profile dev]\nregion = eu-west-1\n");
+    let out = t2.cmd().args(["config", "get"]).output().unwrap();
+    assert_eq!(
+        text(&out.stderr),
+        "elhaz: no NAME given; choose one of: prod\n"
+    );
 }

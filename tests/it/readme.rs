@@ -232,6 +232,17 @@ fn the_matcher_treats_dots_as_wildcards_and_nothing_else() {
     assert!(!lines_match(&e(&["a"]), &["a", "extra"]));
 }
 
+/// The row of the README's exit code table for `code`, as written.
+pub(crate) fn exit_code_row(code: i32) -> String {
+    let text = readme();
+    let table = &text[text.find("## Exit codes").expect("an Exit codes section")..];
+    table
+        .lines()
+        .find(|l| l.starts_with(&format!("| {code} |")))
+        .unwrap_or_else(|| panic!("no row for {code} in the README's exit code table"))
+        .to_string()
+}
+
 #[test]
 fn the_exit_code_table_lists_every_code_elhaz_uses() {
     use elhaz::error::Kind;
@@ -277,6 +288,38 @@ fn the_exit_code_table_lists_every_code_elhaz_uses() {
     // clap's own usage errors use 2, as the table says.
     let out = TestEnv::new().cmd().arg("--no-such-flag").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The Development section's map of the code names each directory of src/ once, as
+/// a directory of its own (`sso/`), never twice: a mention inside another path
+/// (`cmd/sso/`) or of a file in it (`env/chain.rs`) is not a listing.
+#[test]
+fn the_development_map_lists_each_module_directory_once() {
+    let text = readme();
+    let dev = &text[text.find("## Development").expect("a Development section")..];
+    let start = dev.find("```text").expect("the map") + "```text".len();
+    let map = &dev[start..start + dev[start..].find("```").unwrap()];
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut dirs: Vec<String> = std::fs::read_dir(&src)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 10, "{dirs:?}");
+    for dir in dirs {
+        let listed = map
+            .match_indices(&format!("{dir}/"))
+            .filter(|(i, m)| {
+                let before = map[..*i].chars().next_back();
+                let after = map[i + m.len()..].chars().next();
+                !before.is_some_and(|c| c == '/' || c.is_alphanumeric() || c == '_')
+                    && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            })
+            .count();
+        assert_eq!(listed, 1, "{dir}/ is listed {listed} times in:\n{map}");
+    }
 }
 
 #[test]

@@ -179,6 +179,52 @@ async fn a_loop_through_elhaz_ends_at_once_with_exit_3() {
     assert_eq!(w.since(m).await, Vec::<String>::new(), "no STS call at all");
 }
 
+/// Two profiles whose helpers ask elhaz for each other, through wrappers elhaz cannot
+/// see into: the names being resolved travel through the daemon with the request, so
+/// the second ask is a loop at once, not a wait on itself until the 30 s timeout. A
+/// self-reference in a shell's `-c` or in `exec` form is named before anything runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_loop_through_the_daemon_or_a_shell_wrapper_is_named_at_once() {
+    let w = World::new().await;
+    let m = w.mark().await;
+    let wrap = w.script("ask.sh", "exec elhaz export \"$1\" -f credential-process");
+    let mut cfg = std::fs::read_to_string(w.t.home.join(".aws/config")).unwrap();
+    cfg.push_str(&format!(
+        "\n[profile ping]\ncredential_process = {wrap} pong\n\
+         \n[profile pong]\ncredential_process = {wrap} ping\n\
+         \n[profile in-sh]\ncredential_process = sh -c 'elhaz export in-sh -f credential-process'\n\
+         \n[profile as-exec]\ncredential_process = elhaz exec as-exec -- cat /dev/null\n",
+        wrap = wrap.display()
+    ));
+    w.t.write_aws_config(&cfg);
+    for args in [&["export", "ping"][..], &["--no-daemon", "export", "ping"]] {
+        let start = std::time::Instant::now();
+        let o = w.run(&[], args);
+        let took = start.elapsed();
+        assert!(!o.status.success(), "{args:?}");
+        let err = text(&o.stderr);
+        assert!(
+            err.contains(
+                "ping loops: its source runs elhaz for ping again (resolving ping → pong)"
+            ),
+            "{args:?}: {err}"
+        );
+        assert!(took < Duration::from_secs(10), "{args:?} took {took:?}");
+    }
+    for name in ["in-sh", "as-exec"] {
+        let o = w.run(&[], &["export", name]);
+        assert_fails(&o, 3, &format!("profile {name} (~/.aws/config:"));
+        assert!(
+            text(&o.stderr).contains(&format!(
+                "loops: its credential_process asks elhaz for {name}, which is this profile"
+            )),
+            "{}",
+            text(&o.stderr)
+        );
+    }
+    assert_eq!(w.since(m).await, Vec::<String>::new(), "no STS call at all");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daemon_started_with_other_endpoints_uses_the_callers() {
     let w = World::new().await;

@@ -412,6 +412,40 @@ fn hook_text(sh: Sh) -> String {
 // ---------------------------------------------------------------------------
 // The hook scripts on their own
 
+/// `eval "$(elhaz hook)"`, without naming the shell: the hook of the shell `$SHELL`
+/// names, installed in that shell.
+#[test]
+fn hook_without_a_shell_is_the_hook_of_the_shell_that_shell_names() {
+    let t = TestEnv::new();
+    let bin = bin().display().to_string();
+    for sh in [Sh::Bash, Sh::Zsh, Sh::Fish] {
+        let path = sh.path();
+        let out = t.cmd().env("SHELL", &path).arg("hook").output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), hook_text(sh), "{}", sh.name());
+        let script = match sh {
+            Sh::Bash => format!("eval \"$({bin} hook)\"; declare -F _elhaz_hook"),
+            Sh::Zsh => format!("eval \"$({bin} hook)\"; whence -w _elhaz_hook"),
+            Sh::Fish => {
+                format!("{bin} hook | source; and functions -q _elhaz_hook; and echo _elhaz_hook")
+            }
+        };
+        let out = t
+            .program(&path)
+            .env("SHELL", &path)
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            text(&out.stdout).contains("_elhaz_hook"),
+            "{}: {}{}",
+            sh.name(),
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn each_hook_script_passes_its_shells_checker() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

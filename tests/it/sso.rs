@@ -1203,12 +1203,12 @@ async fn ctrl_c_while_waiting_keeps_the_old_token() {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
     let o = child.wait_with_output().unwrap();
-    assert_fails(
-        &o,
-        130,
-        "elhaz: login to SSO session 'corp' interrupted; the token cache is unchanged",
-    );
+    let said = "elhaz: login to SSO session 'corp' interrupted; the token cache is unchanged";
+    assert_fails(&o, 130, said);
     assert_eq!(std::fs::read(cache_file(&t, "corp")).unwrap(), before);
+    // The README's exit code table says what it prints.
+    let row = crate::readme::exit_code_row(130);
+    assert!(row.contains(&format!("`{said}`")), "{row}");
 }
 
 // ---------------------------------------------------------------------------

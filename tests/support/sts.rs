@@ -22,6 +22,9 @@ pub struct StsState {
     pub issued: Arc<AtomicUsize>,
     /// Seconds to add to the expiry (negative: already expired on arrival).
     pub skew: Arc<Mutex<i64>>,
+    /// MFA codes an AssumeRole is refused with, as AWS refuses a mistyped or reused
+    /// code (403 AccessDenied, `MultiFactorAuthentication failed ...`).
+    pub refused_codes: Arc<Mutex<Vec<String>>>,
 }
 
 pub struct FakeSts {
@@ -37,6 +40,7 @@ impl FakeSts {
             fault: Arc::new(Mutex::new(Fault::None)),
             issued: Arc::new(AtomicUsize::new(0)),
             skew: Arc::new(Mutex::new(0)),
+            refused_codes: Arc::new(Mutex::new(Vec::new())),
         };
         wiremock::Mock::given(wiremock::matchers::method("POST"))
             .respond_with(StsResponder(state.clone()))
@@ -55,6 +59,11 @@ impl FakeSts {
 
     pub fn set_lifetime(&self, d: Duration) {
         *self.state.lifetime.lock().unwrap() = d;
+    }
+
+    /// AssumeRole with any of these MFA codes is refused as AWS refuses a wrong code.
+    pub fn refuse_codes(&self, codes: &[&str]) {
+        *self.state.refused_codes.lock().unwrap() = codes.iter().map(|c| c.to_string()).collect();
     }
 
     /// Bodies of the requests whose Action is `action`.
@@ -160,6 +169,13 @@ impl wiremock::Respond for StsResponder {
             }
             Fault::Delay(d) => delay = Some(d),
             Fault::None => {}
+        }
+        if let Some(code) = f.get("TokenCode")
+            && self.0.refused_codes.lock().unwrap().contains(code)
+        {
+            // AWS's own words for a wrong or reused code.
+            let body = "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>MultiFactorAuthentication failed with invalid MFA one time pass code.</Message></Error><RequestId>r-mfa</RequestId></ErrorResponse>";
+            return wiremock::ResponseTemplate::new(403).set_body_raw(body, "text/xml");
         }
         let n = self.0.issued.fetch_add(1, Ordering::SeqCst) + 1;
         let lifetime = *self.0.lifetime.lock().unwrap();

@@ -75,6 +75,7 @@ fn a_request_survives_its_wire_form() {
             config_dir: Some("/c".into()),
             context: Some(Value::Null),
             context_ref: Some("ab".into()),
+            resolving: Some(vec!["a".into(), "b".into()]),
         },
         Request::Share {
             config: Some("prod".into()),

@@ -99,7 +99,17 @@ pub(super) fn admit_named(env: &Envelope, shared: &Shared) -> Option<Response> {
     Some(error_with(env, CONFLICT, &err))
 }
 
+/// Answers one request. What the caller's helper chain is resolving (when the caller
+/// is an elhaz run as a helper) scopes the fetches the request makes: their own
+/// helpers learn it, and a loop through the daemon ends at once.
 pub(super) async fn dispatch(env: Envelope, shared: &Arc<Shared>) -> Response {
+    let resolving = env.caller.resolving.clone().unwrap_or_default();
+    crate::credentials::external::RESOLVING
+        .scope(resolving, answer(env, shared))
+        .await
+}
+
+async fn answer(env: Envelope, shared: &Arc<Shared>) -> Response {
     let name = env.request.session().unwrap_or_default().to_string();
     let action = env.request.action();
     // Reads are frequent (every exec, hook and SDK poll): debug. Changes stay at info.
