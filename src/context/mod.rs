@@ -418,7 +418,7 @@ impl SourceContext {
 
     /// What the caller tried, for a "no source" error: one phrase per source the SDK's
     /// chain looks at, as this context has it.
-    pub(crate) fn describe_sources(&self, profile_exists: bool) -> Vec<String> {
+    pub(crate) fn describe_sources(&self, profile: SelectedProfile) -> Vec<String> {
         let mut tried = Vec::new();
         tried.push(match self.get("AWS_ACCESS_KEY_ID") {
             Some(_) if self.get("AWS_SECRET_ACCESS_KEY").is_none() => {
@@ -432,31 +432,36 @@ impl SourceContext {
             crate::error::display_path(&self.config_file()),
             crate::error::display_path(&self.credentials_file())
         );
+        const SERVED: &str =
+            "its credential_process runs elhaz, and credentials elhaz serves are never a source";
         if self.profile_named() {
             let var = if self.get("AWS_PROFILE").is_some() {
                 "AWS_PROFILE"
             } else {
                 "AWS_DEFAULT_PROFILE"
             };
-            if profile_exists {
-                tried.push(format!(
-                    "{var}={} (its profile gives no credentials)",
-                    self.profile()
-                ));
-            } else {
-                tried.push(format!(
-                    "{var}={}, which is in neither {files}",
-                    self.profile()
-                ));
-            }
-        } else if profile_exists {
-            tried.push(format!(
-                "AWS_PROFILE is not set, and the [default] profile of {files} gives no credentials"
-            ));
+            let name = self.profile();
+            tried.push(match profile {
+                SelectedProfile::GivesNone => {
+                    format!("{var}={name} (its profile gives no credentials)")
+                }
+                SelectedProfile::ServedByElhaz => format!("{var}={name} ({SERVED})"),
+                SelectedProfile::Missing => {
+                    format!("{var}={name}, which is in neither {files}")
+                }
+            });
         } else {
-            tried.push(format!(
-                "AWS_PROFILE is not set, and there is no [default] profile in {files}"
-            ));
+            tried.push(match profile {
+                SelectedProfile::GivesNone => format!(
+                    "AWS_PROFILE is not set, and the [default] profile of {files} gives no credentials"
+                ),
+                SelectedProfile::ServedByElhaz => format!(
+                    "AWS_PROFILE is not set, and the [default] profile of {files} is skipped: {SERVED}"
+                ),
+                SelectedProfile::Missing => format!(
+                    "AWS_PROFILE is not set, and there is no [default] profile in {files}"
+                ),
+            });
         }
         tried.push(
             match (
@@ -475,6 +480,18 @@ impl SourceContext {
         tried.push("no container or instance metadata credentials".to_string());
         tried
     }
+}
+
+/// What the profile the caller selects (AWS_PROFILE, else `default`) is, for a "no
+/// source" error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SelectedProfile {
+    /// In neither AWS file.
+    Missing,
+    /// There, with nothing that gives credentials.
+    GivesNone,
+    /// There, but its `credential_process` runs elhaz: skipped, never a source.
+    ServedByElhaz,
 }
 
 /// Removes the `ELHAZ_SOURCE_*` carriers of the secret source variables (the keys the

@@ -147,8 +147,21 @@ pub(crate) fn mfa_code_refused(err: Error, serial: &str, reason: String) -> Erro
 /// No source credentials at all in the caller's context: what was tried there, and
 /// how to give one.
 pub(crate) fn no_source_error(ctx: &SourceContext, profiles: &AwsProfiles) -> Error {
+    use super::sources::{Use, plan};
+    use crate::context::SelectedProfile;
     let exists = profiles.get(ctx.profile()).is_some();
-    let tried = ctx.describe_sources(exists);
+    let selected = if !exists {
+        SelectedProfile::Missing
+    } else if plan(profiles, ctx.profile(), Use::Source)
+        .ok()
+        .and_then(|chain| chain.served_by_elhaz())
+        .is_some()
+    {
+        SelectedProfile::ServedByElhaz
+    } else {
+        SelectedProfile::GivesNone
+    };
+    let tried = ctx.describe_sources(selected);
     let fix = if ctx.profile_named() && !exists {
         format!(
             "add profile {} (aws configure --profile {}), or export AWS_PROFILE with one that exists; or set Session.profile_name: elhaz config update NAME --profile P",

@@ -271,6 +271,34 @@ fn table(sts: &str, denying_sts: &str, refusing_sts: &str) -> Vec<Case> {
         .hint("export AWS_PROFILE=P (or source keys: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), set Session.profile_name: elhaz config update NAME --profile P, or run: aws configure"),
     );
 
+    // What people write so that `aws` uses elhaz: [default] runs it. It is never a
+    // source of elhaz's own, and the error says why it was passed over, in this
+    // process and through the daemon alike.
+    for (what, daemon) in [
+        ("[default] runs elhaz, and nothing else gives keys", false),
+        ("[default] runs elhaz, through the daemon", true),
+    ] {
+        let mut served = user(sts);
+        served
+            .unset("AWS_ACCESS_KEY_ID")
+            .unset("AWS_SECRET_ACCESS_KEY");
+        served.write_aws_config(
+            "[default]\ncredential_process = elhaz export prod --format credential-process\n",
+        );
+        let args: &[&str] = if daemon {
+            &["export", "prod"]
+        } else {
+            &["--no-daemon", "export", "prod"]
+        };
+        let c = case(what, served, args)
+            .fails(
+                5,
+                "elhaz: no source credentials found in the caller's environment: AWS_ACCESS_KEY_ID is not set; AWS_PROFILE is not set, and the [default] profile of ~/.aws/config or ~/.aws/credentials is skipped: its credential_process runs elhaz, and credentials elhaz serves are never a source; no web identity (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE); no container or instance metadata credentials",
+            )
+            .hint("export AWS_PROFILE=P (or source keys: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), set Session.profile_name: elhaz config update NAME --profile P, or run: aws configure");
+        cases.push(if daemon { c.via_daemon() } else { c });
+    }
+
     let sso = user(sts);
     expired_sso(&sso);
     cases.push(
