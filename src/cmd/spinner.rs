@@ -52,6 +52,7 @@ pub(crate) fn watch<T>(
             return;
         }
         shown.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        let _erase = EraseOnInterrupt::install();
         let mut as_bar = false;
         loop {
             let (done, total, text) = status();
@@ -82,6 +83,56 @@ pub(crate) fn watch<T>(
         *c = None;
     }
     out
+}
+
+/// While a line is on the screen, Ctrl-C with its default action (elhaz ends) first
+/// erases the line, so the shell's prompt does not land after it. Where SIGINT is
+/// handled or ignored already, nothing changes. The old action is back when dropped.
+struct EraseOnInterrupt(Option<libc::sigaction>);
+
+impl EraseOnInterrupt {
+    fn install() -> EraseOnInterrupt {
+        // SAFETY: sigaction with valid pointers; the handler below only calls
+        // async-signal-safe functions (write, raise).
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(libc::SIGINT, std::ptr::null(), &mut old) != 0
+                || old.sa_sigaction != libc::SIG_DFL
+            {
+                return EraseOnInterrupt(None);
+            }
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = erase_then_end as *const () as libc::sighandler_t;
+            act.sa_flags = libc::SA_RESETHAND;
+            libc::sigemptyset(&mut act.sa_mask);
+            if libc::sigaction(libc::SIGINT, &act, std::ptr::null_mut()) != 0 {
+                return EraseOnInterrupt(None);
+            }
+            EraseOnInterrupt(Some(old))
+        }
+    }
+}
+
+impl Drop for EraseOnInterrupt {
+    fn drop(&mut self) {
+        if let Some(old) = self.0.take() {
+            // SAFETY: restores the action read at install.
+            unsafe {
+                libc::sigaction(libc::SIGINT, &old, std::ptr::null_mut());
+            }
+        }
+    }
+}
+
+/// Erases the line, then lets SIGINT end elhaz as it would have: SA_RESETHAND made its
+/// action the default again, and the signal raised here is delivered on return.
+extern "C" fn erase_then_end(_: libc::c_int) {
+    const ERASE: &[u8] = b"\r\x1b[2K";
+    // SAFETY: write(2) and raise(3) are async-signal-safe.
+    unsafe {
+        libc::write(2, ERASE.as_ptr().cast(), ERASE.len());
+        libc::raise(libc::SIGINT);
+    }
 }
 
 /// Runs `f` (a prompt) with the spinner, if any, out of the way.

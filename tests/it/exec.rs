@@ -1029,3 +1029,34 @@ fn aws_cli_gets_the_role_after_eval_in_bash_and_source_in_fish() {
     );
     assert_eq!(fish, bash, "one cached session, one role session");
 }
+
+/// Ctrl-C while the spinner waits for a slow STS ends elhaz as before (130) and erases
+/// the spinner's line first, so the shell's prompt does not land after it; in this
+/// process and while waiting for the daemon alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_during_the_spinner_erases_its_line() {
+    let sts = FakeSts::start(Duration::from_secs(3600)).await;
+    sts.set_fault(Fault::Delay(Duration::from_secs(4)));
+    let mut t = TestEnv::with_sts(&sts.uri());
+    t.role_config("prod", "");
+    t.unset("ELHAZ_NO_SPINNER").set("TERM", "xterm");
+    for args in [
+        &["--no-daemon", "exec", "prod", "--", "true"][..],
+        &["exec", "prod", "--", "true"],
+    ] {
+        let mut cmd = t.std_cmd();
+        cmd.args(args);
+        let mut p = Pty::spawn(cmd, "elhaz exec", 100, Duration::from_secs(30));
+        p.expect("getting credentials for prod");
+        p.send("\x03");
+        assert_eq!(p.wait_exit(), 130, "{args:?}: {}", p.transcript);
+        let raw = &p.transcript;
+        let last = raw.rfind("getting credentials for prod").unwrap();
+        assert!(
+            raw[last..].contains("\x1b[2K"),
+            "{args:?}: the spinner's line stayed: {:?}",
+            &raw[last..]
+        );
+    }
+    t.stop_daemon();
+}
