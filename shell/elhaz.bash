@@ -42,7 +42,7 @@ _elhaz_pin() {
   [[ $found != "${_ELHAZ_PIN-}" ]] || return 0
   _ELHAZ_PIN=$found
   { \builtin set +x; } 2>/dev/null # set -x would show the credentials.
-  \builtin eval "$(_elhaz_bin --client-timeout 2 hook bash --pin "$found" --pinned "${_ELHAZ_PINNED-}" --use-tree "${_ELHAZ_USE_TREE-}" --stashed "${_ELHAZ_STASHED-}")"
+  \builtin eval "$(_elhaz_bin --client-timeout 2 hook bash --pin "$found" --pinned "${_ELHAZ_PINNED-}" --use-tree "${_ELHAZ_USE_TREE-}" --stashed "${_ELHAZ_STASHED-}" --before-pin "${_ELHAZ_BEFORE_PIN-}")"
   [[ $x != *x* ]] || \builtin set -x
 }
 
@@ -69,8 +69,9 @@ elhaz() {
     _elhaz_bin "$@" || rc=$?
   elif out=$(_elhaz_bin use --eval --shell bash "${@:2}"); then
     \builtin eval "$out"
-    # An explicit NAME wins in this pin's tree; --clear ends it, and a pin's own.
-    if [[ ${2-} == --clear ]]; then unset _ELHAZ_USE_TREE _ELHAZ_PINNED; else
+    # An explicit NAME wins in this pin's tree; --clear ends it, a pin's own, and
+    # the NAME a pin's tree would give back on leaving.
+    if [[ ${2-} == --clear ]]; then unset _ELHAZ_USE_TREE _ELHAZ_PINNED _ELHAZ_BEFORE_PIN; else
       _ELHAZ_USE_TREE=${_ELHAZ_PIN-}
       _ELHAZ_PINNED=
     fi

@@ -41,7 +41,7 @@ function _elhaz_pin
     end
     test "$found" = "$_ELHAZ_PIN"; and return
     set -g _ELHAZ_PIN $found
-    _elhaz_bin --client-timeout 2 hook fish --pin "$found" --pinned "$_ELHAZ_PINNED" --use-tree "$_ELHAZ_USE_TREE" --stashed "$_elhaz_stashed" | source
+    _elhaz_bin --client-timeout 2 hook fish --pin "$found" --pinned "$_ELHAZ_PINNED" --use-tree "$_ELHAZ_USE_TREE" --stashed "$_elhaz_stashed" --before-pin "$_ELHAZ_BEFORE_PIN" | source
 end
 
 # The source keys this shell keeps (from `elhaz shell`, or from before the first
@@ -66,10 +66,12 @@ function elhaz --description 'elhaz, with `use` acting on this shell'
     end
     set -l out (_elhaz_bin use --eval --shell fish $argv[2..-1]); or return
     printf '%s\n' $out | source
-    # An explicit NAME wins in this pin's tree; --clear ends it, and a pin's own.
+    # An explicit NAME wins in this pin's tree; --clear ends it, a pin's own, and
+    # the NAME a pin's tree would give back on leaving.
     if test "$argv[2]" = --clear
         set -e _ELHAZ_USE_TREE
         set -e _ELHAZ_PINNED
+        set -e _ELHAZ_BEFORE_PIN
     else
         set -g _ELHAZ_USE_TREE "$_ELHAZ_PIN"
         set -g _ELHAZ_PINNED ''

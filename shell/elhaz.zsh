@@ -43,7 +43,7 @@ _elhaz_pin() {
   done
   [[ $found != "${_ELHAZ_PIN-}" ]] || return 0
   typeset -g _ELHAZ_PIN=$found
-  \builtin eval "$(_elhaz_bin --client-timeout 2 hook zsh --pin "$found" --pinned "${_ELHAZ_PINNED-}" --use-tree "${_ELHAZ_USE_TREE-}" --stashed "${_ELHAZ_STASHED-}")"
+  \builtin eval "$(_elhaz_bin --client-timeout 2 hook zsh --pin "$found" --pinned "${_ELHAZ_PINNED-}" --use-tree "${_ELHAZ_USE_TREE-}" --stashed "${_ELHAZ_STASHED-}" --before-pin "${_ELHAZ_BEFORE_PIN-}")"
 }
 
 # The source keys this shell keeps (from `elhaz shell`, or from before the first
@@ -69,8 +69,9 @@ elhaz() {
   local out
   out=$(_elhaz_bin use --eval --shell zsh "${@:2}") || return
   \builtin eval "$out"
-  # An explicit NAME wins in this pin's tree; --clear ends it, and a pin's own.
-  if [[ ${2-} == --clear ]]; then unset _ELHAZ_USE_TREE _ELHAZ_PINNED; else
+  # An explicit NAME wins in this pin's tree; --clear ends it, a pin's own, and
+  # the NAME a pin's tree would give back on leaving.
+  if [[ ${2-} == --clear ]]; then unset _ELHAZ_USE_TREE _ELHAZ_PINNED _ELHAZ_BEFORE_PIN; else
     typeset -g _ELHAZ_USE_TREE=${_ELHAZ_PIN-} _ELHAZ_PINNED=
   fi
 }

@@ -557,6 +557,10 @@ pub struct HookArgs {
     /// Whether `use` saved this shell's variables: non-empty (the hook's state)
     #[arg(long, hide = true, value_name = "SET", requires = "pin")]
     pub stashed: Option<String>,
+
+    /// The NAME the shell used before a pin switched it (the hook's state)
+    #[arg(long, hide = true, value_name = "NAME", requires = "pin")]
+    pub before_pin: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,9 @@ use crate::terminal::escape_controls;
 pub(crate) const PINNED: &str = "_ELHAZ_PINNED";
 /// The hook's variable that names the pin in whose tree an explicit `use` was made.
 pub(crate) const USE_TREE: &str = "_ELHAZ_USE_TREE";
+/// The hook's variable that names the NAME an explicit `use` gave the shell before a
+/// pin switched it: leaving the pins' trees goes back to it.
+pub(crate) const BEFORE_PIN: &str = "_ELHAZ_BEFORE_PIN";
 
 /// What the shell holds now, as the hook tells it.
 struct Held<'a> {
@@ -29,6 +32,9 @@ struct Held<'a> {
     /// Whether a `use` (or a pin) saved the shell's variables: without it, a session
     /// in the shell is `elhaz shell`'s own, which pins do not switch.
     stashed: bool,
+    /// The NAME of a `use` made outside any pin's tree, before a pin switched the
+    /// shell (empty: none).
+    before_pin: &'a str,
 }
 
 /// What to do on this change of pin.
@@ -50,6 +56,7 @@ pub(crate) fn run(
         pinned: args.pinned.as_deref().unwrap_or_default(),
         use_tree: args.use_tree.as_deref().unwrap_or_default(),
         stashed: args.stashed.as_deref().is_some_and(|s| !s.is_empty()),
+        before_pin: args.before_pin.as_deref().unwrap_or_default(),
     };
     let mut code = String::new();
     let ctx = match Context::new(global, caller) {
@@ -64,13 +71,17 @@ pub(crate) fn run(
     match step {
         Step::Nothing => {}
         Step::Restore => {
-            code.push_str(&super::use_::render(shell, None, outside(&ctx)));
+            code.push_str(&restore(&ctx, shell, held.before_pin));
             code.push_str(&unset_line(shell, PINNED));
+            code.push_str(&unset_line(shell, BEFORE_PIN));
         }
-        Step::Switch(p) => match switch(&ctx, shell, &p) {
+        Step::Switch(p) => match switch(&ctx, shell, &p.name, p.region.as_deref(), outside(&ctx)) {
             Ok(c) => {
                 code.push_str(&c);
                 code.push_str(&set_global(shell, PINNED, &p.name));
+                if let Some(name) = used_before(&ctx, &held) {
+                    code.push_str(&set_global(shell, BEFORE_PIN, name));
+                }
                 eprintln!(
                     "elhaz: using {} from {}",
                     escape_controls(&p.name),
@@ -96,6 +107,39 @@ pub(crate) fn run(
 fn warn_and_print(code: &str, shell: ShellKind, warning: &str) {
     eprintln!("elhaz: {}", escape_controls(warning));
     print!("{code}{}", end_line(shell));
+}
+
+/// The NAME to go back to when the shell leaves the pins' trees: the one an explicit
+/// `use` outside any tree gave it, when this is the first pin to switch it.
+fn used_before<'a>(ctx: &'a Context, held: &Held) -> Option<&'a str> {
+    let first_switch =
+        held.pinned.is_empty() && held.use_tree.is_empty() && held.before_pin.is_empty();
+    let session = ctx.caller.outer_session.as_deref()?;
+    (first_switch && held.stashed && !session.is_empty()).then_some(session)
+}
+
+/// The code that gives the shell back what it had before the pins: `use --clear`'s,
+/// then, when it used a NAME then, `use NAME`'s as if typed anew (credentials asked as
+/// the prompt asks). When NAME cannot be had now, the shell stays cleared and a line
+/// says how to get it.
+fn restore(ctx: &Context, shell: ShellKind, before: &str) -> String {
+    let clear = super::use_::render(shell, None, outside(ctx));
+    if before.is_empty() {
+        return clear;
+    }
+    match switch(ctx, shell, before, None, true) {
+        Ok(code) => clear + &code,
+        Err(e) => {
+            let first = e.message.lines().next().unwrap_or_default();
+            eprintln!(
+                "elhaz: {}",
+                escape_controls(&format!(
+                    "cannot go back to {before}: {first}; run: elhaz use {before}"
+                ))
+            );
+            clear
+        }
+    }
 }
 
 /// Outside an elhaz session (before the first `use`): the keys in the environment
@@ -173,20 +217,27 @@ fn one_line(message: &str, suffix: &str) -> String {
     format!("{}; {suffix}", message.lines().next().unwrap_or_default())
 }
 
-/// `use NAME`'s code for the pin's NAME and region, from credentials asked for as
-/// the prompt asks: never reading the terminal.
-fn switch(ctx: &Context, shell: ShellKind, pin: &Pin) -> Result<String> {
+/// `use NAME`'s code for `name` (in `region`, else its own), from credentials asked
+/// for as the prompt asks: never reading the terminal. `fresh`: as outside a session
+/// (the shell's variables are saved first).
+fn switch(
+    ctx: &Context,
+    shell: ShellKind,
+    name: &str,
+    region: Option<&str>,
+    fresh: bool,
+) -> Result<String> {
     let served = {
         let _quiet = crate::sys::mute_stderr();
-        ctx.broker().credentials_at_prompt(&pin.name, 0)?
+        ctx.broker().credentials_at_prompt(name, 0)?
     };
-    let region = pin.region.as_deref().or(served.region.as_deref());
+    let region = region.or(served.region.as_deref());
     let env = SessionEnv::build(
-        &pin.name,
+        name,
         Delivery::Static(&served.credentials),
         region,
         &ctx.policy,
         Carried::of(&ctx.caller, &served),
     );
-    Ok(super::use_::render(shell, Some(&env), outside(ctx)))
+    Ok(super::use_::render(shell, Some(&env), fresh))
 }

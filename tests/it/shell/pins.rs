@@ -377,3 +377,49 @@ fn nested_and_symlinked_pins(sh: Sh) {
 }
 
 per_shell!(nested_and_symlinked_pins);
+
+/// `elhaz use dev` outside any pin's tree, then into prod's tree and out again: the
+/// shell goes back to dev (signed as Dev from the user's source key), not to what it
+/// had before `use`; `use --clear` inside the tree ends that, and leaving then clears.
+fn leaving_the_pins_goes_back_to_the_name_used_before(sh: Sh) {
+    let u = prod_and_dev(sh);
+    let prod = project(&u, "prod-infra", "name: prod\nregion: eu-west-3\n", true);
+    u.write_rc(sh, &format!("{}{}", sh.user_rc(), sh.install_line()));
+    u.t.start_daemon();
+    let trace = u.t.dir.path().join("strace.log");
+    let mut p = plain_shell_traced(&u, sh, &trace);
+    p.prompt();
+    let before = p.values(SEEN);
+
+    p.run_last("elhaz use dev");
+    let (role, signer, dev_key) = last_assume(&u);
+    assert_eq!((role.as_str(), signer.as_str()), ("Dev", SOURCE_KEY));
+    let with_dev = p.values(SEEN);
+    assert_eq!(with_dev[0], "dev");
+    assert_eq!(with_dev[2], dev_key);
+
+    p.run_last(&format!("cd {}", prod.join("a").display()));
+    let (role, signer, prod_key) = last_assume(&u);
+    assert_eq!((role.as_str(), signer.as_str()), ("Prod", SOURCE_KEY));
+    assert_eq!(p.values(SEEN), ["prod", "eu-west-3", prod_key.as_str()]);
+
+    let out = p.run_last("cd ~");
+    assert!(said(&out).is_empty(), "{}: {out}", sh.name());
+    assert_eq!(p.values(SEEN), with_dev, "{}: not back to dev", sh.name());
+
+    // Twice, to be sure the first return left nothing behind; then --clear in the
+    // tree ends dev for good.
+    p.run_last(&format!("cd {}", prod.display()));
+    assert_eq!(p.value("$ELHAZ_SESSION"), "prod");
+    p.run_last("cd ~");
+    assert_eq!(p.values(SEEN), with_dev, "{}", sh.name());
+    p.run_last(&format!("cd {}", prod.display()));
+    p.run_last("elhaz use --clear");
+    p.run_last("cd ~");
+    assert_eq!(p.values(SEEN), before, "{}", sh.name());
+
+    p.send_line("exit");
+    assert_eq!(p.exit_code(), 0);
+}
+
+per_shell!(leaving_the_pins_goes_back_to_the_name_used_before);
