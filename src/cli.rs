@@ -112,6 +112,24 @@ const COMMAND_HELP: &str = "{before-help}{about-with-newline}
 
 Global options: see elhaz --help{after-help}";
 
+/// [`command`] when `args` may ask for help (`-h`, `--help`, `help`), else [`Cli`]'s
+/// command as it is: quieting every subcommand's help builds the whole tree up front,
+/// about half a millisecond of every start, and only help shows the difference (main
+/// parses a failed line again with [`command`], for the help an error shows).
+pub fn command_for(args: &[std::ffi::OsString]) -> clap::Command {
+    let asks_help = args.iter().skip(1).take_while(|a| *a != "--").any(|a| {
+        let a = a.to_string_lossy();
+        a == "help"
+            || a == "--help"
+            || (a.starts_with('-') && !a.starts_with("--") && a.contains('h'))
+    });
+    if asks_help {
+        command()
+    } else {
+        <Cli as clap::CommandFactory>::command()
+    }
+}
+
 /// The command line as main parses it: [`Cli`]'s, with the global options shown in
 /// full only at the top (`elhaz --help`) and in `elhaz help globals`; every other
 /// command's help names them in one line. They are still taken anywhere on the line.

@@ -53,8 +53,8 @@ fn main() {
 /// not freed afterwards: this process runs one command and exits, and dropping the
 /// tree (hundreds of small allocations) would be a measurable part of its start.
 fn parse() -> elhaz::cli::Cli {
-    let mut command = elhaz::cli::command();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut command = elhaz::cli::command_for(&args);
     // A global option's variable set empty, or to what the option refuses, is left out
     // of the parse: the refusal names the variable (not the option), and `hook` and
     // `completions` work whatever the environment holds.
@@ -65,11 +65,24 @@ fn parse() -> elhaz::cli::Cli {
             unsafe { std::env::remove_var(var) };
         }
         // clap reads a variable when the command is built: build it again without.
-        command = elhaz::cli::command();
+        command = elhaz::cli::command_for(&args);
     }
     let mut matches = command
-        .try_get_matches_from_mut(args)
-        .unwrap_or_else(|e| elhaz::cli::rank_suggestions(e).exit());
+        .try_get_matches_from_mut(args.iter())
+        .unwrap_or_else(|e| {
+            // The help clap shows for a command given without its subcommand is the
+            // quiet one too.
+            let e = match e.kind() {
+                clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    elhaz::cli::command()
+                        .try_get_matches_from(args.iter())
+                        .err()
+                        .unwrap_or(e)
+                }
+                _ => e,
+            };
+            elhaz::cli::rank_suggestions(e).exit()
+        });
     let cli = elhaz::cli::Cli::from_arg_matches_mut(&mut matches)
         .unwrap_or_else(|e| e.format(&mut command).exit());
     std::mem::forget(command);

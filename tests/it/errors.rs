@@ -1173,6 +1173,19 @@ fn global_options_are_in_full_only_in_elhaz_help_and_help_globals() {
             assert!(full.contains(var), "{args:?}: no {var} in\n{help}");
         }
     }
+    // A command given without its subcommand shows its own help, as quietly.
+    for group in ["config", "daemon", "sso", "eks"] {
+        let out = t.cmd().arg(group).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{group}");
+        let help = text(&out.stderr);
+        assert!(
+            help.contains("\nGlobal options: see elhaz --help\n"),
+            "{group}: {help}"
+        );
+        for global in GLOBALS {
+            assert!(!help.contains(global), "{group} shows {global}:\n{help}");
+        }
+    }
     // Hidden from the help, still taken after the command.
     let dir = t.home.join("elsewhere");
     let out = t
