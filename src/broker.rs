@@ -293,7 +293,11 @@ impl Broker {
 /// Inside a session, "no source credentials" while the shell shows keys is puzzling:
 /// say that those keys are the session's and never a source.
 fn explain_no_source_in_session(mut err: Error, caller: &CallerContext) -> Error {
-    if err.detail == Some(crate::error::Detail::NoSource) && caller.in_session {
+    // Without the keys the session was made from, the error says so itself.
+    if err.detail == Some(crate::error::Detail::NoSource)
+        && caller.in_session
+        && !caller.source.keys_elsewhere()
+    {
         err.message.push_str(
             " (this shell is inside an elhaz session: the keys it holds are the session's, never a source)",
         );

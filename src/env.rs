@@ -232,12 +232,20 @@ impl SessionEnv {
     pub fn carry_sources(&mut self, carried: Carried<'_>) {
         let mut carriers: Vec<&'static str> = context::SOURCE_VARS.to_vec();
         carriers.push(context::REF_VAR);
+        carriers.push(context::KEYS_VAR);
         self.set.retain(|(k, _)| !carriers.contains(k));
         self.unset.retain(|k| !carriers.contains(k));
         self.child_unset.retain(|k| !carriers.contains(k));
         match carried.context_ref {
             Some(r) => self.set.push((context::REF_VAR, r.to_string())),
             None => self.unset.push(context::REF_VAR),
+        }
+        // Made from keys the session does not carry: said, so that elhaz inside it
+        // without them has no source rather than the next one of the chain.
+        if carried.source.made_from_keys() {
+            self.set.push((context::KEYS_VAR, "1".to_string()));
+        } else {
+            self.unset.push(context::KEYS_VAR);
         }
         for (i, var) in context::CARRIED.iter().enumerate() {
             let source = context::SOURCE_VARS[i];
@@ -336,7 +344,12 @@ pub(crate) fn use_changes() -> Vec<&'static str> {
         .iter()
         .chain(UNSET)
         .copied()
-        .chain(["AWS_REGION", "AWS_DEFAULT_REGION", context::REF_VAR])
+        .chain([
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            context::REF_VAR,
+            context::KEYS_VAR,
+        ])
         .chain(carried)
     {
         if !vars.contains(&v) {

@@ -157,6 +157,12 @@ fn is_relative_path(v: &str) -> bool {
 /// The prefix of the variables a session carries the caller's values in.
 pub(crate) const SOURCE_PREFIX: &str = "ELHAZ_SOURCE_";
 
+/// Set to `1` in a session made from source keys (which a session never exports):
+/// elhaz inside it then knows that without those keys (the shell integration's, or
+/// the daemon's by [`REF_VAR`]) it has no source, rather than taking the next one of
+/// the chain (`[default]`) in their place.
+pub(crate) const KEYS_VAR: &str = "ELHAZ_SOURCE_KEYS";
+
 /// `ELHAZ_SOURCE_<var>`.
 pub(crate) fn source_var(var: &str) -> String {
     format!("{SOURCE_PREFIX}{var}")
@@ -184,6 +190,9 @@ pub(crate) const SOURCE_VARS: &[&str] = &[
 pub struct SourceContext {
     /// (index into VARS, value), in VARS order.
     vars: Vec<(usize, String)>,
+    /// Inside a session made from source keys ([`KEYS_VAR`]): keys this context does
+    /// not hold were its source. Neither a selector nor part of the identity.
+    keys_held: bool,
 }
 
 impl Drop for SourceContext {
@@ -204,6 +213,9 @@ impl fmt::Debug for SourceContext {
             } else {
                 m.entry(&k, v);
             }
+        }
+        if self.keys_held {
+            m.entry(&KEYS_VAR, &"1");
         }
         m.finish()
     }
@@ -260,7 +272,8 @@ impl SourceContext {
                 vars.push((i, v));
             }
         }
-        SourceContext { vars }
+        let keys_held = in_session && get(KEYS_VAR).is_some_and(|v| v == "1");
+        SourceContext { vars, keys_held }
     }
 
     /// This process's context, from its environment now. A relative file path is made
@@ -293,6 +306,17 @@ impl SourceContext {
         SECRET.iter().any(|k| self.get(k).is_some())
     }
 
+    /// Whether it is a session's, made from source keys it does not hold now.
+    pub(crate) fn keys_elsewhere(&self) -> bool {
+        self.keys_held && !self.has_secrets()
+    }
+
+    /// Whether a session made from this context is made from source keys: its own, or
+    /// those of the session it runs in.
+    pub(crate) fn made_from_keys(&self) -> bool {
+        self.keys_held || self.has_secrets()
+    }
+
     /// Whether the two agree on every non-secret variable.
     pub(crate) fn same_selectors(&self, other: &SourceContext) -> bool {
         let public = |c: &SourceContext| -> Vec<(usize, String)> {
@@ -311,6 +335,10 @@ impl SourceContext {
         let mut m = Map::new();
         for (i, v) in &self.vars {
             m.insert(VARS[*i].to_string(), Value::String(v.clone()));
+        }
+        if self.keys_held {
+            // An older daemon ignores what it does not know.
+            m.insert(KEYS_VAR.to_string(), Value::String("1".into()));
         }
         Value::Object(m)
     }
@@ -332,7 +360,8 @@ impl SourceContext {
                 }
             }
         }
-        Ok(SourceContext { vars })
+        let keys_held = m.get(KEYS_VAR).and_then(Value::as_str) == Some("1");
+        Ok(SourceContext { vars, keys_held })
     }
 
     /// The keyed hash that names this context in the daemon's cache: HMAC-SHA256 under

@@ -234,6 +234,11 @@ pub(crate) fn default_source<'p>(
     if ctx.get("AWS_ACCESS_KEY_ID").is_some() && ctx.get("AWS_SECRET_ACCESS_KEY").is_some() {
         return Ok(DefaultSource::EnvKeys);
     }
+    if ctx.keys_elsewhere() {
+        // The session's source was keys this process cannot see: the next source of
+        // the chain (`[default]`) would be another principal, silently.
+        return Err(super::sts_error::session_keys_not_here());
+    }
     let mut candidates = vec![ctx.profile()];
     if ctx.profile_named() && ctx.profile() != "default" {
         candidates.push("default");

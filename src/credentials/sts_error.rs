@@ -144,6 +144,16 @@ pub(crate) fn mfa_code_refused(err: Error, serial: &str, reason: String) -> Erro
     ))
 }
 
+/// Inside a session made from source keys, without them: neither the shell
+/// integration passed them nor a running daemon holds them.
+pub(crate) fn session_keys_not_here() -> Error {
+    Error::auth(
+        "no source credentials found in the caller's environment: this elhaz session was made from source keys, which a session never exports, and no running daemon holds them now (it was restarted, or the session was removed)",
+    )
+    .with_detail(crate::error::Detail::NoSource)
+    .with_hint("run it at the session's shell prompt, where the shell integration hands elhaz the keys it keeps, or outside the session")
+}
+
 /// No source credentials at all in the caller's context: what was tried there, and
 /// how to give one.
 pub(crate) fn no_source_error(ctx: &SourceContext, profiles: &AwsProfiles) -> Error {

@@ -57,6 +57,8 @@ const SET: &[&str] = &[
     "ELHAZ_SOURCE_AWS_WEB_IDENTITY_TOKEN_FILE",
     "ELHAZ_SOURCE_AWS_ROLE_SESSION_NAME",
     "ELHAZ_CONTEXT_REF",
+    // Whether that context's source was keys (never the keys).
+    "ELHAZ_SOURCE_KEYS",
 ];
 
 type Env = BTreeMap<OsString, OsString>;

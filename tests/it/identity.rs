@@ -542,7 +542,9 @@ async fn a_session_made_from_env_keys_refreshes_through_the_daemon_without_expor
     assert!(!out.status.success(), "{}", text(&out.stdout));
 
     // After a restart the daemon no longer knows them, and the keys were never
-    // exported: a plain shell (no shell integration to keep them) is told so.
+    // exported: a plain shell (no shell integration to keep them), or a script the
+    // session's shell runs, is told so; a [default] of other keys in the credentials
+    // file does not sign in their place, with the daemon or without.
     let mut stop = t.std_cmd();
     ok(&stop
         .env_clear()
@@ -550,14 +552,43 @@ async fn a_session_made_from_env_keys_refreshes_through_the_daemon_without_expor
         .args(["daemon", "stop"])
         .output()
         .unwrap());
+    std::fs::write(
+        t.home.join(".aws/credentials"),
+        format!("[default]\naws_access_key_id = {K2}\naws_secret_access_key = secret-two\n"),
+    )
+    .unwrap();
+    let before = sts.signers("AssumeRole").await.len();
+    for args in [&["export", "prod"][..], &["--no-daemon", "export", "prod"]] {
+        let mut c = t.std_cmd();
+        c.env_clear().envs(&session).args(args);
+        let out = c.output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {err}");
+        assert!(
+            err.contains(
+                "no source credentials found in the caller's environment: this elhaz session was made from source keys"
+            ),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains("hint: run it at the session's shell prompt"),
+            "{err}"
+        );
+        assert!(!err.contains("ASIA"), "never the injected key: {err}");
+        assert!(out.stdout.is_empty());
+    }
+    assert!(
+        sts.signers("AssumeRole").await[before..].is_empty(),
+        "[default] signed in the session's place"
+    );
+    // Outside the session, [default] is the source, as the SDKs have it.
     let mut c = t.std_cmd();
-    c.env_clear().envs(&session).args(["export", "prod"]);
-    let out = c.output().unwrap();
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(5), "{err}");
-    assert!(err.contains("no source credentials found"), "{err}");
-    assert!(err.contains("inside an elhaz session"), "{err}");
-    assert!(!err.contains("ASIA"), "never the injected key: {err}");
+    c.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(["--no-daemon", "export", "prod"]);
+    ok(&c.output().unwrap());
+    assert_eq!(sts.signers("AssumeRole").await[before..], [K2]);
+    t.stop_daemon();
 }
 
 #[tokio::test(flavor = "multi_thread")]
