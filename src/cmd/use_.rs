@@ -64,6 +64,13 @@ pub(crate) fn render(shell: ShellKind, env: Option<&SessionEnv>, outside: bool) 
     // them for the binary (they are replaced, and a source key is never exported).
     let keys = if outside { context::SECRET } else { &[] };
     let code = match env {
+        // A NAME without a region: the shell's own region, as before the first `use`
+        // (not the one the last NAME or pin set).
+        Some(env) if !env.set.iter().any(|(k, _)| *k == "AWS_REGION") => {
+            stash(shell, &use_changes(), keys)
+                + &code
+                + &crate::shell::from_stash(shell, &["AWS_REGION", "AWS_DEFAULT_REGION"])
+        }
         Some(_) => stash(shell, &use_changes(), keys) + &code,
         None => unstash_or(shell, &use_changes(), context::SECRET, &code),
     };

@@ -228,6 +228,29 @@ pub(crate) fn unstash_or(shell: ShellKind, vars: &[&str], keys: &[&str], clear: 
     out
 }
 
+/// Puts back each of `vars` as the first `use` saved it (or unsets it), keeping what
+/// was saved: what a session that does not set them has of them (a NAME without a
+/// region after one with a region gets the shell's own, not the last one's).
+pub(crate) fn from_stash(shell: ShellKind, vars: &[&str]) -> String {
+    let fish = shell == ShellKind::Fish;
+    let mut out = String::from(if fish {
+        "if set -q _elhaz_stashed\n"
+    } else {
+        "if [[ -n ${_ELHAZ_STASHED-} ]]; then\n"
+    });
+    for v in vars {
+        out.push_str(&if fish {
+            format!("if set -q _elhaz_old_{v}; set -gx {v} $_elhaz_old_{v}; else; set -e {v}; end\n")
+        } else {
+            format!(
+                "if [[ -n ${{_ELHAZ_OLD_{v}+x}} ]]; then export {v}=\"$_ELHAZ_OLD_{v}\"; else unset {v}; fi\n"
+            )
+        });
+    }
+    out.push_str(if fish { "end\n" } else { "fi\n" });
+    out
+}
+
 /// fish's `set` keeps the previous $status, and `set -e` of an unset variable makes it
 /// 4: without this, `elhaz export NAME -f env --shell fish | source; and CMD` never
 /// runs CMD. POSIX shells need nothing.

@@ -1061,6 +1061,47 @@ fn use_switches_and_clears(sh: Sh) {
 
 per_shell!(use_switches_and_clears);
 
+/// A NAME without a region gets the shell's own region (as before the first `use`),
+/// not the one the last NAME set: `use prod` lands in the same region whatever came
+/// before it.
+fn use_of_a_name_without_a_region_keeps_the_shells_own(sh: Sh) {
+    let u = User::new(sh, Duration::from_secs(3600));
+    u.t.write_config(
+        "west",
+        "AssumeRole:\n  RoleArn: arn:aws:iam::123456789012:role/West\nSession:\n  region_name: eu-west-1\n",
+    );
+    u.write_rc(sh, &format!("{}{}", sh.user_rc(), sh.install_line()));
+    let mut p = u.plain_shell(sh);
+    p.prompt();
+    p.run_last(match sh {
+        Sh::Fish => "set -gx AWS_REGION ap-south-1; set -e AWS_DEFAULT_REGION",
+        _ => "export AWS_REGION=ap-south-1; unset AWS_DEFAULT_REGION",
+    });
+    let regions = ["$ELHAZ_SESSION", "$AWS_REGION", "$AWS_DEFAULT_REGION"];
+    p.run_last("elhaz use prod");
+    assert_eq!(
+        p.values(&regions),
+        ["prod", "ap-south-1", ""],
+        "{}",
+        sh.name()
+    );
+    p.run_last("elhaz use west");
+    assert_eq!(p.values(&regions), ["west", "eu-west-1", "eu-west-1"]);
+    p.run_last("elhaz use prod");
+    assert_eq!(
+        p.values(&regions),
+        ["prod", "ap-south-1", ""],
+        "{}: west's region stayed",
+        sh.name()
+    );
+    p.run_last("elhaz use --clear");
+    assert_eq!(p.values(&regions), ["", "ap-south-1", ""], "{}", sh.name());
+    p.send_line("exit");
+    assert_eq!(p.exit_code(), 0);
+}
+
+per_shell!(use_of_a_name_without_a_region_keeps_the_shells_own);
+
 #[test]
 fn use_without_the_hook_explains_how_to_install_it() {
     let t = TestEnv::new();
