@@ -353,7 +353,13 @@ async fn fetch_profile(
 ) -> Result<Fetched> {
     let chain = sources::plan(profiles, &profile.name, Use::Name)?;
     if let Some(call) = chain.served_by_elhaz() {
-        return Err(served_name_error(profile, &call));
+        // The profile itself runs elhaz, or a role profile's source (at any depth)
+        // does: that one is named, at its line.
+        return Err(if chain.hops.is_empty() {
+            served_name_error(profile, &call)
+        } else {
+            sources::served_source_error(&chain, &call)
+        });
     }
     let ca_bundle = ctx_ca_bundle(ctx, Some(profile));
     let sdk = base_loader(ca_bundle.as_deref(), ctx)?.load().await;

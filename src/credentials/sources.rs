@@ -206,7 +206,7 @@ pub(crate) fn served_source_error(chain: &Chain, call: &ElhazCall) -> Error {
         at(p, "credential_process")
     ))
     .with_hint(format!(
-        "name the source that {served} uses instead (source_profile, or Session.profile_name), or use {served} directly"
+        "name the source that {served} uses instead (source_profile, or Session.profile_name): the role on top of it is then assumed from that source"
     ))
 }
 

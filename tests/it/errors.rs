@@ -299,6 +299,34 @@ fn table(sts: &str, denying_sts: &str, refusing_sts: &str) -> Vec<Case> {
         cases.push(if daemon { c.via_daemon() } else { c });
     }
 
+    // A role profile on top of a profile whose credential_process runs elhaz: the
+    // profile that runs elhaz is named, at its line, in this process and through the
+    // daemon alike.
+    for (what, daemon) in [
+        ("a role profile whose source runs elhaz", false),
+        (
+            "a role profile whose source runs elhaz, through the daemon",
+            true,
+        ),
+    ] {
+        let t = user(sts);
+        t.write_aws_config(
+            "[profile viaelhaz]\ncredential_process = elhaz export prod --format credential-process\n\n[profile ontop]\nrole_arn = arn:aws:iam::888888888888:role/OnTop\nsource_profile = viaelhaz\n",
+        );
+        let args: &[&str] = if daemon {
+            &["exec", "ontop", "--", "true"]
+        } else {
+            &["--no-daemon", "exec", "ontop", "--", "true"]
+        };
+        let c = case(what, t, args)
+            .fails(
+                3,
+                "elhaz: profile viaelhaz (~/.aws/config:2) gets its credentials from elhaz itself (credential_process serves prod); credentials elhaz serves are never a source",
+            )
+            .hint("name the source that prod uses instead (source_profile, or Session.profile_name): the role on top of it is then assumed from that source");
+        cases.push(if daemon { c.via_daemon() } else { c });
+    }
+
     let sso = user(sts);
     expired_sso(&sso);
     cases.push(
