@@ -5,13 +5,22 @@
 use unicode_width::UnicodeWidthStr;
 
 /// `rows` as lines: each column but the last padded to its widest cell, two spaces
-/// between columns, nothing trailing.
+/// between columns, nothing trailing. What a terminal would obey in a cell (a config's
+/// description, a name from a portal) is shown escaped (`\x1b`), never obeyed.
 pub(crate) fn columns<S: AsRef<str>>(rows: &[Vec<S>]) -> Vec<String> {
     columns_at_least(rows, &[])
 }
 
 /// [`columns`], column `c` at least `min[c]` cells wide.
 pub(crate) fn columns_at_least<S: AsRef<str>>(rows: &[Vec<S>], min: &[usize]) -> Vec<String> {
+    let rows: Vec<Vec<std::borrow::Cow<'_, str>>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| crate::terminal::escape_controls(c.as_ref()))
+                .collect()
+        })
+        .collect();
     let n = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..n)
         .map(|c| {
@@ -43,6 +52,18 @@ pub(crate) fn columns_at_least<S: AsRef<str>>(rows: &[Vec<S>], min: &[usize]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_in_a_cell_are_shown_escaped_and_line_up() {
+        let rows = vec![vec!["NAME", "DETAIL"], vec!["esc\u{1b}[31m", "red\tTab"]];
+        let lines = columns(&rows);
+        assert_eq!(lines, ["NAME         DETAIL", "esc\\x1b[31m  red\\tTab"]);
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.contains('\u{1b}') && !l.contains('\t'))
+        );
+    }
 
     #[test]
     fn wide_characters_line_up_by_cells_not_bytes() {

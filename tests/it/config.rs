@@ -1585,3 +1585,33 @@ fn the_editor_is_reopened_for_a_source_profile_that_does_not_exist() {
     assert_eq!(p.wait_exit(), 3, "{}", p.transcript);
     assert_eq!(snapshot(&t.home), before, "nothing written");
 }
+
+/// A description with what a terminal would obey (an escape sequence, a tab) is shown
+/// escaped in `config list`, never obeyed; the config keeps it as written.
+#[test]
+fn config_list_shows_control_characters_escaped() {
+    let t = TestEnv::new();
+    let out = t
+        .cmd()
+        .args([
+            "config",
+            "add",
+            "esc1",
+            "--role-arn",
+            "arn:aws:iam::123456789012:role/E",
+            "--description",
+            "red\u{1b}[31mX\tTab",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = t.cmd().args(["config", "list"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!list.contains('\u{1b}') && !list.contains('\t'), "{list:?}");
+    assert!(list.contains("red\\x1b[31mX\\tTab"), "{list:?}");
+    // Nothing lost: the config keeps the description as written.
+    let out = t.cmd().args(["config", "meta", "esc1"]).output().unwrap();
+    let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(meta["description"], "red\u{1b}[31mX\tTab");
+}
