@@ -476,7 +476,11 @@ impl SourceContext {
                 }
                 SelectedProfile::ServedByElhaz => format!("{var}={name} ({SERVED})"),
                 SelectedProfile::Missing => {
-                    format!("{var}={name}, which is in neither {files}")
+                    format!(
+                        "{var}={name}, which is in neither {} nor {}",
+                        crate::error::display_path(&self.config_file()),
+                        crate::error::display_path(&self.credentials_file())
+                    )
                 }
             });
         } else {
