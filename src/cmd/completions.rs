@@ -93,6 +93,12 @@ impl EnvCompleter for Script {
         if args.len() <= index {
             args.resize(index + 1, OsString::new());
         }
+        // The words as the command will get them: `my\ p` and `'my p` are `my p`.
+        for a in args.iter_mut().skip(1) {
+            if let Some(w) = a.to_str().and_then(dequote) {
+                *a = OsString::from(w);
+            }
+        }
         cmd.build();
         let text = match slot::slot(cmd, &args, index) {
             Slot::Command(at) => format!("{COMMAND_AT}{at}"),
@@ -110,6 +116,7 @@ impl EnvCompleter for Script {
                 found.sort_by_key(|c| c.get_id().is_some_and(|id| global.contains(id)));
                 let found = shown(&found, &current);
                 match self {
+                    Script::Bash if found.len() == 1 => bash_quoted(&found[0].0),
                     Script::Bash => bash_words(&found).join("\n"),
                     Script::Zsh => zsh_lines(&found).join("\n"),
                     Script::Fish => fish_lines(&found).join("\n"),
@@ -178,6 +185,33 @@ fn shown(found: &[CompletionCandidate], current: &str) -> Vec<(String, Option<St
         .filter(|(value, _)| current.starts_with('-') || !value.starts_with('-'))
         .filter(|(value, _)| !value.chars().any(is_unsafe_char))
         .collect()
+}
+
+/// `word` as the shell reads it, when it is quoted or escaped (a word being typed may
+/// lack its closing quote); None when it is plain or not shell words at all.
+fn dequote(word: &str) -> Option<String> {
+    if !word.contains(['\\', '\'', '"']) {
+        return None;
+    }
+    ["", "'", "\""].iter().find_map(|close| {
+        let words = shlex::split(&format!("{word}{close}"))?;
+        match words.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        }
+    })
+}
+
+/// The one candidate, as bash inserts it: quoted when the shell would split or expand
+/// it (a profile named `my prod`).
+fn bash_quoted(word: &str) -> String {
+    let plain = word
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b));
+    if plain {
+        return word.to_string();
+    }
+    shlex::try_quote(word).map_or_else(|_| word.to_string(), |q| q.into_owned())
 }
 
 /// The COMPREPLY words: bare when there is one (bash inserts it), else each padded to
@@ -261,6 +295,23 @@ mod tests {
         v.iter()
             .map(|(w, h)| (w.to_string(), h.map(str::to_string)))
             .collect()
+    }
+
+    #[test]
+    fn quoted_words_are_read_as_the_shell_reads_them_and_one_name_is_quoted_for_bash() {
+        for (typed, read) in [
+            ("my\\ p", Some("my p")),
+            ("'my p", Some("my p")),
+            ("\"my p", Some("my p")),
+            ("'my prod'", Some("my prod")),
+            ("prod", None),
+            ("a b", None),
+        ] {
+            assert_eq!(dequote(typed).as_deref(), read, "{typed}");
+        }
+        assert_eq!(bash_quoted("prod-sso"), "prod-sso");
+        assert_eq!(bash_quoted("my prod"), "'my prod'");
+        assert_eq!(bash_quoted("it's"), "\"it's\"");
     }
 
     #[test]

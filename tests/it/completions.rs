@@ -714,3 +714,39 @@ fn one_completion_call_takes_a_few_milliseconds() {
         }
     );
 }
+
+/// A profile named with a space (`[profile "my prod"]`, which botocore reads as `my
+/// prod`) completes quoted, so the line runs as that NAME; and a word the user began
+/// quoted or escaped completes too.
+fn a_name_with_a_space_completes_quoted(sh: Sh) {
+    let t = completion_user();
+    t.write_aws_config("[profile \"my prod\"]\nrole_arn = arn:aws:iam::123456789012:role/P\nsource_profile = keys\n[profile keys]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = x\n");
+    let mut p = shell_with_completions(sh, &t);
+    // bash inserts the quoted word elhaz gives; zsh and fish quote in their own way.
+    let (bare, escaped) = match sh {
+        Sh::Bash | Sh::BashCompletion => ("'my prod'", "'my prod'"),
+        Sh::Zsh | Sh::Fish => ("my\\ prod", "my\\ prod"),
+    };
+    tab_completes(&mut p, "elhaz exec my", &format!("elhaz exec {bare} "));
+    tab_completes(&mut p, "elhaz exec 'my p", "elhaz exec 'my prod' ");
+    tab_completes(
+        &mut p,
+        "elhaz exec my\\ p",
+        &format!("elhaz exec {escaped} "),
+    );
+}
+
+#[test]
+fn a_name_with_a_space_completes_quoted_in_bash() {
+    a_name_with_a_space_completes_quoted(Sh::Bash);
+}
+
+#[test]
+fn a_name_with_a_space_completes_quoted_in_zsh() {
+    a_name_with_a_space_completes_quoted(Sh::Zsh);
+}
+
+#[test]
+fn a_name_with_a_space_completes_quoted_in_fish() {
+    a_name_with_a_space_completes_quoted(Sh::Fish);
+}
