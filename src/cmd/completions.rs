@@ -99,6 +99,12 @@ impl EnvCompleter for Script {
                 *a = OsString::from(w);
             }
         }
+        // Configs come from the directory the line names, as the command will read
+        // them (the completers read ELHAZ_CONFIG_DIR).
+        if let Some(dir) = config_dir_on_line(&args[..index]) {
+            // SAFETY: a completion request starts no thread.
+            unsafe { std::env::set_var("ELHAZ_CONFIG_DIR", dir) };
+        }
         cmd.build();
         let text = match slot::slot(cmd, &args, index) {
             Slot::Command(at) => format!("{COMMAND_AT}{at}"),
@@ -185,6 +191,29 @@ fn shown(found: &[CompletionCandidate], current: &str) -> Vec<(String, Option<St
         .filter(|(value, _)| current.starts_with('-') || !value.starts_with('-'))
         .filter(|(value, _)| !value.chars().any(is_unsafe_char))
         .collect()
+}
+
+/// The `--config-dir DIR` (or `--config-dir=DIR`) given on the line before the cursor
+/// and before `--`, the last one winning; `~/` is the home directory, as the shell
+/// will expand it.
+fn config_dir_on_line(words: &[OsString]) -> Option<OsString> {
+    let mut found = None;
+    let mut words = words.iter().skip(1).map(|w| w.to_string_lossy());
+    while let Some(w) = words.next() {
+        if w == "--" {
+            break;
+        }
+        if w == "--config-dir" {
+            found = words.next().map(|d| d.into_owned());
+        } else if let Some(d) = w.strip_prefix("--config-dir=") {
+            found = Some(d.to_string());
+        }
+    }
+    let dir = found.filter(|d| !d.is_empty())?;
+    Some(match (dir.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::Path::new(&home).join(rest).into_os_string(),
+        _ => OsString::from(dir),
+    })
 }
 
 /// `word` as the shell reads it, when it is quoted or escaped (a word being typed may

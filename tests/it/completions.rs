@@ -750,3 +750,56 @@ fn a_name_with_a_space_completes_quoted_in_zsh() {
 fn a_name_with_a_space_completes_quoted_in_fish() {
     a_name_with_a_space_completes_quoted(Sh::Fish);
 }
+
+/// `--config-dir DIR` typed on the line (before or after the command, `=` or not)
+/// decides which configs complete, as it decides which the command reads.
+#[test]
+fn config_names_complete_from_the_config_dir_on_the_line() {
+    let t = completion_user();
+    let other = t.home.join("other-configs");
+    let out = t
+        .cmd()
+        .arg("--config-dir")
+        .arg(&other)
+        .args([
+            "config",
+            "add",
+            "elsewhere",
+            "--role-arn",
+            "arn:aws:iam::123456789012:role/E",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let dir = other.to_str().unwrap();
+    let with_flag = format!("--config-dir={dir}");
+    for words in [
+        vec!["elhaz", "--config-dir", dir, "config", "get", ""],
+        vec!["elhaz", &with_flag, "config", "get", ""],
+        vec!["elhaz", "config", "get", "--config-dir", dir, ""],
+    ] {
+        let out = t
+            .std_cmd()
+            .env("COMPLETE", "bash")
+            .env("_CLAP_COMPLETE_INDEX", (words.len() - 1).to_string())
+            .arg("--")
+            .args(&words)
+            .output()
+            .unwrap();
+        let offered = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(offered.trim(), "elsewhere", "{words:?}");
+    }
+    // Without it, the default directory's.
+    let out = t
+        .std_cmd()
+        .env("COMPLETE", "bash")
+        .env("_CLAP_COMPLETE_INDEX", "3")
+        .args(["--", "elhaz", "config", "get", ""])
+        .output()
+        .unwrap();
+    let offered = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        offered.contains("prod") && !offered.contains("elsewhere"),
+        "{offered}"
+    );
+}
