@@ -53,6 +53,11 @@ struct Editor {
     text: Vec<char>,
     cursor: usize,
     killed: Vec<char>,
+    /// The last key killed text: the next kill adds to what it killed (as readline's
+    /// kill ring does), so Ctrl-W twice then Ctrl-Y puts both words back.
+    killing: bool,
+    /// `killing`, as it was before the key being handled.
+    chaining: bool,
 }
 
 impl Drop for Editor {
@@ -75,6 +80,8 @@ impl Editor {
             cursor: text.len(),
             text,
             killed: Vec::with_capacity(256),
+            killing: false,
+            chaining: false,
         }
     }
 
@@ -86,13 +93,29 @@ impl Editor {
         }
     }
 
-    /// Removes `from..to` into the kill buffer; the cursor goes to `from`.
+    /// Removes `from..to` into the kill buffer (added to it, before or after, when the
+    /// key before killed too); the cursor goes to `from`.
     fn kill(&mut self, from: usize, to: usize) {
-        if from < to {
-            self.killed.zeroize();
-            self.killed.extend(self.text.drain(from..to));
-            self.cursor = from;
+        if from >= to {
+            return;
         }
+        let backward = to == self.cursor && from < self.cursor;
+        if !self.chaining {
+            self.killed.zeroize();
+        }
+        if self.chaining && backward {
+            // Room for both first: a reallocation would leave a copy behind.
+            self.killed.reserve(to - from);
+            let before: Vec<char> = self.text[from..to].to_vec();
+            self.killed.splice(0..0, before.iter().copied());
+            let mut before = before;
+            before.zeroize();
+            self.text.drain(from..to);
+        } else {
+            self.killed.extend(self.text.drain(from..to));
+        }
+        self.cursor = from;
+        self.killing = true;
     }
 
     /// Where the word before the cursor starts (alphanumeric words, as Alt-B).
@@ -133,6 +156,7 @@ impl Editor {
     }
 
     fn key(&mut self, key: KeyEvent) -> Step {
+        self.chaining = std::mem::take(&mut self.killing);
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let alt = key.modifiers.contains(KeyModifiers::ALT);
         let end = self.text.len();
@@ -199,9 +223,22 @@ impl Editor {
         Step::Edit
     }
 
+    /// Pasted text, on one line: each line break (`\n`, `\r\n`, or the `\r` a terminal
+    /// sends) and tab a space, so lines pasted together stay visibly apart (and a
+    /// value that is not one is refused by its check); the last line break dropped.
     fn paste(&mut self, text: &str) {
-        for c in text.chars() {
-            self.insert(if c == '\n' || c == '\t' { ' ' } else { c });
+        self.killing = false;
+        let text = text.trim_end_matches(['\r', '\n']);
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\r' && chars.peek() == Some(&'\n') {
+                continue;
+            }
+            self.insert(if matches!(c, '\n' | '\r' | '\t') {
+                ' '
+            } else {
+                c
+            });
         }
     }
 
@@ -542,5 +579,30 @@ mod tests {
         let mut ed = Editor::new("");
         ed.paste("arn:aws:iam::1:role/A\n\x1b[2J");
         assert_eq!(ed.value().as_str(), "arn:aws:iam::1:role/A [2J");
+        // Lines as a terminal pastes them (\r), or \r\n: apart, never glued.
+        for paste in [
+            "arn:aws:iam::1:role/Pasted\reu-west-1\r",
+            "arn:aws:iam::1:role/Pasted\r\neu-west-1\r\n",
+        ] {
+            let mut ed = Editor::new("");
+            ed.paste(paste);
+            assert_eq!(ed.value().as_str(), "arn:aws:iam::1:role/Pasted eu-west-1");
+        }
+    }
+
+    #[test]
+    fn kills_in_a_row_are_put_back_together() {
+        // Ctrl-W twice, then Ctrl-Y: both words back, in order.
+        let mut ed = Editor::new("role/Foo bar baz");
+        assert_eq!(typed(&mut ed, &[ctrl('w'), ctrl('w')]), "role/Foo ");
+        assert_eq!(typed(&mut ed, &[ctrl('y')]), "role/Foo bar baz");
+        // Forward kills add after: Alt-D twice from the start.
+        let mut ed = Editor::new("one two three");
+        assert_eq!(typed(&mut ed, &[ctrl('a'), alt('d'), alt('d')]), " three");
+        assert_eq!(typed(&mut ed, &[ctrl('e'), ctrl('y')]), " threeone two");
+        // A key between two kills starts a new kill: Ctrl-Y puts back the last only.
+        let mut ed = Editor::new("a b c");
+        assert_eq!(typed(&mut ed, &[ctrl('w'), ch('x'), ctrl('w')]), "a b ");
+        assert_eq!(typed(&mut ed, &[ctrl('y')]), "a b x");
     }
 }
