@@ -198,14 +198,11 @@ pub(crate) fn unstash_or(shell: ShellKind, vars: &[&str], keys: &[&str], clear: 
         "if [[ -n ${_ELHAZ_STASHED-} ]]; then\n"
     });
     for v in vars {
+        out.push_str(&restore_line(shell, v));
         out.push_str(&if fish {
-            format!(
-                "if set -q _elhaz_old_{v}; set -gx {v} $_elhaz_old_{v}; else; set -e {v}; end; set -e _elhaz_old_{v}\n"
-            )
+            format!("; set -e _elhaz_old_{v}\n")
         } else {
-            format!(
-                "if [[ -n ${{_ELHAZ_OLD_{v}+x}} ]]; then export {v}=\"$_ELHAZ_OLD_{v}\"; else unset {v}; fi; unset _ELHAZ_OLD_{v}\n"
-            )
+            format!("; unset _ELHAZ_OLD_{v}\n")
         });
     }
     let saved: Vec<String> = keys
@@ -239,16 +236,23 @@ pub(crate) fn from_stash(shell: ShellKind, vars: &[&str]) -> String {
         "if [[ -n ${_ELHAZ_STASHED-} ]]; then\n"
     });
     for v in vars {
-        out.push_str(&if fish {
-            format!("if set -q _elhaz_old_{v}; set -gx {v} $_elhaz_old_{v}; else; set -e {v}; end\n")
-        } else {
-            format!(
-                "if [[ -n ${{_ELHAZ_OLD_{v}+x}} ]]; then export {v}=\"$_ELHAZ_OLD_{v}\"; else unset {v}; fi\n"
-            )
-        });
+        out.push_str(&restore_line(shell, v));
+        out.push('\n');
     }
     out.push_str(if fish { "end\n" } else { "fi\n" });
     out
+}
+
+/// `v` set back to the value the first `use` saved, or unset if it saved none (no
+/// line end).
+fn restore_line(shell: ShellKind, v: &str) -> String {
+    if shell == ShellKind::Fish {
+        format!("if set -q _elhaz_old_{v}; set -gx {v} $_elhaz_old_{v}; else; set -e {v}; end")
+    } else {
+        format!(
+            "if [[ -n ${{_ELHAZ_OLD_{v}+x}} ]]; then export {v}=\"$_ELHAZ_OLD_{v}\"; else unset {v}; fi"
+        )
+    }
 }
 
 /// fish's `set` keeps the previous $status, and `set -e` of an unset variable makes it
