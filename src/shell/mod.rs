@@ -192,11 +192,7 @@ pub(crate) fn stash(shell: ShellKind, vars: &[&str], keys: &[&str]) -> String {
 /// saved; with nothing saved, runs `clear` (shell code that unsets).
 pub(crate) fn unstash_or(shell: ShellKind, vars: &[&str], keys: &[&str], clear: &str) -> String {
     let fish = shell == ShellKind::Fish;
-    let mut out = String::from(if fish {
-        "if set -q _elhaz_stashed\n"
-    } else {
-        "if [[ -n ${_ELHAZ_STASHED-} ]]; then\n"
-    });
+    let mut out = String::from(if_stashed(shell));
     for v in vars {
         out.push_str(&restore_line(shell, v));
         out.push_str(&if fish {
@@ -230,17 +226,22 @@ pub(crate) fn unstash_or(shell: ShellKind, vars: &[&str], keys: &[&str], clear: 
 /// region after one with a region gets the shell's own, not the last one's).
 pub(crate) fn from_stash(shell: ShellKind, vars: &[&str]) -> String {
     let fish = shell == ShellKind::Fish;
-    let mut out = String::from(if fish {
-        "if set -q _elhaz_stashed\n"
-    } else {
-        "if [[ -n ${_ELHAZ_STASHED-} ]]; then\n"
-    });
+    let mut out = String::from(if_stashed(shell));
     for v in vars {
         out.push_str(&restore_line(shell, v));
         out.push('\n');
     }
     out.push_str(if fish { "end\n" } else { "fi\n" });
     out
+}
+
+/// The opening of what runs only when a `use` saved the shell's variables.
+fn if_stashed(shell: ShellKind) -> &'static str {
+    if shell == ShellKind::Fish {
+        "if set -q _elhaz_stashed\n"
+    } else {
+        "if [[ -n ${_ELHAZ_STASHED-} ]]; then\n"
+    }
 }
 
 /// `v` set back to the value the first `use` saved, or unset if it saved none (no
