@@ -6,22 +6,47 @@
 # shellcheck shell=bash disable=SC2250,SC2312 # braces where needed; <(...)'s status.
 
 _elhaz_complete() {
-  local cur=$2 answer
-  local -a words=("${COMP_WORDS[@]}")
-  words[COMP_CWORD]=$cur
-  answer=$(_CLAP_COMPLETE_INDEX=$COMP_CWORD @VAR@=bash @COMPLETER@ -- "${words[@]}" 2>/dev/null) || return 0
+  local cur=$2 answer line=$COMP_LINE at=0 i n=-1 cword=0 between word lead
+  # The words as typed: bash splits them at the : and = of COMP_WORDBREAKS, and a
+  # NAME such as team:prod (or --opt=value) is one word for elhaz. first[N] is the
+  # COMP_WORDS index where word N starts.
+  local -a words=() first=()
+  for ((i = 0; i < ${#COMP_WORDS[@]}; i++)); do
+    word=${COMP_WORDS[i]}
+    # At the cursor, the word up to it (a lone : or = is what the cursor follows).
+    if ((i == COMP_CWORD)) && [[ $word != [:=] ]]; then word=$cur; fi
+    between=${line:at}
+    [[ -z $word ]] || between=${between%%"$word"*}
+    at=$((at + ${#between} + ${#word}))
+    if ((n >= 0)) && [[ -z $between ]] && [[ $word == [:=]* || ${words[n]} == *[:=] ]]; then
+      words[n]+=$word
+    else
+      n=$((n + 1))
+      words[n]=$word
+      first[n]=$i
+    fi
+    ((i == COMP_CWORD)) && cword=$n
+  done
+  # What bash keeps of the word before the cursor's part of it (team: of team:pro).
+  lead=${words[cword]%"$cur"}
+  answer=$(_CLAP_COMPLETE_INDEX=$cword @VAR@=bash @COMPLETER@ -- "${words[@]}" 2>/dev/null) || return 0
   # A space after the word, unless it ends in = / or :.
   compopt +o nospace 2>/dev/null
   COMPREPLY=()
   case $answer in
   $'\001command '*)
-    _elhaz_complete_command "${answer#$'\001command '}" "$cur"
+    _elhaz_complete_command "${first[${answer#$'\001command '}]}" "$cur"
     ;;
   $'\001files')
     compopt -o default 2>/dev/null
     ;;
   ?*)
     _elhaz_lines <<<"$answer"
+    if [[ -n $lead ]]; then
+      for i in "${!COMPREPLY[@]}"; do
+        COMPREPLY[i]=${COMPREPLY[i]#"$lead"}
+      done
+    fi
     if ((${#COMPREPLY[@]} == 1)) && [[ ${COMPREPLY[0]} == *[=/:] ]]; then
       compopt -o nospace 2>/dev/null
     fi

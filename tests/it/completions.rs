@@ -803,3 +803,44 @@ fn config_names_complete_from_the_config_dir_on_the_line() {
         "{offered}"
     );
 }
+
+/// bash splits words at the `:` and `=` of COMP_WORDBREAKS; a NAME holding them
+/// (`team:prod`, `a=b`) still completes as one word, and so does `--config-dir=DIR`.
+fn names_with_colons_and_equals_complete_in(sh: Sh) {
+    let t = completion_user();
+    t.write_aws_config("[profile team:prod]\nrole_arn = arn:aws:iam::123456789012:role/P\nsource_profile = keys\n[profile a=b]\nrole_arn = arn:aws:iam::123456789012:role/Q\nsource_profile = keys\n[profile keys]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = x\n");
+    let mut p = shell_with_completions(sh, &t);
+    tab_completes(&mut p, "elhaz exec team:p", "elhaz exec team:prod ");
+    tab_completes(&mut p, "elhaz exec team", "elhaz exec team:prod ");
+    tab_completes(&mut p, "elhaz exec a=", "elhaz exec a=b ");
+    tab_completes(
+        &mut p,
+        "elhaz exec team:prod -- terr",
+        "elhaz exec team:prod -- terraform ",
+    );
+    tab_completes(
+        &mut p,
+        "elhaz --config-dir=/nowhere exec team:p",
+        "elhaz --config-dir=/nowhere exec team:prod ",
+    );
+}
+
+#[test]
+fn names_with_colons_and_equals_complete_in_bash() {
+    names_with_colons_and_equals_complete_in(Sh::Bash);
+}
+
+#[test]
+fn names_with_colons_and_equals_complete_in_bash_with_bash_completion() {
+    names_with_colons_and_equals_complete_in(Sh::BashCompletion);
+}
+
+#[test]
+fn names_with_colons_and_equals_complete_in_zsh() {
+    names_with_colons_and_equals_complete_in(Sh::Zsh);
+}
+
+#[test]
+fn names_with_colons_and_equals_complete_in_fish() {
+    names_with_colons_and_equals_complete_in(Sh::Fish);
+}
