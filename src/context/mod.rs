@@ -259,7 +259,15 @@ impl SourceContext {
     pub(crate) fn from_lookup(in_session: bool, get: impl Fn(&str) -> Option<String>) -> Self {
         let mut vars = Vec::new();
         for (i, k) in VARS.iter().enumerate() {
-            let value = if in_session {
+            // Every session unsets the profile selectors: one set inside it was set
+            // there, by the user, and wins over the caller's carried one (as it does
+            // for the aws CLI in the same shell).
+            let chosen_inside = in_session
+                && matches!(*k, "AWS_PROFILE" | "AWS_DEFAULT_PROFILE")
+                && get(k).is_some_and(|v| !v.is_empty());
+            let value = if chosen_inside {
+                get(k)
+            } else if in_session {
                 match get(&source_var(k)) {
                     Some(v) => Some(v).filter(|v| !v.is_empty()),
                     None if SESSION_MANAGED.contains(k) => None,

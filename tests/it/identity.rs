@@ -703,3 +703,56 @@ async fn no_source_with_a_refusing_metadata_service_still_says_what_was_tried() 
     }
     assert!(sts.signers("AssumeRole").await.is_empty());
 }
+
+/// Inside a session (made from `[default]`), `AWS_PROFILE=p1` set there is the user's
+/// choice (every session unsets AWS_PROFILE): the role is assumed with p1's key, with
+/// the daemon and without, as the aws CLI in the same shell would use p1.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_profile_chosen_inside_a_session_is_the_source_there() {
+    let sts = FakeSts::start(HOUR).await;
+    let t = user(&sts);
+    write_profiles(&t);
+    // The session: `exec prod -- env`, from [default].
+    let out = run(&t, &[], &["--no-daemon", "exec", "prod", "--", "env", "-0"]);
+    ok(&out);
+    let session: Vec<(String, String)> = out
+        .stdout
+        .split(|b| *b == 0)
+        .filter_map(|kv| {
+            let kv = String::from_utf8_lossy(kv).into_owned();
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect();
+    assert!(session.iter().any(|(k, _)| k == "ELHAZ_SESSION"));
+    assert!(!session.iter().any(|(k, _)| k == "AWS_PROFILE"));
+    for args in [&["--no-daemon", "export", "prod"][..], &["export", "prod"]] {
+        let before = sts.signers("AssumeRole").await.len();
+        let mut c = t.std_cmd();
+        c.env_clear()
+            .envs(session.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("AWS_PROFILE", "p1")
+            .args(args);
+        let out = c.output().unwrap();
+        ok(&out);
+        assert_eq!(sts.signers("AssumeRole").await[before..], [KP1], "{args:?}");
+        // Without it, the session's own source: [default].
+        let before = sts.signers("AssumeRole").await.len();
+        let mut c = t.std_cmd();
+        c.env_clear()
+            .envs(session.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(["daemon", "remove", "prod"]);
+        let _ = c.output();
+        let mut c = t.std_cmd();
+        c.env_clear()
+            .envs(session.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(args);
+        ok(&c.output().unwrap());
+        assert_eq!(
+            sts.signers("AssumeRole").await[before..],
+            [KDEF],
+            "{args:?}"
+        );
+    }
+    t.stop_daemon();
+}
