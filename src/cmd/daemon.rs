@@ -2,6 +2,7 @@
 //! one function per subcommand, talking to the daemon through its typed client and
 //! printing the answers. Knows nothing of the wire format.
 
+use crate::terminal::escape_controls;
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
@@ -265,7 +266,12 @@ fn absolute(p: &std::path::Path) -> Result<std::path::PathBuf> {
 
 fn print_shares(shares: &[ShareInfo]) {
     for s in shares {
-        let mut line = format!("share {}  {}", s.socket, s.config);
+        // From the daemon's socket: shown, never obeyed.
+        let mut line = format!(
+            "share {}  {}",
+            escape_controls(&s.socket),
+            escape_controls(&s.config)
+        );
         if s.whoami {
             line.push_str("  +whoami");
         }
@@ -290,16 +296,21 @@ fn print_sessions(list: &[Value]) {
         })
         .collect();
     for (s, mut line) in list.iter().zip(super::table::columns(&rows)) {
-        // One name fetched from several source contexts: say which is which.
+        // One name fetched from several source contexts: say which is which. What
+        // comes from the daemon (a caller's AWS_PROFILE, an STS error) is shown
+        // escaped, never obeyed.
         if list.iter().filter(|o| o["name"] == s["name"]).count() > 1 {
-            let context = s["context"].as_str().unwrap_or("?");
+            let context = escape_controls(s["context"].as_str().unwrap_or("?"));
             match s["aws_profile"].as_str() {
-                Some(p) => line.push_str(&format!("  (AWS_PROFILE {p}, context {context})")),
+                Some(p) => line.push_str(&format!(
+                    "  (AWS_PROFILE {}, context {context})",
+                    escape_controls(p)
+                )),
                 None => line.push_str(&format!("  (context {context})")),
             }
         }
         if let Some(e) = s["last_error"].as_str() {
-            line.push_str(&format!("  (last refresh failed: {e})"));
+            line.push_str(&format!("  (last refresh failed: {})", escape_controls(e)));
         }
         println!("{line}");
     }

@@ -1730,3 +1730,48 @@ fn the_original_clients_daemon_stop_succeeds_every_time() {
         failures.join("\n")
     );
 }
+
+/// A caller's AWS_PROFILE holding an escape sequence (any process of the user can put
+/// one in the daemon) is shown escaped by `daemon list`, never obeyed.
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_list_shows_what_callers_sent_escaped() {
+    let sts = FakeSts::start(HOUR).await;
+    let t = TestEnv::with_sts(&sts.uri());
+    t.role_config("prod", "");
+    let evil = "esc\u{1b}]0;pwned\u{7}\u{1b}[31mred";
+    std::fs::write(
+        t.home.join(".aws/credentials"),
+        format!(
+            "[{evil}]\naws_access_key_id = AKIAESC0000000000014\naws_secret_access_key = e\n\
+             [plain]\naws_access_key_id = AKIAPLAIN00000000015\naws_secret_access_key = p\n"
+        ),
+    )
+    .unwrap();
+    t.start_daemon();
+    for profile in [evil, "plain"] {
+        let out = t
+            .cmd()
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_PROFILE", profile)
+            .args(["export", "prod"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = t.cmd().args(["daemon", "list"]).output().unwrap();
+    let list = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        list.contains("AWS_PROFILE esc\\x1b]0;pwned\\x07\\x1b[31mred"),
+        "{list:?}"
+    );
+    assert!(
+        !list.contains('\u{1b}') && !list.contains('\u{7}'),
+        "{list:?}"
+    );
+    t.stop_daemon();
+}
