@@ -234,6 +234,12 @@ fn entries(
         exec_args.extend([Node::from("--region"), Node::from(region.as_str())]);
     }
     let arn = cluster.arn.as_str();
+    refuse_foreign(config, context, arn)?;
+    // A namespace the context had stays.
+    let namespace = config
+        .get(List::Contexts, context)
+        .and_then(|c| c.at(&["context", "namespace"]))
+        .cloned();
     config.upsert(
         List::Clusters,
         Node::map([
@@ -264,18 +270,50 @@ fn entries(
             ("user", Node::map([("exec", exec)])),
         ]),
     );
+    let mut inner = Node::map([("cluster", arn.into()), ("user", context.into())]);
+    if let (Some(ns), Node::Map(m)) = (namespace, &mut inner) {
+        m.insert("namespace".into(), ns);
+    }
     let existed = config.upsert(
         List::Contexts,
-        Node::map([
-            (
-                "context",
-                Node::map([("cluster", arn.into()), ("user", context.into())]),
-            ),
-            ("name", context.into()),
-        ]),
+        Node::map([("context", inner), ("name", context.into())]),
     );
     config.set_current_context(context);
     Ok(existed)
+}
+
+/// Refuses to take over a context named `context` that is another cluster's, or a user
+/// of that name whose credentials are not elhaz's (a token, a certificate, another
+/// plugin): other contexts may use that user, and its credentials would be lost.
+fn refuse_foreign(config: &Kubeconfig, context: &str, arn: &str) -> Result<()> {
+    let shown = crate::terminal::escape_controls(context);
+    if let Some(c) = config.get(List::Contexts, context)
+        && let Some(theirs) = c.str_at(&["context", "cluster"])
+        && theirs != arn
+    {
+        return Err(Error::usage(format!(
+            "the kubeconfig already has a context named {shown}, for cluster {}",
+            crate::terminal::escape_controls(theirs)
+        ))
+        .with_hint("pick another name: --alias NAME"));
+    }
+    if let Some(u) = config.get(List::Users, context) {
+        let ours = u.str_at(&["user", "exec", "command"]).is_some_and(|c| {
+            std::path::Path::new(c)
+                .file_name()
+                .is_some_and(|f| f == "elhaz")
+        }) && matches!(
+            u.at(&["user", "exec", "args"]),
+            Some(Node::Seq(a)) if a.first() == Some(&Node::from("eks"))
+        );
+        if !ours {
+            return Err(Error::usage(format!(
+                "the kubeconfig already has a user named {shown} with credentials that are not elhaz's; other contexts may use them"
+            ))
+            .with_hint("pick another name: --alias NAME"));
+        }
+    }
+    Ok(())
 }
 
 /// The kubeconfig to write: --kubeconfig, else KUBECONFIG's first path (as kubectl

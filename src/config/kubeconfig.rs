@@ -41,6 +41,22 @@ impl Node {
         )
     }
 
+    /// The value at `path` of nested mappings (`["context", "cluster"]`).
+    pub(crate) fn at(&self, path: &[&str]) -> Option<&Node> {
+        path.iter().try_fold(self, |node, key| match node {
+            Node::Map(m) => m.get(*key),
+            _ => None,
+        })
+    }
+
+    /// The string at `path`, if it is one.
+    pub(crate) fn str_at(&self, path: &[&str]) -> Option<&str> {
+        match self.at(path) {
+            Some(Node::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
     fn name(&self) -> Option<&str> {
         match self {
             Node::Map(m) => match m.get("name") {
@@ -257,6 +273,14 @@ impl Kubeconfig {
                 items.push(entry);
                 false
             }
+        }
+    }
+
+    /// The entry of `list` named `name`.
+    pub(crate) fn get(&self, list: List, name: &str) -> Option<&Node> {
+        match self.root.get(list.key()) {
+            Some(Node::Seq(items)) => items.iter().find(|i| i.name() == Some(name)),
+            _ => None,
         }
     }
 

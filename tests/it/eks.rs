@@ -661,3 +661,73 @@ fn kubeconfig_refuses_bad_input_naming_the_file_and_leaves_it_untouched() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), OTHER);
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// `--alias` naming another cluster's context, or a user whose credentials are not
+/// elhaz's (a token other contexts use), is refused and the file left as it was; our
+/// own alias is updated in place, its namespace kept.
+#[test]
+fn kubeconfig_never_takes_over_another_clusters_context_or_user() {
+    let (t, moto) = moto_user();
+    create_cluster(&t, &moto, "kc-alias");
+    let file = t.dir.path().join("kube/config");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let kc = |alias: &str| -> Output {
+        t.cmd()
+            .args([
+                "eks",
+                "kubeconfig",
+                "prod",
+                "--cluster",
+                "kc-alias",
+                "--region",
+                "us-east-1",
+            ])
+            .args(["--kubeconfig", file.to_str().unwrap(), "--alias", alias])
+            .output()
+            .unwrap()
+    };
+    // OTHER's context and user are both named `other`, with a token.
+    std::fs::write(&file, OTHER).unwrap();
+    let o = kc("other");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("already has a context named other, for cluster other"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("--alias"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), OTHER);
+    // A user of that name only (its context is called something else).
+    let lone_user = OTHER
+        .replace(
+            "  name: other\ncurrent-context",
+            "  name: ctx\ncurrent-context",
+        )
+        .replace("current-context: other", "current-context: ctx");
+    std::fs::write(&file, &lone_user).unwrap();
+    let o = kc("other");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("user named other with credentials that are not elhaz's"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), lone_user);
+    // Our own alias: written, then updated with the namespace the user gave it.
+    std::fs::write(&file, OTHER).unwrap();
+    let o = kc("demo");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kubectl(&t, &file)
+        .args(["config", "set-context", "demo", "--namespace", "team-a"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kc("demo");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = view(&t, &file);
+    assert_eq!(
+        entry(&v, "contexts", "demo")["context"]["namespace"],
+        "team-a"
+    );
+    assert_eq!(entry(&v, "users", "other")["user"]["token"], "kept");
+}
