@@ -220,7 +220,14 @@ impl Store {
         }
         let yaml = to_yaml(config)?;
         trust::remove_stale_temps(&self.dir);
-        write_atomic(path, yaml.as_bytes(), Kind::Config)
+        // A config that is a symbolic link (into a dotfiles repository) stays one: the
+        // file it points to gets the change, as the loader read it.
+        let target = match fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path)
+                .map_err(|e| Error::io(Kind::Config, "cannot follow", path, &e))?,
+            _ => path.to_path_buf(),
+        };
+        write_atomic(&target, yaml.as_bytes(), Kind::Config)
     }
 
     /// An exclusive lock on the config directory, held until dropped.

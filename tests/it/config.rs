@@ -1615,3 +1615,45 @@ fn config_list_shows_control_characters_escaped() {
     let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(meta["description"], "red\u{1b}[31mX\tTab");
 }
+
+/// A config that is a symbolic link into another directory (dotfiles) stays a link when
+/// `config update` changes it: the file it points to gets the change.
+#[test]
+fn config_update_writes_through_a_symlinked_config() {
+    let t = TestEnv::new();
+    let dot = t.home.join("dotfiles");
+    std::fs::create_dir_all(&dot).unwrap();
+    std::fs::set_permissions(&dot, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let target = dot.join("dot.yaml");
+    std::fs::write(
+        &target,
+        "AssumeRole:\n  RoleArn: arn:aws:iam::123456789012:role/Dot\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::create_dir_all(t.config_dir()).unwrap();
+    let link = t.config_dir().join("dot.yaml");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+
+    let out = t
+        .cmd()
+        .args(["config", "update", "dot", "--description", "from dotfiles"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced by a file"
+    );
+    let text = std::fs::read_to_string(&target).unwrap();
+    assert!(
+        text.contains("from dotfiles") && text.contains("role/Dot"),
+        "{text}"
+    );
+    let out = t.cmd().args(["config", "meta", "dot"]).output().unwrap();
+    let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(meta["description"], "from dotfiles");
+}
