@@ -223,8 +223,24 @@ impl Store {
         // A config that is a symbolic link (into a dotfiles repository) stays one: the
         // file it points to gets the change, as the loader read it.
         let target = match fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path)
-                .map_err(|e| Error::io(Kind::Config, "cannot follow", path, &e))?,
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = fs::canonicalize(path)
+                    .map_err(|e| Error::io(Kind::Config, "cannot follow", path, &e))?;
+                // Never a new file in a directory others can write (they could swap it).
+                let dir = target.parent().unwrap_or(Path::new("/"));
+                let open = fs::metadata(dir).map(|m| {
+                    std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o022 != 0
+                });
+                if open.unwrap_or(true) {
+                    return Err(Error::config(format!(
+                        "{} points to {}, in a directory others can write: not written",
+                        display_path(path),
+                        display_path(&target)
+                    ))
+                    .with_hint(format!("make it private: chmod go-w {}", dir.display())));
+                }
+                target
+            }
             _ => path.to_path_buf(),
         };
         write_atomic(&target, yaml.as_bytes(), Kind::Config)

@@ -1656,4 +1656,19 @@ fn config_update_writes_through_a_symlinked_config() {
     let out = t.cmd().args(["config", "meta", "dot"]).output().unwrap();
     let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(meta["description"], "from dotfiles");
+    // Into a directory others can write: refused, nothing written.
+    std::fs::set_permissions(&dot, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let before = std::fs::read_to_string(&target).unwrap();
+    let out = t
+        .cmd()
+        .args(["config", "update", "dot", "--description", "again"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("in a directory others can write"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), before);
 }
