@@ -148,7 +148,7 @@ pub(crate) fn mfa_code_refused(err: Error, serial: &str, reason: String) -> Erro
 /// integration passed them nor a running daemon holds them.
 pub(crate) fn session_keys_not_here() -> Error {
     Error::auth(
-        "no source credentials found in the caller's environment: this elhaz session was made from source keys, which a session never exports, and no running daemon holds them now (it was restarted, or the session was removed)",
+        "no source credentials found in the caller's environment: this elhaz session was made from source keys, which a session never exports; only the daemon that served the session holds them, and it was not asked (--no-daemon) or no longer has them (restarted, or the session removed)",
     )
     .with_detail(crate::error::Detail::NoSource)
     .with_hint("run it at the session's shell prompt, where the shell integration hands elhaz the keys it keeps, or outside the session")
