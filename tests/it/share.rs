@@ -700,10 +700,16 @@ fn export_through_a_share_with_nothing_but_the_binary_feeds_the_aws_cli() {
         .args(["-f", "credential-process"])
         .output()
         .unwrap();
-    assert!(!o.status.success(), "another name was exported");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "another name: {}",
+        text(&o.stderr)
+    );
     assert!(o.stdout.is_empty());
     assert!(
-        text(&o.stderr).contains("serves only \"prod\""),
+        text(&o.stderr).contains("serves only \"prod\"")
+            && text(&o.stderr).contains("hint: ask it for prod"),
         "{}",
         text(&o.stderr)
     );

@@ -235,11 +235,17 @@ pub(super) fn status(shared: &Shared) -> StatusData {
 pub(super) async fn dispatch_share(env: Envelope, spec: &ShareSpec, shared: &Shared) -> Response {
     let action = env.request.action();
     tracing::info!(action = %action, share = %spec.socket.display(), request_id = %env.request_id, "share request");
-    let forbidden = |why: String| Response::err(&env.request_id, FORBIDDEN, why);
+    // A refusal of what the share does not serve is a usage error (exit 2), with
+    // what it does serve.
+    let refuse =
+        |why: String, hint: String| error_with(&env, FORBIDDEN, &Error::usage(why).with_hint(hint));
     if let Some(asked) = env.request.config()
         && asked != spec.name
     {
-        return forbidden(format!("this socket serves only {:?}", spec.name));
+        return refuse(
+            format!("this socket serves only {:?}", spec.name),
+            format!("ask it for {}, or use another share", spec.name),
+        );
     }
     let cache = &shared.cache;
     match &env.request {
@@ -264,8 +270,13 @@ pub(super) async fn dispatch_share(env: Envelope, spec: &ShareSpec, shared: &Sha
                 Err(e) => error_response(&env, &e),
             }
         }
-        _ => forbidden(format!(
-            "action {action:?} is not allowed on a shared socket"
-        )),
+        _ => refuse(
+            format!("action {action:?} is not allowed on a shared socket"),
+            if matches!(env.request, Request::Whoami { .. }) {
+                "share it with whoami allowed: elhaz daemon share NAME --whoami".to_string()
+            } else {
+                "a share serves credentials (and whoami when shared with --whoami)".to_string()
+            },
+        ),
     }
 }
