@@ -41,7 +41,7 @@ fn session(ctx: &Context, name: &str, interactive: bool) -> Result<Served> {
         return ctx.credentials(name, DEFAULT_MIN_REMAINING_SECS);
     }
     let served = ctx
-        .broker()
+        .broker_for(name)
         .credentials_at_prompt(name, DEFAULT_MIN_REMAINING_SECS)
         .map_err(|e| without_terminal(e, name, ctx.global.no_daemon))?;
     super::relay_notes(&served);

@@ -89,7 +89,7 @@ fn forgotten_name(
 
 /// NAME's credentials from the broker, each time the `--server` endpoint needs them.
 fn endpoint_source(ctx: &Context, name: &str) -> crate::endpoint::Source {
-    let broker = ctx.broker();
+    let broker = ctx.broker_for(name);
     let name = name.to_string();
     Box::new(move || broker.credentials(&name, DEFAULT_MIN_REMAINING_SECS))
 }

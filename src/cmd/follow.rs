@@ -229,7 +229,7 @@ fn switch(
 ) -> Result<String> {
     let served = {
         let _quiet = crate::sys::mute_stderr();
-        ctx.broker().credentials_at_prompt(name, 0)?
+        ctx.broker_for(name).credentials_at_prompt(name, 0)?
     };
     let region = region.or(served.region.as_deref());
     let env = SessionEnv::build(

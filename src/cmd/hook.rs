@@ -103,7 +103,7 @@ fn fetch(
     min: i64,
 ) -> Result<(SessionEnv, i64)> {
     let ctx = Context::new(global, caller)?;
-    let served = ctx.broker().credentials_at_prompt(name, min)?;
+    let served = ctx.broker_for(name).credentials_at_prompt(name, min)?;
     let env = SessionEnv::build(
         name,
         Delivery::Static(&served.credentials),

@@ -99,11 +99,27 @@ impl Context {
         })
     }
 
+    /// The broker for NAME: [`Context::broker`]'s, except that a NAME whose source is
+    /// a `credential_process` helper is answered in this process, where the helper gets
+    /// the caller's environment as the SDKs give it (the daemon's is another's).
+    pub(crate) fn broker_for(&self, name: &str) -> Asking {
+        if !self.global.no_daemon
+            && crate::credentials::engine::runs_helper(&self.store(), name, &self.caller.source)
+        {
+            tracing::debug!(
+                name,
+                "its source is a credential_process: answered in this process"
+            );
+            return Asking(Broker::in_process(self.store(), self.caller.clone()));
+        }
+        self.broker()
+    }
+
     /// NAME's credentials with at least `min_remaining` seconds left, from the broker,
     /// with a spinner on a terminal while it takes time.
     pub fn credentials(&self, name: &str, min_remaining: i64) -> Result<Served> {
         let served = crate::cmd::spinner::spin(&format!("getting credentials for {name}"), || {
-            self.broker().credentials(name, min_remaining)
+            self.broker_for(name).credentials(name, min_remaining)
         })?;
         relay_notes(&served);
         Ok(served)
@@ -112,7 +128,7 @@ impl Context {
     /// STS GetCallerIdentity as NAME, with the same spinner.
     pub fn whoami(&self, name: &str) -> Result<crate::credentials::Identity> {
         crate::cmd::spinner::spin(&format!("asking STS who {name} is"), || {
-            self.broker().whoami(name)
+            self.broker_for(name).whoami(name)
         })
     }
 

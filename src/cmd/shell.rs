@@ -53,7 +53,7 @@ pub(crate) fn run(args: ShellArgs, ctx: &Context) -> Result<i32> {
     if args.server {
         // The endpoint keeps the credentials fresh: no hook, which would replace
         // it with static keys.
-        let broker = ctx.broker();
+        let broker = ctx.broker_for(&name);
         let owned = name.clone();
         let source: crate::endpoint::Source =
             Box::new(move || broker.credentials(&owned, DEFAULT_MIN_REMAINING_SECS));

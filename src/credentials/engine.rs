@@ -399,6 +399,45 @@ async fn fetch_profile(
     })
 }
 
+/// Whether NAME's source credentials come from a `credential_process` helper other
+/// than elhaz. The SDKs run a helper with the environment of the process that needs
+/// it, and a helper may read any of it (`OP_ACCOUNT`, `VAULT_ADDR`, `PATH`); the
+/// daemon's environment is whoever started it. The broker answers such a NAME in the
+/// caller's process, so the daemon never gives a different answer.
+pub(crate) fn runs_helper(store: &Store, name: &str, ctx: &SourceContext) -> bool {
+    let Ok(profiles) = AwsProfiles::load_sync(ctx) else {
+        return false;
+    };
+    let helper = |chain: &sources::Chain| {
+        matches!(chain.root, sources::Root::Process(_)) && chain.served_by_elhaz().is_none()
+    };
+    // A config of the name wins over a profile, as everywhere.
+    if let Ok(config) = store.load(name) {
+        if config.web_identity.is_some() || config.saml.is_some() {
+            return false;
+        }
+        let sts = config.sts.clone().unwrap_or_default();
+        let session = config.session.clone().unwrap_or_default();
+        let keys = |id: &Option<String>, secret: bool| id.is_some() && secret;
+        if keys(&sts.aws_access_key_id, sts.aws_secret_access_key.is_some())
+            || keys(
+                &session.aws_access_key_id,
+                session.aws_secret_access_key.is_some(),
+            )
+        {
+            return false;
+        }
+        return match &session.profile_name {
+            Some(p) => sources::plan(&profiles, p, Use::Source).is_ok_and(|c| helper(&c)),
+            None => matches!(
+                sources::default_source(&profiles, ctx),
+                Ok(sources::DefaultSource::Profile(c)) if helper(&c)
+            ),
+        };
+    }
+    sources::plan(&profiles, name, Use::Name).is_ok_and(|c| helper(&c))
+}
+
 /// A profile NAME whose `credential_process` runs elhaz: itself (a loop), or another
 /// NAME (use that one).
 fn served_name_error(profile: &AwsProfile, call: &sources::ElhazCall) -> Error {

@@ -756,3 +756,49 @@ async fn a_profile_chosen_inside_a_session_is_the_source_there() {
     }
     t.stop_daemon();
 }
+
+/// A source whose credential_process reads the caller's environment (a password
+/// manager's account, a vault address): the daemon was started from another shell,
+/// and still the helper runs with the caller's environment, as with --no-daemon, so
+/// both sign with the same key.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_credential_process_source_runs_with_the_callers_environment_daemon_or_not() {
+    let sts = FakeSts::start(HOUR).await;
+    let t = user(&sts);
+    let helper = t.home.join("helper.sh");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\ncase \"$WHO\" in a) k=AKIAHELPERAAAAAAAA01;; b) k=AKIAHELPERBBBBBBBB02;; *) k=AKIAHELPERNOBODY0003;; esac\nprintf '{\"Version\":1,\"AccessKeyId\":\"%s\",\"SecretAccessKey\":\"s\"}\\n' $k\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    t.write_aws_config(&format!(
+        "[profile srcproc]\ncredential_process = {}\nregion = eu-west-1\n",
+        helper.display()
+    ));
+    t.write_config(
+        "viaproc",
+        "AssumeRole:\n  RoleArn: arn:aws:iam::555555555555:role/ViaProc\nSession:\n  profile_name: srcproc\n",
+    );
+    ok(&run(&t, &[("WHO", Some("a"))], &["daemon", "start"]));
+    for args in [
+        &["export", "viaproc"][..],
+        &["--no-daemon", "export", "viaproc"],
+    ] {
+        let (out, signers) = signed_by(&sts, &t, &[("WHO", Some("b"))], args).await;
+        ok(&out);
+        assert_eq!(signers, ["AKIAHELPERBBBBBBBB02"], "{args:?}");
+    }
+    // The default chain through such a profile, the same.
+    let (out, signers) = signed_by(
+        &sts,
+        &t,
+        &[("WHO", Some("b")), ("AWS_PROFILE", Some("srcproc"))],
+        &["export", "prod"],
+    )
+    .await;
+    ok(&out);
+    assert_eq!(signers, ["AKIAHELPERBBBBBBBB02"]);
+    t.stop_daemon();
+}
