@@ -224,6 +224,9 @@ fn share(a: &ShareArgs, ctx: &Context) -> Result<i32> {
     let name = ctx.name(a.name.get())?;
     let socket = absolute(&a.socket)?;
     let broker = ctx.broker();
+    // The session first, as `daemon add` makes it: an MFA code it needs is asked here,
+    // on this terminal (the share's clients have none to give).
+    broker.add(&name)?;
     let resp = broker.request("share", |c| {
         c.share(broker.caller(), &name, &socket, a.whoami, a.uid)
     })?;

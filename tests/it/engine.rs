@@ -1451,3 +1451,47 @@ async fn a_config_whose_source_profile_needs_mfa_asks_once_and_sends_the_code_th
         ]
     );
 }
+
+/// `daemon share` of a NAME that needs an MFA code asks for it on the terminal it runs
+/// on (the share's clients have none), then shares a session that serves without one.
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_share_of_an_mfa_name_asks_for_the_code_on_its_terminal() {
+    let sts = FakeSts::start(Duration::from_secs(3600)).await;
+    let t = refusing_env(&sts);
+    let sock = t.home.join("share.sock");
+    let mut p = mfa_on_terminal(
+        &t,
+        &[
+            "daemon",
+            "share",
+            "mfacfg",
+            "--socket",
+            sock.to_str().unwrap(),
+        ],
+    );
+    p.expect(&format!("MFA code for mfacfg ({MFA_SERIAL}): "));
+    p.send_line("555555");
+    p.expect("sharing mfacfg");
+    assert_eq!(p.wait_exit(), 0, "{}", p.transcript);
+    // A client of the share, with no terminal: served, no other code asked.
+    let mut c = t.std_cmd();
+    c.args(["export", "--socket", sock.to_str().unwrap()])
+        .stdin(Stdio::null());
+    // SAFETY: setsid is async-signal-safe. No controlling terminal: nobody to ask.
+    unsafe {
+        c.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let codes: Vec<String> = sts
+        .calls("AssumeRole")
+        .await
+        .iter()
+        .map(|c| c["TokenCode"].clone())
+        .collect();
+    assert_eq!(codes, ["555555"]);
+    t.stop_daemon();
+}
