@@ -224,13 +224,22 @@ fn share(a: &ShareArgs, ctx: &Context) -> Result<i32> {
     let name = ctx.name(a.name.get())?;
     let socket = absolute(&a.socket)?;
     let broker = ctx.broker();
-    // The session first, as `daemon add` makes it: an MFA code it needs is asked here,
-    // on this terminal (the share's clients have none to give).
-    broker.add(&name)?;
-    let resp = broker.request("share", |c| {
-        c.share(broker.caller(), &name, &socket, a.whoami, a.uid)
-    })?;
-    let _: ShareInfo = resp.into_data("share")?;
+    let ask = || -> Result<ShareInfo> {
+        broker
+            .request("share", |c| {
+                c.share(broker.caller(), &name, &socket, a.whoami, a.uid)
+            })?
+            .into_data("share")
+    };
+    let _: ShareInfo = match ask() {
+        // The session needs an MFA code: asked here, on this terminal (the share's
+        // clients have none to give), as any command asks; then shared.
+        Err(e) if e.kind == crate::error::Kind::MfaRequired => {
+            broker.credentials(&name, 0)?;
+            ask()?
+        }
+        answer => answer?,
+    };
     eprintln!(
         "elhaz: sharing {name} (credentials{}) on {}{}",
         if a.whoami { " and whoami" } else { "" },
