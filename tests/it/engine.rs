@@ -1276,6 +1276,29 @@ fn mfa_on_terminal(t: &TestEnv, args: &[&str]) -> Pty {
     )
 }
 
+/// The MFA codes STS got with AssumeRole, in order.
+async fn token_codes(sts: &FakeSts) -> Vec<String> {
+    sts.calls("AssumeRole")
+        .await
+        .iter()
+        .map(|c| c["TokenCode"].clone())
+        .collect()
+}
+
+/// `elhaz ARGS` with no controlling terminal (nobody to ask), stdin closed.
+fn without_terminal(t: &TestEnv, args: &[&str]) -> Output {
+    let mut c = t.std_cmd();
+    c.args(args).stdin(Stdio::null());
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        c.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    c.output().unwrap()
+}
+
 /// The profile `mfa` (profile_env) and the config `mfacfg` with the same device.
 fn refusing_env(sts: &FakeSts) -> TestEnv {
     let t = profile_env(sts);
@@ -1317,12 +1340,7 @@ async fn a_refused_mfa_code_is_asked_again_saying_why_in_process_and_through_the
         p.expect(&format!("ASIAFAKE{issued:012}"));
         assert_eq!(p.wait_exit(), 0, "{args:?}: {}", p.transcript);
     }
-    let codes: Vec<String> = sts
-        .calls("AssumeRole")
-        .await
-        .iter()
-        .map(|c| c["TokenCode"].clone())
-        .collect();
+    let codes = token_codes(&sts).await;
     assert_eq!(codes, ["111111", "222222", "333333"].repeat(4));
 }
 
@@ -1381,23 +1399,9 @@ async fn daemon_add_asks_again_for_a_refused_code_and_the_session_then_serves() 
     p.send_line("444444");
     assert_eq!(p.wait_exit(), 0, "{}", p.transcript);
     // The daemon serves it now, without a terminal and without another code.
-    let mut c = t.std_cmd();
-    c.args(["export", "mfacfg"]).stdin(Stdio::null());
-    // SAFETY: setsid is async-signal-safe. No controlling terminal: nobody to ask.
-    unsafe {
-        c.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let o = c.output().unwrap();
+    let o = without_terminal(&t, &["export", "mfacfg"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let codes: Vec<String> = sts
-        .calls("AssumeRole")
-        .await
-        .iter()
-        .map(|c| c["TokenCode"].clone())
-        .collect();
+    let codes = token_codes(&sts).await;
     assert_eq!(codes, ["111111", "444444"]);
 }
 
@@ -1474,24 +1478,9 @@ async fn daemon_share_of_an_mfa_name_asks_for_the_code_on_its_terminal() {
     p.expect("sharing mfacfg");
     assert_eq!(p.wait_exit(), 0, "{}", p.transcript);
     // A client of the share, with no terminal: served, no other code asked.
-    let mut c = t.std_cmd();
-    c.args(["export", "--socket", sock.to_str().unwrap()])
-        .stdin(Stdio::null());
-    // SAFETY: setsid is async-signal-safe. No controlling terminal: nobody to ask.
-    unsafe {
-        c.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let o = c.output().unwrap();
+    let o = without_terminal(&t, &["export", "--socket", sock.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let codes: Vec<String> = sts
-        .calls("AssumeRole")
-        .await
-        .iter()
-        .map(|c| c["TokenCode"].clone())
-        .collect();
+    let codes = token_codes(&sts).await;
     assert_eq!(codes, ["555555"]);
     t.stop_daemon();
 }
