@@ -89,6 +89,7 @@ pub const ALL_SET: &[&str] = &[
     "ELHAZ_SESSION",
     "ELHAZ_EXPIRES_AT",
     "ELHAZ_REFRESH_AT",
+    crate::context::KEY_ID_VAR,
 ];
 
 use crate::context::INJECTED;
@@ -163,6 +164,9 @@ impl SessionEnv {
                 set.push(("AWS_SECRET_ACCESS_KEY", c.secret_access_key().to_string()));
                 set.push(("AWS_SESSION_TOKEN", c.session_token().to_string()));
                 set.push(("AWS_CREDENTIAL_EXPIRATION", zulu(c.expiration)));
+                // Which key is the session's (not secret): keys a user sets inside
+                // the session are told apart from it.
+                set.push((context::KEY_ID_VAR, c.access_key_id.clone()));
                 c
             }
             Delivery::Container {
@@ -181,6 +185,8 @@ impl SessionEnv {
                     "AWS_SESSION_TOKEN",
                     "AWS_CREDENTIAL_EXPIRATION",
                 ]);
+                // No key injected: any a user sets inside is theirs.
+                set.push((context::KEY_ID_VAR, String::new()));
                 set.push(("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri.to_string()));
                 set.push(("AWS_CONTAINER_AUTHORIZATION_TOKEN", token.to_string()));
                 for (var, source) in CHAIN_OVERRIDES {

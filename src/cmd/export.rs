@@ -21,6 +21,7 @@ const OBSCURED_VARS: &[&str] = &[
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
+    crate::context::KEY_ID_VAR,
 ];
 
 pub(crate) fn run(args: ExportArgs, ctx: &Context) -> Result<i32> {

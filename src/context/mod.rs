@@ -163,6 +163,10 @@ pub(crate) const SOURCE_PREFIX: &str = "ELHAZ_SOURCE_";
 /// the chain (`[default]`) in their place.
 pub(crate) const KEYS_VAR: &str = "ELHAZ_SOURCE_KEYS";
 
+/// The access key id a session injected (empty: none, the container endpoint serves
+/// it). Not a secret; inside the session it tells keys the user set from the session's.
+pub(crate) const KEY_ID_VAR: &str = "ELHAZ_KEY_ID";
+
 /// `ELHAZ_SOURCE_<var>`.
 pub(crate) fn source_var(var: &str) -> String {
     format!("{SOURCE_PREFIX}{var}")
@@ -258,12 +262,25 @@ impl SourceContext {
     /// session manages it.
     pub(crate) fn from_lookup(in_session: bool, get: impl Fn(&str) -> Option<String>) -> Self {
         let mut vars = Vec::new();
+        // Keys that are not the ones the session injected were set inside it, by the
+        // user (the shell integration's kept keys come as ELHAZ_SOURCE_*, and win).
+        let own_keys = in_session
+            && get(&source_var("AWS_ACCESS_KEY_ID")).is_none()
+            && match (get("AWS_ACCESS_KEY_ID"), get(KEY_ID_VAR)) {
+                (Some(id), Some(injected)) => !id.is_empty() && id != injected,
+                _ => false,
+            };
         for (i, k) in VARS.iter().enumerate() {
             // Every session unsets the profile selectors: one set inside it was set
             // there, by the user, and wins over the caller's carried one (as it does
-            // for the aws CLI in the same shell).
+            // for the aws CLI in the same shell). So do keys of the user's own.
             let chosen_inside = in_session
-                && matches!(*k, "AWS_PROFILE" | "AWS_DEFAULT_PROFILE")
+                && (matches!(*k, "AWS_PROFILE" | "AWS_DEFAULT_PROFILE")
+                    || (own_keys
+                        && matches!(
+                            *k,
+                            "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" | "AWS_SESSION_TOKEN"
+                        )))
                 && get(k).is_some_and(|v| !v.is_empty());
             let value = if chosen_inside {
                 get(k)

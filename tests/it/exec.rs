@@ -59,6 +59,8 @@ const SET: &[&str] = &[
     "ELHAZ_CONTEXT_REF",
     // Whether that context's source was keys (never the keys).
     "ELHAZ_SOURCE_KEYS",
+    // Which access key id the session injected (not a secret).
+    "ELHAZ_KEY_ID",
 ];
 
 type Env = BTreeMap<OsString, OsString>;

@@ -802,3 +802,48 @@ async fn a_credential_process_source_runs_with_the_callers_environment_daemon_or
     assert_eq!(signers, ["AKIAHELPERBBBBBBBB02"]);
     t.stop_daemon();
 }
+
+/// Inside a session made from `[default]`, keys the user exports there (not the ones
+/// the session injected, which `ELHAZ_KEY_ID` names) are the source, as the aws CLI
+/// in that shell would use them; the injected ones never are.
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_set_inside_a_session_are_the_source_there_and_injected_ones_never() {
+    let sts = FakeSts::start(HOUR).await;
+    let t = user(&sts);
+    write_profiles(&t);
+    let out = run(&t, &[], &["--no-daemon", "exec", "prod", "--", "env", "-0"]);
+    ok(&out);
+    let session: std::collections::BTreeMap<String, String> = out
+        .stdout
+        .split(|b| *b == 0)
+        .filter_map(|kv| {
+            let kv = String::from_utf8_lossy(kv).into_owned();
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect();
+    assert_eq!(session["ELHAZ_KEY_ID"], session["AWS_ACCESS_KEY_ID"]);
+    let mut own = session.clone();
+    own.insert("AWS_ACCESS_KEY_ID".into(), K1.into());
+    own.insert("AWS_SECRET_ACCESS_KEY".into(), "secret-one".into());
+    own.remove("AWS_SESSION_TOKEN");
+    for args in [&["--no-daemon", "export", "prod"][..], &["export", "prod"]] {
+        for (env, want) in [(&own, K1), (&session, KDEF)] {
+            let before = sts.signers("AssumeRole").await.len();
+            let mut c = t.std_cmd();
+            c.env_clear()
+                .envs(&session)
+                .args(["daemon", "remove", "prod"]);
+            let _ = c.output();
+            let mut c = t.std_cmd();
+            c.env_clear().envs(env).args(args);
+            ok(&c.output().unwrap());
+            assert_eq!(
+                sts.signers("AssumeRole").await[before..],
+                [want],
+                "{args:?}"
+            );
+        }
+    }
+    t.stop_daemon();
+}
