@@ -704,6 +704,21 @@ async fn no_source_with_a_refusing_metadata_service_still_says_what_was_tried() 
     assert!(sts.signers("AssumeRole").await.is_empty());
 }
 
+/// The environment of a session made from `[default]` (`exec prod -- env`), as a child
+/// of it sees it.
+fn session_from_default(t: &TestEnv) -> std::collections::BTreeMap<String, String> {
+    let out = run(t, &[], &["--no-daemon", "exec", "prod", "--", "env", "-0"]);
+    ok(&out);
+    out.stdout
+        .split(|b| *b == 0)
+        .filter_map(|kv| {
+            let kv = String::from_utf8_lossy(kv).into_owned();
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
 /// Inside a session (made from `[default]`), `AWS_PROFILE=p1` set there is the user's
 /// choice (every session unsets AWS_PROFILE): the role is assumed with p1's key, with
 /// the daemon and without, as the aws CLI in the same shell would use p1.
@@ -712,20 +727,9 @@ async fn a_profile_chosen_inside_a_session_is_the_source_there() {
     let sts = FakeSts::start(HOUR).await;
     let t = user(&sts);
     write_profiles(&t);
-    // The session: `exec prod -- env`, from [default].
-    let out = run(&t, &[], &["--no-daemon", "exec", "prod", "--", "env", "-0"]);
-    ok(&out);
-    let session: Vec<(String, String)> = out
-        .stdout
-        .split(|b| *b == 0)
-        .filter_map(|kv| {
-            let kv = String::from_utf8_lossy(kv).into_owned();
-            let (k, v) = kv.split_once('=')?;
-            Some((k.to_string(), v.to_string()))
-        })
-        .collect();
-    assert!(session.iter().any(|(k, _)| k == "ELHAZ_SESSION"));
-    assert!(!session.iter().any(|(k, _)| k == "AWS_PROFILE"));
+    let session = session_from_default(&t);
+    assert!(session.contains_key("ELHAZ_SESSION"));
+    assert!(!session.contains_key("AWS_PROFILE"));
     for args in [&["--no-daemon", "export", "prod"][..], &["export", "prod"]] {
         let before = sts.signers("AssumeRole").await.len();
         let mut c = t.std_cmd();
@@ -811,17 +815,7 @@ async fn keys_set_inside_a_session_are_the_source_there_and_injected_ones_never(
     let sts = FakeSts::start(HOUR).await;
     let t = user(&sts);
     write_profiles(&t);
-    let out = run(&t, &[], &["--no-daemon", "exec", "prod", "--", "env", "-0"]);
-    ok(&out);
-    let session: std::collections::BTreeMap<String, String> = out
-        .stdout
-        .split(|b| *b == 0)
-        .filter_map(|kv| {
-            let kv = String::from_utf8_lossy(kv).into_owned();
-            let (k, v) = kv.split_once('=')?;
-            Some((k.to_string(), v.to_string()))
-        })
-        .collect();
+    let session = session_from_default(&t);
     assert_eq!(session["ELHAZ_KEY_ID"], session["AWS_ACCESS_KEY_ID"]);
     let mut own = session.clone();
     own.insert("AWS_ACCESS_KEY_ID".into(), K1.into());
