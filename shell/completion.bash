@@ -29,6 +29,7 @@ _elhaz_complete() {
   done
   # What bash keeps of the word before the cursor's part of it (team: of team:pro).
   lead=${words[cword]%"$cur"}
+  # shellcheck disable=SC2276 # the template's variable and binary are filled in when generated.
   answer=$(_CLAP_COMPLETE_INDEX=$cword @VAR@=bash @COMPLETER@ -- "${words[@]}" 2>/dev/null) || return 0
   # A space after the word, unless it ends in = / or :.
   compopt +o nospace 2>/dev/null
