@@ -804,6 +804,22 @@ async fn a_credential_process_source_runs_with_the_callers_environment_daemon_or
     .await;
     ok(&out);
     assert_eq!(signers, ["AKIAHELPERBBBBBBBB02"]);
+    // And a --server child, whose endpoint asks when the child does.
+    let fetch = r#"curl -sf -H "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" "$AWS_CONTAINER_CREDENTIALS_FULL_URI""#;
+    let (out, signers) = signed_by(
+        &sts,
+        &t,
+        &[("WHO", Some("b"))],
+        &["exec", "--server", "viaproc", "--", "sh", "-c", fetch],
+    )
+    .await;
+    ok(&out);
+    assert!(
+        text(&out.stdout).contains("AccessKeyId"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(signers, ["AKIAHELPERBBBBBBBB02"], "--server");
     t.stop_daemon();
 }
 
