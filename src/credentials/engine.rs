@@ -411,28 +411,20 @@ pub(crate) fn runs_helper(store: &Store, name: &str, ctx: &SourceContext) -> boo
     let helper = |chain: &sources::Chain| {
         matches!(chain.root, sources::Root::Process(_)) && chain.served_by_elhaz().is_none()
     };
-    // A config of the name wins over a profile, as everywhere.
+    // A config of the name wins over a profile, as everywhere; its source is decided
+    // as the engine decides it.
     if let Ok(config) = store.load(name) {
         if config.web_identity.is_some() || config.saml.is_some() {
             return false;
         }
         let sts = config.sts.clone().unwrap_or_default();
         let session = config.session.clone().unwrap_or_default();
-        let keys = |id: &Option<String>, secret: bool| id.is_some() && secret;
-        if keys(&sts.aws_access_key_id, sts.aws_secret_access_key.is_some())
-            || keys(
-                &session.aws_access_key_id,
-                session.aws_secret_access_key.is_some(),
-            )
-        {
-            return false;
-        }
-        return match &session.profile_name {
-            Some(p) => sources::plan(&profiles, p, Use::Source).is_ok_and(|c| helper(&c)),
-            None => matches!(
-                sources::default_source(&profiles, ctx),
-                Ok(sources::DefaultSource::Profile(c)) if helper(&c)
-            ),
+        return match plan_config_source(&sts, &session, &profiles, ctx, store, name) {
+            Ok(
+                ConfigSource::Profile(c)
+                | ConfigSource::Default(sources::DefaultSource::Profile(c)),
+            ) => helper(&c),
+            _ => false,
         };
     }
     sources::plan(&profiles, name, Use::Name).is_ok_and(|c| helper(&c))
@@ -550,37 +542,47 @@ fn config_target(
 
 /// A config's source credentials: STS static keys, Session static keys,
 /// Session.profile_name, else the default chain, all in the caller's context.
-async fn config_source(
-    sts_params: &StsClient,
-    session: &SourceSession,
-    walk: &mut Walk<'_>,
+/// Where a config's source credentials come from, decided without a call: `STS` or
+/// `Session` static keys, `Session.profile_name`'s chain, else the caller's default
+/// chain.
+enum ConfigSource<'c, 'p> {
+    Keys(&'c String, &'c Sensitive, Option<&'c Sensitive>),
+    Profile(sources::Chain<'p>),
+    Default(sources::DefaultSource<'p>),
+}
+
+/// The [`ConfigSource`] of config `name`; a profile whose credentials elhaz serves is
+/// refused (never a source).
+fn plan_config_source<'c, 'p>(
+    sts_params: &'c StsClient,
+    session: &'c SourceSession,
+    profiles: &'p AwsProfiles,
+    ctx: &SourceContext,
     store: &Store,
-    path: &Path,
-) -> Result<aws_credential_types::Credentials> {
-    let static_keys = match (
+    name: &str,
+) -> Result<ConfigSource<'c, 'p>> {
+    let keys = |id: &'c Option<String>, secret: &'c Option<Sensitive>, token| match (id, secret) {
+        (Some(id), Some(secret)) => Some(ConfigSource::Keys(id, secret, token)),
+        _ => None,
+    };
+    if let Some(k) = keys(
         &sts_params.aws_access_key_id,
         &sts_params.aws_secret_access_key,
-    ) {
-        (Some(id), Some(secret)) => Some((id, secret, sts_params.aws_session_token.as_ref())),
-        _ => match (&session.aws_access_key_id, &session.aws_secret_access_key) {
-            (Some(id), Some(secret)) => Some((id, secret, session.aws_session_token.as_ref())),
-            _ => None,
-        },
-    };
-    if let Some((id, secret, token)) = static_keys {
-        return Ok(aws_credential_types::Credentials::new(
-            id.clone(),
-            secret.expose().to_string(),
-            token.map(|t| t.expose().to_string()),
-            None,
-            "elhaz-config",
-        ));
+        sts_params.aws_session_token.as_ref(),
+    )
+    .or_else(|| {
+        keys(
+            &session.aws_access_key_id,
+            &session.aws_secret_access_key,
+            session.aws_session_token.as_ref(),
+        )
+    }) {
+        return Ok(k);
     }
-    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("NAME");
-    let got = match &session.profile_name {
+    match &session.profile_name {
         Some(p) => {
-            let chain = sources::plan(walk.profiles, p, Use::Source)
-                .map_err(|e| in_config(e, store, name))?;
+            let chain =
+                sources::plan(profiles, p, Use::Source).map_err(|e| in_config(e, store, name))?;
             if let Some(call) = chain.served_by_elhaz() {
                 return Err(in_config(
                     sources::served_source_error(&chain, &call),
@@ -588,12 +590,34 @@ async fn config_source(
                     name,
                 ));
             }
-            walk.run(&chain, false).await?
+            Ok(ConfigSource::Profile(chain))
         }
-        None => {
-            let d = sources::default_source(walk.profiles, walk.ctx)?;
-            walk.default_chain(&d).await?
+        None => Ok(ConfigSource::Default(sources::default_source(
+            profiles, ctx,
+        )?)),
+    }
+}
+
+async fn config_source(
+    sts_params: &StsClient,
+    session: &SourceSession,
+    walk: &mut Walk<'_>,
+    store: &Store,
+    path: &Path,
+) -> Result<aws_credential_types::Credentials> {
+    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("NAME");
+    let got = match plan_config_source(sts_params, session, walk.profiles, walk.ctx, store, name)? {
+        ConfigSource::Keys(id, secret, token) => {
+            return Ok(aws_credential_types::Credentials::new(
+                id.clone(),
+                secret.expose().to_string(),
+                token.map(|t| t.expose().to_string()),
+                None,
+                "elhaz-config",
+            ));
         }
+        ConfigSource::Profile(chain) => walk.run(&chain, false).await?,
+        ConfigSource::Default(d) => walk.default_chain(&d).await?,
     };
     Ok(got.signer())
 }
