@@ -405,6 +405,17 @@ async fn fetch_profile(
 /// daemon's environment is whoever started it. The broker answers such a NAME in the
 /// caller's process, so the daemon never gives a different answer.
 pub(crate) fn runs_helper(store: &Store, name: &str, ctx: &SourceContext) -> bool {
+    // On every request (`export`, the hook's refresh): files that name no helper (most
+    // users' files) are read, not parsed. Keys are case-insensitive, as botocore reads.
+    let names_helper = |p: std::path::PathBuf| {
+        std::fs::read(p).is_ok_and(|mut b| {
+            b.make_ascii_lowercase();
+            b.windows(18).any(|w| w == b"credential_process")
+        })
+    };
+    if !names_helper(ctx.config_file()) && !names_helper(ctx.credentials_file()) {
+        return false;
+    }
     let Ok(profiles) = AwsProfiles::load_sync(ctx) else {
         return false;
     };
